@@ -1,0 +1,192 @@
+/**
+ * Pipeline benchmark: 2,000 small runs (~100 conversations each, CSV, managed destination)
+ * through all four stages (fetch → transform → encrypt → deliver) with every service in one
+ * process (`startSystem`, fs staging, the platform simulator as source). Tenant, key, source,
+ * destination and task are set up through the API; the runs are then created the way the
+ * scheduler's tick creates them (Run rows in one insert, `fetch` jobs enqueued in bulk), and the
+ * clock runs from the enqueue to the last run's finish. In the same process, a bare BullMQ
+ * four-queue pipeline whose workers do nothing but add the next job (same concurrency per
+ * queue, same job options, jobs added in bulk too) moves the same number of jobs. Prints runs/s
+ * of both and the ratio (target ≥ 0.25).
+ *
+ *   npm run bench:pipeline
+ *   BENCH_RUNS=500 npm run bench:pipeline
+ *   BENCH_RECORDS=100 BENCH_WINDOW_MINUTES=15 …   (mean conversations per run, window length)
+ *   BENCH_PARTS=bare …                            (only one side: bare or system; default both)
+ *
+ * Uses a throwaway database (dropped at the end), its own Redis key prefixes and temp folders.
+ */
+import { randomUUID } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Queue, Worker } from "bullmq";
+import { loadConfig, type Config } from "@transporter/config";
+import { createTestDatabase } from "@transporter/db/testing";
+import { createOperatorKey } from "@transporter/gateway";
+import { createRedis, defaultJobOptions, testRedisPrefix, type Redis } from "@transporter/queue";
+import { startSimulator } from "@transporter/simulator";
+import { startSystem } from "../scripts/system.js";
+import { apiClient, pastWindows, provisionTenant } from "../test/e2e/support/api.js";
+import { deleteRedisPrefix } from "../test/e2e/support/infrastructure.js";
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 2_000);
+const RECORDS = Number(process.env.BENCH_RECORDS ?? 100);
+const WINDOW_MINUTES = Number(process.env.BENCH_WINDOW_MINUTES ?? 15);
+/** The simulator's mean volume that gives RECORDS conversations per window. */
+const PER_HOUR = Math.round((RECORDS * 60) / WINDOW_MINUTES);
+/** Jobs per bulk enqueue (both sides). */
+const BULK = 500;
+const TARGET_RATIO = 0.25;
+const PARTS = new Set((process.env.BENCH_PARTS ?? "bare,system").split(",").map((p) => p.trim()));
+
+const fmt = (n: number, digits = 1) => n.toFixed(digits);
+
+/** Ours: 2,000 runs through the real services in one process. */
+async function benchSystem(baseEnv: Record<string, string>): Promise<{ runsPerSecond: number; seconds: number; records: number; failed: number; stages: Record<string, number> }> {
+  const db = await createTestDatabase();
+  const simulator = await startSimulator({ port: 0, host: "127.0.0.1" });
+  const dataDir = await mkdtemp(join(tmpdir(), "bench-pipeline-"));
+  const prefix = testRedisPrefix("bench-pipeline");
+  const config: Config = loadConfig({
+    ...baseEnv,
+    DATABASE_URL: db.url,
+    REDIS_PREFIX: prefix,
+    STAGING_DRIVER: "fs",
+    STAGING_DIR: join(dataDir, "staging"),
+    MANAGED_DRIVER: "fs",
+    MANAGED_DIR: join(dataDir, "managed"),
+    PLATFORM_CSDS_URL: simulator.url,
+    PLATFORM_DATA_ACCESS_URL: simulator.url,
+    ALLOW_INSECURE_ENDPOINTS: "true",
+    GATEWAY_PORT: "0",
+  });
+  const system = await startSystem(config);
+  try {
+    const call = apiClient(system.gateway.url);
+    const operator = await createOperatorKey(system.prisma, "pipeline bench");
+    const tenant = await provisionTenant(call, operator.key, simulator, { name: "Pipeline bench", conversationsPerHour: PER_HOUR });
+    const task = await call<{ id: string }>(tenant.adminKey, "POST", "/v1/tasks", {
+      description: "Pipeline bench",
+      reportId: "messaging-conversations",
+      format: "csv",
+      schedule: { frequency: "interval", everyMinutes: WINDOW_MINUTES, delayMinutes: 0 },
+      sourceId: tenant.sourceId,
+      destinationId: tenant.managedDestinationId,
+      enabled: false,
+    });
+    const scheduledFor = new Date();
+    const runs = pastWindows(RUNS, WINDOW_MINUTES, 60).map((window) => ({
+      id: randomUUID(), tenantId: tenant.tenantId, taskId: task.id, windowStart: window.start, windowEnd: window.end, scheduledFor, trigger: "manual" as const,
+    }));
+    await system.prisma.run.createMany({ data: runs });
+
+    const started = Date.now();
+    for (let i = 0; i < RUNS; i += BULK) {
+      await system.queues.enqueueBulk("fetch", runs.slice(i, i + BULK).map((run) => ({ runId: run.id, tenantId: run.tenantId })));
+    }
+    let lastReport = 0;
+    for (;;) {
+      const finished = await system.prisma.run.count({ where: { status: { in: ["SUCCEEDED", "FAILED", "SKIPPED"] } } });
+      if (finished >= RUNS) break;
+      if (Date.now() - lastReport > 10_000) {
+        lastReport = Date.now();
+        console.log(`  … ${finished}/${RUNS} runs finished after ${fmt((Date.now() - started) / 1000, 0)} s`);
+      }
+      await sleep(250);
+    }
+    const last = await system.prisma.run.aggregate({ _max: { finishedAt: true }, _sum: { records: true } });
+    const seconds = ((last._max.finishedAt?.getTime() ?? Date.now()) - started) / 1000;
+    const failed = await system.prisma.run.count({ where: { status: { not: "SUCCEEDED" } } });
+    const stageRows = await system.prisma.$queryRaw<Array<{ fetch: number; transform: number; encrypt: number; deliver: number }>>`
+      SELECT avg(extract(epoch FROM "fetchFinishedAt" - "fetchStartedAt")) * 1000 AS fetch,
+             avg(extract(epoch FROM "transformFinishedAt" - "transformStartedAt")) * 1000 AS transform,
+             avg(extract(epoch FROM "encryptFinishedAt" - "encryptStartedAt")) * 1000 AS encrypt,
+             avg(extract(epoch FROM "deliveredAt" - "deliverStartedAt")) * 1000 AS deliver
+      FROM "Run" WHERE status = 'SUCCEEDED'`;
+    const stages = Object.fromEntries(Object.entries(stageRows[0] ?? {}).map(([k, v]) => [k, Number(v)]));
+    return { runsPerSecond: RUNS / seconds, seconds, records: Number(last._sum.records ?? 0), failed, stages };
+  } finally {
+    await system.stop();
+    await simulator.stop();
+    const redis = createRedis(config.REDIS_URL);
+    await deleteRedisPrefix(redis, prefix);
+    await redis.quit();
+    await db.drop();
+    await rm(dataDir, { recursive: true, force: true });
+  }
+}
+
+/** The baseline: four BullMQ queues, each worker only adds the next job; same concurrency and job options. */
+async function benchBareBullmq(config: Config): Promise<{ runsPerSecond: number; seconds: number }> {
+  const redis: Redis = createRedis(config.REDIS_URL);
+  const prefix = testRedisPrefix("bench-bare");
+  const names = ["bare-fetch", "bare-transform", "bare-encrypt", "bare-deliver"] as const;
+  const concurrency = [config.CONCURRENCY_FETCH, config.CONCURRENCY_TRANSFORM, config.CONCURRENCY_ENCRYPT, config.CONCURRENCY_DELIVER];
+  const jobOptions = defaultJobOptions({ attempts: config.JOB_ATTEMPTS, backoffMs: config.JOB_BACKOFF_MS });
+  const queues = names.map((name) => new Queue(name, { connection: redis, prefix, defaultJobOptions: jobOptions }));
+  let done = 0;
+  let resolveDone: () => void = () => undefined;
+  const allDone = new Promise<void>((resolve) => (resolveDone = resolve));
+  const workers = names.map(
+    (name, i) =>
+      new Worker(
+        name,
+        async (job) => {
+          const next = queues[i + 1];
+          if (next) {
+            await next.add(names[i + 1] as string, job.data, { jobId: `${job.data.runId}-${i + 1}` });
+          } else if (++done === RUNS) {
+            resolveDone();
+          }
+        },
+        { connection: redis, prefix, concurrency: concurrency[i] as number },
+      ),
+  );
+  try {
+    await Promise.all(workers.map((w) => w.waitUntilReady()));
+    const started = Date.now();
+    const first = queues[0] as Queue;
+    for (let i = 0; i < RUNS; i += BULK) {
+      const ids = Array.from({ length: Math.min(BULK, RUNS - i) }, (_, k) => `run${i + k}`);
+      await first.addBulk(ids.map((runId) => ({ name: names[0], data: { runId }, opts: { jobId: `${runId}-0` } })));
+    }
+    await allDone;
+    const seconds = (Date.now() - started) / 1000;
+    return { runsPerSecond: RUNS / seconds, seconds };
+  } finally {
+    await Promise.all(workers.map((w) => w.close()));
+    await Promise.all(queues.map((q) => q.close()));
+    await deleteRedisPrefix(redis, prefix);
+    await redis.quit();
+  }
+}
+
+const baseEnv: Record<string, string> = {
+  ...(process.env as Record<string, string>),
+  LOG_LEVEL: process.env.LOG_LEVEL ?? "warn",
+  API_RATE_LIMIT_PER_MINUTE: "1000000",
+  PLATFORM_RATE_PER_SECOND: process.env.PLATFORM_RATE_PER_SECOND ?? "10000",
+};
+const config = loadConfig(baseEnv);
+console.log(
+  `pipeline bench: ${RUNS} runs of ~${RECORDS} conversations (${WINDOW_MINUTES}-minute windows at ${PER_HOUR}/h), CSV, managed storage; ` +
+    `concurrency fetch ${config.CONCURRENCY_FETCH} / transform ${config.CONCURRENCY_TRANSFORM} / encrypt ${config.CONCURRENCY_ENCRYPT} / deliver ${config.CONCURRENCY_DELIVER}`,
+);
+
+const bare = PARTS.has("bare") ? await benchBareBullmq(config) : undefined;
+if (bare) console.log(`bare BullMQ four-queue no-op pipeline: ${RUNS} jobs in ${fmt(bare.seconds, 2)} s = ${fmt(bare.runsPerSecond)} runs/s`);
+const ours = PARTS.has("system") ? await benchSystem(baseEnv) : undefined;
+if (ours) {
+  console.log(
+    `transporter (all services, one process): ${RUNS} runs in ${fmt(ours.seconds)} s = ${fmt(ours.runsPerSecond)} runs/s ` +
+      `(${fmt(ours.records / RUNS)} records/run; ${ours.failed} not SUCCEEDED)`,
+  );
+  console.log(`  mean stage times (ms): ${Object.entries(ours.stages).map(([stage, ms]) => `${stage} ${fmt(ms)}`).join(", ")}`);
+  if (ours.failed > 0) process.exitCode = 1;
+}
+if (bare && ours) {
+  const ratio = ours.runsPerSecond / bare.runsPerSecond;
+  console.log(`ratio transporter / bare BullMQ: ${fmt(ratio, 3)} (target ≥ ${TARGET_RATIO}: ${ratio >= TARGET_RATIO ? "met" : "NOT met"})`);
+}

@@ -1,0 +1,179 @@
+/**
+ * Transform benchmark: synthetic conversation records (NDJSON) to CSV and to XLSX through
+ * @transporter/reports, against Miller (`mlr --ijsonl --ocsv`) on the same file as a baseline.
+ * Each path runs in its own child process under /usr/bin/time, which reports wall time and peak
+ * RSS. Targets: CSV at least 3× mlr's throughput; XLSX peak RSS under 200 MB.
+ *
+ * The Node children run this file compiled by esbuild (as a deployment would run compiled code),
+ * both with a small young generation (--max-semi-space-size=8, the setting recommended for the
+ * transformer's deployment through NODE_OPTIONS: exceljs makes much short-lived garbage and the
+ * default young generation lets XLSX runs reach ~205 MB). Under the tsx loader the same run
+ * costs about 35 MB more RSS for the loader itself.
+ *
+ *   npm run bench:transform                         (400,000 records, ~76 MB)
+ *   BENCH_RECORDS=100000 BENCH_ROUNDS=1 node --import tsx bench/transform.ts
+ *
+ * The machine is shared, so each path runs BENCH_ROUNDS times (default 3), round-robin, and its
+ * best round counts; CPU seconds (user + system) are printed too, being less sensitive to load.
+ *
+ * Needs the Debian packages `miller` and `time`.
+ */
+import { spawnSync } from "node:child_process";
+import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { once } from "node:events";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+
+const SKILLS = ["Sales", "Support", "Billing", "Ventas España", "日本語サポート", "VIP \"Gold\"", "Retention, EU", "=Escalations"];
+const STATUSES = ["CLOSE", "CLOSE", "CLOSE", "OPEN"];
+
+/** A compact but real-shaped Messaging Interactions record (~175 bytes): info only. */
+function record(i: number): string {
+  const start = 1_774_742_400_000 + i * 6_000;
+  const duration = 30_000 + ((i * 7919) % 900_000);
+  const id = `${(i * 2_654_435_761 >>> 0).toString(16).padStart(8, "0")}-${(i % 65536).toString(16).padStart(4, "0")}-4a5b-8c9d-${i.toString(16).padStart(12, "0")}`;
+  return JSON.stringify({
+    info: {
+      conversationId: id,
+      startTimeL: start,
+      duration,
+      status: STATUSES[i % STATUSES.length],
+      latestSkillId: 1000 + (i % SKILLS.length),
+      latestSkillName: SKILLS[i % SKILLS.length],
+      mcs: i % 101,
+    },
+  });
+}
+
+async function writeInput(path: string, count: number): Promise<void> {
+  const out = createWriteStream(path);
+  let batch = "";
+  for (let i = 0; i < count; i++) {
+    batch += `${record(i)}\n`;
+    if (batch.length > 1 << 20) {
+      if (!out.write(batch)) await once(out, "drain");
+      batch = "";
+    }
+  }
+  out.end(batch);
+  await once(out, "finish");
+}
+
+async function child(format: "csv" | "xlsx", input: string, output: string): Promise<void> {
+  const { transformStream } = await import("../libs/reports/src/index.js");
+  const result = await transformStream(
+    { report: "messaging-conversations", version: 1, format, timeZone: "Europe/Berlin" },
+    createReadStream(input, { highWaterMark: 256 * 1024 }),
+    createWriteStream(output),
+  );
+  process.stdout.write(`${JSON.stringify({ rows: result.rows, bytes: result.bytes })}\n`);
+}
+
+interface Measured {
+  name: string;
+  /** Best wall-clock seconds over the rounds. */
+  seconds: number;
+  /** User + system CPU seconds of that best round. */
+  cpuSeconds: number;
+  /** Highest peak RSS over the rounds. */
+  peakRssMb: number;
+  outputBytes: number;
+}
+
+interface Path {
+  name: string;
+  command: string;
+  args: string[];
+  output: string;
+}
+
+function runOnce(path: Path): { seconds: number; cpuSeconds: number; peakRssMb: number } {
+  const run = spawnSync("/usr/bin/time", ["-f", "BENCH %e %M %U %S", path.command, ...path.args], { encoding: "utf8", maxBuffer: 1 << 26 });
+  if (run.status !== 0) throw new Error(`${path.name} failed (${run.status}): ${run.stderr.slice(-2000)}`);
+  const m = /BENCH ([\d.]+) (\d+) ([\d.]+) ([\d.]+)/.exec(run.stderr);
+  if (!m) throw new Error(`${path.name}: no timing in ${run.stderr.slice(-500)}`);
+  return { seconds: Number(m[1]), peakRssMb: Number(m[2]) / 1024, cpuSeconds: Number(m[3]) + Number(m[4]) };
+}
+
+/**
+ * Runs the paths round-robin so that a change in machine load (the bench shares the machine)
+ * hits all of them alike, and keeps each path's best round.
+ */
+function measureAll(paths: Path[], rounds: number): Measured[] {
+  const best = paths.map((p) => ({ name: p.name, seconds: Infinity, cpuSeconds: Infinity, peakRssMb: 0, outputBytes: 0 }));
+  for (let round = 0; round < rounds; round++) {
+    paths.forEach((path, i) => {
+      const r = runOnce(path);
+      const b = best[i]!;
+      if (r.seconds < b.seconds) {
+        b.seconds = r.seconds;
+        b.cpuSeconds = r.cpuSeconds;
+      }
+      b.peakRssMb = Math.max(b.peakRssMb, r.peakRssMb);
+      b.outputBytes = statSync(path.output).size;
+    });
+  }
+  return best;
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const at = args.indexOf("--child");
+  if (at >= 0) {
+    const [format, input, output] = args.slice(at + 1);
+    await child(format as "csv" | "xlsx", input!, output!);
+    return;
+  }
+  const count = Number(process.env.BENCH_RECORDS ?? 400_000);
+  const dir = mkdtempSync(join(tmpdir(), "transform-bench-"));
+  try {
+    const inputPath = join(dir, "conversations.ndjson");
+    await writeInput(inputPath, count);
+    const inputBytes = statSync(inputPath).size;
+    const mb = inputBytes / 1e6;
+    console.log(`input: ${count.toLocaleString("en")} records, ${mb.toFixed(1)} MB NDJSON`);
+
+    // Inside the repository so that the bundle's bare imports (exceljs, luxon, zod) resolve.
+    const compiled = join(dirname(fileURLToPath(import.meta.url)), "..", "node_modules", ".cache", "transform-bench", "transform.mjs");
+    await build({ entryPoints: [fileURLToPath(import.meta.url)], bundle: true, platform: "node", format: "esm", packages: "external", outfile: compiled, logLevel: "error" });
+    const node = process.execPath;
+    const flags = ["--max-semi-space-size=8", compiled, "--child"];
+    const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+    const results = measureAll(
+      [
+        { name: "reports csv", command: node, args: [...flags, "csv", inputPath, join(dir, "out.csv")], output: join(dir, "out.csv") },
+        { name: "reports xlsx", command: node, args: [...flags, "xlsx", inputPath, join(dir, "out.xlsx")], output: join(dir, "out.xlsx") },
+        { name: "mlr --ijsonl --ocsv", command: "sh", args: ["-c", `mlr --ijsonl --ocsv cat "$0" > "$1"`, inputPath, join(dir, "mlr.csv")], output: join(dir, "mlr.csv") },
+      ],
+      rounds,
+    );
+    const mlr = results[2]!;
+    console.log(`best of ${rounds} rounds each (paths run round-robin)`);
+    console.log("");
+    console.log("path                  records/s     MB/s    CPU s   peak RSS    output   vs mlr (wall)  vs mlr (CPU)");
+    for (const r of results) {
+      const line = [
+        r.name.padEnd(20),
+        Math.round(count / r.seconds).toLocaleString("en").padStart(11),
+        (mb / r.seconds).toFixed(1).padStart(8),
+        r.cpuSeconds.toFixed(1).padStart(7),
+        `${r.peakRssMb.toFixed(0)} MB`.padStart(9),
+        `${(r.outputBytes / 1e6).toFixed(1)} MB`.padStart(9),
+        `${(mlr.seconds / r.seconds).toFixed(2)}×`.padStart(14),
+        `${(mlr.cpuSeconds / r.cpuSeconds).toFixed(2)}×`.padStart(13),
+      ];
+      console.log(line.join("  "));
+    }
+    const csv = results[0]!;
+    const xlsx = results[1]!;
+    console.log("");
+    console.log(`CSV throughput vs mlr: ${(mlr.seconds / csv.seconds).toFixed(2)}× wall, ${(mlr.cpuSeconds / csv.cpuSeconds).toFixed(2)}× CPU (target ≥ 3×)`);
+    console.log(`XLSX peak RSS: ${xlsx.peakRssMb.toFixed(0)} MB (target < 200 MB)`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();

@@ -1,0 +1,3 @@
+export { envSchema, type Config, type Env } from "./schema.js";
+export { loadConfig, ConfigError } from "./load.js";
+export { testConfig } from "./test-config.js";

@@ -1,0 +1,50 @@
+import { envSchema, type Config } from "./schema.js";
+
+/** Thrown at start-up when the environment is incomplete or malformed; names every problem. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+    this.name = "ConfigError";
+  }
+}
+
+/**
+ * A key for development and tests only, so `npm start` works on a fresh clone. Production
+ * refuses to start without SECRETS_MASTER_KEYS (see below).
+ */
+const DEVELOPMENT_MASTER_KEY = { dev: Buffer.alloc(32, "transporter-development-only").toString("base64") };
+
+/** Parse and check the environment; throws ConfigError listing every bad or missing variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  // Empty strings mean "unset", as they do in docker-compose and Kubernetes manifests.
+  const cleaned = Object.fromEntries(
+    Object.entries(env).filter(([key, value]) => key in envSchema.shape && value !== undefined && value !== ""),
+  );
+  const parsed = envSchema.safeParse(cleaned);
+  const problems: string[] = parsed.success
+    ? []
+    : parsed.error.issues.map((issue) => {
+        const name = String(issue.path[0] ?? "environment");
+        const shown = name in cleaned && !/SECRET|KEY|PASSWORD|URL/.test(name) ? ` (got "${cleaned[name]}")` : "";
+        return `${name}: ${issue.message}${shown}`;
+      });
+  if (!parsed.success) throw new ConfigError(problems);
+  const config = parsed.data;
+
+  if (config.NODE_ENV === "production" && !config.SECRETS_MASTER_KEYS) {
+    problems.push("SECRETS_MASTER_KEYS: required in production (id:base64 32-byte key)");
+  }
+  const masterKeys = config.SECRETS_MASTER_KEYS ?? DEVELOPMENT_MASTER_KEY;
+  const activeKeyId = config.SECRETS_ACTIVE_KEY_ID ?? Object.keys(masterKeys)[0]!;
+  if (!(activeKeyId in masterKeys)) {
+    problems.push(`SECRETS_ACTIVE_KEY_ID: "${activeKeyId}" is not one of the ids in SECRETS_MASTER_KEYS`);
+  }
+  if (config.STAGING_DRIVER === "s3" && !config.STAGING_S3_BUCKET) {
+    problems.push("STAGING_S3_BUCKET: required when STAGING_DRIVER=s3");
+  }
+  if (config.MANAGED_DRIVER === "s3" && !config.MANAGED_S3_BUCKET) {
+    problems.push("MANAGED_S3_BUCKET: required when MANAGED_DRIVER=s3");
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return { ...config, SECRETS_MASTER_KEYS: masterKeys, SECRETS_ACTIVE_KEY_ID: activeKeyId };
+}

@@ -1,0 +1,69 @@
+import { randomBytes } from "node:crypto";
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../src/index.js";
+
+const key = () => randomBytes(32).toString("base64");
+
+describe("configuration", () => {
+  it("works on a developer machine with no variables at all", () => {
+    const config = loadConfig({});
+    expect(config.DATABASE_URL).toBe("postgresql://postgres@127.0.0.1:5432/transporter");
+    expect(config.REDIS_URL).toBe("redis://127.0.0.1:6379");
+    expect(config.GATEWAY_PORT).toBe(8080);
+    expect(config.STAGING_DRIVER).toBe("fs");
+    expect(config.MANAGED_RETENTION_DAYS).toBe(28);
+    expect(Object.keys(config.SECRETS_MASTER_KEYS)).toEqual(["dev"]);
+    expect(config.SECRETS_ACTIVE_KEY_ID).toBe("dev");
+  });
+
+  it("coerces numbers and booleans and treats empty strings as unset", () => {
+    const config = loadConfig({ GATEWAY_PORT: "9000", MIGRATE_ON_START: "true", JOB_ATTEMPTS: "7", LOG_LEVEL: "", OTEL_EXPORTER_OTLP_ENDPOINT: "" });
+    expect(config.GATEWAY_PORT).toBe(9000);
+    expect(config.MIGRATE_ON_START).toBe(true);
+    expect(config.JOB_ATTEMPTS).toBe(7);
+    expect(config.LOG_LEVEL).toBe("info");
+    expect(config.OTEL_EXPORTER_OTLP_ENDPOINT).toBeUndefined();
+  });
+
+  it("names every malformed variable at once", () => {
+    let error: unknown;
+    try {
+      loadConfig({ DATABASE_URL: "mysql://x", GATEWAY_PORT: "http", REDIS_URL: "localhost:6379", LOG_LEVEL: "loud", STAGING_DRIVER: "ftp" });
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as ConfigError).problems;
+    for (const name of ["DATABASE_URL", "GATEWAY_PORT", "REDIS_URL", "LOG_LEVEL", "STAGING_DRIVER"]) {
+      expect(problems.some((p) => p.startsWith(`${name}:`)), name).toBe(true);
+    }
+    expect((error as Error).message).toContain("Invalid configuration");
+    // Values of URL and secret variables are never echoed (they may hold passwords).
+    expect((error as Error).message).not.toContain("mysql://x");
+    expect((error as Error).message).toContain('(got "loud")');
+  });
+
+  it("checks cross-field rules: production needs a master key, s3 drivers need a bucket, the active key must exist", () => {
+    expect(() => loadConfig({ NODE_ENV: "production" })).toThrow(/SECRETS_MASTER_KEYS: required in production/);
+    expect(() => loadConfig({ STAGING_DRIVER: "s3" })).toThrow(/STAGING_S3_BUCKET/);
+    expect(() => loadConfig({ MANAGED_DRIVER: "s3" })).toThrow(/MANAGED_S3_BUCKET/);
+    expect(() => loadConfig({ SECRETS_MASTER_KEYS: `a:${key()}`, SECRETS_ACTIVE_KEY_ID: "b" })).toThrow(/SECRETS_ACTIVE_KEY_ID/);
+  });
+
+  it("parses a rotating set of master keys and rejects short or malformed ones without echoing them", () => {
+    const [a, b] = [key(), key()];
+    const config = loadConfig({ NODE_ENV: "production", SECRETS_MASTER_KEYS: `old:${a}, new:${b}`, SECRETS_ACTIVE_KEY_ID: "new" });
+    expect(config.SECRETS_MASTER_KEYS).toEqual({ old: a, new: b });
+    expect(config.SECRETS_ACTIVE_KEY_ID).toBe("new");
+    const short = Buffer.alloc(16, 1).toString("base64");
+    let message = "";
+    try {
+      loadConfig({ SECRETS_MASTER_KEYS: `k1:${short}` });
+    } catch (e) {
+      message = (e as Error).message;
+    }
+    expect(message).toMatch(/key "k1" must be 32 bytes/);
+    expect(message).not.toContain(short);
+    expect(() => loadConfig({ SECRETS_MASTER_KEYS: "nocolon" })).toThrow(/<id>:<base64 key>/);
+  });
+});

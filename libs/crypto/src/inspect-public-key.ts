@@ -1,0 +1,237 @@
+import { enums, readKeys } from "openpgp";
+import type { AlgorithmInfo, Key, SignaturePacket, Subkey } from "openpgp";
+import { KeyRejectedError } from "./errors.js";
+import { GNUPG22_CONFIG, fullConfig } from "./gnupg-compat.js";
+
+/** Smallest RSA modulus we encrypt to (for the primary key and the encryption subkey alike). */
+export const MIN_RSA_BITS = 2048;
+
+/** Key methods take a complete config; ours adds the RSA floor customers are held to. */
+const KEY_CHECK_CONFIG = fullConfig({ minRSABits: MIN_RSA_BITS });
+
+export interface PublicKeyInfo {
+  /** Upper-case hex fingerprint of the primary key. */
+  fingerprint: string;
+  /** "rsa", "curve25519", "curve448" or the curve name of another elliptic-curve key (e.g. "nistp256"). */
+  algorithm: string;
+  /** Modulus size for RSA; the curve's size for elliptic-curve keys. */
+  bits: number | null;
+  curve?: string;
+  /** When the key (or the subkey we encrypt to) stops being usable; absent when it never expires. */
+  expiresAt?: Date;
+  /** Upper-case hex fingerprint of the (sub)key messages are actually encrypted to. */
+  encryptionKeyFingerprint: string;
+  userIds: string[];
+}
+
+const ENCRYPTION_ALGORITHMS = new Set<AlgorithmInfo["algorithm"]>(["rsaEncryptSign", "rsaEncrypt", "ecdh", "x25519", "x448"]);
+const LEGACY_ALGORITHMS = new Set<AlgorithmInfo["algorithm"]>(["dsa", "elgamal"]);
+const CURVE_BITS: Record<string, number> = {
+  curve25519Legacy: 255,
+  ed25519Legacy: 255,
+  nistP256: 256,
+  nistP384: 384,
+  nistP521: 521,
+  secp256k1: 256,
+  brainpoolP256r1: 256,
+  brainpoolP384r1: 384,
+  brainpoolP512r1: 512,
+};
+
+function describeAlgorithm(info: AlgorithmInfo): { algorithm: string; bits: number | null; curve?: string } {
+  switch (info.algorithm) {
+    case "rsaEncryptSign":
+    case "rsaEncrypt":
+    case "rsaSign":
+      return { algorithm: "rsa", bits: info.bits ?? null };
+    case "ed25519":
+    case "x25519":
+      return { algorithm: "curve25519", bits: 255, curve: "curve25519" };
+    case "ed448":
+    case "x448":
+      return { algorithm: "curve448", bits: 448, curve: "curve448" };
+    default: {
+      const curve = info.curve;
+      if (curve === "curve25519Legacy" || curve === "ed25519Legacy") return { algorithm: "curve25519", bits: 255, curve: "curve25519" };
+      if (curve) return { algorithm: curve.toLowerCase(), bits: CURVE_BITS[curve] ?? null, curve };
+      return { algorithm: info.algorithm.toLowerCase(), bits: info.bits ?? null };
+    }
+  }
+}
+
+function isRsa(info: AlgorithmInfo): boolean {
+  return info.algorithm === "rsaEncryptSign" || info.algorithm === "rsaEncrypt" || info.algorithm === "rsaSign";
+}
+
+export function hexFingerprint(key: { getFingerprint(): string }): string {
+  return key.getFingerprint().toUpperCase();
+}
+
+const PRIVATE_KEY_ARMOR = /-----BEGIN PGP PRIVATE KEY BLOCK-----/;
+
+export async function readSinglePublicKey(armored: string): Promise<Key> {
+  if (PRIVATE_KEY_ARMOR.test(armored)) {
+    throw new KeyRejectedError(
+      "key.private_key_given",
+      "this is a private key: paste the PUBLIC key (-----BEGIN PGP PUBLIC KEY BLOCK-----); never share your private key",
+    );
+  }
+  const armorBlocks = armored.match(/-----BEGIN PGP PUBLIC KEY BLOCK-----/g)?.length ?? 0;
+  if (armorBlocks > 1) {
+    throw new KeyRejectedError("key.multiple_keys", `the text holds ${armorBlocks} key blocks: paste exactly one public key`);
+  }
+  let keys: Key[];
+  try {
+    keys = await readKeys({ armoredKeys: armored.trim(), config: GNUPG22_CONFIG });
+  } catch {
+    throw new KeyRejectedError(
+      "key.unparseable",
+      "not an ASCII-armored OpenPGP public key: expected a block starting with -----BEGIN PGP PUBLIC KEY BLOCK----- (export it with `gpg --armor --export <key id>`)",
+    );
+  }
+  if (keys.length !== 1) {
+    throw new KeyRejectedError("key.multiple_keys", `the text holds ${keys.length} keys: paste exactly one public key`);
+  }
+  const key = keys[0] as Key;
+  if (key.isPrivate()) {
+    throw new KeyRejectedError(
+      "key.private_key_given",
+      "this is a private key: paste the PUBLIC key (gpg --armor --export <key id>); never share your private key",
+    );
+  }
+  return key;
+}
+
+/** Expiry as a Date, or undefined when the key never expires. */
+function expiryOf(expiration: Date | number | null): Date | undefined {
+  return expiration instanceof Date ? expiration : undefined;
+}
+
+const ENCRYPTION_FLAGS = enums.keyFlags.encryptCommunication | enums.keyFlags.encryptStorage;
+
+/** Whether a signature's key flags allow encryption (keys without flags are judged by algorithm). */
+function flagsAllowEncryption(signature: SignaturePacket | undefined): boolean {
+  const flags = signature?.keyFlags?.[0];
+  return flags === undefined || (flags & ENCRYPTION_FLAGS) !== 0;
+}
+
+/** The primary key and subkeys whose algorithm and key flags are meant for encryption. */
+async function encryptionCandidates(key: Key, now: Date): Promise<(Key | Subkey)[]> {
+  const candidates: (Key | Subkey)[] = key.subkeys.filter(
+    (subkey) => ENCRYPTION_ALGORITHMS.has(subkey.getAlgorithmInfo().algorithm) && flagsAllowEncryption(subkey.bindingSignatures.at(-1)),
+  );
+  if (ENCRYPTION_ALGORITHMS.has(key.getAlgorithmInfo().algorithm)) {
+    const primaryUser = await key.getPrimaryUser(now, undefined, KEY_CHECK_CONFIG).catch(() => undefined);
+    if (flagsAllowEncryption(primaryUser?.selfCertification)) candidates.push(key);
+  }
+  return candidates;
+}
+
+/**
+ * Explains why no (sub)key is usable for encryption, in the order a tenant can fix it:
+ * no encryption-capable key at all, then weak RSA, revoked, expired.
+ */
+async function diagnoseNoEncryptionKey(key: Key, now: Date): Promise<KeyRejectedError> {
+  const candidates = await encryptionCandidates(key, now);
+  if (candidates.length === 0) {
+    return new KeyRejectedError(
+      "key.no_encryption_key",
+      "the key has no encryption-capable key or subkey (it can only sign): add an encryption subkey (gpg --quick-add-key <fingerprint> default encr) and export it again",
+    );
+  }
+  const weak = candidates.filter((k) => isRsa(k.getAlgorithmInfo()) && (k.getAlgorithmInfo().bits ?? 0) < MIN_RSA_BITS);
+  if (weak.length === candidates.length) {
+    const bits = weak[0]?.getAlgorithmInfo().bits ?? 0;
+    return new KeyRejectedError("key.weak_rsa", `the encryption key is RSA ${bits} bits: at least ${MIN_RSA_BITS} bits are required`);
+  }
+  const subkeys = candidates.filter((k): k is Subkey => k !== key);
+  const states = await Promise.all(
+    subkeys.map(async (subkey) => {
+      try {
+        await subkey.verify(now, KEY_CHECK_CONFIG);
+        return "valid";
+      } catch (error) {
+        const text = error instanceof Error ? error.message : "";
+        return /revoked/i.test(text) ? "revoked" : /expired/i.test(text) ? "expired" : "invalid";
+      }
+    }),
+  );
+  if (states.length > 0 && states.every((s) => s === "revoked")) {
+    return new KeyRejectedError("key.revoked", "the encryption subkey has been revoked: use a key with a valid encryption subkey");
+  }
+  if (states.length > 0 && states.every((s) => s === "expired" || s === "revoked")) {
+    return new KeyRejectedError(
+      "key.expired",
+      "the encryption subkey has expired: extend it (gpg --quick-set-expire <fingerprint> 2y '*') and export the key again",
+    );
+  }
+  return new KeyRejectedError("key.no_encryption_key", "the key has no valid, correctly signed encryption subkey");
+}
+
+/**
+ * Validates a public key a tenant brings and describes it. Rejects (KeyRejectedError, with a reason
+ * the tenant can act on): unparseable armor, a private key pasted as public, several keys, a v6
+ * key, DSA/ElGamal keys, no encryption-capable (sub)key, expired or revoked keys, RSA under 2048 bits.
+ */
+export async function inspectPublicKey(armored: string, now: Date = new Date()): Promise<PublicKeyInfo> {
+  const key = await readSinglePublicKey(armored);
+  if (key.keyPacket.version !== 4) {
+    throw new KeyRejectedError(
+      "key.unsupported_version",
+      `this is an OpenPGP v${key.keyPacket.version} key, which GnuPG 2.2 cannot read: provide a v4 key (any key made by GnuPG 2.2–2.4 is v4)`,
+    );
+  }
+  const primaryInfo = key.getAlgorithmInfo();
+  if (LEGACY_ALGORITHMS.has(primaryInfo.algorithm)) {
+    throw new KeyRejectedError("key.unsupported_algorithm", "DSA/ElGamal keys are not accepted: use an RSA (2048 bits or more) or elliptic-curve key");
+  }
+  if (await key.isRevoked(undefined, undefined, now, KEY_CHECK_CONFIG)) {
+    throw new KeyRejectedError("key.revoked", "this key has been revoked by its owner: use a key that is not revoked");
+  }
+  let primaryExpiry: Date | undefined;
+  try {
+    primaryExpiry = expiryOf(await key.getExpirationTime(undefined, KEY_CHECK_CONFIG));
+  } catch {
+    throw new KeyRejectedError("key.unparseable", "the key has no valid self-signature: export it again from GnuPG");
+  }
+  if (primaryExpiry && primaryExpiry.getTime() <= now.getTime()) {
+    throw new KeyRejectedError(
+      "key.expired",
+      `this key expired on ${primaryExpiry.toISOString()}: extend it (gpg --quick-set-expire <fingerprint> 2y) and export it again`,
+    );
+  }
+  if (isRsa(primaryInfo) && (primaryInfo.bits ?? 0) < MIN_RSA_BITS) {
+    throw new KeyRejectedError("key.weak_rsa", `this is an RSA ${primaryInfo.bits ?? 0}-bit key: at least ${MIN_RSA_BITS} bits are required`);
+  }
+  try {
+    await key.verifyPrimaryKey(now, undefined, KEY_CHECK_CONFIG);
+  } catch {
+    throw new KeyRejectedError("key.unparseable", "the key's self-signature is invalid: export it again from GnuPG");
+  }
+  let encryptionKey: Key | Subkey;
+  try {
+    encryptionKey = await key.getEncryptionKey(undefined, now, undefined, KEY_CHECK_CONFIG);
+  } catch {
+    throw await diagnoseNoEncryptionKey(key, now);
+  }
+  const encryptionInfo = encryptionKey.getAlgorithmInfo();
+  if (LEGACY_ALGORITHMS.has(encryptionInfo.algorithm)) {
+    throw new KeyRejectedError("key.unsupported_algorithm", "ElGamal encryption keys are not accepted: use an RSA (2048 bits or more) or elliptic-curve key");
+  }
+  let expiresAt = primaryExpiry;
+  if (encryptionKey !== key) {
+    const subkeyExpiry = expiryOf(await (encryptionKey as Subkey).getExpirationTime(now, KEY_CHECK_CONFIG));
+    if (subkeyExpiry && (!expiresAt || subkeyExpiry < expiresAt)) expiresAt = subkeyExpiry;
+  }
+  const described = describeAlgorithm(primaryInfo);
+  const info: PublicKeyInfo = {
+    fingerprint: hexFingerprint(key),
+    algorithm: described.algorithm,
+    bits: described.bits,
+    encryptionKeyFingerprint: hexFingerprint(encryptionKey),
+    userIds: key.getUserIDs(),
+  };
+  if (described.curve) info.curve = described.curve;
+  if (expiresAt) info.expiresAt = expiresAt;
+  return info;
+}

@@ -1,0 +1,159 @@
+import { createHash, randomBytes } from "node:crypto";
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { decryptStream, encryptStream, generateKeyPair, inspectPublicKey, proveKeyPair } from "../src/index.js";
+import type { GeneratedKeyPair } from "../src/index.js";
+import { createGnupgHome, fingerprintFromColons } from "./support/gnupg.js";
+import type { GnupgHome } from "./support/gnupg.js";
+import { chunked, collect } from "./support/streams.js";
+
+// GnuPG is the judge: everything we encrypt must come back byte-identical from `gpg --decrypt`.
+
+const PASSPHRASE = `Interop ${randomBytes(6).toString("hex")} passphrase`;
+
+/** Bytes that are not valid UTF-8 (lone continuation bytes, 0xFF, NUL, CR/LF mixes). */
+function nonUtf8Binary(): Buffer {
+  const pattern = Buffer.from([0xff, 0xfe, 0x00, 0x80, 0xc3, 0x28, 0x0d, 0x0a, 0x0a, 0x0d, 0xa0, 0xa1, 0xf0, 0x28, 0x8c, 0xbc]);
+  return Buffer.concat([pattern, randomBytes(4096), pattern]);
+}
+
+const inputs: { name: string; make: () => Buffer }[] = [
+  { name: "empty", make: () => Buffer.alloc(0) },
+  { name: "1 byte", make: () => Buffer.from([0x42]) },
+  { name: "non-UTF-8 binary", make: nonUtf8Binary },
+  // Half random, half repetitive CSV: exercises both incompressible and compressible data.
+  {
+    name: "multi-megabyte",
+    make: () => Buffer.concat([randomBytes(2 * 1024 * 1024), Buffer.from("2026-01-01T00:00:00Z,conv-1,agent,\"a, b\",1.5\r\n".repeat(60_000))]),
+  },
+];
+
+const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex");
+
+let home: GnupgHome;
+const keys = new Map<string, GeneratedKeyPair>();
+
+beforeAll(async () => {
+  home = await createGnupgHome();
+  for (const algorithm of ["rsa-2048", "curve25519"] as const) {
+    const pair = await generateKeyPair({ passphrase: PASSPHRASE, algorithm, name: `Interop ${algorithm}` });
+    keys.set(algorithm, pair);
+    // Importing the generated private key proves GnuPG 2.2 can read our key format and S2K.
+    await home.gpgWithPassphrase(PASSPHRASE, ["--import", await tempFile(`${algorithm}.sec.asc`, pair.privateKey)]);
+  }
+});
+
+afterAll(async () => {
+  await home?.close();
+});
+
+async function tempFile(name: string, contents: string | Buffer): Promise<string> {
+  const path = join(home.dir, name);
+  await writeFile(path, contents);
+  return path;
+}
+
+async function gpgDecrypt(ciphertext: Buffer, passphrase = PASSPHRASE): Promise<Buffer> {
+  const name = randomBytes(6).toString("hex");
+  const input = await tempFile(`${name}.in`, ciphertext);
+  const output = join(home.dir, `${name}.out`);
+  await home.gpgWithPassphrase(passphrase, ["--output", output, "--decrypt", input]);
+  return readFile(output);
+}
+
+describe.each(["rsa-2048", "curve25519"] as const)("%s key: gpg --decrypt reads our output", (algorithm) => {
+  describe.each([
+    { armor: false, compression: true },
+    { armor: false, compression: false },
+    { armor: true, compression: true },
+    { armor: true, compression: false },
+  ])("armor=$armor compression=$compression", ({ armor, compression }) => {
+    it.each(inputs)("$name", async ({ make }) => {
+      const plaintext = make();
+      const pair = keys.get(algorithm)!;
+      const ciphertext = await collect(encryptStream(chunked(plaintext), pair.publicKey, { armor, compression }));
+      if (armor) expect(ciphertext.toString("latin1")).toMatch(/^-----BEGIN PGP MESSAGE-----/);
+      else expect(ciphertext[0]! & 0x80).toBe(0x80);
+      const decrypted = await gpgDecrypt(ciphertext);
+      expect(decrypted.length).toBe(plaintext.length);
+      expect(sha256(decrypted)).toBe(sha256(plaintext));
+    });
+  });
+});
+
+describe("packets GnuPG 2.2 understands", () => {
+  it("uses a v3 PKESK, SEIPD v1 with MDC, AES-256 and ZLIB", async () => {
+    const pair = keys.get("rsa-2048")!;
+    const ciphertext = await collect(encryptStream(chunked(Buffer.from("hello, packets\n")), pair.publicKey));
+    const path = await tempFile("packets.pgp", ciphertext);
+    const { stdout, stderr } = await home.gpgWithPassphrase(PASSPHRASE, ["--list-packets", "--verbose", path]);
+    const listing = stdout.toString("utf8") + stderr;
+    expect(listing).toMatch(/:pubkey enc packet: version 3/);
+    expect(listing).toMatch(/:encrypted data packet:[\s\S]*mdc_method: 2/);
+    expect(listing).toMatch(/AES256/);
+    expect(listing).toMatch(/:compressed packet: algo=2/);
+    expect(listing).not.toMatch(/aead/i);
+  });
+
+  it("leaves out the compressed packet when compression is off", async () => {
+    const pair = keys.get("curve25519")!;
+    const ciphertext = await collect(encryptStream(chunked(Buffer.from("plain literal\n")), pair.publicKey, { compression: false }));
+    const path = await tempFile("plain.pgp", ciphertext);
+    const { stdout } = await home.gpgWithPassphrase(PASSPHRASE, ["--list-packets", path]);
+    expect(stdout.toString("utf8")).toMatch(/:literal data packet:/);
+    expect(stdout.toString("utf8")).not.toMatch(/:compressed packet:/);
+  });
+});
+
+describe("a key made by gpg --quick-gen-key, brought as our own", () => {
+  const byoPassphrase = `Gpg made ${randomBytes(4).toString("hex")} key`;
+  let publicKey: string;
+  let privateKey: string;
+  let fingerprint: string;
+
+  beforeAll(async () => {
+    const uid = `Customer ${randomBytes(3).toString("hex")} <customer@example.com>`;
+    await home.gpgWithPassphrase(byoPassphrase, ["--quick-gen-key", uid, "default", "default", "never"]);
+    const listing = await home.gpg(["--with-colons", "--list-keys", uid]);
+    fingerprint = fingerprintFromColons(listing.stdout.toString("utf8"));
+    publicKey = (await home.gpg(["--armor", "--export", fingerprint])).stdout.toString("utf8");
+    privateKey = (await home.gpgWithPassphrase(byoPassphrase, ["--armor", "--export-secret-keys", fingerprint])).stdout.toString("utf8");
+  });
+
+  it("is accepted, with GnuPG's fingerprint", async () => {
+    const info = await inspectPublicKey(publicKey);
+    expect(info.fingerprint).toBe(fingerprint);
+    expect(info.algorithm).toBe("rsa");
+    expect(info.bits).toBeGreaterThanOrEqual(2048);
+  });
+
+  it("passes the private-key proof with its passphrase, and fails it without", async () => {
+    await expect(proveKeyPair(publicKey, privateKey, byoPassphrase)).resolves.toBeUndefined();
+    await expect(proveKeyPair(publicKey, privateKey, "not the passphrase!")).rejects.toMatchObject({ code: "private_key.wrong_passphrase" });
+  });
+
+  it("encrypts end to end: gpg decrypts our output", async () => {
+    const plaintext = nonUtf8Binary();
+    const ciphertext = await collect(encryptStream(chunked(plaintext), publicKey));
+    expect(sha256(await gpgDecrypt(ciphertext, byoPassphrase))).toBe(sha256(plaintext));
+  });
+
+  it.each([
+    { armor: false, compression: "zlib" },
+    { armor: true, compression: "zip" },
+    { armor: false, compression: "bzip2" },
+    { armor: false, compression: "none" },
+  ])("decrypts what gpg --encrypt produced (armor=$armor, $compression)", async ({ armor, compression }) => {
+    const plaintext = Buffer.concat([nonUtf8Binary(), Buffer.from("a,b,c\n".repeat(50_000))]);
+    const source = await tempFile(`gpg-plain-${compression}.bin`, plaintext);
+    const output = join(home.dir, `gpg-encrypted-${compression}-${armor}.out`);
+    await home.gpg([
+      "--trust-model", "always", "--compress-algo", compression,
+      ...(armor ? ["--armor"] : []),
+      "--output", output, "--recipient", fingerprint, "--encrypt", source,
+    ]);
+    const decrypted = await collect(await decryptStream(chunked(await readFile(output), 1000), privateKey, byoPassphrase));
+    expect(sha256(decrypted)).toBe(sha256(plaintext));
+  });
+});

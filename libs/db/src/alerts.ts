@@ -1,0 +1,40 @@
+import type { Db } from "./client.js";
+import type { AlertSeverity } from "./generated/client.js";
+
+export interface AlertInput {
+  tenantId: string;
+  /** e.g. setup.timezone, setup.encryption, setup.source, run.failed, destination.verification */
+  kind: string;
+  severity: AlertSeverity;
+  title: string;
+  message: string;
+  /** One open alert per key: a repeat bumps `occurrences` instead of adding a row. */
+  dedupeKey: string;
+  taskId?: string | null;
+  runId?: string | null;
+  destinationId?: string | null;
+}
+
+/**
+ * Raise (or repeat) an alert. The open-alert partial unique index makes this safe under
+ * concurrency: ON CONFLICT turns a second raise into an update of the open one.
+ */
+export async function raiseAlert(prisma: Pick<Db, "$executeRaw">, alert: AlertInput): Promise<void> {
+  await prisma.$executeRaw`
+    INSERT INTO "Alert" (id, "tenantId", kind, severity, title, message, "dedupeKey", "taskId", "runId", "destinationId")
+    VALUES (gen_random_uuid(), ${alert.tenantId}::uuid, ${alert.kind}, ${alert.severity}::"AlertSeverity", ${alert.title},
+            ${alert.message}, ${alert.dedupeKey}, ${alert.taskId ?? null}::uuid, ${alert.runId ?? null}::uuid,
+            ${alert.destinationId ?? null}::uuid)
+    ON CONFLICT ("tenantId", "dedupeKey") WHERE "resolvedAt" IS NULL
+    DO UPDATE SET occurrences = "Alert".occurrences + 1, "lastSeenAt" = now(), message = EXCLUDED.message,
+                  title = EXCLUDED.title, "runId" = COALESCE(EXCLUDED."runId", "Alert"."runId")`;
+}
+
+/** Close the open alert with this key, if any (the condition is over). */
+export async function resolveAlert(prisma: Pick<Db, "alert">, tenantId: string, dedupeKey: string): Promise<number> {
+  const { count } = await prisma.alert.updateMany({
+    where: { tenantId, dedupeKey, resolvedAt: null },
+    data: { resolvedAt: new Date() },
+  });
+  return count;
+}

@@ -1,0 +1,164 @@
+import { metrics, trace, type Span } from "@opentelemetry/api";
+import { UnrecoverableError, type Job, type Worker } from "bullmq";
+import type { Config } from "@transporter/config";
+import { raiseAlert, resolveAlert, type Db, type Run, type Task, type Tenant } from "@transporter/db";
+import { createLogger, startSpan, withTraceContext, type Logger } from "@transporter/telemetry";
+import type { Redis } from "ioredis";
+import { jobCatalog, type JobPayload, type Stage } from "./catalog.js";
+import { errorCodeOf, isPermanent } from "./errors.js";
+import { JobProducer } from "./producer.js";
+import { createWorker } from "./worker.js";
+
+const STATUS = { fetch: "FETCHING", transform: "TRANSFORMING", encrypt: "ENCRYPTING", deliver: "DELIVERING" } as const;
+const STARTED_AT = { fetch: "fetchStartedAt", transform: "transformStartedAt", encrypt: "encryptStartedAt", deliver: "deliverStartedAt" } as const;
+const FINISHED_AT = { fetch: "fetchFinishedAt", transform: "transformFinishedAt", encrypt: "encryptFinishedAt", deliver: "deliveredAt" } as const;
+const TERMINAL = new Set(["SUCCEEDED", "FAILED", "SKIPPED"]);
+
+type LoadedRun = Run & { task: Task & { destination: { kind: string } }; tenant: Tenant };
+
+export interface StageContext<S extends Stage> {
+  run: Run;
+  task: Task;
+  tenant: Tenant;
+  payload: JobPayload<S>;
+  job: Job;
+  logger: Logger;
+  span: Span;
+}
+
+/** What a stage hands to the next one: the staging key(s) of its output. */
+export type StageOutput = Record<string, string>;
+
+export interface StageWorkerOptions<S extends Stage> {
+  stage: S;
+  config: Config;
+  prisma: Db;
+  redis: Redis;
+  /** Defaults to one built from redis + config. */
+  producer?: JobProducer;
+  logger?: Logger;
+  handler: (ctx: StageContext<S>) => Promise<StageOutput | void>;
+}
+
+const meter = () => metrics.getMeter("transporter-pipeline");
+
+/**
+ * The bookkeeping every pipeline stage shares, so a service is only its handler:
+ * - skips runs that are already finished (a duplicate or late job is harmless);
+ * - records the stage status, start and finish times and attempts on the run;
+ * - continues the run's trace from the job payload;
+ * - on success enqueues the next stage (deliver: marks the run SUCCEEDED, then notify);
+ * - on a permanent error, or the last attempt of a transient one, marks the run FAILED with a
+ *   readable reason, raises one alert per task and failure streak, and enqueues notify.
+ */
+export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S>): { worker: Worker; close(): Promise<void> } {
+  const { stage, config, prisma, redis } = options;
+  const producer = options.producer ?? new JobProducer(redis, config.REDIS_PREFIX, { attempts: config.JOB_ATTEMPTS, backoffMs: config.JOB_BACKOFF_MS });
+  const ownsProducer = !options.producer;
+  const logger = options.logger ?? createLogger({ name: stage, level: config.LOG_LEVEL });
+  const tracer = trace.getTracer("transporter-pipeline");
+  const stageDuration = meter().createHistogram("transporter.stage.duration", { unit: "s", description: "Time one pipeline stage took for one run" });
+  const runsStarted = meter().createCounter("transporter.runs.started", { description: "Runs whose first stage began", unit: "{run}" });
+  const runsSucceeded = meter().createCounter("transporter.runs.succeeded", { description: "Runs delivered and verified", unit: "{run}" });
+  const runsFailed = meter().createCounter("transporter.runs.failed", { description: "Runs that ended FAILED, by stage and reason", unit: "{run}" });
+  const stageRetries = meter().createCounter("transporter.stage.retries", { description: "Stage attempts that failed and will be retried (delivery retries: stage=deliver)", unit: "{attempt}" });
+  const bytesDelivered = meter().createCounter("transporter.delivered.bytes", { description: "Bytes of encrypted files delivered", unit: "By" });
+  const recordsProcessed = meter().createCounter("transporter.records.processed", { description: "Source records fetched into runs", unit: "{record}" });
+
+  const labels = (run: LoadedRun) => ({ report: run.task.reportId, destination_kind: run.task.destination.kind });
+
+  async function failRun(run: LoadedRun, error: unknown, payload: JobPayload<S>) {
+    const message = (error as Error).message || "unknown error";
+    const updated = await prisma.run.updateMany({
+      where: { id: run.id, status: { notIn: ["SUCCEEDED", "FAILED", "SKIPPED"] } },
+      data: { status: "FAILED", finishedAt: new Date(), error: `${stage}: ${message}`, errorCode: errorCodeOf(error) },
+    });
+    if (updated.count === 0) return;
+    await raiseAlert(prisma, {
+      tenantId: run.tenantId, kind: "run.failed", severity: "error", title: `Task "${run.task.description}" failed`,
+      message: `The run for ${run.windowStart.toISOString()} – ${run.windowEnd.toISOString()} failed while it was ${STATUS[stage].toLowerCase()}: ${message}`,
+      dedupeKey: `run.failed:${run.taskId}`, taskId: run.taskId, runId: run.id,
+    });
+    runsFailed.add(1, { ...labels(run), stage, reason: errorCodeOf(error) });
+    await producer.enqueue("notify", { runId: run.id, tenantId: run.tenantId, trace: payload.trace, outcome: "failed" });
+  }
+
+  const worker = createWorker(
+    stage,
+    async (payload, job) =>
+      withTraceContext(payload.trace, () =>
+        startSpan(tracer, `${stage} run`, { "transporter.stage": stage, "transporter.run_id": payload.runId, "transporter.tenant_id": payload.tenantId, "transporter.attempt": job.attemptsMade + 1 }, async (span) => {
+          const run: LoadedRun | null = await prisma.run.findFirst({
+            where: { id: payload.runId, tenantId: payload.tenantId },
+            include: { task: { include: { destination: { select: { kind: true } } } }, tenant: true },
+          });
+          if (!run) {
+            logger.warn({ runId: payload.runId }, "run no longer exists; job dropped");
+            return;
+          }
+          if (TERMINAL.has(run.status)) {
+            logger.info({ runId: run.id, status: run.status }, "run already finished; job ignored");
+            return;
+          }
+          span.setAttributes({ "transporter.task_id": run.taskId, "transporter.report": run.task.reportId, "transporter.destination_kind": run.task.destination.kind });
+          if (stage === "fetch" && run.attempts === 0) runsStarted.add(1, { ...labels(run), trigger: run.trigger });
+          const started = Date.now();
+          const runLogger = logger.child({ runId: run.id, tenantId: run.tenantId, taskId: run.taskId, stage });
+          await prisma.run.update({
+            where: { id: run.id },
+            data: { status: STATUS[stage], [STARTED_AT[stage]]: new Date(), attempts: { increment: 1 } },
+          });
+          try {
+            const output = (await options.handler({ run, task: run.task, tenant: run.tenant, payload, job, logger: runLogger, span })) ?? {};
+            const staging = { ...((run.staging ?? {}) as Record<string, string>), ...output };
+            stageDuration.record((Date.now() - started) / 1000, { stage, report: run.task.reportId });
+            if (stage === "fetch" || stage === "deliver") {
+              const counts = await prisma.run.findUniqueOrThrow({ where: { id: run.id }, select: { records: true, bytes: true } });
+              if (stage === "fetch" && counts.records !== null) {
+                recordsProcessed.add(counts.records, labels(run));
+                span.setAttribute("transporter.records", counts.records);
+              }
+              if (stage === "deliver" && counts.bytes !== null) {
+                bytesDelivered.add(Number(counts.bytes), labels(run));
+                span.setAttribute("transporter.bytes", Number(counts.bytes));
+              }
+            }
+            if (stage === "deliver") {
+              await prisma.run.update({
+                where: { id: run.id },
+                data: { status: "SUCCEEDED", [FINISHED_AT[stage]]: new Date(), finishedAt: new Date(), staging, error: null, errorCode: null },
+              });
+              await resolveAlert(prisma, run.tenantId, `run.failed:${run.taskId}`);
+              runsSucceeded.add(1, labels(run));
+              await producer.enqueue("notify", { runId: run.id, tenantId: run.tenantId, trace: payload.trace, outcome: "succeeded" });
+              return;
+            }
+            await prisma.run.update({ where: { id: run.id }, data: { [FINISHED_AT[stage]]: new Date(), staging } });
+            const next = jobCatalog[stage].next as Exclude<Stage, "fetch">;
+            await producer.enqueue(next, { runId: run.id, tenantId: run.tenantId, trace: payload.trace, ...output } as never);
+          } catch (error) {
+            const attempts = job.opts.attempts ?? 1;
+            const last = job.attemptsMade + 1 >= attempts;
+            runLogger.warn({ err: { message: (error as Error).message, code: errorCodeOf(error) }, attempt: job.attemptsMade + 1, attempts, permanent: isPermanent(error) }, "stage failed");
+            if (isPermanent(error) || last) {
+              await failRun(run, error, payload);
+              if (isPermanent(error)) throw new UnrecoverableError((error as Error).message);
+            } else {
+              stageRetries.add(1, { stage, reason: errorCodeOf(error), destination_kind: run.task.destination.kind });
+              await prisma.run.update({ where: { id: run.id }, data: { error: `${stage} attempt ${job.attemptsMade + 1} of ${attempts}: ${(error as Error).message}` } });
+            }
+            throw error;
+          }
+        }),
+      ),
+    { connection: redis, prefix: config.REDIS_PREFIX, concurrency: config[jobCatalog[stage].concurrencyKey], lockDurationMs: config.JOB_LOCK_MS },
+  );
+  worker.on("error", (error) => logger.error({ err: { message: error.message } }, "worker error"));
+  return {
+    worker,
+    async close() {
+      await worker.close();
+      if (ownsProducer) await producer.close();
+    },
+  };
+}

@@ -1,0 +1,147 @@
+import { context, trace } from "@opentelemetry/api";
+import { installTestTelemetry } from "@transporter/telemetry/testing";
+import { testConfig } from "@transporter/config";
+import { createTestDatabase, type TestDatabase } from "@transporter/db/testing";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createRedis, createStageWorker, createWorker, JobProducer, PermanentError, testRedisPrefix, type Redis } from "../src/index.js";
+
+const telemetry = installTestTelemetry();
+const exporter = telemetry.spans;
+
+async function waitFor<T>(probe: () => Promise<T | undefined | null | false>, timeoutMs = 20_000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > until) throw new Error("timed out waiting");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe("queue contracts and the stage harness", () => {
+  let db: TestDatabase;
+  let redis: Redis;
+  const prefix = testRedisPrefix("queue");
+  const config = testConfig({ REDIS_PREFIX: prefix, JOB_ATTEMPTS: "2", JOB_BACKOFF_MS: "10" });
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    redis = createRedis(config.REDIS_URL);
+  });
+  afterAll(async () => {
+    const keys = await redis.keys(`${prefix}:*`);
+    if (keys.length) await redis.del(...keys);
+    await redis.quit();
+    await db.drop();
+  });
+
+  async function newRun() {
+    const tenant = await db.prisma.tenant.create({ data: { accountId: `a${Math.random()}`, name: "t", timezone: "UTC" } });
+    const destination = await db.prisma.destination.create({ data: { tenantId: tenant.id, name: "m", kind: "managed", config: {} } });
+    const task = await db.prisma.task.create({ data: { tenantId: tenant.id, description: "d", reportId: "messaging-conversations", format: "csv", frequency: "daily", time: "00:00", destinationId: destination.id } });
+    return db.prisma.run.create({ data: { tenantId: tenant.id, taskId: task.id, windowStart: new Date(0), windowEnd: new Date(86_400_000), scheduledFor: new Date(), trigger: "manual" } });
+  }
+
+  it("rejects a payload that breaks the catalogue and never doubles a job id", async () => {
+    const producer = new JobProducer(redis, prefix);
+    await expect(producer.enqueue("transform", { runId: "not-a-uuid", tenantId: "x" } as never)).rejects.toThrow();
+    const run = await newRun();
+    await producer.enqueue("fetch", { runId: run.id, tenantId: run.tenantId });
+    await producer.enqueue("fetch", { runId: run.id, tenantId: run.tenantId });
+    expect(await producer.queue("fetch").getJobCounts("waiting")).toMatchObject({ waiting: 1 });
+    expect(await producer.hasJob("fetch", run.id)).toBe(true);
+    await producer.queue("fetch").obliterate({ force: true });
+    await producer.close();
+  });
+
+  it("carries the trace context from the producer to the worker", async () => {
+    const producer = new JobProducer(redis, `${prefix}-trace`);
+    const run = await newRun();
+    const tracer = trace.getTracer("test");
+    const parent = tracer.startSpan("api request");
+    await context.with(trace.setSpan(context.active(), parent), () => producer.enqueue("fetch", { runId: run.id, tenantId: run.tenantId }));
+    parent.end();
+    const seen: string[] = [];
+    const worker = createWorker("fetch", async (payload) => {
+      seen.push(payload.trace.traceparent ?? "");
+    }, { connection: redis, prefix: `${prefix}-trace`, concurrency: 1 });
+    await waitFor(async () => seen.length > 0);
+    await worker.close();
+    await producer.close();
+    expect(seen[0]).toContain(parent.spanContext().traceId);
+  });
+
+  it("runs a stage, records its times and enqueues the next one in the same trace", async () => {
+    const producer = new JobProducer(redis, prefix);
+    const run = await newRun();
+    const stage = createStageWorker({ stage: "fetch", config, prisma: db.prisma, redis, producer, handler: async () => ({ rawKey: "tenants/x/raw.ndjson" }) });
+    const parent = trace.getTracer("test").startSpan("run now");
+    await context.with(trace.setSpan(context.active(), parent), () => producer.enqueue("fetch", { runId: run.id, tenantId: run.tenantId }));
+    parent.end();
+    const job = await waitFor(async () => producer.queue("transform").getJob(`${run.id}-transform`));
+    await stage.close();
+    expect(job.data).toMatchObject({ runId: run.id, rawKey: "tenants/x/raw.ndjson" });
+    const updated = await db.prisma.run.findUniqueOrThrow({ where: { id: run.id } });
+    expect(updated.status).toBe("FETCHING");
+    expect(updated.fetchStartedAt).toBeInstanceOf(Date);
+    expect(updated.fetchFinishedAt).toBeInstanceOf(Date);
+    expect(updated.attempts).toBe(1);
+    expect(updated.staging).toEqual({ rawKey: "tenants/x/raw.ndjson" });
+    const spans = exporter.getFinishedSpans().filter((s) => s.name === "fetch run");
+    expect(spans.some((s) => s.spanContext().traceId === parent.spanContext().traceId)).toBe(true);
+    await producer.close();
+  });
+
+  it("a permanent error fails the run at once with its reason and one alert per failure streak", async () => {
+    const producer = new JobProducer(redis, prefix, { attempts: 5, backoffMs: 10 });
+    const first = await newRun();
+    let calls = 0;
+    const stage = createStageWorker({
+      stage: "fetch", config, prisma: db.prisma, redis, producer,
+      handler: async () => {
+        calls += 1;
+        throw new PermanentError("bad_credentials", "the platform refused the API key (wrong secret)");
+      },
+    });
+    await producer.enqueue("fetch", { runId: first.id, tenantId: first.tenantId });
+    const failed = await waitFor(async () => {
+      const r = await db.prisma.run.findUniqueOrThrow({ where: { id: first.id } });
+      return r.status === "FAILED" ? r : null;
+    });
+    expect(calls).toBe(1);
+    expect(failed.errorCode).toBe("bad_credentials");
+    expect(failed.error).toContain("wrong secret");
+    const second = await db.prisma.run.create({ data: { tenantId: first.tenantId, taskId: first.taskId, windowStart: new Date(1), windowEnd: new Date(2), scheduledFor: new Date(), trigger: "manual" } });
+    await producer.enqueue("fetch", { runId: second.id, tenantId: second.tenantId });
+    await waitFor(async () => (await db.prisma.run.findUniqueOrThrow({ where: { id: second.id } })).status === "FAILED");
+    await stage.close();
+    const alerts = await db.prisma.alert.findMany({ where: { tenantId: first.tenantId, kind: "run.failed" } });
+    expect(alerts).toHaveLength(1);
+    expect(alerts[0]!.occurrences).toBe(2);
+    expect(await producer.hasJob("notify", second.id)).toBe(true);
+    await producer.close();
+  });
+
+  it("a transient error is retried and fails the run only after the last attempt", async () => {
+    const producer = new JobProducer(redis, prefix, { attempts: 3, backoffMs: 10 });
+    const run = await newRun();
+    let calls = 0;
+    const stage = createStageWorker({
+      stage: "fetch", config, prisma: db.prisma, redis, producer,
+      handler: async () => {
+        calls += 1;
+        throw Object.assign(new Error("upstream answered 503"), { code: "upstream_unavailable" });
+      },
+    });
+    await producer.enqueue("fetch", { runId: run.id, tenantId: run.tenantId });
+    const failed = await waitFor(async () => {
+      const r = await db.prisma.run.findUniqueOrThrow({ where: { id: run.id } });
+      return r.status === "FAILED" ? r : null;
+    });
+    await stage.close();
+    expect(calls).toBe(3);
+    expect(failed.attempts).toBe(3);
+    expect(failed.errorCode).toBe("upstream_unavailable");
+    await producer.close();
+  });
+});

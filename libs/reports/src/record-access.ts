@@ -1,0 +1,149 @@
+import { MalformedRecordError } from "./errors.js";
+
+/**
+ * Typed reads of source records. Definitions flatten nested fields through these helpers,
+ * so a missing required field or a wrong type becomes a MalformedRecordError naming the
+ * field's path. Paths are only built when something is wrong: the happy path allocates nothing.
+ */
+export type Json = Record<string, unknown>;
+
+function at(base: string, key: string | number): string {
+  if (typeof key === "number") return `${base}[${key}]`;
+  return base ? `${base}.${key}` : key;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  return typeof value === "object" ? "an object" : `a ${typeof value}`;
+}
+
+export function isObject(value: unknown): value is Json {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** The value must be a JSON object. */
+export function object(value: unknown, path: string): Json {
+  if (!isObject(value)) throw new MalformedRecordError(path, `expected an object, got ${describe(value)}`);
+  return value;
+}
+
+export function requiredObject(o: Json, key: string, base = ""): Json {
+  const v = o[key];
+  if (!isObject(v)) throw new MalformedRecordError(at(base, key), v === undefined ? "missing" : `expected an object, got ${describe(v)}`);
+  return v;
+}
+
+export function optionalObject(o: Json, key: string, base = ""): Json | undefined {
+  const v = o[key];
+  if (v === undefined || v === null) return undefined;
+  if (!isObject(v)) throw new MalformedRecordError(at(base, key), `expected an object, got ${describe(v)}`);
+  return v;
+}
+
+export function optionalArray(o: Json, key: string, base = ""): unknown[] {
+  const v = o[key];
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) throw new MalformedRecordError(at(base, key), `expected an array, got ${describe(v)}`);
+  return v;
+}
+
+export function requiredString(o: Json, key: string, base = ""): string {
+  const v = o[key];
+  if (typeof v === "string" && v.length > 0) return v;
+  throw new MalformedRecordError(at(base, key), v === undefined ? "missing" : v === "" ? "empty" : `expected a string, got ${describe(v)}`);
+}
+
+/** The platform writes the literal "undefined" / "null" for absent text in some fields. */
+export function optionalString(o: Json, key: string, base = ""): string | null {
+  const v = o[key];
+  if (v === undefined || v === null || v === "undefined" || v === "null") return null;
+  if (typeof v === "string") return v;
+  if (typeof v === "number" || typeof v === "boolean") return String(v);
+  throw new MalformedRecordError(at(base, key), `expected a string, got ${describe(v)}`);
+}
+
+/** Identifiers arrive as numbers in some APIs and strings in others; reports carry them as text. */
+export function requiredId(o: Json, key: string, base = ""): string {
+  const v = o[key];
+  if (typeof v === "string" && v.length > 0) return v;
+  if (typeof v === "number" && Number.isFinite(v)) return String(v);
+  throw new MalformedRecordError(at(base, key), v === undefined ? "missing" : `expected an id, got ${describe(v)}`);
+}
+
+export function optionalId(o: Json, key: string, base = ""): string | null {
+  const v = o[key];
+  if (v === undefined || v === null || v === "" || v === "undefined" || v === "null") return null;
+  if (typeof v === "string") return v;
+  if (typeof v === "number" && Number.isFinite(v)) return String(v);
+  throw new MalformedRecordError(at(base, key), `expected an id, got ${describe(v)}`);
+}
+
+export function requiredNumber(o: Json, key: string, base = ""): number {
+  const v = o[key];
+  if (typeof v === "number" && Number.isFinite(v)) return v;
+  throw new MalformedRecordError(at(base, key), v === undefined ? "missing" : `expected a number, got ${describe(v)}`);
+}
+
+export function optionalNumber(o: Json, key: string, base = ""): number | null {
+  const v = o[key];
+  if (v === undefined || v === null) return null;
+  if (typeof v === "number" && Number.isFinite(v)) return v;
+  throw new MalformedRecordError(at(base, key), `expected a number, got ${describe(v)}`);
+}
+
+export function optionalBoolean(o: Json, key: string, base = ""): boolean | null {
+  const v = o[key];
+  if (v === undefined || v === null) return null;
+  if (typeof v === "boolean") return v;
+  throw new MalformedRecordError(at(base, key), `expected a boolean, got ${describe(v)}`);
+}
+
+// "2016-08-29 14:30:24.565+0000", the platform's text form of an instant; without a zone it is UTC
+// (account configuration writes "2017-11-13 13:20:01").
+const PLATFORM_TIME = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,3}))?(Z|[+-]\d{2}:?\d{2})?$/;
+
+/** Epoch ms of a platform time string, or NaN when it is not one. */
+export function parsePlatformTime(text: string): number {
+  const m = PLATFORM_TIME.exec(text);
+  if (!m) return Number.NaN;
+  const ms = m[7] ? Number(m[7].padEnd(3, "0")) : 0;
+  let utc = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]), ms);
+  const zone = m[8];
+  if (zone !== undefined && zone !== "Z") {
+    const sign = zone[0] === "-" ? -1 : 1;
+    const digits = zone.slice(1).replace(":", "");
+    utc -= sign * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2, 4))) * 60_000;
+  }
+  return utc;
+}
+
+/**
+ * An instant given as epoch ms in `msKey` (e.g. `startTimeL`) or as platform text in `textKey`
+ * (e.g. `startTime`). The platform marks "not yet" with -1 / "undefined": that reads as null.
+ */
+export function optionalInstant(o: Json, msKey: string, textKey: string | null, base = ""): number | null {
+  const ms = o[msKey];
+  if (typeof ms === "number" && Number.isFinite(ms)) return ms < 0 ? null : ms;
+  if (ms !== undefined && ms !== null) throw new MalformedRecordError(at(base, msKey), `expected epoch milliseconds, got ${describe(ms)}`);
+  if (textKey === null) return null;
+  const text = o[textKey];
+  if (text === undefined || text === null || text === "undefined" || text === "") return null;
+  if (typeof text !== "string") throw new MalformedRecordError(at(base, textKey), `expected a time, got ${describe(text)}`);
+  const parsed = parsePlatformTime(text);
+  if (Number.isNaN(parsed)) throw new MalformedRecordError(at(base, textKey), `not a time: ${JSON.stringify(text.slice(0, 40))}`);
+  return parsed;
+}
+
+export function requiredInstant(o: Json, msKey: string, textKey: string | null, base = ""): number {
+  const v = optionalInstant(o, msKey, textKey, base);
+  if (v === null) throw new MalformedRecordError(at(base, msKey), "missing");
+  return v;
+}
+
+/** Element `i` of an array as an object, with its path for errors. */
+export function element(list: unknown[], i: number, base: string): Json {
+  const v = list[i];
+  if (!isObject(v)) throw new MalformedRecordError(at(base, i), `expected an object, got ${describe(v)}`);
+  return v;
+}

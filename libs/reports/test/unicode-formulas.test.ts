@@ -1,0 +1,142 @@
+import { parse } from "csv-parse/sync";
+import { describe, expect, it } from "vitest";
+import { createCsvWriter, createXlsxWriter, isFormulaLike, neutraliseFormula, ZonedTime, type Column, type Row } from "../src/index.js";
+import { BufferSink, readXlsx, transformToBuffer } from "./helpers.js";
+
+/** Texts that break naive writers; each must come back exactly. */
+const TEXTS = [
+  "em dash — and en dash –",
+  "“curly” ‘quotes’",
+  "emoji 😀🎉 family 👨‍👩‍👧‍👦 flag 🇯🇵 skin 👍🏽",
+  "中文 日本語 한국어",
+  "مرحبا بالعالم — שלום עולם",
+  "zero\u200Bwidth\u200Djoiner\u200C",
+  "line one\nline two",
+  "windows\r\nline end",
+  'quote " inside, and "quoted"',
+  "comma, separated",
+  "trailing space ",
+  "combining e\u0301 vs é",
+];
+
+/** Texts a spreadsheet would run; each starts with one of = + - @ tab CR. */
+const FORMULAS = ["=SUM(A1:A9)", "+cmd|' /C calc'!A0", "-2+3", "@SUM(1,1)", "\t=1+1", "\r=1+1"];
+
+function conversation(i: number, text: string, skillName: string): string {
+  return `${JSON.stringify({
+    info: { conversationId: `c-${i}`, startTimeL: Date.UTC(2026, 5, 1, 12, 0, i), latestSkillName: skillName, status: "CLOSE" },
+    messageRecords: [{ messageId: `m-${i}`, seq: 0, timeL: Date.UTC(2026, 5, 1, 12, 1, i), sentBy: "Consumer", participantId: "p", type: "TEXT_PLAIN", messageData: { msg: { text } } }],
+  })}\n`;
+}
+
+const all = [...TEXTS, ...FORMULAS];
+const input = all.map((t, i) => conversation(i, t, t));
+
+async function csvRows(options: { keepFormulas?: boolean; csvBom?: boolean } = {}): Promise<{ header: string[]; rows: string[][]; raw: Buffer }> {
+  const { output } = await transformToBuffer({ report: "messaging-messages", version: 1, format: "csv", timeZone: "Asia/Tokyo", options }, input);
+  const records = parse(output, { bom: true }) as string[][];
+  return { header: records[0]!, rows: records.slice(1), raw: output };
+}
+
+describe("text round-trips", () => {
+  it("CSV keeps every character and neutralises formulas", async () => {
+    const { header, rows, raw } = await csvRows();
+    const text = header.indexOf("text");
+    expect(rows.map((r) => r[text])).toEqual([...TEXTS, ...FORMULAS.map((f) => `'${f}`)]);
+    // RFC 4180: CRLF between records; embedded line breaks stay inside quotes.
+    expect(raw.toString("utf8").startsWith("conversationId,")).toBe(true);
+    expect(raw.toString("utf8").split("\r\n")[1]).toMatch(/^c-0,/);
+  });
+
+  it("CSV keeps formulas raw when asked, and can start with a BOM", async () => {
+    const { header, rows, raw } = await csvRows({ keepFormulas: true, csvBom: true });
+    expect(rows.map((r) => r[header.indexOf("text")])).toEqual(all);
+    expect(raw.subarray(0, 3)).toEqual(Buffer.from([0xef, 0xbb, 0xbf]));
+  });
+
+  it("XLSX keeps every character and neutralises formulas", async () => {
+    const { output } = await transformToBuffer({ report: "messaging-messages", version: 1, format: "xlsx", timeZone: "Asia/Tokyo" }, input);
+    const [sheet] = await readXlsx(output);
+    const header = sheet!.rows[0] as string[];
+    const texts = sheet!.rows.slice(1).map((r) => r[header.indexOf("text")]);
+    // XML turns a carriage return into a line feed on reading: the only change XLSX allows.
+    const expected = [...TEXTS, ...FORMULAS.map((f) => `'${f}`)].map((t) => t.replace(/\r\n?/g, "\n"));
+    expect(texts.map((t) => (typeof t === "string" ? t.replace(/\r\n?/g, "\n") : t))).toEqual(expected);
+    const raw = await transformToBuffer({ report: "messaging-messages", version: 1, format: "xlsx", timeZone: "Asia/Tokyo", options: { keepFormulas: true } }, input);
+    const [rawSheet] = await readXlsx(raw.output);
+    expect(rawSheet!.rows.slice(1).map((r) => r[header.indexOf("text")])).toEqual(all.map((t) => t.replace(/\r\n?/g, "\n")));
+  });
+
+  it("XLSX types cells: numbers, booleans and dates in the tenant's wall-clock time", async () => {
+    const record = JSON.stringify({
+      info: { conversationId: "c", startTimeL: Date.UTC(2026, 0, 1, 23, 30), endTimeL: Date.UTC(2026, 0, 2, 0, 0), duration: 1_800_000, status: "CLOSE", csat: 4, latestSkillId: 7 },
+      conversationSurveys: [{ surveyType: "Satisfaction", surveyData: [{ question: "Confirm Resolution", answer: "Yes" }] }],
+    });
+    const { output } = await transformToBuffer({ report: "messaging-conversations", version: 1, format: "xlsx", timeZone: "Asia/Tokyo" }, `${record}\n`);
+    const [sheet] = await readXlsx(output);
+    const header = sheet!.rows[0] as string[];
+    const row = sheet!.rows[1]!;
+    const cell = (key: string) => row[header.indexOf(key)];
+    expect(cell("startTime")).toEqual({ date: "2026-01-02T08:30:00.000Z" });
+    expect(cell("durationSeconds")).toBe(1800);
+    expect(cell("csat")).toBe(4);
+    expect(cell("fcr")).toBe(true);
+    expect(cell("skillId")).toBe("7");
+    expect(cell("nps")).toBeNull();
+  });
+
+  it("JSON and NDJSON carry text and ISO 8601 times with the zone's offset", async () => {
+    for (const format of ["json", "ndjson"] as const) {
+      const { output } = await transformToBuffer({ report: "messaging-messages", version: 1, format, timeZone: "America/St_Johns" }, input);
+      const text = output.toString("utf8");
+      const rows = (format === "json" ? JSON.parse(text) : text.trim().split("\n").map((l) => JSON.parse(l))) as Record<string, unknown>[];
+      expect(rows.map((r) => r.text)).toEqual(all);
+      expect(rows[0]!.time).toBe("2026-06-01T09:31:00.000-02:30");
+    }
+  });
+});
+
+describe("formula neutralisation", () => {
+  it("recognises the dangerous leading characters only", () => {
+    for (const f of FORMULAS) expect(isFormulaLike(f)).toBe(true);
+    for (const t of ["", "a=b", " =1", "1+1", "'=x"]) expect(isFormulaLike(t)).toBe(false);
+    expect(neutraliseFormula("=1")).toBe("'=1");
+    // Signed plain numbers are read as numbers, never run (the platform's "-1" ids).
+    expect(neutraliseFormula("-1")).toBe("-1");
+    expect(neutraliseFormula("+3.5")).toBe("+3.5");
+    expect(neutraliseFormula("-1+1")).toBe("'-1+1");
+  });
+
+  it("never touches typed number cells", async () => {
+    const columns: Column[] = [
+      { key: "n", type: "number", description: "" },
+      { key: "s", type: "string", description: "" },
+    ];
+    const writer = createCsvWriter({ columns, time: new ZonedTime("UTC") });
+    const sink = new BufferSink();
+    writer.pipe(sink);
+    writer.end({ kind: "rows", rows: [[-5, "-5x"]] as Row[] });
+    await new Promise((r) => sink.on("finish", r));
+    expect(sink.buffer.toString()).toBe("n,s\r\n-5,'-5x\r\n");
+  });
+});
+
+describe("XLSX sheets", () => {
+  it("continues on a new sheet, with its own header, when a sheet is full", async () => {
+    const columns: Column[] = [
+      { key: "n", type: "integer", description: "" },
+      { key: "at", type: "datetime", description: "" },
+    ];
+    const writer = createXlsxWriter({ columns, time: new ZonedTime("UTC"), sheetName: "Data", maxRowsPerSheet: 3 });
+    const sink = new BufferSink();
+    writer.pipe(sink);
+    const rows: Row[] = [1, 2, 3, 4, 5].map((n) => [n, Date.UTC(2026, 0, n)]);
+    writer.write({ kind: "rows", rows: rows.slice(0, 3) });
+    writer.end({ kind: "rows", rows: rows.slice(3) });
+    await new Promise((r) => sink.on("finish", r));
+    const sheets = await readXlsx(sink.buffer);
+    expect(sheets.map((s) => s.name)).toEqual(["Data", "Data 2", "Data 3"]);
+    expect(sheets.map((s) => s.rows.map((r) => r[0]))).toEqual([["n", 1, 2], ["n", 3, 4], ["n", 5]]);
+    expect(sheets[2]!.rows[1]![1]).toEqual({ date: "2026-01-05T00:00:00.000Z" });
+  });
+});

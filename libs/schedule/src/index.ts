@@ -1,0 +1,12 @@
+export type { Schedule, Window } from "./schedule.js";
+export {
+  computeNextRunAt,
+  delayMilliseconds,
+  latestCompleteWindow,
+  nextWindow,
+  validateSchedule,
+  windowLengthMinutesNominal,
+  windowsBetween,
+} from "./schedule.js";
+export { isValidTimeZone, offsetAt, resolveLocalTime, wallTimeAt } from "./time-zone.js";
+export { catchUpWindowsFor, planDueWindows, type DuePlan } from "./catch-up.js";

@@ -1,0 +1,128 @@
+import { SOURCE_API_LABELS, type FetchWindow, type SourceApi } from "../apis.js";
+import { SourceError } from "../errors.js";
+import type { Connector, FetchOptions, SourceRecord, SourceSession } from "./types.js";
+
+const MINUTE = 60_000;
+/** Documented: timeframe at most 1440 minutes; interval at least 5 minutes and dividing the timeframe. */
+const MAX_TIMEFRAME_MINUTES = 1440;
+const MIN_INTERVAL_MINUTES = 5;
+const DEFAULT_INTERVAL_MINUTES = 15;
+
+interface OperationsSpec {
+  api: SourceApi;
+  resource: "msgqueuehealth" | "agentactivity";
+  /** Extra query parameters from report parameters. */
+  query(params: Record<string, unknown>): Record<string, string>;
+  /** Records of one interval block of the response. */
+  explode(timestamp: number, intervalMinutes: number, block: Record<string, unknown>): SourceRecord[];
+  idOf(record: SourceRecord): string;
+}
+
+function intervalOf(params: Record<string, unknown>): number {
+  const value = params.intervalMinutes === undefined ? DEFAULT_INTERVAL_MINUTES : Number(params.intervalMinutes);
+  if (!Number.isInteger(value) || value < MIN_INTERVAL_MINUTES || value > MAX_TIMEFRAME_MINUTES) {
+    throw new SourceError("unsupported_window", `intervalMinutes must be a whole number of minutes from ${MIN_INTERVAL_MINUTES} to ${MAX_TIMEFRAME_MINUTES}`);
+  }
+  return value;
+}
+
+/**
+ * Messaging Operations (near real time): one GET for "the last `timeframe` minutes" in intervals.
+ * The window must lie within the API's 24-hour look-back; the timeframe is the smallest multiple
+ * of the interval reaching back to the window's start, and only intervals starting inside the
+ * window are kept.
+ */
+function operationsConnector(spec: OperationsSpec): Connector {
+  async function call(session: SourceSession, timeframe: number, interval: number | null, params: Record<string, unknown>) {
+    const base = await session.csds.baseUrl(session.accountId, "leDataReporting");
+    const query = new URLSearchParams({ timeframe: String(timeframe), ...spec.query(params), ...(interval ? { interval: String(interval) } : {}), v: "1" });
+    const url = `${base}/operations/api/account/${encodeURIComponent(session.accountId)}/${spec.resource}?${query.toString()}`;
+    const { data } = await session.http.json<Record<string, unknown>>(
+      { accountId: session.accountId, credentials: session.credentials, api: spec.api, onCall: () => session.countCall(), ...(session.signal ? { signal: session.signal } : {}) },
+      "GET",
+      url,
+    );
+    if (typeof data !== "object" || data === null) {
+      throw new SourceError("malformed_response", `Malformed response from ${SOURCE_API_LABELS[spec.api]}: not an object`, { api: spec.api, byteOffset: 0 });
+    }
+    return data;
+  }
+
+  return {
+    api: spec.api,
+    label: SOURCE_API_LABELS[spec.api],
+    windowed: true,
+    recordId: spec.idOf,
+    recordTime: (r) => Number(r.timestamp),
+    async *fetch(session: SourceSession, window: FetchWindow, options: FetchOptions = {}) {
+      const params = options.params ?? {};
+      const interval = intervalOf(params);
+      const now = session.now();
+      const from = +window.from;
+      const to = Math.min(+window.to, now);
+      if (to <= from) return;
+      const needed = Math.ceil((now - from) / (interval * MINUTE)) * interval;
+      const timeframe = needed > MAX_TIMEFRAME_MINUTES ? Math.floor(MAX_TIMEFRAME_MINUTES / interval) * interval : needed;
+      // A run that starts a moment after its window closes (daily at 00:00, no delay) reaches back
+      // just over 24 hours: within one interval of slack the API's full look-back is used.
+      if (now - from > (MAX_TIMEFRAME_MINUTES + interval) * MINUTE) {
+        throw new SourceError(
+          "unsupported_window",
+          `${SOURCE_API_LABELS[spec.api]} only looks back 24 hours; this window starts ${Math.round((now - from) / 3_600_000)} hours ago`,
+          { api: spec.api },
+        );
+      }
+      const data = await call(session, timeframe, interval, params);
+      const intervals = data.metricsByIntervals;
+      if (intervals !== undefined && !Array.isArray(intervals)) {
+        throw new SourceError("malformed_response", `Malformed response from ${SOURCE_API_LABELS[spec.api]}: metricsByIntervals is not a list`, { api: spec.api, byteOffset: 0 });
+      }
+      const blocks = ((intervals ?? []) as Array<{ timestamp?: unknown; metricsData?: Record<string, unknown> }>)
+        .map((b) => ({ timestamp: Number(b.timestamp), data: b.metricsData ?? {} }))
+        .filter((b) => b.timestamp >= from && b.timestamp < to)
+        .sort((a, b) => a.timestamp - b.timestamp);
+      const seen = new Set<string>();
+      for (const block of blocks) {
+        for (const record of spec.explode(block.timestamp, interval, block.data)) {
+          const id = spec.idOf(record);
+          if (seen.has(id)) continue;
+          seen.add(id);
+          yield record;
+        }
+      }
+    },
+    async probe(session: SourceSession) {
+      await call(session, MIN_INTERVAL_MINUTES, null, {});
+    },
+  };
+}
+
+const list = (v: unknown) => (Array.isArray(v) && v.length > 0 ? v.map(String).join(",") : undefined);
+
+/** One record per interval and skill: `{ timestamp, intervalMinutes, skillId, <documented metrics…> }`. */
+export const messagingOperationsQueueHealth = operationsConnector({
+  api: "messaging-operations-queue-health",
+  resource: "msgqueuehealth",
+  query: (p) => ({ skillIds: list(p.skillIds) ?? "all" }),
+  explode: (timestamp, intervalMinutes, block) => {
+    const skills = (block.skillsMetrics ?? {}) as Record<string, Record<string, unknown>>;
+    return Object.entries(skills)
+      .map(([skillId, metrics]) => ({ timestamp, intervalMinutes, skillId: Number(skillId), ...metrics }))
+      .sort((a, b) => a.skillId - b.skillId);
+  },
+  idOf: (r) => `${r.timestamp}:${r.skillId}`,
+});
+
+/** One record per interval and agent: `{ timestamp, intervalMinutes, agentId, states: [{ id, name, value, reasons? }] }`. */
+export const messagingOperationsAgentActivity = operationsConnector({
+  api: "messaging-operations-agent-activity",
+  resource: "agentactivity",
+  query: (p) => ({ agentIds: list(p.agentIds) ?? "all" }),
+  explode: (timestamp, intervalMinutes, block) => {
+    const perAgent = ((block.agentsMetrics as Record<string, unknown> | undefined)?.metricsPerAgent ?? {}) as Record<string, unknown[]>;
+    return Object.entries(perAgent)
+      .map(([agentId, states]) => ({ timestamp, intervalMinutes, agentId: Number(agentId), states }))
+      .sort((a, b) => a.agentId - b.agentId);
+  },
+  idOf: (r) => `${r.timestamp}:${r.agentId}`,
+});

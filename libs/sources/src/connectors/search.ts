@@ -1,0 +1,271 @@
+import { SOURCE_API_LABELS, type FetchWindow, type SourceApi } from "../apis.js";
+import type { CsdsService } from "../csds.js";
+import { SourceError } from "../errors.js";
+import { parseJsonText } from "../http.js";
+import { attachRawJson, topLevelArrayElements } from "../raw-json.js";
+import { RecentIds, splitWindow } from "../window.js";
+import type { Connector, FetchOptions, SourceRecord, SourceSession } from "./types.js";
+
+interface SearchSpec {
+  api: SourceApi;
+  service: CsdsService;
+  /** Path after the base URL, with `{accountId}`. */
+  path: string;
+  recordsKey: string;
+  maxPageSize: number;
+  /** The longest `start` range one request may ask for. */
+  maxRangeMs: number;
+  idOf(record: SourceRecord): string;
+  timeOf(record: SourceRecord): number;
+  /** Filter body fields from report parameters. */
+  bodyFromParams(params: Record<string, unknown>): Record<string, unknown>;
+}
+
+interface RawPage {
+  raw: Buffer;
+  peekedNext: string | null;
+}
+
+interface SearchPage {
+  records: SourceRecord[];
+  next: string | null;
+}
+
+/** Pages requested ahead of the one being parsed. */
+const READ_AHEAD = 2;
+
+interface ReadAheadEntry {
+  url: string;
+  page: Promise<RawPage>;
+  done?: RawPage;
+  extended?: boolean;
+}
+
+/**
+ * Keeps the platform busy while we parse: as soon as a page's body arrives, the `next` link
+ * read from its head is requested too, up to READ_AHEAD pages queued beyond the one being
+ * consumed. The consumer checks each parsed `next` against the URL queued after it and clears
+ * the read-ahead when they differ (the parsed link is the authority).
+ */
+class ReadAhead {
+  private entries: ReadAheadEntry[] = [];
+  private tail: ReadAheadEntry | undefined;
+
+  constructor(
+    private readonly load: (url: string) => Promise<RawPage>,
+    /** Whether a peeked link may be requested (same origin, not requested before); records it. */
+    private readonly admit: (url: string) => boolean,
+  ) {}
+
+  request(url: string): void {
+    const entry: ReadAheadEntry = { url, page: this.load(url) };
+    entry.page.then(
+      (page) => {
+        entry.done = page;
+        this.extend();
+      },
+      () => {}, // surfaced when the consumer takes the page
+    );
+    this.entries.push(entry);
+    this.tail = entry;
+  }
+
+  private extend(): void {
+    const last = this.tail;
+    if (!last?.done || last.extended || this.entries.length >= READ_AHEAD) return;
+    last.extended = true;
+    const next = last.done.peekedNext;
+    if (next && this.admit(next)) this.request(next);
+  }
+
+  /** The URL of the page that will be taken next. */
+  get nextUrl(): string | undefined {
+    return this.entries[0]?.url;
+  }
+
+  take(): Promise<RawPage> | undefined {
+    const entry = this.entries.shift();
+    this.extend();
+    return entry?.page;
+  }
+
+  clear(): void {
+    this.entries = [];
+    this.tail = undefined;
+  }
+}
+
+/** Empty pages in a row, each with a next link, before paging is declared broken. */
+const MAX_EMPTY_PAGES = 20;
+
+const info = (record: SourceRecord) => (record.info ?? {}) as Record<string, unknown>;
+
+function sameOrigin(a: string, b: string): boolean {
+  try {
+    return new URL(a).origin === new URL(b).origin;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The two POST …/search APIs (Messaging Interactions, Engagement History): offset paging that
+ * follows `_metadata.next`, windows split into the allowed `start` ranges, only records inside
+ * the window kept (the API rounds `from`/`to` out to 10 minutes), repeats across pages dropped,
+ * a repeating `next` link detected. Pages are requested ahead while the current one is consumed.
+ */
+function searchConnector(spec: SearchSpec): Connector {
+  const callContext = (session: SourceSession) => ({
+    accountId: session.accountId,
+    credentials: session.credentials,
+    api: spec.api,
+    onCall: () => session.countCall(),
+    ...(session.signal ? { signal: session.signal } : {}),
+  });
+
+  function toPage(data: Record<string, unknown>): SearchPage {
+    const records = data?.[spec.recordsKey];
+    const metadata = (data?._metadata ?? {}) as { next?: { href?: unknown } };
+    if (records !== undefined && !Array.isArray(records)) {
+      throw new SourceError("malformed_response", `Malformed response from ${SOURCE_API_LABELS[spec.api]}: "${spec.recordsKey}" is not a list`, { api: spec.api, byteOffset: 0 });
+    }
+    const next = typeof metadata.next?.href === "string" ? metadata.next.href : null;
+    return { records: (records ?? []) as SourceRecord[], next };
+  }
+
+  async function fetchPage(session: SourceSession, url: string, body: Record<string, unknown>): Promise<SearchPage> {
+    const { data } = await session.http.json<Record<string, unknown>>(callContext(session), "POST", url, body);
+    return toPage(data);
+  }
+
+  /**
+   * The page's raw body plus the `next` link read from its head, before the (much slower)
+   * full parse: lets the next request leave while this page is parsed. The link is checked
+   * against the parsed one before it is trusted.
+   */
+  async function fetchRaw(session: SourceSession, url: string, body: Record<string, unknown>): Promise<RawPage> {
+    const response = await session.http.send(callContext(session), "POST", url, body);
+    const head = response.body.subarray(0, 4096).toString("utf8");
+    const match = /"next"\s*:\s*\{[^{}]*?"href"\s*:\s*"([^"\\]+)"/.exec(head);
+    return { raw: response.body, peekedNext: match ? match[1]! : null };
+  }
+
+  return {
+    api: spec.api,
+    label: SOURCE_API_LABELS[spec.api],
+    windowed: true,
+    recordId: spec.idOf,
+    recordTime: spec.timeOf,
+    async *fetch(session: SourceSession, window: FetchWindow, options: FetchOptions = {}) {
+      const base = await session.csds.baseUrl(session.accountId, spec.service);
+      const pageSize = Math.min(spec.maxPageSize, options.pageSize ?? spec.maxPageSize);
+      const maxRange = Math.min(spec.maxRangeMs, options.maxRangeMs ?? spec.maxRangeMs);
+      const extra = spec.bodyFromParams(options.params ?? {});
+      for (const range of splitWindow(window, maxRange)) {
+        // `to` is inclusive at the API: ask for [from, to - 1 ms] and keep [from, to).
+        const body = { ...extra, start: { from: range.from, to: range.to - 1 } };
+        const first = `${base}${spec.path.replace("{accountId}", encodeURIComponent(session.accountId))}?offset=0&limit=${pageSize}&sort=start:asc`;
+        // `consumed`: links whose page we committed to (a repeat is a loop); `requested`: every
+        // link sent, read-ahead included (never requested twice).
+        const consumed = new Set<string>([first]);
+        const requested = new Set<string>([first]);
+        const reader = new ReadAhead(
+          (url) => fetchRaw(session, url, body),
+          (url) => {
+            if (!sameOrigin(url, base) || requested.has(url)) return false;
+            requested.add(url);
+            return true;
+          },
+        );
+        reader.request(first);
+        const recent = new RecentIds(2);
+        let emptyStreak = 0;
+        for (let pending = reader.take(); pending; pending = reader.take()) {
+          const { raw }: RawPage = await pending;
+          const text = raw.toString("utf8");
+          const page = toPage(parseJsonText(text, spec.api) as Record<string, unknown>);
+          // Keep each record's own JSON text so it is written without serialising it again.
+          const slices = topLevelArrayElements(text, spec.recordsKey);
+          if (slices && slices.length === page.records.length) {
+            for (let k = 0; k < slices.length; k++) attachRawJson(page.records[k]!, text.slice(slices[k]![0], slices[k]![1]));
+          }
+          emptyStreak = page.records.length === 0 ? emptyStreak + 1 : 0;
+          if (page.next) {
+            if (!sameOrigin(page.next, base)) {
+              throw new SourceError("malformed_response", `${SOURCE_API_LABELS[spec.api]} pointed its next page at another host`, { api: spec.api, byteOffset: 0 });
+            }
+            if (consumed.has(page.next)) {
+              throw new SourceError("pagination_loop", `${SOURCE_API_LABELS[spec.api]} repeated a next-page link (${new URL(page.next).search}); stopping instead of looping`, { api: spec.api });
+            }
+            if (emptyStreak > MAX_EMPTY_PAGES) {
+              throw new SourceError("pagination_loop", `${SOURCE_API_LABELS[spec.api]} kept answering empty pages with a next link`, { api: spec.api });
+            }
+            consumed.add(page.next);
+            // The parsed body is the authority: read-ahead of another link is dropped.
+            if (reader.nextUrl !== page.next) {
+              reader.clear();
+              requested.add(page.next);
+              reader.request(page.next);
+            }
+          } else {
+            reader.clear();
+          }
+          for (const record of page.records) {
+            const t = spec.timeOf(record);
+            if (!(t >= range.from && t < range.to)) continue;
+            if (recent.seen(spec.idOf(record))) continue;
+            yield record;
+          }
+          recent.rotate();
+          if (!page.next) break;
+        }
+      }
+    },
+    async probe(session: SourceSession) {
+      const base = await session.csds.baseUrl(session.accountId, spec.service);
+      const now = session.now();
+      const url = `${base}${spec.path.replace("{accountId}", encodeURIComponent(session.accountId))}?offset=0&limit=1`;
+      await fetchPage(session, url, { start: { from: now - 3_600_000, to: now } });
+    },
+  };
+}
+
+const idList = (value: unknown): unknown[] | undefined => (Array.isArray(value) && value.length > 0 ? value : undefined);
+
+export const messagingInteractions = searchConnector({
+  api: "messaging-interactions",
+  service: "msgHist",
+  path: "/messaging_history/api/account/{accountId}/conversations/search",
+  recordsKey: "conversationHistoryRecords",
+  maxPageSize: 100,
+  // Documented maximum: three months. 90 days stays inside it after the 10-minute rounding.
+  maxRangeMs: 90 * 24 * 3_600_000,
+  idOf: (r) => String(info(r).conversationId),
+  timeOf: (r) => Number(info(r).startTimeL),
+  bodyFromParams: (p) => {
+    const body: Record<string, unknown> = {};
+    if (idList(p.skillIds)) body.skillIds = p.skillIds;
+    if (idList(p.agentIds)) body.agentIds = p.agentIds;
+    if (idList(p.status)) body.status = p.status;
+    if (idList(p.contentToRetrieve)) body.contentToRetrieve = p.contentToRetrieve;
+    return body;
+  },
+});
+
+export const engagementHistory = searchConnector({
+  api: "engagement-history",
+  service: "engHistDomain",
+  path: "/interaction_history/api/account/{accountId}/interactions/search",
+  recordsKey: "interactionHistoryRecords",
+  maxPageSize: 100,
+  // Documented maximum: one month.
+  maxRangeMs: 30 * 24 * 3_600_000,
+  idOf: (r) => String(info(r).engagementId),
+  timeOf: (r) => Number(info(r).startTimeL),
+  bodyFromParams: (p) => {
+    const body: Record<string, unknown> = {};
+    if (idList(p.skillIds)) body.skillIds = p.skillIds;
+    if (idList(p.agentIds)) body.agentIds = p.agentIds;
+    return body;
+  },
+});

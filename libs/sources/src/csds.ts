@@ -1,0 +1,94 @@
+import { SourceError } from "./errors.js";
+
+/** CSDS service names of the APIs used here. */
+export type CsdsService = "msgHist" | "engHistDomain" | "leDataReporting" | "accountConfigReadOnly";
+
+export interface CsdsOptions {
+  /** e.g. https://api.liveperson.net (or the simulator's URL). */
+  csdsUrl: string;
+  ttlMs?: number;
+  timeoutMs?: number;
+  fetch?: typeof fetch;
+  now?: () => number;
+}
+
+interface Entry {
+  at: number;
+  domains: Map<string, string>;
+}
+
+/**
+ * Domain discovery: `GET {csds}/api/account/{accountId}/service/baseURI.json?version=1.0`,
+ * cached per account for `ttlMs` (default 10 minutes). Concurrent look-ups of one account share
+ * a single request. Discovered hosts use the CSDS URL's scheme, so the simulator on plain http
+ * works while production stays on https.
+ */
+export class CsdsClient {
+  private readonly cache = new Map<string, Entry>();
+  private readonly inflight = new Map<string, Promise<Map<string, string>>>();
+  private readonly ttlMs: number;
+  private readonly scheme: string;
+  /** Number of HTTP requests made (for tests and metrics). */
+  requests = 0;
+
+  constructor(private readonly options: CsdsOptions) {
+    this.ttlMs = options.ttlMs ?? 10 * 60_000;
+    this.scheme = new URL(options.csdsUrl).protocol;
+  }
+
+  /** Base URL (scheme://host) of a service for an account. */
+  async baseUrl(accountId: string, service: CsdsService): Promise<string> {
+    const domains = await this.domains(accountId);
+    const host = domains.get(service);
+    if (!host) throw new SourceError("upstream_unavailable", `Domain discovery has no "${service}" service for account ${accountId}`);
+    return /^https?:\/\//.test(host) ? host.replace(/\/$/, "") : `${this.scheme}//${host}`;
+  }
+
+  async domains(accountId: string): Promise<Map<string, string>> {
+    const now = (this.options.now ?? Date.now)();
+    const hit = this.cache.get(accountId);
+    if (hit && now - hit.at < this.ttlMs) return hit.domains;
+    let pending = this.inflight.get(accountId);
+    if (!pending) {
+      pending = this.lookup(accountId).finally(() => this.inflight.delete(accountId));
+      this.inflight.set(accountId, pending);
+    }
+    const domains = await pending;
+    this.cache.set(accountId, { at: (this.options.now ?? Date.now)(), domains });
+    return domains;
+  }
+
+  invalidate(accountId: string): void {
+    this.cache.delete(accountId);
+  }
+
+  private async lookup(accountId: string): Promise<Map<string, string>> {
+    const url = `${this.options.csdsUrl.replace(/\/$/, "")}/api/account/${encodeURIComponent(accountId)}/service/baseURI.json?version=1.0`;
+    const doFetch = this.options.fetch ?? fetch;
+    let response: Response;
+    let text: string;
+    try {
+      this.requests++;
+      response = await doFetch(url, { signal: AbortSignal.timeout(this.options.timeoutMs ?? 30_000), headers: { accept: "application/json" } });
+      text = await response.text();
+    } catch (error) {
+      throw new SourceError("upstream_unavailable", `Domain discovery (CSDS) did not answer: ${(error as Error).message}`, {}, { cause: error });
+    }
+    if (response.status === 404 || response.status === 400) {
+      throw new SourceError("unknown_account", `Domain discovery does not know account ${accountId}`, { status: response.status });
+    }
+    if (!response.ok) throw new SourceError("upstream_unavailable", `Domain discovery (CSDS) answered HTTP ${response.status}`, { status: response.status });
+    let body: { baseURIs?: Array<{ service?: unknown; baseURI?: unknown }> };
+    try {
+      body = JSON.parse(text);
+    } catch {
+      throw new SourceError("malformed_response", "Domain discovery (CSDS) returned malformed JSON", { byteOffset: Buffer.byteLength(text) });
+    }
+    const domains = new Map<string, string>();
+    for (const entry of body.baseURIs ?? []) {
+      if (typeof entry.service === "string" && typeof entry.baseURI === "string") domains.set(entry.service, entry.baseURI);
+    }
+    if (domains.size === 0) throw new SourceError("unknown_account", `Domain discovery returned no services for account ${accountId}`);
+    return domains;
+  }
+}

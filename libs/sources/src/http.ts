@@ -1,0 +1,215 @@
+import { metrics, SpanStatusCode, startSpan, trace, type Counter } from "@transporter/telemetry";
+import type { SourceApi, SourceCredentials } from "./apis.js";
+import { SourceError, sourceErrors } from "./errors.js";
+import { firstJsonError } from "./json-offset.js";
+import { oauthHeader } from "./oauth.js";
+import { unlimitedBudget, type RateBudget } from "./rate-budget.js";
+
+export interface HttpOptions {
+  /** Per attempt, including reading the body. */
+  timeoutMs?: number;
+  /** Attempts for 5xx, timeouts and network errors (default 4). */
+  maxAttempts?: number;
+  /** 429 answers waited out before giving up with `rate_limited` (default 8). */
+  max429Waits?: number;
+  /** Longest single Retry-After honoured (default 120 s); longer asks give up at once. */
+  maxRetryAfterMs?: number;
+  /** Exponential backoff: base * 2^(attempt-1), capped, with full jitter (defaults 500 ms / 15 s). */
+  backoffBaseMs?: number;
+  backoffMaxMs?: number;
+  budget?: RateBudget;
+  fetch?: typeof fetch;
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  random?: () => number;
+}
+
+export interface CallContext {
+  accountId: string;
+  credentials: SourceCredentials;
+  api: SourceApi;
+  /** Called once per HTTP request actually sent (retries included). */
+  onCall?: () => void;
+  signal?: AbortSignal;
+}
+
+export interface RawResponse {
+  status: number;
+  headers: Headers;
+  body: Buffer;
+}
+
+const defaultSleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+
+/** Retry-After as seconds or an HTTP date; null when absent or unreadable. */
+export function parseRetryAfter(value: string | null, now = Date.now()): number | null {
+  if (!value) return null;
+  const trimmed = value.trim();
+  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000);
+  const at = Date.parse(trimmed);
+  return Number.isNaN(at) ? null : Math.max(0, at - now);
+}
+
+/** JSON.parse with failures turned into `malformed_response` carrying the byte offset. */
+export function parseJson(body: Buffer, api?: SourceApi): unknown {
+  return parseJsonText(body.toString("utf8"), api);
+}
+
+export function parseJsonText(text: string, api?: SourceApi): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    const at = firstJsonError(text);
+    const index = at < 0 ? text.length : at;
+    const offset = Buffer.byteLength(text.slice(0, index));
+    const what = index >= text.length ? "JSON ends early (truncated body)" : "invalid JSON";
+    throw sourceErrors.malformed(api, what, offset);
+  }
+}
+
+function upstreamMessage(body: Buffer): string {
+  const text = body.subarray(0, 300).toString("utf8");
+  try {
+    const parsed = JSON.parse(body.toString("utf8")) as { message?: unknown; error?: unknown };
+    const m = parsed.message ?? parsed.error;
+    if (typeof m === "string") return m.slice(0, 200);
+  } catch {
+    /* not JSON */
+  }
+  return text.replace(/\s+/g, " ").slice(0, 200);
+}
+
+/**
+ * Signed requests to the platform with a timeout per attempt, retries with exponential backoff
+ * and full jitter for 5xx, timeouts and network errors, 429 waited out per `Retry-After`, and
+ * every attempt paced by the account's shared rate budget. Status codes become typed errors.
+ */
+export class PlatformHttp {
+  private readonly o: Required<Omit<HttpOptions, "fetch" | "budget" | "sleep" | "random">>;
+  private readonly budget: RateBudget;
+  private readonly doFetch: typeof fetch;
+  private readonly sleep: (ms: number, signal?: AbortSignal) => Promise<void>;
+  private readonly random: () => number;
+  private readonly tracer = trace.getTracer("transporter-sources");
+  private readonly requests: Counter;
+  private readonly rateLimited: Counter;
+
+  constructor(options: HttpOptions = {}) {
+    this.o = {
+      timeoutMs: options.timeoutMs ?? 30_000,
+      maxAttempts: options.maxAttempts ?? 4,
+      max429Waits: options.max429Waits ?? 8,
+      maxRetryAfterMs: options.maxRetryAfterMs ?? 120_000,
+      backoffBaseMs: options.backoffBaseMs ?? 500,
+      backoffMaxMs: options.backoffMaxMs ?? 15_000,
+    };
+    this.budget = options.budget ?? unlimitedBudget;
+    this.doFetch = options.fetch ?? fetch;
+    this.sleep = options.sleep ?? defaultSleep;
+    this.random = options.random ?? Math.random;
+    // Created per client, not per module: the meter provider is installed when a process starts telemetry.
+    const meter = metrics.getMeter("transporter-sources");
+    this.requests = meter.createCounter("transporter.source.requests", { description: "HTTP requests sent to the platform's APIs (retries included), by API and HTTP status", unit: "{request}" });
+    this.rateLimited = meter.createCounter("transporter.source.rate_limited", { description: "Platform answers HTTP 429 (rate limited), by API", unit: "{response}" });
+  }
+
+  private backoff(attempt: number): number {
+    const cap = Math.min(this.o.backoffMaxMs, this.o.backoffBaseMs * 2 ** (attempt - 1));
+    return Math.round(cap / 2 + (this.random() * cap) / 2);
+  }
+
+  async json<T = unknown>(ctx: CallContext, method: "GET" | "POST", url: string, body?: unknown): Promise<{ data: T; headers: Headers }> {
+    const response = await this.send(ctx, method, url, body);
+    return { data: parseJson(response.body, ctx.api) as T, headers: response.headers };
+  }
+
+  async send(ctx: CallContext, method: "GET" | "POST", url: string, body?: unknown): Promise<RawResponse> {
+    let failures = 0;
+    let waits429 = 0;
+    let lastProblem = "";
+    for (;;) {
+      ctx.signal?.throwIfAborted();
+      await this.budget.acquire(ctx.accountId, ctx.signal);
+      let response: Response;
+      let buffer: Buffer;
+      const timeout = AbortSignal.timeout(this.o.timeoutMs);
+      const signal = ctx.signal ? AbortSignal.any([ctx.signal, timeout]) : timeout;
+      try {
+        ctx.onCall?.();
+        // One span and one count per request sent; never the URL's query or the headers (OAuth).
+        const attempt = { "transporter.source_api": ctx.api, "http.request.method": method, "http.request.resend_count": failures + waits429 };
+        ({ response, buffer } = await startSpan(this.tracer, "source request", attempt, async (span) => {
+          try {
+            const answer = await this.doFetch(url, {
+              method,
+              redirect: "manual",
+              signal,
+              headers: {
+                authorization: oauthHeader(method, url, ctx.credentials),
+                accept: "application/json",
+                ...(body === undefined ? {} : { "content-type": "application/json" }),
+              },
+              ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+            });
+            const bytes = Buffer.from(await answer.arrayBuffer());
+            span.setAttribute("http.response.status_code", answer.status);
+            if (answer.status >= 400) span.setStatus({ code: SpanStatusCode.ERROR, message: `HTTP ${answer.status}` });
+            this.requests.add(1, { api: ctx.api, status: String(answer.status) });
+            if (answer.status === 429) this.rateLimited.add(1, { api: ctx.api });
+            return { response: answer, buffer: bytes };
+          } catch (error) {
+            this.requests.add(1, { api: ctx.api, status: "error" });
+            throw error;
+          }
+        }));
+      } catch (error) {
+        if (ctx.signal?.aborted) throw ctx.signal.reason;
+        const timedOut = timeout.aborted;
+        lastProblem = timedOut ? `no answer within ${this.o.timeoutMs} ms` : `network error (${(error as Error).message})`;
+        failures++;
+        if (failures >= this.o.maxAttempts) {
+          throw new SourceError("upstream_unavailable", `The platform's ${ctx.api} API is unavailable: ${lastProblem} after ${failures} attempts`, { api: ctx.api }, { cause: error });
+        }
+        await this.sleep(this.backoff(failures), ctx.signal);
+        continue;
+      }
+      const status = response.status;
+      if (status >= 200 && status < 300) return { status, headers: response.headers, body: buffer };
+      if (status === 401) throw sourceErrors.badCredentials(status, ctx.api);
+      if (status === 403) {
+        if (ctx.api.startsWith("data-access-") && /not enabled/i.test(buffer.toString("utf8"))) throw sourceErrors.dataAccessNotEnabled(ctx.api, status);
+        throw sourceErrors.missingPermission(ctx.api, status);
+      }
+      if (status === 429) {
+        const retryAfter = parseRetryAfter(response.headers.get("retry-after")) ?? this.backoff(waits429 + 1);
+        waits429++;
+        if (waits429 > this.o.max429Waits || retryAfter > this.o.maxRetryAfterMs) {
+          throw new SourceError("rate_limited", `The platform kept rate-limiting the ${ctx.api} API (HTTP 429, ${waits429} times)`, { api: ctx.api, status, retryAfterMs: retryAfter });
+        }
+        await this.sleep(retryAfter, ctx.signal);
+        continue;
+      }
+      if (status >= 500) {
+        failures++;
+        lastProblem = `HTTP ${status}`;
+        if (failures >= this.o.maxAttempts) {
+          throw new SourceError("upstream_unavailable", `The platform's ${ctx.api} API is unavailable: HTTP ${status} after ${failures} attempts`, { api: ctx.api, status });
+        }
+        await this.sleep(this.backoff(failures), ctx.signal);
+        continue;
+      }
+      throw new SourceError("upstream_rejected", `The platform rejected the ${ctx.api} request: HTTP ${status} ${upstreamMessage(buffer)}`, { api: ctx.api, status });
+    }
+  }
+}

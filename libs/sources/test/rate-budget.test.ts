@@ -1,0 +1,78 @@
+import { randomBytes } from "node:crypto";
+import { conversationsForWindow, type Simulator } from "@transporter/simulator";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createPlatform, createRateBudget } from "../src/index.js";
+import { collect, newAccount, SEED, startSimulator } from "./helpers.js";
+
+let sim: Simulator;
+let redis: Redis;
+const prefix = `test-sources-${randomBytes(4).toString("hex")}`;
+
+beforeAll(async () => {
+  sim = await startSimulator({ seed: SEED });
+  redis = new Redis(process.env.REDIS_URL ?? "redis://127.0.0.1:6379", { lazyConnect: true });
+  await redis.connect();
+});
+afterAll(async () => {
+  const keys = await redis.keys(`${prefix}:*`);
+  if (keys.length) await redis.del(...keys);
+  await redis.quit();
+  await sim?.stop();
+});
+
+/** Most requests seen in any sliding window of `ms`. */
+function peak(times: number[], ms: number): number {
+  const sorted = [...times].sort((a, b) => a - b);
+  let best = 0;
+  for (let i = 0, j = 0; i < sorted.length; i++) {
+    while (sorted[i]! - sorted[j]! >= ms) j++;
+    best = Math.max(best, i - j + 1);
+  }
+  return best;
+}
+
+describe("per-account rate budget (Redis token bucket)", () => {
+  it("keeps two fetchers of one account within the account's budget together", async () => {
+    const rate = 8;
+    const { accountId, credentials } = newAccount(sim, { volume: { conversations: 20 } });
+    // Two "replicas": separate platforms and Redis connections, one shared budget.
+    const replicas = await Promise.all(
+      [0, 1].map(async () => {
+        const connection = new Redis(process.env.REDIS_URL ?? "redis://127.0.0.1:6379");
+        const budget = createRateBudget(connection, { prefix, ratePerSecond: rate, burst: rate });
+        return { connection, platform: createPlatform({ csdsUrl: sim.url, allowInsecure: true, http: { budget } }) };
+      }),
+    );
+    const windows = [
+      { from: new Date("2026-10-01T00:00:00Z"), to: new Date("2026-10-01T12:00:00Z") },
+      { from: new Date("2026-10-01T12:00:00Z"), to: new Date("2026-10-02T00:00:00Z") },
+    ];
+    const started = Date.now();
+    const results = await Promise.all(
+      replicas.map(({ platform }, i) => collect(platform.openSource(accountId, credentials).fetch("messaging-interactions", windows[i]!, { pageSize: 10 }))),
+    );
+    const elapsed = Date.now() - started;
+    for (const { connection } of replicas) await connection.quit();
+
+    const requests = sim.control.requestLog(accountId).filter((r) => r.api === "messaging-interactions");
+    const n = requests.length;
+    expect(n).toBeGreaterThan(40);
+    // A token bucket admits at most burst + rate·T requests in any span T (+1 for arrival jitter
+    // between the grant in Redis and the simulator's clock). Without the budget the two fetchers
+    // send all ~56 requests within a fraction of a second.
+    expect(peak(requests.map((r) => r.at), 1000)).toBeLessThanOrEqual(2 * rate + 1);
+    expect(elapsed).toBeGreaterThanOrEqual(((n - rate) / rate) * 1000 - 500);
+    for (let i = 0; i < 2; i++) {
+      expect(results[i]!.length).toBe([...conversationsForWindow(accountId, windows[i]!.from, windows[i]!.to, SEED, { perHour: 20 })].length);
+    }
+  }, 30_000);
+
+  it("keeps accounts independent", async () => {
+    const budget = createRateBudget(redis, { prefix, ratePerSecond: 1, burst: 1 });
+    const started = Date.now();
+    await budget.acquire("independent-a");
+    await budget.acquire("independent-b");
+    expect(Date.now() - started).toBeLessThan(500);
+  });
+});

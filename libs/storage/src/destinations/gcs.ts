@@ -1,0 +1,306 @@
+import { randomUUID } from "node:crypto";
+import { Readable, Transform } from "node:stream";
+import type { TransformCallback } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { CRC32C, IdempotencyStrategy, Storage } from "@google-cloud/storage";
+import type { File } from "@google-cloud/storage";
+import { JWT } from "google-auth-library";
+import { z } from "zod";
+import { DestinationError } from "../errors.js";
+import { MeasuringStream } from "../staging/measure.js";
+import type { DeliveryMeta, DeliveryResult, DestinationAdapter, VerifyResult } from "./types.js";
+
+const KIB = 1024;
+const MIB = 1024 * KIB;
+
+function normalisePrefix(prefix: string): string {
+  const trimmed = prefix.replace(/^\/+|\/+$/g, "");
+  return trimmed === "" ? "" : `${trimmed}/`;
+}
+
+export const gcsConfigSchema = z.object({
+  bucket: z
+    .string()
+    .min(3)
+    .max(222)
+    .regex(/^[a-z0-9][a-z0-9._-]*[a-z0-9]$/, "a Cloud Storage bucket name: lower-case letters, digits, dots, hyphens and underscores"),
+  /** Object name prefix ("folder") inside the bucket. */
+  prefix: z
+    .string()
+    .max(512)
+    .refine((p) => !p.split("/").some((segment) => segment === "." || segment === ".."), "no . or .. segments")
+    .default("")
+    .transform(normalisePrefix),
+  /** Another JSON API endpoint (private service connect, a compatible store); Google's by default. */
+  apiEndpoint: z.url({ protocol: /^https?$/ }).optional(),
+  /** Files at least this large go up as a resumable upload; smaller ones in one multipart request. */
+  resumableThresholdBytes: z.number().int().min(0).default(8 * MIB),
+  /** Size of each resumable request; Google wants a multiple of 256 KiB. */
+  chunkSizeBytes: z
+    .number()
+    .int()
+    .min(256 * KIB)
+    .max(1024 * MIB)
+    .refine((n) => n % (256 * KIB) === 0, "a multiple of 256 KiB")
+    .default(8 * MIB),
+});
+export type GcsConfig = z.output<typeof gcsConfigSchema>;
+
+const serviceAccountKeySchema = z
+  .object({
+    type: z.literal("service_account"),
+    client_email: z.string().email(),
+    private_key: z.string().includes("PRIVATE KEY", { message: "a PEM private key" }),
+    private_key_id: z.string().optional(),
+    project_id: z.string().optional(),
+    token_uri: z.url({ protocol: /^https?$/ }).optional(),
+  })
+  .loose();
+export type GcsServiceAccountKey = z.output<typeof serviceAccountKeySchema>;
+
+/** The service account's JSON key, as downloaded from the Google Cloud console (object or its text). */
+export const gcsCredentialsSchema = z.object({
+  serviceAccountKey: z
+    .union([z.string(), z.record(z.string(), z.unknown())])
+    .transform((value, ctx) => {
+      if (typeof value !== "string") return value;
+      try {
+        return JSON.parse(value) as unknown;
+      } catch {
+        ctx.addIssue({ code: "custom", message: "the service account key is not valid JSON" });
+        return z.NEVER;
+      }
+    })
+    .pipe(serviceAccountKeySchema),
+});
+export type GcsCredentials = z.output<typeof gcsCredentialsSchema>;
+
+/** Where the client library always sends token requests, and the token_uri Google writes into keys. */
+const LIBRARY_TOKEN_URL = "https://www.googleapis.com/oauth2/v4/token";
+const GOOGLE_TOKEN_URIS = new Set([LIBRARY_TOKEN_URL, "https://oauth2.googleapis.com/token", "https://accounts.google.com/o/oauth2/token"]);
+
+/**
+ * A @google-cloud/storage client for a destination: the service account's key, its token_uri
+ * honoured, credentials sent to a custom apiEndpoint too. `purpose` sets retries: none when
+ * verifying (a person is waiting), a few when delivering.
+ */
+export function gcsStorageClient(config: GcsConfig, credentials: GcsCredentials, purpose: "verify" | "deliver" = "deliver"): { storage: Storage; authClient: JWT } {
+  const key = credentials.serviceAccountKey;
+  const authClient = new JWT({
+    email: key.client_email,
+    key: key.private_key,
+    keyId: key.private_key_id,
+    scopes: ["https://www.googleapis.com/auth/devstorage.read_write"],
+  });
+  // The library ignores token_uri and always asks Google; a key that names another token
+  // endpoint (a private deployment, our test server) gets its token requests sent there.
+  const tokenUri = key.token_uri;
+  if (tokenUri && !GOOGLE_TOKEN_URIS.has(tokenUri)) {
+    authClient.gaxios?.interceptors.request.add({
+      resolved: async (options) => (String(options.url) === LIBRARY_TOKEN_URL ? { ...options, url: tokenUri } : options),
+    });
+  }
+  const storage = new Storage({
+    projectId: key.project_id,
+    authClient,
+    apiEndpoint: config.apiEndpoint,
+    // Without this the library sends no credentials to a non-Google endpoint.
+    useAuthWithCustomEndpoint: true,
+    retryOptions: {
+      autoRetry: purpose === "deliver",
+      maxRetries: purpose === "deliver" ? 3 : 0,
+      retryDelayMultiplier: 2,
+      maxRetryDelay: 8,
+      totalTimeout: 300,
+      // Re-sending an upload replaces the same object name: one copy either way.
+      idempotencyStrategy: IdempotencyStrategy.RetryAlways,
+    },
+  });
+  return { storage, authClient };
+}
+
+/**
+ * @google-cloud/storage 7 drops credentials from resumable uploads to a custom apiEndpoint
+ * (startResumableUpload_ does not pass useAuthWithCustomEndpoint on), so for those the bearer
+ * token is added to the file's requests here. Google's own endpoint needs none of this.
+ */
+async function sendTokenWithResumableUploads(config: GcsConfig, authClient: JWT, file: File): Promise<void> {
+  if (!config.apiEndpoint) return;
+  const { token } = await authClient.getAccessToken();
+  if (!token) return;
+  file.interceptors.push({
+    request: (options) => {
+      options.headers = { ...options.headers, Authorization: `Bearer ${token}` };
+      // The declared types differ (request's Options in, DecorateRequestOptions out); it is the same object.
+      return options as unknown as ReturnType<File["interceptors"][number]["request"]>;
+    },
+  });
+}
+
+function where(config: GcsConfig): string {
+  const host = config.apiEndpoint ? new URL(config.apiEndpoint).host : "storage.googleapis.com";
+  return `gs://${config.bucket}/${config.prefix} (${host})`;
+}
+
+const DNS_CODES = new Set(["ENOTFOUND", "EAI_AGAIN", "EAI_FAIL", "EAI_NONAME"]);
+const CONNECT_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "EHOSTUNREACH", "ENETUNREACH", "EPIPE", "ECONNABORTED", "EPROTO", "CERT_HAS_EXPIRED", "DEPTH_ZERO_SELF_SIGNED_CERT", "UNABLE_TO_VERIFY_LEAF_SIGNATURE"]);
+const TIMEOUT_CODES = new Set(["ETIMEDOUT", "ESOCKETTIMEDOUT", "ECONNABORTED_TIMEOUT"]);
+
+/**
+ * Finds a socket error code in an error's cause chain (gaxios wraps fetch errors), or in its
+ * message: after its own retries the resumable upload throws a plain "Retry limit exceeded -
+ * … reason: read ECONNRESET" Error.
+ */
+function socketCode(error: unknown): string | undefined {
+  for (let e = error as { code?: unknown; cause?: unknown; errno?: unknown; message?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (typeof e.code === "string" && /^E[A-Z_]+$/.test(e.code)) return e.code;
+    if (typeof e.errno === "string") return e.errno;
+    const inMessage = typeof e.message === "string" ? /\b(E(?:CONN[A-Z]+|NOTFOUND|AI_[A-Z]+|HOSTUNREACH|NETUNREACH|PIPE|TIMEDOUT|SOCKETTIMEDOUT|PROTO))\b/.exec(e.message) : null;
+    if (inMessage) return inMessage[1];
+  }
+  return undefined;
+}
+
+/**
+ * Turns a client-library, OAuth or socket error into a DestinationError with a reason the tenant
+ * can act on. Server messages are not copied in; the status and code say enough.
+ */
+export function gcsErrorToDestinationError(error: unknown, config: GcsConfig, action: string): DestinationError {
+  if (error instanceof DestinationError) return error;
+  const e = (error ?? {}) as { code?: unknown; status?: number; message?: string; response?: { status?: number; data?: unknown } };
+  const status = typeof e.code === "number" ? e.code : (e.response?.status ?? e.status);
+  const oauthError = (e.response?.data as { error?: unknown } | undefined)?.error;
+  const at = where(config);
+  // The client library compares its CRC32C/MD5 with the server's and deletes a mismatching upload itself.
+  if (e.code === "FILE_NO_UPLOAD" || e.code === "FILE_NO_UPLOAD_DELETE")
+    return new DestinationError("verification_failed", `${action}: the stored object's checksum differs from the bytes sent${e.code === "FILE_NO_UPLOAD" ? "; the object was removed" : ""} (${at})`);
+  if (oauthError === "invalid_grant" || oauthError === "invalid_client" || oauthError === "unauthorized_client" || status === 401)
+    return new DestinationError("auth", `${action}: the service account key was refused; check that the key is current and not deleted (${at})`);
+  if (/DECODER routines|PEM|private key/i.test(e.message ?? "")) return new DestinationError("auth", `${action}: the service account key's private key cannot be used`);
+  if (status === 403) return new DestinationError("permission", `${action}: access denied; the service account needs storage.objects.create, get and delete on ${at}`);
+  if (status === 404) return new DestinationError("not_found", `${action}: bucket "${config.bucket}" does not exist at ${at}`);
+  const code = socketCode(error);
+  if (code && DNS_CODES.has(code)) return new DestinationError("dns", `${action}: host name of ${at} cannot be resolved (${code})`);
+  if (code && CONNECT_CODES.has(code)) return new DestinationError("connect", `${action}: cannot connect to ${at} (${code})`);
+  if ((code && TIMEOUT_CODES.has(code)) || status === 408) return new DestinationError("timeout", `${action}: ${at} did not answer in time`);
+  const label = [status ? `HTTP ${status}` : "", code ?? ""].filter(Boolean).join(", ");
+  return new DestinationError("protocol", `${action}: ${at} answered unexpectedly${label ? ` (${label})` : ""}`);
+}
+
+/** CRC32C of the bytes passing through, in GCS's form (base64 of the big-endian value). */
+class Crc32cStream extends Transform {
+  readonly crc = new CRC32C();
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.crc.update(chunk);
+    callback(null, chunk);
+  }
+}
+
+/** The object name of a delivered file: prefix, optional subfolder, file name. */
+export function gcsObjectName(config: Pick<GcsConfig, "prefix">, fileName: string, subfolder?: string): string {
+  const folder = subfolder ? normalisePrefix(subfolder) : "";
+  return `${config.prefix}${folder}${fileName}`;
+}
+
+export const gcsAdapter: DestinationAdapter<GcsConfig, GcsCredentials> = {
+  kind: "gcs",
+  configSchema: gcsConfigSchema,
+  credentialsSchema: gcsCredentialsSchema,
+
+  async verify(config, credentials): Promise<VerifyResult<GcsConfig>> {
+    const { storage } = gcsStorageClient(config, credentials, "verify");
+    const file = storage.bucket(config.bucket).file(`${config.prefix}.transporter-probe-${randomUUID()}`);
+    const payload = Buffer.from("transporter destination probe\n");
+    let step = "writing a probe object";
+    try {
+      await file.save(payload, { resumable: false, contentType: "text/plain", validation: "crc32c" });
+      step = "reading the probe object's metadata";
+      const [metadata] = await file.getMetadata();
+      if (Number(metadata.size) !== payload.length) {
+        await file.delete({ ignoreNotFound: true }).catch(() => undefined);
+        return { ok: false, error: new DestinationError("verification_failed", `the probe object at ${where(config)} has ${metadata.size} bytes, ${payload.length} were written`) };
+      }
+      step = "deleting the probe object";
+      await file.delete();
+      return { ok: true, details: `${where(config)}: wrote, read back and deleted a probe object` };
+    } catch (error) {
+      return { ok: false, error: gcsErrorToDestinationError(error, config, step) };
+    }
+  },
+
+  async deliver(body: Readable, fileName: string, meta: DeliveryMeta, config, credentials): Promise<DeliveryResult> {
+    const { storage, authClient } = gcsStorageClient(config, credentials, "deliver");
+    const name = gcsObjectName(config, fileName, meta.subfolder);
+    const file = storage.bucket(config.bucket).file(name);
+    const measure = new MeasuringStream({ md5: true });
+    const crc = new Crc32cStream();
+    let sourceError: unknown;
+    body.once("error", (error) => {
+      sourceError = error;
+      measure.destroy(error);
+    });
+    const measured = body.pipe(measure).pipe(crc);
+    measure.once("error", (error) => crc.destroy(error));
+    const contentType = meta.contentType ?? "application/octet-stream";
+
+    // Read up to the threshold: a file that ends before it goes up in one request, a larger one
+    // as a resumable upload (only finalising the session makes the object visible).
+    const iterator = measured[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    const head: Buffer[] = [];
+    let headBytes = 0;
+    let ended = false;
+    try {
+      while (!ended && headBytes < config.resumableThresholdBytes) {
+        const next = await iterator.next();
+        if (next.done) ended = true;
+        else {
+          head.push(next.value);
+          headBytes += next.value.length;
+        }
+      }
+      if (ended) {
+        await file.save(Buffer.concat(head), { resumable: false, contentType, validation: "crc32c" });
+      } else {
+        await sendTokenWithResumableUploads(config, authClient, file);
+        const rest = async function* () {
+          yield* head;
+          for (;;) {
+            const next = await iterator.next();
+            if (next.done) return;
+            yield next.value;
+          }
+        };
+        await pipeline(Readable.from(rest()), file.createWriteStream({ resumable: true, chunkSize: config.chunkSizeBytes, contentType, validation: "crc32c" }));
+      }
+    } catch (error) {
+      body.destroy(); // release the staging file or connection behind it
+      if (sourceError !== undefined) throw sourceError;
+      throw gcsErrorToDestinationError(error, config, `uploading ${name}`);
+    }
+
+    let metadata;
+    try {
+      [metadata] = await file.getMetadata();
+    } catch (error) {
+      throw gcsErrorToDestinationError(error, config, `checking ${name} after upload`);
+    }
+    const md5 = measure.md5().toString("base64");
+    const crc32c = crc.crc.toString();
+    const problem =
+      Number(metadata.size) !== measure.bytes
+        ? `the stored object has ${metadata.size} bytes, ${measure.bytes} were sent`
+        : meta.expectedBytes !== undefined && measure.bytes !== meta.expectedBytes
+          ? `${measure.bytes} bytes were sent, ${meta.expectedBytes} expected`
+          : metadata.crc32c !== undefined && metadata.crc32c !== crc32c
+            ? "the stored object's CRC32C differs from the bytes sent"
+            : metadata.md5Hash !== undefined && metadata.md5Hash !== md5
+              ? "the stored object's MD5 differs from the bytes sent"
+              : undefined;
+    if (problem) {
+      await file.delete({ ignoreNotFound: true }).catch(() => undefined);
+      throw new DestinationError("verification_failed", `${where(config)}: ${problem}; the object was removed`);
+    }
+    const notes = metadata.md5Hash === undefined && metadata.crc32c === undefined ? ["size verified; the store reported no checksum"] : [];
+    return { path: name, bytes: measure.bytes, checksum: measure.sha256(), notes };
+  },
+};

@@ -1,0 +1,230 @@
+import { randomUUID } from "node:crypto";
+import type { Readable } from "node:stream";
+import {
+  AbortMultipartUploadCommand,
+  DeleteObjectCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  PutObjectCommand,
+} from "@aws-sdk/client-s3";
+import type { S3Client, ServerSideEncryption } from "@aws-sdk/client-s3";
+import { Upload } from "@aws-sdk/lib-storage";
+import { z } from "zod";
+import { DestinationError } from "../errors.js";
+import { MeasuringStream } from "../staging/measure.js";
+import { createS3Client, isS3NotFound } from "../staging/s3-store.js";
+import type { DeliveryMeta, DeliveryResult, DestinationAdapter, VerifyResult } from "./types.js";
+
+const MIB = 1024 * 1024;
+
+/** "reports/daily" → "reports/daily/"; "" stays "" (bucket root). */
+function normalisePrefix(prefix: string): string {
+  const trimmed = prefix.replace(/^\/+|\/+$/g, "");
+  return trimmed === "" ? "" : `${trimmed}/`;
+}
+
+export const s3ConfigSchema = z
+  .object({
+    bucket: z
+      .string()
+      .min(3)
+      .max(63)
+      .regex(/^[a-z0-9][a-z0-9._-]*[a-z0-9]$/, "an S3 bucket name: lower-case letters, digits, dots and hyphens"),
+    /** Key prefix ("folder") inside the bucket. */
+    prefix: z
+      .string()
+      .max(512)
+      .refine((p) => !p.split("/").some((segment) => segment === "." || segment === ".."), "no . or .. segments")
+      .default("")
+      .transform(normalisePrefix),
+    region: z.string().regex(/^[a-z0-9-]{2,32}$/, "an AWS region such as eu-west-1").default("us-east-1"),
+    /** An S3-compatible store instead of AWS (MinIO, Ceph, Wasabi…). */
+    endpoint: z.url({ protocol: /^https?$/ }).optional(),
+    /** Path-style addressing (bucket in the path); on by default with a custom endpoint. */
+    forcePathStyle: z.boolean().optional(),
+    serverSideEncryption: z.enum(["AES256", "aws:kms"]).optional(),
+    kmsKeyId: z.string().min(1).max(2048).optional(),
+    /** Files larger than one part go up as a multipart upload of parts this size (S3 minimum: 5 MiB). */
+    partSizeBytes: z.number().int().min(5 * MIB).max(512 * MIB).default(8 * MIB),
+  })
+  .refine((c) => c.kmsKeyId === undefined || c.serverSideEncryption === "aws:kms", {
+    message: 'kmsKeyId goes with serverSideEncryption "aws:kms"',
+    path: ["kmsKeyId"],
+  });
+export type S3Config = z.output<typeof s3ConfigSchema>;
+
+export const s3CredentialsSchema = z.object({
+  accessKeyId: z.string().min(1).max(256),
+  secretAccessKey: z.string().min(1).max(1024),
+  sessionToken: z.string().min(1).max(8192).optional(),
+});
+export type S3Credentials = z.output<typeof s3CredentialsSchema>;
+
+function clientFor(config: S3Config, credentials: S3Credentials, purpose: "verify" | "deliver"): S3Client {
+  return createS3Client({
+    region: config.region,
+    endpoint: config.endpoint,
+    forcePathStyle: config.forcePathStyle,
+    accessKeyId: credentials.accessKeyId,
+    secretAccessKey: credentials.secretAccessKey,
+    sessionToken: credentials.sessionToken,
+    // Verification answers a person waiting on the API: fail fast. Deliveries retry in the SDK too.
+    maxAttempts: purpose === "verify" ? 1 : 3,
+    connectionTimeoutMs: purpose === "verify" ? 10_000 : 15_000,
+  });
+}
+
+function where(config: S3Config): string {
+  const host = config.endpoint ? new URL(config.endpoint).host : `s3.${config.region}.amazonaws.com`;
+  return `s3://${config.bucket}/${config.prefix} (${host})`;
+}
+
+const AUTH_CODES = new Set(["InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken", "TokenRefreshRequired", "InvalidClientTokenId", "AuthorizationHeaderMalformed"]);
+const PERMISSION_CODES = new Set(["AccessDenied", "AllAccessDisabled", "AccountProblem", "Forbidden"]);
+const DNS_CODES = new Set(["ENOTFOUND", "EAI_AGAIN", "EAI_FAIL", "EAI_NONAME"]);
+const CONNECT_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "EHOSTUNREACH", "ENETUNREACH", "EPIPE", "ECONNABORTED", "EPROTO", "ERR_SSL_WRONG_VERSION_NUMBER", "CERT_HAS_EXPIRED", "DEPTH_ZERO_SELF_SIGNED_CERT", "UNABLE_TO_VERIFY_LEAF_SIGNATURE"]);
+const TIMEOUT_CODES = new Set(["ETIMEDOUT", "TimeoutError", "RequestTimeout", "RequestTimeTooSkewed"]);
+
+/**
+ * Turns an AWS SDK or socket error into a DestinationError with a reason the tenant can act on.
+ * Server messages are not copied: some echo the access key id, and the code says enough.
+ */
+export function s3ErrorToDestinationError(error: unknown, config: S3Config, action: string): DestinationError {
+  if (error instanceof DestinationError) return error;
+  const e = (error ?? {}) as { name?: string; code?: string; Code?: string; $metadata?: { httpStatusCode?: number }; cause?: { code?: string } };
+  const name = e.Code ?? e.name ?? "";
+  const code = e.code ?? e.cause?.code ?? "";
+  const status = e.$metadata?.httpStatusCode;
+  const at = where(config);
+  if (name === "NoSuchBucket") return new DestinationError("not_found", `${action}: bucket "${config.bucket}" does not exist at ${at}`);
+  if (AUTH_CODES.has(name)) return new DestinationError("auth", `${action}: the access key was refused (${name}); check the access key id, secret and session token for ${at}`);
+  if (name === "PermanentRedirect" || name === "IllegalLocationConstraintException")
+    return new DestinationError("not_found", `${action}: bucket "${config.bucket}" is not in region ${config.region}; set the bucket's region`, { permanent: true });
+  if (name.startsWith("KMS.") || name === "KMSAccessDenied") return new DestinationError("permission", `${action}: the KMS key was refused (${name}); check kmsKeyId and the key policy for ${at}`);
+  if (PERMISSION_CODES.has(name) || status === 403) return new DestinationError("permission", `${action}: access denied (${name || "403"}); the key needs s3:PutObject, s3:GetObject and s3:DeleteObject on ${at}`);
+  if (DNS_CODES.has(code)) return new DestinationError("dns", `${action}: host name of ${at} cannot be resolved (${code})`);
+  if (CONNECT_CODES.has(code)) return new DestinationError("connect", `${action}: cannot connect to ${at} (${code})`);
+  if (TIMEOUT_CODES.has(code) || TIMEOUT_CODES.has(name)) return new DestinationError("timeout", `${action}: ${at} did not answer in time (${code || name})`);
+  if (name === "AbortError") return new DestinationError("connect", `${action}: the upload to ${at} was interrupted`);
+  const label = [name && name !== "Error" ? name : "", status ? `HTTP ${status}` : "", code].filter(Boolean).join(", ");
+  return new DestinationError("protocol", `${action}: ${at} answered unexpectedly${label ? ` (${label})` : ""}`);
+}
+
+function encryptionParams(config: S3Config): { ServerSideEncryption?: ServerSideEncryption; SSEKMSKeyId?: string } {
+  if (!config.serverSideEncryption) return {};
+  return { ServerSideEncryption: config.serverSideEncryption, ...(config.kmsKeyId ? { SSEKMSKeyId: config.kmsKeyId } : {}) };
+}
+
+/** The object key of a delivered file: prefix, optional subfolder, file name. */
+export function s3ObjectKey(config: Pick<S3Config, "prefix">, fileName: string, subfolder?: string): string {
+  const folder = subfolder ? normalisePrefix(subfolder) : "";
+  return `${config.prefix}${folder}${fileName}`;
+}
+
+/**
+ * Makes sure a failed upload leaves no parts behind. lib-storage aborts on failure itself; this
+ * catches the case where that abort was lost (connection gone at that moment). Best effort: a key
+ * without s3:ListBucketMultipartUploads cannot list, and the bucket's lifecycle rule is the backstop.
+ */
+async function abortLeftoverUploads(client: S3Client, bucket: string, key: string, startedAt: Date): Promise<void> {
+  try {
+    const listing = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key }));
+    for (const upload of listing.Uploads ?? []) {
+      const initiated = upload.Initiated?.getTime() ?? 0;
+      if (upload.Key !== key || !upload.UploadId || initiated < startedAt.getTime() - 60_000) continue;
+      await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: upload.UploadId }));
+    }
+  } catch {
+    // Listing not allowed or the store is unreachable: nothing more we can do from here.
+  }
+}
+
+export const s3Adapter: DestinationAdapter<S3Config, S3Credentials> = {
+  kind: "s3",
+  configSchema: s3ConfigSchema,
+  credentialsSchema: s3CredentialsSchema,
+
+  async verify(config, credentials): Promise<VerifyResult<S3Config>> {
+    const client = clientFor(config, credentials, "verify");
+    const key = `${config.prefix}.transporter-probe-${randomUUID()}`;
+    const payload = Buffer.from("transporter destination probe\n");
+    let step = "writing a probe object";
+    try {
+      await client.send(new PutObjectCommand({ Bucket: config.bucket, Key: key, Body: payload, ContentLength: payload.length, ...encryptionParams(config) }));
+      step = "reading the probe object back";
+      const head = await client.send(new HeadObjectCommand({ Bucket: config.bucket, Key: key }));
+      if (head.ContentLength !== payload.length) {
+        await client.send(new DeleteObjectCommand({ Bucket: config.bucket, Key: key })).catch(() => undefined);
+        return { ok: false, error: new DestinationError("verification_failed", `the probe object at ${where(config)} has ${head.ContentLength} bytes, ${payload.length} were written`) };
+      }
+      step = "deleting the probe object";
+      await client.send(new DeleteObjectCommand({ Bucket: config.bucket, Key: key }));
+      return { ok: true, details: `${where(config)}: wrote, read back and deleted a probe object` };
+    } catch (error) {
+      if (isS3NotFound(error) && step === "reading the probe object back") {
+        return { ok: false, error: new DestinationError("verification_failed", `the probe object written to ${where(config)} cannot be found`) };
+      }
+      return { ok: false, error: s3ErrorToDestinationError(error, config, step) };
+    } finally {
+      client.destroy();
+    }
+  },
+
+  async deliver(body: Readable, fileName: string, meta: DeliveryMeta, config, credentials): Promise<DeliveryResult> {
+    const client = clientFor(config, credentials, "deliver");
+    const key = s3ObjectKey(config, fileName, meta.subfolder);
+    const measure = new MeasuringStream({ md5: true });
+    let sourceError: unknown;
+    body.once("error", (error) => {
+      sourceError = error;
+      measure.destroy(error);
+    });
+    const startedAt = new Date();
+    try {
+      const upload = new Upload({
+        client,
+        params: { Bucket: config.bucket, Key: key, Body: body.pipe(measure), ContentType: meta.contentType ?? "application/octet-stream", ...encryptionParams(config) },
+        partSize: config.partSizeBytes,
+        queueSize: 2,
+        leavePartsOnError: false,
+      });
+      let multipart = false;
+      upload.on("httpUploadProgress", (progress) => {
+        if ((progress.part ?? 1) > 1) multipart = true;
+      });
+      try {
+        await upload.done();
+      } catch (error) {
+        body.destroy(); // release the staging file or connection behind it
+        await abortLeftoverUploads(client, config.bucket, key, startedAt);
+        // A failing source (staging read) is not the destination's fault: pass it on unchanged.
+        if (sourceError !== undefined) throw sourceError;
+        throw s3ErrorToDestinationError(error, config, `uploading ${key}`);
+      }
+
+      const head = await client.send(new HeadObjectCommand({ Bucket: config.bucket, Key: key })).catch((error: unknown) => {
+        throw s3ErrorToDestinationError(error, config, `checking ${key} after upload`);
+      });
+      const md5Hex = measure.md5().toString("hex");
+      const etag = head.ETag?.replace(/"/g, "");
+      // A single PUT's ETag is the MD5 of the bytes unless SSE-KMS (or SSE-C) changes it.
+      const etagIsMd5 = !multipart && !etag?.includes("-") && config.serverSideEncryption !== "aws:kms";
+      const problem =
+        head.ContentLength !== measure.bytes
+          ? `the stored object has ${head.ContentLength ?? "no"} bytes, ${measure.bytes} were sent`
+          : meta.expectedBytes !== undefined && measure.bytes !== meta.expectedBytes
+            ? `${measure.bytes} bytes were sent, ${meta.expectedBytes} expected`
+            : etagIsMd5 && etag !== undefined && etag !== md5Hex
+              ? "the stored object's MD5 (ETag) differs from the bytes sent"
+              : undefined;
+      if (problem) {
+        await client.send(new DeleteObjectCommand({ Bucket: config.bucket, Key: key })).catch(() => undefined);
+        throw new DestinationError("verification_failed", `${where(config)}: ${problem}; the object was removed`);
+      }
+      const notes = etagIsMd5 && etag === md5Hex ? [] : ["size verified; the store gives no whole-object MD5 for this upload"];
+      return { path: key, bytes: measure.bytes, checksum: measure.sha256(), notes };
+    } finally {
+      client.destroy();
+    }
+  },
+};

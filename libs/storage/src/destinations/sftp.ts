@@ -1,0 +1,502 @@
+import { createHash, randomBytes } from "node:crypto";
+import { posix } from "node:path";
+import type { Readable } from "node:stream";
+import SftpClient from "ssh2-sftp-client";
+import type { SFTPWrapper, Stats } from "ssh2";
+import { z } from "zod";
+import { DestinationError } from "../errors.js";
+import type { DestinationErrorCode } from "../errors.js";
+import type { DeliveryMeta, DeliveryResult, DestinationAdapter, VerifyResult } from "./types.js";
+
+/**
+ * SFTP destination (ssh2-sftp-client over ssh2).
+ *
+ * Safety rules:
+ * - the server's host key is pinned at the first verification (OpenSSH "SHA256:…" form) and any
+ *   other key is refused afterwards, so a changed or spoofed server never receives a file;
+ * - a file is written under a hidden temporary name in the target folder and renamed into place
+ *   (posix-rename, which replaces an existing file, so a retry never leaves two copies);
+ * - when the server forbids rename the file is written directly to its final name and the run
+ *   says so in its notes.
+ */
+
+const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/;
+
+export const sftpConfigSchema = z.object({
+  host: z
+    .string()
+    .trim()
+    .min(1)
+    .max(255)
+    .regex(/^[^\s/@]+$/, "a host name or IP address, without user, scheme or path"),
+  port: z.number().int().min(1).max(65535).default(22),
+  username: z.string().min(1).max(128),
+  /** Remote folder, absolute or relative to the login directory. */
+  folder: z.string().min(1).max(1024).default("."),
+  /** Pinned at verification; a server presenting another key is refused. */
+  hostKeyFingerprint: z.string().regex(FINGERPRINT, 'an OpenSSH SHA-256 fingerprint, "SHA256:" + 43 base64 characters').optional(),
+  /** Learned at verification: false when the server refuses to rename files (direct upload then). */
+  renameAllowed: z.boolean().optional(),
+});
+export type SftpConfig = z.output<typeof sftpConfigSchema>;
+
+export const sftpCredentialsSchema = z
+  .object({
+    password: z.string().min(1).max(1024).optional(),
+    privateKey: z.string().min(1).max(32_768).optional(),
+    passphrase: z.string().min(1).max(1024).optional(),
+  })
+  .refine((c) => (c.password === undefined) !== (c.privateKey === undefined), {
+    message: "give either a password or a private key",
+  })
+  .refine((c) => c.passphrase === undefined || c.privateKey !== undefined, {
+    message: "a passphrase goes with a private key",
+    path: ["passphrase"],
+  });
+export type SftpCredentials = z.output<typeof sftpCredentialsSchema>;
+
+/** OpenSSH's form of a host key fingerprint: "SHA256:" + unpadded base64 of the key blob's sha256. */
+export function sshFingerprint(keyBlob: Buffer): string {
+  return `SHA256:${createHash("sha256").update(keyBlob).digest("base64").replace(/=+$/, "")}`;
+}
+
+// SFTP status codes (draft-ietf-secsh-filexfer-02).
+const SFTP_NO_SUCH_FILE = 2;
+const SFTP_PERMISSION_DENIED = 3;
+const SFTP_FAILURE = 4;
+const SFTP_OP_UNSUPPORTED = 8;
+
+/** Writes in flight per upload; with 64 KiB slices this keeps a fast link busy without much memory. */
+const WRITES_IN_FLIGHT = 32;
+const WRITE_SLICE = 64 * 1024;
+const READY_TIMEOUT_MS = 20_000;
+
+interface SftpSession {
+  sftp: SFTPWrapper;
+  fingerprint: string;
+  /** Set when the connection drops: requests sent after that would never be answered. */
+  lost: Error | undefined;
+  /** Rejecters of the requests awaiting an answer, failed at once when the connection drops. */
+  pending: Set<(error: Error) => void>;
+  end(): Promise<void>;
+}
+
+interface SftpStatusError extends Error {
+  code?: number | string;
+  level?: string;
+}
+
+function where(config: SftpConfig): string {
+  return `${config.host}:${config.port}`;
+}
+
+async function connect(config: SftpConfig, credentials: SftpCredentials): Promise<SftpSession> {
+  const client = new SftpClient("transporter", { error: () => {}, end: () => {}, close: () => {} });
+  let presented: string | undefined;
+  let rawError: SftpStatusError | undefined;
+  const state: Pick<SftpSession, "lost" | "pending"> = { lost: undefined, pending: new Set() };
+  const markLost = (error: Error) => {
+    state.lost ??= error;
+    for (const abort of state.pending) abort(state.lost);
+    state.pending.clear();
+  };
+  // ssh2-sftp-client rewraps errors and drops `level`; keep the original to classify precisely.
+  client.on("error", (error: SftpStatusError) => {
+    rawError ??= error;
+    markLost(error);
+  });
+  client.on("close", () => markLost(new Error("connection closed")));
+
+  try {
+    const sftp = await client.connect({
+      host: config.host,
+      port: config.port,
+      username: config.username,
+      ...(credentials.password !== undefined ? { password: credentials.password } : {}),
+      ...(credentials.privateKey !== undefined ? { privateKey: credentials.privateKey } : {}),
+      ...(credentials.passphrase !== undefined ? { passphrase: credentials.passphrase } : {}),
+      tryKeyboard: false,
+      readyTimeout: READY_TIMEOUT_MS,
+      keepaliveInterval: 10_000,
+      keepaliveCountMax: 3,
+      retries: 0,
+      hostVerifier: (key: Buffer) => {
+        presented = sshFingerprint(key);
+        return config.hostKeyFingerprint === undefined || config.hostKeyFingerprint === presented;
+      },
+    });
+    if (presented === undefined) throw new DestinationError("protocol", `${where(config)} did not present a host key`);
+    return Object.assign(state, {
+      sftp,
+      fingerprint: presented,
+      end: async () => {
+        await client.end().catch(() => undefined);
+      },
+    });
+  } catch (error) {
+    await client.end().catch(() => undefined);
+    if (error instanceof DestinationError) throw error;
+    if (presented !== undefined && config.hostKeyFingerprint !== undefined && presented !== config.hostKeyFingerprint) {
+      throw new DestinationError(
+        "host_key_changed",
+        `the host key of ${where(config)} changed: pinned ${config.hostKeyFingerprint}, the server now presents ${presented}. ` +
+          "Nothing was sent. If the server's key was replaced on purpose, update the destination with the new fingerprint (or clear it to pin again).",
+      );
+    }
+    throw connectError(config, rawError ?? (error as SftpStatusError));
+  }
+}
+
+function connectError(config: SftpConfig, error: SftpStatusError): DestinationError {
+  const code = typeof error.code === "string" ? error.code : undefined;
+  const message = error.message ?? "";
+  const fail = (kind: DestinationErrorCode, text: string) => new DestinationError(kind, text, { cause: error.code });
+  if (code === "ENOTFOUND" || code === "EAI_NONAME" || code === "EAI_AGAIN" || code === "EAI_FAIL") {
+    return fail("dns", `cannot resolve the host name "${config.host}" (${code})`);
+  }
+  if (code === "ECONNREFUSED") return fail("connect", `${where(config)} refused the connection: is the port right and the SFTP server running?`);
+  if (code === "EHOSTUNREACH" || code === "ENETUNREACH" || code === "ECONNRESET" || code === "EPIPE") {
+    return fail("connect", `cannot connect to ${where(config)} (${code})`);
+  }
+  if (code === "ETIMEDOUT" || error.level === "client-timeout") {
+    return fail("timeout", `${where(config)} did not complete the SSH handshake in time`);
+  }
+  if (error.level === "client-authentication") {
+    return fail("auth", `${where(config)} rejected the credentials of user "${config.username}"`);
+  }
+  // ssh2 throws "Cannot parse privateKey: …" before connecting; its text never holds key material.
+  if (message.includes("privateKey") || message.includes("passphrase")) {
+    return fail("auth", "the private key could not be read: wrong passphrase, or not an OpenSSH/PEM private key");
+  }
+  return fail("protocol", `SSH connection to ${where(config)} failed${code ? ` (${code})` : ""}`);
+}
+
+/** Runs one callback-style SFTP request, failing at once when the connection drops meanwhile. */
+function call<T>(session: SftpSession, run: (done: (error: Error | undefined | null, value?: T) => void) => void): Promise<T> {
+  if (session.lost) return Promise.reject(session.lost);
+  return new Promise<T>((resolve, reject) => {
+    session.pending.add(reject);
+    try {
+      run((error, value) => {
+        session.pending.delete(reject);
+        if (error) reject(error);
+        else resolve(value as T);
+      });
+    } catch (error) {
+      session.pending.delete(reject);
+      reject(error);
+    }
+  });
+}
+
+function statusOf(error: unknown): number | undefined {
+  const code = (error as SftpStatusError | undefined)?.code;
+  return typeof code === "number" ? code : undefined;
+}
+
+async function statOrNull(session: SftpSession, path: string): Promise<Stats | null> {
+  try {
+    return await call<Stats>(session, (done) => session.sftp.stat(path, done));
+  } catch (error) {
+    if (statusOf(error) === SFTP_NO_SUCH_FILE) return null;
+    throw error;
+  }
+}
+
+async function removeQuietly(session: SftpSession, path: string): Promise<boolean> {
+  try {
+    await call<void>(session, (done) => session.sftp.unlink(path, done));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Maps an SFTP request failure to what the tenant can do about it. */
+function operationError(config: SftpConfig, what: string, path: string, error: unknown): DestinationError {
+  if (error instanceof DestinationError) return error;
+  const status = statusOf(error);
+  const at = `${where(config)}:${path}`;
+  if (status === SFTP_PERMISSION_DENIED) return new DestinationError("permission", `permission denied to ${what} ${at} for user "${config.username}"`);
+  if (status === SFTP_NO_SUCH_FILE) return new DestinationError("not_found", `cannot ${what} ${at}: no such file or folder`);
+  if (status === undefined) return new DestinationError("connect", `the connection to ${where(config)} was lost while trying to ${what} ${path}`);
+  return new DestinationError("protocol", `the server refused to ${what} ${at} (SFTP status ${status})`);
+}
+
+/** Creates each missing folder of `dir`, one level at a time (folders that exist are left alone). */
+async function ensureFolder(session: SftpSession, config: SftpConfig, dir: string): Promise<void> {
+  const existing = await statOrNull(session, dir).catch(failedTo(config, "look up folder", dir));
+  if (existing) {
+    if (!existing.isDirectory()) throw new DestinationError("not_found", `${where(config)}:${dir} is a file, not a folder`);
+    return;
+  }
+  const parent = posix.dirname(dir);
+  if (parent !== dir) await ensureFolder(session, config, parent);
+  try {
+    await call<void>(session, (done) => session.sftp.mkdir(dir, done));
+  } catch (error) {
+    // Another delivery may have created it meanwhile.
+    if ((await statOrNull(session, dir).catch(() => null))?.isDirectory()) return;
+    throw operationError(config, "create folder", dir, error);
+  }
+}
+
+/** The body being delivered failed to read (a staging problem, not the destination's). */
+class SourceReadError extends Error {
+  constructor(readonly original: unknown) {
+    super("reading the file to deliver failed");
+  }
+}
+
+async function* readSource(body: AsyncIterable<Buffer | string> | Iterable<Buffer>): AsyncGenerator<Buffer> {
+  try {
+    for await (const chunk of body) yield typeof chunk === "string" ? Buffer.from(chunk) : chunk;
+  } catch (error) {
+    throw new SourceReadError(error);
+  }
+}
+
+/** A `.catch` handler: source failures pass through untouched, remote ones become DestinationErrors. */
+function failedTo(config: SftpConfig, what: string, path: string) {
+  return (error: unknown): never => {
+    throw error instanceof SourceReadError ? error : operationError(config, what, path, error);
+  };
+}
+
+interface Written {
+  bytes: number;
+  checksum: string;
+}
+
+/**
+ * Streams `body` into `path` with several writes in flight (one at a time is bound by the
+ * round trip and is several times slower than OpenSSH's own client), hashing on the way.
+ */
+async function upload(session: SftpSession, body: AsyncIterable<Buffer | string> | Iterable<Buffer>, path: string): Promise<Written> {
+  const { sftp } = session;
+  const handle = await call<Buffer>(session, (done) => sftp.open(path, "w", done));
+  const hash = createHash("sha256");
+  const inFlight = new Set<Promise<void>>();
+  let failure: unknown;
+  let position = 0;
+  let closed = false;
+  const send = (slice: Buffer, at: number) => {
+    const write = call<void>(session, (done) => sftp.write(handle, slice, 0, slice.length, at, done)).then(
+      () => {
+        inFlight.delete(write);
+      },
+      (error: unknown) => {
+        inFlight.delete(write);
+        failure ??= error;
+      },
+    );
+    inFlight.add(write);
+  };
+  try {
+    for await (const buffer of readSource(body)) {
+      hash.update(buffer);
+      for (let offset = 0; offset < buffer.length; offset += WRITE_SLICE) {
+        while (inFlight.size >= WRITES_IN_FLIGHT) await Promise.race(inFlight);
+        if (failure !== undefined) throw failure;
+        const slice = buffer.subarray(offset, Math.min(offset + WRITE_SLICE, buffer.length));
+        send(slice, position);
+        position += slice.length;
+      }
+    }
+    await Promise.all(inFlight);
+    if (failure !== undefined) throw failure;
+    closed = true;
+    await call<void>(session, (done) => sftp.close(handle, done));
+    return { bytes: position, checksum: hash.digest("hex") };
+  } finally {
+    if (!closed) {
+      await Promise.allSettled(inFlight);
+      await call<void>(session, (done) => sftp.close(handle, done)).catch(() => undefined);
+    }
+  }
+}
+
+/** Copies one remote file to another over the same connection (rename fallback). */
+async function copyRemote(session: SftpSession, from: string, to: string): Promise<Written> {
+  const reader = session.sftp.createReadStream(from, { highWaterMark: WRITE_SLICE });
+  try {
+    return await upload(session, reader, to);
+  } catch (error) {
+    // Here the source is remote too: report its failure like any other remote one.
+    throw error instanceof SourceReadError ? error.original : error;
+  } finally {
+    reader.destroy();
+  }
+}
+
+/** Moves `from` onto `to`, replacing `to`. Returns false when the server forbids renaming. */
+async function renameInto(session: SftpSession, from: string, to: string): Promise<boolean> {
+  const { sftp } = session;
+  try {
+    // posix-rename replaces the target atomically; plain SFTP rename refuses an existing target.
+    await call<void>(session, (done) => sftp.ext_openssh_rename(from, to, done));
+    return true;
+  } catch (error) {
+    const status = statusOf(error);
+    if (status === SFTP_PERMISSION_DENIED) return false;
+    if (status !== undefined && status !== SFTP_OP_UNSUPPORTED && status !== SFTP_FAILURE) throw error;
+    if (status === undefined && !(error instanceof Error && /not support/i.test(error.message))) throw error;
+  }
+  try {
+    await call<void>(session, (done) => sftp.rename(from, to, done));
+    return true;
+  } catch (error) {
+    const status = statusOf(error);
+    if (status === SFTP_PERMISSION_DENIED || status === SFTP_OP_UNSUPPORTED) return false;
+    if (status !== SFTP_FAILURE || !(await statOrNull(session, to))) throw error;
+  }
+  // Plain rename failed because the target exists (a previous delivery of this file): replace it.
+  await call<void>(session, (done) => sftp.unlink(to, done));
+  await call<void>(session, (done) => sftp.rename(from, to, done));
+  return true;
+}
+
+function folderOf(config: SftpConfig, subfolder: string | undefined): string {
+  return posix.normalize(subfolder ? posix.join(config.folder, subfolder) : config.folder);
+}
+
+function tempNameFor(fileName: string, runId: string): string {
+  return `.${fileName}.part-${runId.replace(/[^A-Za-z0-9_-]/g, "")}`;
+}
+
+async function checkSize(session: SftpSession, config: SftpConfig, path: string, expected: number): Promise<void> {
+  const stats = await statOrNull(session, path);
+  if (!stats || stats.size !== expected) {
+    throw new DestinationError(
+      "verification_failed",
+      `${where(config)}:${path} holds ${stats ? stats.size : "no"} bytes after upload, expected ${expected}`,
+    );
+  }
+}
+
+async function deliver(
+  body: Readable,
+  fileName: string,
+  meta: DeliveryMeta,
+  config: SftpConfig,
+  credentials: SftpCredentials,
+): Promise<DeliveryResult> {
+  if (!fileName || fileName.includes("/") || fileName === "." || fileName === "..") {
+    throw new DestinationError("protocol", `invalid file name ${JSON.stringify(fileName)}`);
+  }
+  const notes: string[] = [];
+  let session: SftpSession;
+  try {
+    session = await connect(config, credentials);
+  } catch (error) {
+    body.destroy();
+    throw error;
+  }
+  if (config.hostKeyFingerprint === undefined) {
+    notes.push(`host key of ${where(config)} was not pinned; accepted ${session.fingerprint} for this delivery`);
+  }
+  const folder = folderOf(config, meta.subfolder);
+  // Remote files that must not outlive a failure: the temp file, or a final file not yet verified.
+  let unfinished: string[] = [];
+  try {
+    await ensureFolder(session, config, folder);
+    const absoluteFolder = await call<string>(session, (done) => session.sftp.realpath(folder, done)).catch(() => folder);
+    const finalPath = posix.join(absoluteFolder, fileName);
+
+    let written: Written;
+    if (config.renameAllowed === false) {
+      unfinished = [finalPath];
+      written = await upload(session, body, finalPath).catch(failedTo(config, "write", finalPath));
+      notes.push("server forbids rename: uploaded directly to the final name");
+    } else {
+      const tempPath = posix.join(absoluteFolder, tempNameFor(fileName, meta.runId));
+      unfinished = [tempPath];
+      written = await upload(session, body, tempPath).catch(failedTo(config, "write", tempPath));
+      checkExpected(meta, written);
+      await checkSize(session, config, tempPath, written.bytes);
+      const renamed = await renameInto(session, tempPath, finalPath).catch(failedTo(config, "rename into place", finalPath));
+      unfinished = [finalPath];
+      if (!renamed) {
+        // The body stream is spent: send the uploaded copy again, this time under the final name.
+        unfinished = [tempPath, finalPath];
+        const copied = await copyRemote(session, tempPath, finalPath).catch(failedTo(config, "write", finalPath));
+        if (copied.checksum !== written.checksum) {
+          throw new DestinationError("verification_failed", `${where(config)}:${finalPath} does not match the uploaded file`);
+        }
+        unfinished = [finalPath];
+        const removed = await removeQuietly(session, tempPath);
+        notes.push(
+          "server forbids rename: uploaded directly to the final name" +
+            (removed ? "" : `; could not remove the temporary copy ${tempPath}`),
+        );
+      }
+    }
+    checkExpected(meta, written);
+    await checkSize(session, config, finalPath, written.bytes);
+    unfinished = [];
+    return { path: finalPath, bytes: written.bytes, checksum: written.checksum, notes };
+  } catch (error) {
+    body.destroy();
+    // Best effort: after a dropped connection the hidden temp file stays; the retry overwrites and renames it.
+    for (const path of unfinished) await removeQuietly(session, path);
+    if (error instanceof SourceReadError) throw error.original;
+    throw error instanceof DestinationError ? error : operationError(config, "write", folder, error);
+  } finally {
+    await session.end();
+  }
+}
+
+function checkExpected(meta: DeliveryMeta, written: Written): void {
+  if (meta.expectedBytes !== undefined && meta.expectedBytes !== written.bytes) {
+    throw new DestinationError("verification_failed", `read ${written.bytes} bytes from staging, expected ${meta.expectedBytes}`);
+  }
+}
+
+async function verify(config: SftpConfig, credentials: SftpCredentials): Promise<VerifyResult<SftpConfig>> {
+  let session: SftpSession;
+  try {
+    session = await connect(config, credentials);
+  } catch (error) {
+    return { ok: false, error: error instanceof DestinationError ? error : connectError(config, error as SftpStatusError) };
+  }
+  const folder = posix.normalize(config.folder);
+  const probeName = `.transporter-probe-${randomBytes(6).toString("hex")}`;
+  const probe = posix.join(folder, probeName);
+  const renamed = `${probe}.renamed`;
+  let leftOver: string | undefined;
+  try {
+    const stats = await statOrNull(session, folder).catch(failedTo(config, "open folder", folder));
+    if (!stats) return { ok: false, error: new DestinationError("not_found", `folder ${where(config)}:${folder} does not exist`) };
+    if (!stats.isDirectory()) return { ok: false, error: new DestinationError("not_found", `${where(config)}:${folder} is not a folder`) };
+
+    leftOver = probe;
+    const content = Buffer.from(`transporter probe ${new Date().toISOString()}\n`);
+    await upload(session, [content], probe).catch(failedTo(config, "write a file in", folder));
+    await checkSize(session, config, probe, content.length);
+    const renameAllowed = await renameInto(session, probe, renamed).catch(failedTo(config, "rename a file in", folder));
+    if (renameAllowed) leftOver = renamed;
+    if (leftOver === renamed) await checkSize(session, config, renamed, content.length);
+    await call<void>(session, (done) => session.sftp.unlink(leftOver as string, done)).catch(failedTo(config, "delete a file in", folder));
+    leftOver = undefined;
+    return {
+      ok: true,
+      details:
+        `wrote, renamed and deleted a probe file in ${where(config)}:${folder} as "${config.username}"; host key ${session.fingerprint}` +
+        (renameAllowed ? "" : "; the server forbids rename, so files will be uploaded directly to their final name"),
+      configUpdates: { hostKeyFingerprint: session.fingerprint, renameAllowed },
+    };
+  } catch (error) {
+    if (leftOver !== undefined) await removeQuietly(session, leftOver);
+    return { ok: false, error: error instanceof DestinationError ? error : operationError(config, "write a file in", folder, error) };
+  } finally {
+    await session.end();
+  }
+}
+
+export const sftpAdapter: DestinationAdapter<SftpConfig, SftpCredentials> = {
+  kind: "sftp",
+  configSchema: sftpConfigSchema,
+  credentialsSchema: sftpCredentialsSchema,
+  verify,
+  deliver,
+};

@@ -1,0 +1,49 @@
+export { DestinationError, isDestinationError, StorageKeyError, StorageObjectNotFoundError, type DestinationErrorCode } from "./errors.js";
+
+export type { StagingStore } from "./staging/types.js";
+export { FsStagingStore } from "./staging/fs-store.js";
+export { S3StagingStore, createS3Client, type S3ConnectionOptions } from "./staging/s3-store.js";
+export { createStagingStore, type StagingConfig } from "./staging/create.js";
+export { stagingKey, stagingRunPrefix, assertValidKey, type StagingStage } from "./staging/keys.js";
+export { MeasuringStream } from "./staging/measure.js";
+
+export {
+  DESTINATION_KINDS,
+  type AnyDestinationAdapter,
+  type DeliveryMeta,
+  type DeliveryResult,
+  type DestinationAdapter,
+  type DestinationKind,
+  type VerifyResult,
+} from "./destinations/types.js";
+export { createDestinationRegistry, isDestinationKind, type DestinationRegistry } from "./destinations/registry.js";
+export {
+  createManagedAdapter,
+  createManagedStore,
+  managedFileExpiry,
+  managedFileKey,
+  openManagedFile,
+  managedConfigSchema,
+  managedCredentialsSchema,
+  type ManagedConfig,
+  type ManagedCredentials,
+  type ManagedStoreConfig,
+} from "./destinations/managed.js";
+export { s3Adapter, s3ConfigSchema, s3CredentialsSchema, s3ObjectKey, s3ErrorToDestinationError, type S3Config, type S3Credentials } from "./destinations/s3.js";
+export {
+  gcsAdapter,
+  gcsConfigSchema,
+  gcsCredentialsSchema,
+  gcsObjectName,
+  gcsStorageClient,
+  gcsErrorToDestinationError,
+  type GcsConfig,
+  type GcsCredentials,
+  type GcsServiceAccountKey,
+} from "./destinations/gcs.js";
+
+export { reportFileName, dateSubfolder, slugify, formatWindowInstant, MAX_SLUG_LENGTH, type ReportFileNameInput } from "./naming.js";
+export { sweepManagedFiles, sweepStaging, type ManagedSweepResult, type StagingSweepResult, type SweepLogger, type SweepFailure } from "./retention.js";
+export { sftpAdapter, sftpConfigSchema, sftpCredentialsSchema, sshFingerprint, type SftpConfig, type SftpCredentials } from "./destinations/sftp.js";
+
+export * from "./notify/index.js";

@@ -1,0 +1,227 @@
+import { createHash, randomBytes } from "node:crypto";
+import { createServer } from "node:net";
+import { Readable } from "node:stream";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { DestinationError, gcsAdapter, gcsConfigSchema, gcsCredentialsSchema, gcsStorageClient } from "../src/index.js";
+import type { GcsConfig, GcsCredentials } from "../src/index.js";
+import { crc32cBase64, startGcsServer } from "./support/gcs-server.js";
+import type { GcsTestServer, ServiceAccountKey } from "./support/gcs-server.js";
+
+const MIB = 1024 * 1024;
+const BUCKET = "tenant-exports";
+const meta = { tenantId: "tenant-1", runId: "run-1" };
+
+let gcs: GcsTestServer;
+let writer: ServiceAccountKey;
+
+beforeAll(async () => {
+  gcs = await startGcsServer();
+  gcs.createBucket(BUCKET);
+  writer = gcs.serviceAccount("writer");
+});
+afterAll(() => gcs?.stop());
+afterEach(() => {
+  // The server answers only the calls it knows; anything else means the client changed under us.
+  expect(gcs.unrecognised).toEqual([]);
+});
+
+function settings(overrides: Record<string, unknown> = {}, key: ServiceAccountKey = writer): { config: GcsConfig; credentials: GcsCredentials } {
+  return {
+    config: gcsConfigSchema.parse({ bucket: BUCKET, prefix: "daily", apiEndpoint: gcs.url, resumableThresholdBytes: 4 * MIB, chunkSizeBytes: 2 * MIB, ...overrides }),
+    credentials: gcsCredentialsSchema.parse({ serviceAccountKey: JSON.stringify(key) }),
+  };
+}
+
+/** Reads an object back through the JSON API with the official client (alt=media). */
+async function download(name: string): Promise<Buffer> {
+  const { config, credentials } = settings();
+  const [data] = await gcsStorageClient(config, credentials).storage.bucket(BUCKET).file(name).download();
+  return data;
+}
+
+function requestsFor(name: string) {
+  return gcs.requests.filter((r) => r.query.name === name || r.path.endsWith(encodeURIComponent(name)));
+}
+
+const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex");
+
+function streamOf(data: Buffer, failAfter?: number): Readable {
+  let offset = 0;
+  return new Readable({
+    read() {
+      if (failAfter !== undefined && offset >= failAfter) return this.destroy(new Error("staging read cut mid-stream"));
+      if (offset >= data.length) return this.push(null);
+      this.push(data.subarray(offset, offset + MIB));
+      offset += MIB;
+    },
+  });
+}
+
+async function verifyError(config: GcsConfig, credentials: GcsCredentials): Promise<DestinationError> {
+  const result = await gcsAdapter.verify(config, credentials);
+  if (result.ok) throw new Error("verification unexpectedly succeeded");
+  expect(result.error).toBeInstanceOf(DestinationError);
+  expect(result.error.message).not.toContain("PRIVATE KEY");
+  return result.error;
+}
+
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+describe("gcs verify", () => {
+  it("writes, reads back and deletes a probe object, with a token from the key's token_uri", async () => {
+    const { config, credentials } = settings();
+    const result = await gcsAdapter.verify(config, credentials);
+    expect(result).toMatchObject({ ok: true });
+    expect([...gcs.objects(BUCKET).keys()].filter((n) => n.startsWith("daily/"))).toEqual([]);
+    expect(gcs.requests.some((r) => r.kind === "token")).toBe(true);
+  });
+
+  it("reports a missing bucket as not_found", async () => {
+    const { config, credentials } = settings({ bucket: "no-such-bucket" });
+    const error = await verifyError(config, credentials);
+    expect(error.code).toBe("not_found");
+    expect(error.message).toContain("no-such-bucket");
+  });
+
+  it("reports a key the token endpoint refuses as auth", async () => {
+    const stranger = gcs.serviceAccount("writer");
+    const { privateKey } = await import("node:crypto").then((c) => c.generateKeyPairSync("rsa", { modulusLength: 2048 }));
+    const forged = { ...stranger, private_key: privateKey.export({ type: "pkcs8", format: "pem" }).toString() };
+    const { config, credentials } = settings({}, forged);
+    const error = await verifyError(config, credentials);
+    expect(error.code).toBe("auth");
+    expect(error.permanent).toBe(true);
+  });
+
+  it("reports a read-only service account as permission", async () => {
+    const { config, credentials } = settings({}, gcs.serviceAccount("reader"));
+    const error = await verifyError(config, credentials);
+    expect(error.code).toBe("permission");
+    expect(error.permanent).toBe(true);
+  });
+
+  it("reports a closed port as connect and an unresolvable host as dns", async () => {
+    const port = await closedPort();
+    const refused = settings({ apiEndpoint: `http://127.0.0.1:${port}` }, { ...writer, token_uri: `http://127.0.0.1:${port}/token` });
+    const connectError = await verifyError(refused.config, refused.credentials);
+    expect(connectError.code).toBe("connect");
+    expect(connectError.permanent).toBe(false);
+
+    const unresolvable = settings({ apiEndpoint: "http://storage.transporter-test.invalid" }, { ...writer, token_uri: "http://oauth.transporter-test.invalid/token" });
+    const dnsError = await verifyError(unresolvable.config, unresolvable.credentials);
+    expect(dnsError.code).toBe("dns");
+  });
+});
+
+describe("gcs deliver", () => {
+  it("delivers a 50 MB file as a resumable upload in chunks, byte-identical, verified by MD5 and CRC32C", async () => {
+    const { config, credentials } = settings({ chunkSizeBytes: 8 * MIB });
+    const data = randomBytes(50 * MIB);
+    const name = "daily/2026/11/22/big.csv.pgp";
+    const result = await gcsAdapter.deliver(streamOf(data), "big.csv.pgp", { ...meta, subfolder: "2026/11/22", expectedBytes: data.length }, config, credentials);
+    expect(result).toMatchObject({ path: name, bytes: data.length, checksum: sha256(data), notes: [] });
+
+    const sent = requestsFor(name);
+    expect(sent.filter((r) => r.kind === "upload.resumable.start")).toHaveLength(1);
+    expect(sent.filter((r) => r.kind === "upload.resumable.chunk").length).toBe(7); // 50 MiB in 8 MiB chunks
+    expect(sent.some((r) => r.kind === "upload.multipart")).toBe(false);
+    expect(gcs.objects(BUCKET).get(name)?.data.equals(data)).toBe(true);
+    expect((await download(name)).equals(data)).toBe(true);
+    expect(gcs.openSessions()).toBe(0);
+  });
+
+  it("delivers a small file and an empty file in one multipart request each", async () => {
+    const { config, credentials } = settings();
+    const data = randomBytes(100_000);
+    const small = await gcsAdapter.deliver(Readable.from([data]), "small.json.pgp", { ...meta, contentType: "application/pgp-encrypted" }, config, credentials);
+    expect(small).toMatchObject({ path: "daily/small.json.pgp", bytes: data.length, checksum: sha256(data) });
+    expect(requestsFor("daily/small.json.pgp").map((r) => r.kind)).toEqual(["upload.multipart", "object.get"]);
+    expect(gcs.objects(BUCKET).get("daily/small.json.pgp")?.contentType).toBe("application/pgp-encrypted");
+    expect((await download("daily/small.json.pgp")).equals(data)).toBe(true);
+
+    const empty = await gcsAdapter.deliver(Readable.from([]), "empty.csv.pgp", meta, config, credentials);
+    expect(empty).toMatchObject({ path: "daily/empty.csv.pgp", bytes: 0, checksum: sha256(Buffer.alloc(0)) });
+    expect(gcs.objects(BUCKET).get("daily/empty.csv.pgp")?.data.length).toBe(0);
+    expect((await download("daily/empty.csv.pgp")).length).toBe(0);
+  });
+
+  it("a connection cut mid-chunk is resumed from the server's offset: one complete object", async () => {
+    const { config, credentials } = settings({ prefix: "resumed" });
+    const data = randomBytes(9 * MIB);
+    gcs.cutUploads({ afterBytes: 1 * MIB, times: 1 });
+    const result = await gcsAdapter.deliver(streamOf(data), "report.csv.pgp", meta, config, credentials);
+    const sent = requestsFor("resumed/report.csv.pgp");
+    expect(sent.some((r) => r.kind === "upload.resumable.chunk" && !r.completed)).toBe(true);
+    expect(sent.filter((r) => r.kind === "upload.resumable.start")).toHaveLength(1);
+    expect(result.bytes).toBe(data.length);
+    expect((await download(result.path)).equals(data)).toBe(true);
+    expect([...gcs.objects(BUCKET).keys()].filter((n) => n.startsWith("resumed/"))).toEqual(["resumed/report.csv.pgp"]);
+  });
+
+  it("a source failing mid-upload leaves no visible object; the retry delivers one copy", async () => {
+    const { config, credentials } = settings({ prefix: "cut-source" });
+    const data = randomBytes(10 * MIB);
+    await expect(gcsAdapter.deliver(streamOf(data, 6 * MIB), "report.csv.pgp", meta, config, credentials)).rejects.toThrow("staging read cut mid-stream");
+    expect([...gcs.objects(BUCKET).keys()].filter((n) => n.startsWith("cut-source/"))).toEqual([]);
+
+    const result = await gcsAdapter.deliver(streamOf(data), "report.csv.pgp", meta, config, credentials);
+    expect([...gcs.objects(BUCKET).keys()].filter((n) => n.startsWith("cut-source/"))).toEqual(["cut-source/report.csv.pgp"]);
+    expect((await download(result.path)).equals(data)).toBe(true);
+  });
+
+  it("connections cut on every attempt fail the delivery with nothing visible; the retry delivers one copy", async () => {
+    const { config, credentials } = settings({ prefix: "cut-network" });
+    const data = randomBytes(6 * MIB);
+    gcs.cutUploads({ afterBytes: 512 * 1024, times: 100 });
+    await expect(gcsAdapter.deliver(streamOf(data), "report.csv.pgp", meta, config, credentials)).rejects.toMatchObject({ name: "DestinationError", code: "connect", permanent: false });
+    expect([...gcs.objects(BUCKET).keys()].filter((n) => n.startsWith("cut-network/"))).toEqual([]);
+
+    gcs.cutUploads({ afterBytes: 0, times: 0 });
+    const result = await gcsAdapter.deliver(streamOf(data), "report.csv.pgp", meta, config, credentials);
+    expect([...gcs.objects(BUCKET).keys()].filter((n) => n.startsWith("cut-network/"))).toEqual(["cut-network/report.csv.pgp"]);
+    expect((await download(result.path)).equals(data)).toBe(true);
+  }, 120_000);
+});
+
+describe("gcs deliver checks", () => {
+  it("refuses a file of another size than expected and removes it", async () => {
+    const { config, credentials } = settings({ prefix: "size-check" });
+    const attempt = gcsAdapter.deliver(Readable.from([randomBytes(1000)]), "short.csv.pgp", { ...meta, expectedBytes: 2000 }, config, credentials);
+    await expect(attempt).rejects.toMatchObject({ code: "verification_failed" });
+    expect([...gcs.objects(BUCKET).keys()].filter((n) => n.startsWith("size-check/"))).toEqual([]);
+  });
+
+  it.each([
+    ["small (multipart)", 100_000],
+    ["large (resumable)", 5 * MIB],
+  ])("a %s object stored with other bytes than sent is reported and removed", async (_label, size) => {
+    const { config, credentials } = settings({ prefix: `corrupt-${size}` });
+    gcs.corruptNextObject();
+    const attempt = gcsAdapter.deliver(streamOf(randomBytes(size)), "c.csv.pgp", meta, config, credentials);
+    await expect(attempt).rejects.toMatchObject({ code: "verification_failed" });
+    expect([...gcs.objects(BUCKET).keys()].filter((n) => n.startsWith(`corrupt-${size}/`))).toEqual([]);
+  });
+});
+
+describe("the test server", () => {
+  it("computes crc32c as Google does (RFC 3720 test vector)", () => {
+    // 32 bytes of zeros → 0x8A9136AA (iSCSI CRC32C check value).
+    expect(Buffer.from(crc32cBase64(Buffer.alloc(32)), "base64").toString("hex")).toBe("8a9136aa");
+  });
+});
+
+describe("gcs settings", () => {
+  it("accepts the key as JSON text or object and refuses a key that is not a service account", () => {
+    expect(gcsCredentialsSchema.safeParse({ serviceAccountKey: writer }).success).toBe(true);
+    expect(gcsCredentialsSchema.safeParse({ serviceAccountKey: "{not json" }).success).toBe(false);
+    expect(gcsCredentialsSchema.safeParse({ serviceAccountKey: { ...writer, type: "authorized_user" } }).success).toBe(false);
+    expect(gcsConfigSchema.safeParse({ bucket: BUCKET, chunkSizeBytes: 1000 }).success).toBe(false);
+    expect(gcsConfigSchema.parse({ bucket: BUCKET, prefix: "/a/b" }).prefix).toBe("a/b/");
+  });
+});

@@ -1,0 +1,310 @@
+import { createHash, randomBytes, randomUUID } from "node:crypto";
+import { chown, mkdir, readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { Readable } from "node:stream";
+import SftpClient from "ssh2-sftp-client";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sftpAdapter, sftpConfigSchema, sftpCredentialsSchema } from "../src/destinations/sftp.js";
+import type { SftpConfig, SftpCredentials } from "../src/destinations/sftp.js";
+import { DestinationError } from "../src/errors.js";
+import type { DeliveryMeta } from "../src/destinations/types.js";
+import { startSshd } from "./support/sshd.js";
+import type { SshdServer } from "./support/sshd.js";
+
+const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex");
+
+function configFor(server: SshdServer, overrides: Partial<SftpConfig> = {}): SftpConfig {
+  return sftpConfigSchema.parse({ host: server.host, port: server.port, username: server.username, folder: "drop", ...overrides });
+}
+
+function passwordOf(server: SshdServer): SftpCredentials {
+  return sftpCredentialsSchema.parse({ password: server.password });
+}
+
+function meta(overrides: Partial<DeliveryMeta> = {}): DeliveryMeta {
+  return { tenantId: randomUUID(), runId: randomUUID(), ...overrides };
+}
+
+/** Random bytes as a stream of 1 MiB chunks. */
+function streamOf(data: Buffer): Readable {
+  return Readable.from(
+    (function* () {
+      for (let offset = 0; offset < data.length; offset += 1 << 20) yield data.subarray(offset, offset + (1 << 20));
+    })(),
+  );
+}
+
+async function readBack(server: SshdServer, path: string): Promise<Buffer> {
+  const client = new SftpClient("read-back", { error: () => {}, end: () => {}, close: () => {} });
+  await client.connect({ host: server.host, port: server.port, username: server.username, password: server.password });
+  try {
+    return (await client.get(path)) as Buffer;
+  } finally {
+    await client.end();
+  }
+}
+
+async function expectFailure(promise: Promise<unknown>): Promise<DestinationError> {
+  const error = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(DestinationError);
+  return error as DestinationError;
+}
+
+async function verifyError(config: SftpConfig, credentials: SftpCredentials): Promise<DestinationError> {
+  const result = await sftpAdapter.verify(config, credentials);
+  if (result.ok) throw new Error(`verify unexpectedly succeeded: ${result.details}`);
+  return result.error;
+}
+
+describe("sftp destination against OpenSSH sshd", () => {
+  let server: SshdServer;
+  let dropDir: string;
+
+  beforeAll(async () => {
+    server = await startSshd();
+    dropDir = join(server.home, "drop");
+    await mkdir(dropDir);
+    await chown(dropDir, server.uid, server.gid);
+    // Owned by root: the test user may list it but not write in it.
+    await mkdir(join(server.home, "readonly"), { mode: 0o755 });
+  }, 60_000);
+
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  describe("verify", () => {
+    it("succeeds with a password, pins the host key as OpenSSH prints it and leaves no probe behind", async () => {
+      const result = await sftpAdapter.verify(configFor(server), passwordOf(server));
+      expect(result.ok).toBe(true);
+      if (!result.ok) return;
+      expect(result.configUpdates).toEqual({ hostKeyFingerprint: server.hostKeyFingerprint, renameAllowed: true });
+      expect(result.details).toContain(server.hostKeyFingerprint);
+      expect(await readdir(dropDir)).toEqual([]);
+    });
+
+    it("succeeds with a private key, plain or with its passphrase", async () => {
+      const plain = await sftpAdapter.verify(configFor(server), sftpCredentialsSchema.parse({ privateKey: server.privateKey }));
+      expect(plain.ok).toBe(true);
+      const encrypted = await sftpAdapter.verify(
+        configFor(server),
+        sftpCredentialsSchema.parse({ privateKey: server.encryptedPrivateKey, passphrase: server.passphrase }),
+      );
+      expect(encrypted.ok).toBe(true);
+    });
+
+    it("succeeds again with the pinned fingerprint", async () => {
+      const result = await sftpAdapter.verify(configFor(server, { hostKeyFingerprint: server.hostKeyFingerprint }), passwordOf(server));
+      expect(result.ok).toBe(true);
+    });
+
+    it("reports a wrong password as auth, without echoing it", async () => {
+      const wrong = `wrong-${randomBytes(8).toString("hex")}`;
+      const error = await verifyError(configFor(server), { password: wrong });
+      expect(error.code).toBe("auth");
+      expect(error.permanent).toBe(true);
+      expect(error.message).toContain(server.username);
+      expect(error.message).not.toContain(wrong);
+    });
+
+    it("reports a wrong key passphrase as auth, without echoing it", async () => {
+      const error = await verifyError(configFor(server), { privateKey: server.encryptedPrivateKey, passphrase: "not-the-passphrase" });
+      expect(error.code).toBe("auth");
+      expect(error.message).not.toContain("not-the-passphrase");
+      expect(error.message).not.toContain("PRIVATE KEY");
+    });
+
+    it("reports an unknown host as dns", async () => {
+      const error = await verifyError(configFor(server, { host: "no-such-host.invalid" }), passwordOf(server));
+      expect(error.code).toBe("dns");
+      expect(error.message).toContain("no-such-host.invalid");
+    });
+
+    it("reports a closed port as connect", async () => {
+      const closed = await import("node:net").then(
+        (net) =>
+          new Promise<number>((resolve) => {
+            const probe = net.createServer().listen(0, "127.0.0.1", () => {
+              const address = probe.address();
+              probe.close(() => resolve(typeof address === "object" && address ? address.port : 1));
+            });
+          }),
+      );
+      const error = await verifyError(configFor(server, { port: closed }), passwordOf(server));
+      expect(error.code).toBe("connect");
+      expect(error.permanent).toBe(false);
+    });
+
+    it("reports a missing folder as not_found", async () => {
+      const error = await verifyError(configFor(server, { folder: "no/such/folder" }), passwordOf(server));
+      expect(error.code).toBe("not_found");
+      expect(error.message).toContain("no/such/folder");
+    });
+
+    it("reports a folder without write permission as permission", async () => {
+      const error = await verifyError(configFor(server, { folder: "readonly" }), passwordOf(server));
+      expect(error.code).toBe("permission");
+      expect(error.permanent).toBe(true);
+      expect(await readdir(join(server.home, "readonly"))).toEqual([]);
+    });
+  });
+
+  describe("deliver", () => {
+    it("delivers a 50 MB file byte-identical into created subfolders, with no temporary file left", async () => {
+      const data = randomBytes(50 * 1024 * 1024);
+      const result = await sftpAdapter.deliver(
+        streamOf(data),
+        "big.csv.pgp",
+        meta({ subfolder: "2026/11/22", expectedBytes: data.length }),
+        configFor(server, { hostKeyFingerprint: server.hostKeyFingerprint }),
+        passwordOf(server),
+      );
+      expect(result).toEqual({ path: join(dropDir, "2026/11/22/big.csv.pgp"), bytes: data.length, checksum: sha256(data), notes: [] });
+      const copy = await readBack(server, result.path);
+      expect(copy.length).toBe(data.length);
+      expect(sha256(copy)).toBe(sha256(data));
+      expect(await readdir(join(dropDir, "2026/11/22"))).toEqual(["big.csv.pgp"]);
+    }, 120_000);
+
+    it("delivers an empty file", async () => {
+      const result = await sftpAdapter.deliver(
+        Readable.from([]),
+        "empty.csv.pgp",
+        meta({ expectedBytes: 0 }),
+        configFor(server, { hostKeyFingerprint: server.hostKeyFingerprint }),
+        sftpCredentialsSchema.parse({ privateKey: server.privateKey }),
+      );
+      expect(result.bytes).toBe(0);
+      expect(result.checksum).toBe(sha256(Buffer.alloc(0)));
+      expect((await readBack(server, result.path)).length).toBe(0);
+    });
+
+    it("replaces an earlier copy when the same file is delivered again", async () => {
+      const config = configFor(server, { hostKeyFingerprint: server.hostKeyFingerprint, folder: "drop/again" });
+      const first = randomBytes(4096);
+      const second = randomBytes(7000);
+      const runId = randomUUID();
+      await sftpAdapter.deliver(streamOf(first), "same.csv", meta({ runId }), config, passwordOf(server));
+      const result = await sftpAdapter.deliver(streamOf(second), "same.csv", meta({ runId }), config, passwordOf(server));
+      expect(sha256(await readBack(server, result.path))).toBe(sha256(second));
+      expect(await readdir(join(dropDir, "again"))).toEqual(["same.csv"]);
+    });
+
+    it("refuses a file whose size differs from the expected one and leaves nothing visible", async () => {
+      const config = configFor(server, { hostKeyFingerprint: server.hostKeyFingerprint, folder: "drop/short" });
+      const error = await expectFailure(
+        sftpAdapter.deliver(streamOf(randomBytes(1000)), "short.csv", meta({ expectedBytes: 2000 }), config, passwordOf(server)),
+      );
+      expect(error.code).toBe("verification_failed");
+      expect(await readdir(join(dropDir, "short"))).toEqual([]);
+    });
+
+    it("removes its temporary file when the input fails midway and keeps the final name free", async () => {
+      const config = configFor(server, { hostKeyFingerprint: server.hostKeyFingerprint, folder: "drop/input-error" });
+      const broken = Readable.from(
+        (async function* () {
+          yield randomBytes(3 * 1024 * 1024);
+          throw new Error("staging read failed");
+        })(),
+      );
+      await expect(sftpAdapter.deliver(broken, "partial.csv", meta(), config, passwordOf(server))).rejects.toThrow("staging read failed");
+      expect(await readdir(join(dropDir, "input-error"))).toEqual([]);
+    });
+
+    it("shows no partial file when the connection is cut mid-upload, and the retry delivers one complete copy", async () => {
+      const config = configFor(server, { hostKeyFingerprint: server.hostKeyFingerprint, folder: "drop/cut" });
+      const data = randomBytes(16 * 1024 * 1024);
+      const runId = randomUUID();
+      let killed = 0;
+      const cutHalfway = Readable.from(
+        (async function* () {
+          const half = data.length / 2;
+          for (let offset = 0; offset < half; offset += 1 << 20) yield data.subarray(offset, offset + (1 << 20));
+          killed = await server.killSessions();
+          await new Promise((resolve) => setTimeout(resolve, 300));
+          for (let offset = half; offset < data.length; offset += 1 << 20) yield data.subarray(offset, offset + (1 << 20));
+        })(),
+      );
+      const error = await expectFailure(sftpAdapter.deliver(cutHalfway, "cut.csv.pgp", meta({ runId }), config, passwordOf(server)));
+      expect(killed).toBeGreaterThan(0);
+      expect(error.permanent).toBe(false);
+      expect((await readdir(join(dropDir, "cut"))).filter((name) => !name.startsWith("."))).toEqual([]);
+
+      const result = await sftpAdapter.deliver(streamOf(data), "cut.csv.pgp", meta({ runId }), config, passwordOf(server));
+      expect(sha256(await readBack(server, result.path))).toBe(sha256(data));
+      expect(await readdir(join(dropDir, "cut"))).toEqual(["cut.csv.pgp"]);
+    }, 60_000);
+
+    it("fails fast as permission when the folder is not writable", async () => {
+      const error = await expectFailure(
+        sftpAdapter.deliver(
+          streamOf(randomBytes(10)),
+          "x.csv",
+          meta(),
+          configFor(server, { hostKeyFingerprint: server.hostKeyFingerprint, folder: "readonly" }),
+          passwordOf(server),
+        ),
+      );
+      expect(error.code).toBe("permission");
+      expect(error.permanent).toBe(true);
+    });
+
+    it("refuses a changed host key, naming both fingerprints, and sends nothing", async () => {
+      const pinned = server.hostKeyFingerprint;
+      const config = configFor(server, { hostKeyFingerprint: pinned, folder: "drop/rekeyed" });
+      await server.replaceHostKey();
+      expect(server.hostKeyFingerprint).not.toBe(pinned);
+
+      const error = await verifyError(config, passwordOf(server));
+      expect(error.code).toBe("host_key_changed");
+      expect(error.permanent).toBe(true);
+      expect(error.message).toContain(pinned);
+      expect(error.message).toContain(server.hostKeyFingerprint);
+
+      const refused = await expectFailure(sftpAdapter.deliver(streamOf(randomBytes(100)), "x.csv", meta(), config, passwordOf(server)));
+      expect(refused.code).toBe("host_key_changed");
+      expect(await readdir(dropDir)).not.toContain("rekeyed");
+    }, 60_000);
+  });
+});
+
+describe("sftp destination when the server forbids rename", () => {
+  let server: SshdServer;
+
+  beforeAll(async () => {
+    server = await startSshd({ denyRename: true });
+  }, 60_000);
+
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it("verifies, and learns that files go directly to their final name", async () => {
+    const result = await sftpAdapter.verify(configFor(server, { folder: "." }), passwordOf(server));
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.configUpdates).toEqual({ hostKeyFingerprint: server.hostKeyFingerprint, renameAllowed: false });
+    expect(result.details).toContain("forbids rename");
+    expect(await readdir(server.home)).toEqual([]);
+  });
+
+  it("falls back to a direct upload with a note when rename is refused during delivery", async () => {
+    const data = randomBytes(3 * 1024 * 1024 + 17);
+    const result = await sftpAdapter.deliver(streamOf(data), "fallback.csv.pgp", meta(), configFor(server, { folder: "." }), passwordOf(server));
+    expect(result.notes.some((note) => note.includes("server forbids rename: uploaded directly"))).toBe(true);
+    expect(sha256(await readBack(server, result.path))).toBe(sha256(data));
+    expect(await readdir(server.home)).toEqual(["fallback.csv.pgp"]);
+  });
+
+  it("uploads directly when verification already learned that rename is forbidden", async () => {
+    const data = randomBytes(2 * 1024 * 1024);
+    const config = configFor(server, { folder: "direct", hostKeyFingerprint: server.hostKeyFingerprint, renameAllowed: false });
+    const result = await sftpAdapter.deliver(streamOf(data), "direct.csv.pgp", meta(), config, passwordOf(server));
+    expect(result.notes).toEqual(["server forbids rename: uploaded directly to the final name"]);
+    expect(sha256(await readBack(server, result.path))).toBe(sha256(data));
+    expect(await readdir(join(server.home, "direct"))).toEqual(["direct.csv.pgp"]);
+  });
+});

@@ -1,0 +1,250 @@
+import { execFile, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+
+/**
+ * A real OpenSSH sshd (Debian `openssh-server`) on a loopback port for tests: throwaway host key,
+ * client keys and system user, all made at run time and removed by stop(). Needs root.
+ * The user logs in to `home` (a temp dir) and gets internal-sftp only.
+ */
+export interface SshdServer {
+  host: string;
+  port: number;
+  username: string;
+  password: string;
+  /** OpenSSH-format private keys accepted for the user: one plain, one encrypted with `passphrase`. */
+  privateKey: string;
+  encryptedPrivateKey: string;
+  passphrase: string;
+  /** The user's login directory ("." over SFTP); the same path on this machine. */
+  home: string;
+  /** Fingerprint of the current host key as `ssh-keygen -l -E sha256` prints it. */
+  hostKeyFingerprint: string;
+  uid: number;
+  gid: number;
+  /** Restarts sshd on the same port with a new host key (a "changed server"). */
+  replaceHostKey(): Promise<void>;
+  /** SIGKILLs this sshd's per-connection processes: every open session drops at once. */
+  killSessions(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+export interface SshdOptions {
+  /** internal-sftp denies rename and posix-rename requests (`-P rename,posix-rename`). */
+  denyRename?: boolean;
+}
+
+const run = promisify(execFile);
+const USER_LOCK = "/tmp/transporter-test-useradd.lock";
+const USER_PREFIX = "tpsftp";
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function keygen(path: string, type: "ed25519" | "rsa", passphrase = ""): Promise<void> {
+  await run("ssh-keygen", ["-q", "-t", type, ...(type === "rsa" ? ["-b", "2048"] : []), "-N", passphrase, "-C", "transporter-test", "-f", path]);
+}
+
+async function fingerprintOf(publicKeyPath: string): Promise<string> {
+  const { stdout } = await run("ssh-keygen", ["-l", "-E", "sha256", "-f", publicKeyPath]);
+  const match = /SHA256:[A-Za-z0-9+/]+/.exec(stdout);
+  if (!match) throw new Error(`unexpected ssh-keygen output: ${stdout}`);
+  return match[0];
+}
+
+function descendantsOf(rootPid: number, table: Map<number, number[]>): number[] {
+  const found: number[] = [];
+  const visit = (pid: number) => {
+    for (const child of table.get(pid) ?? []) {
+      found.push(child);
+      visit(child);
+    }
+  };
+  visit(rootPid);
+  return found;
+}
+
+async function processTree(): Promise<Map<number, number[]>> {
+  const children = new Map<number, number[]>();
+  for (const entry of await readdir("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, "utf8").catch(() => "");
+    // Fields after the parenthesised command: state ppid …
+    const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+    if (!Number.isFinite(ppid)) continue;
+    const list = children.get(ppid) ?? [];
+    list.push(Number(entry));
+    children.set(ppid, list);
+  }
+  return children;
+}
+
+/** Deletes test users left by an interrupted run: ours by name, and their temp home is gone. */
+async function removeStaleUsers(): Promise<void> {
+  const passwd = await readFile("/etc/passwd", "utf8");
+  for (const line of passwd.split("\n")) {
+    const [name, , , , , home] = line.split(":");
+    if (!name?.startsWith(USER_PREFIX) || !home) continue;
+    if (await stat(home).then(() => true, () => false)) continue;
+    await run("flock", [USER_LOCK, "userdel", name]).catch(() => undefined);
+  }
+}
+
+export async function startSshd(options: SshdOptions = {}): Promise<SshdServer> {
+  const root = await mkdtemp(join(tmpdir(), "tp-sshd-"));
+  // The user must traverse to its home and read authorized_keys inside this root-owned dir.
+  await chmod(root, 0o755);
+  const home = join(root, "home");
+  const username = `${USER_PREFIX}${randomBytes(5).toString("hex")}`;
+  const password = randomBytes(12).toString("base64url");
+  const passphrase = randomBytes(9).toString("base64url");
+  const port = await freePort();
+
+  await keygen(join(root, "host_key"), "ed25519");
+  await keygen(join(root, "client_key"), "ed25519");
+  await keygen(join(root, "client_key_encrypted"), "rsa", passphrase);
+  const authorizedKeys =
+    (await readFile(join(root, "client_key.pub"), "utf8")) + (await readFile(join(root, "client_key_encrypted.pub"), "utf8"));
+  await writeFile(join(root, "authorized_keys"), authorizedKeys, { mode: 0o644 });
+
+  await removeStaleUsers();
+  // The home exists before the user does: a test user without a home is a leftover (see removeStaleUsers).
+  await mkdir(home, { mode: 0o755 });
+  await run("flock", [USER_LOCK, "useradd", "--no-create-home", "--home-dir", home, "--shell", "/bin/sh", username]);
+  await run("sh", ["-c", `printf '%s:%s\\n' "$1" "$2" | flock ${USER_LOCK} chpasswd`, "sh", username, password]);
+  const uid = Number((await run("id", ["-u", username])).stdout.trim());
+  const gid = Number((await run("id", ["-g", username])).stdout.trim());
+  await chown(home, uid, gid);
+
+  await mkdir("/run/sshd", { recursive: true, mode: 0o755 });
+  const configPath = join(root, "sshd_config");
+  await writeFile(
+    configPath,
+    [
+      `Port ${port}`,
+      "ListenAddress 127.0.0.1",
+      `HostKey ${join(root, "host_key")}`,
+      `PidFile ${join(root, "sshd.pid")}`,
+      `AuthorizedKeysFile ${join(root, "authorized_keys")}`,
+      "StrictModes no",
+      "UsePAM no",
+      "PasswordAuthentication yes",
+      "PermitEmptyPasswords no",
+      "KbdInteractiveAuthentication no",
+      "PubkeyAuthentication yes",
+      "PermitRootLogin no",
+      `AllowUsers ${username}`,
+      "AllowTcpForwarding no",
+      "X11Forwarding no",
+      "PrintMotd no",
+      "MaxStartups 100",
+      "LogLevel VERBOSE",
+      `Subsystem sftp internal-sftp${options.denyRename ? " -P rename,posix-rename" : ""}`,
+      "ForceCommand internal-sftp" + (options.denyRename ? " -P rename,posix-rename" : ""),
+      "",
+    ].join("\n"),
+  );
+
+  let sshd: ChildProcess | undefined;
+  const launch = async () => {
+    const child = spawn("/usr/sbin/sshd", ["-D", "-e", "-f", configPath], { stdio: ["ignore", "ignore", "pipe"] });
+    sshd = child;
+    let log = "";
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`sshd did not start:\n${log}`)), 15_000);
+      child.stderr?.on("data", (data: Buffer) => {
+        log += data.toString();
+        if (log.includes("Server listening")) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+      child.once("exit", (code) => {
+        clearTimeout(timer);
+        reject(new Error(`sshd exited with ${code}:\n${log}`));
+      });
+    });
+    // Keep draining its log so sshd never blocks on a full pipe.
+    child.stderr?.resume();
+  };
+  const halt = async () => {
+    const child = sshd;
+    if (!child || child.exitCode !== null || child.pid === undefined) return;
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+    // The listener first, then its sessions, so no new session appears meanwhile.
+    child.kill("SIGTERM");
+    await exited;
+  };
+
+  try {
+    await launch();
+  } catch (error) {
+    await run("flock", [USER_LOCK, "userdel", username]).catch(() => undefined);
+    await rm(root, { recursive: true, force: true });
+    throw error;
+  }
+
+  const server: SshdServer = {
+    host: "127.0.0.1",
+    port,
+    username,
+    password,
+    privateKey: await readFile(join(root, "client_key"), "utf8"),
+    encryptedPrivateKey: await readFile(join(root, "client_key_encrypted"), "utf8"),
+    passphrase,
+    home,
+    hostKeyFingerprint: await fingerprintOf(join(root, "host_key.pub")),
+    uid,
+    gid,
+    async replaceHostKey() {
+      await halt();
+      await rm(join(root, "host_key"), { force: true });
+      await rm(join(root, "host_key.pub"), { force: true });
+      await keygen(join(root, "host_key"), "ed25519");
+      server.hostKeyFingerprint = await fingerprintOf(join(root, "host_key.pub"));
+      await launch();
+    },
+    async killSessions() {
+      const pid = sshd?.pid;
+      if (pid === undefined) return 0;
+      const victims = descendantsOf(pid, await processTree());
+      for (const victim of victims) {
+        try {
+          process.kill(victim, "SIGKILL");
+        } catch {
+          // Already gone.
+        }
+      }
+      return victims.length;
+    },
+    async stop() {
+      const pid = sshd?.pid;
+      const sessions = pid === undefined ? [] : descendantsOf(pid, await processTree());
+      await halt();
+      for (const session of sessions) {
+        try {
+          process.kill(session, "SIGKILL");
+        } catch {
+          // Already gone.
+        }
+      }
+      await run("flock", [USER_LOCK, "userdel", username]).catch(() => undefined);
+      await rm(root, { recursive: true, force: true });
+    },
+  };
+  return server;
+}

@@ -1,0 +1,102 @@
+import { createRequire } from "node:module";
+import { metrics } from "@opentelemetry/api";
+import { OTLPMetricExporter } from "@opentelemetry/exporter-metrics-otlp-http";
+import { PrometheusExporter } from "@opentelemetry/exporter-prometheus";
+import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
+import { IORedisInstrumentation } from "@opentelemetry/instrumentation-ioredis";
+import { PgInstrumentation } from "@opentelemetry/instrumentation-pg";
+import { HttpInstrumentation } from "@opentelemetry/instrumentation-http";
+import { resourceFromAttributes } from "@opentelemetry/resources";
+import { metrics as sdkMetrics, NodeSDK } from "@opentelemetry/sdk-node";
+import { PeriodicExportingMetricReader, type MetricReader } from "@opentelemetry/sdk-metrics";
+import { BatchSpanProcessor, type SpanExporter, type SpanProcessor, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
+import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from "@opentelemetry/semantic-conventions";
+import { HISTOGRAM_BUCKETS } from "./views.js";
+
+export interface TelemetryOptions {
+  serviceName: string;
+  serviceVersion?: string;
+  /** OTLP/HTTP endpoint (collector); nothing is exported when absent. */
+  otlpEndpoint?: string;
+  /** Serve Prometheus metrics on this port when set. */
+  prometheusPort?: number;
+  /** Tests: export spans here (e.g. an InMemorySpanExporter). */
+  spanExporter?: SpanExporter;
+  /** Tests: read metrics with this reader (e.g. a PeriodicExportingMetricReader over an in-memory exporter). */
+  metricReader?: MetricReader;
+}
+
+export interface Telemetry {
+  prometheus?: PrometheusExporter;
+  shutdown(): Promise<void>;
+}
+
+let active: Telemetry | undefined;
+
+/**
+ * Start the OpenTelemetry Node SDK for one process. Call first, before other imports do work,
+ * so HTTP, PostgreSQL and Redis calls are instrumented. Idempotent per process: when all six
+ * services run in one process (`npm start`, tests) the first call wins and names the resource.
+ */
+export function startTelemetry(options: TelemetryOptions): Telemetry {
+  if (active) return active;
+  const spanProcessors: SpanProcessor[] = [];
+  if (options.spanExporter) spanProcessors.push(new SimpleSpanProcessor(options.spanExporter));
+  if (options.otlpEndpoint) {
+    spanProcessors.push(new BatchSpanProcessor(new OTLPTraceExporter({ url: `${options.otlpEndpoint.replace(/\/$/, "")}/v1/traces` })));
+  }
+  const readers: MetricReader[] = [];
+  if (options.metricReader) readers.push(options.metricReader);
+  if (options.otlpEndpoint) {
+    readers.push(new PeriodicExportingMetricReader({
+      exporter: new OTLPMetricExporter({ url: `${options.otlpEndpoint.replace(/\/$/, "")}/v1/metrics` }),
+      exportIntervalMillis: 15_000,
+    }));
+  }
+  let prometheus: PrometheusExporter | undefined;
+  if (options.prometheusPort !== undefined) {
+    prometheus = new PrometheusExporter({ port: options.prometheusPort, preventServerStart: false });
+    readers.push(prometheus);
+  }
+  const sdk = new NodeSDK({
+    resource: resourceFromAttributes({
+      [ATTR_SERVICE_NAME]: options.serviceName,
+      [ATTR_SERVICE_VERSION]: options.serviceVersion ?? "0.0.0",
+    }),
+    spanProcessors,
+    // Logs go through pino to stdout; without this the SDK would add an OTLP log exporter from the environment.
+    logRecordProcessors: [],
+    metricReaders: readers,
+    views: Object.entries(HISTOGRAM_BUCKETS).map(([instrumentName, boundaries]) => ({
+      instrumentName,
+      aggregation: { type: sdkMetrics.AggregationType.EXPLICIT_BUCKET_HISTOGRAM, options: { boundaries: [...boundaries] } },
+    })),
+    instrumentations: [
+      new HttpInstrumentation(),
+      new PgInstrumentation({ enhancedDatabaseReporting: false }),
+      // Statement values would include job payloads; keep only the command names.
+      new IORedisInstrumentation({ dbStatementSerializer: (command) => command }),
+    ],
+  });
+  sdk.start();
+  // The instrumentations patch CommonJS modules as they are required. Our ESM `import`s of pg
+  // and ioredis do not go through `require`, so without this they would stay unpatched: requiring
+  // them once here patches the very module instances the imports share (even when imported earlier).
+  const requireFromHere = createRequire(import.meta.url);
+  for (const name of ["pg", "ioredis"]) {
+    try {
+      requireFromHere(name);
+    } catch {
+      // not installed where this process runs: nothing to instrument
+    }
+  }
+  active = {
+    prometheus,
+    async shutdown() {
+      active = undefined;
+      await sdk.shutdown();
+      metrics.disable();
+    },
+  };
+  return active;
+}

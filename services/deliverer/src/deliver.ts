@@ -1,0 +1,125 @@
+import type { Config } from "@transporter/config";
+import { unsealJson } from "@transporter/crypto";
+import type { Keyring } from "@transporter/crypto";
+import type { Db, Destination } from "@transporter/db";
+import { PermanentError } from "@transporter/queue";
+import type { StageContext, StageOutput } from "@transporter/queue";
+import { dateSubfolder, isDestinationError, managedFileExpiry, reportFileName } from "@transporter/storage";
+import { startSpan, trace } from "@transporter/telemetry";
+import type { AnyDestinationAdapter, DestinationRegistry, StagingStore } from "@transporter/storage";
+
+export interface DeliverDeps {
+  config: Pick<Config, "MANAGED_RETENTION_DAYS">;
+  prisma: Db;
+  keyring: Keyring;
+  staging: StagingStore;
+  registry: DestinationRegistry;
+  now?: () => Date;
+}
+
+/** The sealing context of a destination's credentials: a sealed value only opens on its own row. */
+export function destinationCredentialsContext(tenantId: string, destinationId: string): string {
+  return `tenant:${tenantId}/destination:${destinationId}`;
+}
+
+interface TaskOptions {
+  dateFolders?: boolean;
+}
+
+/** The adapter with its parsed settings; bad stored settings cannot be fixed by retrying. */
+function prepare(destination: Destination, adapter: AnyDestinationAdapter, keyring: Keyring): { config: unknown; credentials: unknown } {
+  const config = adapter.configSchema.safeParse(destination.config);
+  if (!config.success) {
+    throw new PermanentError("destination_invalid", `destination "${destination.name}" has settings this version cannot read; update it`);
+  }
+  let sealed: unknown = null;
+  if (destination.sealedCredentials) {
+    try {
+      sealed = unsealJson(destination.sealedCredentials, keyring, destinationCredentialsContext(destination.tenantId, destination.id));
+    } catch {
+      throw new PermanentError("credentials_unreadable", `the credentials of destination "${destination.name}" cannot be opened; enter them again`);
+    }
+  }
+  const credentials = adapter.credentialsSchema.safeParse(sealed ?? undefined);
+  if (!credentials.success) {
+    throw new PermanentError("credentials_invalid", `destination "${destination.name}" is missing credentials; enter them again`);
+  }
+  return { config: config.data, credentials: credentials.data };
+}
+
+/**
+ * The deliver stage: the run's encrypted staging object → its destination, verified by the
+ * adapter (size, checksum, never half-visible). Records where it landed on the run; the stage
+ * harness then marks the run SUCCEEDED and enqueues the notification.
+ */
+export function createDeliverHandler(deps: DeliverDeps) {
+  const now = deps.now ?? (() => new Date());
+  const tracer = trace.getTracer("transporter-deliverer");
+  return async function deliverRun(ctx: StageContext<"deliver">): Promise<StageOutput | void> {
+    const { run, task, tenant, payload, logger } = ctx;
+    const destination = await deps.prisma.destination.findFirst({ where: { id: task.destinationId, tenantId: tenant.id, deletedAt: null } });
+    if (!destination) throw new PermanentError("destination_missing", "the task's destination no longer exists");
+    const adapter = deps.registry.adapterFor(destination.kind);
+    const { config, credentials } = prepare(destination, adapter, deps.keyring);
+
+    const zone = tenant.timezone ?? "UTC";
+    const fileName = reportFileName({
+      description: task.description,
+      windowStart: run.windowStart,
+      windowEnd: run.windowEnd,
+      format: task.format,
+      zone,
+      encrypted: true,
+    });
+    const options = (task.options ?? {}) as TaskOptions;
+    const subfolder = options.dateFolders ? dateSubfolder(run.windowStart, zone) : undefined;
+    const stored = await deps.staging.stat(payload.encryptedKey);
+    const body = await deps.staging.get(payload.encryptedKey);
+
+    ctx.span.setAttributes({ "transporter.destination_kind": destination.kind });
+    let result;
+    try {
+      // The destination call as its own span (kind and id only: never settings or credentials).
+      result = await startSpan(tracer, "destination deliver", { "transporter.destination_kind": destination.kind, "transporter.destination_id": destination.id }, async (span) => {
+        const delivered = await adapter.deliver(
+          body,
+          fileName,
+          {
+            tenantId: tenant.id,
+            runId: run.id,
+            contentType: "application/pgp-encrypted",
+            ...(subfolder ? { subfolder } : {}),
+            ...(stored ? { expectedBytes: stored.bytes } : {}),
+          },
+          config,
+          credentials,
+        );
+        span.setAttribute("transporter.bytes", delivered.bytes);
+        return delivered;
+      });
+    } catch (error) {
+      body.destroy();
+      if (isDestinationError(error) && error.permanent) {
+        await deps.prisma.destination.update({ where: { id: destination.id }, data: { lastError: error.message } });
+        throw new PermanentError(error.code, error.message, { cause: error });
+      }
+      throw error;
+    }
+
+    const deliveredAt = now();
+    const notes = [...(Array.isArray(run.notes) ? (run.notes as string[]) : []), ...result.notes];
+    await deps.prisma.run.update({
+      where: { id: run.id },
+      data: {
+        fileName,
+        destinationPath: result.path,
+        bytes: BigInt(result.bytes),
+        checksum: result.checksum,
+        notes,
+        fileExpiresAt: destination.kind === "managed" ? managedFileExpiry(deliveredAt, deps.config.MANAGED_RETENTION_DAYS) : null,
+        fileDeletedAt: null,
+      },
+    });
+    logger.info({ kind: destination.kind, destinationId: destination.id, path: result.path, bytes: result.bytes, notes: result.notes }, "delivered");
+  };
+}

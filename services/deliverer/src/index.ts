@@ -1,0 +1,72 @@
+import type { Config } from "@transporter/config";
+import { keyringFromConfig } from "@transporter/crypto";
+import type { Keyring } from "@transporter/crypto";
+import { createPrisma } from "@transporter/db";
+import type { Db } from "@transporter/db";
+import { createRedis, createStageWorker, createWorker } from "@transporter/queue";
+import type { JobProducer, Redis } from "@transporter/queue";
+import { createDestinationRegistry, createMailer, createManagedStore, createStagingStore } from "@transporter/storage";
+import type { DestinationRegistry, Mailer, StagingStore } from "@transporter/storage";
+import { createLogger } from "@transporter/telemetry";
+import type { Logger } from "@transporter/telemetry";
+import { createDeliverHandler } from "./deliver.js";
+import { createNotifyHandler } from "./notify.js";
+
+export { createDeliverHandler, destinationCredentialsContext, type DeliverDeps } from "./deliver.js";
+export { createNotifyHandler, runSummary, webhookSecretContext, type NotifyDeps, type NotifyOutcome } from "./notify.js";
+
+export interface DelivererDeps {
+  prisma?: Db;
+  redis?: Redis;
+  keyring?: Keyring;
+  staging?: StagingStore;
+  registry?: DestinationRegistry;
+  mailer?: Mailer;
+  producer?: JobProducer;
+  logger?: Logger;
+  now?: () => Date;
+}
+
+/**
+ * The deliverer: a `deliver` stage worker (encrypted file → destination) and a `notify`
+ * worker (webhook and email after each finished run). Anything not passed in is built from
+ * the config and closed again by stop().
+ */
+export async function start(config: Config, deps: DelivererDeps = {}): Promise<{ stop(): Promise<void> }> {
+  const owned: Array<() => Promise<void>> = [];
+  const prisma = deps.prisma ?? createPrisma(config.DATABASE_URL, { poolSize: config.DATABASE_POOL_SIZE });
+  if (!deps.prisma) owned.push(() => prisma.$disconnect());
+  const redis = deps.redis ?? createRedis(config.REDIS_URL);
+  if (!deps.redis) owned.push(async () => void (await redis.quit()));
+  const logger = deps.logger ?? createLogger({ name: "deliverer", level: config.LOG_LEVEL });
+  const keyring = deps.keyring ?? keyringFromConfig(config);
+  const staging = deps.staging ?? createStagingStore(config);
+  const registry = deps.registry ?? createDestinationRegistry({ managedStore: createManagedStore(config) });
+  const mailer = deps.mailer ?? (config.SMTP_URL ? createMailer({ smtpUrl: config.SMTP_URL, from: config.SMTP_FROM }) : undefined);
+  if (mailer && !deps.mailer) owned.push(async () => mailer.close());
+
+  const deliverWorker = createStageWorker({
+    stage: "deliver",
+    config,
+    prisma,
+    redis,
+    logger,
+    ...(deps.producer ? { producer: deps.producer } : {}),
+    handler: createDeliverHandler({ config, prisma, keyring, staging, registry, ...(deps.now ? { now: deps.now } : {}) }),
+  });
+  const notify = createNotifyHandler({ config, prisma, keyring, logger: logger.child({ stage: "notify" }), ...(mailer ? { mailer } : {}) });
+  const notifyWorker = createWorker("notify", (payload) => notify(payload), {
+    connection: redis,
+    prefix: config.REDIS_PREFIX,
+    concurrency: config.CONCURRENCY_NOTIFY,
+  });
+  notifyWorker.on("error", (error) => logger.error({ err: { message: error.message } }, "notify worker error"));
+
+  return {
+    async stop() {
+      await deliverWorker.close();
+      await notifyWorker.close();
+      for (const close of owned.reverse()) await close();
+    },
+  };
+}

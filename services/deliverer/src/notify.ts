@@ -1,0 +1,147 @@
+import type { Config } from "@transporter/config";
+import { unseal } from "@transporter/crypto";
+import type { Keyring } from "@transporter/crypto";
+import { raiseAlert, resolveAlert } from "@transporter/db";
+import type { Db, Run, Task } from "@transporter/db";
+import type { JobPayload } from "@transporter/queue";
+import { notificationSettingsSchema, sendWebhook, shouldNotify } from "@transporter/storage";
+import type { Mailer, RunSummary } from "@transporter/storage";
+import type { Logger } from "@transporter/telemetry";
+
+export interface NotifyDeps {
+  config: Pick<Config, "ALLOW_INSECURE_ENDPOINTS" | "JOB_BACKOFF_MS">;
+  prisma: Db;
+  keyring: Keyring;
+  /** Absent when no SMTP relay is configured: email notifications are then skipped with a warning. */
+  mailer?: Mailer;
+  logger: Logger;
+  webhookAttempts?: number;
+}
+
+/** The sealing context of a task's webhook secret. */
+export function webhookSecretContext(tenantId: string, taskId: string): string {
+  return `tenant:${tenantId}/task:${taskId}/webhook`;
+}
+
+/** The gateway seals the secret with sealJson (a JSON string); a plainly sealed one opens too. */
+function openWebhookSecret(sealed: string, keyring: Keyring, run: Pick<Run, "tenantId" | "taskId">): string {
+  const opened = unseal(sealed, keyring, webhookSecretContext(run.tenantId, run.taskId));
+  if (opened.startsWith('"')) {
+    try {
+      const parsed: unknown = JSON.parse(opened);
+      if (typeof parsed === "string") return parsed;
+    } catch {
+      // Not JSON: the secret itself starts with a quote.
+    }
+  }
+  return opened;
+}
+
+export function runSummary(run: Run, task: Task): RunSummary {
+  return {
+    tenantId: run.tenantId,
+    taskId: run.taskId,
+    task: task.description,
+    runId: run.id,
+    status: run.status,
+    trigger: run.trigger,
+    windowStart: run.windowStart.toISOString(),
+    windowEnd: run.windowEnd.toISOString(),
+    fileName: run.fileName,
+    destinationPath: run.destinationPath,
+    bytes: run.bytes === null ? null : Number(run.bytes),
+    checksum: run.checksum,
+    records: run.records,
+    error: run.error === null ? null : { code: run.errorCode, message: run.error },
+    notes: Array.isArray(run.notes) ? (run.notes as string[]) : [],
+    finishedAt: run.finishedAt?.toISOString() ?? null,
+  };
+}
+
+export interface NotifyOutcome {
+  webhook: "sent" | "failed" | "skipped";
+  email: "sent" | "failed" | "skipped";
+}
+
+/**
+ * Sends a finished run's notifications as its task asks (webhook and/or email). A failed
+ * notification never changes the run: it raises an alert for the task instead (resolved by the
+ * next one that goes through), and the job completes so nothing already sent is sent twice.
+ */
+export function createNotifyHandler(deps: NotifyDeps) {
+  return async function notifyRun(payload: JobPayload<"notify">): Promise<NotifyOutcome> {
+    const outcome: NotifyOutcome = { webhook: "skipped", email: "skipped" };
+    const run = await deps.prisma.run.findFirst({ where: { id: payload.runId, tenantId: payload.tenantId }, include: { task: true } });
+    if (!run) return outcome;
+    const logger = deps.logger.child({ runId: run.id, tenantId: run.tenantId, taskId: run.taskId });
+    const parsed = notificationSettingsSchema.safeParse(run.task.notifications ?? {});
+    if (!parsed.success) {
+      logger.warn("task notification settings are unreadable; nothing sent");
+      return outcome;
+    }
+    const settings = parsed.data;
+    if (!shouldNotify(settings, run.status)) return outcome;
+    const summary = runSummary(run, run.task);
+
+    const problem = async (channel: "webhook" | "email", message: string | undefined) => {
+      const dedupeKey = `notification.${channel}:${run.taskId}`;
+      if (message === undefined) {
+        await resolveAlert(deps.prisma, run.tenantId, dedupeKey);
+        return;
+      }
+      await raiseAlert(deps.prisma, {
+        tenantId: run.tenantId,
+        kind: `notification.${channel}`,
+        severity: "warning",
+        title: `The ${channel} notification of task "${run.task.description}" failed`,
+        message,
+        dedupeKey,
+        taskId: run.taskId,
+        runId: run.id,
+      });
+    };
+
+    if (settings.webhookUrl) {
+      try {
+        const secret = run.task.sealedWebhookSecret ? openWebhookSecret(run.task.sealedWebhookSecret, deps.keyring, run) : undefined;
+        const sent = await sendWebhook(summary, {
+          url: settings.webhookUrl,
+          ...(secret !== undefined ? { secret } : {}),
+          allowInsecure: deps.config.ALLOW_INSECURE_ENDPOINTS,
+          attempts: deps.webhookAttempts ?? 5,
+          backoffMs: deps.config.JOB_BACKOFF_MS,
+        });
+        outcome.webhook = "sent";
+        logger.info({ status: sent.status, attempts: sent.attempts }, "webhook notification sent");
+        await problem("webhook", undefined);
+      } catch (error) {
+        outcome.webhook = "failed";
+        const message = error instanceof Error ? error.message : "unknown error";
+        logger.warn({ err: { message } }, "webhook notification failed");
+        await problem("webhook", message);
+      }
+    }
+
+    if (settings.emails?.length) {
+      if (!deps.mailer) {
+        logger.warn("email notification skipped: no SMTP relay configured (SMTP_URL)");
+      } else {
+        try {
+          await deps.mailer.sendRunEmail(summary, {
+            to: settings.emails,
+            ...(settings.emailSubject ? { subjectTemplate: settings.emailSubject } : {}),
+            ...(settings.emailMessage ? { messageTemplate: settings.emailMessage } : {}),
+          });
+          outcome.email = "sent";
+          await problem("email", undefined);
+        } catch (error) {
+          outcome.email = "failed";
+          const message = error instanceof Error ? error.message : "unknown error";
+          logger.warn({ err: { message } }, "email notification failed");
+          await problem("email", message);
+        }
+      }
+    }
+    return outcome;
+  };
+}

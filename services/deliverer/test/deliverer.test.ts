@@ -1,0 +1,309 @@
+import { createHash, createHmac, randomBytes, randomUUID } from "node:crypto";
+import { chown, mkdir, mkdtemp, readFile, rm } from "node:fs/promises";
+import { createServer } from "node:http";
+import type { IncomingHttpHeaders, Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { Readable, Writable } from "node:stream";
+import { SMTPServer } from "smtp-server";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { testConfig } from "@transporter/config";
+import type { Config } from "@transporter/config";
+import { keyringFromConfig, sealJson } from "@transporter/crypto";
+import type { Db, Run } from "@transporter/db";
+import { createTestDatabase } from "@transporter/db/testing";
+import type { TestDatabase } from "@transporter/db/testing";
+import { createRedis, JobProducer, testRedisPrefix } from "@transporter/queue";
+import type { Redis } from "@transporter/queue";
+import { createMailer, createManagedStore, createStagingStore, stagingKey } from "@transporter/storage";
+import type { StagingStore } from "@transporter/storage";
+import { createLogger } from "@transporter/telemetry";
+import { startSshd } from "../../../libs/storage/test/support/sshd.js";
+import type { SshdServer } from "../../../libs/storage/test/support/sshd.js";
+import { createNotifyHandler, destinationCredentialsContext, start, webhookSecretContext } from "../src/index.js";
+
+interface Hook {
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex");
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
+  for (let i = 0; i < 600; i++) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+describe("deliverer service", () => {
+  let db: TestDatabase;
+  let prisma: Db;
+  let redis: Redis;
+  let config: Config;
+  let sshd: SshdServer;
+  let hookServer: Server;
+  let hookUrl: string;
+  let smtp: SMTPServer;
+  let producer: JobProducer;
+  let staging: StagingStore;
+  let service: { stop(): Promise<void> };
+  let workDir: string;
+  const hooks: Hook[] = [];
+  const mails: string[] = [];
+  const logLines: string[] = [];
+  const webhookSecret = randomBytes(16).toString("hex");
+
+  beforeAll(async () => {
+    workDir = await mkdtemp(join(tmpdir(), "tp-deliverer-"));
+    [db, sshd] = await Promise.all([createTestDatabase(), startSshd()]);
+    prisma = db.prisma;
+    await mkdir(join(sshd.home, "drop"));
+    await chown(join(sshd.home, "drop"), sshd.uid, sshd.gid);
+
+    hookServer = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (chunk: Buffer) => chunks.push(chunk));
+      req.on("end", () => {
+        hooks.push({ headers: req.headers, body: Buffer.concat(chunks).toString("utf8") });
+        res.end("ok");
+      });
+    });
+    await new Promise<void>((resolve) => hookServer.listen(0, "127.0.0.1", resolve));
+    hookUrl = `http://127.0.0.1:${(hookServer.address() as AddressInfo).port}/hook`;
+
+    smtp = new SMTPServer({
+      authOptional: true,
+      disabledCommands: ["STARTTLS"],
+      logger: false,
+      onRcptTo(address, _session, callback) {
+        if (address.address.endsWith("@reject.test")) callback(Object.assign(new Error("mailbox unavailable"), { responseCode: 550 }));
+        else callback();
+      },
+      onData(stream, _session, callback) {
+        const chunks: Buffer[] = [];
+        stream.on("data", (chunk: Buffer) => chunks.push(chunk));
+        stream.on("end", () => {
+          mails.push(Buffer.concat(chunks).toString("utf8"));
+          callback();
+        });
+      },
+    });
+    await new Promise<void>((resolve) => smtp.listen(0, "127.0.0.1", resolve));
+
+    const prefix = testRedisPrefix("deliverer");
+    config = testConfig({
+      DATABASE_URL: db.url,
+      REDIS_PREFIX: prefix,
+      STAGING_DIR: join(workDir, "staging"),
+      MANAGED_DIR: join(workDir, "managed"),
+      SMTP_URL: `smtp://127.0.0.1:${(smtp.server.address() as AddressInfo).port}`,
+      JOB_ATTEMPTS: "3",
+      JOB_BACKOFF_MS: "20",
+      MANAGED_RETENTION_DAYS: "28",
+      LOG_LEVEL: "debug",
+    });
+    redis = createRedis(config.REDIS_URL);
+    producer = new JobProducer(redis, prefix, { attempts: 3, backoffMs: 20 });
+    staging = createStagingStore(config);
+    const capture = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        logLines.push(chunk.toString("utf8"));
+        callback();
+      },
+    });
+    service = await start(config, { prisma, redis, producer, logger: createLogger({ name: "deliverer", level: "debug", destination: capture }) });
+  }, 120_000);
+
+  afterAll(async () => {
+    await service?.stop();
+    await producer?.close();
+    await redis?.quit();
+    await sshd?.stop();
+    await new Promise((resolve) => hookServer?.close(resolve));
+    await new Promise<void>((resolve) => (smtp ? smtp.close(() => resolve()) : resolve()));
+    await db?.drop();
+    await rm(workDir, { recursive: true, force: true });
+  });
+
+  async function setUp(options: {
+    kind: "sftp" | "managed";
+    destinationConfig?: Record<string, unknown>;
+    credentials?: Record<string, unknown>;
+    notifications?: Record<string, unknown>;
+    taskOptions?: Record<string, unknown>;
+  }) {
+    const keyring = keyringFromConfig(config);
+    const tenant = await prisma.tenant.create({
+      data: { name: "Acme", accountId: String(randomBytes(4).readUInt32BE()), timezone: "Europe/Berlin" },
+    });
+    const destinationId = randomUUID();
+    const destination = await prisma.destination.create({
+      data: {
+        id: destinationId,
+        tenantId: tenant.id,
+        name: `${options.kind} destination`,
+        kind: options.kind,
+        config: (options.destinationConfig ?? {}) as object,
+        sealedCredentials: options.credentials
+          ? sealJson(options.credentials, keyring, destinationCredentialsContext(tenant.id, destinationId))
+          : null,
+      },
+    });
+    const taskId = randomUUID();
+    const task = await prisma.task.create({
+      data: {
+        id: taskId,
+        tenantId: tenant.id,
+        description: "Daily Messaging",
+        reportId: "messaging-conversations",
+        format: "csv",
+        frequency: "daily",
+        time: "00:00",
+        destinationId: destination.id,
+        options: (options.taskOptions ?? {}) as object,
+        notifications: (options.notifications ?? {}) as object,
+        sealedWebhookSecret: sealJson(webhookSecret, keyring, webhookSecretContext(tenant.id, taskId)),
+        enabled: true,
+      },
+    });
+    const run = await prisma.run.create({
+      data: {
+        tenantId: tenant.id,
+        taskId: task.id,
+        windowStart: new Date("2026-11-21T23:00:00Z"),
+        windowEnd: new Date("2026-11-22T23:00:00Z"),
+        scheduledFor: new Date("2026-11-22T23:00:00Z"),
+        trigger: "schedule",
+        status: "ENCRYPTING",
+      },
+    });
+    const data = randomBytes(2 * 1024 * 1024 + 5);
+    const encryptedKey = stagingKey(tenant.id, run.id, "encrypted", "report.csv.pgp");
+    await staging.put(encryptedKey, Readable.from([data]));
+    return { tenant, destination, task, run, data, encryptedKey };
+  }
+
+  async function finished(runId: string): Promise<Run> {
+    return waitFor(`run ${runId} to finish`, async () => {
+      const run = await prisma.run.findUniqueOrThrow({ where: { id: runId } });
+      return run.status === "SUCCEEDED" || run.status === "FAILED" ? run : undefined;
+    });
+  }
+
+  it("delivers to SFTP into date folders, records the delivery on the run and notifies by webhook and email", async () => {
+    const { tenant, run, data, encryptedKey } = await setUp({
+      kind: "sftp",
+      destinationConfig: { host: sshd.host, port: sshd.port, username: sshd.username, folder: "drop", hostKeyFingerprint: sshd.hostKeyFingerprint },
+      credentials: { password: sshd.password },
+      notifications: { webhookUrl: hookUrl, emails: ["ops@acme.test"], on: "always", emailSubject: "{{task}} {{status}}" },
+      taskOptions: { dateFolders: true },
+    });
+    await producer.enqueue("deliver", { runId: run.id, tenantId: tenant.id, encryptedKey });
+    const done = await finished(run.id);
+    expect(done.status).toBe("SUCCEEDED");
+    const fileName = "daily-messaging_2026-11-22T0000+0100_2026-11-23T0000+0100.csv.pgp";
+    expect(done.fileName).toBe(fileName);
+    expect(done.destinationPath).toBe(join(sshd.home, "drop", "2026/11/22", fileName));
+    expect(Number(done.bytes)).toBe(data.length);
+    expect(done.checksum).toBe(sha256(data));
+    expect(done.deliveredAt).toBeInstanceOf(Date);
+    expect(done.fileExpiresAt).toBeNull();
+    expect(sha256(await readFile(done.destinationPath ?? ""))).toBe(sha256(data));
+
+    const hook = await waitFor("the webhook", async () => hooks.find((h) => h.body.includes(run.id)));
+    expect(hook.headers["x-transporter-signature"]).toBe(`sha256=${createHmac("sha256", webhookSecret).update(hook.body).digest("hex")}`);
+    const payload = JSON.parse(hook.body) as { run: { status: string; destinationPath: string; checksum: string } };
+    expect(payload.run).toMatchObject({ status: "SUCCEEDED", destinationPath: done.destinationPath, checksum: done.checksum });
+    const mail = await waitFor("the email", async () => mails.find((m) => m.includes(run.id)));
+    expect(mail).toContain("Subject: Daily Messaging SUCCEEDED");
+  }, 60_000);
+
+  it("fails a run at once on an authentication error, alerts, notifies, and never logs the password", async () => {
+    const wrongPassword = `wrong-${randomBytes(8).toString("hex")}`;
+    const { tenant, run, encryptedKey, destination } = await setUp({
+      kind: "sftp",
+      destinationConfig: { host: sshd.host, port: sshd.port, username: sshd.username, folder: "drop", hostKeyFingerprint: sshd.hostKeyFingerprint },
+      credentials: { password: wrongPassword },
+      notifications: { webhookUrl: hookUrl, on: "failure" },
+    });
+    await producer.enqueue("deliver", { runId: run.id, tenantId: tenant.id, encryptedKey });
+    const done = await finished(run.id);
+    expect(done.status).toBe("FAILED");
+    expect(done.errorCode).toBe("auth");
+    expect(done.attempts).toBe(1);
+    expect(done.error).toContain("rejected the credentials");
+    const alert = await prisma.alert.findFirst({ where: { tenantId: tenant.id, kind: "run.failed" } });
+    expect(alert?.runId).toBe(run.id);
+    expect((await prisma.destination.findUniqueOrThrow({ where: { id: destination.id } })).lastError).toContain("rejected the credentials");
+
+    const hook = await waitFor("the failure webhook", async () => hooks.find((h) => h.body.includes(run.id)));
+    expect((JSON.parse(hook.body) as { run: { status: string; error: { code: string } } }).run).toMatchObject({
+      status: "FAILED",
+      error: { code: "auth" },
+    });
+    const logs = logLines.join("");
+    expect(logs).toContain(run.id);
+    expect(logs).not.toContain(wrongPassword);
+    expect(logs).not.toContain(sshd.password);
+  }, 60_000);
+
+  it("retries a connection failure and fails the run after the last attempt", async () => {
+    const closedPort = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, "127.0.0.1", () => {
+        const port = (probe.address() as AddressInfo).port;
+        probe.close(() => resolve(port));
+      });
+    });
+    const { tenant, run, encryptedKey } = await setUp({
+      kind: "sftp",
+      destinationConfig: { host: "127.0.0.1", port: closedPort, username: sshd.username, folder: "drop" },
+      credentials: { password: sshd.password },
+    });
+    await producer.enqueue("deliver", { runId: run.id, tenantId: tenant.id, encryptedKey });
+    const done = await finished(run.id);
+    expect(done.status).toBe("FAILED");
+    expect(done.errorCode).toBe("connect");
+    expect(done.attempts).toBe(3);
+  }, 60_000);
+
+  it("delivers to managed storage with an expiry after the retention period", async () => {
+    const { tenant, run, data, encryptedKey } = await setUp({ kind: "managed" });
+    await producer.enqueue("deliver", { runId: run.id, tenantId: tenant.id, encryptedKey });
+    const done = await finished(run.id);
+    expect(done.status).toBe("SUCCEEDED");
+    expect(done.checksum).toBe(sha256(data));
+    const expiresIn = (done.fileExpiresAt?.getTime() ?? 0) - (done.deliveredAt?.getTime() ?? 0);
+    expect(Math.abs(expiresIn - 28 * 24 * 3600 * 1000)).toBeLessThan(60_000);
+    const managed = createManagedStore(config);
+    expect((await managed.stat(done.destinationPath ?? ""))?.bytes).toBe(data.length);
+  }, 60_000);
+
+  it("raises an alert for the task when its notification cannot be delivered, without touching the run", async () => {
+    const { tenant, run, task } = await setUp({ kind: "managed", notifications: { emails: ["nobody@reject.test"], on: "always" } });
+    await prisma.run.update({ where: { id: run.id }, data: { status: "SUCCEEDED", finishedAt: new Date() } });
+    const notify = createNotifyHandler({
+      config,
+      prisma,
+      keyring: keyringFromConfig(config),
+      logger: createLogger({ name: "t", level: "silent" }),
+      mailer: createMailer({ smtpUrl: config.SMTP_URL ?? "", from: config.SMTP_FROM }),
+    });
+    const outcome = await notify({ runId: run.id, tenantId: tenant.id, trace: {}, outcome: "succeeded" });
+    expect(outcome).toEqual({ webhook: "skipped", email: "failed" });
+    const alert = await prisma.alert.findFirst({ where: { tenantId: tenant.id, dedupeKey: `notification.email:${task.id}`, resolvedAt: null } });
+    expect(alert).toMatchObject({ kind: "notification.email", severity: "warning", runId: run.id });
+    expect((await prisma.run.findUniqueOrThrow({ where: { id: run.id } })).status).toBe("SUCCEEDED");
+  });
+
+  it("sends nothing for a successful run when the task asks for failures only", async () => {
+    const { tenant, run } = await setUp({ kind: "managed", notifications: { webhookUrl: hookUrl, emails: ["ops@acme.test"], on: "failure" } });
+    await prisma.run.update({ where: { id: run.id }, data: { status: "SUCCEEDED", finishedAt: new Date() } });
+    const notify = createNotifyHandler({ config, prisma, keyring: keyringFromConfig(config), logger: createLogger({ name: "t", level: "silent" }) });
+    const outcome = await notify({ runId: run.id, tenantId: tenant.id, trace: {}, outcome: "succeeded" });
+    expect(outcome).toEqual({ webhook: "skipped", email: "skipped" });
+  });
+});

@@ -1,0 +1,143 @@
+import { randomUUID } from "node:crypto";
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from "fastify";
+import rateLimit from "@fastify/rate-limit";
+import swagger from "@fastify/swagger";
+import swaggerUi from "@fastify/swagger-ui";
+import { hasZodFastifySchemaValidationErrors, isResponseSerializationError, jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
+import type { TenantDb } from "@transporter/db";
+import { createLogger } from "@transporter/telemetry";
+import { writeAudit, type AuditEntry } from "./audit.js";
+import { authenticate, requireRole, TenantClients, type AuthContext } from "./auth.js";
+import type { GatewayDeps } from "./deps.js";
+import { Problem } from "./problem.js";
+import { registerRoutes } from "./routes/index.js";
+import { ADMIN_QUEUES_PATH, registerQueueDashboard } from "./admin-queues.js";
+import { FastifyOtelInstrumentation } from "@fastify/otel";
+
+export type GatewayApp = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, ZodTypeProvider>;
+
+declare module "fastify" {
+  interface FastifyRequest {
+    auth: AuthContext | null;
+    /** Tenant-scoped Prisma client (tenant keys only). */
+    db: TenantDb;
+  }
+  interface FastifyInstance {
+    deps: GatewayDeps;
+    requireRole: typeof requireRole;
+    audit(req: FastifyRequest, entry: AuditEntry): Promise<void>;
+  }
+}
+
+const PUBLIC_PATHS = ["/healthz", "/readyz", "/openapi.json", "/docs"];
+const READ_METHODS = new Set(["GET", "HEAD"]);
+
+/**
+ * The gateway as a plugin-registering function: tests `inject` into it; only server.ts listens.
+ */
+export async function buildApp(deps: GatewayDeps): Promise<GatewayApp> {
+  const logger = deps.logger ?? createLogger({ name: "gateway", level: deps.config.LOG_LEVEL });
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    genReqId: (req) => {
+      const given = req.headers["x-request-id"];
+      return typeof given === "string" && /^[A-Za-z0-9._-]{8,128}$/.test(given) ? given : randomUUID();
+    },
+    trustProxy: true,
+    bodyLimit: 2 * 1024 * 1024,
+  }).withTypeProvider<ZodTypeProvider>();
+
+  // HTTP spans per route and hook; health probes are left out of traces.
+  const otel = new FastifyOtelInstrumentation({ registerOnInitialization: false, ignorePaths: (route) => route.url === "/healthz" || route.url === "/readyz" });
+  await app.register(otel.plugin());
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.decorate("deps", deps);
+  app.decorate("requireRole", requireRole);
+  app.decorate("audit", (req: FastifyRequest, entry: AuditEntry) => writeAudit(deps.prisma, req, entry));
+  app.decorateRequest("auth", null);
+  app.decorateRequest("db", null as unknown as TenantDb);
+  app.addHook("onSend", async (req, reply, payload) => {
+    reply.header("x-request-id", req.id);
+    return payload;
+  });
+
+  app.setErrorHandler((error, req, reply) => {
+    let problem: Problem;
+    if (error instanceof Problem) problem = error;
+    else if (hasZodFastifySchemaValidationErrors(error)) {
+      const where = (error as { validationContext?: string }).validationContext ?? "body";
+      const errors = error.validation.map((v) => ({
+        path: [where, ...v.instancePath.split("/").filter(Boolean)].join("."),
+        message: v.message ?? "invalid",
+      }));
+      problem = new Problem(400, "Invalid request", errors.map((e) => `${e.path}: ${e.message}`).join("; "), { errors });
+    } else if ((error as { statusCode?: number }).statusCode === 429) {
+      problem = new Problem(429, "Too many requests", "this API key sent too many requests; slow down and retry later");
+    } else if ((error as { code?: string }).code?.startsWith("FST_ERR_CTP_") && (error as { statusCode?: number }).statusCode === 400) {
+      problem = new Problem(400, "Invalid request", "the body must be valid JSON sent as application/json");
+    } else if ((error as { statusCode?: number }).statusCode === 413) {
+      problem = new Problem(413, "Payload too large", "the request body is too large");
+    } else if ((error as { statusCode?: number }).statusCode === 415) {
+      problem = new Problem(415, "Unsupported media type", "send the body as application/json");
+    } else if ((error as { code?: string }).code === "P2025") {
+      problem = new Problem(404, "Not found", "the object does not exist");
+    } else {
+      if (isResponseSerializationError(error)) req.log.error({ err: { message: error.message } }, "response did not match its schema");
+      else req.log.error({ err: { message: (error as Error).message, stack: (error as Error).stack } }, "unhandled error");
+      problem = new Problem(500, "Internal error", `something went wrong on our side; quote request id ${req.id}`);
+    }
+    void reply.status(problem.status).type("application/problem+json").send(problem.toJSON());
+  });
+  app.setNotFoundHandler((req, reply) => {
+    void reply.status(404).type("application/problem+json").send(new Problem(404, "Not found", `no route ${req.method} ${req.url.split("?")[0]}`).toJSON());
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: "3.1.0",
+      info: { title: "Transporter API", version: deps.config.SERVICE_VERSION, description: "Scheduled, encrypted delivery of platform reports to your storage." },
+      components: { securitySchemes: { apiKey: { type: "http", scheme: "bearer", description: "An API key: `tp_<prefix>_<secret>`" } } },
+      security: [{ apiKey: [] }],
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(swaggerUi, { routePrefix: "/docs" });
+
+  await app.register(rateLimit, {
+    global: true,
+    max: deps.config.API_RATE_LIMIT_PER_MINUTE,
+    timeWindow: 60_000,
+    redis: deps.redis,
+    nameSpace: `${deps.config.REDIS_PREFIX}:ratelimit:`,
+    // Per key (its public prefix), else per client address.
+    keyGenerator: (req) => /tp_([A-Za-z0-9]+)_/.exec(String(req.headers.authorization ?? ""))?.[1] ?? req.ip,
+    allowList: (req) => PUBLIC_PATHS.some((p) => req.url === p || req.url.startsWith(`${p}/`) || req.url.startsWith(`${p}?`)),
+  });
+
+  const tenantClients = new TenantClients(deps.prisma);
+  // Authentication and role rules for every /v1 and /admin route, by construction:
+  // operator keys manage tenants; tenant keys use everything else; viewers only read.
+  app.addHook("onRequest", async (req, reply) => {
+    const path = req.url.split("?")[0]!;
+    if (!path.startsWith("/v1/") && !path.startsWith("/admin/")) return;
+    // Let a browser prompt for the operator key on the queue dashboard.
+    if (path.startsWith(ADMIN_QUEUES_PATH)) reply.header("www-authenticate", 'Basic realm="Transporter operators"');
+    const auth = await authenticate(deps.prisma, req.headers.authorization);
+    req.auth = auth;
+    const operatorPath = path.startsWith("/v1/tenants") || path.startsWith("/admin/");
+    if (operatorPath) {
+      if (auth.role !== "operator") throw new Problem(403, "Forbidden", "this needs an operator key");
+      return;
+    }
+    if (!auth.tenantId) throw new Problem(403, "Forbidden", "operator keys manage tenants; use a tenant's admin key for this");
+    if (auth.role === "viewer" && !READ_METHODS.has(req.method)) throw new Problem(403, "Forbidden", "viewer keys may only read");
+    req.db = tenantClients.for(auth.tenantId);
+  });
+
+  app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+  await registerRoutes(app);
+  await registerQueueDashboard(app);
+  return app;
+}

@@ -1,0 +1,49 @@
+import { z } from "zod";
+import { badRequest } from "./problem.js";
+
+/** `?limit=` (default 50, max 500) and `?cursor=` as API.md defines them. */
+export const pageQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  cursor: z.string().max(200).optional(),
+});
+
+interface CursorPosition {
+  createdAt: Date;
+  id: string;
+}
+
+export function encodeCursor(row: CursorPosition): string {
+  return Buffer.from(JSON.stringify([row.createdAt.toISOString(), row.id])).toString("base64url");
+}
+
+function decodeCursor(cursor: string): CursorPosition {
+  try {
+    const [createdAt, id] = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as [string, string];
+    const date = new Date(createdAt);
+    if (Number.isNaN(date.getTime()) || typeof id !== "string") throw new Error("bad cursor");
+    return { createdAt: date, id };
+  } catch {
+    throw badRequest("cursor is not one this API returned", [{ path: "cursor", message: "invalid cursor" }]);
+  }
+}
+
+/**
+ * Keyset paging, newest first: a Prisma `where` fragment for rows after the cursor, and the
+ * matching order. Stable under inserts (unlike offsets).
+ */
+export function afterCursor(cursor: string | undefined): Record<string, unknown> {
+  if (!cursor) return {};
+  const { createdAt, id } = decodeCursor(cursor);
+  return { OR: [{ createdAt: { lt: createdAt } }, { createdAt, id: { lt: id } }] };
+}
+
+export const newestFirst = [{ createdAt: "desc" as const }, { id: "desc" as const }];
+
+/** Fetch limit + 1 rows, return `{ items, nextCursor }`. */
+export function toPage<T extends CursorPosition, U>(rows: T[], limit: number, map: (row: T) => U): { items: U[]; nextCursor: string | null } {
+  const more = rows.length > limit;
+  const page = more ? rows.slice(0, limit) : rows;
+  return { items: page.map(map), nextCursor: more ? encodeCursor(page[page.length - 1]!) : null };
+}
+
+export const pageSchema = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item), nextCursor: z.string().nullable() });

@@ -1,0 +1,44 @@
+import { z } from "zod";
+import { refreshSetupAlerts, type TenantDb } from "@transporter/db";
+import { computeNextRunAt } from "@transporter/schedule";
+import type { GatewayApp } from "../app.js";
+import { scheduleOf } from "../task-schemas.js";
+import { timezoneField } from "./views.js";
+
+const accountView = z.object({
+  id: z.string(), name: z.string(), accountId: z.string(), timezone: z.string().nullable(),
+  taskLimit: z.number().int(), taskCount: z.number().int(), disabled: z.boolean(),
+});
+
+/** A tenant's own account: its time zone and how many tasks it may have. */
+export default async function accountRoutes(app: GatewayApp) {
+  async function view(db: TenantDb, tenantId: string) {
+    const tenant = await db.tenant.findFirstOrThrow({ where: { id: tenantId } });
+    const taskCount = await db.task.count({ where: { deletedAt: null } });
+    return { id: tenant.id, name: tenant.name, accountId: tenant.accountId, timezone: tenant.timezone, taskLimit: tenant.taskLimit, taskCount, disabled: tenant.disabled };
+  }
+
+  app.get("/v1/account", { schema: { tags: ["account"], response: { 200: accountView } } }, async (req) => view(req.db, req.auth!.tenantId!));
+
+  app.patch(
+    "/v1/account",
+    { schema: { tags: ["account"], body: z.object({ timezone: timezoneField }), response: { 200: accountView } } },
+    async (req) => {
+      const tenantId = req.auth!.tenantId!;
+      const before = await view(req.db, tenantId);
+      await req.db.tenant.updateMany({ data: { timezone: req.body.timezone } });
+      // Schedules are in the account's zone: every task's next run moves with it.
+      if (before.timezone !== req.body.timezone) {
+        const now = app.deps.now?.() ?? new Date();
+        const tasks = await req.db.task.findMany({ where: { enabled: true, deletedAt: null } });
+        for (const task of tasks) {
+          await req.db.task.update({ where: { id: task.id }, data: { nextRunAt: computeNextRunAt(scheduleOf(task), req.body.timezone, now) } });
+        }
+      }
+      await refreshSetupAlerts(app.deps.prisma, tenantId);
+      const after = await view(req.db, tenantId);
+      await app.audit(req, { action: "account.update", targetType: "tenant", targetId: tenantId, before: { timezone: before.timezone }, after: { timezone: after.timezone } });
+      return after;
+    },
+  );
+}

@@ -1,0 +1,48 @@
+import { z } from "zod";
+import type { Alert } from "@transporter/db";
+import type { GatewayApp } from "../app.js";
+import { pageQuery, pageSchema, toPage } from "../pagination.js";
+import { notFound } from "../problem.js";
+import { idParams } from "./views.js";
+
+const alertView = z.object({
+  id: z.string(), kind: z.string(), severity: z.string(), title: z.string(), message: z.string(),
+  taskId: z.string().nullable(), runId: z.string().nullable(), destinationId: z.string().nullable(),
+  occurrences: z.number(), firstSeenAt: z.string(), lastSeenAt: z.string(),
+  acknowledgedAt: z.string().nullable(), resolvedAt: z.string().nullable(), state: z.enum(["open", "acknowledged", "resolved"]),
+});
+
+const toAlertView = (a: Alert): z.infer<typeof alertView> => ({
+  id: a.id, kind: a.kind, severity: a.severity, title: a.title, message: a.message, taskId: a.taskId, runId: a.runId,
+  destinationId: a.destinationId, occurrences: a.occurrences, firstSeenAt: a.firstSeenAt.toISOString(), lastSeenAt: a.lastSeenAt.toISOString(),
+  acknowledgedAt: a.acknowledgedAt?.toISOString() ?? null, resolvedAt: a.resolvedAt?.toISOString() ?? null,
+  state: a.resolvedAt ? "resolved" : a.acknowledgedAt ? "acknowledged" : "open",
+});
+
+/** Setup reminders and failures, newest first; acknowledging keeps the alert in history. */
+export default async function alertRoutes(app: GatewayApp) {
+  app.get(
+    "/v1/alerts",
+    { schema: { tags: ["alerts"], querystring: pageQuery.extend({ state: z.enum(["open", "acknowledged", "resolved", "all"]).default("all"), kind: z.string().max(100).optional() }), response: { 200: pageSchema(alertView) } } },
+    async (req) => {
+      const { state, kind, cursor, limit } = req.query;
+      const stateFilter =
+        state === "open" ? { resolvedAt: null, acknowledgedAt: null } : state === "acknowledged" ? { resolvedAt: null, acknowledgedAt: { not: null } } : state === "resolved" ? { resolvedAt: { not: null } } : {};
+      let cursorFilter = {};
+      if (cursor) {
+        const [at, id] = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as [string, string];
+        cursorFilter = { OR: [{ lastSeenAt: { lt: new Date(at) } }, { lastSeenAt: new Date(at), id: { lt: id } }] };
+      }
+      const rows = await req.db.alert.findMany({ where: { ...stateFilter, ...(kind ? { kind } : {}), ...cursorFilter }, orderBy: [{ lastSeenAt: "desc" }, { id: "desc" }], take: limit + 1 });
+      return toPage(rows.map((r) => ({ ...r, createdAt: r.lastSeenAt })), limit, toAlertView);
+    },
+  );
+
+  app.post("/v1/alerts/:id/ack", { schema: { tags: ["alerts"], params: idParams, response: { 200: alertView } } }, async (req) => {
+    const alert = await req.db.alert.findUnique({ where: { id: req.params.id } });
+    if (!alert) throw notFound("alert");
+    const acked = alert.acknowledgedAt ? alert : await req.db.alert.update({ where: { id: alert.id }, data: { acknowledgedAt: new Date(), acknowledgedBy: req.auth!.keyId } });
+    await app.audit(req, { action: "alert.ack", targetType: "alert", targetId: alert.id });
+    return toAlertView(acked);
+  });
+}

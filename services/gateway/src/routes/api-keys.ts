@@ -1,0 +1,33 @@
+import { z } from "zod";
+import type { GatewayApp } from "../app.js";
+import { generateApiKey } from "../api-key.js";
+import { afterCursor, newestFirst, pageQuery, pageSchema, toPage } from "../pagination.js";
+import { notFound } from "../problem.js";
+import { apiKeyView, idParams, toApiKeyView } from "./views.js";
+
+/** A tenant's API keys: created (secret shown once), listed without secrets, revoked. */
+export default async function apiKeyRoutes(app: GatewayApp) {
+  app.post(
+    "/v1/api-keys",
+    { schema: { tags: ["api-keys"], body: z.object({ name: z.string().trim().min(1).max(200), role: z.enum(["admin", "viewer"]) }), response: { 201: apiKeyView.extend({ key: z.string() }) } } },
+    async (req, reply) => {
+      const issued = generateApiKey();
+      const key = await req.db.apiKey.create({ data: { name: req.body.name, role: req.body.role, prefix: issued.prefix, secretHash: issued.secretHash } as never });
+      await app.audit(req, { action: "api_key.create", targetType: "api_key", targetId: key.id, after: toApiKeyView(key) });
+      return reply.status(201).send({ ...toApiKeyView(key), key: issued.key });
+    },
+  );
+
+  app.get("/v1/api-keys", { schema: { tags: ["api-keys"], querystring: pageQuery, response: { 200: pageSchema(apiKeyView) } } }, async (req) => {
+    const rows = await req.db.apiKey.findMany({ where: afterCursor(req.query.cursor), orderBy: newestFirst, take: req.query.limit + 1 });
+    return toPage(rows, req.query.limit, toApiKeyView);
+  });
+
+  app.delete("/v1/api-keys/:id", { schema: { tags: ["api-keys"], params: idParams, response: { 200: apiKeyView } } }, async (req) => {
+    const key = await req.db.apiKey.findUnique({ where: { id: req.params.id } });
+    if (!key) throw notFound("API key");
+    const revoked = key.revokedAt ? key : await req.db.apiKey.update({ where: { id: key.id }, data: { revokedAt: new Date() } });
+    await app.audit(req, { action: "api_key.revoke", targetType: "api_key", targetId: key.id, before: toApiKeyView(key), after: toApiKeyView(revoked) });
+    return toApiKeyView(revoked);
+  });
+}

@@ -1,0 +1,271 @@
+import { randomUUID } from "node:crypto";
+import { z } from "zod";
+import { sealJson, unsealJson } from "@transporter/crypto";
+import { raiseAlert, resolveAlert } from "@transporter/db";
+import type { Destination, Prisma } from "@transporter/db";
+import { createDestinationRegistry, createManagedStore, DESTINATION_KINDS } from "@transporter/storage";
+import type { AnyDestinationAdapter, DestinationError, DestinationKind, DestinationRegistry, StagingStore } from "@transporter/storage";
+import type { GatewayApp } from "../app.js";
+import { afterCursor, newestFirst, pageQuery, pageSchema, toPage } from "../pagination.js";
+import { badRequest, conflict, notFound, Problem } from "../problem.js";
+import type { FieldProblem } from "../problem.js";
+import { idParams } from "./views.js";
+
+const settings = z.record(z.string(), z.unknown());
+
+const createBody = z
+  .object({
+    name: z.string().trim().min(1).max(200),
+    kind: z.enum(DESTINATION_KINDS as [DestinationKind, ...DestinationKind[]]),
+    config: settings.default({}),
+    /** Write-only; never returned. Managed destinations take none. */
+    credentials: settings.nullable().optional(),
+  })
+  .strict();
+
+const updateBody = z
+  .object({
+    name: z.string().trim().min(1).max(200).optional(),
+    /** Merged into the stored settings; a key set to null is removed. */
+    config: z.record(z.string(), z.unknown().nullable()).optional(),
+    /** Replaces the stored credentials as a whole. */
+    credentials: settings.nullable().optional(),
+  })
+  .strict();
+
+export const destinationView = z.object({
+  id: z.string(),
+  name: z.string(),
+  kind: z.enum(DESTINATION_KINDS as [DestinationKind, ...DestinationKind[]]),
+  config: z.record(z.string(), z.unknown()),
+  /** Whether credentials are stored; they are never returned. */
+  credentialsSet: z.boolean(),
+  verifiedAt: z.string().nullable(),
+  lastError: z.string().nullable(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+type DestinationView = z.infer<typeof destinationView>;
+
+const verification = z.object({ ok: z.boolean(), details: z.string().optional(), error: z.object({ code: z.string(), message: z.string() }).optional() });
+
+export function toDestinationView(d: Destination): DestinationView {
+  return {
+    id: d.id,
+    name: d.name,
+    kind: d.kind,
+    config: (d.config ?? {}) as Record<string, unknown>,
+    credentialsSet: d.sealedCredentials !== null,
+    verifiedAt: d.verifiedAt?.toISOString() ?? null,
+    lastError: d.lastError,
+    createdAt: d.createdAt.toISOString(),
+    updatedAt: d.updatedAt.toISOString(),
+  };
+}
+
+/** The sealing context of a destination's credentials (the deliverer opens them with the same). */
+function credentialsContext(tenantId: string, destinationId: string): string {
+  return `tenant:${tenantId}/destination:${destinationId}`;
+}
+
+/** Settings whose change means "another server": a pinned host key no longer applies. */
+const SERVER_IDENTITY = ["host", "port"];
+
+function parseWith(schema: z.ZodType, value: unknown, field: "config" | "credentials"): unknown {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  // Zod messages describe the expected shape, never the submitted value, so secrets stay out.
+  const errors: FieldProblem[] = result.error.issues.map((issue) => ({
+    path: [field, ...issue.path.map(String)].join("."),
+    message: issue.message,
+  }));
+  throw badRequest(errors.map((e) => `${e.path}: ${e.message}`).join("; "), errors);
+}
+
+function unverifiable(error: DestinationError): Problem {
+  return new Problem(422, "Destination could not be verified", error.message, { code: error.code, errors: [{ path: error.code === "auth" ? "credentials" : "config", message: error.message }] });
+}
+
+/**
+ * Destinations: where a tenant's encrypted files land. Every create and every change of settings
+ * is verified against the real destination first (a probe file is written, checked and removed);
+ * what cannot be verified is not saved. Credentials are sealed per row and never returned.
+ */
+export default async function destinationRoutes(app: GatewayApp) {
+  const { keyring } = app.deps;
+  const registry: DestinationRegistry =
+    (app.deps.destinations as DestinationRegistry | undefined) ??
+    createDestinationRegistry({ managedStore: (app.deps.managedStore as StagingStore | undefined) ?? createManagedStore(app.deps.config) });
+  const admin = { preHandler: app.requireRole("admin") };
+
+  function openCredentials(destination: Destination): unknown {
+    if (destination.sealedCredentials === null) return undefined;
+    try {
+      return unsealJson(destination.sealedCredentials, keyring, credentialsContext(destination.tenantId, destination.id));
+    } catch {
+      throw new Problem(422, "Stored credentials unreadable", "the stored credentials of this destination cannot be opened; send them again with PATCH");
+    }
+  }
+
+  app.post(
+    "/v1/destinations",
+    { ...admin, schema: { tags: ["destinations"], body: createBody, response: { 201: destinationView.extend({ verification }) } } },
+    async (req, reply) => {
+      const tenantId = req.auth!.tenantId!;
+      const adapter = registry.adapterFor(req.body.kind);
+      const config = parseWith(adapter.configSchema, req.body.config, "config");
+      const credentials = parseWith(adapter.credentialsSchema, req.body.credentials ?? undefined, "credentials");
+      const result = await adapter.verify(config, credentials);
+      if (!result.ok) throw unverifiable(result.error);
+
+      // The id is chosen first: it is part of the credentials' sealing context.
+      const id = randomUUID();
+      const hasSecrets = req.body.credentials !== undefined && req.body.credentials !== null && Object.keys(req.body.credentials).length > 0;
+      const destination = await req.db.destination.create({
+        data: {
+          id,
+          name: req.body.name,
+          kind: req.body.kind,
+          config: { ...(config as object), ...(result.configUpdates ?? {}) } as Prisma.InputJsonValue,
+          sealedCredentials: hasSecrets ? sealJson(credentials, keyring, credentialsContext(tenantId, id)) : null,
+          verifiedAt: new Date(),
+          lastError: null,
+        } as Prisma.DestinationUncheckedCreateInput,
+      });
+      const view = toDestinationView(destination);
+      await app.audit(req, { action: "destination.create", targetType: "destination", targetId: id, after: view });
+      return reply.status(201).send({ ...view, verification: { ok: true, details: result.details } });
+    },
+  );
+
+  app.get(
+    "/v1/destinations",
+    {
+      schema: {
+        tags: ["destinations"],
+        querystring: pageQuery.extend({ kind: z.enum(DESTINATION_KINDS as [DestinationKind, ...DestinationKind[]]).optional() }),
+        response: { 200: pageSchema(destinationView) },
+      },
+    },
+    async (req) => {
+      const { cursor, limit, kind } = req.query;
+      const rows = await req.db.destination.findMany({
+        where: { deletedAt: null, ...afterCursor(cursor), ...(kind ? { kind } : {}) },
+        orderBy: newestFirst,
+        take: limit + 1,
+      });
+      return toPage(rows, limit, toDestinationView);
+    },
+  );
+
+  app.get("/v1/destinations/:id", { schema: { tags: ["destinations"], params: idParams, response: { 200: destinationView } } }, async (req) => {
+    const destination = await req.db.destination.findUnique({ where: { id: req.params.id, deletedAt: null } });
+    if (!destination) throw notFound("destination");
+    return toDestinationView(destination);
+  });
+
+  app.patch(
+    "/v1/destinations/:id",
+    { ...admin, schema: { tags: ["destinations"], params: idParams, body: updateBody, response: { 200: destinationView.extend({ verification: verification.optional() }) } } },
+    async (req) => {
+      const destination = await req.db.destination.findUnique({ where: { id: req.params.id, deletedAt: null } });
+      if (!destination) throw notFound("destination");
+      const before = toDestinationView(destination);
+      const data: Prisma.DestinationUpdateInput = {};
+      if (req.body.name !== undefined) data.name = req.body.name;
+
+      let result: Awaited<ReturnType<AnyDestinationAdapter["verify"]>> | undefined;
+      if (req.body.config !== undefined || req.body.credentials !== undefined) {
+        const adapter = registry.adapterFor(destination.kind);
+        const merged: Record<string, unknown> = { ...((destination.config ?? {}) as Record<string, unknown>) };
+        const changes = req.body.config ?? {};
+        for (const [key, value] of Object.entries(changes)) {
+          if (value === null) delete merged[key];
+          else merged[key] = value;
+        }
+        const movedServer = SERVER_IDENTITY.some((key) => key in changes && changes[key] !== before.config[key]);
+        if (movedServer && !("hostKeyFingerprint" in changes)) {
+          // Another server: pin its key afresh at this verification.
+          delete merged.hostKeyFingerprint;
+          delete merged.renameAllowed;
+        }
+        const config = parseWith(adapter.configSchema, merged, "config");
+        const rawCredentials = req.body.credentials !== undefined ? (req.body.credentials ?? undefined) : openCredentials(destination);
+        const credentials = parseWith(adapter.credentialsSchema, rawCredentials, "credentials");
+        result = await adapter.verify(config, credentials);
+        if (!result.ok) throw unverifiable(result.error);
+        data.config = { ...(config as object), ...(result.configUpdates ?? {}) } as Prisma.InputJsonValue;
+        if (req.body.credentials !== undefined) {
+          const hasSecrets = rawCredentials !== undefined && Object.keys(rawCredentials as object).length > 0;
+          data.sealedCredentials = hasSecrets ? sealJson(credentials, keyring, credentialsContext(destination.tenantId, destination.id)) : null;
+        }
+        data.verifiedAt = new Date();
+        data.lastError = null;
+      }
+      const updated = await req.db.destination.update({ where: { id: destination.id }, data });
+      if (result?.ok) await resolveAlert(app.deps.prisma, destination.tenantId, `destination.verification:${destination.id}`);
+      const view = toDestinationView(updated);
+      await app.audit(req, { action: "destination.update", targetType: "destination", targetId: destination.id, before, after: view });
+      return { ...view, ...(result?.ok ? { verification: { ok: true, details: result.details } } : {}) };
+    },
+  );
+
+  app.delete("/v1/destinations/:id", { ...admin, schema: { tags: ["destinations"], params: idParams } }, async (req, reply) => {
+    const destination = await req.db.destination.findUnique({ where: { id: req.params.id, deletedAt: null } });
+    if (!destination) throw notFound("destination");
+    const enabled = await req.db.task.findMany({ where: { destinationId: destination.id, enabled: true, deletedAt: null }, select: { description: true } });
+    if (enabled.length > 0) {
+      const names = enabled.slice(0, 5).map((t) => `"${t.description}"`).join(", ");
+      throw conflict(`${enabled.length} enabled task(s) deliver to this destination (${names}); disable them or point them at another destination first`);
+    }
+    // Soft delete: run history (and disabled tasks, which cannot be enabled again while it is
+    // gone) still reference the row; the credentials are wiped now.
+    await req.db.destination.update({ where: { id: destination.id }, data: { deletedAt: new Date(), sealedCredentials: null } });
+    await resolveAlert(app.deps.prisma, destination.tenantId, `destination.verification:${destination.id}`);
+    await app.audit(req, { action: "destination.delete", targetType: "destination", targetId: destination.id, before: toDestinationView(destination) });
+    return reply.status(204).send();
+  });
+
+  app.post(
+    "/v1/destinations/:id/verify",
+    { ...admin, schema: { tags: ["destinations"], params: idParams, response: { 200: verification.extend({ destination: destinationView }) } } },
+    async (req) => {
+      const destination = await req.db.destination.findUnique({ where: { id: req.params.id, deletedAt: null } });
+      if (!destination) throw notFound("destination");
+      const adapter = registry.adapterFor(destination.kind);
+      const config = parseWith(adapter.configSchema, destination.config, "config");
+      const credentials = parseWith(adapter.credentialsSchema, openCredentials(destination), "credentials");
+      const result = await adapter.verify(config, credentials);
+      const dedupeKey = `destination.verification:${destination.id}`;
+      if (result.ok) {
+        const updated = await req.db.destination.update({
+          where: { id: destination.id },
+          data: {
+            verifiedAt: new Date(),
+            lastError: null,
+            // Learn what was not known yet (a first pin, whether rename works); never replace a pinned key here.
+            config: { ...(result.configUpdates ?? {}), ...((destination.config ?? {}) as object), ...renameUpdate(result.configUpdates) } as Prisma.InputJsonValue,
+          },
+        });
+        await resolveAlert(app.deps.prisma, destination.tenantId, dedupeKey);
+        return { ok: true, details: result.details, destination: toDestinationView(updated) };
+      }
+      const updated = await req.db.destination.update({ where: { id: destination.id }, data: { lastError: result.error.message } });
+      await raiseAlert(app.deps.prisma, {
+        tenantId: destination.tenantId,
+        kind: "destination.verification",
+        severity: "error",
+        title: `Destination "${destination.name}" failed verification`,
+        message: result.error.message,
+        dedupeKey,
+        destinationId: destination.id,
+      });
+      return { ok: false, error: { code: result.error.code, message: result.error.message }, destination: toDestinationView(updated) };
+    },
+  );
+}
+
+/** Rename support is a fact about the server now, so the latest verification wins. */
+function renameUpdate(updates: Record<string, unknown> | undefined): Record<string, unknown> {
+  return updates && "renameAllowed" in updates ? { renameAllowed: updates.renameAllowed } : {};
+}

@@ -1,0 +1,274 @@
+import { z } from "zod";
+import {
+  CryptoError,
+  KEY_ALGORITHMS,
+  PASSPHRASE_MAX_LENGTH,
+  checkPassphrase,
+  generateKeyPair,
+  inspectPublicKey,
+  proveKeyPair,
+} from "@transporter/crypto";
+import type { PublicKeyInfo } from "@transporter/crypto";
+import { isUniqueViolation, refreshSetupAlerts } from "@transporter/db";
+import type { EncryptionKey, TenantDb } from "@transporter/db";
+import type { FastifyRequest } from "fastify";
+import type { GatewayApp } from "../app.js";
+import { afterCursor, newestFirst, pageQuery, pageSchema, toPage } from "../pagination.js";
+import { Problem, conflict, notFound } from "../problem.js";
+import { idParams } from "./views.js";
+
+/** What the API shows of a key. The public key is not a secret; the private key is never stored. */
+const encryptionKeyView = z.object({
+  id: z.string(),
+  name: z.string().nullable(),
+  fingerprint: z.string(),
+  algorithm: z.string(),
+  bits: z.number().int().nullable(),
+  origin: z.enum(["generated", "imported"]),
+  active: z.boolean(),
+  expiresAt: z.string().nullable(),
+  createdAt: z.string(),
+  deletedAt: z.string().nullable(),
+});
+const encryptionKeyWithPublicView = encryptionKeyView.extend({ publicKey: z.string() });
+
+const toView = (k: EncryptionKey): z.infer<typeof encryptionKeyView> => ({
+  id: k.id,
+  name: k.name,
+  fingerprint: k.fingerprint,
+  algorithm: k.algorithm,
+  bits: k.bits,
+  origin: k.origin,
+  active: k.active,
+  expiresAt: k.expiresAt?.toISOString() ?? null,
+  createdAt: k.createdAt.toISOString(),
+  deletedAt: k.deletedAt?.toISOString() ?? null,
+});
+const toViewWithPublic = (k: EncryptionKey) => ({ ...toView(k), publicKey: k.publicKey });
+
+// Armored keys are a few KB; 100k characters leaves room for keys with many signatures.
+const armoredKey = z.string().min(1).max(100_000);
+// Length only: the strength rules are checked in the handler so the 400 can say why.
+const passphraseField = z.string().max(PASSPHRASE_MAX_LENGTH);
+const nameField = z.string().trim().min(1).max(200);
+
+const generateBody = z.object({ passphrase: passphraseField, algorithm: z.enum(KEY_ALGORITHMS).default("rsa-2048"), name: nameField.optional() });
+const importBody = z.object({ publicKey: armoredKey, privateKey: armoredKey.optional(), passphrase: passphraseField.optional(), name: nameField.optional() });
+
+/** A rejected key, passphrase or proof: 400 with the reason and its stable code (never the secret). */
+function rejected(error: CryptoError, path: string): Problem {
+  return new Problem(400, "Invalid request", error.message, { code: error.code, errors: [{ path, message: error.message }] });
+}
+
+function tenantOf(req: FastifyRequest): string {
+  const tenantId = req.auth?.tenantId;
+  if (!tenantId) throw new Problem(403, "Forbidden", "this needs a tenant's API key");
+  return tenantId;
+}
+
+type Transaction = Parameters<Parameters<TenantDb["$transaction"]>[0]>[0];
+
+/**
+ * Runs a change to the tenant's keys with the tenant row locked, so concurrent creates,
+ * activations and deletions of one tenant's keys queue up instead of racing the
+ * one-active-key index.
+ */
+async function withKeysLocked<T>(db: TenantDb, tenantId: string, change: (tx: Transaction) => Promise<T>): Promise<T> {
+  return db.$transaction(async (tx) => {
+    await tx.$queryRaw`SELECT id FROM "Tenant" WHERE id = ${tenantId}::uuid FOR UPDATE`;
+    return change(tx);
+  });
+}
+
+interface NewKey {
+  name: string | null;
+  publicKey: string;
+  info: PublicKeyInfo;
+  origin: "generated" | "imported";
+}
+
+/** Stores a key; the tenant's first usable key becomes active. A deleted key uploaded again is restored. */
+async function storeKey(db: TenantDb, tenantId: string, key: NewKey): Promise<EncryptionKey> {
+  try {
+    return await withKeysLocked(db, tenantId, async (tx) => {
+      const hasActive = (await tx.encryptionKey.count({ where: { active: true, deletedAt: null } })) > 0;
+      const fields = {
+        name: key.name,
+        publicKey: key.publicKey,
+        algorithm: key.info.algorithm,
+        bits: key.info.bits,
+        expiresAt: key.info.expiresAt ?? null,
+        origin: key.origin,
+        active: !hasActive,
+      };
+      const existing = await tx.encryptionKey.findFirst({ where: { fingerprint: key.info.fingerprint } });
+      if (existing && !existing.deletedAt) {
+        throw conflict(`this key (fingerprint ${existing.fingerprint}) is already on the account as ${existing.id}`);
+      }
+      if (existing) return tx.encryptionKey.update({ where: { id: existing.id }, data: { ...fields, deletedAt: null } });
+      return tx.encryptionKey.create({ data: { ...fields, fingerprint: key.info.fingerprint } as never });
+    });
+  } catch (error) {
+    if (isUniqueViolation(error)) throw conflict(`this key (fingerprint ${key.info.fingerprint}) was just added by another request`);
+    throw error;
+  }
+}
+
+/**
+ * Tenant OpenPGP keys: generate (private key returned once, never kept), bring your own
+ * (validated; optional proof of the private key), list, rename, activate (exactly one active key per
+ * tenant), delete (soft). The "set up encryption" alert follows whether a key is active.
+ * Passphrases and private keys exist only inside the request: they are not logged, stored,
+ * audited or echoed in errors.
+ */
+export default async function encryptionKeyRoutes(app: GatewayApp) {
+  const admin = { preHandler: app.requireRole("admin") };
+  const refreshAlerts = (tenantId: string) => refreshSetupAlerts(app.deps.prisma, tenantId);
+
+  app.post(
+    "/v1/encryption-keys/generate",
+    {
+      ...admin,
+      schema: {
+        tags: ["encryption-keys"],
+        summary: "Generate a key pair; the private key is returned once and not kept",
+        body: generateBody,
+        response: { 201: encryptionKeyWithPublicView.extend({ privateKey: z.string() }) },
+      },
+    },
+    async (req, reply) => {
+      const tenantId = tenantOf(req);
+      const weakness = checkPassphrase(req.body.passphrase);
+      if (weakness) throw new Problem(400, "Invalid request", weakness, { code: "passphrase.weak", errors: [{ path: "body.passphrase", message: weakness }] });
+      const pair = await generateKeyPair({ passphrase: req.body.passphrase, algorithm: req.body.algorithm, ...(req.body.name ? { name: req.body.name } : {}) });
+      const info = await inspectPublicKey(pair.publicKey);
+      const key = await storeKey(req.db, tenantId, { name: req.body.name ?? null, publicKey: pair.publicKey, info, origin: "generated" });
+      await refreshAlerts(tenantId);
+      await app.audit(req, { action: "encryption_key.generate", targetType: "encryption_key", targetId: key.id, after: toView(key) });
+      return reply.status(201).send({ ...toViewWithPublic(key), privateKey: pair.privateKey });
+    },
+  );
+
+  app.post(
+    "/v1/encryption-keys",
+    {
+      ...admin,
+      schema: {
+        tags: ["encryption-keys"],
+        summary: "Bring your own public key (optionally proving the private key)",
+        body: importBody,
+        response: { 201: encryptionKeyWithPublicView },
+      },
+    },
+    async (req, reply) => {
+      const tenantId = tenantOf(req);
+      const { publicKey, privateKey, passphrase } = req.body;
+      let info: PublicKeyInfo;
+      try {
+        info = await inspectPublicKey(publicKey);
+      } catch (error) {
+        if (error instanceof CryptoError) throw rejected(error, "body.publicKey");
+        throw error;
+      }
+      if (privateKey !== undefined || passphrase !== undefined) {
+        if (privateKey === undefined || passphrase === undefined) {
+          throw new Problem(400, "Invalid request", "give both privateKey and passphrase to prove the key pair, or neither", {
+            errors: [{ path: privateKey === undefined ? "body.privateKey" : "body.passphrase", message: "required with the other" }],
+          });
+        }
+        try {
+          await proveKeyPair(publicKey, privateKey, passphrase);
+        } catch (error) {
+          if (error instanceof CryptoError) throw rejected(error, error.code === "private_key.wrong_passphrase" ? "body.passphrase" : "body.privateKey");
+          throw error;
+        }
+      }
+      const key = await storeKey(req.db, tenantId, { name: req.body.name ?? null, publicKey: publicKey.trim(), info, origin: "imported" });
+      await refreshAlerts(tenantId);
+      await app.audit(req, { action: "encryption_key.import", targetType: "encryption_key", targetId: key.id, after: toView(key) });
+      return reply.status(201).send(toViewWithPublic(key));
+    },
+  );
+
+  app.get(
+    "/v1/encryption-keys",
+    { schema: { tags: ["encryption-keys"], querystring: pageQuery, response: { 200: pageSchema(encryptionKeyView) } } },
+    async (req) => {
+      const rows = await req.db.encryptionKey.findMany({ where: { deletedAt: null, ...afterCursor(req.query.cursor) }, orderBy: newestFirst, take: req.query.limit + 1 });
+      return toPage(rows, req.query.limit, toView);
+    },
+  );
+
+  app.get(
+    "/v1/encryption-keys/:id",
+    { schema: { tags: ["encryption-keys"], params: idParams, response: { 200: encryptionKeyWithPublicView } } },
+    async (req) => {
+      const key = await req.db.encryptionKey.findFirst({ where: { id: req.params.id, deletedAt: null } });
+      if (!key) throw notFound("encryption key");
+      return toViewWithPublic(key);
+    },
+  );
+
+  app.patch(
+    "/v1/encryption-keys/:id",
+    { ...admin, schema: { tags: ["encryption-keys"], summary: "Rename a key", params: idParams, body: z.object({ name: nameField.nullable() }), response: { 200: encryptionKeyView } } },
+    async (req) => {
+      const key = await req.db.encryptionKey.findFirst({ where: { id: req.params.id, deletedAt: null } });
+      if (!key) throw notFound("encryption key");
+      const renamed = await req.db.encryptionKey.update({ where: { id: key.id }, data: { name: req.body.name } });
+      await app.audit(req, { action: "encryption_key.update", targetType: "encryption_key", targetId: key.id, before: toView(key), after: toView(renamed) });
+      return toView(renamed);
+    },
+  );
+
+  app.post(
+    "/v1/encryption-keys/:id/activate",
+    { ...admin, schema: { tags: ["encryption-keys"], summary: "New runs encrypt with this key", params: idParams, response: { 200: encryptionKeyView } } },
+    async (req) => {
+      const tenantId = tenantOf(req);
+      const { before, after } = await withKeysLocked(req.db, tenantId, async (tx) => {
+        const key = await tx.encryptionKey.findFirst({ where: { id: req.params.id, deletedAt: null } });
+        if (!key) throw notFound("encryption key");
+        if (key.active) return { before: key, after: key };
+        // A key accepted once may have expired or been revoked since; never make it the one runs use.
+        try {
+          await inspectPublicKey(key.publicKey);
+        } catch (error) {
+          if (error instanceof CryptoError) throw new Problem(409, "Conflict", `this key cannot be activated: ${error.message}`, { code: error.code });
+          throw error;
+        }
+        await tx.encryptionKey.updateMany({ where: { active: true, NOT: { id: key.id } }, data: { active: false } });
+        return { before: key, after: await tx.encryptionKey.update({ where: { id: key.id }, data: { active: true } }) };
+      });
+      await refreshAlerts(tenantId);
+      if (before !== after) {
+        await app.audit(req, { action: "encryption_key.activate", targetType: "encryption_key", targetId: after.id, before: toView(before), after: toView(after) });
+      }
+      return toView(after);
+    },
+  );
+
+  app.delete(
+    "/v1/encryption-keys/:id",
+    {
+      ...admin,
+      schema: {
+        tags: ["encryption-keys"],
+        summary: "Remove a key (files already encrypted to it stay readable with its private key)",
+        params: idParams,
+        response: { 200: encryptionKeyView },
+      },
+    },
+    async (req) => {
+      const tenantId = tenantOf(req);
+      const { before, after } = await withKeysLocked(req.db, tenantId, async (tx) => {
+        const key = await tx.encryptionKey.findFirst({ where: { id: req.params.id, deletedAt: null } });
+        if (!key) throw notFound("encryption key");
+        return { before: key, after: await tx.encryptionKey.update({ where: { id: key.id }, data: { deletedAt: new Date(), active: false } }) };
+      });
+      await refreshAlerts(tenantId);
+      await app.audit(req, { action: "encryption_key.delete", targetType: "encryption_key", targetId: after.id, before: toView(before), after: toView(after) });
+      return toView(after);
+    },
+  );
+}

@@ -1,0 +1,110 @@
+import { z } from "zod";
+import { decryptStream, DecryptionError } from "@transporter/crypto";
+import { openManagedFile } from "@transporter/storage";
+import type { GatewayApp } from "../app.js";
+import { afterCursor, newestFirst, pageQuery, pageSchema, toPage } from "../pagination.js";
+import { notFound, Problem } from "../problem.js";
+import { requestRun } from "../run-requests.js";
+import { runView, toRunView } from "./run-views.js";
+import { idParams } from "./views.js";
+
+const RUN_STATUSES = ["PENDING", "FETCHING", "TRANSFORMING", "ENCRYPTING", "DELIVERING", "SUCCEEDED", "FAILED", "SKIPPED"] as const;
+
+/** History: every run with its window, stages, counts and outcome; retries; managed file downloads. */
+export default async function runRoutes(app: GatewayApp) {
+  const now = () => app.deps.now?.() ?? new Date();
+
+  app.get(
+    "/v1/runs",
+    {
+      schema: {
+        tags: ["runs"],
+        querystring: pageQuery.extend({
+          taskId: z.string().uuid().optional(),
+          status: z.enum(RUN_STATUSES).optional(),
+          from: z.string().datetime({ offset: true }).optional(),
+          to: z.string().datetime({ offset: true }).optional(),
+        }),
+        response: { 200: pageSchema(runView) },
+      },
+    },
+    async (req) => {
+      const { cursor, limit, taskId, status, from, to } = req.query;
+      const rows = await req.db.run.findMany({
+        where: {
+          ...afterCursor(cursor),
+          ...(taskId ? { taskId } : {}),
+          ...(status ? { status } : {}),
+          ...(from || to ? { windowStart: { ...(from ? { gte: new Date(from) } : {}), ...(to ? { lt: new Date(to) } : {}) } } : {}),
+        },
+        include: { task: true },
+        orderBy: newestFirst,
+        take: limit + 1,
+      });
+      return toPage(rows, limit, toRunView);
+    },
+  );
+
+  async function findRun(db: typeof app.deps.prisma, id: string) {
+    const run = await db.run.findUnique({ where: { id }, include: { task: true } });
+    if (!run) throw notFound("run");
+    return run;
+  }
+
+  app.get("/v1/runs/:id", { schema: { tags: ["runs"], params: idParams, response: { 200: runView } } }, async (req) => toRunView(await findRun(req.db, req.params.id)));
+
+  app.post("/v1/runs/:id/retry", { schema: { tags: ["runs"], params: idParams, response: { 202: runView } } }, async (req, reply) => {
+    const original = await findRun(req.db, req.params.id);
+    if (original.task.deletedAt) throw new Problem(409, "Conflict", "the task of this run was deleted; it cannot run again");
+    if (original.status !== "FAILED" && original.status !== "SKIPPED") {
+      throw new Problem(409, "Conflict", `only failed or skipped runs can be retried; this one is ${original.status}`);
+    }
+    const run = await requestRun(req.db, app.deps.queues, original.task, { start: original.windowStart, end: original.windowEnd }, "retry", now(), original.id);
+    await app.audit(req, { action: "run.retry", targetType: "run", targetId: run.id, after: { retryOf: original.id } });
+    return reply.status(202).send(toRunView({ ...run, task: original.task }));
+  });
+
+  async function managedFile(req: { db: typeof app.deps.prisma }, id: string) {
+    const run = await findRun(req.db, id);
+    const destination = await req.db.destination.findUnique({ where: { id: run.task.destinationId } });
+    if (!run.destinationPath || run.status !== "SUCCEEDED") throw new Problem(404, "Not found", "this run has no delivered file");
+    if (destination?.kind !== "managed" && !run.fileExpiresAt) throw new Problem(404, "Not found", "this run delivered to your own storage; only managed files can be downloaded here");
+    if (run.fileDeletedAt || (run.fileExpiresAt && run.fileExpiresAt <= now())) {
+      throw new Problem(410, "Gone", `the file expired on ${run.fileExpiresAt?.toISOString()} and was removed by retention`, { expiredAt: run.fileExpiresAt?.toISOString() });
+    }
+    const store = app.deps.managedStore;
+    if (!store) throw new Problem(503, "Unavailable", "managed storage is not configured on this gateway");
+    const file = await openManagedFile(store, run.destinationPath);
+    if (!file) throw new Problem(410, "Gone", "the file is no longer in managed storage", { expiredAt: run.fileExpiresAt?.toISOString() });
+    return { run, file };
+  }
+
+  app.get("/v1/runs/:id/file", { schema: { tags: ["runs"], params: idParams } }, async (req, reply) => {
+    const { run, file } = await managedFile(req, req.params.id);
+    return reply
+      .header("content-type", "application/pgp-encrypted")
+      .header("content-length", String(file.bytes))
+      .header("content-disposition", `attachment; filename="${run.fileName ?? "report.pgp"}"`)
+      .header("x-key-fingerprint", run.keyFingerprint ?? "")
+      .send(file.body);
+  });
+
+  app.post(
+    "/v1/runs/:id/file/decrypt",
+    { schema: { tags: ["runs"], params: idParams, body: z.object({ privateKey: z.string().min(1).max(100_000), passphrase: z.string().max(1000) }) } },
+    async (req, reply) => {
+      const { run, file } = await managedFile(req, req.params.id);
+      let plain;
+      try {
+        // The private key and passphrase live only in this request; nothing is kept or logged.
+        plain = await decryptStream(file.body, req.body.privateKey, req.body.passphrase);
+      } catch (error) {
+        file.body.destroy();
+        if (error instanceof DecryptionError) throw new Problem(400, "Cannot decrypt", error.message);
+        throw error;
+      }
+      const name = (run.fileName ?? "report").replace(/\.(pgp|asc)$/, "");
+      return reply.header("content-type", "application/octet-stream").header("content-disposition", `attachment; filename="${name}"`).send(plain);
+    },
+  );
+}

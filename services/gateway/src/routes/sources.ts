@@ -1,0 +1,259 @@
+import { randomUUID } from "node:crypto";
+import { z } from "zod";
+import { sealJson, unsealJson } from "@transporter/crypto";
+import { raiseAlert, refreshSetupAlerts, resolveAlert } from "@transporter/db";
+import { Prisma } from "@transporter/db";
+import type { Source, TenantDb } from "@transporter/db";
+import { getReport } from "@transporter/reports";
+import { isSourceApi, platformFromConfig, SOURCE_APIS, type Platform, type SourceApi, type SourceCredentials, type VerifyResult } from "@transporter/sources";
+import type { GatewayApp } from "../app.js";
+import { afterCursor, newestFirst, pageQuery, pageSchema, toPage } from "../pagination.js";
+import { conflict, notFound, Problem } from "../problem.js";
+import { idParams } from "./views.js";
+
+const secret = z.string().trim().min(1).max(512);
+const credentialsSchema = z.object({ consumerKey: secret, consumerSecret: secret, token: secret, tokenSecret: secret }).strict();
+const accountIdSchema = z.string().trim().regex(/^[A-Za-z0-9_-]{1,64}$/, "must be the platform account id (letters, digits, - or _)");
+
+const createBody = z
+  .object({
+    name: z.string().trim().min(1).max(200),
+    kind: z.literal("liveperson").default("liveperson"),
+    /** Defaults to the tenant's platform account. */
+    accountId: accountIdSchema.optional(),
+    /** Write-only; never returned. */
+    credentials: credentialsSchema,
+  })
+  .strict();
+
+const updateBody = z
+  .object({
+    name: z.string().trim().min(1).max(200).optional(),
+    accountId: accountIdSchema.optional(),
+    /** Replaces the stored key as a whole; verified before it is saved. */
+    credentials: credentialsSchema.optional(),
+  })
+  .strict();
+
+const apiVerdict = z.object({ ok: z.boolean(), code: z.string().optional(), message: z.string().optional() });
+
+export const sourceView = z.object({
+  id: z.string(),
+  name: z.string(),
+  kind: z.literal("liveperson"),
+  accountId: z.string(),
+  /** APIs the key may use, as found by the last verification. */
+  permissions: z.array(z.string()).nullable(),
+  /** Always true: credentials are stored sealed and never returned. */
+  credentialsSet: z.boolean(),
+  verifiedAt: z.string().nullable(),
+  lastError: z.string().nullable(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+});
+type SourceView = z.infer<typeof sourceView>;
+
+const verification = z.object({
+  ok: z.boolean(),
+  /** APIs the key may use. */
+  allowed: z.array(z.string()),
+  /** Per API: allowed, or why not (missing_permission, data_access_not_enabled, …). */
+  apis: z.record(z.string(), apiVerdict),
+  /** APIs this source's tasks need that the key may not use. */
+  missing: z.array(z.string()),
+  error: z.object({ code: z.string(), message: z.string() }).optional(),
+});
+
+export function toSourceView(s: Source): SourceView {
+  return {
+    id: s.id,
+    name: s.name,
+    kind: "liveperson",
+    accountId: s.accountId,
+    permissions: Array.isArray(s.permissions) ? (s.permissions as string[]) : null,
+    credentialsSet: s.sealedCredentials.length > 0,
+    verifiedAt: s.verifiedAt?.toISOString() ?? null,
+    lastError: s.lastError,
+    createdAt: s.createdAt.toISOString(),
+    updatedAt: s.updatedAt.toISOString(),
+  };
+}
+
+/** The sealing context of a source's credentials (the fetcher opens them with the same). */
+export function sourceCredentialsContext(tenantId: string, sourceId: string): string {
+  return `tenant:${tenantId}/source:${sourceId}`;
+}
+
+function unverifiable(result: VerifyResult): Problem {
+  const error = result.error ?? { code: "unverifiable", message: "the source could not be verified" };
+  const path = error.code === "bad_credentials" ? "credentials" : error.code === "unknown_account" ? "accountId" : "source";
+  return new Problem(422, "Source could not be verified", error.message, { code: error.code, errors: [{ path, message: error.message }] });
+}
+
+function verificationView(result: VerifyResult, needed: SourceApi[]) {
+  return {
+    ok: result.verified,
+    allowed: result.allowed,
+    apis: result.apis as Record<string, z.infer<typeof apiVerdict>>,
+    missing: result.verified ? needed.filter((api) => !result.allowed.includes(api)) : needed,
+    ...(result.error ? { error: result.error } : {}),
+  };
+}
+
+/**
+ * Sources: the platform API keys a tenant's reports read from. A key is verified (domain
+ * discovery plus one cheap call per API) before it is saved; the answer lists the APIs it may
+ * use. Credentials are sealed per row, never returned and never logged.
+ */
+export default async function sourceRoutes(app: GatewayApp) {
+  const { keyring } = app.deps;
+  let platform = app.deps.sourcePlatform as Platform | undefined;
+  const platformOf = (): Platform => (platform ??= platformFromConfig(app.deps.config, app.deps.redis));
+  const admin = { preHandler: app.requireRole("admin") };
+
+  function openCredentials(source: Source): SourceCredentials {
+    try {
+      return unsealJson<SourceCredentials>(source.sealedCredentials, keyring, sourceCredentialsContext(source.tenantId, source.id));
+    } catch {
+      throw new Problem(422, "Stored credentials unreadable", "the stored credentials of this source cannot be opened; send them again with PATCH");
+    }
+  }
+
+  /** APIs the (live) tasks reading from this source need. */
+  async function neededApis(db: TenantDb, sourceId: string): Promise<SourceApi[]> {
+    const tasks = await db.task.findMany({ where: { sourceId, deletedAt: null }, select: { reportId: true } });
+    const apis = new Set<SourceApi>();
+    for (const task of tasks) {
+      try {
+        const api = getReport(task.reportId).definition.source;
+        if (isSourceApi(api)) apis.add(api);
+      } catch {
+        /* an unknown report is the task's problem, not the source's */
+      }
+    }
+    return [...apis];
+  }
+
+  app.post(
+    "/v1/sources",
+    { ...admin, schema: { tags: ["sources"], body: createBody, response: { 201: sourceView.extend({ verification }) } } },
+    async (req, reply) => {
+      const tenantId = req.auth!.tenantId!;
+      const tenant = await app.deps.prisma.tenant.findUniqueOrThrow({ where: { id: tenantId }, select: { accountId: true } });
+      const accountId = req.body.accountId ?? tenant.accountId;
+      const result = await platformOf().verifySource(req.body.credentials, accountId, SOURCE_APIS);
+      if (!result.verified) throw unverifiable(result);
+
+      // The id is chosen first: it is part of the credentials' sealing context.
+      const id = randomUUID();
+      const source = await req.db.source.create({
+        data: {
+          id,
+          name: req.body.name,
+          kind: "liveperson",
+          accountId,
+          sealedCredentials: sealJson(req.body.credentials, keyring, sourceCredentialsContext(tenantId, id)),
+          permissions: result.allowed as Prisma.InputJsonValue,
+          verifiedAt: new Date(),
+          lastError: null,
+        } as Prisma.SourceUncheckedCreateInput,
+      });
+      const view = toSourceView(source);
+      await app.audit(req, { action: "source.create", targetType: "source", targetId: id, after: view });
+      await refreshSetupAlerts(app.deps.prisma, tenantId);
+      return reply.status(201).send({ ...view, verification: verificationView(result, []) });
+    },
+  );
+
+  app.get("/v1/sources", { schema: { tags: ["sources"], querystring: pageQuery, response: { 200: pageSchema(sourceView) } } }, async (req) => {
+    const { cursor, limit } = req.query;
+    const rows = await req.db.source.findMany({ where: { deletedAt: null, ...afterCursor(cursor) }, orderBy: newestFirst, take: limit + 1 });
+    return toPage(rows, limit, toSourceView);
+  });
+
+  app.get("/v1/sources/:id", { schema: { tags: ["sources"], params: idParams, response: { 200: sourceView } } }, async (req) => {
+    const source = await req.db.source.findUnique({ where: { id: req.params.id, deletedAt: null } });
+    if (!source) throw notFound("source");
+    return toSourceView(source);
+  });
+
+  app.patch(
+    "/v1/sources/:id",
+    { ...admin, schema: { tags: ["sources"], params: idParams, body: updateBody, response: { 200: sourceView.extend({ verification: verification.optional() }) } } },
+    async (req) => {
+      const source = await req.db.source.findUnique({ where: { id: req.params.id, deletedAt: null } });
+      if (!source) throw notFound("source");
+      const before = toSourceView(source);
+      const data: Prisma.SourceUpdateInput = {};
+      if (req.body.name !== undefined) data.name = req.body.name;
+      let result: VerifyResult | undefined;
+      let needed: SourceApi[] = [];
+      if (req.body.credentials !== undefined || (req.body.accountId !== undefined && req.body.accountId !== source.accountId)) {
+        const credentials = req.body.credentials ?? openCredentials(source);
+        const accountId = req.body.accountId ?? source.accountId;
+        result = await platformOf().verifySource(credentials, accountId, SOURCE_APIS);
+        if (!result.verified) throw unverifiable(result);
+        needed = await neededApis(req.db, source.id);
+        data.accountId = accountId;
+        if (req.body.credentials !== undefined) data.sealedCredentials = sealJson(credentials, keyring, sourceCredentialsContext(source.tenantId, source.id));
+        data.permissions = result.allowed as Prisma.InputJsonValue;
+        data.verifiedAt = new Date();
+        data.lastError = null;
+      }
+      const updated = await req.db.source.update({ where: { id: source.id }, data });
+      if (result?.verified) await resolveAlert(app.deps.prisma, source.tenantId, `source.verification:${source.id}`);
+      const view = toSourceView(updated);
+      await app.audit(req, { action: "source.update", targetType: "source", targetId: source.id, before, after: view });
+      return { ...view, ...(result ? { verification: verificationView(result, needed) } : {}) };
+    },
+  );
+
+  app.delete("/v1/sources/:id", { ...admin, schema: { tags: ["sources"], params: idParams } }, async (req, reply) => {
+    const source = await req.db.source.findUnique({ where: { id: req.params.id, deletedAt: null } });
+    if (!source) throw notFound("source");
+    const live = await req.db.task.findMany({ where: { sourceId: source.id, deletedAt: null }, select: { description: true } });
+    if (live.length > 0) {
+      const names = live.slice(0, 5).map((t) => `"${t.description}"`).join(", ");
+      throw conflict(`${live.length} task(s) read from this source (${names}); delete them or point them at another source first`);
+    }
+    // Soft delete: the run history of deleted tasks still references the row; the key is wiped now.
+    await req.db.source.update({ where: { id: source.id }, data: { deletedAt: new Date(), sealedCredentials: "", permissions: Prisma.DbNull } });
+    await resolveAlert(app.deps.prisma, source.tenantId, `source.verification:${source.id}`);
+    await app.audit(req, { action: "source.delete", targetType: "source", targetId: source.id, before: toSourceView(source) });
+    await refreshSetupAlerts(app.deps.prisma, source.tenantId);
+    return reply.status(204).send();
+  });
+
+  app.post(
+    "/v1/sources/:id/verify",
+    { ...admin, schema: { tags: ["sources"], params: idParams, response: { 200: verification.extend({ source: sourceView }) } } },
+    async (req) => {
+      const source = await req.db.source.findUnique({ where: { id: req.params.id, deletedAt: null } });
+      if (!source) throw notFound("source");
+      const result = await platformOf().verifySource(openCredentials(source), source.accountId, SOURCE_APIS);
+      const needed = await neededApis(req.db, source.id);
+      const view = verificationView(result, needed);
+      const dedupeKey = `source.verification:${source.id}`;
+      const problem = result.error?.message ?? (view.missing.length > 0 ? `the API key may not use ${view.missing.join(", ")}, which this source's tasks need` : null);
+      const updated = await req.db.source.update({
+        where: { id: source.id },
+        data: result.verified
+          ? { permissions: result.allowed as Prisma.InputJsonValue, verifiedAt: new Date(), lastError: problem }
+          : { lastError: problem },
+      });
+      if (problem) {
+        await raiseAlert(app.deps.prisma, {
+          tenantId: source.tenantId,
+          kind: "source.verification",
+          severity: "error",
+          title: `Source "${source.name}" failed verification`,
+          message: problem,
+          dedupeKey,
+        });
+      } else {
+        await resolveAlert(app.deps.prisma, source.tenantId, dedupeKey);
+      }
+      return { ...view, source: toSourceView(updated) };
+    },
+  );
+}

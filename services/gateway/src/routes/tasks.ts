@@ -1,0 +1,190 @@
+import { randomUUID } from "node:crypto";
+import { z } from "zod";
+import { sealJson } from "@transporter/crypto";
+import type { Prisma, Task, TenantDb } from "@transporter/db";
+import { latestCompleteWindow } from "@transporter/schedule";
+import type { GatewayApp } from "../app.js";
+import { afterCursor, newestFirst, pageQuery, pageSchema, toPage } from "../pagination.js";
+import { conflict, notFound, Problem } from "../problem.js";
+import { requestRun } from "../run-requests.js";
+import { checkTask, nextRunAtFor, type TaskDraft } from "../task-rules.js";
+import { scheduleOf, taskBody, taskPatchBody, taskView, toTaskView, type TaskBody } from "../task-schemas.js";
+import { runView, toRunView } from "./run-views.js";
+import { idParams } from "./views.js";
+
+const MAX_MANUAL_WINDOW_MS = 31 * 24 * 3600_000;
+
+function draftOf(task: Task): TaskDraft {
+  return {
+    reportId: task.reportId, reportVersion: task.reportVersion === "latest" ? "latest" : Number(task.reportVersion), format: task.format,
+    schedule: scheduleOf(task), sourceId: task.sourceId, destinationId: task.destinationId, params: task.params as Record<string, unknown>, enabled: task.enabled,
+  };
+}
+
+function columnsOf(body: Partial<TaskBody>): Partial<Prisma.TaskUncheckedCreateInput> {
+  const data: Partial<Prisma.TaskUncheckedCreateInput> = {};
+  if (body.description !== undefined) data.description = body.description;
+  if (body.reportId !== undefined) data.reportId = body.reportId;
+  if (body.reportVersion !== undefined) data.reportVersion = String(body.reportVersion);
+  if (body.format !== undefined) data.format = body.format;
+  if (body.schedule !== undefined) {
+    data.frequency = body.schedule.frequency;
+    data.time = body.schedule.time ?? null;
+    data.dayOfWeek = body.schedule.dayOfWeek ?? null;
+    data.everyMinutes = body.schedule.everyMinutes ?? null;
+    data.delayMinutes = body.schedule.delayMinutes ?? 0;
+  }
+  if (body.sourceId !== undefined) data.sourceId = body.sourceId;
+  if (body.destinationId !== undefined) data.destinationId = body.destinationId;
+  if (body.params !== undefined) data.params = body.params as Prisma.InputJsonValue;
+  if (body.options !== undefined) data.options = body.options as Prisma.InputJsonValue;
+  if (body.enabled !== undefined) data.enabled = body.enabled;
+  return data;
+}
+
+/** Tasks: report + format + schedule + source + destination, and the runs asked of them. */
+export default async function taskRoutes(app: GatewayApp) {
+  const { keyring, queues } = app.deps;
+  const now = () => app.deps.now?.() ?? new Date();
+
+  function notificationColumns(tenantId: string, taskId: string, body: Partial<TaskBody>) {
+    if (!body.notifications) return {};
+    const { webhookSecret, ...rest } = body.notifications;
+    return {
+      notifications: rest as Prisma.InputJsonValue,
+      ...(webhookSecret ? { sealedWebhookSecret: sealJson(webhookSecret, keyring, `tenant:${tenantId}/task:${taskId}/webhook`) } : {}),
+    };
+  }
+
+  app.post("/v1/tasks", { schema: { tags: ["tasks"], body: taskBody, response: { 201: taskView } } }, async (req, reply) => {
+    const tenantId = req.auth!.tenantId!;
+    const draft: TaskDraft = { ...req.body, schedule: req.body.schedule };
+    const { timezone } = await checkTask(req.db, draft);
+    const id = randomUUID();
+    // The task limit holds under concurrency: creates for one tenant queue up on its row lock.
+    const task = await req.db.$transaction(async (tx) => {
+      const [tenant] = await tx.$queryRaw<{ taskLimit: number }[]>`SELECT "taskLimit" FROM "Tenant" WHERE id = ${tenantId}::uuid FOR UPDATE`;
+      const count = await tx.task.count({ where: { deletedAt: null } });
+      if (count >= tenant!.taskLimit) throw conflict(`your account may have ${tenant!.taskLimit} task(s) and has ${count}; delete one or ask your operator to raise the limit`);
+      return tx.task.create({
+        data: { id, ...columnsOf(req.body), ...notificationColumns(tenantId, id, req.body), nextRunAt: nextRunAtFor(draft, timezone, now()) } as Prisma.TaskUncheckedCreateInput,
+      });
+    });
+    await app.audit(req, { action: "task.create", targetType: "task", targetId: task.id, after: toTaskView(task) });
+    return reply.status(201).send(toTaskView(task));
+  });
+
+  app.get(
+    "/v1/tasks",
+    { schema: { tags: ["tasks"], querystring: pageQuery.extend({ enabled: z.enum(["true", "false"]).optional(), reportId: z.string().max(100).optional(), destinationId: z.string().uuid().optional() }), response: { 200: pageSchema(taskView) } } },
+    async (req) => {
+      const { cursor, limit, enabled, reportId, destinationId } = req.query;
+      const rows = await req.db.task.findMany({
+        where: { deletedAt: null, ...afterCursor(cursor), ...(enabled ? { enabled: enabled === "true" } : {}), ...(reportId ? { reportId } : {}), ...(destinationId ? { destinationId } : {}) },
+        orderBy: newestFirst,
+        take: limit + 1,
+      });
+      return toPage(rows, limit, toTaskView);
+    },
+  );
+
+  async function liveTask(db: typeof app.deps.prisma, id: string): Promise<Task> {
+    const task = await db.task.findUnique({ where: { id } });
+    if (!task || task.deletedAt) throw notFound("task");
+    return task;
+  }
+
+  app.get("/v1/tasks/:id", { schema: { tags: ["tasks"], params: idParams, response: { 200: taskView } } }, async (req) => toTaskView(await liveTask(req.db, req.params.id)));
+
+  async function updateTask(req: { db: TenantDb }, before: Task, body: Partial<TaskBody>): Promise<Task> {
+    const merged: TaskDraft = { ...draftOf(before), ...body, schedule: body.schedule ?? scheduleOf(before) } as TaskDraft;
+    const { timezone } = await checkTask(req.db, merged);
+    // A schedule change or an enable starts from now: no flood of past windows.
+    const scheduleChanged = body.schedule !== undefined && JSON.stringify(body.schedule) !== JSON.stringify(scheduleOf(before));
+    const enabling = merged.enabled && !before.enabled;
+    const nextRunAt = !merged.enabled ? null : scheduleChanged || enabling || !before.nextRunAt ? nextRunAtFor(merged, timezone, now()) : before.nextRunAt;
+    return req.db.task.update({
+      where: { id: before.id },
+      data: { ...columnsOf(body), ...notificationColumns(before.tenantId, before.id, body), nextRunAt } as Prisma.TaskUncheckedUpdateInput,
+    });
+  }
+
+  app.patch("/v1/tasks/:id", { schema: { tags: ["tasks"], params: idParams, body: taskPatchBody, response: { 200: taskView } } }, async (req) => {
+    const before = await liveTask(req.db, req.params.id);
+    const task = await updateTask(req, before, req.body);
+    await app.audit(req, { action: "task.update", targetType: "task", targetId: task.id, before: toTaskView(before), after: toTaskView(task) });
+    return toTaskView(task);
+  });
+
+  async function deleteTask(db: typeof app.deps.prisma, task: Task): Promise<Task> {
+    // Soft delete: history keeps its runs (shown as from a deleted task), managed files stay until retention.
+    return db.task.update({ where: { id: task.id }, data: { deletedAt: new Date(), enabled: false, nextRunAt: null } });
+  }
+
+  app.delete("/v1/tasks/:id", { schema: { tags: ["tasks"], params: idParams, response: { 204: z.null() } } }, async (req, reply) => {
+    const before = await liveTask(req.db, req.params.id);
+    await deleteTask(req.db, before);
+    await app.audit(req, { action: "task.delete", targetType: "task", targetId: before.id, before: toTaskView(before) });
+    return reply.status(204).send(null);
+  });
+
+  app.post(
+    "/v1/tasks/bulk",
+    {
+      schema: {
+        tags: ["tasks"],
+        body: z.object({ action: z.enum(["enable", "disable", "delete"]), ids: z.array(z.string().uuid()).min(1).max(500) }),
+        response: { 200: z.object({ results: z.array(z.object({ id: z.string(), ok: z.boolean(), status: z.number(), error: z.string().optional() })) }) },
+      },
+    },
+    async (req) => {
+      const results = [];
+      for (const id of [...new Set(req.body.ids)]) {
+        try {
+          const before = await liveTask(req.db, id);
+          const after = req.body.action === "delete" ? await deleteTask(req.db, before) : await updateTask(req, before, { enabled: req.body.action === "enable" });
+          await app.audit(req, { action: `task.${req.body.action}`, targetType: "task", targetId: id, before: toTaskView(before), after: req.body.action === "delete" ? undefined : toTaskView(after) });
+          results.push({ id, ok: true, status: 200 });
+        } catch (error) {
+          if (!(error instanceof Problem)) throw error;
+          results.push({ id, ok: false, status: error.status, error: error.detail ?? error.title });
+        }
+      }
+      return { results };
+    },
+  );
+
+  app.post(
+    "/v1/tasks/:id/runs",
+    {
+      schema: {
+        tags: ["tasks", "runs"],
+        params: idParams,
+        body: z.object({ windowStart: z.string().datetime({ offset: true }), windowEnd: z.string().datetime({ offset: true }) }).partial().nullish(),
+        response: { 202: runView },
+      },
+    },
+    async (req, reply) => {
+      const task = await liveTask(req.db, req.params.id);
+      const tenant = await req.db.tenant.findFirstOrThrow();
+      if (!tenant.timezone) throw new Problem(409, "Conflict", "choose your account's time zone (PATCH /v1/account) first");
+      const activeKey = await req.db.encryptionKey.findFirst({ where: { active: true, deletedAt: null }, select: { id: true } });
+      if (!activeKey) throw new Problem(409, "Conflict", "set up encryption first: runs need an active encryption key");
+      const body = req.body ?? {};
+      let window: { start: Date; end: Date };
+      if (body.windowStart || body.windowEnd) {
+        if (!body.windowStart || !body.windowEnd) throw new Problem(400, "Invalid request", "send both windowStart and windowEnd, or neither for the latest complete window", { errors: [{ path: body.windowStart ? "body.windowEnd" : "body.windowStart", message: "required with the other" }] });
+        window = { start: new Date(body.windowStart), end: new Date(body.windowEnd) };
+        if (window.end <= window.start) throw new Problem(400, "Invalid request", "windowEnd must be after windowStart", { errors: [{ path: "body.windowEnd", message: "must be after windowStart" }] });
+        if (window.end > now()) throw new Problem(400, "Invalid request", "the window has not ended yet; its data would be incomplete", { errors: [{ path: "body.windowEnd", message: "must not be in the future" }] });
+        if (window.end.getTime() - window.start.getTime() > MAX_MANUAL_WINDOW_MS) throw new Problem(400, "Invalid request", "a window may span at most 31 days", { errors: [{ path: "body.windowEnd", message: "window longer than 31 days" }] });
+      } else {
+        const latest = latestCompleteWindow(scheduleOf(task), tenant.timezone, now());
+        window = { start: latest.start, end: latest.end };
+      }
+      const run = await requestRun(req.db, queues, task, window, "manual", now());
+      await app.audit(req, { action: "run.request", targetType: "run", targetId: run.id, after: { taskId: task.id, windowStart: window.start.toISOString(), windowEnd: window.end.toISOString() } });
+      return reply.status(202).send(toRunView({ ...run, task }));
+    },
+  );
+}

@@ -1,0 +1,63 @@
+import { z } from "zod";
+import { isUniqueViolation, refreshSetupAlerts } from "@transporter/db";
+import type { GatewayApp } from "../app.js";
+import { generateApiKey } from "../api-key.js";
+import { afterCursor, newestFirst, pageQuery, pageSchema, toPage } from "../pagination.js";
+import { conflict, notFound } from "../problem.js";
+import { apiKeyView, idParams, tenantView, timezoneField, toApiKeyView, toTenantView } from "./views.js";
+
+const createTenantBody = z.object({
+  name: z.string().trim().min(1).max(200),
+  accountId: z.string().trim().regex(/^[0-9A-Za-z_-]{1,40}$/, "must be the platform account number"),
+  timezone: timezoneField.optional(),
+  taskLimit: z.number().int().min(0).max(100_000).optional(),
+});
+const patchTenantBody = z
+  .object({ name: z.string().trim().min(1).max(200), taskLimit: z.number().int().min(0).max(100_000), disabled: z.boolean() })
+  .partial()
+  .refine((b) => Object.keys(b).length > 0, "send at least one of name, taskLimit, disabled");
+
+/** Operators: create and manage tenants (brands). */
+export default async function tenantRoutes(app: GatewayApp) {
+  const { prisma } = app.deps;
+
+  app.post(
+    "/v1/tenants",
+    { schema: { tags: ["tenants"], summary: "Create a tenant and its first admin key", body: createTenantBody, response: { 201: z.object({ tenant: tenantView, adminApiKey: apiKeyView.extend({ key: z.string() }) }) } } },
+    async (req, reply) => {
+      const issued = generateApiKey();
+      try {
+        const { tenant, key } = await prisma.$transaction(async (tx) => {
+          const tenant = await tx.tenant.create({ data: { name: req.body.name, accountId: req.body.accountId, timezone: req.body.timezone ?? null, taskLimit: req.body.taskLimit ?? 50 } });
+          const key = await tx.apiKey.create({ data: { tenantId: tenant.id, name: "admin (created with the account)", prefix: issued.prefix, secretHash: issued.secretHash, role: "admin" } });
+          return { tenant, key };
+        });
+        await refreshSetupAlerts(prisma, tenant.id);
+        await app.audit(req, { tenantId: tenant.id, action: "tenant.create", targetType: "tenant", targetId: tenant.id, after: toTenantView(tenant) });
+        return reply.status(201).send({ tenant: toTenantView(tenant), adminApiKey: { ...toApiKeyView(key), key: issued.key } });
+      } catch (error) {
+        if (isUniqueViolation(error)) throw conflict(`a tenant for account ${req.body.accountId} already exists`);
+        throw error;
+      }
+    },
+  );
+
+  app.get("/v1/tenants", { schema: { tags: ["tenants"], querystring: pageQuery, response: { 200: pageSchema(tenantView) } } }, async (req) => {
+    const rows = await prisma.tenant.findMany({ where: afterCursor(req.query.cursor), orderBy: newestFirst, take: req.query.limit + 1 });
+    return toPage(rows, req.query.limit, toTenantView);
+  });
+
+  app.get("/v1/tenants/:id", { schema: { tags: ["tenants"], params: idParams, response: { 200: tenantView } } }, async (req) => {
+    const tenant = await prisma.tenant.findUnique({ where: { id: req.params.id } });
+    if (!tenant) throw notFound("tenant");
+    return toTenantView(tenant);
+  });
+
+  app.patch("/v1/tenants/:id", { schema: { tags: ["tenants"], params: idParams, body: patchTenantBody, response: { 200: tenantView } } }, async (req) => {
+    const before = await prisma.tenant.findUnique({ where: { id: req.params.id } });
+    if (!before) throw notFound("tenant");
+    const tenant = await prisma.tenant.update({ where: { id: before.id }, data: req.body });
+    await app.audit(req, { tenantId: tenant.id, action: "tenant.update", targetType: "tenant", targetId: tenant.id, before: toTenantView(before), after: toTenantView(tenant) });
+    return toTenantView(tenant);
+  });
+}

@@ -1,0 +1,30 @@
+import { trace } from "@opentelemetry/api";
+import type { Run, Task, TenantDb } from "@transporter/db";
+import type { JobProducer } from "@transporter/queue";
+import { injectTraceContext } from "@transporter/telemetry";
+
+/**
+ * A run asked for through the API ("run now", a given window, a retry). It takes the same
+ * path as a scheduled run: a Run row first, then the `fetch` job with jobId = run id + stage
+ * (after commit). If the enqueue is lost, the scheduler's reconciler enqueues the PENDING run.
+ */
+export async function requestRun(
+  db: TenantDb,
+  queues: JobProducer,
+  task: Task,
+  window: { start: Date; end: Date },
+  trigger: "manual" | "retry",
+  now: Date,
+  retryOfId?: string,
+): Promise<Run> {
+  const carrier = injectTraceContext();
+  const run = await db.run.create({
+    data: {
+      taskId: task.id, windowStart: window.start, windowEnd: window.end, scheduledFor: now, trigger,
+      retryOfId: retryOfId ?? null, traceparent: carrier.traceparent ?? null,
+    } as never,
+  });
+  trace.getActiveSpan()?.setAttributes({ "transporter.run_id": run.id, "transporter.task_id": task.id, "transporter.tenant_id": task.tenantId, "transporter.report": task.reportId });
+  await queues.enqueue("fetch", { runId: run.id, tenantId: run.tenantId, trace: carrier });
+  return db.run.update({ where: { id: run.id }, data: { enqueuedAt: new Date() } });
+}

@@ -1,0 +1,65 @@
+import { getReport, validateTaskReport } from "@transporter/reports";
+import { computeNextRunAt, validateSchedule, type Schedule } from "@transporter/schedule";
+import type { TenantDb } from "@transporter/db";
+import type { FieldProblem } from "./problem.js";
+import { Problem } from "./problem.js";
+
+export interface TaskDraft {
+  reportId: string;
+  reportVersion: "latest" | number;
+  format: string;
+  schedule: Schedule;
+  sourceId?: string | null;
+  destinationId: string;
+  params: Record<string, unknown>;
+  enabled: boolean;
+}
+
+/**
+ * Everything a task must satisfy, checked against the catalogue, the schedule rules and the
+ * tenant's own sources, destinations and keys. Shape problems are 400 with the field named;
+ * a task that is well-formed but cannot run yet (no key, no zone, source lacking permission)
+ * is 409 with the reason.
+ */
+export async function checkTask(db: TenantDb, draft: TaskDraft): Promise<{ timezone: string | null }> {
+  const tenant = await db.tenant.findFirstOrThrow({ select: { timezone: true } });
+  const problems: FieldProblem[] = [];
+  for (const message of validateSchedule(draft.schedule, tenant.timezone ?? undefined)) {
+    problems.push({ path: `schedule.${fieldOfScheduleProblem(message)}`, message });
+  }
+  for (const p of validateTaskReport({ reportId: draft.reportId, reportVersion: draft.reportVersion, format: draft.format, params: draft.params })) {
+    problems.push({ path: p.path, message: p.message });
+  }
+  const [source, destination] = await Promise.all([
+    draft.sourceId ? db.source.findUnique({ where: { id: draft.sourceId, deletedAt: null } }) : Promise.resolve(null),
+    db.destination.findUnique({ where: { id: draft.destinationId, deletedAt: null } }),
+  ]);
+  if (draft.sourceId && !source) problems.push({ path: "sourceId", message: "no source with this id in your account" });
+  if (!destination) problems.push({ path: "destinationId", message: "no destination with this id in your account" });
+  if (!draft.sourceId) problems.push({ path: "sourceId", message: "a task needs a source to read from" });
+  if (problems.length > 0) {
+    throw new Problem(400, "Invalid request", problems.map((p) => `${p.path}: ${p.message}`).join("; "), { errors: problems });
+  }
+
+  const { definition } = getReport(draft.reportId, draft.reportVersion);
+  const permissions = source?.permissions as string[] | null | undefined;
+  if (source && Array.isArray(permissions) && !permissions.includes(definition.source)) {
+    throw new Problem(409, "Conflict", `source "${source.name}" may not use the ${definition.source} API that report ${definition.id} needs; grant that permission to the API key and verify the source again`);
+  }
+  if (draft.enabled) {
+    if (!tenant.timezone) throw new Problem(409, "Conflict", "choose your account's time zone (PATCH /v1/account) before enabling a task");
+    const activeKey = await db.encryptionKey.findFirst({ where: { active: true, deletedAt: null }, select: { id: true } });
+    if (!activeKey) throw new Problem(409, "Conflict", "set up encryption first: a task cannot be enabled without an active encryption key");
+  }
+  return { timezone: tenant.timezone };
+}
+
+/** validateSchedule speaks in sentences that start with the field's name. */
+function fieldOfScheduleProblem(message: string): string {
+  const field = /^(frequency|time|dayOfWeek|everyMinutes|delayMinutes|time zone|timeZone)/.exec(message)?.[1];
+  return field === "time zone" || field === "timeZone" ? "timezone" : field ?? "frequency";
+}
+
+export function nextRunAtFor(draft: Pick<TaskDraft, "schedule" | "enabled">, timezone: string | null, now: Date): Date | null {
+  return draft.enabled && timezone ? computeNextRunAt(draft.schedule, timezone, now) : null;
+}

@@ -1,0 +1,89 @@
+import { z } from "zod";
+import type { Task } from "@transporter/db";
+import { notificationSettingsSchema } from "@transporter/storage";
+
+/** The task contract of API.md; the schedule rules themselves live in @transporter/schedule. */
+export const scheduleBody = z.object({
+  frequency: z.enum(["daily", "weekly", "interval"]),
+  time: z.string().optional(),
+  dayOfWeek: z.number().int().optional(),
+  everyMinutes: z.number().int().optional(),
+  delayMinutes: z.number().int().optional(),
+});
+
+export const taskOptions = z
+  .object({
+    /** ASCII-armored OpenPGP output instead of binary. */
+    armor: z.boolean(),
+    /** Compress before encrypting (default on). */
+    compression: z.boolean(),
+    /** CSV: a UTF-8 byte-order mark so Excel detects the encoding. */
+    csvBom: z.boolean(),
+    /** Keep cells that look like spreadsheet formulas as they are (default: neutralised). */
+    keepFormulas: z.boolean(),
+    /** Deliver under YYYY/MM/DD/ subfolders. */
+    dateFolders: z.boolean(),
+  })
+  .partial()
+  .strict();
+
+/** The deliverer's notification settings, plus the write-only webhook signing secret. */
+export const notificationsBody = notificationSettingsSchema
+  .extend({
+    /** Write-only: HMAC-SHA256 key for the webhook signature. */
+    webhookSecret: z.string().min(16, "must be at least 16 characters").max(256).optional(),
+  })
+  .strict();
+
+const taskFields = {
+  description: z.string().trim().min(1).max(200),
+  reportId: z.string().min(1).max(100),
+  reportVersion: z.union([z.literal("latest"), z.number().int().positive()]),
+  format: z.string().min(1).max(20),
+  schedule: scheduleBody,
+  sourceId: z.string().uuid().nullable(),
+  destinationId: z.string().uuid(),
+  params: z.record(z.string(), z.unknown()),
+  options: taskOptions,
+  notifications: notificationsBody,
+  enabled: z.boolean(),
+};
+
+export const taskBody = z.object({
+  ...taskFields,
+  reportVersion: taskFields.reportVersion.default("latest"),
+  sourceId: taskFields.sourceId.optional(),
+  params: taskFields.params.default({}),
+  options: taskFields.options.default({}),
+  notifications: taskFields.notifications.optional(),
+  enabled: taskFields.enabled.default(false),
+});
+export type TaskBody = z.output<typeof taskBody>;
+
+// No defaults here: a PATCH changes only the fields it names.
+export const taskPatchBody = z.object(taskFields).partial().refine((b) => Object.keys(b).length > 0, "send at least one field to change");
+
+export const taskView = z.object({
+  id: z.string(), description: z.string(), reportId: z.string(), reportVersion: z.union([z.literal("latest"), z.number()]),
+  format: z.string(),
+  schedule: z.object({ frequency: z.string(), time: z.string().nullable(), dayOfWeek: z.number().nullable(), everyMinutes: z.number().nullable(), delayMinutes: z.number() }),
+  sourceId: z.string().nullable(), destinationId: z.string(), params: z.unknown(), options: z.unknown(),
+  notifications: z.object({ webhookUrl: z.string().optional(), emails: z.array(z.string()).optional(), on: z.string().optional(), emailSubject: z.string().optional(), emailMessage: z.string().optional(), webhookSecretSet: z.boolean() }),
+  enabled: z.boolean(), nextRunAt: z.string().nullable(), createdAt: z.string(), updatedAt: z.string(),
+});
+
+export function toTaskView(t: Task): z.infer<typeof taskView> {
+  const notifications = (t.notifications ?? {}) as { webhookUrl?: string; emails?: string[]; on?: string; emailSubject?: string; emailMessage?: string };
+  return {
+    id: t.id, description: t.description, reportId: t.reportId,
+    reportVersion: t.reportVersion === "latest" ? "latest" : Number(t.reportVersion), format: t.format,
+    schedule: { frequency: t.frequency, time: t.time, dayOfWeek: t.dayOfWeek, everyMinutes: t.everyMinutes, delayMinutes: t.delayMinutes },
+    sourceId: t.sourceId, destinationId: t.destinationId, params: t.params, options: t.options,
+    notifications: { ...notifications, webhookSecretSet: t.sealedWebhookSecret !== null },
+    enabled: t.enabled, nextRunAt: t.nextRunAt?.toISOString() ?? null, createdAt: t.createdAt.toISOString(), updatedAt: t.updatedAt.toISOString(),
+  };
+}
+
+export function scheduleOf(t: Pick<Task, "frequency" | "time" | "dayOfWeek" | "everyMinutes" | "delayMinutes">) {
+  return { frequency: t.frequency, time: t.time, dayOfWeek: t.dayOfWeek, everyMinutes: t.everyMinutes, delayMinutes: t.delayMinutes };
+}

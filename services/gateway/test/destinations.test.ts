@@ -1,0 +1,234 @@
+import { randomBytes } from "node:crypto";
+import { chown, mkdir, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { keyringFromConfig, unsealJson } from "@transporter/crypto";
+import { startS3rver } from "../../../libs/storage/test/support/s3rver.js";
+import type { S3rverHandle } from "../../../libs/storage/test/support/s3rver.js";
+import { startSshd } from "../../../libs/storage/test/support/sshd.js";
+import type { SshdServer } from "../../../libs/storage/test/support/sshd.js";
+import { setupGateway } from "./helpers.js";
+import type { TestGateway } from "./helpers.js";
+
+describe("destination endpoints", () => {
+  let gw: TestGateway;
+  let sshd: SshdServer;
+  let s3: S3rverHandle;
+  let managedDir: string;
+  let adminKey: string;
+  let tenantId: string;
+  const bucket = `tp-dest-${randomBytes(3).toString("hex")}`;
+
+  beforeAll(async () => {
+    managedDir = await mkdtemp(join(tmpdir(), "tp-gw-managed-"));
+    [gw, sshd, s3] = await Promise.all([setupGateway({ config: { MANAGED_DIR: managedDir } }), startSshd(), startS3rver({ buckets: [bucket] })]);
+    await mkdir(join(sshd.home, "drop"));
+    await chown(join(sshd.home, "drop"), sshd.uid, sshd.gid);
+    const { tenant, adminKey: key } = await gw.createTenant();
+    adminKey = key;
+    tenantId = tenant.id;
+  }, 120_000);
+
+  afterAll(async () => {
+    await gw?.close();
+    await sshd?.stop();
+    await s3?.stop();
+    await rm(managedDir, { recursive: true, force: true });
+  });
+
+  const sftpBody = (overrides: { config?: Record<string, unknown>; credentials?: Record<string, unknown> } = {}) => ({
+    name: "Partner SFTP",
+    kind: "sftp",
+    config: { host: sshd.host, port: sshd.port, username: sshd.username, folder: "drop", ...overrides.config },
+    credentials: overrides.credentials ?? { password: sshd.password },
+  });
+
+  async function countDestinations(): Promise<number> {
+    return gw.prisma.destination.count({ where: { tenantId } });
+  }
+
+  it("creates an SFTP destination after verifying it, pins the host key and seals the credentials", async () => {
+    const res = await gw.call(adminKey, "POST", "/v1/destinations", sftpBody());
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({
+      name: "Partner SFTP",
+      kind: "sftp",
+      credentialsSet: true,
+      lastError: null,
+      config: { host: sshd.host, port: sshd.port, username: sshd.username, folder: "drop", hostKeyFingerprint: sshd.hostKeyFingerprint, renameAllowed: true },
+      verification: { ok: true },
+    });
+    expect(res.body.verifiedAt).toEqual(expect.any(String));
+    expect(JSON.stringify(res.body)).not.toContain(sshd.password);
+
+    const row = await gw.prisma.destination.findUniqueOrThrow({ where: { id: res.body.id } });
+    expect(row.sealedCredentials).not.toContain(sshd.password);
+    const opened = unsealJson<{ password: string }>(row.sealedCredentials ?? "", keyringFromConfig(gw.config), `tenant:${tenantId}/destination:${row.id}`);
+    expect(opened.password).toBe(sshd.password);
+
+    const read = await gw.call(adminKey, "GET", `/v1/destinations/${row.id}`);
+    expect(read.status).toBe(200);
+    expect(read.body.config.hostKeyFingerprint).toBe(sshd.hostKeyFingerprint);
+    expect(read.body).not.toHaveProperty("credentials");
+    expect(JSON.stringify(read.body)).not.toContain(sshd.password);
+    expect(gw.logs.join("")).not.toContain(sshd.password);
+  });
+
+  it("refuses with 422 and the reason when the destination cannot be verified, saving nothing", async () => {
+    const before = await countDestinations();
+    const wrongPassword = `wrong-${randomBytes(6).toString("hex")}`;
+    const auth = await gw.call(adminKey, "POST", "/v1/destinations", sftpBody({ credentials: { password: wrongPassword } }));
+    expect(auth.status).toBe(422);
+    expect(auth.body).toMatchObject({ status: 422, code: "auth" });
+    expect(auth.body.detail).toContain("rejected the credentials");
+    expect(JSON.stringify(auth.body)).not.toContain(wrongPassword);
+
+    const missing = await gw.call(adminKey, "POST", "/v1/destinations", sftpBody({ config: { folder: "nowhere" } }));
+    expect(missing.status).toBe(422);
+    expect(missing.body.code).toBe("not_found");
+
+    const dns = await gw.call(adminKey, "POST", "/v1/destinations", sftpBody({ config: { host: "sftp.example.invalid" } }));
+    expect(dns.status).toBe(422);
+    expect(dns.body.code).toBe("dns");
+    expect(await countDestinations()).toBe(before);
+    expect(gw.logs.join("")).not.toContain(wrongPassword);
+  });
+
+  it("answers 400 for settings the kind does not accept", async () => {
+    const noCredentials = await gw.call(adminKey, "POST", "/v1/destinations", { ...sftpBody(), credentials: undefined });
+    expect(noCredentials.status).toBe(400);
+    expect(noCredentials.body.errors[0].path).toMatch(/^credentials/);
+    const badPort = await gw.call(adminKey, "POST", "/v1/destinations", sftpBody({ config: { port: "twenty-two" } }));
+    expect(badPort.status).toBe(400);
+    expect(badPort.body.errors.map((e: { path: string }) => e.path)).toContain("config.port");
+  });
+
+  it("creates managed and S3 destinations, and lists without credentials", async () => {
+    const managed = await gw.call(adminKey, "POST", "/v1/destinations", { name: "Kept by us", kind: "managed" });
+    expect(managed.status).toBe(201);
+    expect(managed.body.credentialsSet).toBe(false);
+
+    const s3Created = await gw.call(adminKey, "POST", "/v1/destinations", {
+      name: "Our bucket",
+      kind: "s3",
+      config: { bucket, prefix: "reports", endpoint: s3.endpoint, region: s3.region },
+      credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+    });
+    expect(s3Created.status).toBe(201);
+    const s3Refused = await gw.call(adminKey, "POST", "/v1/destinations", {
+      name: "Our bucket, wrong key",
+      kind: "s3",
+      config: { bucket, endpoint: s3.endpoint, region: s3.region },
+      credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: "not-the-secret-key" },
+    });
+    expect(s3Refused.status).toBe(422);
+    expect(s3Refused.body.code).toBe("auth");
+
+    const list = await gw.call(adminKey, "GET", "/v1/destinations?limit=500");
+    expect(list.status).toBe(200);
+    expect(list.body.items.map((d: { kind: string }) => d.kind)).toEqual(expect.arrayContaining(["managed", "s3", "sftp"]));
+    const text = JSON.stringify(list.body);
+    expect(text).not.toContain(s3.secretAccessKey);
+    expect(text).not.toContain(sshd.password);
+    expect(text).not.toContain("not-the-secret-key");
+    const onlyS3 = await gw.call(adminKey, "GET", "/v1/destinations?kind=s3");
+    expect(onlyS3.body.items.every((d: { kind: string }) => d.kind === "s3")).toBe(true);
+    expect(gw.logs.join("")).not.toContain(s3.secretAccessKey);
+  });
+
+  it("re-verifies on update and keeps the old settings when the new ones fail", async () => {
+    const created = await gw.call(adminKey, "POST", "/v1/destinations", sftpBody());
+    const id: string = created.body.id;
+    const renamed = await gw.call(adminKey, "PATCH", `/v1/destinations/${id}`, { name: "Renamed" });
+    expect(renamed.status).toBe(200);
+    expect(renamed.body.name).toBe("Renamed");
+    expect(renamed.body).not.toHaveProperty("verification");
+
+    const refused = await gw.call(adminKey, "PATCH", `/v1/destinations/${id}`, { config: { folder: "missing-folder" } });
+    expect(refused.status).toBe(422);
+    expect(refused.body.code).toBe("not_found");
+    expect((await gw.call(adminKey, "GET", `/v1/destinations/${id}`)).body.config.folder).toBe("drop");
+
+    await mkdir(join(sshd.home, "drop", "sub"));
+    await chown(join(sshd.home, "drop", "sub"), sshd.uid, sshd.gid);
+    const moved = await gw.call(adminKey, "PATCH", `/v1/destinations/${id}`, {
+      config: { folder: "drop/sub" },
+      credentials: { privateKey: sshd.privateKey },
+    });
+    expect(moved.status).toBe(200);
+    expect(moved.body.verification.ok).toBe(true);
+    expect(moved.body.config).toMatchObject({ folder: "drop/sub", hostKeyFingerprint: sshd.hostKeyFingerprint });
+    const row = await gw.prisma.destination.findUniqueOrThrow({ where: { id } });
+    const opened = unsealJson<Record<string, string>>(row.sealedCredentials ?? "", keyringFromConfig(gw.config), `tenant:${tenantId}/destination:${id}`);
+    expect(Object.keys(opened)).toEqual(["privateKey"]);
+    expect(JSON.stringify(moved.body)).not.toContain("PRIVATE KEY");
+  });
+
+  it("verifies on request, raising an alert on failure and resolving it on success", async () => {
+    const created = await gw.call(adminKey, "POST", "/v1/destinations", sftpBody());
+    const id: string = created.body.id;
+    const dedupeKey = `destination.verification:${id}`;
+
+    // The folder now belongs to root: the user can no longer write there.
+    await chown(join(sshd.home, "drop"), 0, 0);
+    try {
+      const failed = await gw.call(adminKey, "POST", `/v1/destinations/${id}/verify`);
+      expect(failed.status).toBe(200);
+      expect(failed.body).toMatchObject({ ok: false, error: { code: "permission" } });
+      expect(failed.body.destination.lastError).toContain("permission denied");
+      const alert = await gw.prisma.alert.findFirst({ where: { tenantId, dedupeKey, resolvedAt: null } });
+      expect(alert).toMatchObject({ kind: "destination.verification", destinationId: id });
+    } finally {
+      await chown(join(sshd.home, "drop"), sshd.uid, sshd.gid);
+    }
+
+    const passed = await gw.call(adminKey, "POST", `/v1/destinations/${id}/verify`);
+    expect(passed.body).toMatchObject({ ok: true, destination: { lastError: null } });
+    expect(await gw.prisma.alert.count({ where: { tenantId, dedupeKey, resolvedAt: null } })).toBe(0);
+  });
+
+  it("refuses to delete a destination that enabled tasks use, and deletes an unused one", async () => {
+    const used = await gw.call(adminKey, "POST", "/v1/destinations", { name: "Used", kind: "managed" });
+    await gw.prisma.task.create({
+      data: { tenantId, description: "Daily", reportId: "messaging-conversations", format: "csv", frequency: "daily", time: "00:00", destinationId: used.body.id, enabled: true },
+    });
+    const refused = await gw.call(adminKey, "DELETE", `/v1/destinations/${used.body.id}`);
+    expect(refused.status).toBe(409);
+    expect(refused.body.detail).toContain('"Daily"');
+
+    const unused = await gw.call(adminKey, "POST", "/v1/destinations", { name: "Unused", kind: "managed" });
+    const deleted = await gw.call(adminKey, "DELETE", `/v1/destinations/${unused.body.id}`);
+    expect(deleted.status).toBe(204);
+    expect((await gw.call(adminKey, "GET", `/v1/destinations/${unused.body.id}`)).status).toBe(404);
+  });
+
+  it("deletes a destination once its tasks are disabled: history keeps it, credentials are wiped, the task cannot run there again", async () => {
+    const s3 = await gw.prisma.destination.create({ data: { tenantId, name: "Old S3", kind: "s3", config: { bucket: "b" }, sealedCredentials: "v1.x.y.z" } });
+    const task = await gw.prisma.task.create({
+      data: { tenantId, description: "Weekly", reportId: "messaging-conversations", format: "csv", frequency: "weekly", time: "00:00", dayOfWeek: 1, destinationId: s3.id, enabled: false },
+    });
+    const run = await gw.prisma.run.create({ data: { tenantId, taskId: task.id, windowStart: new Date(0), windowEnd: new Date(1), scheduledFor: new Date(), trigger: "manual", status: "SUCCEEDED" } });
+    expect((await gw.call(adminKey, "DELETE", `/v1/destinations/${s3.id}`)).status).toBe(204);
+    const row = await gw.prisma.destination.findUniqueOrThrow({ where: { id: s3.id } });
+    expect(row.deletedAt).toBeInstanceOf(Date);
+    expect(row.sealedCredentials).toBeNull();
+    expect((await gw.call(adminKey, "GET", "/v1/destinations")).body.items.map((d: { id: string }) => d.id)).not.toContain(s3.id);
+    expect((await gw.call(adminKey, "GET", `/v1/runs/${run.id}`)).status).toBe(200);
+    const enable = await gw.call(adminKey, "PATCH", `/v1/tasks/${task.id}`, { enabled: true });
+    expect(enable.status).toBe(400);
+    expect(enable.body.errors.map((e: { path: string }) => e.path)).toContain("destinationId");
+  });
+
+  it("keeps destinations to their tenant and writes to admins only", async () => {
+    const mine = await gw.call(adminKey, "POST", "/v1/destinations", { name: "Mine", kind: "managed" });
+    const other = await gw.createTenant();
+    expect((await gw.call(other.adminKey, "GET", `/v1/destinations/${mine.body.id}`)).status).toBe(404);
+    expect((await gw.call(other.adminKey, "POST", `/v1/destinations/${mine.body.id}/verify`)).status).toBe(404);
+    expect((await gw.call(other.adminKey, "DELETE", `/v1/destinations/${mine.body.id}`)).status).toBe(404);
+
+    const viewer = await gw.call(adminKey, "POST", "/v1/api-keys", { name: "reader", role: "viewer" });
+    expect((await gw.call(viewer.body.key, "GET", "/v1/destinations")).status).toBe(200);
+    expect((await gw.call(viewer.body.key, "POST", "/v1/destinations", { name: "x", kind: "managed" })).status).toBe(403);
+  });
+});

@@ -1,0 +1,334 @@
+import { randomBytes } from "node:crypto";
+import { execFile } from "node:child_process";
+import { chmod, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { generateKeyPair } from "@transporter/crypto";
+import { expiredPublicKey, revokedPublicKey, rsa1024PublicKey, signOnlyPublicKey } from "../../../libs/crypto/test/support/rejected-keys.js";
+import { setupGateway } from "./helpers.js";
+import type { TestGateway } from "./helpers.js";
+
+const run = promisify(execFile);
+
+// Secrets used in this file: none of them may ever show up in a log line, row or audit entry.
+const PASSPHRASE = `Generated ${randomBytes(6).toString("hex")} key`;
+const BYO_PASSPHRASE = `Brought ${randomBytes(6).toString("hex")} key`;
+const privateKeysSeen: { privateKey: string; publicKey: string }[] = [];
+
+/**
+ * Armor lines of a private key that its public key does not have: the secret parameters (and
+ * everything after them, which shifts out of the public key's line alignment).
+ */
+function secretLines({ privateKey, publicKey }: { privateKey: string; publicKey: string }): string[] {
+  const publicLines = new Set(publicKey.split("\n"));
+  return privateKey.split("\n").filter((line) => line.length >= 40 && !line.startsWith("-----") && !publicLines.has(line));
+}
+
+let gw: TestGateway;
+let adminKey: string;
+let tenantId: string;
+let gnupgHome: string;
+
+async function gpg(args: string[], stdin = ""): Promise<string> {
+  const child = run("gpg", ["--batch", "--no-tty", ...args], { env: { ...process.env, GNUPGHOME: gnupgHome, LC_ALL: "C" } });
+  // gpg may exit without reading its input (EPIPE): its exit status already tells what happened.
+  child.child.stdin?.on("error", () => undefined);
+  child.child.stdin?.end(stdin);
+  return (await child).stdout;
+}
+
+beforeAll(async () => {
+  gnupgHome = await mkdtemp(join(tmpdir(), "gpg-gw-"));
+  await chmod(gnupgHome, 0o700);
+  gw = await setupGateway();
+  const created = await gw.createTenant();
+  adminKey = created.adminKey;
+  tenantId = created.tenant.id;
+});
+
+afterAll(async () => {
+  await gw?.close();
+  await run("gpgconf", ["--kill", "all"], { env: { ...process.env, GNUPGHOME: gnupgHome } }).catch(() => undefined);
+  await rm(gnupgHome, { recursive: true, force: true });
+});
+
+async function openEncryptionAlert(id = tenantId) {
+  return gw.prisma.alert.findFirst({ where: { tenantId: id, dedupeKey: "setup.encryption", resolvedAt: null } });
+}
+
+async function activeKeys(id = tenantId) {
+  return gw.prisma.encryptionKey.findMany({ where: { tenantId: id, active: true, deletedAt: null } });
+}
+
+describe("POST /v1/encryption-keys/generate", () => {
+  it("raises the setup alert while the tenant has no key", async () => {
+    expect(await openEncryptionAlert()).not.toBeNull();
+  });
+
+  it("refuses a weak passphrase with the reason, and never echoes it", async () => {
+    for (const passphrase of ["Short1!", "alllowercaseletters"]) {
+      const res = await gw.call(adminKey, "POST", "/v1/encryption-keys/generate", { passphrase });
+      expect(res.status).toBe(400);
+      expect(res.body.code).toBe("passphrase.weak");
+      expect(res.body.detail).toMatch(/at least 12 characters|only lower-case letters/);
+      expect(JSON.stringify(res.body)).not.toContain(passphrase);
+    }
+    expect(await gw.prisma.encryptionKey.count({ where: { tenantId } })).toBe(0);
+  });
+
+  it("generates an RSA 2048 pair by default, returns the private key once and stores only the public part", async () => {
+    const res = await gw.call(adminKey, "POST", "/v1/encryption-keys/generate", { passphrase: PASSPHRASE, name: "Primary" });
+    expect(res.status).toBe(201);
+    privateKeysSeen.push({ privateKey: res.body.privateKey, publicKey: res.body.publicKey });
+    expect(res.body).toMatchObject({ algorithm: "rsa", bits: 2048, origin: "generated", active: true, name: "Primary" });
+    expect(res.body.fingerprint).toMatch(/^[0-9A-F]{40}$/);
+    expect(res.body.privateKey).toMatch(/^-----BEGIN PGP PRIVATE KEY BLOCK-----/);
+    expect(res.body.publicKey).toMatch(/^-----BEGIN PGP PUBLIC KEY BLOCK-----/);
+
+    const row = await gw.prisma.encryptionKey.findUniqueOrThrow({ where: { id: res.body.id } });
+    expect(row.publicKey).toBe(res.body.publicKey);
+    expect(JSON.stringify(row)).not.toContain("PRIVATE KEY");
+    // The first key becomes active and the reminder goes away.
+    expect(row.active).toBe(true);
+    expect(await openEncryptionAlert()).toBeNull();
+
+    const fetched = await gw.call(adminKey, "GET", `/v1/encryption-keys/${res.body.id}`);
+    expect(fetched.status).toBe(200);
+    expect(fetched.body.privateKey).toBeUndefined();
+    expect(fetched.body.publicKey).toBe(res.body.publicKey);
+  });
+
+  it("generates a Curve25519 pair on request; a second key is not activated by itself", async () => {
+    const res = await gw.call(adminKey, "POST", "/v1/encryption-keys/generate", { passphrase: PASSPHRASE, algorithm: "curve25519" });
+    expect(res.status).toBe(201);
+    privateKeysSeen.push({ privateKey: res.body.privateKey, publicKey: res.body.publicKey });
+    expect(res.body).toMatchObject({ algorithm: "curve25519", bits: 255, active: false });
+    expect(await activeKeys()).toHaveLength(1);
+  });
+
+  it("rejects an unknown algorithm", async () => {
+    const res = await gw.call(adminKey, "POST", "/v1/encryption-keys/generate", { passphrase: PASSPHRASE, algorithm: "dsa-1024" });
+    expect(res.status).toBe(400);
+    expect(res.body.errors[0].path).toBe("body.algorithm");
+  });
+});
+
+describe("POST /v1/encryption-keys (bring your own) rejects, with a reason", () => {
+  const cases: { name: string; code: string; detail: RegExp; make: () => Promise<string> }[] = [
+    { name: "garbage armor", code: "key.unparseable", detail: /not an ASCII-armored OpenPGP public key/, make: async () => "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nZ2FyYmFnZQ==\n-----END PGP PUBLIC KEY BLOCK-----" },
+    {
+      name: "a private key pasted as public",
+      code: "key.private_key_given",
+      detail: /private key/,
+      make: async () => {
+        const pair = await generateKeyPair({ passphrase: BYO_PASSPHRASE, algorithm: "curve25519" });
+        privateKeysSeen.push(pair);
+        return pair.privateKey;
+      },
+    },
+    {
+      name: "a sign-only key",
+      code: "key.no_encryption_key",
+      detail: /no encryption-capable/,
+      make: signOnlyPublicKey,
+    },
+    {
+      name: "an expired key",
+      code: "key.expired",
+      detail: /expired/,
+      make: expiredPublicKey,
+    },
+    {
+      name: "a revoked key",
+      code: "key.revoked",
+      detail: /revoked/,
+      make: revokedPublicKey,
+    },
+    {
+      name: "an RSA 1024 key",
+      code: "key.weak_rsa",
+      detail: /RSA 1024-bit.*2048/,
+      make: rsa1024PublicKey,
+    },
+  ];
+
+  it.each(cases)("$name", async ({ code, detail, make }) => {
+    const res = await gw.call(adminKey, "POST", "/v1/encryption-keys", { publicKey: await make() });
+    expect(res.status).toBe(400);
+    expect(res.headers["content-type"]).toMatch(/application\/problem\+json/);
+    expect(res.body.code).toBe(code);
+    expect(res.body.detail).toMatch(detail);
+    expect(res.body.errors).toEqual([{ path: "body.publicKey", message: res.body.detail }]);
+  });
+
+  it("a body without a public key", async () => {
+    const res = await gw.call(adminKey, "POST", "/v1/encryption-keys", {});
+    expect(res.status).toBe(400);
+    expect(res.body.errors[0].path).toBe("body.publicKey");
+  });
+});
+
+describe("bring your own key made by GnuPG", () => {
+  let publicKey: string;
+  let privateKey: string;
+
+  beforeAll(async () => {
+    const uid = `Customer ${randomBytes(3).toString("hex")} <customer@example.com>`;
+    await gpg(["--pinentry-mode", "loopback", "--passphrase-fd", "0", "--quick-gen-key", uid, "future-default", "default", "never"], `${BYO_PASSPHRASE}\n`);
+    publicKey = await gpg(["--armor", "--export", uid]);
+    privateKey = await gpg(["--pinentry-mode", "loopback", "--passphrase-fd", "0", "--armor", "--export-secret-keys", uid], `${BYO_PASSPHRASE}\n`);
+    privateKeysSeen.push({ privateKey, publicKey });
+  });
+
+  it("refuses a wrong passphrase for the private key", async () => {
+    const res = await gw.call(adminKey, "POST", "/v1/encryption-keys", { publicKey, privateKey, passphrase: "Not the passphrase 1" });
+    expect(res.status).toBe(400);
+    expect(res.body.code).toBe("private_key.wrong_passphrase");
+    expect(res.body.errors[0].path).toBe("body.passphrase");
+  });
+
+  it("refuses a private key that belongs to another key", async () => {
+    const other = await generateKeyPair({ passphrase: BYO_PASSPHRASE, algorithm: "curve25519" });
+    privateKeysSeen.push(other);
+    const res = await gw.call(adminKey, "POST", "/v1/encryption-keys", { publicKey, privateKey: other.privateKey, passphrase: BYO_PASSPHRASE });
+    expect(res.status).toBe(400);
+    expect(res.body.code).toBe("private_key.mismatch");
+  });
+
+  it("refuses a private key without its passphrase", async () => {
+    const res = await gw.call(adminKey, "POST", "/v1/encryption-keys", { publicKey, privateKey });
+    expect(res.status).toBe(400);
+    expect(res.body.errors[0].path).toBe("body.passphrase");
+  });
+
+  it("accepts it with the proof, keeping neither the private key nor the passphrase", async () => {
+    const res = await gw.call(adminKey, "POST", "/v1/encryption-keys", { publicKey, privateKey, passphrase: BYO_PASSPHRASE, name: "From GnuPG" });
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({ origin: "imported", algorithm: "curve25519", active: false, name: "From GnuPG" });
+    const listing = await gpg(["--with-colons", "--fingerprint", res.body.fingerprint]);
+    expect(listing).toContain(`fpr:::::::::${res.body.fingerprint}:`);
+    const row = await gw.prisma.encryptionKey.findUniqueOrThrow({ where: { id: res.body.id } });
+    expect(JSON.stringify(row)).not.toContain("PRIVATE KEY");
+  });
+
+  it("refuses the same key twice", async () => {
+    const res = await gw.call(adminKey, "POST", "/v1/encryption-keys", { publicKey });
+    expect(res.status).toBe(409);
+    expect(res.body.detail).toMatch(/already on the account/);
+  });
+});
+
+describe("list, activate, delete", () => {
+  it("lists the tenant's keys, newest first, without secrets", async () => {
+    const res = await gw.call(adminKey, "GET", "/v1/encryption-keys");
+    expect(res.status).toBe(200);
+    expect(res.body.items).toHaveLength(3);
+    expect(res.body.nextCursor).toBeNull();
+    expect(res.body.items.filter((k: { active: boolean }) => k.active)).toHaveLength(1);
+    for (const item of res.body.items) {
+      expect(Object.keys(item).sort()).toEqual(["active", "algorithm", "bits", "createdAt", "deletedAt", "expiresAt", "fingerprint", "id", "name", "origin"]);
+    }
+    const paged = await gw.call(adminKey, "GET", "/v1/encryption-keys?limit=2");
+    expect(paged.body.items).toHaveLength(2);
+    const rest = await gw.call(adminKey, "GET", `/v1/encryption-keys?limit=2&cursor=${paged.body.nextCursor}`);
+    expect(rest.body.items).toHaveLength(1);
+  });
+
+  it("activates exactly one key at a time", async () => {
+    const { body } = await gw.call(adminKey, "GET", "/v1/encryption-keys");
+    const inactive = body.items.filter((k: { active: boolean }) => !k.active) as { id: string }[];
+    for (const key of inactive) {
+      const res = await gw.call(adminKey, "POST", `/v1/encryption-keys/${key.id}/activate`);
+      expect(res.status).toBe(200);
+      expect(res.body.active).toBe(true);
+      const active = await activeKeys();
+      expect(active.map((k) => k.id)).toEqual([key.id]);
+    }
+  });
+
+  it("keeps one active key when activations race", async () => {
+    const { body } = await gw.call(adminKey, "GET", "/v1/encryption-keys");
+    const results = await Promise.all(body.items.map((k: { id: string }) => gw.call(adminKey, "POST", `/v1/encryption-keys/${k.id}/activate`)));
+    expect(results.map((r) => r.status)).toEqual(results.map(() => 200));
+    expect(await activeKeys()).toHaveLength(1);
+  });
+
+  it("renames a key", async () => {
+    const [active] = await activeKeys();
+    const res = await gw.call(adminKey, "PATCH", `/v1/encryption-keys/${active!.id}`, { name: "Finance 2026" });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ id: active!.id, name: "Finance 2026", active: true });
+    expect((await gw.call(adminKey, "PATCH", `/v1/encryption-keys/${active!.id}`, { name: "" })).status).toBe(400);
+  });
+
+  it("activating the active key again changes nothing", async () => {
+    const [active] = await activeKeys();
+    const res = await gw.call(adminKey, "POST", `/v1/encryption-keys/${active!.id}/activate`);
+    expect(res.status).toBe(200);
+    expect(await activeKeys()).toHaveLength(1);
+  });
+
+  it("answers 404 for another tenant's key, and a viewer cannot change keys", async () => {
+    const other = await gw.createTenant();
+    const [mine] = await activeKeys();
+    expect((await gw.call(other.adminKey, "POST", `/v1/encryption-keys/${mine!.id}/activate`)).status).toBe(404);
+    expect((await gw.call(other.adminKey, "DELETE", `/v1/encryption-keys/${mine!.id}`)).status).toBe(404);
+    expect((await gw.call(other.adminKey, "GET", `/v1/encryption-keys/${mine!.id}`)).status).toBe(404);
+    const viewer = await gw.call(adminKey, "POST", "/v1/api-keys", { name: "reader", role: "viewer" });
+    expect((await gw.call(viewer.body.key, "GET", "/v1/encryption-keys")).status).toBe(200);
+    expect((await gw.call(viewer.body.key, "POST", `/v1/encryption-keys/${mine!.id}/activate`)).status).toBe(403);
+  });
+
+  it("soft-deletes keys; with no active key left the setup alert comes back", async () => {
+    const [active] = await activeKeys();
+    const res = await gw.call(adminKey, "DELETE", `/v1/encryption-keys/${active!.id}`);
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ active: false });
+    expect(res.body.deletedAt).not.toBeNull();
+    expect(await activeKeys()).toHaveLength(0);
+    expect(await openEncryptionAlert()).not.toBeNull();
+    const row = await gw.prisma.encryptionKey.findUniqueOrThrow({ where: { id: active!.id } });
+    expect(row.deletedAt).toBeInstanceOf(Date);
+    const listed = await gw.call(adminKey, "GET", "/v1/encryption-keys");
+    expect(listed.body.items.map((k: { id: string }) => k.id)).not.toContain(active!.id);
+    expect((await gw.call(adminKey, "POST", `/v1/encryption-keys/${active!.id}/activate`)).status).toBe(404);
+
+    // Activating another key resolves the reminder again.
+    const next = listed.body.items[0] as { id: string };
+    expect((await gw.call(adminKey, "POST", `/v1/encryption-keys/${next.id}/activate`)).status).toBe(200);
+    expect(await openEncryptionAlert()).toBeNull();
+  });
+
+  it("restores a deleted key uploaded again", async () => {
+    const [active] = await activeKeys();
+    await gw.call(adminKey, "DELETE", `/v1/encryption-keys/${active!.id}`);
+    const again = await gw.call(adminKey, "POST", "/v1/encryption-keys", { publicKey: active!.publicKey });
+    expect(again.status).toBe(201);
+    expect(again.body.id).toBe(active!.id);
+    expect(again.body.deletedAt).toBeNull();
+    expect(again.body.active).toBe(true);
+  });
+});
+
+describe("secrets", () => {
+  it("never reach a log line, a key row or an audit entry", async () => {
+    expect(privateKeysSeen.length).toBeGreaterThanOrEqual(4);
+    const logs = gw.logs.join("");
+    expect(logs).toContain("/v1/encryption-keys");
+    const audit = JSON.stringify(await gw.prisma.auditEvent.findMany({ where: { tenantId } }));
+    expect(audit).toContain("encryption_key.generate");
+    const rows = JSON.stringify(await gw.prisma.encryptionKey.findMany({ where: { tenantId } }));
+    for (const place of [logs, audit, rows]) {
+      expect(place).not.toContain(PASSPHRASE);
+      expect(place).not.toContain(BYO_PASSPHRASE);
+      expect(place).not.toContain("PRIVATE KEY");
+      for (const pair of privateKeysSeen) {
+        const lines = secretLines(pair);
+        expect(lines.length).toBeGreaterThan(0);
+        for (const line of lines) expect(place).not.toContain(line);
+      }
+    }
+  });
+});

@@ -1,0 +1,191 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { setupGateway, type TestGateway } from "./helpers.js";
+
+describe("gateway foundation: tenants, keys, roles, errors", () => {
+  let gw: TestGateway;
+  beforeAll(async () => {
+    gw = await setupGateway();
+  });
+  afterAll(async () => gw.close());
+
+  it("serves health, readiness and the OpenAPI document without a key", async () => {
+    expect((await gw.app.inject({ url: "/healthz" })).json()).toEqual({ status: "ok" });
+    const ready = await gw.app.inject({ url: "/readyz" });
+    expect(ready.statusCode).toBe(200);
+    expect(ready.json().checks).toEqual({ database: "ok", redis: "ok" });
+    const doc = (await gw.app.inject({ url: "/openapi.json" })).json();
+    expect(doc.openapi).toBe("3.1.0");
+    expect(Object.keys(doc.paths)).toEqual(expect.arrayContaining(["/v1/tenants", "/v1/account", "/v1/api-keys", "/v1/audit-events"]));
+    expect((await gw.app.inject({ url: "/docs" })).statusCode).toBeLessThan(400);
+  });
+
+  it("an operator creates a tenant and gets its admin key once", async () => {
+    const res = await gw.call(gw.operatorKey, "POST", "/v1/tenants", { name: "Acme", accountId: "90412345", timezone: "America/New_York", taskLimit: 3 });
+    expect(res.status).toBe(201);
+    expect(res.body.tenant).toMatchObject({ name: "Acme", accountId: "90412345", timezone: "America/New_York", taskLimit: 3, disabled: false });
+    const adminKey: string = res.body.adminApiKey.key;
+    expect(adminKey).toMatch(/^tp_[A-Za-z0-9]+_[A-Za-z0-9_-]+$/);
+    const account = await gw.call(adminKey, "GET", "/v1/account");
+    expect(account.body).toMatchObject({ accountId: "90412345", timezone: "America/New_York", taskLimit: 3, taskCount: 0 });
+    const keys = await gw.call(adminKey, "GET", "/v1/api-keys");
+    expect(keys.status).toBe(200);
+    expect(JSON.stringify(keys.body)).not.toContain(adminKey.split("_")[2]);
+    expect(keys.body.items[0]).not.toHaveProperty("key");
+    const row = await gw.prisma.apiKey.findFirstOrThrow({ where: { id: res.body.adminApiKey.id } });
+    expect(row.secretHash).not.toContain(adminKey.split("_")[2]);
+    const duplicate = await gw.call(gw.operatorKey, "POST", "/v1/tenants", { name: "Acme again", accountId: "90412345" });
+    expect(duplicate.status).toBe(409);
+    const audit = await gw.call(adminKey, "GET", "/v1/audit-events");
+    expect(audit.body.items.map((e: { action: string }) => e.action)).toContain("tenant.create");
+  });
+
+  it("new tenants get setup reminders, and choosing a time zone resolves its reminder", async () => {
+    const res = await gw.call(gw.operatorKey, "POST", "/v1/tenants", { name: "No zone", accountId: "777001" });
+    const tenantId = res.body.tenant.id;
+    const open = await gw.prisma.alert.findMany({ where: { tenantId, resolvedAt: null } });
+    expect(open.map((a) => a.dedupeKey).sort()).toEqual(["setup.encryption", "setup.source", "setup.timezone"]);
+    const patched = await gw.call(res.body.adminApiKey.key, "PATCH", "/v1/account", { timezone: "Asia/Kathmandu" });
+    expect(patched.status).toBe(200);
+    expect(patched.body.timezone).toBe("Asia/Kathmandu");
+    const stillOpen = await gw.prisma.alert.findMany({ where: { tenantId, resolvedAt: null } });
+    expect(stillOpen.map((a) => a.dedupeKey).sort()).toEqual(["setup.encryption", "setup.source"]);
+    const bad = await gw.call(res.body.adminApiKey.key, "PATCH", "/v1/account", { timezone: "Mars/Olympus_Mons" });
+    expect(bad.status).toBe(400);
+    expect(bad.body.errors[0].path).toBe("body.timezone");
+  });
+
+  it("roles: tenant keys cannot manage tenants, operator keys cannot act as a tenant, viewers only read", async () => {
+    const { adminKey } = await gw.createTenant();
+    expect((await gw.call(adminKey, "GET", "/v1/tenants")).status).toBe(403);
+    expect((await gw.call(gw.operatorKey, "GET", "/v1/account")).status).toBe(403);
+    const viewer = await gw.call(adminKey, "POST", "/v1/api-keys", { name: "dashboard", role: "viewer" });
+    expect(viewer.status).toBe(201);
+    const viewerKey = viewer.body.key;
+    expect((await gw.call(viewerKey, "GET", "/v1/account")).status).toBe(200);
+    expect((await gw.call(viewerKey, "GET", "/v1/api-keys")).status).toBe(200);
+    for (const [method, url, body] of [
+      ["POST", "/v1/api-keys", { name: "x", role: "admin" }],
+      ["PATCH", "/v1/account", { timezone: "UTC" }],
+      ["DELETE", `/v1/api-keys/${viewer.body.id}`, undefined],
+    ] as const) {
+      const res = await gw.call(viewerKey, method, url, body);
+      expect(res.status, `${method} ${url}`).toBe(403);
+      expect(res.headers["content-type"]).toContain("application/problem+json");
+    }
+    // And an admin cannot mint an operator key.
+    expect((await gw.call(adminKey, "POST", "/v1/api-keys", { name: "x", role: "operator" })).status).toBe(400);
+  });
+
+  it("refuses missing, malformed, unknown and revoked keys with 401", async () => {
+    const { adminKey } = await gw.createTenant();
+    expect((await gw.app.inject({ url: "/v1/account" })).statusCode).toBe(401);
+    expect((await gw.call("not-a-key", "GET", "/v1/account")).status).toBe(401);
+    const [, prefix, secret] = adminKey.split("_");
+    expect((await gw.call(`tp_${prefix}_${secret!.slice(0, -4)}AAAA`, "GET", "/v1/account")).status).toBe(401);
+    const second = await gw.call(adminKey, "POST", "/v1/api-keys", { name: "temp", role: "admin" });
+    expect((await gw.call(second.body.key, "GET", "/v1/account")).status).toBe(200);
+    const revoked = await gw.call(adminKey, "DELETE", `/v1/api-keys/${second.body.id}`);
+    expect(revoked.body.revokedAt).not.toBeNull();
+    const refused = await gw.call(second.body.key, "GET", "/v1/account");
+    expect(refused.status).toBe(401);
+    expect(refused.body).toMatchObject({ status: 401, title: "Unauthorized" });
+  });
+
+  it("a disabled tenant's keys are refused", async () => {
+    const { tenant, adminKey } = await gw.createTenant();
+    expect((await gw.call(gw.operatorKey, "PATCH", `/v1/tenants/${tenant.id}`, { disabled: true })).status).toBe(200);
+    expect((await gw.call(adminKey, "GET", "/v1/account")).status).toBe(403);
+    await gw.call(gw.operatorKey, "PATCH", `/v1/tenants/${tenant.id}`, { disabled: false });
+    expect((await gw.call(adminKey, "GET", "/v1/account")).status).toBe(200);
+  });
+
+  it("malformed bodies get 400 problem+json naming the field", async () => {
+    const cases: Array<[unknown, string]> = [
+      [{ name: "", accountId: "1" }, "body.name"],
+      [{ name: "x", accountId: "has spaces" }, "body.accountId"],
+      [{ name: "x", accountId: "123", timezone: "Nowhere/City" }, "body.timezone"],
+      [{ name: "x", accountId: "123", taskLimit: -1 }, "body.taskLimit"],
+      [{ accountId: "123" }, "body.name"],
+    ];
+    for (const [body, path] of cases) {
+      const res = await gw.call(gw.operatorKey, "POST", "/v1/tenants", body);
+      expect(res.status).toBe(400);
+      expect(res.headers["content-type"]).toContain("application/problem+json");
+      expect(res.body).toMatchObject({ title: "Invalid request", status: 400 });
+      expect(res.body.errors.map((e: { path: string }) => e.path)).toContain(path);
+    }
+    const notJson = await gw.call(gw.operatorKey, "POST", "/v1/tenants", "{not json");
+    expect(notJson.status).toBe(400);
+    const badId = await gw.call(gw.operatorKey, "GET", "/v1/tenants/not-a-uuid");
+    expect(badId.status).toBe(400);
+    expect(badId.body.errors[0].path).toBe("params.id");
+    const unknown = await gw.call(gw.operatorKey, "GET", "/v1/tenants/4f1c2a3e-0000-4000-8000-000000000000");
+    expect(unknown.status).toBe(404);
+  });
+
+  it("pages lists with a cursor, newest first", async () => {
+    const { adminKey } = await gw.createTenant();
+    for (let i = 0; i < 5; i += 1) await gw.call(adminKey, "POST", "/v1/api-keys", { name: `k${i}`, role: "viewer" });
+    const first = await gw.call(adminKey, "GET", "/v1/api-keys?limit=4");
+    expect(first.body.items).toHaveLength(4);
+    expect(first.body.nextCursor).toEqual(expect.any(String));
+    const second = await gw.call(adminKey, "GET", `/v1/api-keys?limit=4&cursor=${first.body.nextCursor}`);
+    expect(second.body.items).toHaveLength(2);
+    expect(second.body.nextCursor).toBeNull();
+    const names = [...first.body.items, ...second.body.items].map((k: { name: string }) => k.name);
+    expect(names.slice(0, 5)).toEqual(["k4", "k3", "k2", "k1", "k0"]);
+    expect((await gw.call(adminKey, "GET", "/v1/api-keys?cursor=garbage")).status).toBe(400);
+    expect((await gw.call(adminKey, "GET", "/v1/api-keys?limit=501")).status).toBe(400);
+  });
+
+  it("never writes an API key into the logs", async () => {
+    const { adminKey } = await gw.createTenant();
+    await gw.call(adminKey, "GET", "/v1/account");
+    await gw.call(adminKey, "POST", "/v1/api-keys", { name: "x", role: "viewer" });
+    const secret = adminKey.split("_")[2]!;
+    expect(gw.logs.length).toBeGreaterThan(0);
+    expect(gw.logs.join("\n")).not.toContain(secret);
+  });
+});
+
+describe("rate limiting per key", () => {
+  let gw: TestGateway;
+  beforeAll(async () => {
+    gw = await setupGateway({ config: { API_RATE_LIMIT_PER_MINUTE: "5" } });
+  });
+  afterAll(async () => gw.close());
+
+  it("answers 429 problem+json past the per-key budget, without affecting other keys", async () => {
+    const a = await gw.createTenant();
+    const b = await gw.createTenant();
+    const statuses: number[] = [];
+    for (let i = 0; i < 7; i += 1) statuses.push((await gw.call(a.adminKey, "GET", "/v1/account")).status);
+    expect(statuses.slice(0, 5).every((s) => s === 200)).toBe(true);
+    const limited = await gw.call(a.adminKey, "GET", "/v1/account");
+    expect(limited.status).toBe(429);
+    expect(limited.body.title).toBe("Too many requests");
+    expect((await gw.call(b.adminKey, "GET", "/v1/account")).status).toBe(200);
+  });
+});
+
+describe("operators' queue dashboard", () => {
+  let gw: TestGateway;
+  beforeAll(async () => {
+    gw = await setupGateway();
+  });
+  afterAll(async () => gw.close());
+
+  it("serves bull-board under /admin/queues to operator keys only (Bearer or Basic)", async () => {
+    const anonymous = await gw.app.inject({ url: "/admin/queues" });
+    expect(anonymous.statusCode).toBe(401);
+    expect(anonymous.headers["www-authenticate"]).toContain("Basic");
+    const { adminKey } = await gw.createTenant();
+    expect((await gw.call(adminKey, "GET", "/admin/queues")).status).toBe(403);
+    const page = await gw.app.inject({ url: "/admin/queues", headers: { authorization: `Basic ${Buffer.from(`operator:${gw.operatorKey}`).toString("base64")}` } });
+    expect(page.statusCode).toBe(200);
+    expect(page.body).toContain("Transporter queues");
+    const api = await gw.call(gw.operatorKey, "GET", "/admin/queues/api/queues");
+    expect(api.status).toBe(200);
+    expect(api.body.queues.map((q: { name: string }) => q.name).sort()).toEqual(["deliver", "encrypt", "fetch", "notify", "transform"]);
+  });
+});

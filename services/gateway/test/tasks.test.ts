@@ -1,0 +1,200 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { setupGateway, type TestGateway } from "./helpers.js";
+
+/** A tenant ready for tasks: zone, a source, a managed destination and an active key (as rows). */
+async function readyTenant(gw: TestGateway, options: { timezone?: string; taskLimit?: number; withKey?: boolean } = {}) {
+  const { tenant, adminKey } = await gw.createTenant({ timezone: options.timezone ?? "America/New_York", taskLimit: options.taskLimit });
+  const source = await gw.prisma.source.create({ data: { tenantId: tenant.id, name: "LP", kind: "liveperson", accountId: tenant.accountId, sealedCredentials: "v1.x.y.z", permissions: ["messaging-interactions", "engagement-history"], verifiedAt: new Date() } });
+  const destination = await gw.prisma.destination.create({ data: { tenantId: tenant.id, name: "Managed", kind: "managed", config: {}, verifiedAt: new Date() } });
+  if (options.withKey !== false) {
+    await gw.prisma.encryptionKey.create({ data: { tenantId: tenant.id, publicKey: "k", fingerprint: `FP${tenant.id}`, algorithm: "rsa", bits: 2048, origin: "generated", active: true } });
+  }
+  const body = (overrides: Record<string, unknown> = {}) => ({
+    description: "Daily messaging", reportId: "messaging-conversations", reportVersion: "latest", format: "csv",
+    schedule: { frequency: "daily", time: "00:00", delayMinutes: 360 }, sourceId: source.id, destinationId: destination.id,
+    params: {}, enabled: true, ...overrides,
+  });
+  return { tenant, adminKey, source, destination, body };
+}
+
+describe("tasks", () => {
+  let gw: TestGateway;
+  let clock = new Date("2026-11-23T12:00:00Z");
+  beforeAll(async () => {
+    gw = await setupGateway({ deps: { now: () => clock } });
+  });
+  afterAll(async () => gw.close());
+
+  it("creates a task with its next run in the tenant's zone, and reads it back", async () => {
+    const t = await readyTenant(gw);
+    const res = await gw.call(t.adminKey, "POST", "/v1/tasks", t.body());
+    expect(res.status).toBe(201);
+    // Daily 00:00 New York (EST, UTC-5) + 6 h delay: the window ending 2026-11-24T05:00Z runs at 11:00Z.
+    expect(res.body.nextRunAt).toBe("2026-11-24T11:00:00.000Z");
+    expect(res.body.schedule).toEqual({ frequency: "daily", time: "00:00", dayOfWeek: null, everyMinutes: null, delayMinutes: 360 });
+    const read = await gw.call(t.adminKey, "GET", `/v1/tasks/${res.body.id}`);
+    expect(read.body).toEqual(res.body);
+    const list = await gw.call(t.adminKey, "GET", "/v1/tasks?enabled=true&reportId=messaging-conversations");
+    expect(list.body.items.map((i: { id: string }) => i.id)).toEqual([res.body.id]);
+    expect((await gw.call(t.adminKey, "GET", "/v1/tasks?enabled=false")).body.items).toEqual([]);
+  });
+
+  it("names what is wrong: 400 for bad fields, 409 when the account is not ready", async () => {
+    const t = await readyTenant(gw, { withKey: false });
+    const other = await readyTenant(gw);
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ reportId: "no-such-report" }, "reportId"],
+      [{ format: "pdf" }, "format"],
+      [{ reportVersion: 99 }, "reportVersion"],
+      [{ schedule: { frequency: "daily", time: "25:00" } }, "schedule.time"],
+      [{ schedule: { frequency: "interval", everyMinutes: 7 } }, "schedule.everyMinutes"],
+      [{ schedule: { frequency: "weekly", time: "08:00", dayOfWeek: 9 } }, "schedule.dayOfWeek"],
+      [{ schedule: { frequency: "daily", time: "08:00", delayMinutes: 2000 } }, "schedule.delayMinutes"],
+      [{ destinationId: other.destination.id }, "destinationId"],
+      [{ sourceId: other.source.id }, "sourceId"],
+    ];
+    for (const [overrides, path] of cases) {
+      const res = await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ ...overrides, enabled: false }));
+      expect(res.status, JSON.stringify(overrides)).toBe(400);
+      expect(res.body.errors.map((e: { path: string }) => e.path), JSON.stringify(res.body)).toContain(path);
+    }
+    const noKey = await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ enabled: true }));
+    expect(noKey.status).toBe(409);
+    expect(noKey.body.detail).toMatch(/encryption/);
+    const disabled = await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ enabled: false }));
+    expect(disabled.status).toBe(201);
+    expect(disabled.body.nextRunAt).toBeNull();
+    expect((await gw.call(t.adminKey, "PATCH", `/v1/tasks/${disabled.body.id}`, { enabled: true })).status).toBe(409);
+    const noPermission = await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ reportId: "admin-users", enabled: false }));
+    expect(noPermission.status).toBe(409);
+    expect(noPermission.body.detail).toContain("account-config-users");
+  });
+
+  it("enforces the task limit atomically: concurrent creates at the limit never both succeed", async () => {
+    const t = await readyTenant(gw, { taskLimit: 3 });
+    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ description: `task ${i}` }))));
+    expect(results.filter((r) => r.status === 201)).toHaveLength(3);
+    expect(results.filter((r) => r.status === 409)).toHaveLength(5);
+    expect(await gw.prisma.task.count({ where: { tenantId: t.tenant.id } })).toBe(3);
+    expect((await gw.call(t.adminKey, "GET", "/v1/account")).body.taskCount).toBe(3);
+  });
+
+  it("recomputes the next run from now when the schedule, the enabled flag or the time zone changes", async () => {
+    const t = await readyTenant(gw, { timezone: "Europe/London" });
+    const created = (await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ schedule: { frequency: "daily", time: "06:00" } }))).body;
+    expect(created.nextRunAt).toBe("2026-11-24T06:00:00.000Z");
+    const interval = await gw.call(t.adminKey, "PATCH", `/v1/tasks/${created.id}`, { schedule: { frequency: "interval", everyMinutes: 15 } });
+    expect(interval.body.nextRunAt).toBe("2026-11-23T12:15:00.000Z");
+    const off = await gw.call(t.adminKey, "PATCH", `/v1/tasks/${created.id}`, { enabled: false });
+    expect(off.body.nextRunAt).toBeNull();
+    clock = new Date("2026-11-23T12:20:00Z");
+    const on = await gw.call(t.adminKey, "PATCH", `/v1/tasks/${created.id}`, { enabled: true });
+    expect(on.body.nextRunAt).toBe("2026-11-23T12:30:00.000Z");
+    await gw.call(t.adminKey, "PATCH", `/v1/tasks/${created.id}`, { schedule: { frequency: "daily", time: "06:00" } });
+    await gw.call(t.adminKey, "PATCH", "/v1/account", { timezone: "Asia/Kathmandu" });
+    // 06:00 in Kathmandu (UTC+05:45) is 00:15Z; the next one after 12:20Z is on the 24th.
+    expect((await gw.call(t.adminKey, "GET", `/v1/tasks/${created.id}`)).body.nextRunAt).toBe("2026-11-24T00:15:00.000Z");
+    clock = new Date("2026-11-23T12:00:00Z");
+  });
+
+  it("bulk actions report a result per id; deleting keeps the task's run history", async () => {
+    const t = await readyTenant(gw);
+    const a = (await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ description: "a", enabled: false }))).body;
+    const b = (await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ description: "b", enabled: false }))).body;
+    const missing = "6a1c2a3e-0000-4000-8000-000000000000";
+    const enable = await gw.call(t.adminKey, "POST", "/v1/tasks/bulk", { action: "enable", ids: [a.id, b.id, missing] });
+    expect(enable.body.results).toEqual([
+      { id: a.id, ok: true, status: 200 },
+      { id: b.id, ok: true, status: 200 },
+      { id: missing, ok: false, status: 404, error: "task does not exist" },
+    ]);
+    const run = (await gw.call(t.adminKey, "POST", `/v1/tasks/${a.id}/runs`, {})).body;
+    const del = await gw.call(t.adminKey, "POST", "/v1/tasks/bulk", { action: "delete", ids: [a.id] });
+    expect(del.body.results[0].ok).toBe(true);
+    expect((await gw.call(t.adminKey, "GET", `/v1/tasks/${a.id}`)).status).toBe(404);
+    const history = await gw.call(t.adminKey, "GET", `/v1/runs/${run.id}`);
+    expect(history.status).toBe(200);
+    expect(history.body.taskDeleted).toBe(true);
+    const audit = await gw.call(t.adminKey, "GET", `/v1/audit-events?targetId=${a.id}`);
+    expect(audit.body.items.map((e: { action: string }) => e.action)).toEqual(["task.delete", "task.enable", "task.create"]);
+  });
+
+  it("run now takes the latest complete window; a given window is checked; retries keep history", async () => {
+    const t = await readyTenant(gw);
+    const task = (await gw.call(t.adminKey, "POST", "/v1/tasks", t.body())).body;
+    const now = await gw.call(t.adminKey, "POST", `/v1/tasks/${task.id}/runs`, {});
+    expect(now.status).toBe(202);
+    // 12:00Z is 07:00 in New York: the latest complete daily window is 22 Nov 00:00 – 23 Nov 00:00 local.
+    expect(now.body).toMatchObject({ windowStart: "2026-11-22T05:00:00.000Z", windowEnd: "2026-11-23T05:00:00.000Z", trigger: "manual", status: "PENDING" });
+    const job = await gw.app.deps.queues.queue("fetch").getJob(`${now.body.id}-fetch`);
+    expect(job?.data).toMatchObject({ runId: now.body.id, tenantId: t.tenant.id });
+    const given = await gw.call(t.adminKey, "POST", `/v1/tasks/${task.id}/runs`, { windowStart: "2026-11-01T00:00:00-04:00", windowEnd: "2026-11-02T00:00:00-05:00" });
+    expect(given.status).toBe(202);
+    expect(given.body.windowStart).toBe("2026-11-01T04:00:00.000Z");
+    for (const body of [
+      { windowStart: "2026-11-02T00:00:00Z", windowEnd: "2026-11-01T00:00:00Z" },
+      { windowStart: "2026-11-23T00:00:00Z", windowEnd: "2026-11-24T00:00:00Z" },
+      { windowStart: "2026-11-01T00:00:00Z" },
+      { windowStart: "2026-01-01T00:00:00Z", windowEnd: "2026-11-01T00:00:00Z" },
+    ]) {
+      expect((await gw.call(t.adminKey, "POST", `/v1/tasks/${task.id}/runs`, body)).status, JSON.stringify(body)).toBe(400);
+    }
+    expect((await gw.call(t.adminKey, "POST", `/v1/runs/${now.body.id}/retry`)).status).toBe(409);
+    await gw.prisma.run.update({ where: { id: now.body.id }, data: { status: "FAILED", error: "deliver: connection reset" } });
+    const retry = await gw.call(t.adminKey, "POST", `/v1/runs/${now.body.id}/retry`);
+    expect(retry.status).toBe(202);
+    expect(retry.body).toMatchObject({ trigger: "retry", retryOfId: now.body.id, windowStart: now.body.windowStart, windowEnd: now.body.windowEnd });
+    const history = await gw.call(t.adminKey, "GET", `/v1/runs?taskId=${task.id}`);
+    expect(history.body.items.map((r: { id: string }) => r.id)).toEqual([retry.body.id, given.body.id, now.body.id]);
+    expect((await gw.call(t.adminKey, "GET", `/v1/runs?taskId=${task.id}&status=FAILED`)).body.items).toHaveLength(1);
+    const windowFilter = await gw.call(t.adminKey, "GET", `/v1/runs?taskId=${task.id}&from=2026-11-01T00:00:00Z&to=2026-11-10T00:00:00Z`);
+    expect(windowFilter.body.items.map((r: { id: string }) => r.id)).toEqual([given.body.id]);
+  });
+
+  it("downloads a managed file until it expires, then answers 410 with the expiry date", async () => {
+    const t = await readyTenant(gw);
+    const task = (await gw.call(t.adminKey, "POST", `/v1/tasks`, t.body())).body;
+    const run = (await gw.call(t.adminKey, "POST", `/v1/tasks/${task.id}/runs`, {})).body;
+    const store = gw.app.deps.managedStore!;
+    const path = `tenants/${t.tenant.id}/runs/${run.id}/report.csv.pgp`;
+    await store.put(path, (await import("node:stream")).Readable.from([Buffer.from("encrypted-bytes")]));
+    await gw.prisma.run.update({ where: { id: run.id }, data: { status: "SUCCEEDED", destinationPath: path, fileName: "report.csv.pgp", fileExpiresAt: new Date("2026-12-21T00:00:00Z") } });
+    const file = await gw.app.inject({ url: `/v1/runs/${run.id}/file`, headers: { authorization: `Bearer ${t.adminKey}` } });
+    expect(file.statusCode).toBe(200);
+    expect(file.body).toBe("encrypted-bytes");
+    expect(file.headers["content-disposition"]).toContain("report.csv.pgp");
+    clock = new Date("2026-12-22T00:00:00Z");
+    const gone = await gw.call(t.adminKey, "GET", `/v1/runs/${run.id}/file`);
+    clock = new Date("2026-11-23T12:00:00Z");
+    expect(gone.status).toBe(410);
+    expect(gone.body.expiredAt).toBe("2026-12-21T00:00:00.000Z");
+  });
+
+  it("keeps notification settings, never returns the webhook secret, and checks email templates", async () => {
+    const t = await readyTenant(gw);
+    const secret = "whsec-0123456789abcdef-secret";
+    const created = await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({
+      notifications: { webhookUrl: "https://hooks.example.com/transporter", webhookSecret: secret, emails: ["ops@example.com"], on: "always", emailSubject: "{{task}} {{status}}" },
+    }));
+    expect(created.status).toBe(201);
+    expect(created.body.notifications).toEqual({ webhookUrl: "https://hooks.example.com/transporter", emails: ["ops@example.com"], on: "always", emailSubject: "{{task}} {{status}}", webhookSecretSet: true });
+    expect(JSON.stringify((await gw.call(t.adminKey, "GET", `/v1/tasks/${created.body.id}`)).body)).not.toContain(secret);
+    const row = await gw.prisma.task.findUniqueOrThrow({ where: { id: created.body.id } });
+    expect(row.sealedWebhookSecret).not.toContain(secret);
+    expect(JSON.stringify(await gw.prisma.auditEvent.findMany({ where: { targetId: created.body.id } }))).not.toContain(secret);
+    const badTemplate = await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ notifications: { emails: ["ops@example.com"], emailSubject: "{{nonsense}}" } }));
+    expect(badTemplate.status).toBe(400);
+    expect(badTemplate.body.errors[0].path).toContain("emailSubject");
+  });
+
+  it("lists alerts and acknowledges one", async () => {
+    const t = await readyTenant(gw);
+    const alerts = await gw.call(t.adminKey, "GET", "/v1/alerts?state=open");
+    expect(alerts.status).toBe(200);
+    // Rows were inserted behind the API's back; the reminders still reflect creation time.
+    const first = alerts.body.items[0];
+    const ack = await gw.call(t.adminKey, "POST", `/v1/alerts/${first.id}/ack`);
+    expect(ack.body.state).toBe("acknowledged");
+    expect((await gw.call(t.adminKey, "GET", "/v1/alerts?state=acknowledged")).body.items.map((a: { id: string }) => a.id)).toEqual([first.id]);
+  });
+});

@@ -1,0 +1,29 @@
+import { metrics } from "@transporter/telemetry";
+
+/** The scheduler's instruments (no-ops until the telemetry SDK is started). */
+export function createSchedulerMetrics() {
+  const meter = metrics.getMeter("transporter-scheduler");
+  return {
+    dueTasks: meter.createHistogram("scheduler.tick.due_tasks", {
+      description: "Due tasks claimed by one tick",
+      unit: "{task}",
+      advice: { explicitBucketBoundaries: [0, 1, 10, 100, 1000, 10_000, 100_000] },
+    }),
+    runsCreated: meter.createCounter("scheduler.runs.created", {
+      description: "Scheduled runs written, by status (PENDING to run, SKIPPED beyond the catch-up limit)",
+      unit: "{run}",
+    }),
+    lag: meter.createHistogram("scheduler.lag", {
+      description: "Time from a run's due time (window end + delay) to its enqueue",
+      unit: "ms",
+      advice: { explicitBucketBoundaries: [100, 500, 1000, 5000, 10_000, 30_000, 60_000, 300_000, 3_600_000, 86_400_000] },
+    }),
+    reenqueued: meter.createCounter("scheduler.reconciler.reenqueued", {
+      description: "PENDING runs whose fetch job was missing and was enqueued again",
+      unit: "{run}",
+    }),
+    tickErrors: meter.createCounter("scheduler.errors", { description: "Failed ticks, reconciler passes and sweeps", unit: "{error}" }),
+  };
+}
+
+export type SchedulerMetrics = ReturnType<typeof createSchedulerMetrics>;

@@ -1,0 +1,182 @@
+import { randomUUID } from "node:crypto";
+import type pg from "pg";
+import { catchUpWindowsFor, computeNextRunAt, isValidTimeZone, planDueWindows, validateSchedule, type Schedule } from "@transporter/schedule";
+
+/**
+ * The due-task query. Its plan is one scan of the partial index "Task_due_idx" (nextRunAt
+ * WHERE enabled AND deletedAt IS NULL), so a tick with nothing due costs one small index probe
+ * whatever the number of tasks. SKIP LOCKED lets replicas claim disjoint batches: the database
+ * decides who handles a task, never a process-local lock.
+ */
+export const CLAIM_DUE_TASKS_SQL = `
+SELECT id, "tenantId", frequency, time, "dayOfWeek", "everyMinutes", "delayMinutes", "nextRunAt"
+FROM "Task"
+WHERE enabled AND "deletedAt" IS NULL AND "nextRunAt" <= $1
+ORDER BY "nextRunAt"
+LIMIT $2
+FOR UPDATE SKIP LOCKED`;
+
+const TENANTS_SQL = `SELECT id, timezone, disabled FROM "Tenant" WHERE id = ANY($1::uuid[])`;
+
+/** One row per window; a window already recorded for the task is left as it is (partial unique index). */
+const INSERT_RUNS_SQL = `
+INSERT INTO "Run" (id, "tenantId", "taskId", "windowStart", "windowEnd", "scheduledFor", trigger, status, error, "errorCode", "finishedAt", traceparent, "createdAt", "updatedAt")
+SELECT r.id, r.tenant, r.task, r.ws, r.we, r.sf, 'schedule', r.status::"RunStatus", r.error, r.code,
+       CASE WHEN r.status = 'SKIPPED' THEN $10::timestamptz END, $11, $10, $10
+FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::timestamptz[], $5::timestamptz[], $6::timestamptz[], $7::text[], $8::text[], $9::text[])
+     AS r(id, tenant, task, ws, we, sf, status, error, code)
+ON CONFLICT ("taskId", "windowStart") WHERE trigger = 'schedule' DO NOTHING
+RETURNING id, "tenantId", status, "scheduledFor"`;
+
+const ADVANCE_TASKS_SQL = `
+UPDATE "Task" AS t SET "nextRunAt" = v.next
+FROM unnest($1::uuid[], $2::timestamptz[]) AS v(id, next)
+WHERE t.id = v.id`;
+
+type DueTaskRow = Schedule & { id: string; tenantId: string; nextRunAt: Date };
+type TenantRow = { id: string; timezone: string | null; disabled: boolean };
+
+/** A run written by the tick that must now be enqueued. */
+export type CreatedRun = { id: string; tenantId: string; scheduledFor: Date };
+
+export type BatchResult = {
+  /** Tasks claimed (due) in this batch. */
+  claimed: number;
+  /** Runs to enqueue after commit, oldest due first. */
+  pending: CreatedRun[];
+  /** Windows recorded as SKIPPED (beyond the catch-up limit). */
+  skipped: number;
+  /** Tasks that cannot be scheduled (no or unknown time zone, invalid schedule): nextRunAt cleared. */
+  unschedulable: { taskId: string; reason: string }[];
+};
+
+export type BatchOptions = {
+  now: Date;
+  batchSize: number;
+  catchUpDays: number;
+  /** `traceparent` of the tick, stored on the runs it creates. */
+  traceparent: string | null;
+};
+
+class RunRows {
+  readonly ids: string[] = [];
+  readonly tenants: string[] = [];
+  readonly tasks: string[] = [];
+  readonly starts: Date[] = [];
+  readonly ends: Date[] = [];
+  readonly due: Date[] = [];
+  readonly statuses: string[] = [];
+  readonly errors: (string | null)[] = [];
+  readonly codes: (string | null)[] = [];
+
+  add(task: DueTaskRow, start: Date, end: Date, scheduledFor: Date, skippedBecause: string | null): void {
+    this.ids.push(randomUUID());
+    this.tenants.push(task.tenantId);
+    this.tasks.push(task.id);
+    this.starts.push(start);
+    this.ends.push(end);
+    this.due.push(scheduledFor);
+    this.statuses.push(skippedBecause ? "SKIPPED" : "PENDING");
+    this.errors.push(skippedBecause);
+    this.codes.push(skippedBecause ? "catch_up_limit" : null);
+  }
+}
+
+function skipReason(limit: number, days: number): string {
+  return `Missed while the scheduler was not running; only the latest ${limit} window(s) (${days} day(s)) are caught up.`;
+}
+
+/**
+ * Claims one batch of due tasks and, in the caller's transaction, writes a run per owed window
+ * and moves each task's nextRunAt to its next window. Enqueueing happens after commit.
+ */
+export async function processDueBatch(client: pg.ClientBase, options: BatchOptions): Promise<BatchResult> {
+  const { now, batchSize, catchUpDays } = options;
+  const { rows: tasks } = await client.query<DueTaskRow>(CLAIM_DUE_TASKS_SQL, [now, batchSize]);
+  const result: BatchResult = { claimed: tasks.length, pending: [], skipped: 0, unschedulable: [] };
+  if (tasks.length === 0) return result;
+
+  const tenantIds = [...new Set(tasks.map((t) => t.tenantId))];
+  const { rows: tenantRows } = await client.query<TenantRow>(TENANTS_SQL, [tenantIds]);
+  const tenants = new Map(tenantRows.map((t) => [t.id, t]));
+
+  const runs = new RunRows();
+  const advanceIds: string[] = [];
+  const advanceTo: (Date | null)[] = [];
+  for (const task of tasks) {
+    const tenant = tenants.get(task.tenantId);
+    const zone = tenant?.timezone ?? null;
+    const problems = validateSchedule(task);
+    if (!zone || !isValidTimeZone(zone) || problems.length > 0) {
+      const reason = problems.length > 0 ? problems.join("; ") : zone ? `unknown time zone "${zone}"` : "the account has no time zone";
+      result.unschedulable.push({ taskId: task.id, reason });
+      advanceIds.push(task.id);
+      advanceTo.push(null);
+      continue;
+    }
+    if (tenant?.disabled) {
+      // A disabled account runs nothing; its tasks resume from the next window once enabled.
+      advanceIds.push(task.id);
+      advanceTo.push(computeNextRunAt(task, zone, now));
+      continue;
+    }
+    const limit = catchUpWindowsFor(task, catchUpDays);
+    const plan = planDueWindows(task, zone, task.nextRunAt, now, limit);
+    const reason = skipReason(limit, catchUpDays);
+    if (plan.skippedSpan) {
+      const { start, end } = plan.skippedSpan;
+      runs.add(task, start, end, new Date(end.getTime() + (task.delayMinutes ?? 0) * 60_000), `${reason} Windows from ${start.toISOString()} to ${end.toISOString()} were not run.`);
+    }
+    for (const w of plan.skip) runs.add(task, w.start, w.end, w.runAt, reason);
+    for (const w of plan.run) runs.add(task, w.start, w.end, w.runAt, null);
+    advanceIds.push(task.id);
+    advanceTo.push(plan.nextRunAt);
+  }
+
+  if (runs.ids.length > 0) {
+    const { rows } = await client.query<{ id: string; tenantId: string; status: string; scheduledFor: Date }>(INSERT_RUNS_SQL, [
+      runs.ids,
+      runs.tenants,
+      runs.tasks,
+      runs.starts,
+      runs.ends,
+      runs.due,
+      runs.statuses,
+      runs.errors,
+      runs.codes,
+      now,
+      options.traceparent,
+    ]);
+    for (const row of rows) {
+      if (row.status === "PENDING") result.pending.push({ id: row.id, tenantId: row.tenantId, scheduledFor: row.scheduledFor });
+      else result.skipped += 1;
+    }
+    result.pending.sort((a, b) => a.scheduledFor.getTime() - b.scheduledFor.getTime());
+  }
+  await client.query(ADVANCE_TASKS_SQL, [advanceIds, advanceTo]);
+  return result;
+}
+
+/**
+ * Enabled tasks without a nextRunAt whose account has a valid time zone (a task enabled before
+ * the account chose its zone, or written by hand) get one computed from now.
+ */
+export async function initializeMissingNextRunAt(client: pg.ClientBase, now: Date, limit = 1000): Promise<number> {
+  const { rows } = await client.query<DueTaskRow & { timezone: string }>(
+    `SELECT t.id, t."tenantId", t.frequency, t.time, t."dayOfWeek", t."everyMinutes", t."delayMinutes", t."nextRunAt", tn.timezone
+     FROM "Task" t JOIN "Tenant" tn ON tn.id = t."tenantId"
+     WHERE t.enabled AND t."deletedAt" IS NULL AND t."nextRunAt" IS NULL AND tn.timezone IS NOT NULL
+     LIMIT $1`,
+    [limit],
+  );
+  const ids: string[] = [];
+  const next: Date[] = [];
+  for (const task of rows) {
+    if (!isValidTimeZone(task.timezone) || validateSchedule(task).length > 0) continue;
+    ids.push(task.id);
+    next.push(computeNextRunAt(task, task.timezone, now));
+  }
+  if (ids.length === 0) return 0;
+  const { rowCount } = await client.query(`${ADVANCE_TASKS_SQL} AND t."nextRunAt" IS NULL AND t.enabled`, [ids, next]);
+  return rowCount ?? 0;
+}

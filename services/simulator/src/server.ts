@@ -1,0 +1,528 @@
+import { gzipSync } from "node:zlib";
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
+import { buildConversation, conversationSeries, DEFAULT_CONVERSATIONS_PER_HOUR } from "./data/conversations.js";
+import {
+  buildDataAccessRecord,
+  DATA_ACCESS_TYPES,
+  dataAccessFileName,
+  dataAccessFileRecords,
+  parseDataAccessFileName,
+  type DataAccessType,
+} from "./data/data-access.js";
+import { agentGroupsResource, directoryFor, skillsResource, usersResource } from "./data/directory.js";
+import { buildEngagement, engagementSeries } from "./data/engagements.js";
+import { agentStates, queueHealthMetrics, sumMetrics, type QueueMetrics } from "./data/operations.js";
+import { HOUR_MS, MINUTE_MS } from "./data/random.js";
+import { countInRange, sliceInRange, type EventRef } from "./data/series.js";
+import { verifyOAuth, type OAuthCredentials } from "./oauth.js";
+
+/** API names, the same strings as `SourceApi` in libs/sources (kept separate: the simulator is an independent peer). */
+export const SIMULATED_APIS = [
+  "messaging-interactions",
+  "engagement-history",
+  "messaging-operations-queue-health",
+  "messaging-operations-agent-activity",
+  "account-config-users",
+  "account-config-skills",
+  "account-config-agent-groups",
+  "data-access-agent-activity",
+  "data-access-web-session",
+  "data-access-engagement",
+  "data-access-survey",
+] as const;
+export type SimulatedApi = (typeof SIMULATED_APIS)[number];
+
+const DATA_ACCESS_API: Record<DataAccessType, SimulatedApi> = {
+  agentActivity: "data-access-agent-activity",
+  webSession: "data-access-web-session",
+  engagement: "data-access-engagement",
+  survey: "data-access-survey",
+};
+
+export interface AccountRegistration extends OAuthCredentials {
+  /** APIs this key may use (default: all). */
+  permissions?: SimulatedApi[];
+  /** Whether the account is enabled for the Data Access API (default true), or which of its data types. */
+  dataAccessEnabled?: boolean | DataAccessType[];
+  /** Mean records per hour, per kind (defaults: 12 conversations, 6 engagements, 4 data-access sessions per type). */
+  volume?: { conversations?: number; engagements?: number; dataAccess?: number };
+}
+
+export interface Faults {
+  status429?: { count: number; retryAfterSeconds: number };
+  status5xx?: { count: number; status?: number };
+  slowMs?: number;
+  truncateBody?: { count: number };
+  forbidden?: SimulatedApi[];
+  repeatNextLink?: boolean;
+  outOfWindowRecords?: boolean;
+  duplicateAcrossPages?: boolean;
+  /** Limit the faults above to these APIs (default: every API). */
+  apis?: SimulatedApi[];
+}
+
+export interface RequestLogEntry {
+  at: number;
+  api: SimulatedApi | "csds" | "data-access-base";
+  method: string;
+  path: string;
+  status: number;
+}
+
+export interface SimulatorControl {
+  registerAccount(accountId: string, registration: AccountRegistration): void;
+  setFaults(accountId: string, faults: Faults): void;
+  clearFaults(accountId: string): void;
+  /** Every platform request the account received (CSDS included), oldest first. */
+  requestLog(accountId: string): RequestLogEntry[];
+  clearRequestLog(accountId: string): void;
+}
+
+export interface SimulatorOptions {
+  port?: number;
+  host?: string;
+  seed?: string;
+  /** Data Access batches are published this long after their hour ends (default 0). */
+  dataAccessLagMs?: number;
+  /** Serve the `/_simulator/...` control API (default true). */
+  controlApi?: boolean;
+  logger?: boolean;
+  now?: () => number;
+}
+
+export interface Simulator {
+  url: string;
+  seed: string;
+  control: SimulatorControl;
+  app: FastifyInstance;
+  stop(): Promise<void>;
+}
+
+/** Documented limits. */
+export const LIMITS = {
+  messagingInteractions: { maxLimit: 100, maxRangeMs: 93 * 24 * HOUR_MS },
+  engagementHistory: { maxLimit: 100, maxRangeMs: 31 * 24 * HOUR_MS },
+  operations: { maxTimeframeMinutes: 1440, minIntervalMinutes: 5 },
+} as const;
+
+interface AccountState {
+  registration?: AccountRegistration;
+  faults: Faults;
+  log: RequestLogEntry[];
+}
+
+const TEN_MINUTES = 10 * MINUTE_MS;
+const LOG_LIMIT = 100_000;
+
+class HttpProblem extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: Record<string, unknown>,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(String(body.message ?? body.error ?? status));
+  }
+}
+
+export async function startSimulator(options: SimulatorOptions = {}): Promise<Simulator> {
+  const seed = options.seed ?? "transporter";
+  const now = options.now ?? Date.now;
+  const lag = options.dataAccessLagMs ?? 0;
+  const accounts = new Map<string, AccountState>();
+  const stateOf = (accountId: string): AccountState => {
+    let state = accounts.get(accountId);
+    if (!state) {
+      state = { faults: {}, log: [] };
+      accounts.set(accountId, state);
+    }
+    return state;
+  };
+
+  const control: SimulatorControl = {
+    registerAccount(accountId, registration) {
+      stateOf(accountId).registration = { ...registration };
+    },
+    setFaults(accountId, faults) {
+      stateOf(accountId).faults = structuredClone(faults);
+    },
+    clearFaults(accountId) {
+      stateOf(accountId).faults = {};
+    },
+    requestLog(accountId) {
+      return [...(accounts.get(accountId)?.log ?? [])];
+    },
+    clearRequestLog(accountId) {
+      stateOf(accountId).log = [];
+    },
+  };
+
+  const app = Fastify({ logger: options.logger ?? false, bodyLimit: 1024 * 1024 });
+  // Accept JSON bodies whatever content type the client claims (the platform is lenient too).
+  app.addContentTypeParser("*", { parseAs: "string" }, (_req, body, done) => {
+    try {
+      done(null, body === "" ? {} : JSON.parse(body as string));
+    } catch (error) {
+      done(error as Error, undefined);
+    }
+  });
+
+  const selfUrl = (request: FastifyRequest, query: Record<string, string | number>): string => {
+    const path = request.url.split("?")[0]!;
+    const qs = new URLSearchParams(Object.entries(query).map(([k, v]): [string, string] => [k, String(v)])).toString();
+    return `http://${request.headers.host}${path}${qs ? `?${qs}` : ""}`;
+  };
+
+  const log = (accountId: string, entry: Omit<RequestLogEntry, "at">) => {
+    const state = stateOf(accountId);
+    if (state.log.length >= LOG_LIMIT) state.log.shift();
+    state.log.push({ at: now(), ...entry });
+  };
+
+  const faultApplies = (faults: Faults, api: SimulatedApi): boolean => !faults.apis || faults.apis.includes(api);
+
+  /**
+   * The common gate of every data endpoint: signature, permission, injected faults, then the
+   * handler; the body may be cut short on purpose. Bodies are serialised here so truncation
+   * produces a well-framed HTTP response carrying broken JSON (or a broken gzip stream).
+   */
+  async function serve(
+    request: FastifyRequest<{ Params: { accountId: string } }>,
+    reply: FastifyReply,
+    api: SimulatedApi | "data-access-base",
+    handler: (account: AccountState) => { body: Buffer | string; contentType: string; headers?: Record<string, string> },
+  ): Promise<FastifyReply> {
+    const { accountId } = request.params;
+    const account = stateOf(accountId);
+    const faults = account.faults;
+    const gateApi: SimulatedApi = api === "data-access-base" ? "data-access-agent-activity" : api;
+    const path = request.url.split("?")[0]!;
+    let status = 200;
+    try {
+      if (faults.slowMs && faultApplies(faults, gateApi)) await new Promise((r) => setTimeout(r, faults.slowMs));
+      const registration = account.registration;
+      if (!registration) throw new HttpProblem(401, { error: "Unauthorized", message: "unknown consumer key" });
+      const verdict = verifyOAuth(request.method, `http://${request.headers.host}${request.url}`, request.headers.authorization, registration, now());
+      if (!verdict.ok) throw new HttpProblem(401, { error: "Unauthorized", message: verdict.reason });
+      const forbidden = (faults.forbidden ?? []).includes(gateApi);
+      const permitted = api === "data-access-base" || !registration.permissions || registration.permissions.includes(api);
+      if (forbidden || !permitted) throw new HttpProblem(403, { error: "Forbidden", message: `API key is not authorized for ${api}` });
+      if (faults.status429 && faults.status429.count > 0 && faultApplies(faults, gateApi)) {
+        faults.status429.count--;
+        throw new HttpProblem(429, { error: "Too Many Requests" }, { "retry-after": String(faults.status429.retryAfterSeconds) });
+      }
+      if (faults.status5xx && faults.status5xx.count > 0 && faultApplies(faults, gateApi)) {
+        faults.status5xx.count--;
+        throw new HttpProblem(faults.status5xx.status ?? 503, { error: "Service Unavailable" });
+      }
+      const out = handler(account);
+      let body = typeof out.body === "string" ? Buffer.from(out.body, "utf8") : out.body;
+      if (faults.truncateBody && faults.truncateBody.count > 0 && faultApplies(faults, gateApi)) {
+        faults.truncateBody.count--;
+        body = body.subarray(0, Math.max(1, Math.floor(body.length / 2)));
+      }
+      log(accountId, { api, method: request.method, path, status });
+      for (const [k, v] of Object.entries(out.headers ?? {})) reply.header(k, v);
+      return reply.code(200).type(out.contentType).send(body);
+    } catch (error) {
+      if (!(error instanceof HttpProblem)) throw error;
+      status = error.status;
+      log(accountId, { api, method: request.method, path, status });
+      for (const [k, v] of Object.entries(error.headers)) reply.header(k, v);
+      return reply.code(error.status).type("application/json").send(JSON.stringify(error.body));
+    }
+  }
+
+  const json = (value: unknown) => ({ body: JSON.stringify(value), contentType: "application/json; charset=utf-8" });
+
+  // --- CSDS -----------------------------------------------------------------------------------
+  app.get<{ Params: { accountId: string }; Querystring: { version?: string } }>(
+    "/api/account/:accountId/service/baseURI.json",
+    async (request, reply) => {
+      const { accountId } = request.params;
+      const known = accounts.get(accountId)?.registration !== undefined;
+      log(accountId, { api: "csds", method: "GET", path: request.url.split("?")[0]!, status: known ? 200 : 404 });
+      if (!known) return reply.code(404).send({ code: 404, message: `account ${accountId} not found` });
+      const host = request.headers.host!;
+      const services = ["msgHist", "engHistDomain", "leDataReporting", "accountConfigReadOnly", "accountConfigReadWrite", "agentVep", "asyncMessagingEnt"];
+      return { baseURIs: services.map((service) => ({ service, account: accountId, baseURI: host })) };
+    },
+  );
+
+  // --- Messaging Interactions -----------------------------------------------------------------
+  type SearchRequest = FastifyRequest<{ Params: { accountId: string }; Querystring: Record<string, string>; Body: unknown }>;
+
+  function searchWindow(request: SearchRequest, maxRangeMs: number, maxLimit: number) {
+    const q = request.query;
+    const offset = q.offset === undefined ? 0 : Number(q.offset);
+    const limit = q.limit === undefined ? 50 : Number(q.limit);
+    if (!Number.isInteger(offset) || offset < 0) throw new HttpProblem(400, { error: "Bad Request", message: "offset must be a non-negative integer" });
+    if (!Number.isInteger(limit) || limit < 1 || limit > maxLimit) throw new HttpProblem(400, { error: "Bad Request", message: `limit must be between 1 and ${maxLimit}` });
+    const body = (request.body ?? {}) as { start?: { from?: unknown; to?: unknown }; contentToRetrieve?: unknown };
+    const from = Number(body.start?.from);
+    const to = Number(body.start?.to);
+    if (!Number.isFinite(from) || !Number.isFinite(to) || to < from) throw new HttpProblem(400, { error: "Bad Request", message: "start.from and start.to (epoch ms) are required" });
+    if (to - from > maxRangeMs) throw new HttpProblem(400, { error: "Bad Request", message: "time range exceeds the maximum interval" });
+    // Documented: from/to are rounded to the last/next 10 minutes, and both bounds are included.
+    const fromR = Math.floor(from / TEN_MINUTES) * TEN_MINUTES;
+    const toR = Math.ceil(to / TEN_MINUTES) * TEN_MINUTES + 1;
+    const sort = q.sort ?? "start:asc";
+    if (sort !== "start:asc" && sort !== "start:desc") throw new HttpProblem(400, { error: "Bad Request", message: "unsupported sort" });
+    const content = Array.isArray(body.contentToRetrieve) ? (body.contentToRetrieve as string[]) : null;
+    return { offset, limit, fromR, toR, desc: sort === "start:desc", content };
+  }
+
+  function page(
+    request: SearchRequest,
+    account: AccountState,
+    kind: "conversations" | "engagements",
+    maxRangeMs: number,
+    maxLimit: number,
+  ) {
+    const { offset, limit, fromR, toR, desc, content } = searchWindow(request, maxRangeMs, maxLimit);
+    const accountId = request.params.accountId;
+    const volume = account.registration?.volume;
+    const spec =
+      kind === "conversations"
+        ? conversationSeries(accountId, seed, { perHour: volume?.conversations ?? DEFAULT_CONVERSATIONS_PER_HOUR })
+        : engagementSeries(accountId, seed, volume?.engagements === undefined ? {} : { perHour: volume.engagements });
+    const build = kind === "conversations" ? buildConversation : buildEngagement;
+    const faults = account.faults;
+    const api: SimulatedApi = kind === "conversations" ? "messaging-interactions" : "engagement-history";
+    const total = countInRange(spec, fromR, toR);
+    // Duplicate fault: each page after the first starts one record early (the previous page's last).
+    const dup = faults.duplicateAcrossPages && faultApplies(faults, api) && offset > 0 ? 1 : 0;
+    let refs: EventRef[];
+    if (desc) {
+      const end = Math.max(0, total - offset + dup);
+      const start = Math.max(0, total - offset - limit);
+      refs = sliceInRange(spec, fromR, toR, start, end - start).reverse();
+    } else {
+      refs = sliceInRange(spec, fromR, toR, offset - dup, limit + dup);
+    }
+    const records = refs.map((ref) => build(accountId, seed, ref));
+    if (faults.outOfWindowRecords && faultApplies(faults, api)) {
+      // Records from well outside the asked range, as a misbehaving index would return.
+      const stray = Math.floor(fromR / HOUR_MS) - 48;
+      records.push(build(accountId, seed, { hour: stray, rank: 10_000 + offset, startMs: fromR - 36 * HOUR_MS }));
+      records.unshift(build(accountId, seed, { hour: stray + 200_000, rank: 20_000 + offset, startMs: toR + 36 * HOUR_MS }));
+    }
+    const filtered = content && kind === "conversations" ? records.map((r) => pick(r, ["info", ...content])) : records;
+    const base = { ...request.query };
+    const metadata: Record<string, unknown> = { count: total, self: { rel: "self", href: selfUrl(request, { ...base, offset, limit }) } };
+    if (offset + limit < total) {
+      const nextOffset = faults.repeatNextLink && faultApplies(faults, api) ? offset : offset + limit;
+      metadata.next = { rel: "next", href: selfUrl(request, { ...base, offset: nextOffset, limit }) };
+      metadata.last = { rel: "last", href: selfUrl(request, { ...base, offset: Math.max(0, Math.floor((total - 1) / limit) * limit), limit }) };
+    }
+    if (offset > 0) metadata.prev = { rel: "prev", href: selfUrl(request, { ...base, offset: Math.max(0, offset - limit), limit }) };
+    if (kind === "engagements") metadata.shardsStatusResult = { partialResult: false };
+    return json(kind === "conversations" ? { _metadata: metadata, conversationHistoryRecords: filtered } : { _metadata: metadata, interactionHistoryRecords: filtered });
+  }
+
+  app.post<{ Params: { accountId: string }; Querystring: Record<string, string> }>(
+    "/messaging_history/api/account/:accountId/conversations/search",
+    (request, reply) =>
+      serve(request, reply, "messaging-interactions", (account) =>
+        page(request as SearchRequest, account, "conversations", LIMITS.messagingInteractions.maxRangeMs, LIMITS.messagingInteractions.maxLimit),
+      ),
+  );
+
+  app.post<{ Params: { accountId: string }; Querystring: Record<string, string> }>(
+    "/interaction_history/api/account/:accountId/interactions/search",
+    (request, reply) =>
+      serve(request, reply, "engagement-history", (account) =>
+        page(request as SearchRequest, account, "engagements", LIMITS.engagementHistory.maxRangeMs, LIMITS.engagementHistory.maxLimit),
+      ),
+  );
+
+  // --- Messaging Operations -------------------------------------------------------------------
+  function operationsFrame(q: Record<string, string>) {
+    const timeframe = Number(q.timeframe);
+    if (q.v === undefined) throw new HttpProblem(400, { error: "Bad Request", message: "v is required" });
+    if (!Number.isInteger(timeframe) || timeframe < 1 || timeframe > LIMITS.operations.maxTimeframeMinutes) {
+      throw new HttpProblem(400, { error: "Bad Request", message: "timeframe must be 1..1440 minutes" });
+    }
+    let interval: number | null = null;
+    if (q.interval !== undefined) {
+      interval = Number(q.interval);
+      if (!Number.isInteger(interval) || interval < LIMITS.operations.minIntervalMinutes || interval > timeframe || timeframe % interval !== 0) {
+        throw new HttpProblem(400, { error: "Bad Request", message: "interval must be >= 5, <= timeframe and divide it" });
+      }
+    }
+    const size = (interval ?? timeframe) * MINUTE_MS;
+    const end = Math.floor(now() / size) * size;
+    const start = end - timeframe * MINUTE_MS;
+    return { timeframe, interval, start, end };
+  }
+
+  app.get<{ Params: { accountId: string }; Querystring: Record<string, string> }>(
+    "/operations/api/account/:accountId/msgqueuehealth",
+    (request, reply) =>
+      serve(request, reply, "messaging-operations-queue-health", () => {
+        const { accountId } = request.params;
+        const { timeframe, interval, start, end } = operationsFrame(request.query);
+        const all = directoryFor(accountId, seed).skills.filter((s) => !s.deleted).map((s) => s.id);
+        const wanted = request.query.skillIds && request.query.skillIds !== "all" ? request.query.skillIds.split(",").map(Number) : all;
+        const skills = wanted.filter((id) => all.includes(id));
+        const block = (t: number, minutes: number) => {
+          const skillsMetrics: Record<string, QueueMetrics> = {};
+          for (const id of skills) skillsMetrics[String(id)] = queueHealthMetrics(accountId, seed, id, t, minutes);
+          return { skillsMetrics, metricsTotal: sumMetrics(Object.values(skillsMetrics)) };
+        };
+        if (interval === null) return json(block(start, timeframe));
+        const metricsByIntervals = [];
+        for (let t = end - interval * MINUTE_MS; t >= start; t -= interval * MINUTE_MS) metricsByIntervals.push({ timestamp: t, metricsData: block(t, interval) });
+        return json({ metricsByIntervals, timeframeSummary: block(start, timeframe) });
+      }),
+  );
+
+  app.get<{ Params: { accountId: string }; Querystring: Record<string, string> }>(
+    "/operations/api/account/:accountId/agentactivity",
+    (request, reply) =>
+      serve(request, reply, "messaging-operations-agent-activity", () => {
+        const { accountId } = request.params;
+        const { timeframe, interval, start, end } = operationsFrame(request.query);
+        if (!request.query.agentIds) throw new HttpProblem(400, { error: "Bad Request", message: "agentIds is required" });
+        const all = directoryFor(accountId, seed).agents.filter((a) => !a.deleted).map((a) => a.id);
+        const agents = request.query.agentIds === "all" ? all : request.query.agentIds.split(",").map(Number).filter((id) => all.includes(id));
+        const block = (t: number, minutes: number) => {
+          const metricsPerAgent: Record<string, unknown> = {};
+          for (const id of agents) metricsPerAgent[String(id)] = agentStates(accountId, seed, id, t, minutes);
+          return { agentsMetrics: { metricsPerAgent, metricsTotals: [] } };
+        };
+        if (interval === null) return json(block(start, timeframe));
+        const metricsByIntervals = [];
+        for (let t = end - interval * MINUTE_MS; t >= start; t -= interval * MINUTE_MS) metricsByIntervals.push({ timestamp: t, metricsData: block(t, interval) });
+        return json({ metricsByIntervals, ...block(start, timeframe) });
+      }),
+  );
+
+  // --- Account configuration ------------------------------------------------------------------
+  const configRoutes: Array<[string, SimulatedApi, (accountId: string, seed: string) => unknown[]]> = [
+    ["users", "account-config-users", usersResource],
+    ["skills", "account-config-skills", skillsResource],
+    ["agentGroups", "account-config-agent-groups", agentGroupsResource],
+  ];
+  for (const [resource, api, build] of configRoutes) {
+    app.get<{ Params: { accountId: string } }>(`/api/account/:accountId/configuration/le-users/${resource}`, (request, reply) =>
+      serve(request, reply, api, () => ({ ...json(build(request.params.accountId, seed)), headers: { "ac-revision": "42" } })),
+    );
+  }
+
+  // --- Data Access ----------------------------------------------------------------------------
+  const enabledTypes = (registration: AccountRegistration | undefined): DataAccessType[] => {
+    const enabled = registration?.dataAccessEnabled ?? true;
+    if (enabled === true) return [...DATA_ACCESS_TYPES];
+    if (enabled === false) return [];
+    return enabled;
+  };
+  const requireEnabled = (account: AccountState, type: DataAccessType, accountId: string) => {
+    if (!enabledTypes(account.registration).includes(type)) {
+      throw new HttpProblem(403, { error: "Forbidden", message: `Data Access is not enabled for account ${accountId} (${type})` });
+    }
+  };
+
+  app.get<{ Params: { accountId: string } }>("/data_access_le/account/:accountId/le", (request, reply) =>
+    serve(request, reply, "data-access-base", (account) => {
+      const { accountId } = request.params;
+      const base = `http://${request.headers.host}/data_access_le/account/${accountId}/le`;
+      const link = [{ "@href": base, "@rel": "self" }];
+      for (const type of enabledTypes(account.registration)) link.push({ "@href": `${base}/${type}`, "@rel": type });
+      link.push({ "@href": `${base}/schema`, "@rel": "schema" });
+      return json({ le: { "@accountId": accountId, link } });
+    }),
+  );
+
+  for (const type of DATA_ACCESS_TYPES) {
+    const api = DATA_ACCESS_API[type];
+    app.get<{ Params: { accountId: string }; Querystring: Record<string, string> }>(`/data_access_le/account/:accountId/le/${type}`, (request, reply) =>
+      serve(request, reply, api, (account) => {
+        const { accountId } = request.params;
+        requireEnabled(account, type, accountId);
+        const startTime = Number(request.query.startTime);
+        const endTime = Number(request.query.endTime);
+        if (!Number.isFinite(startTime) || !Number.isFinite(endTime) || endTime < startTime) {
+          throw new HttpProblem(400, { error: "Bad Request", message: "startTime and endTime (epoch ms) are required" });
+        }
+        const base = `http://${request.headers.host}/data_access_le/account/${accountId}/le/${type}`;
+        const published = now() - lag;
+        const file: Array<Record<string, string>> = [];
+        for (let hour = Math.ceil(startTime / HOUR_MS); hour * HOUR_MS < endTime && (hour + 1) * HOUR_MS <= published; hour++) {
+          const name = dataAccessFileName(type, hour);
+          const entry = {
+            "@name": name,
+            "@scopeStartDate": new Date(hour * HOUR_MS).toISOString(),
+            "@scopeEndDate": new Date((hour + 1) * HOUR_MS).toISOString(),
+            "@href": `${base}/${name}`,
+          };
+          file.push(entry);
+          if (account.faults.duplicateAcrossPages && faultApplies(account.faults, api)) file.push({ ...entry });
+        }
+        return json({ dataAccessFiles: { "@id": accountId, link: { "@href": base, "@rel": "self" }, file } });
+      }),
+    );
+    app.get<{ Params: { accountId: string; file: string } }>(`/data_access_le/account/:accountId/le/${type}/:file`, (request, reply) =>
+      serve(request, reply, api, (account) => {
+        const { accountId, file } = request.params;
+        requireEnabled(account, type, accountId);
+        const hour = parseDataAccessFileName(type, file);
+        if (hour === null || (hour + 1) * HOUR_MS > now() - lag) throw new HttpProblem(404, { error: "Not Found", message: "no such file" });
+        const perHour = account.registration?.volume?.dataAccess;
+        const docs: string[] = [];
+        for (const record of dataAccessFileRecords(accountId, seed, type, hour, perHour === undefined ? {} : { perHour })) docs.push(JSON.stringify(record));
+        if (account.faults.outOfWindowRecords && faultApplies(account.faults, api)) {
+          docs.push(JSON.stringify(buildDataAccessRecord(accountId, seed, type, { hour: hour - 1000, rank: 99_999, startMs: hour * HOUR_MS - 30 * 24 * HOUR_MS })));
+        }
+        return { body: gzipSync(docs.join("\n") + "\n"), contentType: "application/gzip" };
+      }),
+    );
+  }
+
+  // --- Control API (tests, demo, benchmarks in other processes) -------------------------------
+  if (options.controlApi ?? true) {
+    app.get("/_simulator/health", async () => ({ ok: true, seed }));
+    app.post<{ Params: { accountId: string }; Body: AccountRegistration }>("/_simulator/accounts/:accountId", async (request, reply) => {
+      const body = request.body;
+      if (!body || typeof body.consumerKey !== "string" || typeof body.consumerSecret !== "string" || typeof body.token !== "string" || typeof body.tokenSecret !== "string") {
+        return reply.code(400).send({ error: "consumerKey, consumerSecret, token and tokenSecret are required" });
+      }
+      control.registerAccount(request.params.accountId, body);
+      return reply.code(204).send();
+    });
+    app.put<{ Params: { accountId: string }; Body: Faults }>("/_simulator/accounts/:accountId/faults", async (request, reply) => {
+      control.setFaults(request.params.accountId, request.body ?? {});
+      return reply.code(204).send();
+    });
+    app.delete<{ Params: { accountId: string } }>("/_simulator/accounts/:accountId/faults", async (request, reply) => {
+      control.clearFaults(request.params.accountId);
+      return reply.code(204).send();
+    });
+    app.get<{ Params: { accountId: string } }>("/_simulator/accounts/:accountId/requests", async (request) => ({ requests: control.requestLog(request.params.accountId) }));
+    app.delete<{ Params: { accountId: string } }>("/_simulator/accounts/:accountId/requests", async (request, reply) => {
+      control.clearRequestLog(request.params.accountId);
+      return reply.code(204).send();
+    });
+  }
+
+  const address = await app.listen({ port: options.port ?? 0, host: options.host ?? "127.0.0.1" });
+  const bound = app.server.address();
+  const url = typeof bound === "object" && bound ? `http://${options.host ?? "127.0.0.1"}:${bound.port}` : address;
+  return {
+    url,
+    seed,
+    control,
+    app,
+    stop: async () => {
+      await app.close();
+    },
+  };
+}
+
+function pick(record: Record<string, unknown>, keys: string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of keys) {
+    const k = key === "sdes" ? "sdes" : key;
+    if (k in record) out[k] = record[k];
+  }
+  return out;
+}

@@ -1,0 +1,108 @@
+import { PassThrough } from "node:stream";
+import type { Db } from "@transporter/db";
+import { PermanentError } from "@transporter/queue";
+import type { StageContext, StageOutput } from "@transporter/queue";
+import { FORMAT_FILES, REPORT_FORMATS, resolveVersion, transformStream, ZonedTime, type ReportFormat, type TransformResult } from "@transporter/reports";
+import { reportFileName, stagingKey } from "@transporter/storage";
+import type { StagingStore } from "@transporter/storage";
+
+export interface TransformDeps {
+  prisma: Db;
+  staging: StagingStore;
+}
+
+/** The task options the transformer reads (see Task.options). */
+export interface ReportTaskOptions {
+  /** CSV: start with a UTF-8 byte order mark. */
+  csvBom: boolean;
+  /** CSV/XLSX: keep formula-like text as it is. */
+  keepFormulas: boolean;
+}
+
+export function reportOptions(taskOptions: unknown): ReportTaskOptions {
+  const options = (typeof taskOptions === "object" && taskOptions !== null ? taskOptions : {}) as Record<string, unknown>;
+  return { csvBom: options.csvBom === true, keepFormulas: options.keepFormulas === true };
+}
+
+/** Notes the transformer writes start with this, so a re-run replaces its own notes only. */
+export const SKIPPED_NOTE_PREFIX = "transform: ";
+
+/** The run's error summary for skipped records: how many, and the first few with their line. */
+export function skippedRecordsNote(result: TransformResult): string | null {
+  if (result.skipped === 0) return null;
+  const examples = result.skippedExamples.map((e) => `line ${e.line}: ${e.reason}`).join("; ");
+  const more = result.skipped > result.skippedExamples.length ? `; and ${result.skipped - result.skippedExamples.length} more` : "";
+  return `${SKIPPED_NOTE_PREFIX}${result.skipped} of ${result.records} records skipped (report ${result.reportId} v${result.reportVersion} cannot read them): ${examples}${more}`;
+}
+
+function formatOf(format: string): ReportFormat {
+  if ((REPORT_FORMATS as readonly string[]).includes(format)) return format as ReportFormat;
+  throw new PermanentError("report.unknown_format", `the task's format "${format}" is not a report format`);
+}
+
+function zoneOf(timezone: string | null): string {
+  const zone = timezone ?? "UTC";
+  try {
+    new ZonedTime(zone);
+  } catch {
+    throw new PermanentError("invalid_timezone", `the account's time zone "${zone}" is not a known IANA zone; choose another one (PATCH /v1/account), then retry the run`);
+  }
+  return zone;
+}
+
+/**
+ * The transform stage: the run's raw NDJSON in staging → the task's report file, streamed
+ * (memory stays flat whatever the number of records) into the run's `report` staging folder.
+ * A run keeps the report version it first resolved, so a retry renders the same columns even
+ * if a new version was published in between. Re-running overwrites the same object.
+ */
+export function createTransformHandler(deps: TransformDeps) {
+  return async function transformRun(ctx: StageContext<"transform">): Promise<StageOutput> {
+    const { run, task, tenant, payload, logger, span } = ctx;
+    const format = formatOf(task.format);
+    const zone = zoneOf(tenant.timezone);
+    const version = run.reportVersion ?? resolveVersion(task.reportId, task.reportVersion);
+    const fileName = reportFileName({
+      description: task.description,
+      windowStart: run.windowStart,
+      windowEnd: run.windowEnd,
+      format: FORMAT_FILES[format].extension,
+      zone,
+      encrypted: false,
+    });
+    const reportKey = stagingKey(tenant.id, run.id, "report", fileName);
+    span.setAttributes({ "transporter.report": task.reportId, "transporter.report_version": version, "transporter.format": format });
+
+    const raw = await deps.staging.get(payload.rawKey);
+    const file = new PassThrough();
+    // The store may not listen yet when the transform fails early; its error is reported below.
+    file.on("error", () => undefined);
+    const transforming = transformStream(
+      { report: task.reportId, version, format, params: task.params, timeZone: zone, options: reportOptions(task.options) },
+      raw,
+      file,
+    ).catch((error: unknown) => {
+      // Stop reading and abandon the half-written object (the store never shows it).
+      raw.destroy();
+      file.destroy(error as Error);
+      throw error;
+    });
+    const [transformed, stored] = await Promise.allSettled([transforming, deps.staging.put(reportKey, file)]);
+    // The transform's own error says why (a malformed record, an unknown report); the store's
+    // error is then only the consequence of its input stopping.
+    if (transformed.status === "rejected") throw transformed.reason;
+    if (stored.status === "rejected") throw stored.reason;
+    const result = transformed.value;
+
+    const note = skippedRecordsNote(result);
+    const notes = (Array.isArray(run.notes) ? (run.notes as unknown[]) : []).filter((n) => !(typeof n === "string" && n.startsWith(SKIPPED_NOTE_PREFIX)));
+    if (note) notes.push(note);
+    await deps.prisma.run.update({
+      where: { id: run.id },
+      data: { rows: result.rows, skippedRecords: result.skipped, reportVersion: result.reportVersion, notes: notes as string[] },
+    });
+    span.setAttributes({ "transporter.rows": result.rows, "transporter.skipped_records": result.skipped, "transporter.report_bytes": result.bytes });
+    logger.info({ reportKey, rows: result.rows, skipped: result.skipped, bytes: stored.value.bytes, reportVersion: result.reportVersion }, "report written");
+    return { reportKey };
+  };
+}

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { captureLogs, installTestTelemetry } from "@transporter/telemetry/testing";
 import { startS3rver, type S3rverHandle } from "../../libs/storage/test/support/s3rver.js";
 import { findSecrets, privateKeyFragments, spanTexts, type CapturedSpan } from "./support/secrets.js";
-import { createBrand, createTask, lastHour, REPORT_ID, startObservedSystem, waitForRun, type Brand, type ObservedSystem, type RunView } from "./support/system.js";
+import { createBrand, createTask, lastHour, REPORT_ID, startObservedSystem, waitFor, waitForRun, type Brand, type ObservedSystem, type RunView } from "./support/system.js";
 
 // Installed before the system starts, so every tracer and meter the services create reports here.
 const telemetry = installTestTelemetry();
@@ -70,6 +70,18 @@ describe("observability of runs: one trace per run, metrics, no secrets", () => 
     s3Stopped = true;
     const third = await observed.api<RunView>(brand.adminKey, "POST", `/v1/tasks/${s3TaskId}/runs`, lastHour(), 202);
     undelivered = await waitForRun(observed, brand.adminKey, third.id);
+
+    // A stage writes the run's final status inside its span, so the API can show SUCCEEDED or
+    // FAILED a moment before that span ends (and, for a failure, before its metrics are added).
+    // Wait for every expected attempt to have ended before asserting on spans and metrics.
+    const attemptsEnded = (runId: string, expected: Record<string, number>) =>
+      waitFor(`the stage spans of run ${runId}`, async () => {
+        const ended = telemetry.spans.getFinishedSpans().filter((s) => stageSpanName.test(s.name) && s.attributes["transporter.run_id"] === runId);
+        return Object.entries(expected).every(([stage, n]) => ended.filter((s) => s.name === `${stage} run`).length >= n) ? true : undefined;
+      });
+    await attemptsEnded(succeeded.id, { fetch: 2, transform: 1, encrypt: 1, deliver: 1 });
+    await attemptsEnded(failed.id, { fetch: 1 });
+    await attemptsEnded(undelivered.id, { fetch: 1, transform: 1, encrypt: 1, deliver: 3 });
   }, 240_000);
 
   afterAll(async () => {

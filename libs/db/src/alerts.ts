@@ -32,9 +32,11 @@ export async function raiseAlert(prisma: Pick<Db, "$executeRaw">, alert: AlertIn
 
 /** Close the open alert with this key, if any (the condition is over). */
 export async function resolveAlert(prisma: Pick<Db, "alert">, tenantId: string, dedupeKey: string): Promise<number> {
-  const { count } = await prisma.alert.updateMany({
-    where: { tenantId, dedupeKey, resolvedAt: null },
-    data: { resolvedAt: new Date() },
-  });
+  const { count } = await resolveAlertQuery(prisma, tenantId, dedupeKey);
   return count;
+}
+
+/** The query behind `resolveAlert`, not yet run: for a `$transaction([...])` with other writes. */
+export function resolveAlertQuery(prisma: Pick<Db, "alert">, tenantId: string, dedupeKey: string) {
+  return prisma.alert.updateMany({ where: { tenantId, dedupeKey, resolvedAt: null }, data: { resolvedAt: new Date() } });
 }

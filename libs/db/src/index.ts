@@ -1,7 +1,7 @@
 export { createPrisma, isUniqueViolation, type Db } from "./client.js";
 export { migrate, MigrationError, DEFAULT_MIGRATIONS_DIR } from "./migrate.js";
 export { ensureDatabase } from "./ensure-database.js";
-export { raiseAlert, resolveAlert, type AlertInput } from "./alerts.js";
+export { raiseAlert, resolveAlert, resolveAlertQuery, type AlertInput } from "./alerts.js";
 export { refreshSetupAlerts } from "./setup-alerts.js";
 export { tenantScoped, TenantScopeError, type TenantDb } from "./tenant-scope.js";
 export * from "./generated/client.js";

@@ -1,7 +1,7 @@
 import { metrics, trace, type Span } from "@opentelemetry/api";
 import { UnrecoverableError, type Job, type Worker } from "bullmq";
 import type { Config } from "@transporter/config";
-import { raiseAlert, resolveAlert, type Db, type Run, type Task, type Tenant } from "@transporter/db";
+import { raiseAlert, resolveAlertQuery, type Db, type Run, type Task, type Tenant } from "@transporter/db";
 import { createLogger, startSpan, withTraceContext, type Logger } from "@transporter/telemetry";
 import type { Redis } from "ioredis";
 import { jobCatalog, type JobPayload, type Stage } from "./catalog.js";
@@ -69,16 +69,21 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
 
   async function failRun(run: LoadedRun, error: unknown, payload: JobPayload<S>) {
     const message = (error as Error).message || "unknown error";
-    const updated = await prisma.run.updateMany({
-      where: { id: run.id, status: { notIn: ["SUCCEEDED", "FAILED", "SKIPPED"] } },
-      data: { status: "FAILED", finishedAt: new Date(), error: `${stage}: ${message}`, errorCode: errorCodeOf(error) },
+    // The FAILED status and its alert are one transaction: whoever sees the run failed sees its alert.
+    const failed = await prisma.$transaction(async (tx) => {
+      const updated = await tx.run.updateMany({
+        where: { id: run.id, status: { notIn: ["SUCCEEDED", "FAILED", "SKIPPED"] } },
+        data: { status: "FAILED", finishedAt: new Date(), error: `${stage}: ${message}`, errorCode: errorCodeOf(error) },
+      });
+      if (updated.count === 0) return false;
+      await raiseAlert(tx, {
+        tenantId: run.tenantId, kind: "run.failed", severity: "error", title: `Task "${run.task.description}" failed`,
+        message: `The run for ${run.windowStart.toISOString()} – ${run.windowEnd.toISOString()} failed while it was ${STATUS[stage].toLowerCase()}: ${message}`,
+        dedupeKey: `run.failed:${run.taskId}`, taskId: run.taskId, runId: run.id,
+      });
+      return true;
     });
-    if (updated.count === 0) return;
-    await raiseAlert(prisma, {
-      tenantId: run.tenantId, kind: "run.failed", severity: "error", title: `Task "${run.task.description}" failed`,
-      message: `The run for ${run.windowStart.toISOString()} – ${run.windowEnd.toISOString()} failed while it was ${STATUS[stage].toLowerCase()}: ${message}`,
-      dedupeKey: `run.failed:${run.taskId}`, taskId: run.taskId, runId: run.id,
-    });
+    if (!failed) return;
     runsFailed.add(1, { ...labels(run), stage, reason: errorCodeOf(error) });
     await producer.enqueue("notify", { runId: run.id, tenantId: run.tenantId, trace: payload.trace, outcome: "failed" });
   }
@@ -124,11 +129,13 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
               }
             }
             if (stage === "deliver") {
-              await prisma.run.update({
-                where: { id: run.id },
-                data: { status: "SUCCEEDED", [FINISHED_AT[stage]]: new Date(), finishedAt: new Date(), staging, error: null, errorCode: null },
-              });
-              await resolveAlert(prisma, run.tenantId, `run.failed:${run.taskId}`);
+              await prisma.$transaction([
+                prisma.run.update({
+                  where: { id: run.id },
+                  data: { status: "SUCCEEDED", [FINISHED_AT[stage]]: new Date(), finishedAt: new Date(), staging, error: null, errorCode: null },
+                }),
+                resolveAlertQuery(prisma, run.tenantId, `run.failed:${run.taskId}`),
+              ]);
               runsSucceeded.add(1, labels(run));
               await producer.enqueue("notify", { runId: run.id, tenantId: run.tenantId, trace: payload.trace, outcome: "succeeded" });
               return;

@@ -67,9 +67,10 @@ describe("two fetchers, one tenant", () => {
 
   it("stay within the account's rate budget together", async () => {
     const prisma = db.prisma;
-    const accountId = `77${Date.now() % 100_000}`;
+    // A fixed account (the simulator is this file's own): its data, so the number of requests, is the same every run.
+    const accountId = "7712345";
     const credentials = { consumerKey: randomBytes(6).toString("hex"), consumerSecret: randomBytes(8).toString("hex"), token: randomBytes(6).toString("hex"), tokenSecret: randomBytes(8).toString("hex") };
-    sim.control.registerAccount(accountId, { ...credentials, volume: { conversations: 300 } });
+    sim.control.registerAccount(accountId, { ...credentials, volume: { conversations: 600 } });
     const tenant = await prisma.tenant.create({ data: { name: "Rate brand", accountId, timezone: "UTC" } });
     const destination = await prisma.destination.create({ data: { tenantId: tenant.id, name: "managed", kind: "managed", config: {} } });
     const sourceId = randomUUID();
@@ -92,7 +93,9 @@ describe("two fetchers, one tenant", () => {
     const requests = sim.control.requestLog(accountId).filter((r) => r.api === "messaging-interactions");
     expect(requests.length).toBe(finished.reduce((sum, r) => sum + (r.sourceCalls ?? 0), 0));
     expect(requests.length).toBeGreaterThan(3 * RATE);
-    // Token bucket: at most burst (= rate) + rate·1 s in any second, +1 for arrival jitter.
-    expect(peak(requests.map((r) => r.at), 1000)).toBeLessThanOrEqual(2 * RATE + 1);
+    // Token bucket: at most burst (= rate) + rate·1 s in any second, plus what up to half a second
+    // of arrival jitter on a loaded machine can squeeze in. Unbudgeted, two fetchers send several
+    // times that (the simulator answers in a few milliseconds).
+    expect(peak(requests.map((r) => r.at), 1000)).toBeLessThanOrEqual(2 * RATE + RATE / 2);
   }, 60_000);
 });

@@ -4,8 +4,9 @@
  *  - "bare":    a loop of OAuth-signed requests paging the same endpoint, reading each body and
  *               nothing more (offsets computed locally, no JSON parsing after the first page);
  *  - "fetcher": the fetcher's path — @transporter/sources (CSDS discovery, Redis token bucket,
- *               retries, next-link paging with one page of prefetch, window filter, de-duplication)
- *               → NDJSON chunks → the file-system staging store.
+ *               retries, next-link paging with two pages read ahead, each page validated and laid
+ *               out from its bytes, window filter, de-duplication) → NDJSON chunks of the records
+ *               as received → the file-system staging store (SHA-256 on the way).
  *
  * The simulator runs in its own process; each path runs in its own child process, twice,
  * alternating (BENCH_ROUNDS, default 2; the best run of each counts), so both see the same
@@ -125,7 +126,7 @@ async function runFetcher(simUrl: string, to: number, outDir: string): Promise<C
   const started = performance.now();
   const source = platform.openSource(ACCOUNT, CREDENTIALS);
   let records = 0;
-  const lines = ndjsonChunks(source.fetch("messaging-interactions", { from: new Date(FROM), to: new Date(to) }), () => {
+  const lines = ndjsonChunks(source.fetch("messaging-interactions", { from: new Date(FROM), to: new Date(to) }, { asReceived: true }), () => {
     if (++records % 20_000 === 0) sample();
   });
   const stored = await staging.put("tenants/bench/runs/bench/raw/records.ndjson", Readable.from(lines));

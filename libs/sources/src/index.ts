@@ -19,7 +19,8 @@ export { splitWindow, RecentIds, type Range } from "./window.js";
 export { connectorFor } from "./registry.js";
 export { jsonDocuments } from "./connectors/data-access.js";
 export { ndjsonChunks } from "./ndjson.js";
-export { RAW_JSON, attachRawJson, rawJsonOf, topLevelArrayElements } from "./raw-json.js";
+export { RAW_JSON, attachRawJson, rawJsonOf } from "./raw-json.js";
+export { scanSearchPage, type SearchPageLayout } from "./search-page.js";
 export type { Connector, FetchOptions, SourceRecord, SourceSession } from "./connectors/types.js";
 export {
   createPlatform,

@@ -1,20 +1,27 @@
 import type { SourceRecord } from "./connectors/types.js";
 import { rawJsonOf } from "./raw-json.js";
 
+const NEWLINE = Buffer.from("\n");
+
 /**
- * Records as NDJSON text in chunks of about `chunkBytes` (one write per chunk rather than one
- * per record), for a stream into the staging store. `onRecord` counts as they pass.
+ * Records as NDJSON in chunks of about `chunkBytes` (one write per chunk rather than one per
+ * record), for a stream into the staging store. A record that arrived with its own JSON (one line)
+ * is written as received, bytes untouched; others are serialised here. `onRecord` counts as they pass.
  */
-export async function* ndjsonChunks(records: AsyncIterable<SourceRecord>, onRecord: () => void = () => {}, chunkBytes = 64 * 1024): AsyncGenerator<string> {
-  let buffer = "";
+export async function* ndjsonChunks(records: AsyncIterable<SourceRecord>, onRecord: () => void = () => {}, chunkBytes = 64 * 1024): AsyncGenerator<Buffer> {
+  let parts: Buffer[] = [];
+  let size = 0;
   for await (const record of records) {
-    // The record's text as received when it is one line; otherwise serialised here.
-    buffer += (rawJsonOf(record) ?? JSON.stringify(record)) + "\n";
+    const raw = rawJsonOf(record) ?? JSON.stringify(record);
+    const bytes = typeof raw === "string" ? Buffer.from(raw) : raw;
+    parts.push(bytes, NEWLINE);
+    size += bytes.length + 1;
     onRecord();
-    if (buffer.length >= chunkBytes) {
-      yield buffer;
-      buffer = "";
+    if (size >= chunkBytes) {
+      yield Buffer.concat(parts, size);
+      parts = [];
+      size = 0;
     }
   }
-  if (buffer.length > 0) yield buffer;
+  if (size > 0) yield Buffer.concat(parts, size);
 }

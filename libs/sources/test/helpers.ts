@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { startSimulator, type AccountRegistration, type Simulator } from "@transporter/simulator";
-import { createPlatform, type HttpOptions, type Platform, type SourceCredentials } from "../src/index.js";
+import { createPlatform, rawJsonOf, type HttpOptions, type Platform, type SourceCredentials } from "../src/index.js";
 
 export const SEED = "sources-tests";
 
@@ -47,8 +47,9 @@ export async function collect<T>(iterable: AsyncIterable<T>): Promise<T[]> {
   return out;
 }
 
+/** Records as NDJSON: as received when they carry their own JSON (`asReceived`), else serialised. */
 export function ndjson(records: unknown[]): string {
-  return records.map((r) => JSON.stringify(r)).join("\n") + "\n";
+  return records.map((r) => (r !== null && typeof r === "object" ? rawJsonOf(r)?.toString() : undefined) ?? JSON.stringify(r)).join("\n") + "\n";
 }
 
 export async function failure(promise: Promise<unknown>): Promise<Error & Record<string, unknown>> {

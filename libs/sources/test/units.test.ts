@@ -1,8 +1,9 @@
+import fc from "fast-check";
 import { createHmac } from "node:crypto";
 import OAuth from "oauth-1.0a";
 import { startSimulator, type Simulator } from "@transporter/simulator";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CsdsClient, jsonDocuments, ndjsonChunks, oauthHeader, parseJson, parseRetryAfter, rawJsonOf, RecentIds, splitWindow, topLevelArrayElements } from "../src/index.js";
+import { CsdsClient, jsonDocuments, ndjsonChunks, oauthHeader, parseJson, parseRetryAfter, rawJsonOf, RecentIds, scanSearchPage, splitWindow } from "../src/index.js";
 import { newAccount } from "./helpers.js";
 
 describe("OAuth 1.0a signing", () => {
@@ -71,14 +72,128 @@ describe("helpers", () => {
 });
 
 describe("raw record text", () => {
-  it("finds each element of a top-level array, whatever its strings hold", () => {
-    const records = [{ a: 'say "hi" [x] {y}', b: "back\\slash\\" }, { c: ["]", "\\\"", { d: "日本 👩‍💻\n=SUM(A1)" }] }, {}];
-    const text = JSON.stringify({ _metadata: { count: 3, note: '"conversationHistoryRecords":[' }, conversationHistoryRecords: records, after: [1] });
-    const slices = topLevelArrayElements(text, "conversationHistoryRecords")!;
-    expect(slices.map(([s, e]) => JSON.parse(text.slice(s, e)))).toEqual(records);
-    expect(slices.map(([s, e]) => text.slice(s, e))).toEqual(records.map((r) => JSON.stringify(r)));
-    expect(topLevelArrayElements(text, "missing")).toBeNull();
-    expect(topLevelArrayElements('{"x":{"conversationHistoryRecords":[{}]}}', "conversationHistoryRecords")).toBeNull();
+  const KEY = "conversationHistoryRecords";
+  /** What the scan found, decoded, to compare with JSON.parse of the whole page. */
+  function readLayout(bytes: Buffer) {
+    const layout = scanSearchPage(bytes, KEY);
+    if (!layout) return null;
+    const text = (s: number, e: number) => bytes.toString("utf8", s, e);
+    return {
+      records: layout.recordStarts.map((s, k) => JSON.parse(text(s, layout.recordEnds[k]!)) as unknown),
+      infos: layout.infoStarts.map((s, k) => (s < 0 ? undefined : (JSON.parse(text(s, layout.infoEnds[k]!)) as unknown))),
+      metadata: layout.metadataStart < 0 ? undefined : (JSON.parse(text(layout.metadataStart, layout.metadataEnd)) as unknown),
+      hasRecords: layout.hasRecords,
+    };
+  }
+  const expected = (page: Record<string, unknown>) => {
+    const records = (page[KEY] ?? []) as Array<Record<string, unknown>>;
+    return { records, infos: records.map((r) => r.info), metadata: page._metadata, hasRecords: KEY in page };
+  };
+
+  it("finds each record, its info and the page metadata in the bytes, whatever the strings hold", () => {
+    const records = [
+      { a: 'say "hi" [x] {y}', info: { conversationId: "c\\1\"", startTimeL: 1 }, b: "back\\slash\\" },
+      { c: ["]", "\\\"", { d: "日本 👩‍💻\n=SUM(A1)", info: { nested: true } }], info: { conversationId: "ش", startTimeL: 2 } },
+      {},
+    ];
+    const page = { _metadata: { count: 3, note: '"conversationHistoryRecords":[', next: { href: "http://x/?offset=3" } }, [KEY]: records, after: [1, { info: {} }] };
+    const bytes = Buffer.from(JSON.stringify(page));
+    expect(readLayout(bytes)).toEqual(expected(page));
+    const layout = scanSearchPage(bytes, KEY)!;
+    // The exact bytes of each record, as sent.
+    expect(layout.recordStarts.map((s, k) => bytes.toString("utf8", s, layout.recordEnds[k]))).toEqual(records.map((r) => JSON.stringify(r)));
+    // Pretty-printed, metadata after the records: the same.
+    const pretty = { [KEY]: records, _metadata: page._metadata };
+    expect(readLayout(Buffer.from(JSON.stringify(pretty, null, 2)))).toEqual(expected(pretty));
+    expect(readLayout(Buffer.from('{"_metadata":{"count":0}}'))).toEqual({ records: [], infos: [], metadata: { count: 0 }, hasRecords: false });
+  });
+
+  it("agrees with JSON.parse on any page, and never reads a layout out of a damaged one", () => {
+    const text = fc.oneof(fc.string(), fc.constantFrom('"', "\\", "\\\"", "]", "}", "{", "[", '","info":{', "👩‍💻", "日本", "\u2028"));
+    const json = fc.letrec((tie) => ({
+      value: fc.oneof({ depthSize: "small" }, text, fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.boolean(), fc.constant(null), tie("object"), fc.array(tie("value"), { maxLength: 3 })),
+      object: fc.dictionary(fc.oneof(text, fc.constantFrom("info", KEY, "_metadata")), tie("value"), { maxKeys: 4 }),
+    }));
+    // `info` anywhere among the record's members, objects before and after it.
+    const record = fc.record({ info: fc.option(json.object, { nil: undefined }), rest: json.object, at: fc.nat() }).map(({ info, rest, at }) => {
+      const members = Object.entries(rest).filter(([k]) => k !== "info");
+      if (info !== undefined) members.splice(at % (members.length + 1), 0, ["info", info]);
+      return Object.fromEntries(members);
+    });
+    const pageArb = fc.record({ _metadata: fc.option(json.object, { nil: undefined }), records: fc.option(fc.array(record, { maxLength: 4 }), { nil: undefined }), other: json.object, space: fc.constantFrom(undefined, 1, "\t") });
+    fc.assert(
+      fc.property(pageArb, ({ _metadata, records, other, space }) => {
+        const page: Record<string, unknown> = { ...other };
+        delete page[KEY];
+        delete page._metadata;
+        if (_metadata !== undefined) page._metadata = _metadata;
+        if (records !== undefined) page[KEY] = records;
+        const bytes = Buffer.from(JSON.stringify(page, null, space));
+        expect(readLayout(bytes)).toEqual(expected(JSON.parse(bytes.toString("utf8")) as Record<string, unknown>));
+        // Cut anywhere: no layout (the caller then parses it and reports where it ends).
+        for (let cut = 0; cut < bytes.length; cut += Math.max(1, Math.floor(bytes.length / 40))) {
+          expect(scanSearchPage(bytes.subarray(0, cut), KEY)).toBeNull();
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("accepts a damaged page only when JSON.parse does, and then reads the same layout", () => {
+    const records = [{ info: { conversationId: "a", startTimeL: 1 }, m: [1.5e3, -0, true, false, null, "\u00e9\n"] }, { info: {}, x: { y: [] } }];
+    const page = Buffer.from(JSON.stringify({ _metadata: { count: 2, next: { href: "http://x/?offset=2" } }, [KEY]: records }));
+    const punctuation = [...'{}[]":,\\ -.0123456789eEtfnul\u0001'].map((ch) => ch.charCodeAt(0));
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.nat(), fc.constantFrom(...punctuation), fc.constantFrom("set", "insert", "delete")), { minLength: 1, maxLength: 3 }), (edits) => {
+        let bytes = Buffer.from(page);
+        for (const [at, byte, how] of edits) {
+          const k = at % bytes.length;
+          if (how === "set") bytes[k] = byte;
+          else if (how === "insert") bytes = Buffer.concat([bytes.subarray(0, k), Buffer.from([byte]), bytes.subarray(k)]);
+          else bytes = Buffer.concat([bytes.subarray(0, k), bytes.subarray(k + 1)]);
+        }
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(bytes.toString("utf8"));
+        } catch {
+          expect(scanSearchPage(bytes, KEY), bytes.toString("utf8")).toBeNull();
+          return;
+        }
+        const layout = readLayout(bytes);
+        if (layout) expect(layout).toEqual(expected(parsed as Record<string, unknown>));
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it("refuses what is not a page of records: no layout, so the page is parsed and its problem named", () => {
+    for (const bad of [
+      '{"conversationHistoryRecords": "x"}',
+      '{"conversationHistoryRecords": 3}',
+      '{"conversationHistoryRecords": [1, 2]}',
+      '{"conversationHistoryRecords": ["a"]}',
+      '{"conversationHistoryRecords": [{"a": 1]}',
+      '{"conversationHistoryRecords": [{"a": 1}}',
+      '{"conversationHistoryRecords": [{"info": }]}',
+      '{"a": 1} {"b": 2}',
+      '[{"a": 1}]',
+      '{"a": "unterminated}',
+      '{"conversationHistoryRecords": [{"a": tru}]}',
+      '{"conversationHistoryRecords": [{"a": 01}]}',
+      '{"conversationHistoryRecords": [{"a": 1.}]}',
+      '{"conversationHistoryRecords": [{"a": "\\q"}]}',
+      '{"conversationHistoryRecords": [{"a": "\\u12g4"}]}',
+      '{"conversationHistoryRecords": [{"a": "tab\there"}]}',
+      '{"conversationHistoryRecords": [{"a": 1,}]}',
+      '{"conversationHistoryRecords": [{"a" 1}]}',
+      '{"conversationHistoryRecords": [{"a": 1} {"b": 2}]}',
+      '{"conversationHistoryRecords": [{"a": 1}],}',
+      '{"_metadata": {}}}',
+      '{"_metadata": {}',
+      '',
+    ]) {
+      expect(scanSearchPage(Buffer.from(bad), KEY), bad).toBeNull();
+    }
   });
 
   it("writes records as received when they are one line, and serialises them otherwise", async () => {

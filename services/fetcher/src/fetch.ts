@@ -64,7 +64,7 @@ export function createFetchHandler(deps: FetchDeps) {
     let records = 0;
     const started = Date.now();
     try {
-      const lines = ndjsonChunks(opened.fetch(api, window, { params: (task.params ?? {}) as Record<string, unknown> }), () => void records++);
+      const lines = ndjsonChunks(opened.fetch(api, window, { params: (task.params ?? {}) as Record<string, unknown>, asReceived: true }), () => void records++);
       await deps.staging.put(rawKey, Readable.from(lines));
     } catch (error) {
       await deps.prisma.run.update({ where: { id: run.id }, data: { sourceCalls: opened.calls } }).catch(() => undefined);

@@ -2,7 +2,8 @@ import { SOURCE_API_LABELS, type FetchWindow, type SourceApi } from "../apis.js"
 import type { CsdsService } from "../csds.js";
 import { SourceError } from "../errors.js";
 import { parseJsonText } from "../http.js";
-import { attachRawJson, topLevelArrayElements } from "../raw-json.js";
+import { attachRawJson } from "../raw-json.js";
+import { scanSearchPage } from "../search-page.js";
 import { RecentIds, splitWindow } from "../window.js";
 import type { Connector, FetchOptions, SourceRecord, SourceSession } from "./types.js";
 
@@ -133,6 +134,34 @@ function searchConnector(spec: SearchSpec): Connector {
     return { records: (records ?? []) as SourceRecord[], next };
   }
 
+  /**
+   * The page read for storing as received: each record is its exact bytes plus its parsed `info`
+   * (what windowing and de-duplication read), and the next link from `_metadata`. Null when the
+   * page is not plainly of that shape; the caller then parses it in full, which reports problems
+   * with their byte offset.
+   */
+  function receivedPage(raw: Buffer): SearchPage | null {
+    const layout = scanSearchPage(raw, spec.recordsKey);
+    if (!layout) return null;
+    try {
+      let next: string | null = null;
+      if (layout.metadataStart >= 0) {
+        const metadata = JSON.parse(raw.toString("utf8", layout.metadataStart, layout.metadataEnd)) as { next?: { href?: unknown } };
+        if (typeof metadata.next?.href === "string") next = metadata.next.href;
+      }
+      const records: SourceRecord[] = new Array(layout.recordStarts.length);
+      for (let k = 0; k < records.length; k++) {
+        const infoStart = layout.infoStarts[k]!;
+        const record: SourceRecord = infoStart < 0 ? {} : { info: JSON.parse(raw.toString("utf8", infoStart, layout.infoEnds[k])) as unknown };
+        attachRawJson(record, raw.subarray(layout.recordStarts[k], layout.recordEnds[k]));
+        records[k] = record;
+      }
+      return { records, next };
+    } catch {
+      return null;
+    }
+  }
+
   async function fetchPage(session: SourceSession, url: string, body: Record<string, unknown>): Promise<SearchPage> {
     const { data } = await session.http.json<Record<string, unknown>>(callContext(session), "POST", url, body);
     return toPage(data);
@@ -182,13 +211,7 @@ function searchConnector(spec: SearchSpec): Connector {
         let emptyStreak = 0;
         for (let pending = reader.take(); pending; pending = reader.take()) {
           const { raw }: RawPage = await pending;
-          const text = raw.toString("utf8");
-          const page = toPage(parseJsonText(text, spec.api) as Record<string, unknown>);
-          // Keep each record's own JSON text so it is written without serialising it again.
-          const slices = topLevelArrayElements(text, spec.recordsKey);
-          if (slices && slices.length === page.records.length) {
-            for (let k = 0; k < slices.length; k++) attachRawJson(page.records[k]!, text.slice(slices[k]![0], slices[k]![1]));
-          }
+          const page = (options.asReceived ? receivedPage(raw) : null) ?? toPage(parseJsonText(raw.toString("utf8"), spec.api) as Record<string, unknown>);
           emptyStreak = page.records.length === 0 ? emptyStreak + 1 : 0;
           if (page.next) {
             if (!sameOrigin(page.next, base)) {

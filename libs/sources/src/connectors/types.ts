@@ -27,6 +27,12 @@ export interface FetchOptions {
   maxRangeMs?: number;
   /** Records per page (never above the API's maximum). */
   pageSize?: number;
+  /**
+   * For callers that store records as received (the fetcher): each record may carry only what
+   * windowing and de-duplication read (for the search APIs, its `info`) plus its exact JSON
+   * (`rawJsonOf`), which saves parsing every record in full. Others get whole records.
+   */
+  asReceived?: boolean;
 }
 
 export interface Connector {

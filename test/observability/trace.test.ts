@@ -312,6 +312,30 @@ describe("observability of runs: one trace per run, metrics, no secrets", () => 
     }
   });
 
+  it("domain discovery is a span in the trace of the call that needed it", () => {
+    const byId = spanById();
+    const discoveries = spans().filter((s) => s.name === "source discovery");
+    expect(discoveries.length).toBeGreaterThan(0);
+    for (const span of discoveries) {
+      expect(span.attributes).toMatchObject({ "transporter.source_api": "csds", "http.request.method": "GET", "http.response.status_code": 200 });
+      // Its parent is a source verification (an API request) or a stage of a run, never nothing.
+      let ancestor = parentOf(span, byId);
+      while (ancestor && !(ancestor.name === "request" || stageSpanName.test(ancestor.name))) ancestor = parentOf(ancestor, byId);
+      expect(ancestor, "a request or stage span above the discovery").toBeDefined();
+    }
+  });
+
+  it("the gateway's request lines carry the request's trace id", () => {
+    const root = requestSpanOf(succeeded.id)!;
+    const lines = logs.records().filter((r) => r.msg === "incoming request" || r.msg === "request completed");
+    const ofRoot = lines.filter((r) => r.trace_id === root.spanContext().traceId).map((r) => r.msg);
+    expect(ofRoot).toEqual(["incoming request", "request completed"]);
+    // Every request line of a traced route has a trace id (health probes are not traced).
+    const traced = lines.filter((r) => !/^\/(healthz|readyz)/.test(String((r.req as { url?: string } | undefined)?.url ?? "")));
+    expect(traced.length).toBeGreaterThan(10);
+    for (const record of traced) expect(record.trace_id, JSON.stringify(record)).toMatch(/^[0-9a-f]{32}$/);
+  });
+
   it("no secret appears in any span attribute, event or status, nor in any log line", () => {
     const texts = [
       ...spans().flatMap((span) => spanTexts(span).map((text) => ({ where: `span "${span.name}"`, text }))),

@@ -45,11 +45,20 @@ export async function buildApp(deps: GatewayDeps): Promise<GatewayApp> {
     },
     trustProxy: true,
     bodyLimit: 2 * 1024 * 1024,
+    // Fastify writes its own request lines before the request's span opens (no trace id on
+    // them); ours below are written inside the span.
+    disableRequestLogging: true,
   }).withTypeProvider<ZodTypeProvider>();
 
   // HTTP spans per route and hook; health probes are left out of traces.
   const otel = new FastifyOtelInstrumentation({ registerOnInitialization: false, ignorePaths: (route) => route.url === "/healthz" || route.url === "/readyz" });
   await app.register(otel.plugin());
+  app.addHook("onRequest", async (req) => {
+    req.log.info({ req }, "incoming request");
+  });
+  app.addHook("onResponse", async (req, reply) => {
+    req.log.info({ res: reply, responseTime: reply.elapsedTime }, "request completed");
+  });
 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);

@@ -3,7 +3,7 @@ export { PermanentError, isPermanent, errorCodeOf } from "./errors.js";
 export { createRedis, type Redis } from "./connection.js";
 export { JobProducer, defaultJobOptions, type RetryPolicy } from "./producer.js";
 export { createWorker, closeOnSignals, type WorkerSettings } from "./worker.js";
-export { createStageWorker, type StageContext, type StageOutput, type StageWorkerOptions } from "./stage.js";
+export { createStageWorker, type RunFields, type StageContext, type StageOutput, type StageWorkerOptions } from "./stage.js";
 export { testRedisPrefix } from "./testing.js";
 export { observeQueueDepths } from "./metrics.js";
 export { bullmqTelemetry } from "./otel.js";

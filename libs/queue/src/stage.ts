@@ -1,7 +1,7 @@
 import { metrics, trace, type Span } from "@opentelemetry/api";
 import { UnrecoverableError, type Job, type Worker } from "bullmq";
 import type { Config } from "@transporter/config";
-import { raiseAlert, resolveAlertQuery, type Db, type Run, type Task, type Tenant } from "@transporter/db";
+import { raiseAlert, resolveAlertQuery, type Db, type Prisma, type Run, type Task, type Tenant } from "@transporter/db";
 import { createLogger, startSpan, withTraceContext, type Logger } from "@transporter/telemetry";
 import type { Redis } from "ioredis";
 import { jobCatalog, type JobPayload, type Stage } from "./catalog.js";
@@ -16,6 +16,9 @@ const TERMINAL = new Set(["SUCCEEDED", "FAILED", "SKIPPED"]);
 
 type LoadedRun = Run & { task: Task & { destination: { kind: string } }; tenant: Tenant };
 
+/** Fields of the run a stage produces (records, bytes, file name…). */
+export type RunFields = Prisma.RunUpdateManyMutationInput;
+
 export interface StageContext<S extends Stage> {
   run: Run;
   task: Task;
@@ -24,6 +27,12 @@ export interface StageContext<S extends Stage> {
   job: Job;
   logger: Logger;
   span: Span;
+  /**
+   * Fields the stage produced for the run, written with the stage's finish in the same update
+   * (one write per stage, and nobody sees the stage finished without its figures). Merged when
+   * called more than once; discarded if the stage fails.
+   */
+  setRunFields(fields: RunFields): void;
 }
 
 /** What a stage hands to the next one: the staging key(s) of its output. */
@@ -113,26 +122,25 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
             where: { id: run.id },
             data: { status: STATUS[stage], [STARTED_AT[stage]]: new Date(), attempts: { increment: 1 } },
           });
+          let fields: RunFields = {};
+          const setRunFields = (more: RunFields) => void (fields = { ...fields, ...more });
           try {
-            const output = (await options.handler({ run, task: run.task, tenant: run.tenant, payload, job, logger: runLogger, span })) ?? {};
+            const output = (await options.handler({ run, task: run.task, tenant: run.tenant, payload, job, logger: runLogger, span, setRunFields })) ?? {};
             const staging = { ...((run.staging ?? {}) as Record<string, string>), ...output };
             stageDuration.record((Date.now() - started) / 1000, { stage, report: run.task.reportId });
-            if (stage === "fetch" || stage === "deliver") {
-              const counts = await prisma.run.findUniqueOrThrow({ where: { id: run.id }, select: { records: true, bytes: true } });
-              if (stage === "fetch" && counts.records !== null) {
-                recordsProcessed.add(counts.records, labels(run));
-                span.setAttribute("transporter.records", counts.records);
-              }
-              if (stage === "deliver" && counts.bytes !== null) {
-                bytesDelivered.add(Number(counts.bytes), labels(run));
-                span.setAttribute("transporter.bytes", Number(counts.bytes));
-              }
+            if (stage === "fetch" && typeof fields.records === "number") {
+              recordsProcessed.add(fields.records, labels(run));
+              span.setAttribute("transporter.records", fields.records);
+            }
+            if (stage === "deliver" && (typeof fields.bytes === "bigint" || typeof fields.bytes === "number")) {
+              bytesDelivered.add(Number(fields.bytes), labels(run));
+              span.setAttribute("transporter.bytes", Number(fields.bytes));
             }
             if (stage === "deliver") {
               await prisma.$transaction([
                 prisma.run.update({
                   where: { id: run.id },
-                  data: { status: "SUCCEEDED", [FINISHED_AT[stage]]: new Date(), finishedAt: new Date(), staging, error: null, errorCode: null },
+                  data: { ...fields, status: "SUCCEEDED", [FINISHED_AT[stage]]: new Date(), finishedAt: new Date(), staging, error: null, errorCode: null },
                 }),
                 resolveAlertQuery(prisma, run.tenantId, `run.failed:${run.taskId}`),
               ]);
@@ -140,7 +148,7 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
               await producer.enqueue("notify", { runId: run.id, tenantId: run.tenantId, trace: payload.trace, outcome: "succeeded" });
               return;
             }
-            await prisma.run.update({ where: { id: run.id }, data: { [FINISHED_AT[stage]]: new Date(), staging } });
+            await prisma.run.update({ where: { id: run.id }, data: { ...fields, [FINISHED_AT[stage]]: new Date(), staging } });
             const next = jobCatalog[stage].next as Exclude<Stage, "fetch">;
             await producer.enqueue(next, { runId: run.id, tenantId: run.tenantId, trace: payload.trace, ...output } as never);
           } catch (error) {

@@ -108,17 +108,14 @@ export function createDeliverHandler(deps: DeliverDeps) {
 
     const deliveredAt = now();
     const notes = [...(Array.isArray(run.notes) ? (run.notes as string[]) : []), ...result.notes];
-    await deps.prisma.run.update({
-      where: { id: run.id },
-      data: {
-        fileName,
-        destinationPath: result.path,
-        bytes: BigInt(result.bytes),
-        checksum: result.checksum,
-        notes,
-        fileExpiresAt: destination.kind === "managed" ? managedFileExpiry(deliveredAt, deps.config.MANAGED_RETENTION_DAYS) : null,
-        fileDeletedAt: null,
-      },
+    ctx.setRunFields({
+      fileName,
+      destinationPath: result.path,
+      bytes: BigInt(result.bytes),
+      checksum: result.checksum,
+      notes,
+      fileExpiresAt: destination.kind === "managed" ? managedFileExpiry(deliveredAt, deps.config.MANAGED_RETENTION_DAYS) : null,
+      fileDeletedAt: null,
     });
     logger.info({ kind: destination.kind, destinationId: destination.id, path: result.path, bytes: result.bytes, notes: result.notes }, "delivered");
   };

@@ -79,7 +79,7 @@ export function createEncryptHandler(deps: EncryptDeps) {
         `the encryption key ${key.fingerprint} was removed while the file was being encrypted; activate a key, then retry the run`,
       );
     }
-    await deps.prisma.run.update({ where: { id: run.id }, data: { keyFingerprint: key.fingerprint } });
+    ctx.setRunFields({ keyFingerprint: key.fingerprint });
     logger.info({ encryptedKey, bytes: stored.bytes, keyFingerprint: key.fingerprint, armor: options.armor, compression: options.compression }, "report encrypted");
     return { encryptedKey };
   };

@@ -74,10 +74,7 @@ export function createFetchHandler(deps: FetchDeps) {
       }
       throw error;
     }
-    await deps.prisma.run.update({
-      where: { id: run.id },
-      data: { records, sourceCalls: opened.calls, ...(run.reportVersion === null ? { reportVersion: version } : {}) },
-    });
+    ctx.setRunFields({ records, sourceCalls: opened.calls, ...(run.reportVersion === null ? { reportVersion: version } : {}) });
     span.setAttributes({ "transporter.records": records, "transporter.source_calls": opened.calls });
     logger.info({ api, records, sourceCalls: opened.calls, ms: Date.now() - started }, "fetched");
     return { rawKey };

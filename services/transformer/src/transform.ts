@@ -97,10 +97,7 @@ export function createTransformHandler(deps: TransformDeps) {
     const note = skippedRecordsNote(result);
     const notes = (Array.isArray(run.notes) ? (run.notes as unknown[]) : []).filter((n) => !(typeof n === "string" && n.startsWith(SKIPPED_NOTE_PREFIX)));
     if (note) notes.push(note);
-    await deps.prisma.run.update({
-      where: { id: run.id },
-      data: { rows: result.rows, skippedRecords: result.skipped, reportVersion: result.reportVersion, notes: notes as string[] },
-    });
+    ctx.setRunFields({ rows: result.rows, skippedRecords: result.skipped, reportVersion: result.reportVersion, notes: notes as string[] });
     span.setAttributes({ "transporter.rows": result.rows, "transporter.skipped_records": result.skipped, "transporter.report_bytes": result.bytes });
     logger.info({ reportKey, rows: result.rows, skipped: result.skipped, bytes: stored.value.bytes, reportVersion: result.reportVersion }, "report written");
     return { reportKey };

@@ -52,13 +52,24 @@ export interface StageWorkerOptions<S extends Stage> {
 const meter = () => metrics.getMeter("transporter-pipeline");
 
 /**
+ * Whether a finished run of this task may need a notification. Most tasks have none set, so
+ * their runs skip the notify job altogether; the notifier decides the rest (webhook or email,
+ * failures only or always) from the settings when it runs.
+ */
+function hasNotificationSettings(task: Task): boolean {
+  const settings = task.notifications;
+  return settings !== null && typeof settings === "object" && !Array.isArray(settings) && Object.keys(settings).length > 0;
+}
+
+/**
  * The bookkeeping every pipeline stage shares, so a service is only its handler:
  * - skips runs that are already finished (a duplicate or late job is harmless);
  * - records the stage status, start and finish times and attempts on the run;
  * - continues the run's trace from the job payload;
  * - on success enqueues the next stage (deliver: marks the run SUCCEEDED, then notify);
  * - on a permanent error, or the last attempt of a transient one, marks the run FAILED with a
- *   readable reason, raises one alert per task and failure streak, and enqueues notify.
+ *   readable reason, raises one alert per task and failure streak, and enqueues notify
+ *   (notify: only for tasks with notification settings).
  */
 export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S>): { worker: Worker; close(): Promise<void> } {
   const { stage, config, prisma, redis } = options;
@@ -94,7 +105,7 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
     });
     if (!failed) return;
     runsFailed.add(1, { ...labels(run), stage, reason: errorCodeOf(error) });
-    await producer.enqueue("notify", { runId: run.id, tenantId: run.tenantId, trace: payload.trace, outcome: "failed" });
+    if (hasNotificationSettings(run.task)) await producer.enqueue("notify", { runId: run.id, tenantId: run.tenantId, trace: payload.trace, outcome: "failed" });
   }
 
   const worker = createWorker(
@@ -145,7 +156,7 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
                 resolveAlertQuery(prisma, run.tenantId, `run.failed:${run.taskId}`),
               ]);
               runsSucceeded.add(1, labels(run));
-              await producer.enqueue("notify", { runId: run.id, tenantId: run.tenantId, trace: payload.trace, outcome: "succeeded" });
+              if (hasNotificationSettings(run.task)) await producer.enqueue("notify", { runId: run.id, tenantId: run.tenantId, trace: payload.trace, outcome: "succeeded" });
               return;
             }
             await prisma.run.update({ where: { id: run.id }, data: { ...fields, [FINISHED_AT[stage]]: new Date(), staging } });

@@ -35,10 +35,10 @@ describe("queue contracts and the stage harness", () => {
     await db.drop();
   });
 
-  async function newRun() {
+  async function newRun(notifications: Record<string, unknown> = {}) {
     const tenant = await db.prisma.tenant.create({ data: { accountId: `a${Math.random()}`, name: "t", timezone: "UTC" } });
     const destination = await db.prisma.destination.create({ data: { tenantId: tenant.id, name: "m", kind: "managed", config: {} } });
-    const task = await db.prisma.task.create({ data: { tenantId: tenant.id, description: "d", reportId: "messaging-conversations", format: "csv", frequency: "daily", time: "00:00", destinationId: destination.id } });
+    const task = await db.prisma.task.create({ data: { tenantId: tenant.id, description: "d", reportId: "messaging-conversations", format: "csv", frequency: "daily", time: "00:00", destinationId: destination.id, notifications } });
     return db.prisma.run.create({ data: { tenantId: tenant.id, taskId: task.id, windowStart: new Date(0), windowEnd: new Date(86_400_000), scheduledFor: new Date(), trigger: "manual" } });
   }
 
@@ -94,7 +94,8 @@ describe("queue contracts and the stage harness", () => {
 
   it("a permanent error fails the run at once with its reason and one alert per failure streak", async () => {
     const producer = new JobProducer(redis, prefix, { attempts: 5, backoffMs: 10 });
-    const first = await newRun();
+    const first = await newRun({ webhookUrl: "https://hooks.example.test/runs", on: "failure" });
+    const unnotified = await newRun();
     let calls = 0;
     const stage = createStageWorker({
       stage: "fetch", config, prisma: db.prisma, redis, producer,
@@ -114,11 +115,15 @@ describe("queue contracts and the stage harness", () => {
     const second = await db.prisma.run.create({ data: { tenantId: first.tenantId, taskId: first.taskId, windowStart: new Date(1), windowEnd: new Date(2), scheduledFor: new Date(), trigger: "manual" } });
     await producer.enqueue("fetch", { runId: second.id, tenantId: second.tenantId });
     await waitFor(async () => (await db.prisma.run.findUniqueOrThrow({ where: { id: second.id } })).status === "FAILED");
+    await producer.enqueue("fetch", { runId: unnotified.id, tenantId: unnotified.tenantId });
+    await waitFor(async () => (await db.prisma.run.findUniqueOrThrow({ where: { id: unnotified.id } })).status === "FAILED");
     await stage.close();
     const alerts = await db.prisma.alert.findMany({ where: { tenantId: first.tenantId, kind: "run.failed" } });
     expect(alerts).toHaveLength(1);
     expect(alerts[0]!.occurrences).toBe(2);
     expect(await producer.hasJob("notify", second.id)).toBe(true);
+    // A task without notification settings has nothing to notify: no job.
+    expect(await producer.hasJob("notify", unnotified.id)).toBe(false);
     await producer.close();
   });
 

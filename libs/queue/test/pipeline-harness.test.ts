@@ -35,7 +35,7 @@ describe("queue contracts and the stage harness", () => {
     await db.drop();
   });
 
-  async function newRun(notifications: Record<string, unknown> = {}) {
+  async function newRun(notifications: { [key: string]: string } = {}) {
     const tenant = await db.prisma.tenant.create({ data: { accountId: `a${Math.random()}`, name: "t", timezone: "UTC" } });
     const destination = await db.prisma.destination.create({ data: { tenantId: tenant.id, name: "m", kind: "managed", config: {} } });
     const task = await db.prisma.task.create({ data: { tenantId: tenant.id, description: "d", reportId: "messaging-conversations", format: "csv", frequency: "daily", time: "00:00", destinationId: destination.id, notifications } });

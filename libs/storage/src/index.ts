@@ -42,7 +42,7 @@ export {
   type GcsServiceAccountKey,
 } from "./destinations/gcs.js";
 
-export { reportFileName, dateSubfolder, slugify, formatWindowInstant, MAX_SLUG_LENGTH, type ReportFileNameInput } from "./naming.js";
+export { reportFileName, fileNamePatternOf, dateSubfolder, slugify, formatWindowInstant, validateFileNamePattern, FILE_NAME_PLACEHOLDERS, MAX_SLUG_LENGTH, MAX_FILE_NAME_PATTERN_LENGTH, type FileNamePlaceholder, type ReportFileNameInput } from "./naming.js";
 export { sweepManagedFiles, sweepStaging, type ManagedSweepResult, type StagingSweepResult, type SweepLogger, type SweepFailure } from "./retention.js";
 export { sftpAdapter, sftpConfigSchema, sftpCredentialsSchema, sshFingerprint, type SftpConfig, type SftpCredentials } from "./destinations/sftp.js";
 

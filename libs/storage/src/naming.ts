@@ -31,6 +31,61 @@ export function formatWindowInstant(instant: Date, zone: string): string {
   return local.toFormat("yyyy-MM-dd'T'HHmmZZZ");
 }
 
+/**
+ * Placeholders of a task's `fileNamePattern`, e.g. "conversations_{startDate}" or
+ * "{report}-{start}". Times are the window's, in the same zone as the default name.
+ */
+export const FILE_NAME_PLACEHOLDERS = {
+  task: "the task description as a slug (daily-messaging-eu)",
+  report: "the report id (messaging-conversations)",
+  start: "window start, 2026-11-22T0000+0100",
+  end: "window end, 2026-11-23T0000+0100",
+  startDate: "window start date, 2026-11-22",
+  endDate: "window end date, 2026-11-23",
+  startTime: "window start time, 0000",
+  endTime: "window end time, 0000",
+  runId: "the run's id",
+} as const;
+export type FileNamePlaceholder = keyof typeof FILE_NAME_PLACEHOLDERS;
+
+/** Longest pattern accepted; expanded names stay well under 255-byte limits. */
+export const MAX_FILE_NAME_PATTERN_LENGTH = 120;
+const PLACEHOLDER = /\{([A-Za-z]+)\}/g;
+/** What may stand between placeholders: safe on Windows, POSIX and in S3/GCS keys and URLs. */
+const PATTERN_LITERAL = /^[A-Za-z0-9._-]*$/;
+/** Placeholders that tell windows apart (any one of them is enough for daily and weekly tasks). */
+const WINDOW_PLACEHOLDERS: FileNamePlaceholder[] = ["start", "end", "startDate", "endDate", "runId"];
+/** Placeholders that tell apart windows of the same day (interval tasks need one). */
+const INTRADAY_PLACEHOLDERS: FileNamePlaceholder[] = ["start", "end", "startTime", "endTime", "runId"];
+
+/**
+ * Problems with a file-name pattern (empty when usable): unknown placeholders, characters that
+ * are not safe in file names and object keys, and patterns that would give two windows of the
+ * task the same name (one file would overwrite the other at the destination).
+ * `frequency` is the task's schedule frequency, when known.
+ */
+export function validateFileNamePattern(pattern: string, frequency?: "daily" | "weekly" | "interval"): string[] {
+  const problems: string[] = [];
+  if (pattern.length === 0 || pattern.length > MAX_FILE_NAME_PATTERN_LENGTH) problems.push(`must be 1 to ${MAX_FILE_NAME_PATTERN_LENGTH} characters`);
+  const used = new Set<string>();
+  for (const [, name] of pattern.matchAll(PLACEHOLDER)) {
+    if (!(name! in FILE_NAME_PLACEHOLDERS)) problems.push(`unknown placeholder {${name}}; use ${Object.keys(FILE_NAME_PLACEHOLDERS).map((k) => `{${k}}`).join(", ")}`);
+    used.add(name!);
+  }
+  const literal = pattern.replace(PLACEHOLDER, "");
+  if (!PATTERN_LITERAL.test(literal)) {
+    const bad = [...new Set([...literal].filter((ch) => !/[A-Za-z0-9._-]/.test(ch)))].map((ch) => JSON.stringify(ch)).join(" ");
+    problems.push(`may hold only letters, digits, ".", "_", "-" and placeholders, not ${bad}`);
+  }
+  if (/^[.-]/.test(pattern)) problems.push('must not start with "." or "-"');
+  if (!WINDOW_PLACEHOLDERS.some((p) => used.has(p))) {
+    problems.push("must contain {start}, {end}, {startDate}, {endDate} or {runId}, so each window's file has its own name");
+  } else if (frequency === "interval" && !INTRADAY_PLACEHOLDERS.some((p) => used.has(p))) {
+    problems.push("an interval task has several windows a day: add {startTime} or use {start}");
+  }
+  return problems;
+}
+
 export interface ReportFileNameInput {
   /** The task's free-text description. */
   description: string;
@@ -42,15 +97,55 @@ export interface ReportFileNameInput {
   zone: string;
   /** Adds ".pgp" (every delivered file is encrypted; false for the plain staging copy). */
   encrypted?: boolean;
+  /** The task's `fileNamePattern` (validated when the task was saved); the default name without one. */
+  pattern?: string;
+  /** For {report} and {runId} in a pattern. */
+  reportId?: string;
+  runId?: string;
 }
 
-/** `<description slug>_<window start>_<window end>.<format>[.pgp]`, safe on Windows, POSIX and in S3/GCS keys. */
+/**
+ * `<description slug>_<window start>_<window end>.<format>[.pgp]`, or the task's pattern expanded
+ * with the same extensions; safe on Windows, POSIX and in S3/GCS keys either way.
+ */
 export function reportFileName(input: ReportFileNameInput): string {
   const extension = input.format.toLowerCase().replace(/[^a-z0-9]/g, "");
   if (extension === "") throw new RangeError(`report format "${input.format}" gives no file extension`);
+  const suffix = `.${extension}${input.encrypted === false ? "" : ".pgp"}`;
+  if (input.pattern) return `${expandPattern(input.pattern, input)}${suffix}`;
   const start = formatWindowInstant(input.windowStart, input.zone);
   const end = formatWindowInstant(input.windowEnd, input.zone);
-  return `${slugify(input.description)}_${start}_${end}.${extension}${input.encrypted === false ? "" : ".pgp"}`;
+  return `${slugify(input.description)}_${start}_${end}${suffix}`;
+}
+
+/** A task's `options.fileNamePattern`, if it has one. */
+export function fileNamePatternOf(taskOptions: unknown): string | undefined {
+  const pattern = typeof taskOptions === "object" && taskOptions !== null ? (taskOptions as { fileNamePattern?: unknown }).fileNamePattern : undefined;
+  return typeof pattern === "string" && pattern !== "" ? pattern : undefined;
+}
+
+function expandPattern(pattern: string, input: ReportFileNameInput): string {
+  const problems = validateFileNamePattern(pattern);
+  if (problems.length > 0) throw new RangeError(`file name pattern "${pattern}" ${problems.join("; ")}`);
+  const local = (instant: Date, format: string) => {
+    formatWindowInstant(instant, input.zone); // throws a clear error for an unusable zone
+    return DateTime.fromJSDate(instant, { zone: input.zone }).toFormat(format);
+  };
+  const values: Record<FileNamePlaceholder, () => string> = {
+    task: () => slugify(input.description),
+    report: () => slugify(input.reportId ?? "report"),
+    start: () => formatWindowInstant(input.windowStart, input.zone),
+    end: () => formatWindowInstant(input.windowEnd, input.zone),
+    startDate: () => local(input.windowStart, "yyyy-MM-dd"),
+    endDate: () => local(input.windowEnd, "yyyy-MM-dd"),
+    startTime: () => local(input.windowStart, "HHmm"),
+    endTime: () => local(input.windowEnd, "HHmm"),
+    runId: () => {
+      if (!input.runId) throw new RangeError("file name pattern uses {runId} but no run id was given");
+      return input.runId;
+    },
+  };
+  return pattern.replace(PLACEHOLDER, (_, name: FileNamePlaceholder) => values[name]());
 }
 
 /** The optional date folders `YYYY/MM/DD` of a window: the local date its data starts on. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { dateSubfolder, formatWindowInstant, MAX_SLUG_LENGTH, reportFileName, slugify } from "../src/index.js";
+import { dateSubfolder, fileNamePatternOf, formatWindowInstant, MAX_SLUG_LENGTH, reportFileName, slugify, validateFileNamePattern } from "../src/index.js";
 import { assertValidKey } from "../src/index.js";
 
 const windowStart = new Date("2026-11-21T23:00:00Z");
@@ -80,5 +80,49 @@ describe("dateSubfolder", () => {
     expect(dateSubfolder(windowStart, "Europe/Paris")).toBe("2026/11/22");
     expect(dateSubfolder(windowStart, "UTC")).toBe("2026/11/21");
     expect(dateSubfolder(new Date("2026-01-05T03:00:00Z"), "America/Los_Angeles")).toBe("2026/01/04");
+  });
+});
+
+describe("file name patterns", () => {
+  const base = { description: "Daily messaging", windowStart, windowEnd, format: "csv", zone: "Europe/Paris", reportId: "messaging-conversations", runId: "0b7c6f4e-1d2a-4c3b-9e8f-112233445566" };
+
+  it("expands every placeholder in the tenant's zone and keeps the extensions", () => {
+    const all = "{task}.{report}.{start}.{end}.{startDate}.{endDate}.{startTime}.{endTime}.{runId}";
+    expect(validateFileNamePattern(all, "interval")).toEqual([]);
+    expect(reportFileName({ ...base, pattern: all })).toBe(
+      "daily-messaging.messaging-conversations.2026-11-22T0000+0100.2026-11-23T0000+0100.2026-11-22.2026-11-23.0000.0000.0b7c6f4e-1d2a-4c3b-9e8f-112233445566.csv.pgp",
+    );
+    expect(reportFileName({ ...base, pattern: "export_{startDate}", encrypted: false, zone: "Asia/Kathmandu" })).toBe("export_2026-11-22.csv");
+    expect(reportFileName({ ...base, pattern: "export_{startDate}_{startTime}", zone: "Asia/Kathmandu" })).toBe("export_2026-11-22_0445.csv.pgp");
+  });
+
+  it("gives names safe everywhere, whatever the description", () => {
+    const name = reportFileName({ ...base, description: "../../etc/passwd {start} 👩‍💻", pattern: "{task}-{start}" });
+    expect(name).not.toMatch(/[/\\\s{}]/u);
+    expect(name.startsWith("etc-passwd-start")).toBe(true);
+  });
+
+  it("refuses patterns that are unsafe, unknown, or would give two windows one name", () => {
+    const problems = (pattern: string, frequency?: "daily" | "weekly" | "interval") => validateFileNamePattern(pattern, frequency).join(" | ");
+    expect(problems("export_{startDate}", "daily")).toBe("");
+    expect(problems("{date}_{start}")).toMatch(/unknown placeholder \{date\}/);
+    expect(problems("reports/{start}")).toMatch(/not "\/"/);
+    expect(problems("my report {start}")).toMatch(/not " "/);
+    expect(problems("..{start}")).toMatch(/must not start with/);
+    expect(problems("-{start}")).toMatch(/must not start with/);
+    expect(problems("export")).toMatch(/each window's file has its own name/);
+    expect(problems("{task}_{report}")).toMatch(/each window's file has its own name/);
+    expect(problems("export_{startDate}", "interval")).toMatch(/interval task has several windows a day/);
+    expect(problems("export_{startDate}_{startTime}", "interval")).toBe("");
+    expect(problems("x".repeat(121) + "{start}")).toMatch(/1 to 120 characters/);
+    expect(problems("")).toMatch(/1 to 120 characters/);
+    expect(() => reportFileName({ ...base, pattern: "../{start}" })).toThrow(RangeError);
+  });
+
+  it("reads the pattern from a task's options", () => {
+    expect(fileNamePatternOf({ fileNamePattern: "a_{start}" })).toBe("a_{start}");
+    expect(fileNamePatternOf({})).toBeUndefined();
+    expect(fileNamePatternOf(null)).toBeUndefined();
+    expect(fileNamePatternOf({ fileNamePattern: 3 })).toBeUndefined();
   });
 });

@@ -4,7 +4,7 @@ import type { Keyring } from "@transporter/crypto";
 import type { Db, Destination } from "@transporter/db";
 import { PermanentError } from "@transporter/queue";
 import type { StageContext, StageOutput } from "@transporter/queue";
-import { dateSubfolder, isDestinationError, managedFileExpiry, reportFileName } from "@transporter/storage";
+import { dateSubfolder, fileNamePatternOf, isDestinationError, managedFileExpiry, reportFileName } from "@transporter/storage";
 import { startSpan, trace } from "@transporter/telemetry";
 import type { AnyDestinationAdapter, DestinationRegistry, StagingStore } from "@transporter/storage";
 
@@ -70,6 +70,9 @@ export function createDeliverHandler(deps: DeliverDeps) {
       format: task.format,
       zone,
       encrypted: true,
+      pattern: fileNamePatternOf(task.options),
+      reportId: task.reportId,
+      runId: run.id,
     });
     const options = (task.options ?? {}) as TaskOptions;
     const subfolder = options.dateFolders ? dateSubfolder(run.windowStart, zone) : undefined;

@@ -282,6 +282,16 @@ describe("deliverer service", () => {
     expect((await managed.stat(done.destinationPath ?? ""))?.bytes).toBe(data.length);
   }, 60_000);
 
+  it("names the delivered file after the task's file name pattern", async () => {
+    const { tenant, run, encryptedKey } = await setUp({ kind: "managed", taskOptions: { fileNamePattern: "{report}_{startDate}_{endTime}" } });
+    await producer.enqueue("deliver", { runId: run.id, tenantId: tenant.id, encryptedKey });
+    const done = await finished(run.id);
+    expect(done.status).toBe("SUCCEEDED");
+    // The window 2026-11-21T23:00Z – 2026-11-22T23:00Z in the tenant's zone (Europe/Paris).
+    expect(done.fileName).toBe("messaging-conversations_2026-11-22_0000.csv.pgp");
+    expect(done.destinationPath?.endsWith("/messaging-conversations_2026-11-22_0000.csv.pgp")).toBe(true);
+  }, 60_000);
+
   it("raises an alert for the task when its notification cannot be delivered, without touching the run", async () => {
     const { tenant, run, task } = await setUp({ kind: "managed", notifications: { emails: ["nobody@reject.test"], on: "always" } });
     await prisma.run.update({ where: { id: run.id }, data: { status: "SUCCEEDED", finishedAt: new Date() } });

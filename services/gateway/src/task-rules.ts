@@ -1,5 +1,6 @@
 import { getReport, validateTaskReport } from "@transporter/reports";
 import { computeNextRunAt, validateSchedule, type Schedule } from "@transporter/schedule";
+import { fileNamePatternOf, validateFileNamePattern } from "@transporter/storage";
 import type { TenantDb } from "@transporter/db";
 import type { FieldProblem } from "./problem.js";
 import { Problem } from "./problem.js";
@@ -12,6 +13,7 @@ export interface TaskDraft {
   sourceId?: string | null;
   destinationId: string;
   params: Record<string, unknown>;
+  options?: Record<string, unknown>;
   enabled: boolean;
 }
 
@@ -27,6 +29,9 @@ export async function checkTask(db: TenantDb, draft: TaskDraft): Promise<{ timez
   for (const message of validateSchedule(draft.schedule, tenant.timezone ?? undefined)) {
     problems.push({ path: `schedule.${fieldOfScheduleProblem(message)}`, message });
   }
+  // The pattern's own rules were checked with the body; here, whether it suits the schedule.
+  const pattern = fileNamePatternOf(draft.options);
+  if (pattern) for (const message of validateFileNamePattern(pattern, draft.schedule.frequency)) problems.push({ path: "options.fileNamePattern", message });
   for (const p of validateTaskReport({ reportId: draft.reportId, reportVersion: draft.reportVersion, format: draft.format, params: draft.params })) {
     problems.push({ path: p.path, message: p.message });
   }

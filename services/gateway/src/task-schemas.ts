@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { Task } from "@transporter/db";
-import { notificationSettingsSchema } from "@transporter/storage";
+import { FILE_NAME_PLACEHOLDERS, MAX_FILE_NAME_PATTERN_LENGTH, notificationSettingsSchema, validateFileNamePattern } from "@transporter/storage";
 
 /** The task contract of API.md; the schedule rules themselves live in @transporter/schedule. */
 export const scheduleBody = z.object({
@@ -23,6 +23,14 @@ export const taskOptions = z
     keepFormulas: z.boolean(),
     /** Deliver under YYYY/MM/DD/ subfolders. */
     dateFolders: z.boolean(),
+    /** The delivered file's name before ".<format>.pgp", e.g. "conversations_{startDate}"; the default name when absent. */
+    fileNamePattern: z
+      .string()
+      .max(MAX_FILE_NAME_PATTERN_LENGTH)
+      .superRefine((pattern, ctx) => {
+        for (const message of validateFileNamePattern(pattern)) ctx.addIssue({ code: "custom", message });
+      })
+      .describe(`Placeholders: ${Object.entries(FILE_NAME_PLACEHOLDERS).map(([k, v]) => `{${k}} ${v}`).join("; ")}`),
   })
   .partial()
   .strict();

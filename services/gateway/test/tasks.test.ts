@@ -52,11 +52,16 @@ describe("tasks", () => {
       [{ schedule: { frequency: "daily", time: "08:00", delayMinutes: 2000 } }, "schedule.delayMinutes"],
       [{ destinationId: other.destination.id }, "destinationId"],
       [{ sourceId: other.source.id }, "sourceId"],
+      [{ options: { fileNamePattern: "reports/{start}" } }, "options.fileNamePattern"],
+      [{ options: { fileNamePattern: "{date}" } }, "options.fileNamePattern"],
+      [{ options: { fileNamePattern: "export" } }, "options.fileNamePattern"],
+      [{ schedule: { frequency: "interval", everyMinutes: 60 }, options: { fileNamePattern: "export_{startDate}" } }, "options.fileNamePattern"],
     ];
     for (const [overrides, path] of cases) {
       const res = await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ ...overrides, enabled: false }));
       expect(res.status, JSON.stringify(overrides)).toBe(400);
-      expect(res.body.errors.map((e: { path: string }) => e.path), JSON.stringify(res.body)).toContain(path);
+      // Shape problems come from the body schema ("body.<field>"), the rest from the task rules ("<field>").
+      expect(res.body.errors.map((e: { path: string }) => e.path.replace(/^body\./, "")), JSON.stringify(res.body)).toContain(path);
     }
     const noKey = await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ enabled: true }));
     expect(noKey.status).toBe(409);
@@ -68,6 +73,20 @@ describe("tasks", () => {
     const noPermission = await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ reportId: "admin-users", enabled: false }));
     expect(noPermission.status).toBe(409);
     expect(noPermission.body.detail).toContain("account-config-users");
+  });
+
+  it("keeps a file name pattern that suits the schedule, and checks it again when the schedule changes", async () => {
+    const t = await readyTenant(gw);
+    const created = await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ options: { fileNamePattern: "conversations_{startDate}", dateFolders: true } }));
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    expect(created.body.options).toEqual({ fileNamePattern: "conversations_{startDate}", dateFolders: true });
+    // Several windows a day would share that name: refused, and the task is unchanged.
+    const toInterval = await gw.call(t.adminKey, "PATCH", `/v1/tasks/${created.body.id}`, { schedule: { frequency: "interval", everyMinutes: 60 } });
+    expect(toInterval.status).toBe(400);
+    expect(toInterval.body.errors).toEqual([expect.objectContaining({ path: "options.fileNamePattern", message: expect.stringMatching(/\{startTime\}/) })]);
+    expect((await gw.call(t.adminKey, "GET", `/v1/tasks/${created.body.id}`)).body.schedule.frequency).toBe("daily");
+    const both = await gw.call(t.adminKey, "PATCH", `/v1/tasks/${created.body.id}`, { schedule: { frequency: "interval", everyMinutes: 60 }, options: { fileNamePattern: "conversations_{startDate}_{startTime}" } });
+    expect(both.status, JSON.stringify(both.body)).toBe(200);
   });
 
   it("enforces the task limit atomically: concurrent creates at the limit never both succeed", async () => {

@@ -3,7 +3,7 @@ import type { Db } from "@transporter/db";
 import { PermanentError } from "@transporter/queue";
 import type { StageContext, StageOutput } from "@transporter/queue";
 import { FORMAT_FILES, REPORT_FORMATS, resolveVersion, transformStream, ZonedTime, type ReportFormat, type TransformResult } from "@transporter/reports";
-import { reportFileName, stagingKey } from "@transporter/storage";
+import { fileNamePatternOf, reportFileName, stagingKey } from "@transporter/storage";
 import type { StagingStore } from "@transporter/storage";
 
 export interface TransformDeps {
@@ -69,6 +69,9 @@ export function createTransformHandler(deps: TransformDeps) {
       format: FORMAT_FILES[format].extension,
       zone,
       encrypted: false,
+      pattern: fileNamePatternOf(task.options),
+      reportId: task.reportId,
+      runId: run.id,
     });
     const reportKey = stagingKey(tenant.id, run.id, "report", fileName);
     span.setAttributes({ "transporter.report": task.reportId, "transporter.report_version": version, "transporter.format": format });

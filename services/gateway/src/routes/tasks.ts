@@ -17,7 +17,7 @@ const MAX_MANUAL_WINDOW_MS = 31 * 24 * 3600_000;
 function draftOf(task: Task): TaskDraft {
   return {
     reportId: task.reportId, reportVersion: task.reportVersion === "latest" ? "latest" : Number(task.reportVersion), format: task.format,
-    schedule: scheduleOf(task), sourceId: task.sourceId, destinationId: task.destinationId, params: task.params as Record<string, unknown>, enabled: task.enabled,
+    schedule: scheduleOf(task), sourceId: task.sourceId, destinationId: task.destinationId, params: task.params as Record<string, unknown>, options: task.options as Record<string, unknown>, enabled: task.enabled,
   };
 }
 

@@ -20,8 +20,8 @@ describe("deployment files", () => {
     }
   });
 
-  it("sets only environment variables the config schema knows", () => {
-    const known = new Set(Object.keys(envSchema.shape));
+  it("sets only environment variables the config schema knows (and Node's own NODE_OPTIONS)", () => {
+    const known = new Set([...Object.keys(envSchema.shape), "NODE_OPTIONS"]);
     for (const [name, service] of Object.entries(compose.services)) {
       if (!service.image?.startsWith("transporter")) continue;
       for (const variable of Object.keys(service.environment ?? {})) expect(known.has(variable), `${name}: ${variable}`).toBe(true);

@@ -137,7 +137,11 @@ async function main(): Promise<void> {
 
     // Inside the repository so that the bundle's bare imports (exceljs, luxon, zod) resolve.
     const compiled = join(dirname(fileURLToPath(import.meta.url)), "..", "node_modules", ".cache", "transform-bench", "transform.mjs");
-    await build({ entryPoints: [fileURLToPath(import.meta.url)], bundle: true, platform: "node", format: "esm", packages: "external", outfile: compiled, logLevel: "error" });
+    await build({
+      entryPoints: [fileURLToPath(import.meta.url)], bundle: true, platform: "node", format: "esm", outfile: compiled, logLevel: "error",
+      // npm packages stay imports; our workspace packages (TypeScript sources) are bundled in.
+      plugins: [{ name: "npm-external", setup: (b) => void b.onResolve({ filter: /^[^./]/ }, (args) => (args.path.startsWith("@transporter/") ? undefined : { path: args.path, external: true })) }],
+    });
     const node = process.execPath;
     const flags = ["--max-semi-space-size=8", compiled, "--child"];
     const rounds = Number(process.env.BENCH_ROUNDS ?? 3);

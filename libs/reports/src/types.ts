@@ -7,8 +7,9 @@ export const REPORT_KINDS = ["business", "raw", "wfm-business", "wfm-raw"] as co
 export type ReportKind = (typeof REPORT_KINDS)[number];
 
 /** The platform API a report reads (the fetcher picks its connector by this name): one list, owned by libs/sources. */
-export { SOURCE_APIS, type SourceApi } from "@transporter/sources";
-import type { SourceApi } from "@transporter/sources";
+// The API list alone (no HTTP client, no telemetry): the transformer needs nothing else of sources.
+export { SOURCE_APIS, type SourceApi } from "@transporter/sources/apis";
+import type { SourceApi } from "@transporter/sources/apis";
 
 export const REPORT_FORMATS = ["csv", "xlsx", "json", "ndjson"] as const;
 export type ReportFormat = (typeof REPORT_FORMATS)[number];

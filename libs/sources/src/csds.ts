@@ -1,4 +1,4 @@
-import { startSpan, trace } from "@transporter/telemetry";
+import { startSpan, trace, type Span } from "@transporter/telemetry";
 import { SourceError } from "./errors.js";
 
 /** CSDS service names of the APIs used here. */
@@ -66,11 +66,11 @@ export class CsdsClient {
   /** One span per discovery request, in the trace of the fetch that needed it (cache hits make none). */
   private lookup(accountId: string): Promise<Map<string, string>> {
     return startSpan(trace.getTracer("transporter-sources"), "source discovery", { "transporter.source_api": "csds", "http.request.method": "GET" }, (span) =>
-      this.request(accountId, (status) => span.setAttribute("http.response.status_code", status)),
+      this.request(accountId, span),
     );
   }
 
-  private async request(accountId: string, onStatus: (status: number) => void): Promise<Map<string, string>> {
+  private async request(accountId: string, span: Span): Promise<Map<string, string>> {
     const url = `${this.options.csdsUrl.replace(/\/$/, "")}/api/account/${encodeURIComponent(accountId)}/service/baseURI.json?version=1.0`;
     const doFetch = this.options.fetch ?? fetch;
     let response: Response;
@@ -79,7 +79,7 @@ export class CsdsClient {
       this.requests++;
       response = await doFetch(url, { signal: AbortSignal.timeout(this.options.timeoutMs ?? 30_000), headers: { accept: "application/json" } });
       text = await response.text();
-      onStatus(response.status);
+      span.setAttribute("http.response.status_code", response.status);
     } catch (error) {
       throw new SourceError("upstream_unavailable", `Domain discovery (CSDS) did not answer: ${(error as Error).message}`, {}, { cause: error });
     }

@@ -26,9 +26,14 @@ export function slugify(description: string): string {
  * so no ":" (not allowed on Windows, awkward in URLs) and it still sorts by time within one offset.
  */
 export function formatWindowInstant(instant: Date, zone: string): string {
+  return inZone(instant, zone).toFormat("yyyy-MM-dd'T'HHmmZZZ");
+}
+
+/** The instant's local time in `zone`; a clear RangeError for a zone that cannot express it. */
+function inZone(instant: Date, zone: string): DateTime {
   const local = DateTime.fromJSDate(instant, { zone });
   if (!local.isValid) throw new RangeError(`cannot express ${instant.toISOString()} in zone "${zone}": ${local.invalidExplanation ?? local.invalidReason}`);
-  return local.toFormat("yyyy-MM-dd'T'HHmmZZZ");
+  return local;
 }
 
 /**
@@ -127,10 +132,7 @@ export function fileNamePatternOf(taskOptions: unknown): string | undefined {
 function expandPattern(pattern: string, input: ReportFileNameInput): string {
   const problems = validateFileNamePattern(pattern);
   if (problems.length > 0) throw new RangeError(`file name pattern "${pattern}" ${problems.join("; ")}`);
-  const local = (instant: Date, format: string) => {
-    formatWindowInstant(instant, input.zone); // throws a clear error for an unusable zone
-    return DateTime.fromJSDate(instant, { zone: input.zone }).toFormat(format);
-  };
+  const local = (instant: Date, format: string) => inZone(instant, input.zone).toFormat(format);
   const values: Record<FileNamePlaceholder, () => string> = {
     task: () => slugify(input.description),
     report: () => slugify(input.reportId ?? "report"),
@@ -150,7 +152,5 @@ function expandPattern(pattern: string, input: ReportFileNameInput): string {
 
 /** The optional date folders `YYYY/MM/DD` of a window: the local date its data starts on. */
 export function dateSubfolder(windowStart: Date, zone: string): string {
-  const local = DateTime.fromJSDate(windowStart, { zone });
-  if (!local.isValid) throw new RangeError(`cannot express ${windowStart.toISOString()} in zone "${zone}"`);
-  return local.toFormat("yyyy/MM/dd");
+  return inZone(windowStart, zone).toFormat("yyyy/MM/dd");
 }

@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { z } from "zod";
 
 /** A comma-separated list of `id:base64key` pairs; each key must be 32 bytes (AES-256). */
@@ -98,6 +99,11 @@ export const envSchema = z.object({
   CONCURRENCY_ENCRYPT: positiveInt.default(2),
   CONCURRENCY_DELIVER: positiveInt.default(4),
   CONCURRENCY_NOTIFY: positiveInt.default(4),
+  /**
+   * Worker threads that read and encode CSV and NDJSON reports (one per core by default), shared
+   * by all of a transformer's jobs; 0 = transform in the service's own thread only.
+   */
+  TRANSFORM_THREADS: z.coerce.number().int().min(0).max(64).default(() => availableParallelism()),
 
   PLATFORM_CSDS_URL: z.string().url().default("https://api.liveperson.net"),
   /** Data Access API host; empty = the regional host chosen per account. */

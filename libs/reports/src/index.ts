@@ -27,7 +27,8 @@ export {
   type CatalogueVersion,
 } from "./catalogue.js";
 export { validateTaskReport, type ReportProblem, type TaskReportChoice } from "./validate-task-report.js";
-export { transformStream, type TransformOptions, type TransformRequest, type TransformResult } from "./transform-stream.js";
+export { transformStream, type TransformOptions, type TransformRequest, type TransformResult, type TransformRuntime } from "./transform-stream.js";
+export { TransformPool, type TransformPoolOptions } from "./parallel/transform-pool.js";
 export { RecordMapper, type MappingStats, type SkippedRecord } from "./record-mapper.js";
 export { ZonedTime } from "./zoned-time.js";
 export { parsePlatformTime } from "./record-access.js";

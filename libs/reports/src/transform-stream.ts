@@ -1,11 +1,16 @@
 import { Transform, type Readable, type TransformCallback, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import { randomUUID } from "node:crypto";
 import { getReport } from "./catalogue.js";
+import { ChunkMapper } from "./chunk-mapper.js";
 import { InvalidReportParamsError, UnknownReportError } from "./errors.js";
-import { RecordMapper, type SkippedRecord } from "./record-mapper.js";
+import { ParallelEncoder } from "./parallel/parallel-encoder.js";
+import type { TransformPool } from "./parallel/transform-pool.js";
+import { DEFAULT_MAX_LINE_BYTES, RecordMapper, type MappingStats, type SkippedRecord } from "./record-mapper.js";
 import type { MalformedPolicy, ReportFormat } from "./types.js";
 import { paramProblems } from "./validate-task-report.js";
 import { createFormatWriter } from "./writers/index.js";
+import { createTextEncoding, isTextFormat } from "./writers/text-encodings.js";
 import { ZonedTime } from "./zoned-time.js";
 
 export interface TransformOptions {
@@ -17,6 +22,18 @@ export interface TransformOptions {
   malformed?: MalformedPolicy;
   /** How many skipped records are listed as examples (default 5). */
   maxSkippedExamples?: number;
+}
+
+/** Where the transform runs. */
+export interface TransformRuntime {
+  /**
+   * Worker threads for CSV and NDJSON: the file is read and encoded on every core, with the
+   * same bytes as a single-thread transform. Without it (and for XLSX and JSON) the transform
+   * runs in the calling thread.
+   */
+  pool?: TransformPool;
+  /** A line longer than this many bytes is a malformed record, dropped unread (default 64 MiB). */
+  maxLineBytes?: number;
 }
 
 export interface TransformRequest {
@@ -60,7 +77,7 @@ class ByteCounter extends Transform {
  * the output has finished (or fails with the first error, e.g. a malformed record under
  * the `fail` policy).
  */
-export async function transformStream(request: TransformRequest, input: Readable, output: Writable): Promise<TransformResult> {
+export async function transformStream(request: TransformRequest, input: Readable, output: Writable, runtime: TransformRuntime = {}): Promise<TransformResult> {
   const { definition, version } = getReport(request.report, request.version);
   if (!version.formats.includes(request.format)) {
     throw new UnknownReportError(
@@ -72,30 +89,61 @@ export async function transformStream(request: TransformRequest, input: Readable
   if (!parsed.success) throw new InvalidReportParamsError(paramProblems(parsed.error));
   const time = new ZonedTime(request.timeZone);
   const options = request.options ?? {};
-
-  const mapper = new RecordMapper({
+  const malformed = options.malformed ?? definition.malformed;
+  const mapperOptions = {
     version,
     params: parsed.data,
-    malformed: options.malformed ?? definition.malformed,
+    malformed,
     ...(options.maxSkippedExamples !== undefined ? { maxExamples: options.maxSkippedExamples } : {}),
-  });
-  const writer = createFormatWriter(request.format, {
+  };
+  const writerOptions = {
     ...(version.shape === "rows" ? { columns: version.columns } : {}),
     time,
     bom: options.csvBom === true,
     keepFormulas: options.keepFormulas === true,
-    sheetName: definition.name.slice(0, 31).replace(/[\\/?*[\]:]/g, " "),
-  });
+  };
   const counter = new ByteCounter();
-  await pipeline(input, mapper, writer, counter, output);
+  let stats: MappingStats;
+
+  // Worker threads for the text formats whose entries can be encoded apart (CSV, NDJSON).
+  const textFormat = isTextFormat(request.format) ? request.format : null;
+  const encoding = runtime.pool && textFormat ? createTextEncoding(textFormat, writerOptions) : null;
+  if (runtime.pool && textFormat && encoding?.standalone) {
+    const mapper = new ChunkMapper(mapperOptions);
+    const encoder = new ParallelEncoder({
+      pool: runtime.pool,
+      encoding,
+      mapper,
+      maxLineBytes: runtime.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
+      spec: {
+        transformId: randomUUID(),
+        report: definition.id,
+        version: version.version,
+        format: textFormat,
+        params: parsed.data,
+        malformed,
+        maxExamples: mapper.maxExamples,
+        timeZone: request.timeZone,
+        bom: writerOptions.bom,
+        keepFormulas: writerOptions.keepFormulas,
+      },
+    });
+    await pipeline(input, encoder, counter, output);
+    stats = encoder.stats;
+  } else {
+    const mapper = new RecordMapper({ ...mapperOptions, ...(runtime.maxLineBytes !== undefined ? { maxLineBytes: runtime.maxLineBytes } : {}) });
+    const writer = createFormatWriter(request.format, { ...writerOptions, sheetName: definition.name.slice(0, 31).replace(/[\\/?*[\]:]/g, " ") });
+    await pipeline(input, mapper, writer, counter, output);
+    stats = mapper.stats;
+  }
   return {
     reportId: definition.id,
     reportVersion: version.version,
     format: request.format,
-    records: mapper.stats.records,
-    rows: mapper.stats.rows,
-    skipped: mapper.stats.skipped,
-    skippedExamples: mapper.stats.skippedExamples,
+    records: stats.records,
+    rows: stats.rows,
+    skipped: stats.skipped,
+    skippedExamples: stats.skippedExamples,
     bytes: counter.bytes,
   };
 }

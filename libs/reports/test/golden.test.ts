@@ -2,8 +2,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse } from "csv-parse/sync";
-import { describe, expect, it } from "vitest";
-import { listReports, type ReportFormat } from "../src/index.js";
+import { afterAll, describe, expect, it } from "vitest";
+import { listReports, TransformPool, type ReportFormat } from "../src/index.js";
 import { generateGoldenInputs, GOLDEN_ZONE, goldenInput, readXlsx, transformToBuffer } from "./helpers.js";
 
 /**
@@ -75,5 +75,19 @@ describe("golden files", () => {
       expect(text.split("\n").filter(Boolean).map((l) => JSON.parse(l) as unknown)).toHaveLength(result.rows);
     }
     check(goldenPath(definition.id, version.version, format), text);
+  });
+});
+
+describe("golden files through the worker-thread pool", () => {
+  // Small chunks, so that every file is split across both threads and put back in order.
+  const pool = new TransformPool({ threads: 2, chunkBytes: 2048 });
+  afterAll(() => pool.close());
+
+  it.each(cases.filter((c) => c.format === "csv" || c.format === "ndjson"))("$name", async ({ definition, version, format }) => {
+    const input = goldenInput(definition.source);
+    const request = { report: definition.id, version: version.version, format, timeZone: GOLDEN_ZONE, params: PARAMS[definition.id]?.[version.version] ?? {} };
+    const { result, output } = await transformToBuffer(request, input, { pool });
+    expect(readFileSync(goldenPath(definition.id, version.version, format), "utf8")).toBe(output.toString("utf8"));
+    expect(result).toEqual((await transformToBuffer(request, input)).result);
   });
 });

@@ -13,7 +13,7 @@ import {
   skillsResource,
   usersResource,
 } from "@transporter/simulator";
-import { SOURCE_APIS, transformStream, type SourceApi, type TransformRequest, type TransformResult } from "../src/index.js";
+import { SOURCE_APIS, transformStream, type SourceApi, type TransformRequest, type TransformResult, type TransformRuntime } from "../src/index.js";
 
 /**
  * Fixed simulator data for golden files: one account, one seed, a window that crosses the
@@ -103,9 +103,11 @@ export function chunkedInput(text: string | string[], chunkSize = 997): Readable
 export async function transformToBuffer(
   request: TransformRequest,
   input: string | string[],
+  runtime: TransformRuntime = {},
+  chunkSize?: number,
 ): Promise<{ result: TransformResult; output: Buffer }> {
   const sink = new BufferSink();
-  const result = await transformStream(request, chunkedInput(input), sink);
+  const result = await transformStream(request, chunkedInput(input, chunkSize), sink, runtime);
   return { result, output: sink.buffer };
 }
 

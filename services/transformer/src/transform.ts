@@ -2,13 +2,15 @@ import { PassThrough } from "node:stream";
 import type { Db } from "@transporter/db";
 import { PermanentError } from "@transporter/queue";
 import type { StageContext, StageOutput } from "@transporter/queue";
-import { FORMAT_FILES, REPORT_FORMATS, resolveVersion, transformStream, ZonedTime, type ReportFormat, type TransformResult } from "@transporter/reports";
+import { FORMAT_FILES, REPORT_FORMATS, resolveVersion, transformStream, ZonedTime, type ReportFormat, type TransformPool, type TransformResult } from "@transporter/reports";
 import { fileNamePatternOf, reportFileName, stagingKey } from "@transporter/storage";
 import type { StagingStore } from "@transporter/storage";
 
 export interface TransformDeps {
   prisma: Db;
   staging: StagingStore;
+  /** Worker threads for CSV and NDJSON (null: every format in this thread). */
+  pool?: TransformPool | null;
 }
 
 /** The task options the transformer reads (see Task.options). */
@@ -84,6 +86,7 @@ export function createTransformHandler(deps: TransformDeps) {
       { report: task.reportId, version, format, params: task.params, timeZone: zone, options: reportOptions(task.options) },
       raw,
       file,
+      deps.pool ? { pool: deps.pool } : {},
     ).catch((error: unknown) => {
       // Stop reading and abandon the half-written object (the store never shows it).
       raw.destroy();

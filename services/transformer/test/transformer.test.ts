@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Readable } from "node:stream";
+import { PassThrough, Readable } from "node:stream";
 import { Queue } from "bullmq";
 import { parse } from "csv-parse/sync";
 import ExcelJS from "exceljs";
@@ -14,7 +14,7 @@ import { createTestDatabase } from "@transporter/db/testing";
 import type { TestDatabase } from "@transporter/db/testing";
 import { createRedis, jobIdFor, JobProducer, testRedisPrefix } from "@transporter/queue";
 import type { Redis } from "@transporter/queue";
-import { getReport } from "@transporter/reports";
+import { getReport, transformStream } from "@transporter/reports";
 import { conversationsForWindow } from "@transporter/simulator";
 import { createStagingStore, stagingKey } from "@transporter/storage";
 import type { StagingStore } from "@transporter/storage";
@@ -178,5 +178,24 @@ describe("transformer service", () => {
     expect(run.error).toContain("params.includeText");
     const reportKey = stagingKey(tenant.id, run.id, "report", "nightly-messaging_2026-03-29T0100+0100_2026-03-29T0400+0200.csv");
     expect(await staging.stat(reportKey)).toBeNull();
+  });
+
+  it("encodes CSV on its worker threads, byte for byte the file one thread writes", async () => {
+    expect(config.TRANSFORM_THREADS).toBeGreaterThan(0);
+    // Enough records for many chunks, with a malformed one deep inside.
+    const lines = Array.from({ length: 100 }, () => conversations).flat();
+    lines.splice(1234, 0, "{broken");
+    const { run } = await runTransform({ reportId: "messaging-conversations", format: "csv" }, lines);
+    expect(run.status).toBe("TRANSFORMING");
+    expect(run.skippedRecords).toBe(1);
+    expect(run.notes as string[]).toContainEqual(expect.stringContaining("line 1235: invalid JSON"));
+    const written = await readAll(await staging.get(await reportKeyOf(run)));
+    const alone = new PassThrough();
+    const [expected] = await Promise.all([
+      readAll(alone),
+      transformStream({ report: "messaging-conversations", version: 2, format: "csv", timeZone: "Europe/Berlin" }, Readable.from(lines.map((l) => `${l}\n`)), alone),
+    ]);
+    expect(written.length).toBeGreaterThan(500_000);
+    expect(written.equals(expected)).toBe(true);
   });
 });

@@ -36,7 +36,8 @@ const enum Kind {
   Time,
 }
 
-class CsvEncoding implements TextEncoding {
+export class CsvEncoding implements TextEncoding {
+  readonly standalone = true;
   private readonly columns: readonly Column[];
   private readonly kinds: Kind[];
   constructor(private readonly options: WriterOptions) {

@@ -31,7 +31,8 @@ export class RowObjectEncoder {
   }
 }
 
-class JsonArrayEncoding implements TextEncoding {
+export class JsonArrayEncoding implements TextEncoding {
+  readonly standalone = false;
   private readonly rows: RowObjectEncoder | null;
   constructor(options: WriterOptions) {
     this.rows = options.columns ? new RowObjectEncoder(options.columns, options.time) : null;
@@ -51,7 +52,8 @@ class JsonArrayEncoding implements TextEncoding {
   }
 }
 
-class NdjsonEncoding implements TextEncoding {
+export class NdjsonEncoding implements TextEncoding {
+  readonly standalone = true;
   private readonly rows: RowObjectEncoder | null;
   constructor(options: WriterOptions) {
     this.rows = options.columns ? new RowObjectEncoder(options.columns, options.time) : null;

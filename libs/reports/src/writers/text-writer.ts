@@ -8,6 +8,11 @@ import type { WriterInput } from "./types.js";
  * so the per-row cost is string building only.
  */
 export interface TextEncoding {
+  /**
+   * Each entry's text depends on nothing written before it (CSV, NDJSON; not a JSON array,
+   * whose separators do), so batches can be encoded apart, in other threads, and joined.
+   */
+  readonly standalone: boolean;
   head(): string;
   row(row: Row, first: boolean): string;
   record(text: string, first: boolean): string;
@@ -18,7 +23,7 @@ export interface TextEncoding {
  * Encodes strings into one growing buffer per batch: writing each row's UTF-8 straight into
  * place costs much less than joining a batch into one long string and encoding that.
  */
-class BatchBuffer {
+export class BatchBuffer {
   private buffer: Buffer;
   private length = 0;
   constructor(size: number) {

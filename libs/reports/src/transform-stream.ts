@@ -102,6 +102,7 @@ export async function transformStream(request: TransformRequest, input: Readable
     bom: options.csvBom === true,
     keepFormulas: options.keepFormulas === true,
   };
+  const maxLineBytes = runtime.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
   const counter = new ByteCounter();
   let stats: MappingStats;
 
@@ -114,7 +115,7 @@ export async function transformStream(request: TransformRequest, input: Readable
       pool: runtime.pool,
       encoding,
       mapper,
-      maxLineBytes: runtime.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
+      maxLineBytes,
       spec: {
         transformId: randomUUID(),
         report: definition.id,
@@ -131,7 +132,7 @@ export async function transformStream(request: TransformRequest, input: Readable
     await pipeline(input, encoder, counter, output);
     stats = encoder.stats;
   } else {
-    const mapper = new RecordMapper({ ...mapperOptions, ...(runtime.maxLineBytes !== undefined ? { maxLineBytes: runtime.maxLineBytes } : {}) });
+    const mapper = new RecordMapper({ ...mapperOptions, maxLineBytes });
     const writer = createFormatWriter(request.format, { ...writerOptions, sheetName: definition.name.slice(0, 31).replace(/[\\/?*[\]:]/g, " ") });
     await pipeline(input, mapper, writer, counter, output);
     stats = mapper.stats;

@@ -75,28 +75,28 @@ export class ParallelEncoder extends Transform {
     if (head.length > 0) this.push(Buffer.from(head, "utf8"));
   }
 
+  /** Hands out the chunks that `split` completes, then writes out results until `keep` remain. */
+  private step(split: () => LineChunk[], keep: number, done: TransformCallback, after?: () => void): void {
+    Promise.resolve()
+      .then(() => {
+        this.submit(split());
+        return this.settle(keep);
+      })
+      .then(() => {
+        after?.();
+        done();
+      }, done);
+  }
+
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    try {
-      this.submit(this.splitter.push(chunk));
-    } catch (err) {
-      done(err as Error);
-      return;
-    }
-    this.settle(this.maxInFlight - 1).then(() => done(), done);
+    this.step(() => this.splitter.push(chunk), this.maxInFlight - 1, done);
   }
 
   override _flush(done: TransformCallback): void {
-    try {
-      this.submit(this.splitter.end());
-    } catch (err) {
-      done(err as Error);
-      return;
-    }
-    this.settle(0).then(() => {
+    this.step(() => this.splitter.end(), 0, done, () => {
       this.begin();
       const tail = this.options.encoding.tail(this.tally.stats.rows === 0);
       if (tail.length > 0) this.push(Buffer.from(tail, "utf8"));
-      done();
-    }, done);
+    });
   }
 }

@@ -1,7 +1,7 @@
 import type { Transform } from "node:stream";
 import type { ReportFormat } from "../types.js";
-import { createCsvWriter } from "./csv.js";
-import { createJsonWriter, createNdjsonWriter } from "./json.js";
+import { createTextEncoding, isTextFormat } from "./text-encodings.js";
+import { TextWriter } from "./text-writer.js";
 import type { WriterOptions } from "./types.js";
 import { createXlsxWriter } from "./xlsx.js";
 
@@ -13,16 +13,7 @@ export type { WriterInput, WriterOptions } from "./types.js";
 
 /** The streaming writer of one format: row or record batches in, file bytes out. */
 export function createFormatWriter(format: ReportFormat, options: WriterOptions): Transform {
-  switch (format) {
-    case "csv":
-      return createCsvWriter(options);
-    case "xlsx":
-      return createXlsxWriter(options);
-    case "json":
-      return createJsonWriter(options);
-    case "ndjson":
-      return createNdjsonWriter(options);
-  }
+  return isTextFormat(format) ? new TextWriter(createTextEncoding(format, options)) : createXlsxWriter(options);
 }
 
 /** File extension and media type per format. */

@@ -1,15 +1,30 @@
 import { PrismaPg } from "@prisma/adapter-pg";
+import pg from "pg";
 import { PrismaClient } from "./generated/client.js";
 
 export type Db = InstanceType<typeof PrismaClient>;
 
+/** The connection pool under each client made by `createPrisma` (see `poolOf`). */
+const pools = new WeakMap<Db, pg.Pool>();
+
 /**
  * A Prisma client over node-postgres. Prisma's native engines cannot be downloaded here, so
  * the client runs on the query compiler with the pg driver adapter (docs: PRISMA-OFFLINE).
+ * The pool is ours and handed to the adapter, so that the pipeline's hot-path SQL
+ * (`pipeline-sql.ts`) shares its connections; `$disconnect()` ends it.
  */
 export function createPrisma(databaseUrl: string, options: { poolSize?: number } = {}): Db {
-  const adapter = new PrismaPg({ connectionString: databaseUrl, max: options.poolSize ?? 10 });
-  return new PrismaClient({ adapter });
+  const pool = new pg.Pool({ connectionString: databaseUrl, max: options.poolSize ?? 10 });
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool, { disposeExternalPool: true }) });
+  pools.set(prisma, pool);
+  return prisma;
+}
+
+/** The pg pool under a client made by `createPrisma`. */
+export function poolOf(prisma: Db): pg.Pool {
+  const pool = pools.get(prisma);
+  if (!pool) throw new TypeError("this Prisma client was not made by createPrisma(), so its connection pool is unknown");
+  return pool;
 }
 
 /** True when a Prisma error is a unique-constraint violation (P2002). */

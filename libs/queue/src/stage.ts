@@ -1,7 +1,7 @@
 import { metrics, trace, type Span } from "@opentelemetry/api";
 import { UnrecoverableError, type Job, type Worker } from "bullmq";
 import type { Config } from "@transporter/config";
-import { raiseAlert, resolveAlertQuery, type Db, type Prisma, type Run, type Task, type Tenant } from "@transporter/db";
+import { beginStage, completeRun, finishStage, raiseAlert, stageStatus, type Db, type Run, type StageRunFields, type StageTask, type Task, type Tenant } from "@transporter/db";
 import { createLogger, startSpan, withTraceContext, type Logger } from "@transporter/telemetry";
 import type { Redis } from "ioredis";
 import { jobCatalog, type JobPayload, type Stage } from "./catalog.js";
@@ -9,15 +9,13 @@ import { errorCodeOf, isPermanent } from "./errors.js";
 import { JobProducer } from "./producer.js";
 import { createWorker } from "./worker.js";
 
-const STATUS = { fetch: "FETCHING", transform: "TRANSFORMING", encrypt: "ENCRYPTING", deliver: "DELIVERING" } as const;
-const STARTED_AT = { fetch: "fetchStartedAt", transform: "transformStartedAt", encrypt: "encryptStartedAt", deliver: "deliverStartedAt" } as const;
-const FINISHED_AT = { fetch: "fetchFinishedAt", transform: "transformFinishedAt", encrypt: "encryptFinishedAt", deliver: "deliveredAt" } as const;
-const TERMINAL = new Set(["SUCCEEDED", "FAILED", "SKIPPED"]);
-
-type LoadedRun = Run & { task: Task & { destination: { kind: string } }; tenant: Tenant };
+type LoadedRun = Run & { task: StageTask; tenant: Tenant };
 
 /** Fields of the run a stage produces (records, bytes, file name…). */
-export type RunFields = Prisma.RunUpdateManyMutationInput;
+export type RunFields = StageRunFields;
+
+/** The dedupe key of a task's run-failure alert: one open alert per task and failure streak. */
+const failureAlertKey = (taskId: string) => `run.failed:${taskId}`;
 
 export interface StageContext<S extends Stage> {
   run: Run;
@@ -98,8 +96,8 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
       if (updated.count === 0) return false;
       await raiseAlert(tx, {
         tenantId: run.tenantId, kind: "run.failed", severity: "error", title: `Task "${run.task.description}" failed`,
-        message: `The run for ${run.windowStart.toISOString()} – ${run.windowEnd.toISOString()} failed while it was ${STATUS[stage].toLowerCase()}: ${message}`,
-        dedupeKey: `run.failed:${run.taskId}`, taskId: run.taskId, runId: run.id,
+        message: `The run for ${run.windowStart.toISOString()} – ${run.windowEnd.toISOString()} failed while it was ${stageStatus(stage).toLowerCase()}: ${message}`,
+        dedupeKey: failureAlertKey(run.taskId), taskId: run.taskId, runId: run.id,
       });
       return true;
     });
@@ -113,26 +111,22 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
     async (payload, job) =>
       withTraceContext(payload.trace, () =>
         startSpan(tracer, `${stage} run`, { "transporter.stage": stage, "transporter.run_id": payload.runId, "transporter.tenant_id": payload.tenantId, "transporter.attempt": job.attemptsMade + 1 }, async (span) => {
-          const run: LoadedRun | null = await prisma.run.findFirst({
-            where: { id: payload.runId, tenantId: payload.tenantId },
-            include: { task: { include: { destination: { select: { kind: true } } } }, tenant: true },
-          });
-          if (!run) {
+          // Claims the run for this stage (status, start, attempt) unless it has already finished.
+          const begun = await beginStage(prisma, { runId: payload.runId, tenantId: payload.tenantId, stage, at: new Date() });
+          if (begun.state === "missing") {
             logger.warn({ runId: payload.runId }, "run no longer exists; job dropped");
             return;
           }
-          if (TERMINAL.has(run.status)) {
-            logger.info({ runId: run.id, status: run.status }, "run already finished; job ignored");
+          if (begun.state === "finished") {
+            logger.info({ runId: payload.runId, status: begun.status }, "run already finished; job ignored");
             return;
           }
+          const run: LoadedRun = { ...begun.run, task: begun.task, tenant: begun.tenant };
           span.setAttributes({ "transporter.task_id": run.taskId, "transporter.report": run.task.reportId, "transporter.destination_kind": run.task.destination.kind });
-          if (stage === "fetch" && run.attempts === 0) runsStarted.add(1, { ...labels(run), trigger: run.trigger });
+          // attempts counts this one already: the run's very first stage attempt starts it.
+          if (stage === "fetch" && run.attempts === 1) runsStarted.add(1, { ...labels(run), trigger: run.trigger });
           const started = Date.now();
           const runLogger = logger.child({ runId: run.id, tenantId: run.tenantId, taskId: run.taskId, stage });
-          await prisma.run.update({
-            where: { id: run.id },
-            data: { status: STATUS[stage], [STARTED_AT[stage]]: new Date(), attempts: { increment: 1 } },
-          });
           let fields: RunFields = {};
           const setRunFields = (more: RunFields) => void (fields = { ...fields, ...more });
           try {
@@ -148,18 +142,12 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
               span.setAttribute("transporter.bytes", Number(fields.bytes));
             }
             if (stage === "deliver") {
-              await prisma.$transaction([
-                prisma.run.update({
-                  where: { id: run.id },
-                  data: { ...fields, status: "SUCCEEDED", [FINISHED_AT[stage]]: new Date(), finishedAt: new Date(), staging, error: null, errorCode: null },
-                }),
-                resolveAlertQuery(prisma, run.tenantId, `run.failed:${run.taskId}`),
-              ]);
+              await completeRun(prisma, { runId: run.id, fields, staging, resolveAlertKey: failureAlertKey(run.taskId), at: new Date() });
               runsSucceeded.add(1, labels(run));
               if (hasNotificationSettings(run.task)) await producer.enqueue("notify", { runId: run.id, tenantId: run.tenantId, trace: payload.trace, outcome: "succeeded" });
               return;
             }
-            await prisma.run.update({ where: { id: run.id }, data: { ...fields, [FINISHED_AT[stage]]: new Date(), staging } });
+            await finishStage(prisma, { runId: run.id, stage: stage as Exclude<S, "deliver">, fields, staging, at: new Date() });
             const next = jobCatalog[stage].next as Exclude<Stage, "fetch">;
             await producer.enqueue(next, { runId: run.id, tenantId: run.tenantId, trace: payload.trace, ...output } as never);
           } catch (error) {

@@ -1,7 +1,7 @@
 import type { Config } from "@transporter/config";
 import { unsealJson } from "@transporter/crypto";
 import type { Keyring } from "@transporter/crypto";
-import type { Db, Destination } from "@transporter/db";
+import { liveDestination, type Db, type Destination } from "@transporter/db";
 import { PermanentError } from "@transporter/queue";
 import type { StageContext, StageOutput } from "@transporter/queue";
 import { dateSubfolder, fileNamePatternOf, isDestinationError, managedFileExpiry, reportFileName } from "@transporter/storage";
@@ -57,7 +57,7 @@ export function createDeliverHandler(deps: DeliverDeps) {
   const tracer = trace.getTracer("transporter-deliverer");
   return async function deliverRun(ctx: StageContext<"deliver">): Promise<StageOutput | void> {
     const { run, task, tenant, payload, logger } = ctx;
-    const destination = await deps.prisma.destination.findFirst({ where: { id: task.destinationId, tenantId: tenant.id, deletedAt: null } });
+    const destination = await liveDestination(deps.prisma, tenant.id, task.destinationId);
     if (!destination) throw new PermanentError("destination_missing", "the task's destination no longer exists");
     const adapter = deps.registry.adapterFor(destination.kind);
     const { config, credentials } = prepare(destination, adapter, deps.keyring);

@@ -1,6 +1,6 @@
 import { posix } from "node:path";
 import { KeyRejectedError, encryptStream } from "@transporter/crypto";
-import type { Db, EncryptionKey } from "@transporter/db";
+import { activeEncryptionKey, encryptionKeyExists, type Db, type EncryptionKey } from "@transporter/db";
 import { PermanentError } from "@transporter/queue";
 import type { StageContext, StageOutput } from "@transporter/queue";
 import { stagingKey } from "@transporter/storage";
@@ -30,7 +30,7 @@ export function encryptedFileName(reportKey: string, armor: boolean): string {
 }
 
 async function activeKey(prisma: Db, tenantId: string): Promise<EncryptionKey> {
-  const key = await prisma.encryptionKey.findFirst({ where: { tenantId, active: true, deletedAt: null } });
+  const key = await activeEncryptionKey(prisma, tenantId);
   if (!key) {
     throw new PermanentError(
       "encryption_key_missing",
@@ -71,8 +71,7 @@ export function createEncryptHandler(deps: EncryptDeps) {
 
     // The key may have been removed while we were encrypting: a tenant who deletes a key does not
     // want files encrypted to it delivered, so the run fails rather than ship them.
-    const stillThere = await deps.prisma.encryptionKey.findFirst({ where: { id: key.id, deletedAt: null }, select: { id: true } });
-    if (!stillThere) {
+    if (!(await encryptionKeyExists(deps.prisma, key.id))) {
       await deps.staging.delete(encryptedKey);
       throw new PermanentError(
         "encryption_key_removed",

@@ -1,6 +1,6 @@
 import { Readable } from "node:stream";
 import { SealError, unsealJson, type Keyring } from "@transporter/crypto";
-import type { Db } from "@transporter/db";
+import { liveSource, type Db } from "@transporter/db";
 import { PermanentError } from "@transporter/queue";
 import type { StageContext, StageOutput } from "@transporter/queue";
 import { getReport, UnknownReportError } from "@transporter/reports";
@@ -42,7 +42,7 @@ export function createFetchHandler(deps: FetchDeps) {
   return async function fetchRun(ctx: StageContext<"fetch">): Promise<StageOutput> {
     const { run, task, tenant, logger, span } = ctx;
     if (!task.sourceId) throw new PermanentError("source_missing", "the task has no source: set one (PATCH /v1/tasks/:id with sourceId), then retry the run");
-    const source = await deps.prisma.source.findFirst({ where: { id: task.sourceId, tenantId: tenant.id, deletedAt: null } });
+    const source = await liveSource(deps.prisma, tenant.id, task.sourceId);
     if (!source) throw new PermanentError("source_missing", "the task's source no longer exists: point the task at another source, then retry the run");
 
     let credentials: SourceCredentials;

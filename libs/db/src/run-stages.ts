@@ -1,0 +1,148 @@
+import type { Db } from "./client.js";
+import type { DestinationKind, Run, RunStatus, Task, Tenant } from "./generated/client.js";
+import { SqlParams, sqlExecute, sqlRows } from "./pipeline-sql.js";
+
+/**
+ * The pipeline's per-run bookkeeping (stage start, stage finish, success) in plain SQL: a
+ * dozen statements per run, where the model API's per-call cost adds up (see pipeline-sql.ts).
+ */
+
+export type PipelineStage = "fetch" | "transform" | "encrypt" | "deliver";
+
+const STAGE_STATUS: Record<PipelineStage, RunStatus> = { fetch: "FETCHING", transform: "TRANSFORMING", encrypt: "ENCRYPTING", deliver: "DELIVERING" };
+const STARTED_COLUMN: Record<PipelineStage, string> = { fetch: "fetchStartedAt", transform: "transformStartedAt", encrypt: "encryptStartedAt", deliver: "deliverStartedAt" };
+const FINISHED_COLUMN: Record<PipelineStage, string> = { fetch: "fetchFinishedAt", transform: "transformFinishedAt", encrypt: "encryptFinishedAt", deliver: "deliveredAt" };
+
+/** The status a run has while this stage works on it. */
+export function stageStatus(stage: PipelineStage): RunStatus {
+  return STAGE_STATUS[stage];
+}
+
+/** The run fields a stage may produce, written with the stage's finish. */
+export interface StageRunFields {
+  records?: number;
+  sourceCalls?: number;
+  reportVersion?: number;
+  rows?: number;
+  skippedRecords?: number;
+  notes?: string[];
+  keyFingerprint?: string;
+  fileName?: string;
+  destinationPath?: string;
+  bytes?: bigint;
+  checksum?: string;
+  fileExpiresAt?: Date | null;
+  fileDeletedAt?: Date | null;
+}
+
+/** Each field's column and the cast that makes its parameter the column's type. */
+const FIELD_COLUMNS: { [K in keyof Required<StageRunFields>]: { column: string; cast: string; encode?: (value: StageRunFields[K]) => unknown } } = {
+  records: { column: "records", cast: "int" },
+  sourceCalls: { column: "sourceCalls", cast: "int" },
+  reportVersion: { column: "reportVersion", cast: "int" },
+  rows: { column: "rows", cast: "int" },
+  skippedRecords: { column: "skippedRecords", cast: "int" },
+  notes: { column: "notes", cast: "jsonb", encode: (v) => JSON.stringify(v ?? []) },
+  keyFingerprint: { column: "keyFingerprint", cast: "text" },
+  fileName: { column: "fileName", cast: "text" },
+  destinationPath: { column: "destinationPath", cast: "text" },
+  bytes: { column: "bytes", cast: "bigint", encode: (v) => (v === undefined ? null : v.toString()) },
+  checksum: { column: "checksum", cast: "text" },
+  fileExpiresAt: { column: "fileExpiresAt", cast: "timestamptz", encode: (v) => v?.toISOString() ?? null },
+  fileDeletedAt: { column: "fileDeletedAt", cast: "timestamptz", encode: (v) => v?.toISOString() ?? null },
+};
+
+/** `"column" = $n::type` for each field given (names come from the map above, never from input). */
+function fieldAssignments(fields: StageRunFields, params: SqlParams): string[] {
+  return Object.entries(fields)
+    .filter(([, value]) => value !== undefined)
+    .map(([name, value]) => {
+      if (!Object.hasOwn(FIELD_COLUMNS, name)) throw new TypeError(`"${name}" is not a field a pipeline stage writes`);
+      const { column, cast, encode } = FIELD_COLUMNS[name as keyof StageRunFields] as { column: string; cast: string; encode?: (v: unknown) => unknown };
+      return `"${column}" = ${params.add(encode ? encode(value) : value)}::${cast}`;
+    });
+}
+
+export type StageTask = Task & { destination: { kind: DestinationKind } };
+
+export type BegunStage =
+  | { state: "started"; run: Run; task: StageTask; tenant: Tenant }
+  | { state: "missing" }
+  | { state: "finished"; status: RunStatus };
+
+/**
+ * Claims the run for a stage in one statement: status, start time and one more attempt, unless
+ * the run has already finished (a duplicate or late job then changes nothing). Returns the
+ * updated run with its task (and destination kind) and tenant.
+ */
+export async function beginStage(db: Db, input: { runId: string; tenantId: string; stage: PipelineStage; at: Date }): Promise<BegunStage> {
+  const { runId, tenantId, stage, at } = input;
+  const [run] = await sqlRows<Run>(
+    db,
+    `UPDATE "Run" SET status = $3::"RunStatus", "${STARTED_COLUMN[stage]}" = $4::timestamptz, attempts = attempts + 1, "updatedAt" = $4::timestamptz
+     WHERE id = $1::uuid AND "tenantId" = $2::uuid AND status NOT IN ('SUCCEEDED', 'FAILED', 'SKIPPED')
+     RETURNING *`,
+    [runId, tenantId, STAGE_STATUS[stage], at.toISOString()],
+  );
+  if (!run) {
+    const [existing] = await sqlRows<{ status: RunStatus }>(db, `SELECT status FROM "Run" WHERE id = $1::uuid AND "tenantId" = $2::uuid`, [runId, tenantId]);
+    return existing ? { state: "finished", status: existing.status } : { state: "missing" };
+  }
+  const [row] = await sqlRows<Task & { destinationKind: DestinationKind; tenantRow: Record<string, unknown> }>(
+    db,
+    `SELECT t.*, d.kind AS "destinationKind", to_jsonb(tn) AS "tenantRow"
+     FROM "Task" t JOIN "Destination" d ON d.id = t."destinationId" JOIN "Tenant" tn ON tn.id = t."tenantId"
+     WHERE t.id = $1::uuid AND t."tenantId" = $2::uuid`,
+    [run.taskId, tenantId],
+  );
+  // Both are required relations of the run (deleting either deletes the run).
+  if (!row) return { state: "missing" };
+  const { destinationKind, tenantRow, ...task } = row;
+  return { state: "started", run, task: { ...task, destination: { kind: destinationKind } }, tenant: tenantFromJson(tenantRow) };
+}
+
+/** The tenant row as `to_jsonb` renders it, with its timestamps as Dates again (as the model API returns it). */
+function tenantFromJson(row: Record<string, unknown>): Tenant {
+  return { ...(row as unknown as Tenant), createdAt: new Date(row.createdAt as string), updatedAt: new Date(row.updatedAt as string) };
+}
+
+/** Records a stage's finish, the fields it produced and the run's staging keys, in one update. */
+export async function finishStage(db: Db, input: { runId: string; stage: Exclude<PipelineStage, "deliver">; fields: StageRunFields; staging: Record<string, string>; at: Date }): Promise<void> {
+  const { runId, stage, fields, staging, at } = input;
+  const params = new SqlParams();
+  const assignments = [
+    ...fieldAssignments(fields, params),
+    `"${FINISHED_COLUMN[stage]}" = ${params.add(at.toISOString())}::timestamptz`,
+    `staging = ${params.add(JSON.stringify(staging))}::jsonb`,
+    `"updatedAt" = ${params.add(at.toISOString())}::timestamptz`,
+  ];
+  await sqlExecute(db, `UPDATE "Run" SET ${assignments.join(", ")} WHERE id = ${params.add(runId)}::uuid`, params.values);
+}
+
+/**
+ * Marks a delivered run SUCCEEDED with the delivery's fields and, in the same statement (so
+ * atomically), resolves the task's open failure alert: whoever sees the run succeeded no
+ * longer sees the alert its failures raised.
+ */
+export async function completeRun(db: Db, input: { runId: string; fields: StageRunFields; staging: Record<string, string>; resolveAlertKey: string; at: Date }): Promise<void> {
+  const { runId, fields, staging, resolveAlertKey, at } = input;
+  const params = new SqlParams();
+  const now = params.add(at.toISOString());
+  const assignments = [
+    ...fieldAssignments(fields, params),
+    `status = 'SUCCEEDED'::"RunStatus"`,
+    `"${FINISHED_COLUMN.deliver}" = ${now}::timestamptz`,
+    `"finishedAt" = ${now}::timestamptz`,
+    `staging = ${params.add(JSON.stringify(staging))}::jsonb`,
+    `error = NULL`,
+    `"errorCode" = NULL`,
+    `"updatedAt" = ${now}::timestamptz`,
+  ];
+  await sqlExecute(
+    db,
+    `WITH done AS (UPDATE "Run" SET ${assignments.join(", ")} WHERE id = ${params.add(runId)}::uuid RETURNING "tenantId")
+     UPDATE "Alert" a SET "resolvedAt" = ${now}::timestamptz FROM done
+     WHERE a."tenantId" = done."tenantId" AND a."dedupeKey" = ${params.add(resolveAlertKey)} AND a."resolvedAt" IS NULL`,
+    params.values,
+  );
+}

@@ -1,0 +1,147 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { raiseAlert } from "../src/alerts.js";
+import { activeEncryptionKey, encryptionKeyExists, liveDestination, liveSource } from "../src/pipeline-reads.js";
+import { beginStage, completeRun, finishStage, type StageRunFields } from "../src/run-stages.js";
+import { createTestDatabase, type TestDatabase } from "../src/testing.js";
+
+// The pipeline's hand-written SQL must return exactly what the model API returns and write
+// exactly what it would, for one tenant's rows only.
+describe("run stages in SQL", () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  });
+  afterAll(async () => db.drop());
+
+  let seq = 0;
+  async function seed() {
+    const { prisma } = db;
+    const accountId = `acc${++seq}`;
+    const tenant = await prisma.tenant.create({ data: { accountId, name: `Brand ${accountId}`, timezone: "America/New_York" } });
+    const key = await prisma.encryptionKey.create({
+      data: { tenantId: tenant.id, publicKey: "armored", fingerprint: `FP${accountId}`, algorithm: "curve25519", origin: "generated", active: true, expiresAt: new Date("2030-01-01T00:00:00Z") },
+    });
+    const source = await prisma.source.create({
+      data: { tenantId: tenant.id, name: "LP", kind: "liveperson", accountId, sealedCredentials: "v1.k.n.c", permissions: ["messaging-interactions"], verifiedAt: new Date() },
+    });
+    const destination = await prisma.destination.create({ data: { tenantId: tenant.id, name: "S3", kind: "s3", config: { bucket: "b", prefix: "x/" }, sealedCredentials: "v1.a.b.c" } });
+    const task = await prisma.task.create({
+      data: {
+        tenantId: tenant.id, description: "Every 15 minutes", reportId: "messaging-conversations", format: "csv", frequency: "interval", everyMinutes: 15,
+        params: { skills: [1, 2] }, options: { csvBom: true }, notifications: {}, sourceId: source.id, destinationId: destination.id, enabled: true,
+      },
+    });
+    const run = await prisma.run.create({
+      data: {
+        tenantId: tenant.id, taskId: task.id, windowStart: new Date("2026-11-23T10:00:00Z"), windowEnd: new Date("2026-11-23T10:15:00Z"),
+        scheduledFor: new Date("2026-11-23T10:15:00Z"), trigger: "schedule", notes: ["earlier note"], bytes: 9_007_199_254_740_993n, staging: { raw: "k" },
+      },
+    });
+    return { tenant, key, source, destination, task, run };
+  }
+
+  it("claims a run for a stage and returns the run, task, destination kind and tenant as the model API reads them", async () => {
+    const { tenant, task, run } = await seed();
+    const at = new Date("2026-11-23T10:16:00.123Z");
+    const begun = await beginStage(db.prisma, { runId: run.id, tenantId: tenant.id, stage: "transform", at });
+    expect(begun.state).toBe("started");
+    if (begun.state !== "started") return;
+    const stored = await db.prisma.run.findUniqueOrThrow({ where: { id: run.id }, include: { task: { include: { destination: { select: { kind: true } } } }, tenant: true } });
+    const { task: storedTask, tenant: storedTenant, ...storedRun } = stored;
+    expect(begun.run).toStrictEqual(storedRun);
+    expect(begun.task).toStrictEqual(storedTask);
+    expect(begun.tenant).toStrictEqual(storedTenant);
+    expect(begun.task.destination).toEqual({ kind: "s3" });
+    expect(storedRun).toMatchObject({ status: "TRANSFORMING", transformStartedAt: at, attempts: 1, updatedAt: at });
+    expect(storedTask.id).toBe(task.id);
+
+    await beginStage(db.prisma, { runId: run.id, tenantId: tenant.id, stage: "transform", at });
+    expect((await db.prisma.run.findUniqueOrThrow({ where: { id: run.id } })).attempts).toBe(2);
+  });
+
+  it("leaves finished runs alone and does not find another tenant's run", async () => {
+    const a = await seed();
+    const b = await seed();
+    const at = new Date();
+    expect(await beginStage(db.prisma, { runId: a.run.id, tenantId: b.tenant.id, stage: "fetch", at })).toEqual({ state: "missing" });
+    expect(await beginStage(db.prisma, { runId: crypto.randomUUID(), tenantId: a.tenant.id, stage: "fetch", at })).toEqual({ state: "missing" });
+    for (const status of ["SUCCEEDED", "FAILED", "SKIPPED"] as const) {
+      await db.prisma.run.update({ where: { id: a.run.id }, data: { status } });
+      expect(await beginStage(db.prisma, { runId: a.run.id, tenantId: a.tenant.id, stage: "deliver", at })).toEqual({ state: "finished", status });
+    }
+    const untouched = await db.prisma.run.findUniqueOrThrow({ where: { id: a.run.id } });
+    expect(untouched).toMatchObject({ attempts: 0, deliverStartedAt: null, fetchStartedAt: null });
+  });
+
+  it("writes every stage field with its type, the finish time and the staging keys", async () => {
+    const { run } = await seed();
+    const at = new Date("2026-11-23T10:17:00.5Z");
+    const fields: Required<StageRunFields> = {
+      records: 101, sourceCalls: 3, reportVersion: 2, rows: 99, skippedRecords: 2, notes: ["a \"quoted\" note", "ünïcode ✓"],
+      keyFingerprint: "ABCD", fileName: "report.csv.pgp", destinationPath: "x/report.csv.pgp", bytes: 9_007_199_254_740_993n,
+      checksum: "f".repeat(64), fileExpiresAt: new Date("2026-12-23T00:00:00Z"), fileDeletedAt: null,
+    };
+    await finishStage(db.prisma, { runId: run.id, stage: "encrypt", fields, staging: { raw: "r", report: "p" }, at });
+    const stored = await db.prisma.run.findUniqueOrThrow({ where: { id: run.id } });
+    expect(stored).toMatchObject({ ...fields, encryptFinishedAt: at, staging: { raw: "r", report: "p" }, updatedAt: at, status: "PENDING" });
+
+    // Absent fields keep their value.
+    await finishStage(db.prisma, { runId: run.id, stage: "fetch", fields: { records: 5 }, staging: {}, at });
+    expect(await db.prisma.run.findUniqueOrThrow({ where: { id: run.id } })).toMatchObject({ records: 5, rows: 99, notes: fields.notes, fetchFinishedAt: at });
+  });
+
+  it("refuses a field no stage writes", async () => {
+    const { run } = await seed();
+    const fields = { status: "SUCCEEDED" } as unknown as StageRunFields;
+    await expect(finishStage(db.prisma, { runId: run.id, stage: "fetch", fields, staging: {}, at: new Date() })).rejects.toThrow(/"status" is not a field/);
+  });
+
+  it("marks a run succeeded and resolves its task's open failure alert only, in one statement", async () => {
+    const a = await seed();
+    const b = await seed();
+    const key = `run.failed:${a.task.id}`;
+    for (const t of [a, b]) {
+      await raiseAlert(db.prisma, { tenantId: t.tenant.id, kind: "run.failed", severity: "error", title: "failed", message: "m", dedupeKey: key, taskId: t.task.id });
+    }
+    await raiseAlert(db.prisma, { tenantId: a.tenant.id, kind: "run.failed", severity: "error", title: "other", message: "m", dedupeKey: "run.failed:other", taskId: a.task.id });
+    await db.prisma.run.update({ where: { id: a.run.id }, data: { error: "deliver attempt 1 of 3: timeout", errorCode: "timeout" } });
+
+    const at = new Date("2026-11-23T10:20:00Z");
+    await completeRun(db.prisma, { runId: a.run.id, fields: { bytes: 123n, checksum: "c" }, staging: { encrypted: "e" }, resolveAlertKey: key, at });
+    expect(await db.prisma.run.findUniqueOrThrow({ where: { id: a.run.id } })).toMatchObject({
+      status: "SUCCEEDED", deliveredAt: at, finishedAt: at, bytes: 123n, checksum: "c", error: null, errorCode: null, staging: { encrypted: "e" },
+    });
+    const alerts = await db.prisma.alert.findMany({ where: { tenantId: { in: [a.tenant.id, b.tenant.id] } } });
+    const state = (tenantId: string, dedupeKey: string) => alerts.find((x) => x.tenantId === tenantId && x.dedupeKey === dedupeKey)?.resolvedAt;
+    expect(state(a.tenant.id, key)).toEqual(at);
+    expect(state(a.tenant.id, "run.failed:other")).toBeNull();
+    expect(state(b.tenant.id, key)).toBeNull();
+
+    // A run that does not exist resolves nothing.
+    await completeRun(db.prisma, { runId: crypto.randomUUID(), fields: {}, staging: {}, resolveAlertKey: "run.failed:other", at });
+    expect((await db.prisma.alert.findFirstOrThrow({ where: { tenantId: a.tenant.id, dedupeKey: "run.failed:other" } })).resolvedAt).toBeNull();
+  });
+
+  it("reads a stage's source, destination and keys as the model API does, within the tenant and not deleted", async () => {
+    const a = await seed();
+    const b = await seed();
+    expect(await liveSource(db.prisma, a.tenant.id, a.source.id)).toStrictEqual(await db.prisma.source.findUnique({ where: { id: a.source.id } }));
+    expect(await liveDestination(db.prisma, a.tenant.id, a.destination.id)).toStrictEqual(await db.prisma.destination.findUnique({ where: { id: a.destination.id } }));
+    expect(await activeEncryptionKey(db.prisma, a.tenant.id)).toStrictEqual(await db.prisma.encryptionKey.findUnique({ where: { id: a.key.id } }));
+    expect(await encryptionKeyExists(db.prisma, a.key.id)).toBe(true);
+
+    expect(await liveSource(db.prisma, b.tenant.id, a.source.id)).toBeNull();
+    expect(await liveDestination(db.prisma, b.tenant.id, a.destination.id)).toBeNull();
+
+    const deletedAt = new Date();
+    await db.prisma.source.update({ where: { id: a.source.id }, data: { deletedAt } });
+    await db.prisma.destination.update({ where: { id: a.destination.id }, data: { deletedAt } });
+    await db.prisma.encryptionKey.update({ where: { id: a.key.id }, data: { deletedAt } });
+    expect(await liveSource(db.prisma, a.tenant.id, a.source.id)).toBeNull();
+    expect(await liveDestination(db.prisma, a.tenant.id, a.destination.id)).toBeNull();
+    expect(await activeEncryptionKey(db.prisma, a.tenant.id)).toBeNull();
+    expect(await encryptionKeyExists(db.prisma, a.key.id)).toBe(false);
+    await db.prisma.encryptionKey.update({ where: { id: b.key.id }, data: { active: false } });
+    expect(await activeEncryptionKey(db.prisma, b.tenant.id)).toBeNull();
+  });
+});

@@ -2,10 +2,10 @@ import { randomBytes } from "node:crypto";
 import { pipeline } from "node:stream";
 import type { Readable } from "node:stream";
 import { createDeflate } from "node:zlib";
-import { CompressedDataPacket, Message, PacketList, createMessage, encrypt, enums, readKey } from "openpgp";
+import { CompressedDataPacket, Message, PacketList, createMessage, encrypt, enums } from "openpgp";
 import type { AnyPacket } from "openpgp";
 import { COMPRESSION_LEVEL, GNUPG22_CONFIG, MESSAGE_CIPHER, MESSAGE_KEY_BYTES } from "./gnupg-compat.js";
-import { inspectPublicKey } from "./inspect-public-key.js";
+import { RecipientKeyCache } from "./recipient-keys.js";
 import { chunksOfWeb, nodeFromChunks, webFromNode } from "./stream-bridge.js";
 
 export interface EncryptStreamOptions {
@@ -15,7 +15,11 @@ export interface EncryptStreamOptions {
   compression?: boolean;
   /** File name recorded in the literal data packet (GnuPG uses it only with --use-embedded-filename). */
   fileName?: string;
+  /** Where checked recipient keys are kept (default: one cache for the process). */
+  keys?: RecipientKeyCache;
 }
+
+const processKeys = new RecipientKeyCache();
 
 /** The fields of a compressed data packet we set ourselves (openpgp.js types them as private). */
 interface CompressedPacketFields {
@@ -46,8 +50,7 @@ function compressWithZlib(message: Message<ReadableStream<Uint8Array>>): Message
 async function* encryptedChunks(input: Readable, publicKeyArmored: string, options: EncryptStreamOptions): AsyncGenerator<Buffer> {
   try {
     // Typed rejection (expired since import, revoked…) before any byte is produced.
-    await inspectPublicKey(publicKeyArmored);
-    const publicKey = await readKey({ armoredKey: publicKeyArmored, config: GNUPG22_CONFIG });
+    const publicKey = await (options.keys ?? processKeys).get(publicKeyArmored);
     let message = await createMessage({
       binary: webFromNode(input),
       format: "binary",

@@ -7,3 +7,4 @@ export * from "./prove-key-pair.js";
 export * from "./encrypt-stream.js";
 export * from "./decrypt-stream.js";
 export { GNUPG22_CONFIG } from "./gnupg-compat.js";
+export { RecipientKeyCache } from "./recipient-keys.js";

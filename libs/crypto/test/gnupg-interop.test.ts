@@ -2,7 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { decryptStream, encryptStream, generateKeyPair, inspectPublicKey, proveKeyPair } from "../src/index.js";
+import { decryptStream, encryptStream, generateKeyPair, inspectPublicKey, proveKeyPair, RecipientKeyCache } from "../src/index.js";
 import type { GeneratedKeyPair } from "../src/index.js";
 import { createGnupgHome, fingerprintFromColons } from "./support/gnupg.js";
 import type { GnupgHome } from "./support/gnupg.js";
@@ -156,4 +156,19 @@ describe("a key made by gpg --quick-gen-key, brought as our own", () => {
     const decrypted = await collect(await decryptStream(chunked(await readFile(output), 1000), privateKey, byoPassphrase));
     expect(sha256(decrypted)).toBe(sha256(plaintext));
   });
+});
+
+describe("one cached recipient key, many files at once", () => {
+  it("encrypts 12 files concurrently with the same parsed key, and gpg decrypts each to its own plaintext", async () => {
+    const cache = new RecipientKeyCache();
+    const pair = keys.get("curve25519")!;
+    const plaintexts = Array.from({ length: 12 }, (_, i) => Buffer.concat([Buffer.from(`file ${i}\n`), randomBytes(1000 + i * 5000)]));
+    const ciphertexts = await Promise.all(
+      plaintexts.map((plaintext, i) => collect(encryptStream(chunked(plaintext, 777), pair.publicKey, { keys: cache, armor: i % 2 === 0, compression: i % 3 !== 0 }))),
+    );
+    expect(cache.size).toBe(1);
+    for (const [i, ciphertext] of ciphertexts.entries()) {
+      expect(sha256(await gpgDecrypt(ciphertext))).toBe(sha256(plaintexts[i]!));
+    }
+  }, 60_000);
 });

@@ -17,6 +17,20 @@ function pad3(n: number): string {
  * Luxon answers the offset; offsets only change on quarter-hour boundaries in the tz database,
  * so the answer is memoised per quarter hour and formatting itself is plain arithmetic.
  */
+/**
+ * Zone names already found valid. Luxon's check builds an Intl.DateTimeFormat every time
+ * (~0.3 ms), and every run asks again for the same few zones; validity does not change while
+ * the process runs.
+ */
+const knownZones = new Set<string>();
+
+function isKnownZone(zone: string): boolean {
+  if (knownZones.has(zone)) return true;
+  if (!IANAZone.isValidZone(zone)) return false;
+  knownZones.add(zone);
+  return true;
+}
+
 export class ZonedTime {
   readonly zone: string;
   private readonly iana: IANAZone;
@@ -27,7 +41,7 @@ export class ZonedTime {
   private offsetText = "";
 
   constructor(zone: string) {
-    if (!IANAZone.isValidZone(zone)) throw new RangeError(`unknown time zone ${JSON.stringify(zone)}`);
+    if (!isKnownZone(zone)) throw new RangeError(`unknown time zone ${JSON.stringify(zone)}`);
     this.zone = zone;
     this.iana = IANAZone.create(zone);
   }

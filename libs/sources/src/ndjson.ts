@@ -8,7 +8,7 @@ const NEWLINE = Buffer.from("\n");
  * record), for a stream into the staging store. A record that arrived with its own JSON (one line)
  * is written as received, bytes untouched; others are serialised here. `onRecord` counts as they pass.
  */
-export async function* ndjsonChunks(records: AsyncIterable<SourceRecord>, onRecord: () => void = () => {}, chunkBytes = 64 * 1024): AsyncGenerator<Buffer> {
+export async function* ndjsonChunks(records: AsyncIterable<SourceRecord>, onRecord: () => void = () => {}, chunkBytes = 256 * 1024): AsyncGenerator<Buffer> {
   let parts: Buffer[] = [];
   let size = 0;
   for await (const record of records) {

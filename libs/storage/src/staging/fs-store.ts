@@ -13,6 +13,9 @@ import type { StagingStore } from "./types.js";
 /** Temporary files carry this marker so listings and deletePrefix counts skip them. */
 const TEMP_MARKER = ".partial-";
 
+/** Reads in 256 KiB pieces: a quarter as many file reads (each a round trip to libuv's thread pool) as Node's 64 KiB default. */
+const READ_CHUNK_BYTES = 256 * 1024;
+
 /**
  * Staging on the local file system (one machine). put() writes to a temporary file in the
  * target folder and renames it into place, so a concurrent reader sees the old object or the
@@ -50,7 +53,7 @@ export class FsStagingStore implements StagingStore {
   async get(key: string): Promise<Readable> {
     const file = this.pathOf(key);
     // Open before returning so a missing object is a rejected promise, not a stream error later.
-    const stream = createReadStream(file);
+    const stream = createReadStream(file, { highWaterMark: READ_CHUNK_BYTES });
     await new Promise<void>((resolve, reject) => {
       stream.once("open", () => resolve());
       stream.once("error", (error: NodeJS.ErrnoException) => {

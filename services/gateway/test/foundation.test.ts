@@ -1,6 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { setupGateway, type TestGateway } from "./helpers.js";
 
+/** The secret part of `tp_<prefix>_<secret>`: everything after the prefix (base64url, so it may itself contain "_"). */
+function secretOf(key: string): string {
+  const secret = key.slice(key.indexOf("_", 3) + 1);
+  expect(secret.length).toBeGreaterThanOrEqual(40);
+  return secret;
+}
+
 describe("gateway foundation: tenants, keys, roles, errors", () => {
   let gw: TestGateway;
   beforeAll(async () => {
@@ -25,14 +32,16 @@ describe("gateway foundation: tenants, keys, roles, errors", () => {
     expect(res.body.tenant).toMatchObject({ name: "Acme", accountId: "90412345", timezone: "America/New_York", taskLimit: 3, disabled: false });
     const adminKey: string = res.body.adminApiKey.key;
     expect(adminKey).toMatch(/^tp_[A-Za-z0-9]+_[A-Za-z0-9_-]+$/);
+    const secret = secretOf(adminKey);
+    expect(secret.length).toBeGreaterThanOrEqual(40);
     const account = await gw.call(adminKey, "GET", "/v1/account");
     expect(account.body).toMatchObject({ accountId: "90412345", timezone: "America/New_York", taskLimit: 3, taskCount: 0 });
     const keys = await gw.call(adminKey, "GET", "/v1/api-keys");
     expect(keys.status).toBe(200);
-    expect(JSON.stringify(keys.body)).not.toContain(adminKey.split("_")[2]);
+    expect(JSON.stringify(keys.body)).not.toContain(secret);
     expect(keys.body.items[0]).not.toHaveProperty("key");
     const row = await gw.prisma.apiKey.findFirstOrThrow({ where: { id: res.body.adminApiKey.id } });
-    expect(row.secretHash).not.toContain(adminKey.split("_")[2]);
+    expect(row.secretHash).not.toContain(secret);
     const duplicate = await gw.call(gw.operatorKey, "POST", "/v1/tenants", { name: "Acme again", accountId: "90412345" });
     expect(duplicate.status).toBe(409);
     const audit = await gw.call(adminKey, "GET", "/v1/audit-events");
@@ -80,8 +89,8 @@ describe("gateway foundation: tenants, keys, roles, errors", () => {
     const { adminKey } = await gw.createTenant();
     expect((await gw.app.inject({ url: "/v1/account" })).statusCode).toBe(401);
     expect((await gw.call("not-a-key", "GET", "/v1/account")).status).toBe(401);
-    const [, prefix, secret] = adminKey.split("_");
-    expect((await gw.call(`tp_${prefix}_${secret!.slice(0, -4)}AAAA`, "GET", "/v1/account")).status).toBe(401);
+    const [prefix, secret] = [adminKey.split("_")[1], secretOf(adminKey)];
+    expect((await gw.call(`tp_${prefix}_${secret.slice(0, -4)}AAAA`, "GET", "/v1/account")).status).toBe(401);
     const second = await gw.call(adminKey, "POST", "/v1/api-keys", { name: "temp", role: "admin" });
     expect((await gw.call(second.body.key, "GET", "/v1/account")).status).toBe(200);
     const revoked = await gw.call(adminKey, "DELETE", `/v1/api-keys/${second.body.id}`);
@@ -142,7 +151,7 @@ describe("gateway foundation: tenants, keys, roles, errors", () => {
     const { adminKey } = await gw.createTenant();
     await gw.call(adminKey, "GET", "/v1/account");
     await gw.call(adminKey, "POST", "/v1/api-keys", { name: "x", role: "viewer" });
-    const secret = adminKey.split("_")[2]!;
+    const secret = secretOf(adminKey);
     expect(gw.logs.length).toBeGreaterThan(0);
     expect(gw.logs.join("\n")).not.toContain(secret);
   });

@@ -1,7 +1,8 @@
 /**
  * Pipeline benchmark: 2,000 small runs (~100 conversations each, CSV, managed destination)
  * through all four stages (fetch → transform → encrypt → deliver) with every service in one
- * process (`startSystem`, fs staging, the platform simulator as source). Tenant, key, source,
+ * process (`startSystem`, fs staging, the platform simulator as source, in its own process as the
+ * remote platform would be: its work is not ours). Tenant, key, source,
  * destination and task are set up through the API; the runs are then created the way the
  * scheduler's tick creates them (Run rows in one insert, `fetch` jobs enqueued in bulk), and the
  * clock runs from the enqueue to the last run's finish. In the same process, a bare BullMQ
@@ -13,6 +14,7 @@
  *   BENCH_RUNS=500 npm run bench:pipeline
  *   BENCH_RECORDS=100 BENCH_WINDOW_MINUTES=15 …   (mean conversations per run, window length)
  *   BENCH_PARTS=bare …                            (only one side: bare or system; default both)
+ *   BENCH_SIMULATOR=in-process …                  (the simulator in the bench's process instead)
  *
  * Uses a throwaway database (dropped at the end), its own Redis key prefixes and temp folders.
  */
@@ -27,6 +29,7 @@ import { createTestDatabase } from "@transporter/db/testing";
 import { createOperatorKey } from "@transporter/gateway";
 import { createRedis, defaultJobOptions, testRedisPrefix, type Redis } from "@transporter/queue";
 import { startSimulator } from "@transporter/simulator";
+import { startSimulatorProcess } from "./support/simulator-process.js";
 import { startSystem } from "../scripts/system.js";
 import { apiClient, pastWindows, provisionTenant } from "../test/e2e/support/api.js";
 import { deleteRedisPrefix } from "../test/e2e/support/infrastructure.js";
@@ -39,14 +42,29 @@ const PER_HOUR = Math.round((RECORDS * 60) / WINDOW_MINUTES);
 /** Jobs per bulk enqueue (both sides). */
 const BULK = 500;
 const TARGET_RATIO = 0.25;
+const SIMULATOR_IN_PROCESS = process.env.BENCH_SIMULATOR === "in-process";
 const PARTS = new Set((process.env.BENCH_PARTS ?? "bare,system").split(",").map((p) => p.trim()));
 
 const fmt = (n: number, digits = 1) => n.toFixed(digits);
 
 /** Ours: 2,000 runs through the real services in one process. */
-async function benchSystem(baseEnv: Record<string, string>): Promise<{ runsPerSecond: number; seconds: number; records: number; failed: number; stages: Record<string, number> }> {
+interface SystemResult {
+  runsPerSecond: number;
+  seconds: number;
+  records: number;
+  failed: number;
+  stages: Record<string, number>;
+  /** CPU time per run: this process (all threads) and the simulator's process. */
+  cpuMsPerRun: { ours: number; simulator: number | null };
+  /** Share of the time the main thread's event loop was busy. */
+  eventLoopUtilization: number;
+}
+
+async function benchSystem(baseEnv: Record<string, string>): Promise<SystemResult> {
   const db = await createTestDatabase();
-  const simulator = await startSimulator({ port: 0, host: "127.0.0.1" });
+  const simulator = SIMULATOR_IN_PROCESS
+    ? { ...(await startSimulator({ port: 0, host: "127.0.0.1" })), cpuSeconds: null }
+    : await startSimulatorProcess();
   const dataDir = await mkdtemp(join(tmpdir(), "bench-pipeline-"));
   const prefix = testRedisPrefix("bench-pipeline");
   const config: Config = loadConfig({
@@ -83,6 +101,9 @@ async function benchSystem(baseEnv: Record<string, string>): Promise<{ runsPerSe
     await system.prisma.run.createMany({ data: runs });
 
     const started = Date.now();
+    const cpuBefore = process.cpuUsage();
+    const eluBefore = performance.eventLoopUtilization();
+    const simulatorCpuBefore = (await simulator.cpuSeconds?.()) ?? null;
     for (let i = 0; i < RUNS; i += BULK) {
       await system.queues.enqueueBulk("fetch", runs.slice(i, i + BULK).map((run) => ({ runId: run.id, tenantId: run.tenantId })));
     }
@@ -96,6 +117,9 @@ async function benchSystem(baseEnv: Record<string, string>): Promise<{ runsPerSe
       }
       await sleep(250);
     }
+    const cpu = process.cpuUsage(cpuBefore);
+    const elu = performance.eventLoopUtilization(eluBefore).utilization;
+    const simulatorCpu = simulatorCpuBefore === null ? null : ((await simulator.cpuSeconds?.()) ?? 0) - simulatorCpuBefore;
     const last = await system.prisma.run.aggregate({ _max: { finishedAt: true }, _sum: { records: true } });
     const seconds = ((last._max.finishedAt?.getTime() ?? Date.now()) - started) / 1000;
     const failed = await system.prisma.run.count({ where: { status: { not: "SUCCEEDED" } } });
@@ -106,7 +130,8 @@ async function benchSystem(baseEnv: Record<string, string>): Promise<{ runsPerSe
              avg(extract(epoch FROM "deliveredAt" - "deliverStartedAt")) * 1000 AS deliver
       FROM "Run" WHERE status = 'SUCCEEDED'`;
     const stages = Object.fromEntries(Object.entries(stageRows[0] ?? {}).map(([k, v]) => [k, Number(v)]));
-    return { runsPerSecond: RUNS / seconds, seconds, records: Number(last._sum.records ?? 0), failed, stages };
+    const cpuMsPerRun = { ours: (cpu.user + cpu.system) / 1000 / RUNS, simulator: simulatorCpu === null ? null : (simulatorCpu * 1000) / RUNS };
+    return { runsPerSecond: RUNS / seconds, seconds, records: Number(last._sum.records ?? 0), failed, stages, cpuMsPerRun, eventLoopUtilization: elu };
   } finally {
     await system.stop();
     await simulator.stop();
@@ -183,6 +208,8 @@ if (ours) {
     `transporter (all services, one process): ${RUNS} runs in ${fmt(ours.seconds)} s = ${fmt(ours.runsPerSecond)} runs/s ` +
       `(${fmt(ours.records / RUNS)} records/run; ${ours.failed} not SUCCEEDED)`,
   );
+  const simulatorCpu = ours.cpuMsPerRun.simulator === null ? "in this process" : `${fmt(ours.cpuMsPerRun.simulator)} ms in its own process`;
+  console.log(`  CPU per run: ${fmt(ours.cpuMsPerRun.ours)} ms in this process (all threads); simulator ${simulatorCpu}; main thread busy ${fmt(ours.eventLoopUtilization * 100, 0)}% of the time`);
   console.log(`  mean stage times (ms): ${Object.entries(ours.stages).map(([stage, ms]) => `${stage} ${fmt(ms)}`).join(", ")}`);
   if (ours.failed > 0) process.exitCode = 1;
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import type { AccountRegistration, Simulator } from "@transporter/simulator";
+import type { AccountRegistration } from "@transporter/simulator";
 
 /** A non-2xx answer of the gateway, with its problem+json body. */
 export class ApiError extends Error {
@@ -76,7 +76,12 @@ export interface ProvisionOptions {
  * the admin generates an encryption key pair, connects the simulator account as source (the
  * gateway verifies it against the simulator) and adds a managed-storage destination.
  */
-export async function provisionTenant(call: ApiCall, operatorKey: string, simulator: Simulator, options: ProvisionOptions = {}): Promise<ProvisionedTenant> {
+/** Registers an account with the simulator: in this process (`Simulator`), or over its control API. */
+export interface SimulatorAccounts {
+  control: { registerAccount(accountId: string, registration: AccountRegistration): void | Promise<void> };
+}
+
+export async function provisionTenant(call: ApiCall, operatorKey: string, simulator: SimulatorAccounts, options: ProvisionOptions = {}): Promise<ProvisionedTenant> {
   const accountId = `e2e${randomBytes(4).toString("hex")}`;
   const created = await call<{ tenant: { id: string }; adminApiKey: { key: string } }>(operatorKey, "POST", "/v1/tenants", {
     name: options.name ?? `E2E ${accountId}`,
@@ -94,7 +99,7 @@ export async function provisionTenant(call: ApiCall, operatorKey: string, simula
     tokenSecret: randomBytes(12).toString("hex"),
   };
   const registration: AccountRegistration = { ...credentials, ...(options.conversationsPerHour !== undefined ? { volume: { conversations: options.conversationsPerHour } } : {}) };
-  simulator.control.registerAccount(accountId, registration);
+  await simulator.control.registerAccount(accountId, registration);
   const source = await call<{ id: string }>(adminKey, "POST", "/v1/sources", { name: "Platform (simulator)", kind: "liveperson", accountId, credentials });
   const destination = await call<{ id: string }>(adminKey, "POST", "/v1/destinations", { name: "Managed storage", kind: "managed", config: {} });
   return {

@@ -8,6 +8,8 @@ export const REPO_ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 
 export const SERVICES = ["gateway", "scheduler", "fetcher", "transformer", "encryptor", "deliverer"] as const;
 export type ServiceName = (typeof SERVICES)[number];
+/** What a group can start: our services, and the platform simulator standing in for the platform. */
+export type ProcessName = ServiceName | "simulator";
 
 const OUTPUT_LINES = 200;
 
@@ -26,7 +28,7 @@ export class ServiceProcess {
   private readonly lines: string[] = [];
 
   constructor(
-    readonly service: ServiceName,
+    readonly service: ProcessName,
     /** Unique within its group, e.g. "fetcher-2". */
     readonly label: string,
     private readonly child: ChildProcess,
@@ -103,7 +105,7 @@ export class ServiceProcess {
  */
 export class ProcessGroup {
   private readonly processes: ServiceProcess[] = [];
-  private readonly counters = new Map<ServiceName, number>();
+  private readonly counters = new Map<ProcessName, number>();
   private readonly killOnExit = () => this.killAll();
 
   constructor(private readonly env: Record<string, string>) {
@@ -111,7 +113,7 @@ export class ProcessGroup {
   }
 
   /** Starts one service process; `extraEnv` overrides the group's environment for it alone. */
-  start(service: ServiceName, extraEnv: Record<string, string> = {}): ServiceProcess {
+  start(service: ProcessName, extraEnv: Record<string, string> = {}): ServiceProcess {
     const n = (this.counters.get(service) ?? 0) + 1;
     this.counters.set(service, n);
     const child = spawn(process.execPath, ["--import", "tsx", `services/${service}/src/main.ts`], {
@@ -125,7 +127,7 @@ export class ProcessGroup {
   }
 
   /** The processes of a service that are still running. */
-  live(service: ServiceName): ServiceProcess[] {
+  live(service: ProcessName): ServiceProcess[] {
     return this.processes.filter((p) => p.service === service && p.running);
   }
 

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decryptStream, encryptStream, generateKeyPair, inspectPublicKey, proveKeyPair, RecipientKeyCache } from "../src/index.js";
 import type { GeneratedKeyPair } from "../src/index.js";
@@ -171,4 +172,58 @@ describe("one cached recipient key, many files at once", () => {
       expect(sha256(await gpgDecrypt(ciphertext))).toBe(sha256(plaintexts[i]!));
     }
   }, 60_000);
+});
+
+describe("small inputs in memory, larger ones streamed", () => {
+  // A 10 kB limit instead of the 1 MiB default, and 1,000-byte reads, so the head read before the
+  // choice spans many chunks. Either side of the limit, gpg must get the same plaintext back.
+  const LIMIT = 10_000;
+  /** gpg's packet listing gives a length for a message written whole, "unknown" for a streamed one. */
+  async function encryptedPacketLength(ciphertext: Buffer): Promise<string> {
+    const path = await tempFile(`${randomBytes(6).toString("hex")}.pgp`, ciphertext);
+    const { stdout } = await home.gpgWithPassphrase(PASSPHRASE, ["--list-packets", path]);
+    const match = /:encrypted data packet:\s+length: (\S+)/.exec(stdout.toString("utf8"));
+    return match?.[1] ?? "missing";
+  }
+
+  it.each([
+    { bytes: LIMIT - 1, path: "memory" },
+    { bytes: LIMIT, path: "streamed" },
+    { bytes: LIMIT + 1, path: "streamed" },
+    { bytes: 0, path: "memory" },
+  ])("$bytes bytes: $path, and gpg decrypts it (armored and binary, compressed or not)", async ({ bytes, path }) => {
+    const pair = keys.get("curve25519")!;
+    const plaintext = Buffer.concat([nonUtf8Binary(), Buffer.from("x,y\r\n".repeat(LIMIT))]).subarray(0, bytes);
+    for (const [armor, compression] of [[false, true], [true, false]] as const) {
+      const ciphertext = await collect(encryptStream(chunked(plaintext, 1000), pair.publicKey, { armor, compression, fileName: "r.csv", inMemoryMaxBytes: LIMIT }));
+      expect(sha256(await gpgDecrypt(ciphertext))).toBe(sha256(plaintext));
+      if (!armor) expect(await encryptedPacketLength(ciphertext)).toMatch(path === "memory" ? /^\d+$/ : /^unknown$/);
+    }
+  }, 60_000);
+
+  it("a limit of 0 streams every input", async () => {
+    const pair = keys.get("rsa-2048")!;
+    // Random, so compression cannot shrink it below openpgp.js's first partial-length chunk
+    // (a streamed message that ends within that chunk is written with a known length too).
+    const plaintext = randomBytes(5_000);
+    const ciphertext = await collect(encryptStream(chunked(plaintext, 1000), pair.publicKey, { inMemoryMaxBytes: 0 }));
+    expect(sha256(await gpgDecrypt(ciphertext))).toBe(sha256(plaintext));
+    expect(await encryptedPacketLength(ciphertext)).toBe("unknown");
+  });
+
+  it.each([
+    { failAfter: 3_000, where: "before the limit" },
+    { failAfter: 25_000, where: "after the limit" },
+  ])("an input that fails $where fails the encrypted stream with the input's error", async ({ failAfter }) => {
+    const pair = keys.get("curve25519")!;
+    const input = Readable.from(
+      (async function* () {
+        for (let sent = 0; sent < failAfter; sent += 1000) yield randomBytes(1000);
+        throw new Error("source read failed");
+      })(),
+      { objectMode: false },
+    );
+    await expect(collect(encryptStream(input, pair.publicKey, { inMemoryMaxBytes: LIMIT }))).rejects.toThrow("source read failed");
+    expect(input.destroyed).toBe(true);
+  });
 });

@@ -72,38 +72,53 @@ export type BegunStage =
 
 /**
  * Claims the run for a stage in one statement: status, start time and one more attempt, unless
- * the run has already finished (a duplicate or late job then changes nothing). Returns the
- * updated run with its task (and destination kind) and tenant.
+ * the run has already finished (a duplicate or late job then changes nothing). The same
+ * statement returns the updated run with its task (and destination kind) and tenant.
  */
 export async function beginStage(db: Db, input: { runId: string; tenantId: string; stage: PipelineStage; at: Date }): Promise<BegunStage> {
   const { runId, tenantId, stage, at } = input;
-  const [run] = await sqlRows<Run>(
+  const [row] = await sqlRows<Run & { taskRow: Record<string, unknown> | null; destinationKind: DestinationKind | null; tenantRow: Record<string, unknown> | null }>(
     db,
-    `UPDATE "Run" SET status = $3::"RunStatus", "${STARTED_COLUMN[stage]}" = $4::timestamptz, attempts = attempts + 1, "updatedAt" = $4::timestamptz
-     WHERE id = $1::uuid AND "tenantId" = $2::uuid AND status NOT IN ('SUCCEEDED', 'FAILED', 'SKIPPED')
-     RETURNING *`,
+    `WITH claimed AS (
+       UPDATE "Run" SET status = $3::"RunStatus", "${STARTED_COLUMN[stage]}" = $4::timestamptz, attempts = attempts + 1, "updatedAt" = $4::timestamptz
+       WHERE id = $1::uuid AND "tenantId" = $2::uuid AND status NOT IN ('SUCCEEDED', 'FAILED', 'SKIPPED')
+       RETURNING *)
+     SELECT c.*, to_jsonb(t) AS "taskRow", d.kind AS "destinationKind", to_jsonb(tn) AS "tenantRow"
+     FROM claimed c
+     LEFT JOIN "Task" t ON t.id = c."taskId" AND t."tenantId" = c."tenantId"
+     LEFT JOIN "Destination" d ON d.id = t."destinationId"
+     LEFT JOIN "Tenant" tn ON tn.id = c."tenantId"`,
     [runId, tenantId, STAGE_STATUS[stage], at.toISOString()],
   );
-  if (!run) {
+  if (!row) {
     const [existing] = await sqlRows<{ status: RunStatus }>(db, `SELECT status FROM "Run" WHERE id = $1::uuid AND "tenantId" = $2::uuid`, [runId, tenantId]);
     return existing ? { state: "finished", status: existing.status } : { state: "missing" };
   }
-  const [row] = await sqlRows<Task & { destinationKind: DestinationKind; tenantRow: Record<string, unknown> }>(
-    db,
-    `SELECT t.*, d.kind AS "destinationKind", to_jsonb(tn) AS "tenantRow"
-     FROM "Task" t JOIN "Destination" d ON d.id = t."destinationId" JOIN "Tenant" tn ON tn.id = t."tenantId"
-     WHERE t.id = $1::uuid AND t."tenantId" = $2::uuid`,
-    [run.taskId, tenantId],
-  );
-  // Both are required relations of the run (deleting either deletes the run).
-  if (!row) return { state: "missing" };
-  const { destinationKind, tenantRow, ...task } = row;
-  return { state: "started", run, task: { ...task, destination: { kind: destinationKind } }, tenant: tenantFromJson(tenantRow) };
+  const { taskRow, destinationKind, tenantRow, ...run } = row;
+  // All three are required relations of the run (deleting one deletes the run).
+  if (!taskRow || !destinationKind || !tenantRow) return { state: "missing" };
+  return { state: "started", run, task: { ...taskFromJson(taskRow), destination: { kind: destinationKind } }, tenant: tenantFromJson(tenantRow) };
 }
 
-/** The tenant row as `to_jsonb` renders it, with its timestamps as Dates again (as the model API returns it). */
+/** A timestamp as `to_jsonb` renders it, as a Date (as the model API returns it). */
+function dateOf(value: unknown): Date {
+  return new Date(value as string);
+}
+
+/** The task row as `to_jsonb` renders it, with its timestamps as Dates again. */
+function taskFromJson(row: Record<string, unknown>): Task {
+  return {
+    ...(row as unknown as Task),
+    nextRunAt: row.nextRunAt == null ? null : dateOf(row.nextRunAt),
+    deletedAt: row.deletedAt == null ? null : dateOf(row.deletedAt),
+    createdAt: dateOf(row.createdAt),
+    updatedAt: dateOf(row.updatedAt),
+  };
+}
+
+/** The tenant row as `to_jsonb` renders it, with its timestamps as Dates again. */
 function tenantFromJson(row: Record<string, unknown>): Tenant {
-  return { ...(row as unknown as Tenant), createdAt: new Date(row.createdAt as string), updatedAt: new Date(row.updatedAt as string) };
+  return { ...(row as unknown as Tenant), createdAt: dateOf(row.createdAt), updatedAt: dateOf(row.updatedAt) };
 }
 
 /** Records a stage's finish, the fields it produced and the run's staging keys, in one update. */

@@ -29,6 +29,7 @@ describe("run stages in SQL", () => {
       data: {
         tenantId: tenant.id, description: "Every 15 minutes", reportId: "messaging-conversations", format: "csv", frequency: "interval", everyMinutes: 15,
         params: { skills: [1, 2] }, options: { csvBom: true }, notifications: {}, sourceId: source.id, destinationId: destination.id, enabled: true,
+        nextRunAt: new Date("2026-11-23T10:30:00.456Z"),
       },
     });
     const run = await prisma.run.create({
@@ -57,6 +58,11 @@ describe("run stages in SQL", () => {
 
     await beginStage(db.prisma, { runId: run.id, tenantId: tenant.id, stage: "transform", at });
     expect((await db.prisma.run.findUniqueOrThrow({ where: { id: run.id } })).attempts).toBe(2);
+
+    // A run of a task deleted meanwhile still finishes; its task reads back with the deletion time.
+    const deleted = await db.prisma.task.update({ where: { id: task.id }, data: { deletedAt: new Date("2026-11-23T10:16:30.789Z"), nextRunAt: null } });
+    const again = await beginStage(db.prisma, { runId: run.id, tenantId: tenant.id, stage: "encrypt", at });
+    expect(again.state === "started" && again.task).toStrictEqual({ ...deleted, destination: { kind: "s3" } });
   });
 
   it("leaves finished runs alone and does not find another tenant's run", async () => {

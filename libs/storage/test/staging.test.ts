@@ -139,6 +139,25 @@ contract("FsStagingStore", async () => {
   return { store, listKeys };
 });
 
+describe("FsStagingStore folders", () => {
+  const store = new FsStagingStore(fsRoot);
+  it("puts into a folder that concurrent deletes keep emptying (and removing) all succeed", async () => {
+    // Deleting a folder's last object removes the folder; a put into it at that moment must
+    // make the folder again, never fail. (File system only: S3 has no folders, and s3rver's own
+    // file backend has this very race.)
+    for (let i = 0; i < 40; i++) {
+      const sibling = stagingKey("t1", "r-churn", "raw", `old-${i}.ndjson`);
+      const key = stagingKey("t1", "r-churn", "raw", `new-${i}.ndjson`);
+      await store.put(sibling, Readable.from([Buffer.from("old")]));
+      const [written] = await Promise.all([store.put(key, Readable.from([Buffer.from(`new ${i}`)])), store.delete(sibling)]);
+      expect(written.bytes).toBe(`new ${i}`.length);
+      expect((await readAll(await store.get(key))).toString()).toBe(`new ${i}`);
+      await store.delete(key);
+    }
+    expect(await readdir(path.join(fsRoot, "tenants/t1/runs")).catch(() => [])).not.toContain("r-churn");
+  });
+});
+
 let s3: S3rverHandle;
 beforeAll(async () => {
   s3 = await startS3rver({ buckets: ["staging"] });

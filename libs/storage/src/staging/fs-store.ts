@@ -133,13 +133,14 @@ export class FsStagingStore implements StagingStore {
 }
 
 /**
- * Creates the folder and the temporary file. A concurrent delete may remove the just-created
- * empty folder before the file exists in it, so creation is retried a few times.
+ * Creates the folder and the temporary file. A concurrent delete of a sibling's last object
+ * may remove a folder just created, between the levels of a recursive mkdir (which then fails
+ * with ENOENT) or before the file exists in it, so creation is retried a few times.
  */
 async function createTempFile(temp: string): Promise<FileHandle> {
   for (let attempt = 1; ; attempt++) {
-    await mkdir(path.dirname(temp), { recursive: true });
     try {
+      await mkdir(path.dirname(temp), { recursive: true });
       return await open(temp, "wx");
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "ENOENT" || attempt >= 5) throw error;

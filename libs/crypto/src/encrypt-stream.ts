@@ -107,8 +107,13 @@ function encryptSettings(publicKey: Key) {
   };
 }
 
+/** The literal-data message both paths start from, in memory or as a web stream. */
+function literalMessage<T extends Uint8Array | ReadableStream<Uint8Array>>(binary: T, options: EncryptStreamOptions): Promise<Message<T>> {
+  return createMessage({ binary, format: "binary", ...(options.fileName ? { filename: options.fileName } : {}) });
+}
+
 async function encryptInMemory(data: Uint8Array, publicKey: Key, options: EncryptStreamOptions): Promise<Buffer> {
-  let message = await createMessage({ binary: data, format: "binary", ...(options.fileName ? { filename: options.fileName } : {}) });
+  let message = await literalMessage(data, options);
   if (options.compression ?? true) message = await compressInMemory(message);
   if (options.armor) return Buffer.from(await encrypt({ ...encryptSettings(publicKey), message, format: "armored" }), "utf8");
   const encrypted = await encrypt({ ...encryptSettings(publicKey), message, format: "binary" });
@@ -116,11 +121,7 @@ async function encryptInMemory(data: Uint8Array, publicKey: Key, options: Encryp
 }
 
 async function* encryptStreaming(input: Readable, publicKey: Key, options: EncryptStreamOptions): AsyncGenerator<Buffer> {
-  let message = await createMessage({
-    binary: webFromNode(input),
-    format: "binary",
-    ...(options.fileName ? { filename: options.fileName } : {}),
-  });
+  let message = await literalMessage(webFromNode(input), options);
   if (options.compression ?? true) message = compressWithZlib(message);
   const encrypted: ReadableStream<Uint8Array | string> = options.armor
     ? await encrypt({ ...encryptSettings(publicKey), message, format: "armored" })

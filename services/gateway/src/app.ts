@@ -33,6 +33,20 @@ const PUBLIC_PATHS = ["/healthz", "/readyz", "/openapi.json", "/docs"];
 const READ_METHODS = new Set(["GET", "HEAD"]);
 
 /**
+ * The route the router matched for this request (`/v1/tasks/:id`), or undefined when none did.
+ * Access rules look at this, never at `req.url`: the router decodes percent-escapes before it
+ * matches (`/%761/tenants` reaches `/v1/tenants`), so a string test on the raw URL can be
+ * walked around.
+ */
+function matchedRoute(req: FastifyRequest): string | undefined {
+  return req.routeOptions.url;
+}
+
+function isPublicRoute(route: string): boolean {
+  return PUBLIC_PATHS.some((p) => route === p || route.startsWith(`${p}/`));
+}
+
+/**
  * The gateway as a plugin-registering function: tests `inject` into it; only server.ts listens.
  */
 export async function buildApp(deps: GatewayDeps): Promise<GatewayApp> {
@@ -122,21 +136,25 @@ export async function buildApp(deps: GatewayDeps): Promise<GatewayApp> {
     nameSpace: `${deps.config.REDIS_PREFIX}:ratelimit:`,
     // Per key (its public prefix), else per client address.
     keyGenerator: (req) => /tp_([A-Za-z0-9]+)_/.exec(String(req.headers.authorization ?? ""))?.[1] ?? req.ip,
-    allowList: (req) => PUBLIC_PATHS.some((p) => req.url === p || req.url.startsWith(`${p}/`) || req.url.startsWith(`${p}?`)),
+    allowList: (req) => {
+      const route = matchedRoute(req);
+      return route !== undefined && isPublicRoute(route);
+    },
   });
 
   const tenantClients = new TenantClients(deps.prisma);
-  // Authentication and role rules for every /v1 and /admin route, by construction:
-  // operator keys manage tenants; tenant keys use everything else; viewers only read.
+  // Authentication and role rules for every route but the public ones, by construction:
+  // operator keys manage tenants and the queues; tenant keys use everything else; viewers only
+  // read. No route matched: the not-found handler answers.
   app.addHook("onRequest", async (req, reply) => {
-    const path = req.url.split("?")[0]!;
-    if (!path.startsWith("/v1/") && !path.startsWith("/admin/")) return;
+    const route = matchedRoute(req);
+    if (route === undefined || isPublicRoute(route)) return;
     // Let a browser prompt for the operator key on the queue dashboard.
-    if (path.startsWith(ADMIN_QUEUES_PATH)) reply.header("www-authenticate", 'Basic realm="Transporter operators"');
+    if (route.startsWith(ADMIN_QUEUES_PATH)) reply.header("www-authenticate", 'Basic realm="Transporter operators"');
     const auth = await authenticate(deps.prisma, req.headers.authorization);
     req.auth = auth;
-    const operatorPath = path.startsWith("/v1/tenants") || path.startsWith("/admin/");
-    if (operatorPath) {
+    const operatorRoute = route === "/v1/tenants" || route.startsWith("/v1/tenants/") || route.startsWith("/admin/");
+    if (operatorRoute) {
       if (auth.role !== "operator") throw new Problem(403, "Forbidden", "this needs an operator key");
       return;
     }

@@ -100,6 +100,23 @@ describe("gateway foundation: tenants, keys, roles, errors", () => {
     expect(refused.body).toMatchObject({ status: 401, title: "Unauthorized" });
   });
 
+  it("access rules follow the route the router matched, so percent-escaped paths get no further", async () => {
+    const { adminKey } = await gw.createTenant();
+    const other = await gw.createTenant();
+    // The router decodes escapes before it matches: these paths do reach the tenants and reports routes.
+    expect((await gw.call(gw.operatorKey, "GET", "/%761/tenants")).status).toBe(200);
+    expect((await gw.call(adminKey, "GET", "/v1/r%65ports")).status).toBe(200);
+    for (const [method, url] of [["GET", "/%761/tenants"], ["POST", "/%761/tenants"], ["GET", "/v1/%74enants"], ["GET", "/%761/reports"], ["GET", "/%76%31/tasks"]] as const) {
+      const anonymous = await gw.app.inject({ method, url, payload: method === "POST" ? { name: "Evil", accountId: "evil1" } : undefined });
+      expect(anonymous.statusCode, `${method} ${url} without a key`).toBe(401);
+    }
+    const escaped = await gw.call(adminKey, "PATCH", `/v1/%74enants/${other.tenant.id}`, { disabled: true });
+    expect(escaped.status).toBe(403);
+    expect((await gw.call(adminKey, "GET", `/%761/tenants/${other.tenant.id}`)).status).toBe(403);
+    expect((await gw.call(other.adminKey, "GET", "/v1/account")).status).toBe(200);
+    expect((await gw.call(gw.operatorKey, "GET", "/%761/account")).status).toBe(403);
+  });
+
   it("a disabled tenant's keys are refused", async () => {
     const { tenant, adminKey } = await gw.createTenant();
     expect((await gw.call(gw.operatorKey, "PATCH", `/v1/tenants/${tenant.id}`, { disabled: true })).status).toBe(200);
@@ -196,5 +213,17 @@ describe("operators' queue dashboard", () => {
     const api = await gw.call(gw.operatorKey, "GET", "/admin/queues/api/queues");
     expect(api.status).toBe(200);
     expect(api.body.queues.map((q: { name: string }) => q.name).sort()).toEqual(["deliver", "encrypt", "fetch", "notify", "transform"]);
+  });
+
+  it("keeps anonymous and tenant callers out under percent-escaped paths too", async () => {
+    const { adminKey } = await gw.createTenant();
+    for (const [method, url] of [["GET", "/%61dmin/queues"], ["GET", "/%61dmin/queues/api/queues"], ["PUT", "/%61dmin/queues/api/queues/pause"], ["PUT", "/admin/%71ueues/api/queues/pause"]] as const) {
+      expect((await gw.app.inject({ method, url })).statusCode, `${method} ${url} without a key`).toBe(401);
+      expect((await gw.call(adminKey, method, url)).status, `${method} ${url} with a tenant key`).toBe(403);
+    }
+    // Nothing was paused on the way.
+    const api = await gw.call(gw.operatorKey, "GET", "/%61dmin/queues/api/queues");
+    expect(api.status).toBe(200);
+    expect(api.body.queues.every((q: { isPaused: boolean }) => !q.isPaused)).toBe(true);
   });
 });

@@ -20,6 +20,8 @@ const patchTenantBody = z
 /** Operators: create and manage tenants (brands). */
 export default async function tenantRoutes(app: GatewayApp) {
   const { prisma } = app.deps;
+  // These routes use the unscoped client: besides the gateway-wide rule, operators only.
+  app.addHook("preHandler", app.requireRole("operator"));
 
   app.post(
     "/v1/tenants",

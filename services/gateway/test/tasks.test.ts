@@ -75,6 +75,25 @@ describe("tasks", () => {
     expect(noPermission.body.detail).toContain("account-config-users");
   });
 
+  it("disables a task whatever went wrong around it: a source that has since lost a permission", async () => {
+    const t = await readyTenant(gw);
+    const ids: string[] = [];
+    for (let i = 0; i < 2; i++) ids.push((await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ enabled: true }))).body.id);
+    // Verifying the source again found the key no longer grants the report's API.
+    await gw.prisma.source.update({ where: { id: t.source.id }, data: { permissions: ["engagement-history"] } });
+    const edit = await gw.call(t.adminKey, "PATCH", `/v1/tasks/${ids[0]}`, { description: "still checked" });
+    expect(edit.status).toBe(409);
+    expect(edit.body.detail).toContain("messaging-interactions");
+    const patched = await gw.call(t.adminKey, "PATCH", `/v1/tasks/${ids[0]}`, { enabled: false });
+    expect(patched.status).toBe(200);
+    expect(patched.body).toMatchObject({ enabled: false, nextRunAt: null });
+    const bulk = await gw.call(t.adminKey, "POST", "/v1/tasks/bulk", { action: "disable", ids: [ids[1]] });
+    expect(bulk.body.results).toEqual([{ id: ids[1], ok: true, status: 200 }]);
+    expect((await gw.prisma.task.findMany({ where: { id: { in: ids } } })).map((task) => task.enabled)).toEqual([false, false]);
+    // Enabling again is checked.
+    expect((await gw.call(t.adminKey, "POST", "/v1/tasks/bulk", { action: "enable", ids })).body.results.map((r: { status: number }) => r.status)).toEqual([409, 409]);
+  });
+
   it("keeps a file name pattern that suits the schedule, and checks it again when the schedule changes", async () => {
     const t = await readyTenant(gw);
     const created = await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ options: { fileNamePattern: "conversations_{startDate}", dateFolders: true } }));

@@ -98,7 +98,10 @@ export default async function taskRoutes(app: GatewayApp) {
 
   async function updateTask(req: { db: TenantDb }, before: Task, body: Partial<TaskBody>): Promise<Task> {
     const merged: TaskDraft = { ...draftOf(before), ...body, schedule: body.schedule ?? scheduleOf(before) } as TaskDraft;
-    const { timezone } = await checkTask(req.db, merged);
+    // Disabling alone changes nothing that needs checking, and must work whatever went wrong
+    // around the task (a source that lost a permission, a report version since retired).
+    const onlyDisabling = body.enabled === false && Object.keys(body).every((field) => field === "enabled");
+    const { timezone } = onlyDisabling ? { timezone: null } : await checkTask(req.db, merged);
     // A schedule change or an enable starts from now: no flood of past windows.
     const scheduleChanged = body.schedule !== undefined && JSON.stringify(body.schedule) !== JSON.stringify(scheduleOf(before));
     const enabling = merged.enabled && !before.enabled;

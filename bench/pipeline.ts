@@ -8,7 +8,10 @@
  * clock runs from the enqueue to the last run's finish. In the same process, a bare BullMQ
  * four-queue pipeline whose workers do nothing but add the next job (same concurrency per
  * queue, same job options, jobs added in bulk too) moves the same number of jobs. Prints runs/s
- * of both and the ratio (target ≥ 0.25).
+ * of both and the ratio (target ≥ 0.25). Then, with the system stopped, the platform ceiling:
+ * the same windows only downloaded from the same simulator (see `platformCeiling`), printed
+ * with its own ratio to the bare pipeline: the most any pipeline that fetches the records could
+ * reach on this machine.
  *
  *   npm run bench:pipeline
  *   BENCH_RUNS=500 npm run bench:pipeline
@@ -28,6 +31,7 @@ import { loadConfig, type Config } from "@transporter/config";
 import { createTestDatabase } from "@transporter/db/testing";
 import { createOperatorKey } from "@transporter/gateway";
 import { createRedis, defaultJobOptions, testRedisPrefix, type Redis } from "@transporter/queue";
+import { oauthHeader, type SourceCredentials } from "@transporter/sources";
 import { startSimulator } from "@transporter/simulator";
 import { startSimulatorProcess } from "./support/simulator-process.js";
 import { startSystem } from "../scripts/system.js";
@@ -58,6 +62,48 @@ interface SystemResult {
   cpuMsPerRun: { ours: number; simulator: number | null };
   /** Share of the time the main thread's event loop was busy. */
   eventLoopUtilization: number;
+  /** The same windows only downloaded from the same simulator: no pipeline can be faster here. */
+  platformCeiling: { runsPerSecond: number; seconds: number; requests: number; megabytes: number };
+}
+
+/**
+ * The platform's ceiling on this machine: the requests the fetcher makes for each run's window
+ * (OAuth-signed search POSTs, 100 per page, following the next links) at the fetch
+ * concurrency, each body read and nothing else done with it. The simulator builds and
+ * serialises every page, and it shares the machine's cores with us, PostgreSQL and Redis;
+ * a run cannot finish before its records have been served, so no pipeline, ours or any other,
+ * can exceed these runs/s against it.
+ */
+async function platformCeiling(
+  simulatorUrl: string,
+  accountId: string,
+  credentials: SourceCredentials,
+  windows: ReadonlyArray<{ start: Date; end: Date }>,
+  concurrency: number,
+): Promise<SystemResult["platformCeiling"]> {
+  const first = `${simulatorUrl}/messaging_history/api/account/${encodeURIComponent(accountId)}/conversations/search?offset=0&limit=100&sort=start:asc`;
+  let requests = 0;
+  let bytes = 0;
+  let nextWindow = 0;
+  const started = performance.now();
+  async function downloader(): Promise<void> {
+    for (let w = nextWindow++; w < windows.length; w = nextWindow++) {
+      const { start, end } = windows[w]!;
+      const body = JSON.stringify({ start: { from: start.getTime(), to: end.getTime() - 1 } });
+      for (let url: string | undefined = first; url; ) {
+        const response: Response = await fetch(url, { method: "POST", headers: { authorization: oauthHeader("POST", url, credentials), "content-type": "application/json" }, body });
+        const page = Buffer.from(await response.arrayBuffer());
+        if (response.status !== 200) throw new Error(`simulator answered ${response.status}: ${page.toString("utf8", 0, 200)}`);
+        requests++;
+        bytes += page.length;
+        // `_metadata` comes first: the next link is in the page's head (as the fetcher reads it).
+        url = /"next"\s*:\s*\{[^{}]*?"href"\s*:\s*"([^"\\]+)"/.exec(page.toString("utf8", 0, 4096))?.[1];
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: concurrency }, downloader));
+  const seconds = (performance.now() - started) / 1000;
+  return { runsPerSecond: windows.length / seconds, seconds, requests, megabytes: bytes / 1_048_576 };
 }
 
 async function benchSystem(baseEnv: Record<string, string>): Promise<SystemResult> {
@@ -80,7 +126,7 @@ async function benchSystem(baseEnv: Record<string, string>): Promise<SystemResul
     ALLOW_INSECURE_ENDPOINTS: "true",
     GATEWAY_PORT: "0",
   });
-  const system = await startSystem(config);
+  let system: Awaited<ReturnType<typeof startSystem>> | undefined = await startSystem(config);
   try {
     const call = apiClient(system.gateway.url);
     const operator = await createOperatorKey(system.prisma, "pipeline bench");
@@ -131,9 +177,13 @@ async function benchSystem(baseEnv: Record<string, string>): Promise<SystemResul
       FROM "Run" WHERE status = 'SUCCEEDED'`;
     const stages = Object.fromEntries(Object.entries(stageRows[0] ?? {}).map(([k, v]) => [k, Number(v)]));
     const cpuMsPerRun = { ours: (cpu.user + cpu.system) / 1000 / RUNS, simulator: simulatorCpu === null ? null : (simulatorCpu * 1000) / RUNS };
-    return { runsPerSecond: RUNS / seconds, seconds, records: Number(last._sum.records ?? 0), failed, stages, cpuMsPerRun, eventLoopUtilization: elu };
-  } finally {
+    // With the system stopped, the same windows downloaded from the same simulator.
     await system.stop();
+    system = undefined;
+    const ceiling = await platformCeiling(simulator.url, tenant.accountId, tenant.credentials, runs.map((run) => ({ start: run.windowStart, end: run.windowEnd })), config.CONCURRENCY_FETCH);
+    return { runsPerSecond: RUNS / seconds, seconds, records: Number(last._sum.records ?? 0), failed, stages, cpuMsPerRun, eventLoopUtilization: elu, platformCeiling: ceiling };
+  } finally {
+    await system?.stop();
     await simulator.stop();
     const redis = createRedis(config.REDIS_URL);
     await deleteRedisPrefix(redis, prefix);
@@ -211,9 +261,19 @@ if (ours) {
   const simulatorCpu = ours.cpuMsPerRun.simulator === null ? "in this process" : `${fmt(ours.cpuMsPerRun.simulator)} ms in its own process`;
   console.log(`  CPU per run: ${fmt(ours.cpuMsPerRun.ours)} ms in this process (all threads); simulator ${simulatorCpu}; main thread busy ${fmt(ours.eventLoopUtilization * 100, 0)}% of the time`);
   console.log(`  mean stage times (ms): ${Object.entries(ours.stages).map(([stage, ms]) => `${stage} ${fmt(ms)}`).join(", ")}`);
+  const ceiling = ours.platformCeiling;
+  console.log(
+    `platform ceiling (the same ${RUNS} windows only downloaded from the same simulator, ${config.CONCURRENCY_FETCH} at a time): ` +
+      `${ceiling.requests} requests, ${fmt(ceiling.megabytes)} MiB in ${fmt(ceiling.seconds, 2)} s = ${fmt(ceiling.runsPerSecond)} runs/s`,
+  );
   if (ours.failed > 0) process.exitCode = 1;
 }
 if (bare && ours) {
   const ratio = ours.runsPerSecond / bare.runsPerSecond;
   console.log(`ratio transporter / bare BullMQ: ${fmt(ratio, 3)} (target ≥ ${TARGET_RATIO}: ${ratio >= TARGET_RATIO ? "met" : "NOT met"})`);
+  const ceilingRatio = ours.platformCeiling.runsPerSecond / bare.runsPerSecond;
+  console.log(
+    `ratio platform ceiling / bare BullMQ: ${fmt(ceilingRatio, 3)} (the most any pipeline fetching these records could reach here); ` +
+      `transporter / platform ceiling: ${fmt(ours.runsPerSecond / ours.platformCeiling.runsPerSecond, 2)}`,
+  );
 }

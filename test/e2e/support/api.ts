@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { AccountRegistration } from "@transporter/simulator";
+import type { SourceCredentials } from "@transporter/sources";
 
 /** A non-2xx answer of the gateway, with its problem+json body. */
 export class ApiError extends Error {
@@ -60,6 +61,8 @@ export interface ProvisionedTenant {
   privateKey: string;
   passphrase: string;
   keyFingerprint: string;
+  /** The simulator account's OAuth 1.0a credentials (also stored in the source). */
+  credentials: SourceCredentials;
   sourceId: string;
   managedDestinationId: string;
 }
@@ -109,6 +112,7 @@ export async function provisionTenant(call: ApiCall, operatorKey: string, simula
     privateKey: key.privateKey,
     passphrase,
     keyFingerprint: key.fingerprint,
+    credentials,
     sourceId: source.id,
     managedDestinationId: destination.id,
   };

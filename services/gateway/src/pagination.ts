@@ -12,15 +12,19 @@ interface CursorPosition {
   id: string;
 }
 
+/** Every model's id is a UUID; anything else in a cursor would only fail in the database. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 export function encodeCursor(row: CursorPosition): string {
   return Buffer.from(JSON.stringify([row.createdAt.toISOString(), row.id])).toString("base64url");
 }
 
 function decodeCursor(cursor: string): CursorPosition {
   try {
-    const [createdAt, id] = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as [string, string];
+    const [createdAt, id] = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as [unknown, unknown];
+    if (typeof createdAt !== "string" || typeof id !== "string" || !UUID.test(id)) throw new Error("bad cursor");
     const date = new Date(createdAt);
-    if (Number.isNaN(date.getTime()) || typeof id !== "string") throw new Error("bad cursor");
+    if (Number.isNaN(date.getTime())) throw new Error("bad cursor");
     return { createdAt: date, id };
   } catch {
     throw badRequest("cursor is not one this API returned", [{ path: "cursor", message: "invalid cursor" }]);
@@ -28,13 +32,14 @@ function decodeCursor(cursor: string): CursorPosition {
 }
 
 /**
- * Keyset paging, newest first: a Prisma `where` fragment for rows after the cursor, and the
- * matching order. Stable under inserts (unlike offsets).
+ * Keyset paging, newest first by a timestamp column (`createdAt` unless said otherwise) then
+ * id: a Prisma `where` fragment for rows after the cursor, and the matching order. Stable
+ * under inserts (unlike offsets).
  */
-export function afterCursor(cursor: string | undefined): Record<string, unknown> {
+export function afterCursor(cursor: string | undefined, column = "createdAt"): Record<string, unknown> {
   if (!cursor) return {};
-  const { createdAt, id } = decodeCursor(cursor);
-  return { OR: [{ createdAt: { lt: createdAt } }, { createdAt, id: { lt: id } }] };
+  const { createdAt: at, id } = decodeCursor(cursor);
+  return { OR: [{ [column]: { lt: at } }, { [column]: at, id: { lt: id } }] };
 }
 
 export const newestFirst = [{ createdAt: "desc" as const }, { id: "desc" as const }];

@@ -160,8 +160,42 @@ describe("gateway foundation: tenants, keys, roles, errors", () => {
     expect(second.body.nextCursor).toBeNull();
     const names = [...first.body.items, ...second.body.items].map((k: { name: string }) => k.name);
     expect(names.slice(0, 5)).toEqual(["k4", "k3", "k2", "k1", "k0"]);
-    expect((await gw.call(adminKey, "GET", "/v1/api-keys?cursor=garbage")).status).toBe(400);
     expect((await gw.call(adminKey, "GET", "/v1/api-keys?limit=501")).status).toBe(400);
+  });
+
+  it("answers 400 to any cursor it did not hand out, on every list", async () => {
+    const { adminKey } = await gw.createTenant();
+    const cursor = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
+    const forged = [
+      "garbage",
+      cursor(["2026-01-01T00:00:00Z", "nope"]),
+      cursor(["not a date", "4f1c2a3e-0000-4000-8000-000000000000"]),
+      cursor([1, 2]),
+      cursor({ createdAt: "2026-01-01T00:00:00Z" }),
+      cursor(null),
+    ];
+    for (const list of ["/v1/api-keys", "/v1/tasks", "/v1/runs", "/v1/alerts", "/v1/audit-events", "/v1/sources", "/v1/destinations", "/v1/encryption-keys"]) {
+      for (const bad of forged) {
+        const res = await gw.call(adminKey, "GET", `${list}?cursor=${bad}`);
+        expect(res.status, `${list} ${Buffer.from(bad, "base64url").toString()}`).toBe(400);
+        expect(res.body.errors).toEqual([{ path: "cursor", message: "invalid cursor" }]);
+      }
+    }
+    expect((await gw.call(gw.operatorKey, "GET", `/v1/tenants?cursor=${forged[1]}`)).status).toBe(400);
+  });
+
+  it("pages alerts by their latest activity with the same cursors", async () => {
+    const { adminKey } = await gw.createTenant();
+    // A new tenant has setup reminders (no source, no encryption key).
+    const first = await gw.call(adminKey, "GET", "/v1/alerts?limit=1");
+    expect(first.body.items).toHaveLength(1);
+    const second = await gw.call(adminKey, "GET", `/v1/alerts?limit=1&cursor=${first.body.nextCursor}`);
+    expect(second.status).toBe(200);
+    expect(second.body.items).toHaveLength(1);
+    const ids = [...first.body.items, ...second.body.items].map((a: { id: string }) => a.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    const all = await gw.call(adminKey, "GET", "/v1/alerts?limit=50");
+    expect(ids).toEqual(all.body.items.map((a: { id: string }) => a.id));
   });
 
   it("never writes an API key into the logs", async () => {

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { Alert } from "@transporter/db";
 import type { GatewayApp } from "../app.js";
-import { pageQuery, pageSchema, toPage } from "../pagination.js";
+import { afterCursor, pageQuery, pageSchema, toPage } from "../pagination.js";
 import { notFound } from "../problem.js";
 import { idParams } from "./views.js";
 
@@ -28,12 +28,8 @@ export default async function alertRoutes(app: GatewayApp) {
       const { state, kind, cursor, limit } = req.query;
       const stateFilter =
         state === "open" ? { resolvedAt: null, acknowledgedAt: null } : state === "acknowledged" ? { resolvedAt: null, acknowledgedAt: { not: null } } : state === "resolved" ? { resolvedAt: { not: null } } : {};
-      let cursorFilter = {};
-      if (cursor) {
-        const [at, id] = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as [string, string];
-        cursorFilter = { OR: [{ lastSeenAt: { lt: new Date(at) } }, { lastSeenAt: new Date(at), id: { lt: id } }] };
-      }
-      const rows = await req.db.alert.findMany({ where: { ...stateFilter, ...(kind ? { kind } : {}), ...cursorFilter }, orderBy: [{ lastSeenAt: "desc" }, { id: "desc" }], take: limit + 1 });
+      // Newest activity first: the cursor holds lastSeenAt where other lists hold createdAt.
+      const rows = await req.db.alert.findMany({ where: { ...stateFilter, ...(kind ? { kind } : {}), ...afterCursor(cursor, "lastSeenAt") }, orderBy: [{ lastSeenAt: "desc" }, { id: "desc" }], take: limit + 1 });
       return toPage(rows.map((r) => ({ ...r, createdAt: r.lastSeenAt })), limit, toAlertView);
     },
   );

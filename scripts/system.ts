@@ -47,7 +47,7 @@ export async function startSystem(config: Config, options: { now?: () => Date; l
     const now = options.now ?? (() => new Date());
     const sweeps = [
       async () => void (await sweepStaging({ prisma, staging, now: now(), retentionHours: config.STAGING_RETENTION_HOURS, logger })),
-      async () => void (await sweepManagedFiles({ prisma, store: managed, now: now(), retentionDays: config.MANAGED_RETENTION_DAYS, logger })),
+      async () => void (await sweepManagedFiles({ prisma, store: managed, now: now(), logger })),
     ];
     started.push(await startScheduler(config, { ...shared, sweeps } as never));
     started.push(await startFetcher(config, shared as never));

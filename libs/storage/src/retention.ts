@@ -24,8 +24,9 @@ const BATCH = 200;
 
 /**
  * Removes managed files whose retention has run out and marks their runs (fileDeletedAt).
- * A run is due when fileExpiresAt ≤ now; a managed delivery without fileExpiresAt (written before
- * expiry was recorded) is due retentionDays after deliveredAt. Idempotent: a file already gone
+ * A run is due when fileExpiresAt ≤ now: the deliverer sets it on managed deliveries only, at
+ * delivery time, so a run delivered elsewhere is never touched, whatever its task's destination
+ * is today. Idempotent: a file already gone
  * still marks the run, a marked run is never looked at again. A failing delete leaves the run
  * unmarked for the next sweep.
  */
@@ -33,11 +34,9 @@ export async function sweepManagedFiles(options: {
   prisma: Db;
   store: StagingStore;
   now: Date;
-  retentionDays: number;
   logger?: SweepLogger;
 }): Promise<ManagedSweepResult> {
   const { prisma, store, now, logger } = options;
-  const deliveredBefore = new Date(now.getTime() - options.retentionDays * 24 * HOUR_MS);
   const result: ManagedSweepResult = { removed: [], failed: [] };
   const failedIds: string[] = [];
   for (;;) {
@@ -46,10 +45,7 @@ export async function sweepManagedFiles(options: {
         fileDeletedAt: null,
         destinationPath: { not: null },
         id: { notIn: failedIds },
-        OR: [
-          { fileExpiresAt: { lte: now } },
-          { fileExpiresAt: null, deliveredAt: { lte: deliveredBefore }, task: { destination: { kind: "managed" } } },
-        ],
+        fileExpiresAt: { lte: now },
       },
       select: { id: true, tenantId: true, destinationPath: true },
       orderBy: { id: "asc" },

@@ -84,11 +84,10 @@ describe("sweepManagedFiles", () => {
     await putFile(store, freshPath);
     const fresh = await createRun({ id: freshId, status: "SUCCEEDED", destinationPath: freshPath, deliveredAt: now, fileExpiresAt: new Date(now.getTime() + 28 * DAY) });
 
-    // Delivered before expiry dates were recorded: due retentionDays after delivery.
-    const legacyId = randomUUID();
-    const legacyPath = managedFileKey({ tenantId, runId: legacyId }, "legacy.csv.pgp");
-    await putFile(store, legacyPath);
-    const legacy = await createRun({ id: legacyId, status: "SUCCEEDED", destinationPath: legacyPath, deliveredAt: new Date(now.getTime() - 29 * DAY) });
+    // Delivered to S3 and SFTP by a task that has since moved to managed storage: those files
+    // never had an expiry and are not in the managed store; the task's destination today says nothing.
+    const movedS3 = await createRun({ status: "SUCCEEDED", destinationPath: "exports/moved.csv.pgp", deliveredAt: new Date(now.getTime() - 40 * DAY) });
+    const movedSftp = await createRun({ status: "SUCCEEDED", destinationPath: "/home/acme/drop/moved.csv.pgp", deliveredAt: new Date(now.getTime() - 40 * DAY) });
 
     // An S3 delivery without an expiry: not ours to remove.
     const s3Run = await createRun({ taskId: s3TaskId, status: "SUCCEEDED", destinationPath: "exports/s3.csv.pgp", deliveredAt: new Date(now.getTime() - 60 * DAY) });
@@ -97,26 +96,26 @@ describe("sweepManagedFiles", () => {
     const swept = await createRun({ status: "SUCCEEDED", destinationPath: "tenants/x/runs/y/gone.pgp", fileExpiresAt: new Date(now.getTime() - 5 * DAY), fileDeletedAt: new Date(now.getTime() - 4 * DAY) });
 
     const logger = recordingLogger();
-    const result = await sweepManagedFiles({ prisma, store, now, retentionDays: 28, logger });
+    const result = await sweepManagedFiles({ prisma, store, now, logger });
     expect(result.failed).toEqual([]);
-    expect(result.removed.map((r) => r.runId).sort()).toEqual([expired.id, legacy.id].sort());
+    expect(result.removed.map((r) => r.runId)).toEqual([expired.id]);
     expect(await store.stat(expiredPath)).toBeNull();
     expect(await store.stat(strayPath)).toBeNull();
-    expect(await store.stat(legacyPath)).toBeNull();
     expect(await store.stat(freshPath)).not.toBeNull();
 
-    const after = await prisma.run.findMany({ where: { id: { in: [expired.id, fresh.id, legacy.id, s3Run.id, swept.id] } } });
+    const after = await prisma.run.findMany({ where: { id: { in: [expired.id, fresh.id, movedS3.id, movedSftp.id, s3Run.id, swept.id] } } });
     const deletedAt = Object.fromEntries(after.map((r) => [r.id, r.fileDeletedAt?.toISOString() ?? null]));
     expect(deletedAt).toEqual({
       [expired.id]: now.toISOString(),
-      [legacy.id]: now.toISOString(),
       [fresh.id]: null,
+      [movedS3.id]: null,
+      [movedSftp.id]: null,
       [s3Run.id]: null,
       [swept.id]: new Date(now.getTime() - 4 * DAY).toISOString(),
     });
-    expect(logger.lines.filter((l) => l.message === "managed file removed by retention").map((l) => (l.details as { path: string }).path).sort()).toEqual([expiredPath, legacyPath].sort());
+    expect(logger.lines.filter((l) => l.message === "managed file removed by retention").map((l) => (l.details as { path: string }).path).sort()).toEqual([expiredPath]);
 
-    const again = await sweepManagedFiles({ prisma, store, now, retentionDays: 28 });
+    const again = await sweepManagedFiles({ prisma, store, now });
     expect(again).toEqual({ removed: [], failed: [] });
   });
 
@@ -139,12 +138,12 @@ describe("sweepManagedFiles", () => {
         return base.delete(k);
       },
     };
-    const first = await sweepManagedFiles({ prisma, store: failing, now, retentionDays: 28 });
+    const first = await sweepManagedFiles({ prisma, store: failing, now });
     expect(first.removed.map((r) => r.runId)).toEqual([gone.id]);
     expect(first.failed).toEqual([{ runId: stuck.id, tenantId, error: "store unavailable" }]);
     expect((await prisma.run.findUniqueOrThrow({ where: { id: stuck.id } })).fileDeletedAt).toBeNull();
 
-    const second = await sweepManagedFiles({ prisma, store: base, now, retentionDays: 28 });
+    const second = await sweepManagedFiles({ prisma, store: base, now });
     expect(second.removed.map((r) => r.runId)).toEqual([stuck.id]);
     expect(await base.stat(stuckPath)).toBeNull();
   });

@@ -11,7 +11,7 @@ await runServiceMain("scheduler", async (config) => {
   const logger = createLogger({ name: "scheduler", level: config.LOG_LEVEL });
   const sweeps = [
     async () => void (await sweepStaging({ prisma, staging, now: new Date(), retentionHours: config.STAGING_RETENTION_HOURS, logger })),
-    async () => void (await sweepManagedFiles({ prisma, store: managed, now: new Date(), retentionDays: config.MANAGED_RETENTION_DAYS, logger })),
+    async () => void (await sweepManagedFiles({ prisma, store: managed, now: new Date(), logger })),
   ];
   const service = await start(config, { sweeps, logger });
   return {

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { PassThrough, Readable } from "node:stream";
@@ -139,7 +139,29 @@ contract("FsStagingStore", async () => {
   return { store, listKeys };
 });
 
+/** An endless stream: only a reader that goes away can stop whoever fills it. */
+function endlessStream(): Readable {
+  return new Readable({
+    read() {
+      this.push(Buffer.alloc(64 * 1024, 7));
+    },
+  });
+}
+
+/** Resolves once `stream` is destroyed (a body left paused forever would time the test out). */
+const destroyed = (stream: Readable) => new Promise<void>((resolve) => (stream.destroyed ? resolve() : stream.once("close", () => resolve())));
+
 describe("FsStagingStore folders", () => {
+  it("a put that fails before reading its body destroys the body", async () => {
+    const notAFolder = path.join(fsRoot, "not-a-folder");
+    await writeFile(notAFolder, "");
+    const body = endlessStream();
+    await expect(new FsStagingStore(notAFolder).put(stagingKey("t1", "r-enotdir", "report", "report.csv"), body)).rejects.toMatchObject({ code: "ENOTDIR" });
+    await destroyed(body);
+    expect(body.destroyed).toBe(true);
+  });
+
+
   const store = new FsStagingStore(fsRoot);
   it("puts into a folder that concurrent deletes keep emptying (and removing) all succeed", async () => {
     // Deleting a folder's last object removes the folder; a put into it at that moment must
@@ -175,6 +197,15 @@ contract("S3StagingStore on s3rver", async () => {
 });
 
 describe("S3StagingStore multipart", () => {
+  it("a refused upload destroys its body", async () => {
+    const store = new S3StagingStore(createS3Client({ region: s3.region, endpoint: s3.endpoint, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey }), "no-such-bucket");
+    const body = endlessStream();
+    await expect(store.put(stagingKey("t3", "r-refused", "report", "report.csv"), body)).rejects.toThrow();
+    await destroyed(body);
+    expect(body.destroyed).toBe(true);
+  });
+
+
   it("uploads a multi-part object whole, and a failed one leaves no object and no parts", async () => {
     await s3.client().send(new CreateBucketCommand({ Bucket: "multipart" }));
     const store = new S3StagingStore(createS3Client({ region: s3.region, endpoint: s3.endpoint, accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey }), "multipart");

@@ -82,22 +82,30 @@ export function createTransformHandler(deps: TransformDeps) {
     const file = new PassThrough();
     // The store may not listen yet when the transform fails early; its error is reported below.
     file.on("error", () => undefined);
+    // Whichever side fails first says why: the other one's error is only the consequence (the
+    // store sees its input cut off, the transform sees its output closed).
+    let cause: unknown;
     const transforming = transformStream(
       { report: task.reportId, version, format, params: task.params, timeZone: zone, options: reportOptions(task.options) },
       raw,
       file,
       deps.pool ? { pool: deps.pool } : {},
     ).catch((error: unknown) => {
+      cause ??= error;
       // Stop reading and abandon the half-written object (the store never shows it).
       raw.destroy();
       file.destroy(error as Error);
       throw error;
     });
-    const [transformed, stored] = await Promise.allSettled([transforming, deps.staging.put(reportKey, file)]);
-    // The transform's own error says why (a malformed record, an unknown report); the store's
-    // error is then only the consequence of its input stopping.
-    if (transformed.status === "rejected") throw transformed.reason;
-    if (stored.status === "rejected") throw stored.reason;
+    const storing = deps.staging.put(reportKey, file).catch((error: unknown) => {
+      cause ??= error;
+      // A store that gave up (maybe before reading a byte) must not leave the transform blocked on
+      // backpressure: closing its input tears down the whole chain (raw input, worker threads).
+      file.destroy(error as Error);
+      throw error;
+    });
+    const [transformed, stored] = await Promise.allSettled([transforming, storing]);
+    if (transformed.status === "rejected" || stored.status === "rejected") throw cause;
     const result = transformed.value;
 
     const note = skippedRecordsNote(result);

@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough, Readable } from "node:stream";
@@ -16,7 +16,7 @@ import { createRedis, jobIdFor, JobProducer, testRedisPrefix } from "@transporte
 import type { Redis } from "@transporter/queue";
 import { getReport, transformStream } from "@transporter/reports";
 import { conversationsForWindow } from "@transporter/simulator";
-import { createStagingStore, stagingKey } from "@transporter/storage";
+import { createStagingStore, FsStagingStore, stagingKey } from "@transporter/storage";
 import type { StagingStore } from "@transporter/storage";
 import { start } from "../src/index.js";
 
@@ -74,7 +74,7 @@ describe("transformer service", () => {
   });
 
   /** A tenant, task and run whose raw records are in staging, and the transform job for it. */
-  async function runTransform(task: { reportId: string; reportVersion?: string; format: string; params?: object; options?: object }, lines: string[], runVersion?: number) {
+  async function runTransform(task: { reportId: string; reportVersion?: string; format: string; params?: object; options?: object }, lines: string[], runVersion?: number, via: JobProducer = producer) {
     const tenant = await prisma.tenant.create({ data: { name: "Acme", accountId: String(randomBytes(4).readUInt32BE()), timezone: "Europe/Berlin" } });
     const destination = await prisma.destination.create({ data: { tenantId: tenant.id, name: "managed", kind: "managed", config: {} } });
     const created = await prisma.task.create({
@@ -106,12 +106,12 @@ describe("transformer service", () => {
     });
     const rawKey = stagingKey(tenant.id, run.id, "raw", "records.ndjson");
     await staging.put(rawKey, Readable.from(lines.map((l) => `${l}\n`)));
-    await producer.enqueue("transform", { runId: run.id, tenantId: tenant.id, rawKey });
+    await via.enqueue("transform", { runId: run.id, tenantId: tenant.id, rawKey });
     const finished = await waitFor("the transform stage", async () => {
       const current = await prisma.run.findUniqueOrThrow({ where: { id: run.id } });
       return current.transformFinishedAt || current.status === "FAILED" ? current : undefined;
     });
-    return { run: finished, tenant };
+    return { run: finished, tenant, rawKey };
   }
 
   async function reportKeyOf(run: Run): Promise<string> {
@@ -197,5 +197,41 @@ describe("transformer service", () => {
     ]);
     expect(written.length).toBeGreaterThan(500_000);
     expect(written.equals(expected)).toBe(true);
+  });
+
+  it("fails the run, rather than hang, when the store gives up before reading the report", async () => {
+    // Reads from the good store; writes into one whose root is a regular file, so every put fails
+    // at once (mkdir: ENOTDIR) without reading a byte of the stream the transform fills.
+    const notAFolder = join(workDir, "not-a-folder");
+    await writeFile(notAFolder, "");
+    const unwritable = new FsStagingStore(notAFolder);
+    const splitStore: StagingStore = {
+      get: (key) => staging.get(key),
+      stat: (key) => staging.stat(key),
+      delete: (key) => staging.delete(key),
+      deletePrefix: (prefix) => staging.deletePrefix(prefix),
+      put: (key, body) => unwritable.put(key, body),
+    };
+    const prefix = testRedisPrefix("transformer-unwritable");
+    const brokenConfig = testConfig({ DATABASE_URL: db.url, REDIS_PREFIX: prefix, STAGING_DIR: join(workDir, "staging"), JOB_ATTEMPTS: "2", JOB_BACKOFF_MS: "20" });
+    const brokenProducer = new JobProducer(redis, prefix, { attempts: 2, backoffMs: 20 });
+    const broken = await start(brokenConfig, { prisma, redis, producer: brokenProducer, staging: splitStore });
+    try {
+      // Far more than the pipes between the transform and the store hold.
+      const lines = Array.from({ length: 100 }, () => conversations).flat();
+      const { run, tenant, rawKey } = await runTransform({ reportId: "messaging-conversations", format: "csv" }, lines, undefined, brokenProducer);
+      expect(run.status).toBe("FAILED");
+      expect(run.attempts).toBe(2);
+      expect(run.error).toContain("ENOTDIR");
+      expect(await brokenProducer.hasJob("encrypt", run.id)).toBe(false);
+      const reportKey = stagingKey(tenant.id, run.id, "report", "nightly-messaging_2026-03-29T0100+0100_2026-03-29T0400+0200.csv");
+      expect(await staging.stat(reportKey)).toBeNull();
+      expect(await staging.stat(rawKey)).not.toBeNull();
+    } finally {
+      await broken.stop();
+      await brokenProducer.close();
+      const keys = await redis.keys(`${prefix}:*`);
+      if (keys.length) await redis.del(...keys);
+    }
   });
 });

@@ -6,6 +6,7 @@ import path from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { StorageObjectNotFoundError } from "../errors.js";
+import { destroyBodyOnFailure } from "./body-ownership.js";
 import { assertValidKey, assertValidPrefix } from "./keys.js";
 import { MeasuringStream } from "./measure.js";
 import type { StagingStore } from "./types.js";
@@ -35,19 +36,21 @@ export class FsStagingStore implements StagingStore {
     return resolved;
   }
 
-  async put(key: string, body: Readable): Promise<{ bytes: number; sha256: string }> {
-    const target = this.pathOf(key);
-    const temp = `${path.dirname(target)}/${TEMP_MARKER}${randomUUID()}`;
-    const handle = await createTempFile(temp);
-    const measure = new MeasuringStream();
-    try {
-      await pipeline(body, measure, handle.createWriteStream());
-      await rename(temp, target);
-    } catch (error) {
-      await rm(temp, { force: true });
-      throw error;
-    }
-    return { bytes: measure.bytes, sha256: measure.sha256() };
+  put(key: string, body: Readable): Promise<{ bytes: number; sha256: string }> {
+    return destroyBodyOnFailure(body, async () => {
+      const target = this.pathOf(key);
+      const temp = `${path.dirname(target)}/${TEMP_MARKER}${randomUUID()}`;
+      const handle = await createTempFile(temp);
+      const measure = new MeasuringStream();
+      try {
+        await pipeline(body, measure, handle.createWriteStream());
+        await rename(temp, target);
+      } catch (error) {
+        await rm(temp, { force: true });
+        throw error;
+      }
+      return { bytes: measure.bytes, sha256: measure.sha256() };
+    });
   }
 
   async get(key: string): Promise<Readable> {

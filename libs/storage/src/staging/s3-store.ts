@@ -2,6 +2,7 @@ import { DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, HeadObject
 import { Upload } from "@aws-sdk/lib-storage";
 import type { Readable } from "node:stream";
 import { StorageObjectNotFoundError } from "../errors.js";
+import { destroyBodyOnFailure } from "./body-ownership.js";
 import { assertValidKey, assertValidPrefix } from "./keys.js";
 import { MeasuringStream } from "./measure.js";
 import type { StagingStore } from "./types.js";
@@ -70,17 +71,25 @@ export class S3StagingStore implements StagingStore {
     return this.keyPrefix + assertValidKey(key);
   }
 
-  async put(key: string, body: Readable): Promise<{ bytes: number; sha256: string }> {
-    const measure = new MeasuringStream();
-    body.once("error", (error) => measure.destroy(error));
-    const upload = new Upload({
-      client: this.client,
-      params: { Bucket: this.bucket, Key: this.objectKey(key), Body: body.pipe(measure) },
-      partSize: PART_SIZE,
-      queueSize: 2,
+  put(key: string, body: Readable): Promise<{ bytes: number; sha256: string }> {
+    return destroyBodyOnFailure(body, async () => {
+      const measure = new MeasuringStream();
+      body.once("error", (error) => measure.destroy(error));
+      const upload = new Upload({
+        client: this.client,
+        params: { Bucket: this.bucket, Key: this.objectKey(key), Body: body.pipe(measure) },
+        partSize: PART_SIZE,
+        queueSize: 2,
+      });
+      try {
+        await upload.done();
+      } catch (error) {
+        // lib-storage aborts the multipart upload but never destroys its Body.
+        measure.destroy();
+        throw error;
+      }
+      return { bytes: measure.bytes, sha256: measure.sha256() };
     });
-    await upload.done();
-    return { bytes: measure.bytes, sha256: measure.sha256() };
   }
 
   async get(key: string): Promise<Readable> {

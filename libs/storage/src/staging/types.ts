@@ -6,7 +6,10 @@ import type { Readable } from "node:stream";
  * A reader never sees half an object: put() makes the object visible only once it is complete.
  */
 export interface StagingStore {
-  /** Writes the whole stream under `key` (replacing any previous object) and reports its size and sha256 hex. */
+  /**
+   * Writes the whole stream under `key` (replacing any previous object) and reports its size and
+   * sha256 hex. When it fails it destroys `body`, so whoever feeds the stream stops too.
+   */
   put(key: string, body: Readable): Promise<{ bytes: number; sha256: string }>;
   /** Opens the object for reading; rejects with StorageObjectNotFoundError if it does not exist. */
   get(key: string): Promise<Readable>;

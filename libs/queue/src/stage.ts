@@ -17,6 +17,12 @@ export type RunFields = StageRunFields;
 /** The dedupe key of a task's run-failure alert: one open alert per task and failure streak. */
 const failureAlertKey = (taskId: string) => `run.failed:${taskId}`;
 
+/** A run in one of these states is over: nothing may change its status or error any more. */
+const FINISHED_STATUSES = ["SUCCEEDED", "FAILED", "SKIPPED"] as const;
+
+/** Where finishStage records a stage's finish (deliver's finish is the run's SUCCEEDED). */
+const FINISHED_AT = { fetch: "fetchFinishedAt", transform: "transformFinishedAt", encrypt: "encryptFinishedAt" } as const satisfies Record<Exclude<Stage, "deliver">, keyof Run>;
+
 export interface StageContext<S extends Stage> {
   run: Run;
   task: Task;
@@ -54,7 +60,7 @@ const meter = () => metrics.getMeter("transporter-pipeline");
  * their runs skip the notify job altogether; the notifier decides the rest (webhook or email,
  * failures only or always) from the settings when it runs.
  */
-function hasNotificationSettings(task: Task): boolean {
+function hasNotificationSettings(task: Pick<Task, "notifications">): boolean {
   const settings = task.notifications;
   return settings !== null && typeof settings === "object" && !Array.isArray(settings) && Object.keys(settings).length > 0;
 }
@@ -64,7 +70,9 @@ function hasNotificationSettings(task: Task): boolean {
  * - skips runs that are already finished (a duplicate or late job is harmless);
  * - records the stage status, start and finish times and attempts on the run;
  * - continues the run's trace from the job payload;
- * - on success enqueues the next stage (deliver: marks the run SUCCEEDED, then notify);
+ * - on success enqueues the next stage (deliver: marks the run SUCCEEDED, then notify); if that
+ *   enqueue fails after the commit, the retry only hands over again (or, for a finished run,
+ *   makes sure its notify job exists) and never writes an error on a finished run;
  * - on a permanent error, or the last attempt of a transient one, marks the run FAILED with a
  *   readable reason, raises one alert per task and failure streak, and enqueues notify
  *   (notify: only for tasks with notification settings).
@@ -90,7 +98,7 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
     // The FAILED status and its alert are one transaction: whoever sees the run failed sees its alert.
     const failed = await prisma.$transaction(async (tx) => {
       const updated = await tx.run.updateMany({
-        where: { id: run.id, status: { notIn: ["SUCCEEDED", "FAILED", "SKIPPED"] } },
+        where: { id: run.id, status: { notIn: [...FINISHED_STATUSES] } },
         data: { status: "FAILED", finishedAt: new Date(), error: `${stage}: ${message}`, errorCode: errorCodeOf(error) },
       });
       if (updated.count === 0) return false;
@@ -106,6 +114,20 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
     if (hasNotificationSettings(run.task)) await producer.enqueue("notify", { runId: run.id, tenantId: run.tenantId, trace: payload.trace, outcome: "failed" });
   }
 
+  /**
+   * A job that finds its run finished may be the retry of the attempt that finished it and then
+   * failed to enqueue the notification (Redis blipped after the commit): it makes sure the notify
+   * job exists. Job ids are deterministic, so when it does this is a no-op. Only deliver finishes
+   * a run SUCCEEDED; any stage may have failed it.
+   */
+  async function ensureNotified(payload: JobPayload<S>, status: string) {
+    const outcome = status === "FAILED" ? "failed" : status === "SUCCEEDED" && stage === "deliver" ? "succeeded" : null;
+    if (!outcome) return;
+    const finished = await prisma.run.findFirst({ where: { id: payload.runId, tenantId: payload.tenantId }, select: { task: { select: { notifications: true } } } });
+    if (!finished || !hasNotificationSettings(finished.task)) return;
+    await producer.enqueue("notify", { runId: payload.runId, tenantId: payload.tenantId, trace: payload.trace, outcome });
+  }
+
   const worker = createWorker(
     stage,
     async (payload, job) =>
@@ -119,6 +141,7 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
           }
           if (begun.state === "finished") {
             logger.info({ runId: payload.runId, status: begun.status }, "run already finished; job ignored");
+            await ensureNotified(payload, begun.status);
             return;
           }
           const run: LoadedRun = { ...begun.run, task: begun.task, tenant: begun.tenant };
@@ -130,6 +153,14 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
           let fields: RunFields = {};
           const setRunFields = (more: RunFields) => void (fields = { ...fields, ...more });
           try {
+            // An earlier attempt committed this stage's finish and then failed to enqueue the next
+            // stage: its output is on the run, so only the hand-off is done again (the work is not).
+            if (stage !== "deliver" && run[FINISHED_AT[stage as Exclude<Stage, "deliver">]] !== null) {
+              const next = jobCatalog[stage].next as Exclude<Stage, "fetch">;
+              runLogger.info({ next }, "stage already finished; handing over again");
+              await producer.enqueue(next, { runId: run.id, tenantId: run.tenantId, trace: payload.trace, ...((run.staging ?? {}) as Record<string, string>) } as never);
+              return;
+            }
             const output = (await options.handler({ run, task: run.task, tenant: run.tenant, payload, job, logger: runLogger, span, setRunFields })) ?? {};
             const staging = { ...((run.staging ?? {}) as Record<string, string>), ...output };
             stageDuration.record((Date.now() - started) / 1000, { stage, report: run.task.reportId });
@@ -159,7 +190,11 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
               if (isPermanent(error)) throw new UnrecoverableError((error as Error).message);
             } else {
               stageRetries.add(1, { stage, reason: errorCodeOf(error), destination_kind: run.task.destination.kind });
-              await prisma.run.update({ where: { id: run.id }, data: { error: `${stage} attempt ${job.attemptsMade + 1} of ${attempts}: ${(error as Error).message}` } });
+              // Guarded: the failure may come after the run was finished (deliver's notify enqueue).
+              await prisma.run.updateMany({
+                where: { id: run.id, status: { notIn: [...FINISHED_STATUSES] } },
+                data: { error: `${stage} attempt ${job.attemptsMade + 1} of ${attempts}: ${(error as Error).message}` },
+              });
             }
             throw error;
           }

@@ -149,4 +149,93 @@ describe("queue contracts and the stage harness", () => {
     expect(failed.errorCode).toBe("upstream_unavailable");
     await producer.close();
   });
+
+  /** A producer whose first enqueue onto `queue` fails, as when Redis drops the connection. */
+  function producerFailingOnce(queuePrefix: string, queue: string, attempts: number) {
+    const producer = new JobProducer(redis, queuePrefix, { attempts, backoffMs: 10 });
+    const enqueue = producer.enqueue.bind(producer);
+    let failures = 1;
+    producer.enqueue = (async (name, payload, opts) => {
+      if (name === queue && failures-- > 0) throw new Error("Connection is closed");
+      return enqueue(name, payload, opts);
+    }) as typeof producer.enqueue;
+    return producer;
+  }
+
+  async function settledJob(producer: JobProducer, queue: "fetch" | "deliver", runId: string) {
+    return waitFor(async () => {
+      const job = await producer.queue(queue).getJob(`${runId}-${queue}`);
+      const state = await job?.getState();
+      return state === "completed" || state === "failed" ? { job: job!, state } : null;
+    });
+  }
+
+  it("a notification lost after success is enqueued by the retry, and the succeeded run keeps no error", async () => {
+    const handoffPrefix = `${prefix}-notify-lost`;
+    const producer = producerFailingOnce(handoffPrefix, "notify", 2);
+    const run = await newRun({ webhookUrl: "https://hooks.example.test/runs", on: "always" });
+    let calls = 0;
+    const stage = createStageWorker({ stage: "deliver", config: { ...config, REDIS_PREFIX: handoffPrefix }, prisma: db.prisma, redis, producer, handler: async () => void calls++ });
+    await producer.enqueue("deliver", { runId: run.id, tenantId: run.tenantId, encryptedKey: "tenants/x/encrypted/report.csv.pgp" });
+    const { state } = await settledJob(producer, "deliver", run.id);
+    await stage.close();
+    expect(state).toBe("completed");
+    expect(calls).toBe(1);
+    const done = await db.prisma.run.findUniqueOrThrow({ where: { id: run.id } });
+    expect(done).toMatchObject({ status: "SUCCEEDED", error: null, errorCode: null });
+    const notify = await producer.queue("notify").getJob(`${run.id}-notify`);
+    expect(notify?.data).toMatchObject({ runId: run.id, outcome: "succeeded" });
+    await producer.queue("deliver").obliterate({ force: true });
+    await producer.queue("notify").obliterate({ force: true });
+    await producer.close();
+  });
+
+  it("a failure notification lost after a permanent error is enqueued by the retry", async () => {
+    const handoffPrefix = `${prefix}-failure-notify-lost`;
+    const producer = producerFailingOnce(handoffPrefix, "notify", 2);
+    const run = await newRun({ webhookUrl: "https://hooks.example.test/runs", on: "failure" });
+    const stage = createStageWorker({
+      stage: "fetch", config: { ...config, REDIS_PREFIX: handoffPrefix }, prisma: db.prisma, redis, producer,
+      handler: async () => {
+        throw new PermanentError("bad_credentials", "the platform refused the API key");
+      },
+    });
+    await producer.enqueue("fetch", { runId: run.id, tenantId: run.tenantId });
+    await settledJob(producer, "fetch", run.id);
+    await stage.close();
+    const failed = await db.prisma.run.findUniqueOrThrow({ where: { id: run.id } });
+    expect(failed).toMatchObject({ status: "FAILED", errorCode: "bad_credentials" });
+    const notify = await producer.queue("notify").getJob(`${run.id}-notify`);
+    expect(notify?.data).toMatchObject({ runId: run.id, outcome: "failed" });
+    await producer.queue("fetch").obliterate({ force: true });
+    await producer.queue("notify").obliterate({ force: true });
+    await producer.close();
+  });
+
+  it("a next stage lost after a stage finished is enqueued by the retry, without doing the stage again", async () => {
+    const handoffPrefix = `${prefix}-handoff-lost`;
+    const producer = producerFailingOnce(handoffPrefix, "transform", 2);
+    const run = await newRun();
+    let calls = 0;
+    const stage = createStageWorker({
+      stage: "fetch", config: { ...config, REDIS_PREFIX: handoffPrefix }, prisma: db.prisma, redis, producer,
+      handler: async ({ setRunFields }) => {
+        calls += 1;
+        setRunFields({ records: 7 });
+        return { rawKey: "tenants/x/raw/records.ndjson" };
+      },
+    });
+    await producer.enqueue("fetch", { runId: run.id, tenantId: run.tenantId });
+    const { state } = await settledJob(producer, "fetch", run.id);
+    await stage.close();
+    expect(state).toBe("completed");
+    expect(calls).toBe(1);
+    const transform = await producer.queue("transform").getJob(`${run.id}-transform`);
+    expect(transform?.data).toMatchObject({ runId: run.id, rawKey: "tenants/x/raw/records.ndjson" });
+    const updated = await db.prisma.run.findUniqueOrThrow({ where: { id: run.id } });
+    expect(updated).toMatchObject({ status: "FETCHING", records: 7, staging: { rawKey: "tenants/x/raw/records.ndjson" } });
+    await producer.queue("fetch").obliterate({ force: true });
+    await producer.queue("transform").obliterate({ force: true });
+    await producer.close();
+  });
 });

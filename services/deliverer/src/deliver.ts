@@ -26,6 +26,15 @@ interface TaskOptions {
   dateFolders?: boolean;
 }
 
+/**
+ * The extension of the encrypted file as the encryptor staged it: `asc` for ASCII armor, `pgp`
+ * for binary OpenPGP. Read from the staged object rather than the task's `armor` option, which
+ * may have changed since the file was encrypted: the name must say what the bytes are.
+ */
+function openPgpExtension(encryptedKey: string): "asc" | "pgp" {
+  return encryptedKey.endsWith(".asc") ? "asc" : "pgp";
+}
+
 /** The adapter with its parsed settings; bad stored settings cannot be fixed by retrying. */
 function prepare(destination: Destination, adapter: AnyDestinationAdapter, keyring: Keyring): { config: unknown; credentials: unknown } {
   const config = adapter.configSchema.safeParse(destination.config);
@@ -63,17 +72,18 @@ export function createDeliverHandler(deps: DeliverDeps) {
     const { config, credentials } = prepare(destination, adapter, deps.keyring);
 
     const zone = tenant.timezone ?? "UTC";
-    const fileName = reportFileName({
+    const reportName = reportFileName({
       description: task.description,
       windowStart: run.windowStart,
       windowEnd: run.windowEnd,
       format: task.format,
       zone,
-      encrypted: true,
+      encrypted: false,
       pattern: fileNamePatternOf(task.options),
       reportId: task.reportId,
       runId: run.id,
     });
+    const fileName = `${reportName}.${openPgpExtension(payload.encryptedKey)}`;
     const options = (task.options ?? {}) as TaskOptions;
     const subfolder = options.dateFolders ? dateSubfolder(run.windowStart, zone) : undefined;
     const stored = await deps.staging.stat(payload.encryptedKey);

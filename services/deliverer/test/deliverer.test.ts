@@ -135,6 +135,8 @@ describe("deliverer service", () => {
     credentials?: Record<string, unknown>;
     notifications?: Record<string, unknown>;
     taskOptions?: Record<string, unknown>;
+    /** The encrypted file as the encryptor staged it. */
+    encryptedFile?: string;
   }) {
     const keyring = keyringFromConfig(config);
     const tenant = await prisma.tenant.create({
@@ -182,7 +184,7 @@ describe("deliverer service", () => {
       },
     });
     const data = randomBytes(2 * 1024 * 1024 + 5);
-    const encryptedKey = stagingKey(tenant.id, run.id, "encrypted", "report.csv.pgp");
+    const encryptedKey = stagingKey(tenant.id, run.id, "encrypted", options.encryptedFile ?? "report.csv.pgp");
     await staging.put(encryptedKey, Readable.from([data]));
     return { tenant, destination, task, run, data, encryptedKey };
   }
@@ -290,6 +292,15 @@ describe("deliverer service", () => {
     // The window 2026-11-21T23:00Z – 2026-11-22T23:00Z in the tenant's zone (Europe/Paris).
     expect(done.fileName).toBe("messaging-conversations_2026-11-22_0000.csv.pgp");
     expect(done.destinationPath?.endsWith("/messaging-conversations_2026-11-22_0000.csv.pgp")).toBe(true);
+  }, 60_000);
+
+  it("delivers an ASCII-armored file under an .asc name", async () => {
+    const { tenant, run, encryptedKey } = await setUp({ kind: "managed", taskOptions: { armor: true }, encryptedFile: "report.csv.asc" });
+    await producer.enqueue("deliver", { runId: run.id, tenantId: tenant.id, encryptedKey });
+    const done = await finished(run.id);
+    expect(done.status).toBe("SUCCEEDED");
+    expect(done.fileName).toBe("daily-messaging_2026-11-22T0000+0100_2026-11-23T0000+0100.csv.asc");
+    expect(done.destinationPath?.endsWith("/daily-messaging_2026-11-22T0000+0100_2026-11-23T0000+0100.csv.asc")).toBe(true);
   }, 60_000);
 
   it("raises an alert for the task when its notification cannot be delivered, without touching the run", async () => {

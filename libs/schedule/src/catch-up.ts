@@ -29,8 +29,31 @@ export function catchUpWindowsFor(s: Schedule, days: number): number {
  * The newest `catchUpWindows` run (oldest first); older ones are skipped. At most
  * `2 × catchUpWindows` windows are listed, so a task that was down for years costs no more
  * than one that was down for a week.
+ *
+ * `coveredUntil` is where the task's recorded windows end (null: nothing to continue from).
+ * Windows that end at or before it are already covered and left out; the first one left starts
+ * at `coveredUntil`, so after a schedule or time-zone change the new windows neither overlap
+ * the old ones nor leave a gap after them.
  */
-export function planDueWindows(s: Schedule, timeZone: string, nextRunAt: Date, now: Date, catchUpWindows: number): DuePlan {
+export function planDueWindows(s: Schedule, timeZone: string, nextRunAt: Date, now: Date, catchUpWindows: number, coveredUntil: Date | null = null): DuePlan {
+  const plan = planGridWindows(s, timeZone, nextRunAt, now, catchUpWindows);
+  return coveredUntil ? continueFrom(plan, coveredUntil) : plan;
+}
+
+function continueFrom(plan: DuePlan, coveredUntil: Date): DuePlan {
+  const c = coveredUntil.getTime();
+  const uncovered = (w: { end: Date }) => w.end.getTime() > c;
+  const startAtCoverage = <T extends { start: Date }>(w: T): T => ({ ...w, start: new Date(c) });
+  const skip = plan.skip.filter(uncovered);
+  const run = plan.run.filter(uncovered);
+  let skippedSpan = plan.skippedSpan && uncovered(plan.skippedSpan) ? plan.skippedSpan : null;
+  if (skippedSpan) skippedSpan = startAtCoverage(skippedSpan);
+  else if (skip.length > 0) skip[0] = startAtCoverage(skip[0]!);
+  else if (run.length > 0) run[0] = startAtCoverage(run[0]!);
+  return { run, skip, skippedSpan, nextRunAt: plan.nextRunAt };
+}
+
+function planGridWindows(s: Schedule, timeZone: string, nextRunAt: Date, now: Date, catchUpWindows: number): DuePlan {
   const delay = delayMilliseconds(s);
   const to = now.getTime() - delay;
   // Ends at or after nextRunAt − delay: the window whose runAt is nextRunAt is owed too.

@@ -1,9 +1,12 @@
-export type { Schedule, Window } from "./schedule.js";
+export type { NormalizedSchedule, Schedule, ScheduleProgress, Window } from "./schedule.js";
 export {
   computeNextRunAt,
   delayMilliseconds,
   latestCompleteWindow,
   nextWindow,
+  normalizeSchedule,
+  resumeAfterChange,
+  sameSchedule,
   validateSchedule,
   windowLengthMinutesNominal,
   windowsBetween,

@@ -178,11 +178,64 @@ export function delayMilliseconds(s: Schedule): number {
 }
 
 /**
- * When a task with this schedule should next run, computed from `now` (on create, enable,
- * schedule change or time-zone change): the runAt of the first window whose run is still
- * ahead, so no past windows are flooded in.
+ * When a task with this schedule should next run, computed from `now` (on create or enable):
+ * the runAt of the first window whose run is still ahead, so no past windows are flooded in.
+ * Schedule and time-zone changes continue from what was covered instead: see resumeAfterChange.
  */
 export function computeNextRunAt(s: Schedule, timeZone: string, now: Date): Date {
   const n = assertInstant("now", now);
   return nextWindow(s, timeZone, new Date(n - delayMilliseconds(s))).runAt;
+}
+
+export type NormalizedSchedule = { frequency: Schedule["frequency"]; time: string | null; dayOfWeek: number | null; everyMinutes: number | null; delayMinutes: number };
+
+/**
+ * A schedule with only the fields its frequency uses and the delay's default filled in, so two
+ * descriptions of the same schedule (a request body, a stored row with null columns) compare equal.
+ */
+export function normalizeSchedule(s: Schedule): NormalizedSchedule {
+  const timed = s.frequency === "daily" || s.frequency === "weekly";
+  return {
+    frequency: s.frequency,
+    time: timed ? (s.time ?? null) : null,
+    dayOfWeek: s.frequency === "weekly" ? (s.dayOfWeek ?? null) : null,
+    everyMinutes: s.frequency === "interval" ? (s.everyMinutes ?? null) : null,
+    delayMinutes: s.delayMinutes ?? 0,
+  };
+}
+
+/** True when both describe the same schedule (same windows, same delay). */
+export function sameSchedule(a: Schedule, b: Schedule): boolean {
+  const x = normalizeSchedule(a);
+  const y = normalizeSchedule(b);
+  return x.frequency === y.frequency && x.time === y.time && x.dayOfWeek === y.dayOfWeek && x.everyMinutes === y.everyMinutes && x.delayMinutes === y.delayMinutes;
+}
+
+/** What the scheduler knows of a task's progress, under the schedule and zone it had. */
+export type ScheduleProgress = {
+  schedule: Schedule;
+  timeZone: string | null;
+  /** runAt of the next window the scheduler will record (null: not scheduled). */
+  nextRunAt: Date | null;
+  /** Where the recorded scheduled windows end (null: nothing recorded since created or enabled). */
+  coveredUntil: Date | null;
+};
+
+/**
+ * A task's nextRunAt and coveredUntil after its schedule or time zone changed. It continues from
+ * where its recorded windows end: nextRunAt is the runAt of the first window of the new schedule
+ * that ends after `coveredUntil` (possibly already due: the scheduler then runs it, starting at
+ * `coveredUntil`, at its next tick), so nothing owed is dropped and no window overlaps or misses
+ * the previous one. With nothing recorded yet, a task whose first window is already due (the
+ * scheduler was behind) still owes it from its start; otherwise it starts from `now`, like a
+ * new task.
+ */
+export function resumeAfterChange(before: ScheduleProgress, after: { schedule: Schedule; timeZone: string }, now: Date): { nextRunAt: Date; coveredUntil: Date | null } {
+  let coveredUntil = before.coveredUntil;
+  if (!coveredUntil && before.nextRunAt && before.nextRunAt.getTime() <= now.getTime() && before.timeZone && isValidTimeZone(before.timeZone)) {
+    const owed = nextWindow(before.schedule, before.timeZone, new Date(before.nextRunAt.getTime() - delayMilliseconds(before.schedule) - 1));
+    coveredUntil = owed.start;
+  }
+  if (!coveredUntil) return { nextRunAt: computeNextRunAt(after.schedule, after.timeZone, now), coveredUntil: null };
+  return { nextRunAt: nextWindow(after.schedule, after.timeZone, coveredUntil).runAt, coveredUntil };
 }

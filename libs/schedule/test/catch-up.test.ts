@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { catchUpWindowsFor, computeNextRunAt, planDueWindows, windowLengthMinutesNominal, type Schedule } from "../src/index.js";
+import { catchUpWindowsFor, computeNextRunAt, planDueWindows, resumeAfterChange, sameSchedule, windowLengthMinutesNominal, type Schedule } from "../src/index.js";
 
 const iso = (d: Date) => d.toISOString();
 
@@ -111,5 +111,59 @@ describe("planDueWindows properties", () => {
       ),
       { numRuns: 300 },
     );
+  });
+});
+
+describe("continuing from coveredUntil", () => {
+  const hourly: Schedule = { frequency: "interval", everyMinutes: 60 };
+  const spans = (plan: ReturnType<typeof planDueWindows>) =>
+    [...(plan.skippedSpan ? [plan.skippedSpan] : []), ...plan.skip, ...plan.run].map((w) => [iso(w.start), iso(w.end)]);
+
+  it("starts the first window at coveredUntil: an overlap is removed, a gap is filled", () => {
+    const overlap = planDueWindows(hourly, "UTC", new Date("2026-11-23T11:00:00Z"), new Date("2026-11-23T12:01:00Z"), 7, new Date("2026-11-23T10:15:00Z"));
+    expect(spans(overlap)).toEqual([
+      ["2026-11-23T10:15:00.000Z", "2026-11-23T11:00:00.000Z"],
+      ["2026-11-23T11:00:00.000Z", "2026-11-23T12:00:00.000Z"],
+    ]);
+    const gap = planDueWindows(hourly, "UTC", new Date("2026-11-23T11:00:00Z"), new Date("2026-11-23T11:01:00Z"), 7, new Date("2026-11-23T09:30:00Z"));
+    expect(spans(gap)).toEqual([["2026-11-23T09:30:00.000Z", "2026-11-23T11:00:00.000Z"]]);
+    expect(iso(gap.nextRunAt)).toBe("2026-11-23T12:00:00.000Z");
+  });
+
+  it("records nothing for a window that ends at or before coveredUntil", () => {
+    const plan = planDueWindows(hourly, "UTC", new Date("2026-11-23T11:00:00Z"), new Date("2026-11-23T11:01:00Z"), 7, new Date("2026-11-23T11:00:00Z"));
+    expect(plan.run).toEqual([]);
+    expect(iso(plan.nextRunAt)).toBe("2026-11-23T12:00:00.000Z");
+  });
+
+  it("beyond the catch-up limit the skipped span starts at coveredUntil", () => {
+    const daily: Schedule = { frequency: "daily", time: "08:00" };
+    const plan = planDueWindows(daily, "UTC", new Date("2026-11-01T08:00:00Z"), new Date("2026-11-23T09:00:00Z"), 2, new Date("2026-11-01T06:00:00Z"));
+    const pieces = spans(plan);
+    expect(pieces[0]![0]).toBe("2026-11-01T06:00:00.000Z");
+    for (let i = 1; i < pieces.length; i++) expect(pieces[i]![0]).toBe(pieces[i - 1]![1]);
+    expect(plan.run.map((w) => iso(w.end))).toEqual(["2026-11-22T08:00:00.000Z", "2026-11-23T08:00:00.000Z"]);
+  });
+
+  it("compares schedules in normalised form", () => {
+    expect(sameSchedule({ frequency: "daily", time: "06:00" }, { frequency: "daily", time: "06:00", dayOfWeek: null, everyMinutes: null, delayMinutes: 0 })).toBe(true);
+    expect(sameSchedule({ frequency: "interval", everyMinutes: 60, time: "06:00" }, { frequency: "interval", everyMinutes: 60 })).toBe(true);
+    expect(sameSchedule({ frequency: "daily", time: "06:00" }, { frequency: "daily", time: "06:00", delayMinutes: 1 })).toBe(false);
+    expect(sameSchedule({ frequency: "weekly", time: "06:00", dayOfWeek: 1 }, { frequency: "weekly", time: "06:00", dayOfWeek: 2 })).toBe(false);
+  });
+
+  it("after a change, resumes at the first new window that ends after coveredUntil, even when already due", () => {
+    const daily6h: Schedule = { frequency: "daily", time: "00:00", delayMinutes: 360 };
+    const noDelay: Schedule = { frequency: "daily", time: "00:00" };
+    const now = new Date("2026-11-23T03:00:00Z");
+    const before = { schedule: daily6h, timeZone: "UTC", nextRunAt: new Date("2026-11-23T06:00:00Z"), coveredUntil: new Date("2026-11-22T00:00:00Z") };
+    expect(resumeAfterChange(before, { schedule: noDelay, timeZone: "UTC" }, now)).toEqual({ nextRunAt: new Date("2026-11-23T00:00:00Z"), coveredUntil: new Date("2026-11-22T00:00:00Z") });
+    // Nothing recorded and nothing due yet: from now, like a new task.
+    expect(resumeAfterChange({ ...before, coveredUntil: null }, { schedule: noDelay, timeZone: "UTC" }, now)).toEqual({ nextRunAt: new Date("2026-11-24T00:00:00Z"), coveredUntil: null });
+    // Nothing recorded but the first window is overdue: it is still owed from its start.
+    expect(resumeAfterChange({ ...before, coveredUntil: null, nextRunAt: new Date("2026-11-22T06:00:00Z") }, { schedule: noDelay, timeZone: "UTC" }, now)).toEqual({
+      nextRunAt: new Date("2026-11-22T00:00:00Z"),
+      coveredUntil: new Date("2026-11-21T00:00:00Z"),
+    });
   });
 });

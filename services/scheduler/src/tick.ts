@@ -9,7 +9,7 @@ import { catchUpWindowsFor, computeNextRunAt, isValidTimeZone, planDueWindows, v
  * decides who handles a task, never a process-local lock.
  */
 export const CLAIM_DUE_TASKS_SQL = `
-SELECT id, "tenantId", frequency, time, "dayOfWeek", "everyMinutes", "delayMinutes", "nextRunAt"
+SELECT id, "tenantId", frequency, time, "dayOfWeek", "everyMinutes", "delayMinutes", "nextRunAt", "coveredUntil"
 FROM "Task"
 WHERE enabled AND "deletedAt" IS NULL AND "nextRunAt" <= $1
 ORDER BY "nextRunAt"
@@ -18,22 +18,26 @@ FOR UPDATE SKIP LOCKED`;
 
 const TENANTS_SQL = `SELECT id, timezone, disabled FROM "Tenant" WHERE id = ANY($1::uuid[])`;
 
-/** One row per window; a window already recorded for the task is left as it is (partial unique index). */
+/**
+ * One row per window; a window already recorded for the task is left as it is (partial unique
+ * index on taskId, windowStart and windowEnd: only the very same window conflicts, never a
+ * different one that happens to share its start).
+ */
 const INSERT_RUNS_SQL = `
 INSERT INTO "Run" (id, "tenantId", "taskId", "windowStart", "windowEnd", "scheduledFor", trigger, status, error, "errorCode", "finishedAt", traceparent, "createdAt", "updatedAt")
 SELECT r.id, r.tenant, r.task, r.ws, r.we, r.sf, 'schedule', r.status::"RunStatus", r.error, r.code,
        CASE WHEN r.status = 'SKIPPED' THEN $10::timestamptz END, $11, $10, $10
 FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::timestamptz[], $5::timestamptz[], $6::timestamptz[], $7::text[], $8::text[], $9::text[])
      AS r(id, tenant, task, ws, we, sf, status, error, code)
-ON CONFLICT ("taskId", "windowStart") WHERE trigger = 'schedule' DO NOTHING
+ON CONFLICT ("taskId", "windowStart", "windowEnd") WHERE trigger = 'schedule' DO NOTHING
 RETURNING id, "tenantId", status, "scheduledFor"`;
 
 const ADVANCE_TASKS_SQL = `
-UPDATE "Task" AS t SET "nextRunAt" = v.next
-FROM unnest($1::uuid[], $2::timestamptz[]) AS v(id, next)
+UPDATE "Task" AS t SET "nextRunAt" = v.next, "coveredUntil" = v.covered
+FROM unnest($1::uuid[], $2::timestamptz[], $3::timestamptz[]) AS v(id, next, covered)
 WHERE t.id = v.id`;
 
-type DueTaskRow = Schedule & { id: string; tenantId: string; nextRunAt: Date };
+type DueTaskRow = Schedule & { id: string; tenantId: string; nextRunAt: Date; coveredUntil: Date | null };
 type TenantRow = { id: string; timezone: string | null; disabled: boolean };
 
 /** A run written by the tick that must now be enqueued. */
@@ -103,6 +107,8 @@ export async function processDueBatch(client: pg.ClientBase, options: BatchOptio
   const runs = new RunRows();
   const advanceIds: string[] = [];
   const advanceTo: (Date | null)[] = [];
+  // Where each task's scheduled windows end after this batch (null: start afresh next time).
+  const coveredUntil: (Date | null)[] = [];
   for (const task of tasks) {
     const tenant = tenants.get(task.tenantId);
     const zone = tenant?.timezone ?? null;
@@ -112,16 +118,21 @@ export async function processDueBatch(client: pg.ClientBase, options: BatchOptio
       result.unschedulable.push({ taskId: task.id, reason });
       advanceIds.push(task.id);
       advanceTo.push(null);
+      coveredUntil.push(null);
       continue;
     }
     if (tenant?.disabled) {
-      // A disabled account runs nothing; its tasks resume from the next window once enabled.
+      // A disabled account runs nothing; its tasks resume from the next window once enabled
+      // (the disabled period is not covered, as for a disabled task).
       advanceIds.push(task.id);
       advanceTo.push(computeNextRunAt(task, zone, now));
+      coveredUntil.push(null);
       continue;
     }
     const limit = catchUpWindowsFor(task, catchUpDays);
-    const plan = planDueWindows(task, zone, task.nextRunAt, now, limit);
+    // Continues from where the recorded windows end: after a schedule or zone change the first
+    // new window starts there (no gap, no overlap); windows already covered are not recorded.
+    const plan = planDueWindows(task, zone, task.nextRunAt, now, limit, task.coveredUntil);
     const reason = skipReason(limit, catchUpDays);
     if (plan.skippedSpan) {
       const { start, end } = plan.skippedSpan;
@@ -131,6 +142,7 @@ export async function processDueBatch(client: pg.ClientBase, options: BatchOptio
     for (const w of plan.run) runs.add(task, w.start, w.end, w.runAt, null);
     advanceIds.push(task.id);
     advanceTo.push(plan.nextRunAt);
+    coveredUntil.push(plan.run.at(-1)?.end ?? plan.skip.at(-1)?.end ?? plan.skippedSpan?.end ?? task.coveredUntil);
   }
 
   if (runs.ids.length > 0) {
@@ -153,7 +165,7 @@ export async function processDueBatch(client: pg.ClientBase, options: BatchOptio
     }
     result.pending.sort((a, b) => a.scheduledFor.getTime() - b.scheduledFor.getTime());
   }
-  await client.query(ADVANCE_TASKS_SQL, [advanceIds, advanceTo]);
+  await client.query(ADVANCE_TASKS_SQL, [advanceIds, advanceTo, coveredUntil]);
   return result;
 }
 
@@ -177,6 +189,7 @@ export async function initializeMissingNextRunAt(client: pg.ClientBase, now: Dat
     next.push(computeNextRunAt(task, task.timezone, now));
   }
   if (ids.length === 0) return 0;
-  const { rowCount } = await client.query(`${ADVANCE_TASKS_SQL} AND t."nextRunAt" IS NULL AND t.enabled`, [ids, next]);
+  // Starting from now: nothing before it is owed, so the first window is a plain one.
+  const { rowCount } = await client.query(`${ADVANCE_TASKS_SQL} AND t."nextRunAt" IS NULL AND t.enabled`, [ids, next, ids.map(() => null)]);
   return rowCount ?? 0;
 }

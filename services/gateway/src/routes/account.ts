@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { refreshSetupAlerts, type TenantDb } from "@transporter/db";
-import { computeNextRunAt } from "@transporter/schedule";
+import { refreshSetupAlerts, type Task, type TenantDb } from "@transporter/db";
+import { resumeAfterChange } from "@transporter/schedule";
 import type { GatewayApp } from "../app.js";
 import { scheduleOf } from "../task-schemas.js";
 import { timezoneField } from "./views.js";
@@ -27,12 +27,21 @@ export default async function accountRoutes(app: GatewayApp) {
       const tenantId = req.auth!.tenantId!;
       const before = await view(req.db, tenantId);
       await req.db.tenant.updateMany({ data: { timezone: req.body.timezone } });
-      // Schedules are in the account's zone: every task's next run moves with it.
+      // Schedules are in the account's zone: every task's next run moves with it, continuing
+      // from where its recorded windows end so the first window in the new zone touches them.
       if (before.timezone !== req.body.timezone) {
         const now = app.deps.now?.() ?? new Date();
-        const tasks = await req.db.task.findMany({ where: { enabled: true, deletedAt: null } });
-        for (const task of tasks) {
-          await req.db.task.update({ where: { id: task.id }, data: { nextRunAt: computeNextRunAt(scheduleOf(task), req.body.timezone, now) } });
+        const tasks = await req.db.task.findMany({ where: { enabled: true, deletedAt: null }, select: { id: true } });
+        for (const { id } of tasks) {
+          // The row lock keeps the scheduler from recording a window while the task moves zone.
+          await req.db.$transaction(async (tx) => {
+            const [task] = await tx.$queryRaw<(Task & { nextRunAt: Date | null; coveredUntil: Date | null })[]>`
+              SELECT * FROM "Task" WHERE id = ${id}::uuid AND "tenantId" = ${tenantId}::uuid AND enabled AND "deletedAt" IS NULL FOR UPDATE`;
+            if (!task) return;
+            const schedule = scheduleOf(task);
+            const next = resumeAfterChange({ schedule, timeZone: before.timezone, nextRunAt: task.nextRunAt, coveredUntil: task.coveredUntil }, { schedule, timeZone: req.body.timezone }, now);
+            await tx.task.update({ where: { id }, data: next });
+          });
         }
       }
       await refreshSetupAlerts(app.deps.prisma, tenantId);

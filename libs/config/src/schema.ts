@@ -82,7 +82,7 @@ export const envSchema = z.object({
   SCHEDULER_BATCH_SIZE: positiveInt.default(500),
   SCHEDULER_CATCH_UP_DAYS: positiveInt.default(7),
   RECONCILER_INTERVAL_MS: positiveInt.default(30_000),
-  /** A PENDING run older than this with no job in the queue is enqueued again. */
+  /** A run unchanged for this long whose stage job is missing is enqueued again (failed, if its job failed). */
   RECONCILER_GRACE_MS: positiveInt.default(60_000),
   RETENTION_SWEEP_INTERVAL_MS: positiveInt.default(3_600_000),
 

@@ -1,3 +1,5 @@
+import type pg from "pg";
+import { raiseAlert, type AlertInput } from "./alerts.js";
 import type { Db } from "./client.js";
 import type { DestinationKind, Run, RunStatus, Task, Tenant } from "./generated/client.js";
 import { SqlParams, sqlExecute, sqlRows } from "./pipeline-sql.js";
@@ -68,12 +70,23 @@ export type StageTask = Task & { destination: { kind: DestinationKind } };
 export type BegunStage =
   | { state: "started"; run: Run; task: StageTask; tenant: Tenant }
   | { state: "missing" }
-  | { state: "finished"; status: RunStatus };
+  | { state: "finished"; status: RunStatus }
+  /** A later stage has the run already: this job is a stale duplicate (a hand-off done twice). */
+  | { state: "passed"; status: RunStatus };
+
+/** The in-progress statuses in pipeline order: a run only ever moves forward through them. */
+const PROGRESS: RunStatus[] = ["PENDING", "FETCHING", "TRANSFORMING", "ENCRYPTING", "DELIVERING"];
+
+/** The statuses from which a stage may claim a run: any not past its own. */
+function claimableBy(stage: PipelineStage): RunStatus[] {
+  return PROGRESS.slice(0, PROGRESS.indexOf(STAGE_STATUS[stage]) + 1);
+}
 
 /**
  * Claims the run for a stage in one statement: status, start time and one more attempt, unless
- * the run has already finished (a duplicate or late job then changes nothing). The same
- * statement returns the updated run with its task (and destination kind) and tenant.
+ * the run has already finished or a later stage has it (a duplicate or late job then changes
+ * nothing: a run never moves back). The same statement returns the updated run with its task
+ * (and destination kind) and tenant.
  */
 export async function beginStage(db: Db, input: { runId: string; tenantId: string; stage: PipelineStage; at: Date }): Promise<BegunStage> {
   const { runId, tenantId, stage, at } = input;
@@ -81,18 +94,19 @@ export async function beginStage(db: Db, input: { runId: string; tenantId: strin
     db,
     `WITH claimed AS (
        UPDATE "Run" SET status = $3::"RunStatus", "${STARTED_COLUMN[stage]}" = $4::timestamptz, attempts = attempts + 1, "updatedAt" = $4::timestamptz
-       WHERE id = $1::uuid AND "tenantId" = $2::uuid AND status NOT IN ('SUCCEEDED', 'FAILED', 'SKIPPED')
+       WHERE id = $1::uuid AND "tenantId" = $2::uuid AND status = ANY($5::"RunStatus"[])
        RETURNING *)
      SELECT c.*, to_jsonb(t) AS "taskRow", d.kind AS "destinationKind", to_jsonb(tn) AS "tenantRow"
      FROM claimed c
      LEFT JOIN "Task" t ON t.id = c."taskId" AND t."tenantId" = c."tenantId"
      LEFT JOIN "Destination" d ON d.id = t."destinationId"
      LEFT JOIN "Tenant" tn ON tn.id = c."tenantId"`,
-    [runId, tenantId, STAGE_STATUS[stage], at.toISOString()],
+    [runId, tenantId, STAGE_STATUS[stage], at.toISOString(), claimableBy(stage)],
   );
   if (!row) {
     const [existing] = await sqlRows<{ status: RunStatus }>(db, `SELECT status FROM "Run" WHERE id = $1::uuid AND "tenantId" = $2::uuid`, [runId, tenantId]);
-    return existing ? { state: "finished", status: existing.status } : { state: "missing" };
+    if (!existing) return { state: "missing" };
+    return PROGRESS.includes(existing.status) ? { state: "passed", status: existing.status } : { state: "finished", status: existing.status };
   }
   const { taskRow, destinationKind, tenantRow, ...run } = row;
   // All three are required relations of the run (deleting one deletes the run).
@@ -110,6 +124,7 @@ function taskFromJson(row: Record<string, unknown>): Task {
   return {
     ...(row as unknown as Task),
     nextRunAt: row.nextRunAt == null ? null : dateOf(row.nextRunAt),
+    coveredUntil: row.coveredUntil == null ? null : dateOf(row.coveredUntil),
     deletedAt: row.deletedAt == null ? null : dateOf(row.deletedAt),
     createdAt: dateOf(row.createdAt),
     updatedAt: dateOf(row.updatedAt),
@@ -160,4 +175,74 @@ export async function completeRun(db: Db, input: { runId: string; fields: StageR
      WHERE a."tenantId" = done."tenantId" AND a."dedupeKey" = ${params.add(resolveAlertKey)} AND a."resolvedAt" IS NULL`,
     params.values,
   );
+}
+
+/**
+ * The dedupe key of a task's run-failure alert: one open alert per task and failure streak
+ * (the stage worker raises it on a run's failure, `completeRun` resolves it).
+ */
+export function runFailureAlertKey(taskId: string): string {
+  return `run.failed:${taskId}`;
+}
+
+/** The task's run-failure alert for one failed run (the same from a stage and from the reconciler). */
+export function runFailedAlert(run: { tenantId: string; taskId: string; runId: string; description: string; windowStart: Date; windowEnd: Date }, stage: PipelineStage, message: string): AlertInput {
+  return {
+    tenantId: run.tenantId, kind: "run.failed", severity: "error", title: `Task "${run.description}" failed`,
+    message: `The run for ${run.windowStart.toISOString()} – ${run.windowEnd.toISOString()} failed while it was ${stageStatus(stage).toLowerCase()}: ${message}`,
+    dedupeKey: runFailureAlertKey(run.taskId), taskId: run.taskId, runId: run.runId,
+  };
+}
+
+/** Whether a task's notification settings ask for anything: tasks without them get no notify job. */
+export function hasNotificationSettings(notifications: unknown): boolean {
+  return notifications !== null && typeof notifications === "object" && !Array.isArray(notifications) && Object.keys(notifications).length > 0;
+}
+
+/** `raiseAlert`'s statement on a pg client (inside its transaction), so the alert SQL stays in one place. */
+function executeRawOn(client: pg.ClientBase): Pick<Db, "$executeRaw"> {
+  const executeRaw = async (strings: TemplateStringsArray, ...values: unknown[]): Promise<number> => {
+    const text = strings.reduce((sql, part, i) => `${sql}$${i}${part}`);
+    return (await client.query(text, values)).rowCount ?? 0;
+  };
+  return { $executeRaw: executeRaw } as unknown as Pick<Db, "$executeRaw">;
+}
+
+export type FailedStuckRun = { tenantId: string; taskId: string };
+
+/**
+ * Fails a run whose stage job ended without the stage recording it (the scheduler's
+ * reconciler: attempts exhausted while the database was unreachable, a job that stalled too
+ * often): status FAILED with the reason, and the task's failure alert (the same one, under the
+ * same key, as a stage raises), in one transaction. Only if the run is still as the caller saw
+ * it (same status, same `updatedAt`): a run a worker moved on meanwhile is left as it is.
+ * Returns null when nothing changed.
+ */
+export async function failStuckRun(
+  pool: pg.Pool,
+  input: { runId: string; status: RunStatus; updatedAt: Date; stage: PipelineStage; message: string; errorCode: string; at: Date },
+): Promise<FailedStuckRun | null> {
+  const { runId, status, updatedAt, stage, message, errorCode, at } = input;
+  const client = await pool.connect();
+  try {
+    await client.query("BEGIN");
+    const { rows } = await client.query<FailedStuckRun & { windowStart: Date; windowEnd: Date; description: string }>(
+      `UPDATE "Run" r SET status = 'FAILED', "finishedAt" = $4, error = $5, "errorCode" = $6, "updatedAt" = $4
+       FROM "Task" t
+       WHERE r.id = $1::uuid AND r.status = $2::"RunStatus" AND r."updatedAt" = $3 AND t.id = r."taskId"
+       RETURNING r."tenantId", r."taskId", r."windowStart", r."windowEnd", t.description`,
+      [runId, status, updatedAt, at, `${stage}: ${message}`, errorCode],
+    );
+    const run = rows[0];
+    if (run) {
+      await raiseAlert(executeRawOn(client), runFailedAlert({ ...run, runId }, stage, message));
+    }
+    await client.query("COMMIT");
+    return run ? { tenantId: run.tenantId, taskId: run.taskId } : null;
+  } catch (error) {
+    await client.query("ROLLBACK").catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
 }

@@ -79,6 +79,21 @@ describe("run stages in SQL", () => {
     expect(untouched).toMatchObject({ attempts: 0, deliverStartedAt: null, fetchStartedAt: null });
   });
 
+  it("never moves a run back: a stale job of an earlier stage leaves a run a later stage has", async () => {
+    const { tenant, run } = await seed();
+    const at = new Date("2026-11-23T10:16:00Z");
+    for (const stage of ["fetch", "transform", "encrypt", "deliver"] as const) {
+      expect((await beginStage(db.prisma, { runId: run.id, tenantId: tenant.id, stage, at })).state).toBe("started");
+    }
+    const delivering = await db.prisma.run.findUniqueOrThrow({ where: { id: run.id } });
+    for (const stage of ["fetch", "transform", "encrypt"] as const) {
+      expect(await beginStage(db.prisma, { runId: run.id, tenantId: tenant.id, stage, at: new Date() })).toEqual({ state: "passed", status: "DELIVERING" });
+    }
+    expect(await db.prisma.run.findUniqueOrThrow({ where: { id: run.id } })).toStrictEqual(delivering);
+    // The stage that has it may claim it again (a retry, a stalled job run again).
+    expect((await beginStage(db.prisma, { runId: run.id, tenantId: tenant.id, stage: "deliver", at })).state).toBe("started");
+  });
+
   it("writes every stage field with its type, the finish time and the staging keys", async () => {
     const { run } = await seed();
     const at = new Date("2026-11-23T10:17:00.5Z");

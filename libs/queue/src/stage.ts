@@ -1,7 +1,7 @@
 import { metrics, trace, type Span } from "@opentelemetry/api";
 import { UnrecoverableError, type Job, type Worker } from "bullmq";
 import type { Config } from "@transporter/config";
-import { beginStage, completeRun, finishStage, raiseAlert, stageStatus, type Db, type Run, type StageRunFields, type StageTask, type Task, type Tenant } from "@transporter/db";
+import { beginStage, completeRun, finishStage, hasNotificationSettings, raiseAlert, runFailedAlert, runFailureAlertKey, type Db, type Run, type StageRunFields, type StageTask, type Task, type Tenant } from "@transporter/db";
 import { createLogger, startSpan, withTraceContext, type Logger } from "@transporter/telemetry";
 import type { Redis } from "ioredis";
 import { jobCatalog, type JobPayload, type Stage } from "./catalog.js";
@@ -13,9 +13,6 @@ type LoadedRun = Run & { task: StageTask; tenant: Tenant };
 
 /** Fields of the run a stage produces (records, bytes, file name…). */
 export type RunFields = StageRunFields;
-
-/** The dedupe key of a task's run-failure alert: one open alert per task and failure streak. */
-const failureAlertKey = (taskId: string) => `run.failed:${taskId}`;
 
 /** A run in one of these states is over: nothing may change its status or error any more. */
 const FINISHED_STATUSES = ["SUCCEEDED", "FAILED", "SKIPPED"] as const;
@@ -56,16 +53,6 @@ export interface StageWorkerOptions<S extends Stage> {
 const meter = () => metrics.getMeter("transporter-pipeline");
 
 /**
- * Whether a finished run of this task may need a notification. Most tasks have none set, so
- * their runs skip the notify job altogether; the notifier decides the rest (webhook or email,
- * failures only or always) from the settings when it runs.
- */
-function hasNotificationSettings(task: Pick<Task, "notifications">): boolean {
-  const settings = task.notifications;
-  return settings !== null && typeof settings === "object" && !Array.isArray(settings) && Object.keys(settings).length > 0;
-}
-
-/**
  * The bookkeeping every pipeline stage shares, so a service is only its handler:
  * - skips runs that are already finished (a duplicate or late job is harmless);
  * - records the stage status, start and finish times and attempts on the run;
@@ -102,16 +89,12 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
         data: { status: "FAILED", finishedAt: new Date(), error: `${stage}: ${message}`, errorCode: errorCodeOf(error) },
       });
       if (updated.count === 0) return false;
-      await raiseAlert(tx, {
-        tenantId: run.tenantId, kind: "run.failed", severity: "error", title: `Task "${run.task.description}" failed`,
-        message: `The run for ${run.windowStart.toISOString()} – ${run.windowEnd.toISOString()} failed while it was ${stageStatus(stage).toLowerCase()}: ${message}`,
-        dedupeKey: failureAlertKey(run.taskId), taskId: run.taskId, runId: run.id,
-      });
+      await raiseAlert(tx, runFailedAlert({ tenantId: run.tenantId, taskId: run.taskId, runId: run.id, description: run.task.description, windowStart: run.windowStart, windowEnd: run.windowEnd }, stage, message));
       return true;
     });
     if (!failed) return;
     runsFailed.add(1, { ...labels(run), stage, reason: errorCodeOf(error) });
-    if (hasNotificationSettings(run.task)) await producer.enqueue("notify", { runId: run.id, tenantId: run.tenantId, trace: payload.trace, outcome: "failed" });
+    if (hasNotificationSettings(run.task.notifications)) await producer.enqueue("notify", { runId: run.id, tenantId: run.tenantId, trace: payload.trace, outcome: "failed" });
   }
 
   /**
@@ -124,7 +107,7 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
     const outcome = status === "FAILED" ? "failed" : status === "SUCCEEDED" && stage === "deliver" ? "succeeded" : null;
     if (!outcome) return;
     const finished = await prisma.run.findFirst({ where: { id: payload.runId, tenantId: payload.tenantId }, select: { task: { select: { notifications: true } } } });
-    if (!finished || !hasNotificationSettings(finished.task)) return;
+    if (!finished || !hasNotificationSettings(finished.task.notifications)) return;
     await producer.enqueue("notify", { runId: payload.runId, tenantId: payload.tenantId, trace: payload.trace, outcome });
   }
 
@@ -133,10 +116,14 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
     async (payload, job) =>
       withTraceContext(payload.trace, () =>
         startSpan(tracer, `${stage} run`, { "transporter.stage": stage, "transporter.run_id": payload.runId, "transporter.tenant_id": payload.tenantId, "transporter.attempt": job.attemptsMade + 1 }, async (span) => {
-          // Claims the run for this stage (status, start, attempt) unless it has already finished.
+          // Claims the run for this stage (status, start, attempt) unless it has finished or moved on.
           const begun = await beginStage(prisma, { runId: payload.runId, tenantId: payload.tenantId, stage, at: new Date() });
           if (begun.state === "missing") {
             logger.warn({ runId: payload.runId }, "run no longer exists; job dropped");
+            return;
+          }
+          if (begun.state === "passed") {
+            logger.warn({ runId: payload.runId, status: begun.status }, "a later stage has the run already; stale job ignored");
             return;
           }
           if (begun.state === "finished") {
@@ -173,9 +160,9 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
               span.setAttribute("transporter.bytes", Number(fields.bytes));
             }
             if (stage === "deliver") {
-              await completeRun(prisma, { runId: run.id, fields, staging, resolveAlertKey: failureAlertKey(run.taskId), at: new Date() });
+              await completeRun(prisma, { runId: run.id, fields, staging, resolveAlertKey: runFailureAlertKey(run.taskId), at: new Date() });
               runsSucceeded.add(1, labels(run));
-              if (hasNotificationSettings(run.task)) await producer.enqueue("notify", { runId: run.id, tenantId: run.tenantId, trace: payload.trace, outcome: "succeeded" });
+              if (hasNotificationSettings(run.task.notifications)) await producer.enqueue("notify", { runId: run.id, tenantId: run.tenantId, trace: payload.trace, outcome: "succeeded" });
               return;
             }
             await finishStage(prisma, { runId: run.id, stage: stage as Exclude<S, "deliver">, fields, staging, at: new Date() });

@@ -22,6 +22,12 @@ export function createSchedulerMetrics() {
       description: "PENDING runs whose fetch job was missing and was enqueued again",
       unit: "{run}",
     }),
+    stuckRuns: meter.createCounter("scheduler.reconciler.stuck_runs", {
+      description: "Runs in a stage status whose stage job was missing (action=reenqueued) or had failed without failing the run (action=failed), by stage",
+      unit: "{run}",
+    }),
+    /** The pipeline's own failure counter (the stages count theirs), so dashboards see every FAILED run. */
+    runsFailed: metrics.getMeter("transporter-pipeline").createCounter("transporter.runs.failed", { description: "Runs that ended FAILED, by stage and reason", unit: "{run}" }),
     tickErrors: meter.createCounter("scheduler.errors", { description: "Failed ticks, reconciler passes and sweeps", unit: "{error}" }),
   };
 }

@@ -3,7 +3,7 @@ import type { Config } from "@transporter/config";
 import { createRedis, JobProducer, type Redis } from "@transporter/queue";
 import { createLogger, injectTraceContext, startSpan, trace, type Logger } from "@transporter/telemetry";
 import { createSchedulerMetrics, type SchedulerMetrics } from "./metrics.js";
-import { pendingRunsOlderThan, runsWithoutFetchJob } from "./reconciler.js";
+import { pendingRunsOlderThan, recoverStuckRuns, runsWithoutFetchJob, type StuckRecoveryResult } from "./reconciler.js";
 import { initializeMissingNextRunAt, processDueBatch, type CreatedRun } from "./tick.js";
 
 export interface SchedulerDeps {
@@ -21,12 +21,17 @@ export interface SchedulerDeps {
 }
 
 export type TickResult = { due: number; created: number; skipped: number; enqueued: number; unschedulable: number };
-export type ReconcileResult = { checked: number; reenqueued: number; initialized: number };
+/** `checked`/`reenqueued`: PENDING runs; `stuck`: runs in a stage status (see recoverStuckRuns). */
+export type ReconcileResult = { checked: number; reenqueued: number; initialized: number; stuck: StuckRecoveryResult };
 
 export interface Scheduler {
   /** Claim due tasks batch by batch, write their runs, enqueue them. */
   tick(): Promise<TickResult>;
-  /** Enqueue again PENDING runs whose fetch job is missing; give enabled tasks without nextRunAt one. */
+  /**
+   * Enqueue again PENDING runs whose fetch job is missing; recover runs stuck in a stage status
+   * (job lost: enqueued again; job failed outside the stage: run FAILED); give enabled tasks
+   * without nextRunAt one.
+   */
   reconcile(): Promise<ReconcileResult>;
   /** Run the retention sweeps once. */
   sweep(): Promise<void>;
@@ -38,6 +43,8 @@ export interface Scheduler {
 }
 
 const RECONCILE_PAGE = 1000;
+/** Runs in a stage status looked at per reconciler pass (the rest wait for the next pass). */
+const STUCK_RUNS_PER_PASS = 10_000;
 
 /** The scheduler's operations without timers: `start` drives them; tests call them directly. */
 export function createScheduler(config: Config, deps: SchedulerDeps = {}): Scheduler {
@@ -45,6 +52,9 @@ export function createScheduler(config: Config, deps: SchedulerDeps = {}): Sched
   const logger = deps.logger ?? createLogger({ name: "scheduler", level: config.LOG_LEVEL });
   const ownPool = !deps.pool;
   const pool = deps.pool ?? new pg.Pool({ connectionString: config.DATABASE_URL, max: config.DATABASE_POOL_SIZE });
+  // An idle connection the server drops (a restart, a failover) is an 'error' on the pool, which
+  // would crash the process unheard; the pool opens a new one when next asked.
+  if (ownPool) pool.on("error", (error) => logger.warn({ err: { message: error.message } }, "an idle database connection was closed by the server"));
   const ownRedis = !deps.redis;
   const redis = deps.redis ?? createRedis(config.REDIS_URL);
   const ownProducer = !deps.producer;
@@ -141,7 +151,7 @@ export function createScheduler(config: Config, deps: SchedulerDeps = {}): Sched
 
   async function reconcile(): Promise<ReconcileResult> {
     const at = now();
-    const result: ReconcileResult = { checked: 0, reenqueued: 0, initialized: 0 };
+    const result: ReconcileResult = { checked: 0, reenqueued: 0, initialized: 0, stuck: { checked: 0, reenqueued: 0, failed: 0 } };
     const olderThan = new Date(at.getTime() - config.RECONCILER_GRACE_MS);
     let cursor: { createdAt: Date; id: string } | null = null;
     for (;;) {
@@ -166,6 +176,7 @@ export function createScheduler(config: Config, deps: SchedulerDeps = {}): Sched
       if (runs.length < RECONCILE_PAGE || !last) break;
       cursor = { createdAt: last.createdAt, id: last.id };
     }
+    result.stuck = await recoverStuckRuns({ pool, redis, producer, logger, metrics, now }, olderThan, { pageSize: RECONCILE_PAGE, maxRuns: STUCK_RUNS_PER_PASS });
     const client = await pool.connect();
     try {
       result.initialized = await initializeMissingNextRunAt(client, at);

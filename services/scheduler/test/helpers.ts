@@ -38,6 +38,9 @@ export async function setup(name: string, overrides: Record<string, string> = {}
   const prefix = testRedisPrefix(name);
   const config = testConfig({ REDIS_PREFIX: prefix, ...overrides });
   const pool = new pg.Pool({ connectionString: db.url, max: 6 });
+  // close() drops the database WITH (FORCE): a backend still winding down after pool.end() may
+  // answer its client with "terminating connection", an 'error' on the pool with nothing to do.
+  pool.on("error", () => undefined);
   const redis = createRedis(config.REDIS_URL);
   const schedulers: Scheduler[] = [];
   let accounts = 0;

@@ -107,4 +107,20 @@ describe("scheduler service", () => {
     // From now (05-04 00:00Z = 05:45 in Kathmandu), no past windows: the next 06:00 is today's.
     expect(iso((await nextRunAt())!)).toBe("2026-05-04T00:15:00.000Z");
   });
+
+  it("outlives the database closing its idle connections (a restart, a failover)", async () => {
+    const logs: string[] = [];
+    const logger = { warn: (_: unknown, message: string) => logs.push(message), info: () => undefined, error: () => undefined, debug: () => undefined } as never;
+    // Its own pool, as in production (no pool given).
+    const scheduler = env.scheduler({ pool: undefined, logger } as never, { DATABASE_URL: env.db.url, DATABASE_POOL_SIZE: "2" });
+    await scheduler.tick();
+    expect(scheduler.pool.idleCount).toBeGreaterThan(0);
+    const { rows } = await env.pool.query<{ n: number }>(
+      `SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND state = 'idle' AND application_name = ''`,
+    );
+    expect(rows[0]!.n).toBeGreaterThan(0);
+    await waitFor(async () => logs.includes("an idle database connection was closed by the server"));
+    // The pool opens new connections and the scheduler carries on.
+    expect(await scheduler.tick()).toMatchObject({ due: 0 });
+  });
 });

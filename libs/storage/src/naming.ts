@@ -100,7 +100,7 @@ export interface ReportFileNameInput {
   format: string;
   /** IANA zone the times are written in; the tenant's zone by default, "UTC" when it has none. */
   zone: string;
-  /** Adds ".pgp" (every delivered file is encrypted; false for the plain staging copy). */
+  /** Adds ".pgp" (binary OpenPGP; false for the plain name, to which the deliverer adds ".asc" or ".pgp" as the encryptor staged it). */
   encrypted?: boolean;
   /** The task's `fileNamePattern` (validated when the task was saved); the default name without one. */
   pattern?: string;

@@ -3,6 +3,9 @@ import type { Run, Task, TenantDb } from "@transporter/db";
 import type { JobProducer } from "@transporter/queue";
 import { injectTraceContext } from "@transporter/telemetry";
 
+/** The longest window a run asked for through the API may cover (a given window or a retry). */
+export const MAX_REQUESTED_WINDOW_MS = 31 * 24 * 3600_000;
+
 /**
  * A run asked for through the API ("run now", a given window, a retry). It takes the same
  * path as a scheduled run: a Run row first, then the `fetch` job with jobId = run id + stage

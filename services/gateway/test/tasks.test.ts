@@ -189,6 +189,31 @@ describe("tasks", () => {
     expect(windowFilter.body.items.map((r: { id: string }) => r.id)).toEqual([given.body.id]);
   });
 
+  it("does not retry the entry a long outage left as one span: it names the span and the way to ask for its windows", async () => {
+    const t = await readyTenant(gw);
+    const task = (await gw.call(t.adminKey, "POST", "/v1/tasks", t.body())).body;
+    // What the scheduler records beyond its catch-up limit: one SKIPPED row for the whole gap.
+    const span = await gw.prisma.run.create({
+      data: {
+        tenantId: t.tenant.id, taskId: task.id, windowStart: new Date("2025-11-20T05:00:00Z"), windowEnd: new Date("2026-11-05T05:00:00Z"), scheduledFor: clock,
+        trigger: "schedule", status: "SKIPPED", errorCode: "catch_up_limit", error: "the scheduler was down", finishedAt: clock,
+      },
+    });
+    const refused = await gw.call(t.adminKey, "POST", `/v1/runs/${span.id}/retry`);
+    expect(refused.status).toBe(409);
+    expect(refused.body.detail).toContain("350 days");
+    expect(refused.body.detail).toContain(`/v1/tasks/${task.id}/runs`);
+    expect(await gw.prisma.run.count({ where: { retryOfId: span.id } })).toBe(0);
+    // A skipped window of the schedule's own length is retried as usual.
+    const day = await gw.prisma.run.create({
+      data: {
+        tenantId: t.tenant.id, taskId: task.id, windowStart: new Date("2026-11-05T05:00:00Z"), windowEnd: new Date("2026-11-06T05:00:00Z"), scheduledFor: clock,
+        trigger: "schedule", status: "SKIPPED", errorCode: "catch_up_limit", finishedAt: clock,
+      },
+    });
+    expect((await gw.call(t.adminKey, "POST", `/v1/runs/${day.id}/retry`)).status).toBe(202);
+  });
+
   it("downloads a managed file until it expires, then answers 410 with the expiry date", async () => {
     const t = await readyTenant(gw);
     const task = (await gw.call(t.adminKey, "POST", `/v1/tasks`, t.body())).body;

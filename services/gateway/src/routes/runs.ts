@@ -4,7 +4,7 @@ import { openManagedFile } from "@transporter/storage";
 import type { GatewayApp } from "../app.js";
 import { afterCursor, newestFirst, pageQuery, pageSchema, toPage } from "../pagination.js";
 import { notFound, Problem } from "../problem.js";
-import { requestRun } from "../run-requests.js";
+import { MAX_REQUESTED_WINDOW_MS, requestRun } from "../run-requests.js";
 import { runView, toRunView } from "./run-views.js";
 import { idParams } from "./views.js";
 
@@ -58,6 +58,16 @@ export default async function runRoutes(app: GatewayApp) {
     if (original.task.deletedAt) throw new Problem(409, "Conflict", "the task of this run was deleted; it cannot run again");
     if (original.status !== "FAILED" && original.status !== "SKIPPED") {
       throw new Problem(409, "Conflict", `only failed or skipped runs can be retried; this one is ${original.status}`);
+    }
+    // The scheduler records a long outage beyond its catch-up limit as one SKIPPED entry for
+    // the whole gap; that is history, not a window to fetch in one go.
+    if (original.windowEnd.getTime() - original.windowStart.getTime() > MAX_REQUESTED_WINDOW_MS) {
+      const days = Math.round((original.windowEnd.getTime() - original.windowStart.getTime()) / 86_400_000);
+      throw new Problem(
+        409,
+        "Conflict",
+        `this run covers ${days} days (${original.windowStart.toISOString()} to ${original.windowEnd.toISOString()}) and a run may cover at most 31; ask for the windows you need with POST /v1/tasks/${original.taskId}/runs`,
+      );
     }
     const run = await requestRun(req.db, app.deps.queues, original.task, { start: original.windowStart, end: original.windowEnd }, "retry", now(), original.id);
     await app.audit(req, { action: "run.retry", targetType: "run", targetId: run.id, after: { retryOf: original.id } });

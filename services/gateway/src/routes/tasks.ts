@@ -2,17 +2,15 @@ import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import { sealJson } from "@transporter/crypto";
 import type { Prisma, Task, TenantDb } from "@transporter/db";
-import { latestCompleteWindow } from "@transporter/schedule";
+import { latestCompleteWindow, resumeAfterChange, sameSchedule } from "@transporter/schedule";
 import type { GatewayApp } from "../app.js";
 import { afterCursor, newestFirst, pageQuery, pageSchema, toPage } from "../pagination.js";
 import { conflict, notFound, Problem } from "../problem.js";
-import { requestRun } from "../run-requests.js";
+import { MAX_REQUESTED_WINDOW_MS, requestRun } from "../run-requests.js";
 import { checkTask, nextRunAtFor, type TaskDraft } from "../task-rules.js";
 import { scheduleOf, taskBody, taskPatchBody, taskView, toTaskView, type TaskBody } from "../task-schemas.js";
 import { runView, toRunView } from "./run-views.js";
 import { idParams } from "./views.js";
-
-const MAX_MANUAL_WINDOW_MS = 31 * 24 * 3600_000;
 
 function draftOf(task: Task): TaskDraft {
   return {
@@ -102,13 +100,22 @@ export default async function taskRoutes(app: GatewayApp) {
     // around the task (a source that lost a permission, a report version since retired).
     const onlyDisabling = body.enabled === false && Object.keys(body).every((field) => field === "enabled");
     const { timezone } = onlyDisabling ? { timezone: null } : await checkTask(req.db, merged);
-    // A schedule change or an enable starts from now: no flood of past windows.
-    const scheduleChanged = body.schedule !== undefined && JSON.stringify(body.schedule) !== JSON.stringify(scheduleOf(before));
+    // Enabling starts from now with no backlog (a disabled period is not covered): coverage
+    // restarts with a plain window. A schedule change continues from where the recorded windows
+    // end, so nothing owed is dropped and the new windows touch the old ones.
+    const scheduleChanged = body.schedule !== undefined && !sameSchedule(body.schedule, scheduleOf(before));
     const enabling = merged.enabled && !before.enabled;
-    const nextRunAt = !merged.enabled ? null : scheduleChanged || enabling || !before.nextRunAt ? nextRunAtFor(merged, timezone, now()) : before.nextRunAt;
-    return req.db.task.update({
-      where: { id: before.id },
-      data: { ...columnsOf(body), ...notificationColumns(before.tenantId, before.id, body), nextRunAt } as Prisma.TaskUncheckedUpdateInput,
+    const data = { ...columnsOf(body), ...notificationColumns(before.tenantId, before.id, body) } as Prisma.TaskUncheckedUpdateInput;
+    if (!merged.enabled) return req.db.task.update({ where: { id: before.id }, data: { ...data, nextRunAt: null, coveredUntil: null } });
+    if (enabling || !before.nextRunAt) return req.db.task.update({ where: { id: before.id }, data: { ...data, nextRunAt: nextRunAtFor(merged, timezone, now()), coveredUntil: null } });
+    if (!scheduleChanged || !timezone) return req.db.task.update({ where: { id: before.id }, data });
+    // The row lock keeps the scheduler (FOR UPDATE SKIP LOCKED) from recording a window between
+    // reading the task's progress and moving it to the new schedule.
+    return req.db.$transaction(async (tx) => {
+      const [progress] = await tx.$queryRaw<{ nextRunAt: Date | null; coveredUntil: Date | null }[]>`
+        SELECT "nextRunAt", "coveredUntil" FROM "Task" WHERE id = ${before.id}::uuid AND "tenantId" = ${before.tenantId}::uuid FOR UPDATE`;
+      const next = resumeAfterChange({ schedule: scheduleOf(before), timeZone: timezone, nextRunAt: progress?.nextRunAt ?? null, coveredUntil: progress?.coveredUntil ?? null }, { schedule: merged.schedule, timeZone: timezone }, now());
+      return tx.task.update({ where: { id: before.id }, data: { ...data, ...next } });
     });
   }
 
@@ -180,7 +187,7 @@ export default async function taskRoutes(app: GatewayApp) {
         window = { start: new Date(body.windowStart), end: new Date(body.windowEnd) };
         if (window.end <= window.start) throw new Problem(400, "Invalid request", "windowEnd must be after windowStart", { errors: [{ path: "body.windowEnd", message: "must be after windowStart" }] });
         if (window.end > now()) throw new Problem(400, "Invalid request", "the window has not ended yet; its data would be incomplete", { errors: [{ path: "body.windowEnd", message: "must not be in the future" }] });
-        if (window.end.getTime() - window.start.getTime() > MAX_MANUAL_WINDOW_MS) throw new Problem(400, "Invalid request", "a window may span at most 31 days", { errors: [{ path: "body.windowEnd", message: "window longer than 31 days" }] });
+        if (window.end.getTime() - window.start.getTime() > MAX_REQUESTED_WINDOW_MS) throw new Problem(400, "Invalid request", "a window may span at most 31 days", { errors: [{ path: "body.windowEnd", message: "window longer than 31 days" }] });
       } else {
         const latest = latestCompleteWindow(scheduleOf(task), tenant.timezone, now());
         window = { start: latest.start, end: latest.end };

@@ -36,8 +36,13 @@ export async function runsWithoutFetchJob(redis: Redis, producer: JobProducer, r
   });
 }
 
-/** The statuses of a run some stage is working on (or the next stage's job is waiting for). */
-const IN_PROGRESS = ["FETCHING", "TRANSFORMING", "ENCRYPTING", "DELIVERING"] as const satisfies readonly RunStatus[];
+/**
+ * The statuses of a run some stage is working on (or the next stage's job is waiting for).
+ * PENDING is here for one case only: its fetch job failed without the fetch stage ever claiming
+ * the run (the database was unreachable on every attempt); a missing fetch job is the PENDING
+ * pass's (`runsWithoutFetchJob`).
+ */
+const IN_PROGRESS = ["PENDING", "FETCHING", "TRANSFORMING", "ENCRYPTING", "DELIVERING"] as const satisfies readonly RunStatus[];
 
 /** BullMQ's reason for a job it failed because its workers kept dying on it (maxStalledCount). */
 const STALLED_REASON = "job stalled more than allowable limit";
@@ -68,6 +73,7 @@ export async function stuckRunsOlderThan(db: pg.Pool | pg.ClientBase, olderThan:
   const { rows } = await db.query<StuckRun>(
     `SELECT r.id, r."tenantId", r.status, r."updatedAt", r.traceparent, r.staging,
        CASE r.status
+         WHEN 'PENDING' THEN 'fetch'
          WHEN 'FETCHING' THEN CASE WHEN r."fetchFinishedAt" IS NOT NULL THEN 'transform' ELSE 'fetch' END
          WHEN 'TRANSFORMING' THEN CASE WHEN r."transformFinishedAt" IS NOT NULL THEN 'encrypt' ELSE 'transform' END
          WHEN 'ENCRYPTING' THEN CASE WHEN r."encryptFinishedAt" IS NOT NULL THEN 'deliver' ELSE 'encrypt' END
@@ -178,7 +184,7 @@ export async function recoverStuckRuns(deps: StuckRecoveryDeps, olderThan: Date,
       const job = states[i]!;
       if (job.state === "failed") failing.push({ run, ...stuckFailure(run.stage, job) });
       else if (job.state === "completed") odd.push(run);
-      else if (job.state === "missing") {
+      else if (job.state === "missing" && run.status !== "PENDING") {
         const trace: Record<string, string> = run.traceparent ? { traceparent: run.traceparent } : {};
         // A later stage's input is the staging key the stage before it recorded on the run.
         const parsed = jobCatalog[run.stage].payload.safeParse({ ...(run.staging ?? {}), runId: run.id, tenantId: run.tenantId, trace });

@@ -229,6 +229,32 @@ describe("reconciler: runs stuck in a stage status", () => {
     expect(notify?.data).toMatchObject({ runId, tenantId, outcome: "failed" });
   });
 
+  it("a PENDING run whose fetch job failed before the fetch stage could claim it is FAILED; one whose job is only missing is the PENDING pass's", async () => {
+    const owner = await env.tenant("UTC");
+    const taskId = await env.task(owner, { frequency: "daily", time: "06:00" }, "UTC", new Date(DAY_START));
+    const old = new Date(Date.now() - HOUR);
+    const pending = async (windowStart: number) =>
+      (
+        await env.pool.query<{ id: string }>(
+          `INSERT INTO "Run" (id, "tenantId", "taskId", "windowStart", "windowEnd", "scheduledFor", trigger, status, "createdAt", "updatedAt")
+           VALUES (gen_random_uuid(), $1, $2, $3, $4, $4, 'schedule', 'PENDING', $5, $5) RETURNING id`,
+          [owner.tenantId, taskId, new Date(windowStart), new Date(windowStart + DAY), old],
+        )
+      ).rows[0]!.id;
+    const failedId = await pending(DAY_START - 2 * DAY);
+    const lostId = await pending(DAY_START - DAY);
+    await failedJob("fetch", { runId: failedId, tenantId: owner.tenantId }, "Can't reach database server at 127.0.0.1:5432");
+    const scheduler = env.scheduler({ now: () => new Date(Date.now() + 5 * MINUTE) });
+    const result = await scheduler.reconcile();
+    expect(result.stuck).toMatchObject({ failed: 1, reenqueued: 0 });
+    expect(result.reenqueued).toBe(1);
+    expect(await runRow(failedId)).toMatchObject({ status: "FAILED", errorCode: "job_failed" });
+    expect((await runRow(failedId)).error).toMatch(/^fetch: the fetch job failed after 1 attempt without the run being marked failed: Can't reach database server/);
+    expect(await failureAlerts(taskId)).toHaveLength(1);
+    expect(await runRow(lostId)).toMatchObject({ status: "PENDING" });
+    expect(await scheduler.producer.queue("fetch").getJob(`${lostId}-fetch`)).toBeDefined();
+  });
+
   it("a TRANSFORMING run whose transform job Redis lost gets it back with its input, and the transform stage takes it on", async () => {
     const { runId, tenantId } = await stuckRun("TRANSFORMING", new Date(Date.now() - HOUR), { staging: { rawKey: "t/raw/records.ndjson" } });
     const scheduler = env.scheduler({ now: () => new Date(Date.now() + 5 * MINUTE) });

@@ -2,7 +2,10 @@ import { createHmac, randomBytes, randomUUID } from "node:crypto";
 import { createServer } from "node:http";
 import type { IncomingHttpHeaders, Server } from "node:http";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { sendWebhook, signWebhookBody, WebhookError } from "../src/notify/index.js";
+import { createServer as createNetServer, type AddressInfo } from "node:net";
+import { request as httpsRequest } from "node:https";
+import { isPublicAddress, sendWebhook, signWebhookBody, WebhookError } from "../src/notify/index.js";
+import { InternalAddressError, publicOnlyLookup } from "../src/notify/public-address.js";
 import type { RunSummary } from "../src/notify/index.js";
 
 interface Received {
@@ -77,10 +80,13 @@ describe("webhook notifications against a loopback receiver", () => {
     expect(request?.method).toBe("POST");
     expect(request?.path).toBe("/hooks/transporter?token=abc");
     expect(request?.headers["content-type"]).toBe("application/json");
-    const expected = `sha256=${createHmac("sha256", secret).update(request?.body ?? "").digest("hex")}`;
+    // Signed: "<timestamp>.<body>", so the timestamp cannot be replaced on a replay.
+    const timestampHeader = String(request?.headers["x-transporter-timestamp"]);
+    const expected = `sha256=${createHmac("sha256", secret).update(`${timestampHeader}.${request?.body ?? ""}`).digest("hex")}`;
     expect(request?.headers["x-transporter-signature"]).toBe(expected);
-    expect(signWebhookBody(request?.body ?? "", secret)).toBe(expected);
-    const timestamp = Number(request?.headers["x-transporter-timestamp"]);
+    expect(signWebhookBody(request?.body ?? "", secret, timestampHeader)).toBe(expected);
+    expect(signWebhookBody(request?.body ?? "", secret, String(Number(timestampHeader) + 60))).not.toBe(expected);
+    const timestamp = Number(timestampHeader);
     expect(Math.abs(timestamp - Date.now() / 1000)).toBeLessThan(600);
     const payload = JSON.parse(request?.body ?? "{}") as { event: string; deliveryId: string; run: RunSummary };
     expect(payload.event).toBe("run.finished");
@@ -148,6 +154,44 @@ describe("webhook notifications against a loopback receiver", () => {
     expect((error as WebhookError).attempts).toBe(2);
     expect((error as WebhookError).message).toContain("ECONNREFUSED");
     expect((error as WebhookError).message).not.toContain("s3cr3t");
+  });
+
+  it("never connects inside this service's own network: internal addresses, localhost, names that resolve there", async () => {
+    let connections = 0;
+    const listener = createNetServer((socket) => {
+      connections += 1;
+      socket.destroy();
+    });
+    await new Promise<void>((resolve) => listener.listen(0, "127.0.0.1", resolve));
+    const port = (listener.address() as AddressInfo).port;
+    try {
+      for (const url of [`https://127.0.0.1:${port}/`, `https://localhost:${port}/`, `https://[::ffff:127.0.0.1]:${port}/`, "https://169.254.169.254/latest/meta-data/", "https://10.0.0.5:8443/admin", "https://[::1]:6443/"]) {
+        const error = await sendWebhook(summary(), { url, secret, attempts: 1 }).catch((e: unknown) => e);
+        expect(error, url).toBeInstanceOf(WebhookError);
+        expect((error as WebhookError).permanent, url).toBe(true);
+        expect((error as WebhookError).message, url).toContain("may not point at this service's own network");
+      }
+      // A name resolving inside (here: localhost, through the system resolver) is refused by the
+      // lookup the webhook's requests use, before any connection is made.
+      const refused = await new Promise<unknown>((resolve) => {
+        const req = httpsRequest(`https://localhost:${port}/hook`, { method: "POST", lookup: publicOnlyLookup });
+        req.on("error", resolve);
+        req.end();
+      });
+      expect(refused).toBeInstanceOf(InternalAddressError);
+      expect((refused as Error).message).toMatch(/^localhost resolves to (127\.0\.0\.1|::1), inside this service's own network$/);
+      expect(connections).toBe(0);
+    } finally {
+      await new Promise((resolve) => listener.close(resolve));
+    }
+  });
+
+  it("tells public addresses from internal ones", () => {
+    for (const address of ["8.8.8.8", "1.1.1.1", "172.32.0.1", "100.128.0.1", "2606:4700:4700::1111"]) expect(isPublicAddress(address), address).toBe(true);
+    for (const address of ["10.1.2.3", "172.16.0.1", "172.31.255.255", "192.168.1.1", "127.0.0.1", "127.255.0.9", "169.254.169.254", "100.64.0.1", "0.0.0.0", "224.0.0.1", "255.255.255.255",
+      "::1", "::", "fe80::1", "fd00::1", "fc12:3456::1", "::ffff:127.0.0.1", "::ffff:7f00:1", "::ffff:10.0.0.1", "64:ff9b::a00:1", "ff02::1", "not an address"]) {
+      expect(isPublicAddress(address), address).toBe(false);
+    }
   });
 
   it("refuses plain http unless insecure endpoints are allowed", async () => {

@@ -217,7 +217,7 @@ describe("deliverer service", () => {
     expect(sha256(await readFile(done.destinationPath ?? ""))).toBe(sha256(data));
 
     const hook = await waitFor("the webhook", async () => hooks.find((h) => h.body.includes(run.id)));
-    expect(hook.headers["x-transporter-signature"]).toBe(`sha256=${createHmac("sha256", webhookSecret).update(hook.body).digest("hex")}`);
+    expect(hook.headers["x-transporter-signature"]).toBe(`sha256=${createHmac("sha256", webhookSecret).update(`${String(hook.headers["x-transporter-timestamp"])}.${hook.body}`).digest("hex")}`);
     const payload = JSON.parse(hook.body) as { run: { status: string; destinationPath: string; checksum: string } };
     expect(payload.run).toMatchObject({ status: "SUCCEEDED", destinationPath: done.destinationPath, checksum: done.checksum });
     const mail = await waitFor("the email", async () => mails.find((m) => m.includes(run.id)));

@@ -261,3 +261,25 @@ describe("tasks", () => {
     expect((await gw.call(t.adminKey, "GET", "/v1/alerts?state=acknowledged")).body.items.map((a: { id: string }) => a.id)).toEqual([first.id]);
   });
 });
+
+describe("tasks on a gateway that allows no insecure endpoints (production)", () => {
+  let gw: TestGateway;
+  beforeAll(async () => {
+    gw = await setupGateway({ config: { ALLOW_INSECURE_ENDPOINTS: "false" } });
+  });
+  afterAll(async () => gw.close());
+
+  it("refuses a webhook over plain http or into the service's own network, on create and on change", async () => {
+    const t = await readyTenant(gw);
+    for (const webhookUrl of ["http://hooks.example.com/t", "https://127.0.0.1:5432/", "https://169.254.169.254/latest/meta-data/", "https://10.0.0.5/admin", "https://[::1]:6443/", "https://localhost/hook"]) {
+      const res = await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ notifications: { webhookUrl } }));
+      expect(res.status, webhookUrl).toBe(400);
+      expect(res.body.errors, webhookUrl).toEqual([{ path: "body.notifications.webhookUrl", message: expect.stringMatching(/https|own network/) }]);
+    }
+    const task = await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ notifications: { webhookUrl: "https://hooks.example.com/t" } }));
+    expect(task.status).toBe(201);
+    const changed = await gw.call(t.adminKey, "PATCH", `/v1/tasks/${task.body.id}`, { notifications: { webhookUrl: "https://192.168.1.10/hook" } });
+    expect(changed.status).toBe(400);
+    expect((await gw.prisma.task.findUniqueOrThrow({ where: { id: task.body.id } })).notifications).toMatchObject({ webhookUrl: "https://hooks.example.com/t" });
+  });
+});

@@ -1,5 +1,8 @@
 import { createHmac, randomUUID } from "node:crypto";
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
 import { setTimeout as sleep } from "node:timers/promises";
+import { InternalAddressError, publicOnlyLookup, webhookUrlProblem } from "./public-address.js";
 import type { RunSummary } from "./summary.js";
 
 export const SIGNATURE_HEADER = "x-transporter-signature";
@@ -16,7 +19,7 @@ export interface WebhookOptions {
   /** Wait before the second attempt; doubled for each further one, with jitter. */
   backoffMs?: number;
   timeoutMs?: number;
-  /** Allow plain http:// (tests, the simulator, the demo); https only otherwise. */
+  /** Allow plain http:// and this service's own network (tests, the demo); otherwise https to public addresses only. */
   allowInsecure?: boolean;
 }
 
@@ -42,9 +45,36 @@ export class WebhookError extends Error {
   }
 }
 
-/** `sha256=<hex HMAC-SHA256 of the exact body bytes>`, the value of X-Transporter-Signature. */
-export function signWebhookBody(body: string | Buffer, secret: string): string {
-  return `sha256=${createHmac("sha256", secret).update(body).digest("hex")}`;
+/**
+ * `sha256=<hex HMAC-SHA256 of "<X-Transporter-Timestamp>.<exact body bytes>">`, the value of
+ * X-Transporter-Signature. The timestamp is signed too, so a receiver that refuses old
+ * timestamps also refuses a captured request replayed with a fresh one.
+ */
+export function signWebhookBody(body: string | Buffer, secret: string, timestamp: string): string {
+  return `sha256=${createHmac("sha256", secret).update(`${timestamp}.`).update(body).digest("hex")}`;
+}
+
+/**
+ * One POST; resolves with the status once the answer is read (and drained, so the connection
+ * can be reused). Host names are resolved through `publicOnlyLookup` unless `anyAddress`.
+ */
+function post(url: URL, headers: Record<string, string>, body: string, options: { timeoutMs: number; anyAddress: boolean }): Promise<number> {
+  const request = url.protocol === "https:" ? httpsRequest : httpRequest;
+  return new Promise((resolve, reject) => {
+    const req = request(url, {
+      method: "POST",
+      headers: { ...headers, "content-length": String(Buffer.byteLength(body)) },
+      signal: AbortSignal.timeout(options.timeoutMs),
+      ...(options.anyAddress ? {} : { lookup: publicOnlyLookup }),
+    });
+    req.on("error", reject);
+    req.on("response", (response) => {
+      response.on("error", reject);
+      response.on("end", () => resolve(response.statusCode ?? 0));
+      response.resume();
+    });
+    req.end(body);
+  });
 }
 
 /** The URL without credentials, query or fragment: safe for messages and logs. */
@@ -65,22 +95,23 @@ function retryable(status: number): boolean {
  */
 export async function sendWebhook(summary: RunSummary, options: WebhookOptions): Promise<WebhookDelivery> {
   const url = new URL(options.url);
-  if (url.protocol !== "https:" && !(url.protocol === "http:" && options.allowInsecure)) {
-    throw new WebhookError(`webhook ${shown(url)} must use https`, true, 0);
-  }
+  const allowInsecure = options.allowInsecure === true;
+  const problem = webhookUrlProblem(url, { allowInsecure });
+  if (problem) throw new WebhookError(`webhook ${shown(url)} ${problem}`, true, 0);
   const attempts = Math.max(1, options.attempts ?? 5);
   const backoffMs = options.backoffMs ?? 1000;
   const timeoutMs = options.timeoutMs ?? 10_000;
   const deliveryId = randomUUID();
   const sentAt = new Date();
   const body = JSON.stringify({ event: "run.finished", deliveryId, sentAt: sentAt.toISOString(), run: summary });
+  const timestamp = String(Math.floor(sentAt.getTime() / 1000));
   const headers = {
     "content-type": "application/json",
     "user-agent": "Transporter-Webhook/1",
     [EVENT_HEADER]: "run.finished",
     [DELIVERY_HEADER]: deliveryId,
-    [TIMESTAMP_HEADER]: String(Math.floor(sentAt.getTime() / 1000)),
-    ...(options.secret ? { [SIGNATURE_HEADER]: signWebhookBody(body, options.secret) } : {}),
+    [TIMESTAMP_HEADER]: timestamp,
+    ...(options.secret ? { [SIGNATURE_HEADER]: signWebhookBody(body, options.secret, timestamp) } : {}),
   };
 
   let lastProblem = "";
@@ -91,27 +122,21 @@ export async function sendWebhook(summary: RunSummary, options: WebhookOptions):
       await sleep(base / 2 + Math.random() * base);
     }
     try {
-      const response = await fetch(url, {
-        method: "POST",
-        headers,
-        body,
-        redirect: "manual",
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-      // Drain so the connection can be reused; the content does not matter.
-      await response.arrayBuffer().catch(() => undefined);
-      if (response.status >= 200 && response.status < 300) return { status: response.status, attempts: attempt, deliveryId };
-      lastStatus = response.status;
-      lastProblem = `answered ${response.status}`;
-      if (!retryable(response.status)) {
-        throw new WebhookError(`webhook ${shown(url)} ${lastProblem}; not retried`, true, attempt, response.status);
+      // Redirects are answers like any other 3xx: never followed.
+      const status = await post(url, headers, body, { timeoutMs, anyAddress: allowInsecure });
+      if (status >= 200 && status < 300) return { status, attempts: attempt, deliveryId };
+      lastStatus = status;
+      lastProblem = `answered ${status}`;
+      if (!retryable(status)) {
+        throw new WebhookError(`webhook ${shown(url)} ${lastProblem}; not retried`, true, attempt, status);
       }
     } catch (error) {
       if (error instanceof WebhookError) throw error;
+      if (error instanceof InternalAddressError) throw new WebhookError(`webhook ${shown(url)} may not point at this service's own network`, true, attempt);
       lastStatus = undefined;
-      const reason = error instanceof Error && error.name === "TimeoutError" ? "timed out" : "could not be reached";
-      const code = (error as { cause?: { code?: unknown } }).cause?.code;
-      lastProblem = `${reason}${typeof code === "string" ? ` (${code})` : ""}`;
+      const reason = error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError") ? "timed out" : "could not be reached";
+      const code = (error as { code?: unknown }).code;
+      lastProblem = `${reason}${typeof code === "string" && code !== "ABORT_ERR" ? ` (${code})` : ""}`;
     }
   }
   throw new WebhookError(`webhook ${shown(url)} ${lastProblem} after ${attempts} attempts`, false, attempts, lastStatus);

@@ -3,6 +3,7 @@ import { z } from "zod";
 import { sealJson } from "@transporter/crypto";
 import type { Prisma, Task, TenantDb } from "@transporter/db";
 import { latestCompleteWindow, resumeAfterChange, sameSchedule } from "@transporter/schedule";
+import { webhookUrlProblem } from "@transporter/storage";
 import type { GatewayApp } from "../app.js";
 import { afterCursor, newestFirst, pageQuery, pageSchema, toPage } from "../pagination.js";
 import { conflict, notFound, Problem } from "../problem.js";
@@ -45,6 +46,14 @@ export default async function taskRoutes(app: GatewayApp) {
   const { keyring, queues } = app.deps;
   const now = () => app.deps.now?.() ?? new Date();
 
+  /** A webhook URL is checked when saved as well as before each send: https, not our own network. */
+  function checkWebhookUrl(body: Partial<TaskBody>) {
+    const url = body.notifications?.webhookUrl;
+    if (!url) return;
+    const problem = webhookUrlProblem(new URL(url), { allowInsecure: app.deps.config.ALLOW_INSECURE_ENDPOINTS });
+    if (problem) throw new Problem(400, "Invalid request", `notifications.webhookUrl: ${problem}`, { errors: [{ path: "body.notifications.webhookUrl", message: problem }] });
+  }
+
   function notificationColumns(tenantId: string, taskId: string, body: Partial<TaskBody>) {
     if (!body.notifications) return {};
     const { webhookSecret, ...rest } = body.notifications;
@@ -57,6 +66,7 @@ export default async function taskRoutes(app: GatewayApp) {
   app.post("/v1/tasks", { schema: { tags: ["tasks"], body: taskBody, response: { 201: taskView } } }, async (req, reply) => {
     const tenantId = req.auth!.tenantId!;
     const draft: TaskDraft = { ...req.body, schedule: req.body.schedule };
+    checkWebhookUrl(req.body);
     const { timezone } = await checkTask(req.db, draft);
     const id = randomUUID();
     // The task limit holds under concurrency: creates for one tenant queue up on its row lock.
@@ -121,6 +131,7 @@ export default async function taskRoutes(app: GatewayApp) {
 
   app.patch("/v1/tasks/:id", { schema: { tags: ["tasks"], params: idParams, body: taskPatchBody, response: { 200: taskView } } }, async (req) => {
     const before = await liveTask(req.db, req.params.id);
+    checkWebhookUrl(req.body);
     const task = await updateTask(req, before, req.body);
     await app.audit(req, { action: "task.update", targetType: "task", targetId: task.id, before: toTaskView(before), after: toTaskView(task) });
     return toTaskView(task);

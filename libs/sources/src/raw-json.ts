@@ -9,10 +9,16 @@ export function attachRawJson(record: object, raw: string | Buffer): void {
   Object.defineProperty(record, RAW_JSON, { value: raw, enumerable: false, configurable: true });
 }
 
-/** The record's original JSON when it is one line (NDJSON-safe), else null. */
+/**
+ * The record as one line of JSON (NDJSON-safe) from the JSON it arrived as, or null when it
+ * arrived without any. Usually the bytes untouched; a record that arrived over several lines
+ * (a pretty-printed response: the line breaks can only be whitespace between tokens) is parsed
+ * and written again on one line. Never the parsed object alone: a record read as received
+ * carries only the fields windowing needs, its content is in these bytes.
+ */
 export function rawJsonOf(record: object): string | Buffer | null {
   const raw = (record as { [RAW_JSON]?: unknown })[RAW_JSON];
-  if (typeof raw === "string") return raw.indexOf("\n") === -1 && raw.indexOf("\r") === -1 ? raw : null;
-  if (Buffer.isBuffer(raw)) return raw.indexOf(0x0a) === -1 && raw.indexOf(0x0d) === -1 ? raw : null;
+  if (typeof raw === "string") return raw.indexOf("\n") === -1 && raw.indexOf("\r") === -1 ? raw : JSON.stringify(JSON.parse(raw));
+  if (Buffer.isBuffer(raw)) return raw.indexOf(0x0a) === -1 && raw.indexOf(0x0d) === -1 ? raw : JSON.stringify(JSON.parse(raw.toString("utf8")));
   return null;
 }

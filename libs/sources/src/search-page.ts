@@ -126,6 +126,15 @@ function sameBytes(b: Buffer, start: number, end: number, expected: Buffer): boo
 const METADATA_KEY = Buffer.from('"_metadata"');
 const INFO_KEY = Buffer.from('"info"');
 
+/** Whether the member name at [start, end) is written with escapes and decodes to a name this scan reads. */
+function escapedNameIsOneWeRead(b: Buffer, start: number, end: number, recordsKey: string): boolean {
+  let escaped = false;
+  for (let k = start + 1; k < end - 1 && !escaped; k++) escaped = b[k] === BACKSLASH;
+  if (!escaped) return false;
+  const name = JSON.parse(b.toString("utf8", start, end)) as string;
+  return name === recordsKey || name === "_metadata" || name === "info";
+}
+
 /** The page's layout, or null when it is not valid JSON of that shape (parse it instead). */
 export function scanSearchPage(b: Buffer, recordsKey: string): SearchPageLayout | null {
   const recordsKeyBytes = Buffer.from(JSON.stringify(recordsKey));
@@ -162,10 +171,17 @@ export function scanSearchPage(b: Buffer, recordsKey: string): SearchPageLayout 
         let j = end;
         while (j < n && isSpace(b[j]!)) j++;
         if (b[j] !== COLON) return null;
-        // A member of the top-level object or directly of a record: one we want?
-        if (depth === 1) pending = sameBytes(b, i, end, recordsKeyBytes) ? Key.Records : sameBytes(b, i, end, METADATA_KEY) ? Key.Metadata : Key.None;
-        else if (depth === recordsDepth + 1 && recordsDepth > 0) pending = infoStart < 0 && sameBytes(b, i, end, INFO_KEY) ? Key.Info : Key.None;
-        else pending = Key.None;
+        // A member of the top-level object or directly of a record: one we want? JSON.parse keeps
+        // the last of duplicate names and decodes escapes in them; rather than follow it there, a
+        // page with either (at a level read here) takes the ordinary path.
+        if ((depth === 1 || (depth === recordsDepth + 1 && recordsDepth > 0)) && escapedNameIsOneWeRead(b, i, end, recordsKey)) return null;
+        if (depth === 1) {
+          pending = sameBytes(b, i, end, recordsKeyBytes) ? Key.Records : sameBytes(b, i, end, METADATA_KEY) ? Key.Metadata : Key.None;
+          if ((pending === Key.Records && layout.hasRecords) || (pending === Key.Metadata && layout.metadataStart >= 0)) return null;
+        } else if (depth === recordsDepth + 1 && recordsDepth > 0) {
+          pending = sameBytes(b, i, end, INFO_KEY) ? Key.Info : Key.None;
+          if (pending === Key.Info && infoStart >= 0) return null;
+        } else pending = Key.None;
         expect = Expect.Value;
         i = j + 1;
         continue;

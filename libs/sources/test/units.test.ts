@@ -3,7 +3,7 @@ import { createHmac } from "node:crypto";
 import OAuth from "oauth-1.0a";
 import { startSimulator, type Simulator } from "@transporter/simulator";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CsdsClient, jsonDocuments, ndjsonChunks, oauthHeader, parseJson, parseRetryAfter, rawJsonOf, RecentIds, scanSearchPage, splitWindow } from "../src/index.js";
+import { attachRawJson, CsdsClient, jsonDocuments, ndjsonChunks, oauthHeader, parseJson, parseRetryAfter, rawJsonOf, RecentIds, scanSearchPage, splitWindow } from "../src/index.js";
 import { newAccount } from "./helpers.js";
 
 describe("OAuth 1.0a signing", () => {
@@ -191,6 +191,13 @@ describe("raw record text", () => {
       '{"_metadata": {}}}',
       '{"_metadata": {}',
       '',
+      // Where JSON.parse would read something else than a plain scan: duplicate names keep the
+      // last value there, escaped names are decoded.
+      '{"conversationHistoryRecords": [{"info": {"conversationId": "a", "startTimeL": 5}, "info": {"conversationId": "b", "startTimeL": 500}}]}',
+      '{"conversationHistoryRecords": [{"info": {"conversationId": "a"}}], "conversationHistoryRecords": []}',
+      '{"_metadata": {"next": {"href": "x"}}, "_metadata": {}, "conversationHistoryRecords": []}',
+      '{"conversationHistoryRecords": [{"\\u0069nfo": {"conversationId": "a"}}]}',
+      '{"conversationHistory\\u0052ecords": [{"info": {"conversationId": "a"}}]}',
     ]) {
       expect(scanSearchPage(Buffer.from(bad), KEY), bad).toBeNull();
     }
@@ -199,13 +206,40 @@ describe("raw record text", () => {
   it("writes records as received when they are one line, and serialises them otherwise", async () => {
     const docs = [...jsonDocuments('{"a": 1}\n{\n  "b": 2\n}')] as object[];
     expect(rawJsonOf(docs[0]!)).toBe('{"a": 1}');
-    expect(rawJsonOf(docs[1]!)).toBeNull();
+    expect(rawJsonOf(docs[1]!)).toBe('{"b":2}');
+    expect(rawJsonOf({ plain: true })).toBeNull();
     async function* source() {
       yield* docs as Array<Record<string, unknown>>;
     }
     let out = "";
     for await (const chunk of ndjsonChunks(source())) out += chunk;
     expect(out).toBe('{"a": 1}\n{"b":2}\n');
+  });
+
+  it("writes a pretty-printed page's records whole, not only the fields read from them", async () => {
+    const page = Buffer.from(
+      JSON.stringify({ _metadata: { count: 2 }, conversationHistoryRecords: [
+        { info: { conversationId: "c1", startTimeL: 1000 }, messageRecords: [{ messageId: "m1", messageData: { msg: { text: "hi\nthere" } } }] },
+        { info: { conversationId: "c2", startTimeL: 2000 }, sdes: { events: [] } },
+      ] }, null, 2),
+    );
+    const layout = scanSearchPage(page, KEY);
+    expect(layout).not.toBeNull();
+    // What the connector keeps of a record read as received: its info, and its bytes.
+    const records = layout!.recordStarts.map((start, k) => {
+      const record = { info: JSON.parse(page.toString("utf8", layout!.infoStarts[k], layout!.infoEnds[k])) as unknown };
+      attachRawJson(record, page.subarray(start, layout!.recordEnds[k]));
+      return record;
+    });
+    async function* source() {
+      yield* records;
+    }
+    let out = "";
+    for await (const chunk of ndjsonChunks(source())) out += chunk;
+    const lines = out.trimEnd().split("\n");
+    expect(lines).toHaveLength(2);
+    expect(JSON.parse(lines[0]!)).toEqual({ info: { conversationId: "c1", startTimeL: 1000 }, messageRecords: [{ messageId: "m1", messageData: { msg: { text: "hi\nthere" } } }] });
+    expect(JSON.parse(lines[1]!)).toEqual({ info: { conversationId: "c2", startTimeL: 2000 }, sdes: { events: [] } });
   });
 });
 
@@ -231,5 +265,26 @@ describe("CSDS discovery", () => {
     await csds.baseUrl(accountId, "msgHist");
     expect(csds.requests).toBe(2);
     await expect(csds.baseUrl("no-such-account", "msgHist")).rejects.toMatchObject({ code: "unknown_account", permanent: true });
+  });
+});
+
+describe("search request bodies", () => {
+  it("send every filter the report's parameters name (agent groups included) with the window", async () => {
+    const { messagingInteractions } = await import("../src/connectors/search.js");
+    const sent: unknown[] = [];
+    const session = {
+      accountId: "1",
+      csds: { baseUrl: async () => "https://msg.example" },
+      http: {
+        send: async (_context: unknown, _method: string, _url: string, body: unknown) => {
+          sent.push(body);
+          return { body: Buffer.from('{"_metadata":{"count":0},"conversationHistoryRecords":[]}') };
+        },
+      },
+      now: () => new Date("2026-11-23T00:00:00Z"),
+    } as never;
+    const window = { from: new Date("2026-11-22T00:00:00Z"), to: new Date("2026-11-22T01:00:00Z") };
+    for await (const record of messagingInteractions.fetch(session, window, { asReceived: true, params: { agentGroupIds: [7], skillIds: [3], agentIds: [], status: ["CLOSE"] } })) void record;
+    expect(sent).toEqual([{ skillIds: [3], agentGroupIds: [7], status: ["CLOSE"], start: { from: window.from.getTime(), to: window.to.getTime() - 1 } }]);
   });
 });

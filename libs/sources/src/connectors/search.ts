@@ -269,6 +269,7 @@ export const messagingInteractions = searchConnector({
     const body: Record<string, unknown> = {};
     if (idList(p.skillIds)) body.skillIds = p.skillIds;
     if (idList(p.agentIds)) body.agentIds = p.agentIds;
+    if (idList(p.agentGroupIds)) body.agentGroupIds = p.agentGroupIds;
     if (idList(p.status)) body.status = p.status;
     if (idList(p.contentToRetrieve)) body.contentToRetrieve = p.contentToRetrieve;
     return body;

@@ -47,14 +47,23 @@ export const FILE_NAME_PLACEHOLDERS = {
   end: "window end, 2026-11-23T0000+0100",
   startDate: "window start date, 2026-11-22",
   endDate: "window end date, 2026-11-23",
-  startTime: "window start time, 0000",
-  endTime: "window end time, 0000",
+  startTime: "window start time, 0000 (0200+0100 in the hour a change back from daylight time repeats)",
+  endTime: "window end time, 0000 (likewise)",
   runId: "the run's id",
 } as const;
 export type FileNamePlaceholder = keyof typeof FILE_NAME_PLACEHOLDERS;
 
-/** Longest pattern accepted; expanded names stay well under 255-byte limits. */
+/** Longest pattern accepted. */
 export const MAX_FILE_NAME_PATTERN_LENGTH = 120;
+/** Most file systems and SFTP servers take names of at most 255 bytes. */
+const MAX_FILE_NAME_BYTES = 255;
+/** Room kept for the extensions after the pattern: the longest, ".ndjson.pgp" / ".ndjson.asc". */
+const EXTENSIONS_ROOM = 11;
+/** The longest each placeholder expands to (all ASCII). */
+const PLACEHOLDER_MAX_LENGTH: Record<FileNamePlaceholder, number> = {
+  // Report ids come from the catalogue: the longest is well under 40 characters.
+  task: MAX_SLUG_LENGTH, report: 40, start: 20, end: 20, startDate: 10, endDate: 10, startTime: 9, endTime: 9, runId: 36,
+};
 const PLACEHOLDER = /\{([A-Za-z]+)\}/g;
 /** What may stand between placeholders: safe on Windows, POSIX and in S3/GCS keys and URLs. */
 const PATTERN_LITERAL = /^[A-Za-z0-9._-]*$/;
@@ -83,6 +92,10 @@ export function validateFileNamePattern(pattern: string, frequency?: "daily" | "
     problems.push(`may hold only letters, digits, ".", "_", "-" and placeholders, not ${bad}`);
   }
   if (/^[.-]/.test(pattern)) problems.push('must not start with "." or "-"');
+  const longest = literal.length + [...pattern.matchAll(PLACEHOLDER)].reduce((sum, [, name]) => sum + (PLACEHOLDER_MAX_LENGTH[name as FileNamePlaceholder] ?? 0), 0);
+  if (longest + EXTENSIONS_ROOM > MAX_FILE_NAME_BYTES) {
+    problems.push(`may expand to ${longest} characters; with the extensions a file name must stay within ${MAX_FILE_NAME_BYTES} (use fewer placeholders)`);
+  }
   if (!WINDOW_PLACEHOLDERS.some((p) => used.has(p))) {
     problems.push("must contain {start}, {end}, {startDate}, {endDate} or {runId}, so each window's file has its own name");
   } else if (frequency === "interval" && !INTRADAY_PLACEHOLDERS.some((p) => used.has(p))) {
@@ -129,6 +142,16 @@ export function fileNamePatternOf(taskOptions: unknown): string | undefined {
   return typeof pattern === "string" && pattern !== "" ? pattern : undefined;
 }
 
+/**
+ * The local time as HHmm ("0200"), with the offset added ("0200+0100") only in the hour a
+ * change back from daylight time repeats: two windows starting at the same wall time then still
+ * get two names, and every other name keeps the short form.
+ */
+function wallTime(instant: Date, zone: string): string {
+  const local = inZone(instant, zone);
+  return local.getPossibleOffsets().length > 1 ? local.toFormat("HHmmZZZ") : local.toFormat("HHmm");
+}
+
 function expandPattern(pattern: string, input: ReportFileNameInput): string {
   const problems = validateFileNamePattern(pattern);
   if (problems.length > 0) throw new RangeError(`file name pattern "${pattern}" ${problems.join("; ")}`);
@@ -140,8 +163,8 @@ function expandPattern(pattern: string, input: ReportFileNameInput): string {
     end: () => formatWindowInstant(input.windowEnd, input.zone),
     startDate: () => local(input.windowStart, "yyyy-MM-dd"),
     endDate: () => local(input.windowEnd, "yyyy-MM-dd"),
-    startTime: () => local(input.windowStart, "HHmm"),
-    endTime: () => local(input.windowEnd, "HHmm"),
+    startTime: () => wallTime(input.windowStart, input.zone),
+    endTime: () => wallTime(input.windowEnd, input.zone),
     runId: () => {
       if (!input.runId) throw new RangeError("file name pattern uses {runId} but no run id was given");
       return input.runId;

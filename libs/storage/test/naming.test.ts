@@ -117,6 +117,25 @@ describe("file name patterns", () => {
     expect(problems("x".repeat(121) + "{start}")).toMatch(/1 to 120 characters/);
     expect(problems("")).toMatch(/1 to 120 characters/);
     expect(() => reportFileName({ ...base, pattern: "../{start}" })).toThrow(RangeError);
+    // Four 80-character slugs and a date: over 255 bytes once expanded.
+    expect(problems("{task}{task}{task}{task}{startDate}")).toMatch(/may expand to 330 characters/);
+    expect(problems("{task}_{report}_{start}_{end}_{runId}")).toBe("");
+  });
+
+  it("gives the two windows of the hour a change back from daylight time repeats two names", () => {
+    const hourly = (startIso: string) =>
+      reportFileName({ ...base, zone: "Europe/Berlin", windowStart: new Date(startIso), windowEnd: new Date(Date.parse(startIso) + 3_600_000), pattern: "queue_{startDate}_{startTime}-{endTime}" });
+    // 00:00Z and 01:00Z are both 02:00 in Berlin on 25 October 2026 (+02:00, then +01:00).
+    const names = ["2026-10-24T23:00:00Z", "2026-10-25T00:00:00Z", "2026-10-25T01:00:00Z", "2026-10-25T02:00:00Z"].map(hourly);
+    expect(names).toEqual([
+      "queue_2026-10-25_0100-0200+0200.csv.pgp",
+      "queue_2026-10-25_0200+0200-0200+0100.csv.pgp",
+      "queue_2026-10-25_0200+0100-0300.csv.pgp",
+      "queue_2026-10-25_0300-0400.csv.pgp",
+    ]);
+    expect(new Set(names).size).toBe(names.length);
+    // Any other day keeps the short form.
+    expect(hourly("2026-11-22T09:00:00Z")).toBe("queue_2026-11-22_1000-1100.csv.pgp");
   });
 
   it("reads the pattern from a task's options", () => {

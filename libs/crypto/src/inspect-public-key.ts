@@ -26,6 +26,8 @@ export interface PublicKeyInfo {
 
 const ENCRYPTION_ALGORITHMS = new Set<AlgorithmInfo["algorithm"]>(["rsaEncryptSign", "rsaEncrypt", "ecdh", "x25519", "x448"]);
 const LEGACY_ALGORITHMS = new Set<AlgorithmInfo["algorithm"]>(["dsa", "elgamal"]);
+/** RFC 9580's own Curve25519/448 algorithms (ids 25–28): GnuPG 2.2 skips a key that uses them. */
+const RFC9580_ALGORITHMS = new Set<AlgorithmInfo["algorithm"]>(["x25519", "x448", "ed25519", "ed448"]);
 const CURVE_BITS: Record<string, number> = {
   curve25519Legacy: 255,
   ed25519Legacy: 255,
@@ -184,6 +186,12 @@ export async function inspectPublicKey(armored: string, now: Date = new Date()):
   const primaryInfo = key.getAlgorithmInfo();
   if (LEGACY_ALGORITHMS.has(primaryInfo.algorithm)) {
     throw new KeyRejectedError("key.unsupported_algorithm", "DSA/ElGamal keys are not accepted: use an RSA (2048 bits or more) or elliptic-curve key");
+  }
+  if ([primaryInfo, ...key.getSubkeys().map((subkey) => subkey.getAlgorithmInfo())].some((info) => RFC9580_ALGORITHMS.has(info.algorithm))) {
+    throw new KeyRejectedError(
+      "key.unsupported_algorithm",
+      "this key uses the newer X25519/Ed25519 algorithms of RFC 9580, which GnuPG 2.2 cannot read: make a Curve25519 key with GnuPG (gpg --quick-gen-key <email> future-default) or an RSA key",
+    );
   }
   if (await key.isRevoked(undefined, undefined, now, KEY_CHECK_CONFIG)) {
     throw new KeyRejectedError("key.revoked", "this key has been revoked by its owner: use a key that is not revoked");

@@ -16,6 +16,7 @@ import {
   rsa1024SubkeyPublicKey,
   signOnlyPublicKey,
   unprotectedPrivateKey,
+  rfc9580V4PublicKey,
   v6PublicKey,
 } from "./support/rejected-keys.js";
 
@@ -174,6 +175,12 @@ describe("inspectPublicKey rejects, with a reason", () => {
 
   it("a v6 key GnuPG 2.2 cannot read", async () => {
     expect((await rejection(await v6PublicKey())).code).toBe("key.unsupported_version");
+  });
+
+  it("a v4 key with RFC 9580's X25519/Ed25519 algorithms, which GnuPG 2.2 cannot read either", async () => {
+    const error = await rejection(await rfc9580V4PublicKey());
+    expect(error.code).toBe("key.unsupported_algorithm");
+    expect(error.message).toMatch(/RFC 9580/);
   });
 });
 

@@ -57,6 +57,11 @@ export async function v6PublicKey(): Promise<string> {
   return (await generateKey({ type: "curve25519", userIDs: [{ name: "Modern" }], format: "armored", config: { v6Keys: true } })).publicKey;
 }
 
+/** A v4 key with RFC 9580's X25519/Ed25519 algorithm ids (what openpgp.js makes for "curve25519"): GnuPG 2.2 skips it. */
+export async function rfc9580V4PublicKey(): Promise<string> {
+  return (await generateKey({ type: "curve25519", userIDs: [{ name: "New curves" }], format: "armored", config: { v6Keys: false } })).publicKey;
+}
+
 /** A valid key that expires `days` from now. */
 export async function expiringPublicKey(days: number): Promise<string> {
   return (await generateKey({ type: "ecc", curve: "curve25519Legacy", userIDs: [{ name: "Soon" }], keyExpirationTime: days * (DAY_MS / 1000), format: "armored" })).publicKey;

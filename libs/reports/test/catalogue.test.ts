@@ -143,4 +143,15 @@ describe("validateTaskReport", () => {
     expect(validateTaskReport({ reportId: "messaging-conversations", reportVersion: 2, format: "csv", params: { includeTranscript: true } })).toEqual([]);
     expect(validateTaskReport({ reportId: "messaging-conversations", reportVersion: 1, format: "csv", params: { includeTranscript: true } })[0]!.path).toBe("params");
   });
+
+  it("refuses skillIds for agent activity: the platform's agentactivity API has no skill filter", () => {
+    for (const reportId of ["wfm-agent-activity", "wfm-agent-activity-raw"]) {
+      const format = reportId.endsWith("-raw") ? "ndjson" : "csv";
+      const problems = validateTaskReport({ reportId, format, params: { skillIds: [12] } });
+      expect(problems).toEqual([{ path: "params", message: expect.stringMatching(/skillIds is not supported.*no skill filter/) }]);
+      expect(validateTaskReport({ reportId, format, params: { agentIds: [7], intervalMinutes: 30 } })).toEqual([]);
+    }
+    // Queue health does filter by skill.
+    expect(validateTaskReport({ reportId: "wfm-queue-health", format: "csv", params: { skillIds: [12] } })).toEqual([]);
+  });
 });

@@ -151,6 +151,18 @@ describe("admin and operations definitions", () => {
         { name: "Logged in", value: { total: 900, chatting: 500, notChatting: 400 } },
       ],
     });
-    expect(row).toMatchObject({ intervalStart: T0, intervalEnd: T0 + 900_000, agentId: "77", onlineSeconds: 300, awaySeconds: null, loggedInSeconds: 900, chattingSeconds: 500 });
+    expect(row).toMatchObject({ agentId: "77", onlineSeconds: 300, awaySeconds: null, loggedInSeconds: 900, chattingSeconds: 500 });
+  });
+
+  it("reads an agent-activity timestamp as the interval's END (documented: 07:30–08:00 → 08:00)", () => {
+    const end = Date.UTC(2014, 2, 26, 8, 0); // 1395820800000, the documentation's example
+    const [row] = rowsOf("wfm-agent-activity", 1, { timestamp: end, intervalMinutes: 30, agentId: 77, states: [] });
+    expect(row).toMatchObject({ intervalStart: Date.UTC(2014, 2, 26, 7, 30), intervalEnd: end, intervalMinutes: 30 });
+    expect(rowsOf("wfm-agent-activity", 1, { timestamp: T0, intervalMinutes: 15, agentId: 77, states: [] })[0]).toMatchObject({ intervalStart: T0 - 900_000, intervalEnd: T0 });
+  });
+
+  it("reads a queue-health timestamp as the interval's START (documented for msgqueuehealth)", () => {
+    const [row] = rowsOf("wfm-queue-health", 1, { timestamp: T0, intervalMinutes: 15, skillId: 12, unassignedConversations: 3 });
+    expect(row).toMatchObject({ intervalStart: T0, intervalEnd: T0 + 900_000, intervalMinutes: 15, skillId: "12", unassignedConversations: 3 });
   });
 });

@@ -21,7 +21,7 @@ export {
 } from "./server.js";
 export { conversationsForWindow, buildConversation, conversationSeries, conversationIdFor, DEFAULT_CONVERSATIONS_PER_HOUR, type VolumeOptions } from "./data/conversations.js";
 export { engagementsForWindow, buildEngagement, engagementSeries, engagementIdFor, DEFAULT_ENGAGEMENTS_PER_HOUR } from "./data/engagements.js";
-export { queueHealthForWindow, agentActivityForWindow, queueHealthMetrics, agentStates, QUEUE_HEALTH_METRICS } from "./data/operations.js";
+export { queueHealthForWindow, agentActivityForWindow, agentActivityIntervals, queueHealthMetrics, agentStates, QUEUE_HEALTH_METRICS, type AgentActivityInterval } from "./data/operations.js";
 export { dataAccessRecordsForWindow, dataAccessFileRecords, dataAccessFileName, DATA_ACCESS_TYPES, DEFAULT_DATA_ACCESS_PER_HOUR, type DataAccessType } from "./data/data-access.js";
 export { directoryFor, usersResource, skillsResource, agentGroupsResource, type Directory, type Agent, type Skill, type AgentGroup } from "./data/directory.js";
 export { countInRange, eventsInRange, type SeriesSpec, type EventRef } from "./data/series.js";

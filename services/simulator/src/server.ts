@@ -11,7 +11,7 @@ import {
 } from "./data/data-access.js";
 import { agentGroupsResource, directoryFor, skillsResource, usersResource } from "./data/directory.js";
 import { buildEngagement, engagementSeries } from "./data/engagements.js";
-import { agentStates, queueHealthMetrics, sumMetrics, type QueueMetrics } from "./data/operations.js";
+import { agentActivityIntervals, agentStates, queueHealthMetrics, sumMetrics, type QueueMetrics } from "./data/operations.js";
 import { HOUR_MS, MINUTE_MS } from "./data/random.js";
 import { countInRange, sliceInRange, type EventRef } from "./data/series.js";
 import { verifyOAuth, type OAuthCredentials } from "./oauth.js";
@@ -370,6 +370,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
           return { skillsMetrics, metricsTotal: sumMetrics(Object.values(skillsMetrics)) };
         };
         if (interval === null) return json(block(start, timeframe));
+        // Documented: each timestamp is the interval's START.
         const metricsByIntervals = [];
         for (let t = end - interval * MINUTE_MS; t >= start; t -= interval * MINUTE_MS) metricsByIntervals.push({ timestamp: t, metricsData: block(t, interval) });
         return json({ metricsByIntervals, timeframeSummary: block(start, timeframe) });
@@ -381,7 +382,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     (request, reply) =>
       serve(request, reply, "messaging-operations-agent-activity", () => {
         const { accountId } = request.params;
-        const { timeframe, interval, start, end } = operationsFrame(request.query);
+        const { timeframe, interval, start } = operationsFrame(request.query);
         if (!request.query.agentIds) throw new HttpProblem(400, { error: "Bad Request", message: "agentIds is required" });
         const all = directoryFor(accountId, seed).agents.filter((a) => !a.deleted).map((a) => a.id);
         const agents = request.query.agentIds === "all" ? all : request.query.agentIds.split(",").map(Number).filter((id) => all.includes(id));
@@ -391,8 +392,12 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
           return { agentsMetrics: { metricsPerAgent, metricsTotals: [] } };
         };
         if (interval === null) return json(block(start, timeframe));
-        const metricsByIntervals = [];
-        for (let t = end - interval * MINUTE_MS; t >= start; t -= interval * MINUTE_MS) metricsByIntervals.push({ timestamp: t, metricsData: block(t, interval) });
+        // Documented: each timestamp is the interval's END; the latest interval is rounded up and
+        // the earliest holds only the remainder of the timeframe.
+        const metricsByIntervals = agentActivityIntervals(now(), timeframe, interval).map((i) => ({
+          timestamp: i.timestamp,
+          metricsData: block(i.dataFrom, (i.dataTo - i.dataFrom) / MINUTE_MS),
+        }));
         return json({ metricsByIntervals, ...block(start, timeframe) });
       }),
   );

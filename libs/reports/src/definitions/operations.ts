@@ -18,8 +18,10 @@ import { agentIds, intervalMinutes, skillIds } from "./params.js";
 
 /**
  * Messaging Operations, as the connector stores it: one NDJSON line per interval and skill
- * (queue health) or per interval and agent (agent activity), `timestamp` being the interval's
- * start in epoch ms and `intervalMinutes` its length.
+ * (queue health) or per interval and agent (agent activity), with `intervalMinutes` the interval's
+ * length and `timestamp` (epoch ms) what each method documents: the interval's START for
+ * msgqueuehealth, its END for agentactivity ("the UTC timestamp in milliseconds representing the
+ * end time of the interval": 07:30–08:00 → 08:00).
  */
 
 const QUEUE_METRICS = [
@@ -34,10 +36,24 @@ const QUEUE_METRICS = [
   ["unassignedConversationsAndFirstTimeConsumer", "Unassigned conversations of first-time consumers."],
 ] as const;
 
-function interval(record: Json): { start: number; minutes: number } {
+interface Interval {
+  start: number;
+  end: number;
+  minutes: number;
+}
+
+/** The interval of a record whose `timestamp` marks its start (msgqueuehealth). */
+function intervalFromStart(record: Json): Interval {
   const start = requiredInstant(record, "timestamp", null);
   const minutes = requiredNumber(record, "intervalMinutes");
-  return { start, minutes };
+  return { start, end: start + minutes * 60_000, minutes };
+}
+
+/** The interval of a record whose `timestamp` marks its end (agentactivity). */
+function intervalFromEnd(record: Json): Interval {
+  const end = requiredInstant(record, "timestamp", null);
+  const minutes = requiredNumber(record, "intervalMinutes");
+  return { start: end - minutes * 60_000, end, minutes };
 }
 
 const queueParams = z.strictObject({ skillIds, intervalMinutes });
@@ -67,11 +83,11 @@ export const wfmQueueHealth: ReportDefinition = {
       ],
       map(value) {
         const record = object(value, "");
-        const { start, minutes } = interval(record);
+        const { start, end, minutes } = intervalFromStart(record);
         return [
           [
             start,
-            start + minutes * 60_000,
+            end,
             minutes,
             requiredId(record, "skillId"),
             ...QUEUE_METRICS.map(([key]) => optionalNumber(record, key)),
@@ -107,12 +123,25 @@ function readStates(record: Json): Map<string, StateTime> {
   return out;
 }
 
-const activityParams = z.strictObject({ agentIds, skillIds, intervalMinutes });
+/**
+ * The documented agentactivity method filters by agent only (agentIds; no skillIds), so a skill
+ * filter is refused when the task is created instead of being silently ignored.
+ */
+const activityParams = z.strictObject(
+  { agentIds, intervalMinutes },
+  {
+    error: (issue) => {
+      if (issue.code !== "unrecognized_keys" || !issue.keys.includes("skillIds")) return undefined;
+      const others = issue.keys.filter((k) => k !== "skillIds");
+      return `skillIds is not supported: the platform's agent activity API has no skill filter (filter by agentIds)${others.length > 0 ? `; unrecognized key(s): ${others.join(", ")}` : ""}`;
+    },
+  },
+);
 
 export const wfmAgentActivity: ReportDefinition = {
   id: "wfm-agent-activity",
   name: "Agent activity per interval",
-  description: "Workforce management: time per agent state (online, back soon, away), chatting time and handled conversations, per agent (and skill where given) and interval.",
+  description: "Workforce management: time per agent state (online, back soon, away), chatting time and handled conversations, per agent and interval.",
   category: "messaging",
   kind: "wfm-business",
   source: "messaging-operations-agent-activity",
@@ -141,13 +170,13 @@ export const wfmAgentActivity: ReportDefinition = {
       ],
       map(value) {
         const record = object(value, "");
-        const { start, minutes } = interval(record);
+        const { start, end, minutes } = intervalFromEnd(record);
         const states = readStates(record);
         const loggedIn = states.get("logged in");
         return [
           [
             start,
-            start + minutes * 60_000,
+            end,
             minutes,
             requiredId(record, "agentId"),
             optionalId(record, "skillId"),
@@ -165,9 +194,9 @@ export const wfmAgentActivity: ReportDefinition = {
   ],
 };
 
-function checkInterval(value: unknown): Json {
+function checkInterval(value: unknown, read: (record: Json) => Interval): Json {
   const record = object(value, "");
-  interval(record);
+  read(record);
   return record;
 }
 
@@ -188,7 +217,7 @@ export const wfmQueueHealthRaw: ReportDefinition = {
       params: queueParams,
       formats: RECORD_FORMATS,
       check(value) {
-        requiredId(checkInterval(value), "skillId");
+        requiredId(checkInterval(value, intervalFromStart), "skillId");
       },
     }),
   ],
@@ -211,7 +240,7 @@ export const wfmAgentActivityRaw: ReportDefinition = {
       params: activityParams,
       formats: RECORD_FORMATS,
       check(value) {
-        requiredId(checkInterval(value), "agentId");
+        requiredId(checkInterval(value, intervalFromEnd), "agentId");
       },
     }),
   ],

@@ -11,6 +11,13 @@ const DEFAULT_INTERVAL_MINUTES = 15;
 interface OperationsSpec {
   api: SourceApi;
   resource: "msgqueuehealth" | "agentactivity";
+  /**
+   * What an interval's `timestamp` marks, as each method documents it: agentactivity gives the
+   * interval's END (intervals rounded up to 5 minutes, so the latest one ends after "now", and the
+   * earliest one holds only what is left of the timeframe); msgqueuehealth gives its START
+   * (intervals not rounded, counted back from the request time).
+   */
+  timestampMarks: "start" | "end";
   /** Extra query parameters from report parameters. */
   query(params: Record<string, unknown>): Record<string, string>;
   /** Records of one interval block of the response. */
@@ -27,10 +34,28 @@ function intervalOf(params: Record<string, unknown>): number {
 }
 
 /**
+ * Which interval blocks of a response belong to the window [from, to) (`to` already capped at
+ * "now"), for a request whose data starts at `dataFrom` (now − timeframe).
+ *
+ * END timestamps: an interval [timestamp − interval, timestamp) is kept when it lies inside the
+ * window, i.e. from + interval ≤ timestamp ≤ to. That drops the latest interval, whose timestamp
+ * is rounded up past "now" (still running), and the earliest one, which holds only the remainder
+ * of the timeframe: it is also required to start at or after `dataFrom`, so a partial interval is
+ * never passed off as a whole one.
+ * START timestamps: kept when the interval starts inside the window (from ≤ timestamp < to).
+ */
+export function keepsInterval(marks: "start" | "end", timestamp: number, intervalMs: number, from: number, to: number, dataFrom: number): boolean {
+  if (!Number.isFinite(timestamp)) return false;
+  if (marks === "start") return timestamp >= from && timestamp < to;
+  const start = timestamp - intervalMs;
+  return start >= from && start >= dataFrom && timestamp <= to;
+}
+
+/**
  * Messaging Operations (near real time): one GET for "the last `timeframe` minutes" in intervals.
  * The window must lie within the API's 24-hour look-back; the timeframe is the smallest multiple
- * of the interval reaching back to the window's start, and only intervals starting inside the
- * window are kept.
+ * of the interval reaching back to the window's start, and only the window's intervals are kept
+ * (`keepsInterval`).
  */
 function operationsConnector(spec: OperationsSpec): Connector {
   async function call(session: SourceSession, timeframe: number, interval: number | null, params: Record<string, unknown>) {
@@ -64,7 +89,9 @@ function operationsConnector(spec: OperationsSpec): Connector {
       const needed = Math.ceil((now - from) / (interval * MINUTE)) * interval;
       const timeframe = needed > MAX_TIMEFRAME_MINUTES ? Math.floor(MAX_TIMEFRAME_MINUTES / interval) * interval : needed;
       // A run that starts a moment after its window closes (daily at 00:00, no delay) reaches back
-      // just over 24 hours: within one interval of slack the API's full look-back is used.
+      // just over 24 hours: within one interval of slack the API's full look-back is used. (For
+      // agentactivity the window's first interval is then the API's partial earliest one, and is
+      // left out rather than delivered as a whole interval.)
       if (now - from > (MAX_TIMEFRAME_MINUTES + interval) * MINUTE) {
         throw new SourceError(
           "unsupported_window",
@@ -79,7 +106,7 @@ function operationsConnector(spec: OperationsSpec): Connector {
       }
       const blocks = ((intervals ?? []) as Array<{ timestamp?: unknown; metricsData?: Record<string, unknown> }>)
         .map((b) => ({ timestamp: Number(b.timestamp), data: b.metricsData ?? {} }))
-        .filter((b) => b.timestamp >= from && b.timestamp < to)
+        .filter((b) => keepsInterval(spec.timestampMarks, b.timestamp, interval * MINUTE, from, to, now - timeframe * MINUTE))
         .sort((a, b) => a.timestamp - b.timestamp);
       const seen = new Set<string>();
       for (const block of blocks) {
@@ -99,10 +126,11 @@ function operationsConnector(spec: OperationsSpec): Connector {
 
 const list = (v: unknown) => (Array.isArray(v) && v.length > 0 ? v.map(String).join(",") : undefined);
 
-/** One record per interval and skill: `{ timestamp, intervalMinutes, skillId, <documented metrics…> }`. */
+/** One record per interval and skill: `{ timestamp (interval start), intervalMinutes, skillId, <documented metrics…> }`. */
 export const messagingOperationsQueueHealth = operationsConnector({
   api: "messaging-operations-queue-health",
   resource: "msgqueuehealth",
+  timestampMarks: "start",
   query: (p) => ({ skillIds: list(p.skillIds) ?? "all" }),
   explode: (timestamp, intervalMinutes, block) => {
     const skills = (block.skillsMetrics ?? {}) as Record<string, Record<string, unknown>>;
@@ -113,10 +141,14 @@ export const messagingOperationsQueueHealth = operationsConnector({
   idOf: (r) => `${r.timestamp}:${r.skillId}`,
 });
 
-/** One record per interval and agent: `{ timestamp, intervalMinutes, agentId, states: [{ id, name, value, reasons? }] }`. */
+/**
+ * One record per interval and agent: `{ timestamp (interval end), intervalMinutes, agentId, states: [{ id, name, value, reasons? }] }`.
+ * The method filters by agent only (`agentIds`); it has no skill filter.
+ */
 export const messagingOperationsAgentActivity = operationsConnector({
   api: "messaging-operations-agent-activity",
   resource: "agentactivity",
+  timestampMarks: "end",
   query: (p) => ({ agentIds: list(p.agentIds) ?? "all" }),
   explode: (timestamp, intervalMinutes, block) => {
     const perAgent = ((block.agentsMetrics as Record<string, unknown> | undefined)?.metricsPerAgent ?? {}) as Record<string, unknown[]>;

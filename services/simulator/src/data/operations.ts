@@ -5,6 +5,12 @@ import { MINUTE_MS, rngFor } from "./random.js";
  * Messaging Operations figures. The real API answers for "the last `timeframe` minutes" in
  * intervals counted back from the request time; the simulator aligns intervals to multiples of
  * the interval size (epoch-based) so that figures for an interval are the same whoever asks when.
+ *
+ * Each method's interval `timestamp` is what its documentation says: msgqueuehealth gives the
+ * interval's START; agentactivity gives its END ("the UTC timestamp in milliseconds representing
+ * the end time of the interval"), rounds the latest interval up (now 08:07 → last interval ends
+ * 08:10, holding data up to now) and lets the earliest interval hold only the remainder of the
+ * timeframe (now − timeframe up to that interval's end).
  */
 export const QUEUE_HEALTH_METRICS = [
   "unassignedConversations",
@@ -50,10 +56,13 @@ export interface StateValue {
   chattingInMaxConcurrency: number;
 }
 
-/** The documented per-agent state list: Online, Back in 5, Away (with reasons), Logged in. */
+/**
+ * The documented per-agent state list: Online, Back in 5, Away (with reasons), Logged in, for the
+ * data span starting at `startMs` and lasting `minutes` (a fraction for a partial interval).
+ */
 export function agentStates(accountId: string, seed: string, agentId: number, startMs: number, minutes: number): Array<Record<string, unknown>> {
   const rng = rngFor(seed, accountId, "agent-activity", agentId, startMs, minutes);
-  const seconds = minutes * 60;
+  const seconds = Math.floor(minutes * 60);
   const loggedIn = rng.int(0, seconds);
   const online = rng.int(0, loggedIn);
   const back = rng.int(0, loggedIn - online);
@@ -91,6 +100,29 @@ export function agentStates(accountId: string, seed: string, agentId: number, st
   ];
 }
 
+export interface AgentActivityInterval {
+  /** What the response carries: the interval's end (epoch ms), possibly after `now`. */
+  timestamp: number;
+  /** The span the interval's figures cover: the interval, cut to [now − timeframe, now). */
+  dataFrom: number;
+  dataTo: number;
+}
+
+/**
+ * The intervals agentactivity answers with at `now` for `timeframe` and `interval` minutes, newest
+ * first: the latest one rounded up (ending after `now` unless `now` is on the grid), the earliest
+ * one holding only what is left of the timeframe.
+ */
+export function agentActivityIntervals(now: number, timeframeMinutes: number, intervalMinutes: number): AgentActivityInterval[] {
+  const size = intervalMinutes * MINUTE_MS;
+  const from = now - timeframeMinutes * MINUTE_MS;
+  const out: AgentActivityInterval[] = [];
+  for (let end = Math.ceil(now / size) * size; end > from; end -= size) {
+    out.push({ timestamp: end, dataFrom: Math.max(end - size, from), dataTo: Math.min(end, now) });
+  }
+  return out;
+}
+
 /** Interval starts (ascending) of the aligned intervals lying inside [from, to). */
 export function alignedIntervals(from: number, to: number, minutes: number): number[] {
   const size = minutes * MINUTE_MS;
@@ -109,12 +141,15 @@ export function* queueHealthForWindow(accountId: string, from: Date | number, to
   }
 }
 
-/** Agent-activity records (one per interval and agent) a connector yields for [from, to). */
+/**
+ * Agent-activity records (one per interval and agent) a connector yields for [from, to); each
+ * `timestamp` is the interval's end.
+ */
 export function* agentActivityForWindow(accountId: string, from: Date | number, to: Date | number, seed: string, intervalMinutes = 15): Generator<Record<string, unknown>> {
   const agents = directoryFor(accountId, seed).agents.filter((a) => !a.deleted);
   for (const t of alignedIntervals(+from, +to, intervalMinutes)) {
     for (const agent of agents) {
-      yield { timestamp: t, intervalMinutes, agentId: agent.id, states: agentStates(accountId, seed, agent.id, t, intervalMinutes) };
+      yield { timestamp: t + intervalMinutes * MINUTE_MS, intervalMinutes, agentId: agent.id, states: agentStates(accountId, seed, agent.id, t, intervalMinutes) };
     }
   }
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { chown, mkdir, mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { keyringFromConfig, unsealJson } from "@transporter/crypto";
@@ -165,6 +165,21 @@ describe("destination endpoints", () => {
     expect(JSON.stringify(moved.body)).not.toContain("PRIVATE KEY");
   });
 
+  it("sends stored credentials only to the server they were given for: moving the server needs them again", async () => {
+    const created = await gw.call(adminKey, "POST", "/v1/destinations", sftpBody());
+    const id: string = created.body.id;
+    // Another port on the same host: a different server as far as the credentials know.
+    for (const config of [{ port: sshd.port + 1 }, { host: "sftp.elsewhere.example" }]) {
+      const moved = await gw.call(adminKey, "PATCH", `/v1/destinations/${id}`, { config });
+      expect(moved.status, JSON.stringify(config)).toBe(400);
+      expect(moved.body.errors[0].path).toBe("credentials");
+    }
+    expect((await gw.call(adminKey, "GET", `/v1/destinations/${id}`)).body.config).toMatchObject({ host: sshd.host, port: sshd.port });
+    // The same server with the credentials given again is fine.
+    const again = await gw.call(adminKey, "PATCH", `/v1/destinations/${id}`, { config: { port: sshd.port }, credentials: { password: sshd.password } });
+    expect(again.status).toBe(200);
+  });
+
   it("verifies on request, raising an alert on failure and resolving it on success", async () => {
     const created = await gw.call(adminKey, "POST", "/v1/destinations", sftpBody());
     const id: string = created.body.id;
@@ -230,5 +245,69 @@ describe("destination endpoints", () => {
     const viewer = await gw.call(adminKey, "POST", "/v1/api-keys", { name: "reader", role: "viewer" });
     expect((await gw.call(viewer.body.key, "GET", "/v1/destinations")).status).toBe(200);
     expect((await gw.call(viewer.body.key, "POST", "/v1/destinations", { name: "x", kind: "managed" })).status).toBe(403);
+  });
+});
+
+describe("destinations on a gateway that allows no insecure endpoints (production)", () => {
+  let gw: TestGateway;
+  let sshd: SshdServer;
+  let adminKey: string;
+  let tenantId: string;
+
+  beforeAll(async () => {
+    [gw, sshd] = await Promise.all([setupGateway({ config: { ALLOW_INSECURE_ENDPOINTS: "false" } }), startSshd()]);
+    const { tenant, adminKey: key } = await gw.createTenant();
+    adminKey = key;
+    tenantId = tenant.id;
+  }, 120_000);
+
+  afterAll(async () => {
+    await gw?.close();
+    await sshd?.stop();
+  });
+
+  const s3Body = (endpoint: string) => ({
+    name: "Internal S3",
+    kind: "s3",
+    config: { bucket: "my-bucket", endpoint },
+    credentials: { accessKeyId: "AKIAEXAMPLE", secretAccessKey: "secret-example" },
+  });
+  const sftpBody = (host: string) => ({ name: "Internal SFTP", kind: "sftp", config: { host, port: sshd.port, username: sshd.username, folder: "." }, credentials: { password: sshd.password } });
+  const fakeKey = { type: "service_account", client_email: "w@p.iam.gserviceaccount.com", private_key: "-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n" };
+
+  it("refuses with 400 naming the field: plain http or internal S3 and GCS endpoints, a clear-text token_uri, an internal SFTP host", async () => {
+    const cases: Array<[unknown, string]> = [
+      [s3Body("http://s3.example.com"), "config.endpoint"],
+      [s3Body("https://127.0.0.1:6379"), "config.endpoint"],
+      [s3Body("https://169.254.169.254"), "config.endpoint"],
+      [{ name: "g", kind: "gcs", config: { bucket: "my-bucket", apiEndpoint: "https://10.0.0.8" }, credentials: { serviceAccountKey: fakeKey } }, "config.apiEndpoint"],
+      [{ name: "g", kind: "gcs", config: { bucket: "my-bucket" }, credentials: { serviceAccountKey: { ...fakeKey, token_uri: "http://oauth2.example.com/token" } } }, "credentials.serviceAccountKey.token_uri"],
+      [sftpBody("127.0.0.1"), "config.host"],
+      [sftpBody("localhost"), "config.host"],
+    ];
+    for (const [body, path] of cases) {
+      const res = await gw.call(adminKey, "POST", "/v1/destinations", body);
+      expect(res.status, path).toBe(400);
+      expect(res.body.errors, path).toEqual([{ path, message: expect.stringMatching(/https|own network/) }]);
+    }
+    expect(await gw.prisma.destination.count({ where: { tenantId } })).toBe(0);
+  });
+
+  it("refuses with 422 naming the field a host name that resolves into the service's own network, without connecting", async () => {
+    const res = await gw.call(adminKey, "POST", "/v1/destinations", sftpBody(hostname()));
+    expect(res.status).toBe(422);
+    expect(res.body.code).toBe("connect");
+    expect(res.body.errors).toEqual([{ path: "config.host", message: expect.stringContaining("own network") }]);
+    expect(await gw.prisma.destination.count({ where: { tenantId } })).toBe(0);
+  });
+
+  it("refuses a stored destination that points inside on re-verification, and a change that would move it there", async () => {
+    const stored = await gw.prisma.destination.create({ data: { tenantId, name: "Saved earlier", kind: "s3", config: { bucket: "my-bucket", endpoint: "http://127.0.0.1:9000" }, sealedCredentials: null } });
+    const verify = await gw.call(adminKey, "POST", `/v1/destinations/${stored.id}/verify`);
+    expect(verify.status).toBe(400);
+    expect(verify.body.errors.map((e: { path: string }) => e.path)).toContain("config.endpoint");
+    const moved = await gw.call(adminKey, "PATCH", `/v1/destinations/${stored.id}`, { config: { endpoint: "https://[::1]:9000" } });
+    expect(moved.status).toBe(400);
+    expect(moved.body.errors.map((e: { path: string }) => e.path)).toContain("config.endpoint");
   });
 });

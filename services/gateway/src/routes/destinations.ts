@@ -3,7 +3,7 @@ import { z } from "zod";
 import { sealJson, unsealJson } from "@transporter/crypto";
 import { raiseAlert, resolveAlert } from "@transporter/db";
 import type { Destination, Prisma } from "@transporter/db";
-import { createDestinationRegistry, createManagedStore, DESTINATION_KINDS } from "@transporter/storage";
+import { BlockedEndpointError, createDestinationRegistry, createManagedStore, DESTINATION_KINDS } from "@transporter/storage";
 import type { AnyDestinationAdapter, DestinationError, DestinationKind, DestinationRegistry, StagingStore } from "@transporter/storage";
 import type { GatewayApp } from "../app.js";
 import { afterCursor, newestFirst, pageQuery, pageSchema, toPage } from "../pagination.js";
@@ -70,6 +70,12 @@ function credentialsContext(tenantId: string, destinationId: string): string {
 
 /** Settings whose change means "another server": a pinned host key no longer applies. */
 const SERVER_IDENTITY = ["host", "port"];
+/**
+ * Settings that say where the stored credentials are sent. Credentials are write-only: an admin
+ * moving a destination elsewhere sends them again, so a stored password or token never goes to
+ * a server it was not given for.
+ */
+const CREDENTIALS_RECIPIENT = ["host", "port", "endpoint", "apiEndpoint"];
 
 function parseWith(schema: z.ZodType, value: unknown, field: "config" | "credentials"): unknown {
   const result = schema.safeParse(value);
@@ -83,7 +89,9 @@ function parseWith(schema: z.ZodType, value: unknown, field: "config" | "credent
 }
 
 function unverifiable(error: DestinationError): Problem {
-  return new Problem(422, "Destination could not be verified", error.message, { code: error.code, errors: [{ path: error.code === "auth" ? "credentials" : "config", message: error.message }] });
+  // An endpoint refused as internal names its setting ("config.endpoint", "credentials.serviceAccountKey.token_uri").
+  const path = error instanceof BlockedEndpointError ? error.field : error.code === "auth" ? "credentials" : "config";
+  return new Problem(422, "Destination could not be verified", error.message, { code: error.code, errors: [{ path, message: error.message }] });
 }
 
 /**
@@ -95,7 +103,11 @@ export default async function destinationRoutes(app: GatewayApp) {
   const { keyring } = app.deps;
   const registry: DestinationRegistry =
     (app.deps.destinations as DestinationRegistry | undefined) ??
-    createDestinationRegistry({ managedStore: (app.deps.managedStore as StagingStore | undefined) ?? createManagedStore(app.deps.config) });
+    createDestinationRegistry({
+      managedStore: (app.deps.managedStore as StagingStore | undefined) ?? createManagedStore(app.deps.config),
+      // Production refuses endpoints in this service's own network (see the adapters' schemas).
+      allowInsecureEndpoints: app.deps.config.ALLOW_INSECURE_ENDPOINTS,
+    });
   const admin = { preHandler: app.requireRole("admin") };
 
   function openCredentials(destination: Destination): unknown {
@@ -190,6 +202,11 @@ export default async function destinationRoutes(app: GatewayApp) {
           delete merged.renameAllowed;
         }
         const config = parseWith(adapter.configSchema, merged, "config");
+        const movedCredentials = CREDENTIALS_RECIPIENT.filter((key) => key in changes && changes[key] !== before.config[key]);
+        if (movedCredentials.length > 0 && req.body.credentials === undefined && destination.sealedCredentials) {
+          const message = `send the credentials again with a change of ${movedCredentials.join(", ")}: stored credentials only go to the server they were given for`;
+          throw new Problem(400, "Invalid request", `credentials: ${message}`, { errors: [{ path: "credentials", message }] });
+        }
         const rawCredentials = req.body.credentials !== undefined ? (req.body.credentials ?? undefined) : openCredentials(destination);
         const credentials = parseWith(adapter.credentialsSchema, rawCredentials, "credentials");
         result = await adapter.verify(config, credentials);

@@ -27,13 +27,13 @@ import { Upload } from "@aws-sdk/lib-storage";
 import { Storage } from "@google-cloud/storage";
 import { JWT } from "google-auth-library";
 import {
-  gcsAdapter,
+  createGcsAdapter,
+  createS3Adapter,
+  createSftpAdapter,
   gcsConfigSchema,
   gcsCredentialsSchema,
-  s3Adapter,
   s3ConfigSchema,
   s3CredentialsSchema,
-  sftpAdapter,
   sftpConfigSchema,
   sftpCredentialsSchema,
 } from "@transporter/storage";
@@ -42,6 +42,11 @@ import { startS3rver } from "../libs/storage/test/support/s3rver.js";
 import { startSshd } from "../libs/storage/test/support/sshd.js";
 
 const run = promisify(execFile);
+// The benchmark's servers listen on loopback, as in tests (ALLOW_INSECURE_ENDPOINTS=true).
+const loopback = { allowInsecureEndpoints: true };
+const sftpAdapter = createSftpAdapter(loopback);
+const s3Adapter = createS3Adapter(loopback);
+const gcsAdapter = createGcsAdapter(loopback);
 const SIZE_MB = Number(process.env.BENCH_MB ?? 500);
 const BYTES = SIZE_MB * 1_000_000;
 const TARGETS = new Set((process.env.BENCH_TARGETS ?? "sftp,s3,gcs").split(",").map((t) => t.trim()));

@@ -39,7 +39,7 @@ export async function startSystem(config: Config, options: { now?: () => Date; l
   const staging = createStagingStore(config);
   const managed = createManagedStore(config);
   const queues = new JobProducer(redis, config.REDIS_PREFIX, { attempts: config.JOB_ATTEMPTS, backoffMs: config.JOB_BACKOFF_MS });
-  const destinations = createDestinationRegistry({ managedStore: managed });
+  const destinations = createDestinationRegistry({ managedStore: managed, allowInsecureEndpoints: config.ALLOW_INSECURE_ENDPOINTS });
   const shared = { prisma, redis, keyring, staging, logger, producer: queues, ...(options.now ? { now: options.now } : {}) };
 
   const started: Array<{ stop(): Promise<void> }> = [];

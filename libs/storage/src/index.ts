@@ -29,11 +29,33 @@ export {
   type ManagedCredentials,
   type ManagedStoreConfig,
 } from "./destinations/managed.js";
-export { s3Adapter, s3ConfigSchema, s3CredentialsSchema, s3ObjectKey, s3ErrorToDestinationError, type S3Config, type S3Credentials } from "./destinations/s3.js";
 export {
+  BlockedEndpointError,
+  SECURE_ENDPOINTS,
+  assertPublicHost,
+  endpointSettingProblem,
+  hostSettingProblem,
+  type EndpointPolicy,
+} from "./destinations/endpoint-policy.js";
+export { hostProblem, endpointUrlProblem, publicOnlyLookup, resolvePublicAddresses, InternalAddressError } from "./network/public-address.js";
+export {
+  createS3Adapter,
+  s3Adapter,
+  s3ConfigSchema,
+  s3ConfigSchemaFor,
+  s3CredentialsSchema,
+  s3ObjectKey,
+  s3ErrorToDestinationError,
+  type S3Config,
+  type S3Credentials,
+} from "./destinations/s3.js";
+export {
+  createGcsAdapter,
   gcsAdapter,
   gcsConfigSchema,
+  gcsConfigSchemaFor,
   gcsCredentialsSchema,
+  gcsCredentialsSchemaFor,
   gcsObjectName,
   gcsStorageClient,
   gcsErrorToDestinationError,
@@ -44,6 +66,15 @@ export {
 
 export { reportFileName, fileNamePatternOf, dateSubfolder, slugify, formatWindowInstant, validateFileNamePattern, FILE_NAME_PLACEHOLDERS, MAX_SLUG_LENGTH, MAX_FILE_NAME_PATTERN_LENGTH, type FileNamePlaceholder, type ReportFileNameInput } from "./naming.js";
 export { sweepManagedFiles, sweepStaging, type ManagedSweepResult, type StagingSweepResult, type SweepLogger, type SweepFailure } from "./retention.js";
-export { sftpAdapter, sftpConfigSchema, sftpCredentialsSchema, sshFingerprint, type SftpConfig, type SftpCredentials } from "./destinations/sftp.js";
+export {
+  createSftpAdapter,
+  sftpAdapter,
+  sftpConfigSchema,
+  sftpConfigSchemaFor,
+  sftpCredentialsSchema,
+  sshFingerprint,
+  type SftpConfig,
+  type SftpCredentials,
+} from "./destinations/sftp.js";
 
 export * from "./notify/index.js";

@@ -1,8 +1,19 @@
 import { createHash, randomBytes } from "node:crypto";
 import { createServer } from "node:net";
+import { hostname } from "node:os";
 import { Readable } from "node:stream";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { DestinationError, gcsAdapter, gcsConfigSchema, gcsCredentialsSchema, gcsStorageClient } from "../src/index.js";
+import {
+  BlockedEndpointError,
+  createGcsAdapter,
+  DestinationError,
+  gcsAdapter as productionAdapter,
+  gcsConfigSchema,
+  gcsConfigSchemaFor,
+  gcsCredentialsSchema,
+  gcsCredentialsSchemaFor,
+  gcsStorageClient,
+} from "../src/index.js";
 import type { GcsConfig, GcsCredentials } from "../src/index.js";
 import { crc32cBase64, startGcsServer } from "./support/gcs-server.js";
 import type { GcsTestServer, ServiceAccountKey } from "./support/gcs-server.js";
@@ -10,6 +21,8 @@ import type { GcsTestServer, ServiceAccountKey } from "./support/gcs-server.js";
 const MIB = 1024 * 1024;
 const BUCKET = "tenant-exports";
 const meta = { tenantId: "tenant-1", runId: "run-1" };
+/** The test server listens on loopback: the adapter as tests, the demo and the simulator run it. */
+const gcsAdapter = createGcsAdapter({ allowInsecureEndpoints: true });
 
 let gcs: GcsTestServer;
 let writer: ServiceAccountKey;
@@ -223,5 +236,75 @@ describe("gcs settings", () => {
     expect(gcsCredentialsSchema.safeParse({ serviceAccountKey: { ...writer, type: "authorized_user" } }).success).toBe(false);
     expect(gcsConfigSchema.safeParse({ bucket: BUCKET, chunkSizeBytes: 1000 }).success).toBe(false);
     expect(gcsConfigSchema.parse({ bucket: BUCKET, prefix: "/a/b" }).prefix).toBe("a/b/");
+  });
+});
+
+describe("gcs memory bounds", () => {
+  it("refuses a resumable threshold or chunk size that would hold too much in memory", () => {
+    expect(gcsConfigSchema.safeParse({ bucket: BUCKET, resumableThresholdBytes: 32 * MIB }).success).toBe(true);
+    const threshold = gcsConfigSchema.safeParse({ bucket: BUCKET, resumableThresholdBytes: 1e13 });
+    expect(threshold.success).toBe(false);
+    expect(threshold.error?.issues[0]).toMatchObject({ path: ["resumableThresholdBytes"], message: expect.stringContaining("at most 32 MiB") });
+    expect(gcsConfigSchema.safeParse({ bucket: BUCKET, resumableThresholdBytes: 32 * MIB + 1 }).success).toBe(false);
+
+    expect(gcsConfigSchema.safeParse({ bucket: BUCKET, chunkSizeBytes: 64 * MIB }).success).toBe(true);
+    const chunk = gcsConfigSchema.safeParse({ bucket: BUCKET, chunkSizeBytes: 1024 * MIB });
+    expect(chunk.success).toBe(false);
+    expect(chunk.error?.issues[0]).toMatchObject({ path: ["chunkSizeBytes"], message: expect.stringContaining("at most 64 MiB") });
+    expect(gcsConfigSchema.safeParse({ bucket: BUCKET, chunkSizeBytes: 64 * MIB + 256 * 1024 }).success).toBe(false);
+  });
+});
+
+describe("gcs endpoints without ALLOW_INSECURE_ENDPOINTS", () => {
+  const secureConfig = gcsConfigSchemaFor({ allowInsecureEndpoints: false });
+  const secureCredentials = gcsCredentialsSchemaFor({ allowInsecureEndpoints: false });
+
+  it("refuses plain http and internal hosts for apiEndpoint and token_uri when settings are saved", () => {
+    for (const apiEndpoint of ["http://storage.example.com", "https://127.0.0.1:4443", "https://localhost", "https://169.254.169.254", "https://[fd00::1]"]) {
+      const result = secureConfig.safeParse({ bucket: BUCKET, apiEndpoint });
+      expect(result.success, apiEndpoint).toBe(false);
+      expect(result.error?.issues[0]?.path, apiEndpoint).toEqual(["apiEndpoint"]);
+    }
+    expect(secureConfig.safeParse({ bucket: BUCKET, apiEndpoint: "https://storage.example.com" }).success).toBe(true);
+    expect(secureConfig.safeParse({ bucket: BUCKET }).success).toBe(true);
+
+    // The token endpoint receives a signed JWT: never in clear, never inside our network.
+    for (const token_uri of ["http://oauth2.example.com/token", "https://127.0.0.1/token", "https://192.168.1.1/token"]) {
+      const result = secureCredentials.safeParse({ serviceAccountKey: { ...writer, token_uri } });
+      expect(result.success, token_uri).toBe(false);
+      expect(result.error?.issues[0]?.path, token_uri).toEqual(["serviceAccountKey", "token_uri"]);
+    }
+    expect(secureCredentials.safeParse({ serviceAccountKey: { ...writer, token_uri: "https://oauth2.googleapis.com/token" } }).success).toBe(true);
+  });
+
+  it("verify and deliver refuse a loopback apiEndpoint or token_uri before sending anything", async () => {
+    const { config, credentials } = settings();
+    const seen = gcs.requests.length;
+    const result = await productionAdapter.verify(config, credentials);
+    expect(result.ok).toBe(false);
+    const error = (result as { error: DestinationError }).error;
+    expect(error).toBeInstanceOf(BlockedEndpointError);
+    expect(error).toMatchObject({ code: "connect", permanent: true, field: "config.apiEndpoint" });
+
+    const tokenOnly = settings({ apiEndpoint: undefined });
+    expect(await productionAdapter.verify(tokenOnly.config, tokenOnly.credentials)).toMatchObject({
+      ok: false,
+      error: { code: "connect", permanent: true, field: "credentials.serviceAccountKey.token_uri" },
+    });
+
+    const body = Readable.from([randomBytes(100)]);
+    await expect(productionAdapter.deliver(body, "x.csv.pgp", meta, config, credentials)).rejects.toMatchObject({ code: "connect", permanent: true });
+    expect(body.destroyed).toBe(true);
+    expect(gcs.requests.length).toBe(seen);
+  });
+
+  it("refuses a host name that resolves into this service's own network", async () => {
+    const port = new URL(gcs.url).port;
+    const { config, credentials } = settings({ apiEndpoint: `https://${hostname()}:${port}` }, { ...writer, token_uri: `https://${hostname()}:${port}/token` });
+    const seen = gcs.requests.length;
+    const result = await productionAdapter.verify(config, credentials);
+    expect(result).toMatchObject({ ok: false, error: { code: "connect", permanent: true, field: "config.apiEndpoint" } });
+    expect((result as { error: DestinationError }).error.message).toContain("own network");
+    expect(gcs.requests.length).toBe(seen);
   });
 });

@@ -143,7 +143,7 @@ describe("managed destination in an S3 bucket", () => {
       }),
     );
     expect(store).toBeInstanceOf(S3StagingStore);
-    const adapter = createDestinationRegistry({ managedStore: store }).adapterFor("managed");
+    const adapter = createDestinationRegistry({ managedStore: store, allowInsecureEndpoints: false }).adapterFor("managed");
     expect(await adapter.verify(config, credentials)).toMatchObject({ ok: true });
     const data = randomBytes(200_000);
     const result = await adapter.deliver(Readable.from([data]), "x.json.pgp", { tenantId: "t9", runId: "r9" }, config, credentials);

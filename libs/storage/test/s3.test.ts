@@ -1,5 +1,8 @@
 import { createHash, randomBytes } from "node:crypto";
+import { createServer as createHttpServer, request as httpRequest } from "node:http";
+import type { IncomingHttpHeaders } from "node:http";
 import { connect, createServer } from "node:net";
+import { hostname } from "node:os";
 import type { Server, Socket } from "node:net";
 import { Readable } from "node:stream";
 import {
@@ -10,10 +13,11 @@ import {
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
+  UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import type { S3Client } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DestinationError, s3Adapter, s3ConfigSchema, s3CredentialsSchema } from "../src/index.js";
+import { BlockedEndpointError, createS3Adapter, DestinationError, resolvePublicAddresses, s3Adapter as productionAdapter, s3ConfigSchema, s3ConfigSchemaFor, s3CredentialsSchema } from "../src/index.js";
 import type { S3Config, S3Credentials } from "../src/index.js";
 import { startS3rver } from "./support/s3rver.js";
 import type { S3rverHandle } from "./support/s3rver.js";
@@ -21,6 +25,8 @@ import type { S3rverHandle } from "./support/s3rver.js";
 const MIB = 1024 * 1024;
 const BUCKET = "deliveries";
 const meta = { tenantId: "tenant-1", runId: "run-1" };
+/** The tests' servers listen on loopback: the adapter as tests, the demo and the simulator run it. */
+const s3Adapter = createS3Adapter({ allowInsecureEndpoints: true });
 
 let s3: S3rverHandle;
 let client: S3Client;
@@ -275,4 +281,176 @@ async function startCuttingProxy(targetPort: number): Promise<{ port: number; cu
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   state.port = (server.address() as { port: number }).port;
   return state;
+}
+
+describe("s3 etag check follows the store's encryption", () => {
+  // s3rver has no KMS: a proxy in front of it answers as a bucket with default SSE-KMS (or an
+  // SSE-C object) does, with an ETag that is not the MD5 of the bytes.
+  it.each([
+    ["bucket default SSE-KMS", { "x-amz-server-side-encryption": "aws:kms" }],
+    ["bucket default DSSE-KMS", { "x-amz-server-side-encryption": "aws:kms:dsse" }],
+    ["SSE-C", { "x-amz-server-side-encryption-customer-algorithm": "AES256" }],
+  ])("a single-part delivery to %s succeeds, verified by size", async (_label, encryptionHeaders) => {
+    const proxy = await startRewritingProxy(s3.port, (method, url, headers) => {
+      if ((method === "PUT" && !url.includes("partNumber=")) || method === "HEAD") {
+        Object.assign(headers, encryptionHeaders, { etag: `"${randomBytes(16).toString("hex")}"` });
+      }
+    });
+    try {
+      // The tenant configured no encryption at all.
+      const { config, credentials } = settings({ prefix: "kms-default", endpoint: proxy.endpoint });
+      const data = randomBytes(100_000);
+      const result = await s3Adapter.deliver(Readable.from([data]), "small.csv.pgp", meta, config, credentials);
+      expect(result).toMatchObject({ bytes: data.length, checksum: sha256(data), notes: ["size verified; the store gives no whole-object MD5 for this upload"] });
+      expect((await readObject(result.path)).equals(data)).toBe(true);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it("still refuses a single-part upload whose plain ETag differs from the MD5 sent", async () => {
+    const proxy = await startRewritingProxy(s3.port, (method, _url, headers) => {
+      if (method === "HEAD") headers.etag = `"${randomBytes(16).toString("hex")}"`;
+    });
+    try {
+      const { config, credentials } = settings({ prefix: "bad-etag", endpoint: proxy.endpoint });
+      const attempt = s3Adapter.deliver(Readable.from([randomBytes(1000)]), "x.csv.pgp", meta, config, credentials);
+      await expect(attempt).rejects.toMatchObject({ code: "verification_failed" });
+      expect(await keysUnder("bad-etag/")).toEqual([]);
+    } finally {
+      await proxy.close();
+    }
+  });
+});
+
+describe("s3 clock skew", () => {
+  it("reports RequestTimeTooSkewed (a 403) as a retryable clock problem, not access denied", async () => {
+    const server = createHttpServer((req, res) => {
+      req.resume();
+      req.on("end", () => {
+        res.writeHead(403, { "content-type": "application/xml" });
+        res.end(
+          '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>RequestTimeTooSkewed</Code><Message>The difference between the request time and the current time is too large.</Message><RequestId>1</RequestId></Error>',
+        );
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      const { config, credentials } = settings({ endpoint: `http://127.0.0.1:${(server.address() as { port: number }).port}` });
+      const error = await verifyError(config, credentials);
+      expect(error.code).toBe("timeout");
+      expect(error.permanent).toBe(false);
+      expect(error.message).toContain("clock");
+      expect(error.message).not.toContain("access denied");
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});
+
+describe("s3 multipart uploads left by a crashed attempt", () => {
+  it("are aborted when the next attempt delivers", async () => {
+    const key = "crashed/report.csv.pgp";
+    // A worker killed mid-upload: the upload was started and a part sent, nothing aborted it.
+    const started = await client.send(new CreateMultipartUploadCommand({ Bucket: BUCKET, Key: key }));
+    await client.send(new UploadPartCommand({ Bucket: BUCKET, Key: key, UploadId: started.UploadId, PartNumber: 1, Body: randomBytes(5 * MIB) }));
+    // Another file's unfinished upload under the same prefix is not this delivery's to abort.
+    const other = await client.send(new CreateMultipartUploadCommand({ Bucket: BUCKET, Key: `${key}.other` }));
+    const uploadsOf = async (k: string) => ((await client.send(new ListMultipartUploadsCommand({ Bucket: BUCKET, Prefix: "crashed/" }))).Uploads ?? []).filter((u) => u.Key === k);
+    expect(await uploadsOf(key)).toHaveLength(1);
+
+    const { config, credentials } = settings({ prefix: "crashed" });
+    const data = randomBytes(1000);
+    const result = await s3Adapter.deliver(Readable.from([data]), "report.csv.pgp", meta, config, credentials);
+    expect(result.path).toBe(key);
+    expect((await readObject(key)).equals(data)).toBe(true);
+    expect(await uploadsOf(key)).toEqual([]);
+    expect(await uploadsOf(`${key}.other`)).toHaveLength(1);
+    await client.send(new AbortMultipartUploadCommand({ Bucket: BUCKET, Key: `${key}.other`, UploadId: other.UploadId }));
+  });
+});
+
+describe("s3 memory bounds", () => {
+  it("refuses part sizes that would hold too much in memory, or less than S3's minimum", () => {
+    expect(s3ConfigSchema.safeParse({ bucket: "my-bucket", partSizeBytes: 64 * MIB }).success).toBe(true);
+    const tooBig = s3ConfigSchema.safeParse({ bucket: "my-bucket", partSizeBytes: 64 * MIB + 1 });
+    expect(tooBig.success).toBe(false);
+    expect(tooBig.error?.issues[0]).toMatchObject({ path: ["partSizeBytes"], message: expect.stringContaining("at most 64 MiB") });
+    expect(s3ConfigSchema.safeParse({ bucket: "my-bucket", partSizeBytes: 512 * MIB }).success).toBe(false);
+    expect(s3ConfigSchema.safeParse({ bucket: "my-bucket", partSizeBytes: 5 * MIB - 1 }).success).toBe(false);
+  });
+});
+
+describe("s3 endpoints without ALLOW_INSECURE_ENDPOINTS", () => {
+  const secure = s3ConfigSchemaFor({ allowInsecureEndpoints: false });
+
+  it("refuses plain http and hosts in this service's own network when settings are saved", () => {
+    for (const endpoint of ["http://s3.example.com", "https://127.0.0.1:9000", "https://localhost", "https://[::1]", "https://169.254.169.254", "https://10.1.2.3", "https://[::ffff:127.0.0.1]"]) {
+      const result = secure.safeParse({ bucket: "my-bucket", endpoint });
+      expect(result.success, endpoint).toBe(false);
+      expect(result.error?.issues[0]?.path, endpoint).toEqual(["endpoint"]);
+    }
+    expect(secure.safeParse({ bucket: "my-bucket", endpoint: "http://s3.example.com" }).error?.issues[0]?.message).toBe("must use https");
+    expect(secure.safeParse({ bucket: "my-bucket", endpoint: "https://s3.eu-central-1.wasabisys.com" }).success).toBe(true);
+    expect(secure.safeParse({ bucket: "my-bucket" }).success).toBe(true);
+    // With insecure endpoints allowed (tests, demo, simulator) loopback http is fine.
+    expect(s3ConfigSchemaFor({ allowInsecureEndpoints: true }).safeParse({ bucket: "my-bucket", endpoint: s3.endpoint }).success).toBe(true);
+  });
+
+  it("verify and deliver refuse a loopback endpoint before sending anything", async () => {
+    const { config, credentials } = settings();
+    const seen = s3.requests.length;
+    const result = await productionAdapter.verify(config, credentials);
+    expect(result.ok).toBe(false);
+    const error = (result as { error: DestinationError }).error;
+    expect(error).toBeInstanceOf(BlockedEndpointError);
+    expect(error).toMatchObject({ code: "connect", permanent: true, field: "config.endpoint" });
+    const body = Readable.from([randomBytes(100)]);
+    await expect(productionAdapter.deliver(body, "x.csv.pgp", meta, config, credentials)).rejects.toMatchObject({ code: "connect", permanent: true });
+    expect(body.destroyed).toBe(true);
+    expect(s3.requests.length).toBe(seen);
+  });
+
+  it("refuses a host name that resolves into this service's own network, as each connection is made", async () => {
+    // This machine's own name resolves to a loopback or private address.
+    const name = hostname();
+    await expect(resolvePublicAddresses(name)).rejects.toMatchObject({ code: "ERR_INTERNAL_ADDRESS" });
+    const seen = s3.requests.length;
+    // https to s3rver's plain port: without the check the TLS handshake would fail instead.
+    const { config, credentials } = settings({ endpoint: `https://${name}:${s3.port}` });
+    const result = await productionAdapter.verify(config, credentials);
+    expect(result).toMatchObject({ ok: false, error: { code: "connect", permanent: true, field: "config.endpoint" } });
+    expect((result as { error: DestinationError }).error.message).toContain("own network");
+    await expect(productionAdapter.deliver(Readable.from([randomBytes(100)]), "x.csv.pgp", meta, config, credentials)).rejects.toMatchObject({
+      code: "connect",
+      permanent: true,
+    });
+    expect(s3.requests.length).toBe(seen);
+  });
+});
+
+/** An HTTP proxy to s3rver that lets a test rewrite response headers. */
+async function startRewritingProxy(
+  targetPort: number,
+  rewrite: (method: string, url: string, headers: IncomingHttpHeaders) => void,
+): Promise<{ endpoint: string; close(): Promise<void> }> {
+  const server = createHttpServer((req, res) => {
+    const upstream = httpRequest({ host: "127.0.0.1", port: targetPort, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+      const headers = { ...answer.headers };
+      if ((answer.statusCode ?? 500) < 300) rewrite(req.method ?? "GET", req.url ?? "/", headers);
+      res.writeHead(answer.statusCode ?? 502, headers);
+      answer.pipe(res);
+    });
+    upstream.on("error", () => res.destroy());
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    endpoint: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
 }

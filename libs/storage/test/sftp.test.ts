@@ -1,15 +1,20 @@
 import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { chown, mkdir, readdir } from "node:fs/promises";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import SftpClient from "ssh2-sftp-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { sftpAdapter, sftpConfigSchema, sftpCredentialsSchema } from "../src/destinations/sftp.js";
+import { createSftpAdapter, sftpAdapter as productionAdapter, sftpConfigSchema, sftpConfigSchemaFor, sftpCredentialsSchema } from "../src/destinations/sftp.js";
+import { BlockedEndpointError } from "../src/destinations/endpoint-policy.js";
 import type { SftpConfig, SftpCredentials } from "../src/destinations/sftp.js";
 import { DestinationError } from "../src/errors.js";
 import type { DeliveryMeta } from "../src/destinations/types.js";
 import { startSshd } from "./support/sshd.js";
 import type { SshdServer } from "./support/sshd.js";
+
+/** sshd listens on loopback: the adapter as tests, the demo and the simulator run it. */
+const sftpAdapter = createSftpAdapter({ allowInsecureEndpoints: true });
 
 const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex");
 
@@ -306,5 +311,44 @@ describe("sftp destination when the server forbids rename", () => {
     expect(result.notes).toEqual(["server forbids rename: uploaded directly to the final name"]);
     expect(sha256(await readBack(server, result.path))).toBe(sha256(data));
     expect(await readdir(join(server.home, "direct"))).toEqual(["direct.csv.pgp"]);
+  });
+});
+
+describe("sftp hosts without ALLOW_INSECURE_ENDPOINTS", () => {
+  let server: SshdServer;
+
+  beforeAll(async () => {
+    server = await startSshd();
+  }, 60_000);
+
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it("refuses hosts in this service's own network when settings are saved", () => {
+    const secure = sftpConfigSchemaFor({ allowInsecureEndpoints: false });
+    for (const host of ["127.0.0.1", "localhost", "10.0.0.5", "169.254.169.254", "::1", "[::1]", "0.0.0.0"]) {
+      const result = secure.safeParse({ host, username: "u" });
+      expect(result.success, host).toBe(false);
+      expect(result.error?.issues[0]?.path, host).toEqual(["host"]);
+    }
+    expect(secure.safeParse({ host: "sftp.example.com", username: "u" }).success).toBe(true);
+    expect(secure.safeParse({ host: "203.0.113.7", username: "u" }).success).toBe(true);
+  });
+
+  it("verify and deliver refuse a loopback host, and a name resolving into our network, without connecting", async () => {
+    for (const host of [server.host, hostname()]) {
+      const config = configFor(server, { host });
+      const result = await productionAdapter.verify(config, passwordOf(server));
+      expect(result.ok, host).toBe(false);
+      const error = (result as { error: DestinationError }).error;
+      expect(error, host).toBeInstanceOf(BlockedEndpointError);
+      expect(error).toMatchObject({ code: "connect", permanent: true, field: "config.host" });
+      expect(error.message).toContain("own network");
+
+      const body = Readable.from([randomBytes(100)]);
+      await expect(productionAdapter.deliver(body, "x.csv", meta(), config, passwordOf(server))).rejects.toMatchObject({ code: "connect", permanent: true });
+      expect(body.destroyed).toBe(true);
+    }
   });
 });

@@ -35,11 +35,25 @@ function openPgpExtension(encryptedKey: string): "asc" | "pgp" {
   return encryptedKey.endsWith(".asc") ? "asc" : "pgp";
 }
 
-/** The adapter with its parsed settings; bad stored settings cannot be fixed by retrying. */
+/**
+ * What a schema refused, as "config.endpoint: must use https". Zod messages describe the
+ * expected shape, never the value, so no secret reaches the run's reason.
+ */
+function issuesOf(field: "config" | "credentials", error: { issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }> }): string {
+  return error.issues
+    .slice(0, 3)
+    .map((issue) => `${[field, ...issue.path.map(String)].join(".")}: ${issue.message}`)
+    .join("; ");
+}
+
+/**
+ * The adapter with its parsed settings; bad stored settings cannot be fixed by retrying. Settings
+ * saved before a rule was tightened (an endpoint inside our network, an oversized part) land here too.
+ */
 function prepare(destination: Destination, adapter: AnyDestinationAdapter, keyring: Keyring): { config: unknown; credentials: unknown } {
   const config = adapter.configSchema.safeParse(destination.config);
   if (!config.success) {
-    throw new PermanentError("destination_invalid", `destination "${destination.name}" has settings this version cannot read; update it`);
+    throw new PermanentError("destination_invalid", `destination "${destination.name}" has settings this version does not accept (${issuesOf("config", config.error)}); update it`);
   }
   let sealed: unknown = null;
   if (destination.sealedCredentials) {
@@ -51,7 +65,8 @@ function prepare(destination: Destination, adapter: AnyDestinationAdapter, keyri
   }
   const credentials = adapter.credentialsSchema.safeParse(sealed ?? undefined);
   if (!credentials.success) {
-    throw new PermanentError("credentials_invalid", `destination "${destination.name}" is missing credentials; enter them again`);
+    const reason = sealed === null ? "is missing credentials" : `has credentials this version does not accept (${issuesOf("credentials", credentials.error)})`;
+    throw new PermanentError("credentials_invalid", `destination "${destination.name}" ${reason}; enter them again`);
   }
   return { config: config.data, credentials: credentials.data };
 }

@@ -41,7 +41,7 @@ export async function start(config: Config, deps: DelivererDeps = {}): Promise<{
   const logger = deps.logger ?? createLogger({ name: "deliverer", level: config.LOG_LEVEL });
   const keyring = deps.keyring ?? keyringFromConfig(config);
   const staging = deps.staging ?? createStagingStore(config);
-  const registry = deps.registry ?? createDestinationRegistry({ managedStore: createManagedStore(config) });
+  const registry = deps.registry ?? createDestinationRegistry({ managedStore: createManagedStore(config), allowInsecureEndpoints: config.ALLOW_INSECURE_ENDPOINTS });
   const mailer = deps.mailer ?? (config.SMTP_URL ? createMailer({ smtpUrl: config.SMTP_URL, from: config.SMTP_FROM }) : undefined);
   if (mailer && !deps.mailer) owned.push(async () => mailer.close());
 

@@ -8,10 +8,16 @@ import { JWT } from "google-auth-library";
 import { z } from "zod";
 import { DestinationError } from "../errors.js";
 import { MeasuringStream } from "../staging/measure.js";
+import { assertPublicEndpoint, endpointSettingProblem, SECURE_ENDPOINTS } from "./endpoint-policy.js";
+import type { EndpointPolicy } from "./endpoint-policy.js";
 import type { DeliveryMeta, DeliveryResult, DestinationAdapter, VerifyResult } from "./types.js";
 
 const KIB = 1024;
 const MIB = 1024 * KIB;
+/** Google's unit for resumable chunks. */
+const CHUNK_UNIT = 256 * KIB;
+const MAX_RESUMABLE_THRESHOLD = 32 * MIB;
+const MAX_CHUNK_SIZE = 64 * MIB;
 
 function normalisePrefix(prefix: string): string {
   const trimmed = prefix.replace(/^\/+|\/+$/g, "");
@@ -31,20 +37,40 @@ export const gcsConfigSchema = z.object({
     .refine((p) => !p.split("/").some((segment) => segment === "." || segment === ".."), "no . or .. segments")
     .default("")
     .transform(normalisePrefix),
-  /** Another JSON API endpoint (private service connect, a compatible store); Google's by default. */
+  /**
+   * Another JSON API endpoint (private service connect, a compatible store); Google's by default.
+   * https, outside this service's own network, unless ALLOW_INSECURE_ENDPOINTS (see gcsConfigSchemaFor).
+   */
   apiEndpoint: z.url({ protocol: /^https?$/ }).optional(),
-  /** Files at least this large go up as a resumable upload; smaller ones in one multipart request. */
-  resumableThresholdBytes: z.number().int().min(0).default(8 * MIB),
-  /** Size of each resumable request; Google wants a multiple of 256 KiB. */
+  /**
+   * Files at least this large go up as a resumable upload; smaller ones in one multipart request.
+   * Everything below it is held in memory (on a shared deliverer) to tell the two apart.
+   */
+  resumableThresholdBytes: z
+    .number()
+    .int()
+    .min(0)
+    .max(MAX_RESUMABLE_THRESHOLD, "at most 32 MiB (33554432): files below the threshold are held in memory")
+    .default(8 * MIB),
+  /** Size of each resumable request, held in memory while it is sent; Google wants a multiple of 256 KiB. */
   chunkSizeBytes: z
     .number()
     .int()
-    .min(256 * KIB)
-    .max(1024 * MIB)
-    .refine((n) => n % (256 * KIB) === 0, "a multiple of 256 KiB")
+    .min(CHUNK_UNIT, "at least 256 KiB (262144)")
+    .max(MAX_CHUNK_SIZE, "at most 64 MiB (67108864): each chunk is held in memory while it uploads")
+    .refine((n) => n % CHUNK_UNIT === 0, "a multiple of 256 KiB (262144)")
     .default(8 * MIB),
 });
 export type GcsConfig = z.output<typeof gcsConfigSchema>;
+
+/** The settings schema under an endpoint policy: without ALLOW_INSECURE_ENDPOINTS apiEndpoint must be https and public. */
+export function gcsConfigSchemaFor(policy: EndpointPolicy): z.ZodType<GcsConfig> {
+  if (policy.allowInsecureEndpoints) return gcsConfigSchema;
+  return gcsConfigSchema.superRefine((config, ctx) => {
+    const problem = endpointSettingProblem(config.apiEndpoint, policy);
+    if (problem) ctx.addIssue({ code: "custom", path: ["apiEndpoint"], message: problem });
+  });
+}
 
 const serviceAccountKeySchema = z
   .object({
@@ -74,6 +100,29 @@ export const gcsCredentialsSchema = z.object({
     .pipe(serviceAccountKeySchema),
 });
 export type GcsCredentials = z.output<typeof gcsCredentialsSchema>;
+
+/**
+ * The credentials schema under an endpoint policy: the key's token_uri receives a signed JWT, so
+ * without ALLOW_INSECURE_ENDPOINTS it must be https and public like apiEndpoint.
+ */
+export function gcsCredentialsSchemaFor(policy: EndpointPolicy): z.ZodType<GcsCredentials> {
+  if (policy.allowInsecureEndpoints) return gcsCredentialsSchema;
+  return gcsCredentialsSchema.superRefine((credentials, ctx) => {
+    const problem = endpointSettingProblem(credentials.serviceAccountKey.token_uri, policy);
+    if (problem) ctx.addIssue({ code: "custom", path: ["serviceAccountKey", "token_uri"], message: problem });
+  });
+}
+
+/**
+ * Checks apiEndpoint and token_uri before the client library connects: scheme and literal host,
+ * then every address the names resolve to. (The library's HTTP stack takes no custom lookup, so
+ * this is resolve-then-check rather than checked per connection.)
+ */
+async function assertEndpointsAllowed(config: GcsConfig, credentials: GcsCredentials, policy: EndpointPolicy): Promise<void> {
+  await assertPublicEndpoint("config.apiEndpoint", config.apiEndpoint, policy);
+  const tokenUri = credentials.serviceAccountKey.token_uri;
+  if (tokenUri !== undefined && !GOOGLE_TOKEN_URIS.has(tokenUri)) await assertPublicEndpoint("credentials.serviceAccountKey.token_uri", tokenUri, policy);
+}
 
 /** Where the client library always sends token requests, and the token_uri Google writes into keys. */
 const LIBRARY_TOKEN_URL = "https://www.googleapis.com/oauth2/v4/token";
@@ -202,105 +251,126 @@ export function gcsObjectName(config: Pick<GcsConfig, "prefix">, fileName: strin
   return `${config.prefix}${folder}${fileName}`;
 }
 
-export const gcsAdapter: DestinationAdapter<GcsConfig, GcsCredentials> = {
-  kind: "gcs",
-  configSchema: gcsConfigSchema,
-  credentialsSchema: gcsCredentialsSchema,
+/**
+ * The Cloud Storage adapter under an endpoint policy (services pass ALLOW_INSECURE_ENDPOINTS
+ * through the registry). Its schemas refuse a disallowed apiEndpoint or token_uri when settings
+ * are saved; verify and deliver check again, resolving the names, before connecting.
+ */
+export function createGcsAdapter(policy: EndpointPolicy): DestinationAdapter<GcsConfig, GcsCredentials> {
+  return {
+    kind: "gcs",
+    configSchema: gcsConfigSchemaFor(policy),
+    credentialsSchema: gcsCredentialsSchemaFor(policy),
 
-  async verify(config, credentials): Promise<VerifyResult<GcsConfig>> {
-    const { storage } = gcsStorageClient(config, credentials, "verify");
-    const file = storage.bucket(config.bucket).file(`${config.prefix}.transporter-probe-${randomUUID()}`);
-    const payload = Buffer.from("transporter destination probe\n");
-    let step = "writing a probe object";
-    try {
-      await file.save(payload, { resumable: false, contentType: "text/plain", validation: "crc32c" });
-      step = "reading the probe object's metadata";
-      const [metadata] = await file.getMetadata();
-      if (Number(metadata.size) !== payload.length) {
-        await file.delete({ ignoreNotFound: true }).catch(() => undefined);
-        return { ok: false, error: new DestinationError("verification_failed", `the probe object at ${where(config)} has ${metadata.size} bytes, ${payload.length} were written`) };
+    async verify(config, credentials): Promise<VerifyResult<GcsConfig>> {
+      try {
+        await assertEndpointsAllowed(config, credentials, policy);
+      } catch (error) {
+        return { ok: false, error: gcsErrorToDestinationError(error, config, "checking the endpoint") };
       }
-      step = "deleting the probe object";
-      await file.delete();
-      return { ok: true, details: `${where(config)}: wrote, read back and deleted a probe object` };
-    } catch (error) {
-      return { ok: false, error: gcsErrorToDestinationError(error, config, step) };
-    }
-  },
-
-  async deliver(body: Readable, fileName: string, meta: DeliveryMeta, config, credentials): Promise<DeliveryResult> {
-    const { storage, authClient } = gcsStorageClient(config, credentials, "deliver");
-    const name = gcsObjectName(config, fileName, meta.subfolder);
-    const file = storage.bucket(config.bucket).file(name);
-    const measure = new MeasuringStream({ md5: true });
-    const crc = new Crc32cStream();
-    let sourceError: unknown;
-    body.once("error", (error) => {
-      sourceError = error;
-      measure.destroy(error);
-    });
-    const measured = body.pipe(measure).pipe(crc);
-    measure.once("error", (error) => crc.destroy(error));
-    const contentType = meta.contentType ?? "application/octet-stream";
-
-    // Read up to the threshold: a file that ends before it goes up in one request, a larger one
-    // as a resumable upload (only finalising the session makes the object visible).
-    const iterator = measured[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-    const head: Buffer[] = [];
-    let headBytes = 0;
-    let ended = false;
-    try {
-      while (!ended && headBytes < config.resumableThresholdBytes) {
-        const next = await iterator.next();
-        if (next.done) ended = true;
-        else {
-          head.push(next.value);
-          headBytes += next.value.length;
+      const { storage } = gcsStorageClient(config, credentials, "verify");
+      const file = storage.bucket(config.bucket).file(`${config.prefix}.transporter-probe-${randomUUID()}`);
+      const payload = Buffer.from("transporter destination probe\n");
+      let step = "writing a probe object";
+      try {
+        await file.save(payload, { resumable: false, contentType: "text/plain", validation: "crc32c" });
+        step = "reading the probe object's metadata";
+        const [metadata] = await file.getMetadata();
+        if (Number(metadata.size) !== payload.length) {
+          await file.delete({ ignoreNotFound: true }).catch(() => undefined);
+          return { ok: false, error: new DestinationError("verification_failed", `the probe object at ${where(config)} has ${metadata.size} bytes, ${payload.length} were written`) };
         }
+        step = "deleting the probe object";
+        await file.delete();
+        return { ok: true, details: `${where(config)}: wrote, read back and deleted a probe object` };
+      } catch (error) {
+        return { ok: false, error: gcsErrorToDestinationError(error, config, step) };
       }
-      if (ended) {
-        await file.save(Buffer.concat(head), { resumable: false, contentType, validation: "crc32c" });
-      } else {
-        await sendTokenWithResumableUploads(config, authClient, file);
-        const rest = async function* () {
-          yield* head;
-          for (;;) {
-            const next = await iterator.next();
-            if (next.done) return;
-            yield next.value;
-          }
-        };
-        await pipeline(Readable.from(rest()), file.createWriteStream({ resumable: true, chunkSize: config.chunkSizeBytes, contentType, validation: "crc32c" }));
-      }
-    } catch (error) {
-      body.destroy(); // release the staging file or connection behind it
-      if (sourceError !== undefined) throw sourceError;
-      throw gcsErrorToDestinationError(error, config, `uploading ${name}`);
-    }
+    },
 
-    let metadata;
-    try {
-      [metadata] = await file.getMetadata();
-    } catch (error) {
-      throw gcsErrorToDestinationError(error, config, `checking ${name} after upload`);
-    }
-    const md5 = measure.md5().toString("base64");
-    const crc32c = crc.crc.toString();
-    const problem =
-      Number(metadata.size) !== measure.bytes
-        ? `the stored object has ${metadata.size} bytes, ${measure.bytes} were sent`
-        : meta.expectedBytes !== undefined && measure.bytes !== meta.expectedBytes
-          ? `${measure.bytes} bytes were sent, ${meta.expectedBytes} expected`
-          : metadata.crc32c !== undefined && metadata.crc32c !== crc32c
-            ? "the stored object's CRC32C differs from the bytes sent"
-            : metadata.md5Hash !== undefined && metadata.md5Hash !== md5
-              ? "the stored object's MD5 differs from the bytes sent"
-              : undefined;
-    if (problem) {
-      await file.delete({ ignoreNotFound: true }).catch(() => undefined);
-      throw new DestinationError("verification_failed", `${where(config)}: ${problem}; the object was removed`);
-    }
-    const notes = metadata.md5Hash === undefined && metadata.crc32c === undefined ? ["size verified; the store reported no checksum"] : [];
-    return { path: name, bytes: measure.bytes, checksum: measure.sha256(), notes };
-  },
-};
+    async deliver(body: Readable, fileName: string, meta: DeliveryMeta, config, credentials): Promise<DeliveryResult> {
+      try {
+        await assertEndpointsAllowed(config, credentials, policy);
+      } catch (error) {
+        body.destroy();
+        throw gcsErrorToDestinationError(error, config, "checking the endpoint");
+      }
+      const { storage, authClient } = gcsStorageClient(config, credentials, "deliver");
+      const name = gcsObjectName(config, fileName, meta.subfolder);
+      const file = storage.bucket(config.bucket).file(name);
+      const measure = new MeasuringStream({ md5: true });
+      const crc = new Crc32cStream();
+      let sourceError: unknown;
+      body.once("error", (error) => {
+        sourceError = error;
+        measure.destroy(error);
+      });
+      const measured = body.pipe(measure).pipe(crc);
+      measure.once("error", (error) => crc.destroy(error));
+      const contentType = meta.contentType ?? "application/octet-stream";
+
+      // Read up to the threshold: a file that ends before it goes up in one request, a larger one
+      // as a resumable upload (only finalising the session makes the object visible).
+      const iterator = measured[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+      const head: Buffer[] = [];
+      let headBytes = 0;
+      let ended = false;
+      try {
+        while (!ended && headBytes < config.resumableThresholdBytes) {
+          const next = await iterator.next();
+          if (next.done) ended = true;
+          else {
+            head.push(next.value);
+            headBytes += next.value.length;
+          }
+        }
+        if (ended) {
+          await file.save(Buffer.concat(head), { resumable: false, contentType, validation: "crc32c" });
+        } else {
+          await sendTokenWithResumableUploads(config, authClient, file);
+          const rest = async function* () {
+            yield* head;
+            for (;;) {
+              const next = await iterator.next();
+              if (next.done) return;
+              yield next.value;
+            }
+          };
+          await pipeline(Readable.from(rest()), file.createWriteStream({ resumable: true, chunkSize: config.chunkSizeBytes, contentType, validation: "crc32c" }));
+        }
+      } catch (error) {
+        body.destroy(); // release the staging file or connection behind it
+        if (sourceError !== undefined) throw sourceError;
+        throw gcsErrorToDestinationError(error, config, `uploading ${name}`);
+      }
+
+      let metadata;
+      try {
+        [metadata] = await file.getMetadata();
+      } catch (error) {
+        throw gcsErrorToDestinationError(error, config, `checking ${name} after upload`);
+      }
+      const md5 = measure.md5().toString("base64");
+      const crc32c = crc.crc.toString();
+      const problem =
+        Number(metadata.size) !== measure.bytes
+          ? `the stored object has ${metadata.size} bytes, ${measure.bytes} were sent`
+          : meta.expectedBytes !== undefined && measure.bytes !== meta.expectedBytes
+            ? `${measure.bytes} bytes were sent, ${meta.expectedBytes} expected`
+            : metadata.crc32c !== undefined && metadata.crc32c !== crc32c
+              ? "the stored object's CRC32C differs from the bytes sent"
+              : metadata.md5Hash !== undefined && metadata.md5Hash !== md5
+                ? "the stored object's MD5 differs from the bytes sent"
+                : undefined;
+      if (problem) {
+        await file.delete({ ignoreNotFound: true }).catch(() => undefined);
+        throw new DestinationError("verification_failed", `${where(config)}: ${problem}; the object was removed`);
+      }
+      const notes = metadata.md5Hash === undefined && metadata.crc32c === undefined ? ["size verified; the store reported no checksum"] : [];
+      return { path: name, bytes: measure.bytes, checksum: measure.sha256(), notes };
+    },
+  };
+}
+
+/** The adapter with production's policy: https endpoints outside this service's own network only. */
+export const gcsAdapter = createGcsAdapter(SECURE_ENDPOINTS);

@@ -6,6 +6,9 @@ import type { SFTPWrapper, Stats } from "ssh2";
 import { z } from "zod";
 import { DestinationError } from "../errors.js";
 import type { DestinationErrorCode } from "../errors.js";
+import { InternalAddressError, resolvePublicAddresses } from "../network/public-address.js";
+import { BlockedEndpointError, hostSettingProblem, SECURE_ENDPOINTS } from "./endpoint-policy.js";
+import type { EndpointPolicy } from "./endpoint-policy.js";
 import type { DeliveryMeta, DeliveryResult, DestinationAdapter, VerifyResult } from "./types.js";
 
 /**
@@ -39,6 +42,15 @@ export const sftpConfigSchema = z.object({
   renameAllowed: z.boolean().optional(),
 });
 export type SftpConfig = z.output<typeof sftpConfigSchema>;
+
+/** The settings schema under an endpoint policy: without ALLOW_INSECURE_ENDPOINTS the host may not be in this service's own network. */
+export function sftpConfigSchemaFor(policy: EndpointPolicy): z.ZodType<SftpConfig> {
+  if (policy.allowInsecureEndpoints) return sftpConfigSchema;
+  return sftpConfigSchema.superRefine((config, ctx) => {
+    const problem = hostSettingProblem(config.host, policy);
+    if (problem) ctx.addIssue({ code: "custom", path: ["host"], message: problem });
+  });
+}
 
 export const sftpCredentialsSchema = z
   .object({
@@ -90,7 +102,28 @@ function where(config: SftpConfig): string {
   return `${config.host}:${config.port}`;
 }
 
-async function connect(config: SftpConfig, credentials: SftpCredentials): Promise<SftpSession> {
+/**
+ * The address to connect to: under the secure policy the host is resolved here, every address
+ * checked, and the connection made to a checked one (a name that resolves elsewhere a moment
+ * later cannot redirect it into our network).
+ */
+async function addressOf(config: SftpConfig, policy: EndpointPolicy): Promise<string> {
+  if (policy.allowInsecureEndpoints) return config.host;
+  const problem = hostSettingProblem(config.host, policy);
+  if (problem) throw new BlockedEndpointError("config.host", `config.host ${problem}`);
+  try {
+    const [first] = await resolvePublicAddresses(config.host);
+    return first!.address;
+  } catch (error) {
+    if (error instanceof InternalAddressError) {
+      throw new BlockedEndpointError("config.host", `config.host: ${error.message}; destinations must be reachable on the public internet`);
+    }
+    throw connectError(config, error as SftpStatusError);
+  }
+}
+
+async function connect(config: SftpConfig, credentials: SftpCredentials, policy: EndpointPolicy): Promise<SftpSession> {
+  const address = await addressOf(config, policy);
   const client = new SftpClient("transporter", { error: () => {}, end: () => {}, close: () => {} });
   let presented: string | undefined;
   let rawError: SftpStatusError | undefined;
@@ -109,7 +142,7 @@ async function connect(config: SftpConfig, credentials: SftpCredentials): Promis
 
   try {
     const sftp = await client.connect({
-      host: config.host,
+      host: address,
       port: config.port,
       username: config.username,
       ...(credentials.password !== undefined ? { password: credentials.password } : {}),
@@ -380,6 +413,7 @@ async function deliver(
   meta: DeliveryMeta,
   config: SftpConfig,
   credentials: SftpCredentials,
+  policy: EndpointPolicy,
 ): Promise<DeliveryResult> {
   if (!fileName || fileName.includes("/") || fileName === "." || fileName === "..") {
     throw new DestinationError("protocol", `invalid file name ${JSON.stringify(fileName)}`);
@@ -387,7 +421,7 @@ async function deliver(
   const notes: string[] = [];
   let session: SftpSession;
   try {
-    session = await connect(config, credentials);
+    session = await connect(config, credentials, policy);
   } catch (error) {
     body.destroy();
     throw error;
@@ -452,10 +486,10 @@ function checkExpected(meta: DeliveryMeta, written: Written): void {
   }
 }
 
-async function verify(config: SftpConfig, credentials: SftpCredentials): Promise<VerifyResult<SftpConfig>> {
+async function verify(config: SftpConfig, credentials: SftpCredentials, policy: EndpointPolicy): Promise<VerifyResult<SftpConfig>> {
   let session: SftpSession;
   try {
-    session = await connect(config, credentials);
+    session = await connect(config, credentials, policy);
   } catch (error) {
     return { ok: false, error: error instanceof DestinationError ? error : connectError(config, error as SftpStatusError) };
   }
@@ -493,10 +527,20 @@ async function verify(config: SftpConfig, credentials: SftpCredentials): Promise
   }
 }
 
-export const sftpAdapter: DestinationAdapter<SftpConfig, SftpCredentials> = {
-  kind: "sftp",
-  configSchema: sftpConfigSchema,
-  credentialsSchema: sftpCredentialsSchema,
-  verify,
-  deliver,
-};
+/**
+ * The SFTP adapter under an endpoint policy (services pass ALLOW_INSECURE_ENDPOINTS through the
+ * registry). Its configSchema refuses an internal host when settings are saved; verify and
+ * deliver resolve the host, check every address and connect to a checked one.
+ */
+export function createSftpAdapter(policy: EndpointPolicy): DestinationAdapter<SftpConfig, SftpCredentials> {
+  return {
+    kind: "sftp",
+    configSchema: sftpConfigSchemaFor(policy),
+    credentialsSchema: sftpCredentialsSchema,
+    verify: (config, credentials) => verify(config, credentials, policy),
+    deliver: (body, fileName, meta, config, credentials) => deliver(body, fileName, meta, config, credentials, policy),
+  };
+}
+
+/** The adapter with production's policy: hosts outside this service's own network only. */
+export const sftpAdapter = createSftpAdapter(SECURE_ENDPOINTS);

@@ -1,66 +1,9 @@
-import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from "node:dns";
-import { BlockList, isIP } from "node:net";
+import { endpointUrlProblem } from "../network/public-address.js";
 
-/**
- * Where a tenant's webhook may not point: this service's own network. A webhook is a request
- * our servers make to an address a tenant chose, so without this a tenant could reach the
- * database, the cloud's metadata service or any internal port, and read what answered from the
- * failure alert. Loopback, private (RFC 1918, unique-local), link-local, shared (CGNAT),
- * unspecified, multicast and reserved ranges; IPv4-mapped and NAT64 IPv6 forms included.
- */
-const INTERNAL = new BlockList();
-for (const [network, prefix] of [
-  ["0.0.0.0", 8], ["10.0.0.0", 8], ["100.64.0.0", 10], ["127.0.0.0", 8], ["169.254.0.0", 16], ["172.16.0.0", 12],
-  ["192.0.0.0", 24], ["192.168.0.0", 16], ["198.18.0.0", 15], ["224.0.0.0", 4], ["240.0.0.0", 4],
-] as const) {
-  INTERNAL.addSubnet(network, prefix, "ipv4");
-}
-for (const [network, prefix] of [
-  // IPv4-mapped addresses (::ffff:a.b.c.d) need no rule: BlockList checks them against the IPv4 ones.
-  ["::", 127], ["64:ff9b::", 96], ["fc00::", 7], ["fe80::", 10], ["ff00::", 8],
-] as const) {
-  INTERNAL.addSubnet(network, prefix, "ipv6");
-}
-
-/** True for an IP address outside every internal range above. */
-export function isPublicAddress(address: string): boolean {
-  const family = isIP(address);
-  if (family === 0) return false;
-  return !INTERNAL.check(address, family === 4 ? "ipv4" : "ipv6");
-}
+// The guard is shared with destinations (libs/storage/src/network); webhooks keep their names.
+export { InternalAddressError, isPublicAddress, publicOnlyLookup } from "../network/public-address.js";
 
 /** The problem with a webhook URL's scheme or host, or null. Checked on save and before each send. */
 export function webhookUrlProblem(url: URL, options: { allowInsecure: boolean }): string | null {
-  if (url.protocol !== "https:" && !(url.protocol === "http:" && options.allowInsecure)) return "must use https";
-  if (options.allowInsecure) return null;
-  const host = url.hostname.replace(/^\[(.*)\]$/, "$1");
-  if (host === "localhost" || host.endsWith(".localhost")) return "may not point at this service's own network";
-  if (isIP(host) !== 0 && !isPublicAddress(host)) return "may not point at this service's own network";
-  return null;
-}
-
-/** The error a connection gets when its host name resolves to an internal address. */
-export class InternalAddressError extends Error {
-  override readonly name = "InternalAddressError";
-  readonly code = "ERR_INTERNAL_ADDRESS";
-}
-
-type LookupCallback = (error: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
-
-/**
- * A `lookup` for http(s).request that resolves as usual but refuses a name with any internal
- * address. The connection then goes to the address checked here, so a name that resolves
- * publicly once and internally the next time (DNS rebinding) cannot slip through.
- */
-export function publicOnlyLookup(hostname: string, options: LookupOptions, callback: LookupCallback): void {
-  dnsLookup(hostname, { ...options, all: true }, (error, addresses) => {
-    if (error) return callback(error, []);
-    const internal = addresses.find((a) => !isPublicAddress(a.address));
-    if (internal || addresses.length === 0) {
-      return callback(new InternalAddressError(`${hostname} resolves to ${internal?.address ?? "no address"}, inside this service's own network`), []);
-    }
-    if (options.all) return callback(null, addresses);
-    const first = addresses[0]!;
-    callback(null, first.address, first.family);
-  });
+  return endpointUrlProblem(url, options);
 }

@@ -1,5 +1,6 @@
 import { DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
+import type { LookupFunction } from "node:net";
 import type { Readable } from "node:stream";
 import { StorageObjectNotFoundError } from "../errors.js";
 import { destroyBodyOnFailure } from "./body-ownership.js";
@@ -21,6 +22,8 @@ export interface S3ConnectionOptions {
   connectionTimeoutMs?: number;
   /** Give up when a connected socket stays silent this long. */
   socketTimeoutMs?: number;
+  /** Resolves host names for every connection (e.g. publicOnlyLookup, so a tenant's endpoint cannot reach our network). */
+  lookup?: LookupFunction;
 }
 
 /**
@@ -39,7 +42,11 @@ export function createS3Client(options: S3ConnectionOptions): S3Client {
     forcePathStyle: options.forcePathStyle ?? Boolean(options.endpoint),
     credentials,
     maxAttempts: options.maxAttempts ?? 3,
-    requestHandler: { connectionTimeout: options.connectionTimeoutMs ?? 15_000, socketTimeout: options.socketTimeoutMs ?? 120_000 },
+    requestHandler: {
+      connectionTimeout: options.connectionTimeoutMs ?? 15_000,
+      socketTimeout: options.socketTimeoutMs ?? 120_000,
+      ...(options.lookup ? { httpAgent: { keepAlive: true, lookup: options.lookup }, httpsAgent: { keepAlive: true, lookup: options.lookup } } : {}),
+    },
     ...(options.endpoint ? { requestChecksumCalculation: "WHEN_REQUIRED", responseChecksumValidation: "WHEN_REQUIRED" } : {}),
   });
 }

@@ -13,8 +13,13 @@ const pools = new WeakMap<Db, pg.Pool>();
  * The pool is ours and handed to the adapter, so that the pipeline's hot-path SQL
  * (`pipeline-sql.ts`) shares its connections; `$disconnect()` ends it.
  */
-export function createPrisma(databaseUrl: string, options: { poolSize?: number } = {}): Db {
+export function createPrisma(databaseUrl: string, options: { poolSize?: number; onIdleError?: (error: Error) => void } = {}): Db {
   const pool = new pg.Pool({ connectionString: databaseUrl, max: options.poolSize ?? 10 });
+  // The server may close an idle connection (a restart, a failover, an idle timeout): the pool
+  // drops it and opens another on the next query, but reports it as an 'error' event, which
+  // would end the process unheard. The adapter listens only once Prisma itself has connected,
+  // and the pipeline's own SQL may use the pool long before that.
+  pool.on("error", options.onIdleError ?? ((error) => process.emitWarning(`an idle database connection was closed: ${error.message}`, "DatabaseConnectionWarning")));
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool, { disposeExternalPool: true }) });
   pools.set(prisma, pool);
   return prisma;

@@ -1,4 +1,6 @@
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createPrisma, poolOf } from "../src/client.js";
 import { raiseAlert } from "../src/alerts.js";
 import { activeEncryptionKey, encryptionKeyExists, liveDestination, liveSource } from "../src/pipeline-reads.js";
 import { beginStage, completeRun, finishStage, type StageRunFields } from "../src/run-stages.js";
@@ -164,5 +166,38 @@ describe("run stages in SQL", () => {
     expect(await encryptionKeyExists(db.prisma, a.key.id)).toBe(false);
     await db.prisma.encryptionKey.update({ where: { id: b.key.id }, data: { active: false } });
     expect(await activeEncryptionKey(db.prisma, b.tenant.id)).toBeNull();
+  });
+});
+
+describe("the pool under the pipeline's SQL", () => {
+  let db: TestDatabase;
+  beforeAll(async () => {
+    db = await createTestDatabase();
+  });
+  afterAll(async () => db.drop());
+
+  it("outlives the server closing an idle connection before Prisma ever connected, and reports it", async () => {
+    const reported: string[] = [];
+    const prisma = createPrisma(db.url, { poolSize: 2, onIdleError: (error) => reported.push(error.message) });
+    try {
+      // The pipeline's hot path: plain SQL on the pool, no model call (Prisma has not connected).
+      const read = () => beginStage(prisma, { runId: crypto.randomUUID(), tenantId: crypto.randomUUID(), stage: "fetch", at: new Date() });
+      expect(await read()).toEqual({ state: "missing" });
+      const pool = poolOf(prisma);
+      expect(pool.idleCount).toBeGreaterThan(0);
+      const admin = new pg.Client({ connectionString: db.url });
+      await admin.connect();
+      try {
+        await admin.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`);
+      } finally {
+        await admin.end();
+      }
+      for (let i = 0; i < 100 && reported.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(reported[0]).toMatch(/terminating connection/);
+      // A new connection serves the next query.
+      expect(await read()).toEqual({ state: "missing" });
+    } finally {
+      await prisma.$disconnect();
+    }
   });
 });

@@ -151,21 +151,24 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
             const output = (await options.handler({ run, task: run.task, tenant: run.tenant, payload, job, logger: runLogger, span, setRunFields })) ?? {};
             const staging = { ...((run.staging ?? {}) as Record<string, string>), ...output };
             stageDuration.record((Date.now() - started) / 1000, { stage, report: run.task.reportId });
-            if (stage === "fetch" && typeof fields.records === "number") {
-              recordsProcessed.add(fields.records, labels(run));
-              span.setAttribute("transporter.records", fields.records);
-            }
-            if (stage === "deliver" && (typeof fields.bytes === "bigint" || typeof fields.bytes === "number")) {
-              bytesDelivered.add(Number(fields.bytes), labels(run));
-              span.setAttribute("transporter.bytes", Number(fields.bytes));
-            }
+            const records = stage === "fetch" && typeof fields.records === "number" ? fields.records : null;
+            const bytes = stage === "deliver" && (typeof fields.bytes === "bigint" || typeof fields.bytes === "number") ? Number(fields.bytes) : null;
+            if (records !== null) span.setAttribute("transporter.records", records);
+            if (bytes !== null) span.setAttribute("transporter.bytes", bytes);
+            // Counted once the result is committed: a retry after a failed write would count it twice.
+            const countOutput = () => {
+              if (records !== null) recordsProcessed.add(records, labels(run));
+              if (bytes !== null) bytesDelivered.add(bytes, labels(run));
+            };
             if (stage === "deliver") {
               await completeRun(prisma, { runId: run.id, fields, staging, resolveAlertKey: runFailureAlertKey(run.taskId), at: new Date() });
+              countOutput();
               runsSucceeded.add(1, labels(run));
               if (hasNotificationSettings(run.task.notifications)) await producer.enqueue("notify", { runId: run.id, tenantId: run.tenantId, trace: payload.trace, outcome: "succeeded" });
               return;
             }
             await finishStage(prisma, { runId: run.id, stage: stage as Exclude<S, "deliver">, fields, staging, at: new Date() });
+            countOutput();
             const next = jobCatalog[stage].next as Exclude<Stage, "fetch">;
             await producer.enqueue(next, { runId: run.id, tenantId: run.tenantId, trace: payload.trace, ...output } as never);
           } catch (error) {

@@ -1,6 +1,6 @@
 import type { Config } from "@transporter/config";
 import { keyringFromConfig } from "@transporter/crypto";
-import { createPrisma, ensureDatabase, migrate, type Db } from "@transporter/db";
+import { createPrisma, ensureDatabase, idleConnectionClosed, migrate, type Db } from "@transporter/db";
 import { createRedis, JobProducer, type Redis } from "@transporter/queue";
 import { createDestinationRegistry, createManagedStore, createStagingStore, sweepManagedFiles, sweepStaging, type StagingStore } from "@transporter/storage";
 import { createLogger, type Logger } from "@transporter/telemetry";
@@ -33,7 +33,7 @@ export async function startSystem(config: Config, options: { now?: () => Date; l
   await ensureDatabase(config.DATABASE_URL);
   await migrate(config.DATABASE_URL);
   const logger = options.logger ?? createLogger({ name: "transporter", level: config.LOG_LEVEL });
-  const prisma = createPrisma(config.DATABASE_URL, { poolSize: config.DATABASE_POOL_SIZE });
+  const prisma = createPrisma(config.DATABASE_URL, { poolSize: config.DATABASE_POOL_SIZE, onIdleError: idleConnectionClosed(logger) });
   const redis = createRedis(config.REDIS_URL);
   const keyring = keyringFromConfig(config);
   const staging = createStagingStore(config);

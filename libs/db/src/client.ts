@@ -25,6 +25,11 @@ export function createPrisma(databaseUrl: string, options: { poolSize?: number; 
   return prisma;
 }
 
+/** An `onIdleError` that writes a warning to a service's logger. */
+export function idleConnectionClosed(logger: { warn(details: object, message: string): void }): (error: Error) => void {
+  return (error) => logger.warn({ err: { message: error.message } }, "an idle database connection was closed by the server; the pool opens another");
+}
+
 /** The pg pool under a client made by `createPrisma`. */
 export function poolOf(prisma: Db): pg.Pool {
   const pool = pools.get(prisma);

@@ -1,4 +1,4 @@
-export { createPrisma, isUniqueViolation, poolOf, type Db } from "./client.js";
+export { createPrisma, idleConnectionClosed, isUniqueViolation, poolOf, type Db } from "./client.js";
 export { migrate, MigrationError, DEFAULT_MIGRATIONS_DIR } from "./migrate.js";
 export { ensureDatabase } from "./ensure-database.js";
 export { raiseAlert, resolveAlert, resolveAlertQuery, type AlertInput } from "./alerts.js";

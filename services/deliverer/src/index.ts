@@ -1,7 +1,7 @@
 import type { Config } from "@transporter/config";
 import { keyringFromConfig } from "@transporter/crypto";
 import type { Keyring } from "@transporter/crypto";
-import { createPrisma } from "@transporter/db";
+import { createPrisma, idleConnectionClosed } from "@transporter/db";
 import type { Db } from "@transporter/db";
 import { createRedis, createStageWorker, createWorker } from "@transporter/queue";
 import type { JobProducer, Redis } from "@transporter/queue";
@@ -34,11 +34,11 @@ export interface DelivererDeps {
  */
 export async function start(config: Config, deps: DelivererDeps = {}): Promise<{ stop(): Promise<void> }> {
   const owned: Array<() => Promise<void>> = [];
-  const prisma = deps.prisma ?? createPrisma(config.DATABASE_URL, { poolSize: config.DATABASE_POOL_SIZE });
+  const logger = deps.logger ?? createLogger({ name: "deliverer", level: config.LOG_LEVEL });
+  const prisma = deps.prisma ?? createPrisma(config.DATABASE_URL, { poolSize: config.DATABASE_POOL_SIZE, onIdleError: idleConnectionClosed(logger) });
   if (!deps.prisma) owned.push(() => prisma.$disconnect());
   const redis = deps.redis ?? createRedis(config.REDIS_URL);
   if (!deps.redis) owned.push(async () => void (await redis.quit()));
-  const logger = deps.logger ?? createLogger({ name: "deliverer", level: config.LOG_LEVEL });
   const keyring = deps.keyring ?? keyringFromConfig(config);
   const staging = deps.staging ?? createStagingStore(config);
   const registry = deps.registry ?? createDestinationRegistry({ managedStore: createManagedStore(config), allowInsecureEndpoints: config.ALLOW_INSECURE_ENDPOINTS });

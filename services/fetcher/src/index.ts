@@ -1,6 +1,6 @@
 import type { Config } from "@transporter/config";
 import { keyringFromConfig, type Keyring } from "@transporter/crypto";
-import { createPrisma, type Db } from "@transporter/db";
+import { createPrisma, idleConnectionClosed, type Db } from "@transporter/db";
 import { createRedis, createStageWorker, type JobProducer, type Redis } from "@transporter/queue";
 import { platformFromConfig, type Platform } from "@transporter/sources";
 import { createStagingStore, type StagingStore } from "@transporter/storage";
@@ -26,11 +26,11 @@ export interface FetcherDeps {
  */
 export async function start(config: Config, deps: FetcherDeps = {}): Promise<{ stop(): Promise<void> }> {
   const owned: Array<() => Promise<void>> = [];
-  const prisma = deps.prisma ?? createPrisma(config.DATABASE_URL, { poolSize: config.DATABASE_POOL_SIZE });
+  const logger = deps.logger ?? createLogger({ name: "fetcher", level: config.LOG_LEVEL });
+  const prisma = deps.prisma ?? createPrisma(config.DATABASE_URL, { poolSize: config.DATABASE_POOL_SIZE, onIdleError: idleConnectionClosed(logger) });
   if (!deps.prisma) owned.push(() => prisma.$disconnect());
   const redis = deps.redis ?? createRedis(config.REDIS_URL);
   if (!deps.redis) owned.push(async () => void (await redis.quit()));
-  const logger = deps.logger ?? createLogger({ name: "fetcher", level: config.LOG_LEVEL });
   const staging = deps.staging ?? createStagingStore(config);
   const platform = deps.platform ?? platformFromConfig(config, redis);
   const keyring = deps.keyring ?? keyringFromConfig(config);

@@ -1,5 +1,6 @@
 import pg from "pg";
 import type { Config } from "@transporter/config";
+import { idleConnectionClosed } from "@transporter/db";
 import { createRedis, JobProducer, type Redis } from "@transporter/queue";
 import { createLogger, injectTraceContext, startSpan, trace, type Logger } from "@transporter/telemetry";
 import { createSchedulerMetrics, type SchedulerMetrics } from "./metrics.js";
@@ -54,7 +55,7 @@ export function createScheduler(config: Config, deps: SchedulerDeps = {}): Sched
   const pool = deps.pool ?? new pg.Pool({ connectionString: config.DATABASE_URL, max: config.DATABASE_POOL_SIZE });
   // An idle connection the server drops (a restart, a failover) is an 'error' on the pool, which
   // would crash the process unheard; the pool opens a new one when next asked.
-  if (ownPool) pool.on("error", (error) => logger.warn({ err: { message: error.message } }, "an idle database connection was closed by the server"));
+  if (ownPool) pool.on("error", idleConnectionClosed(logger));
   const ownRedis = !deps.redis;
   const redis = deps.redis ?? createRedis(config.REDIS_URL);
   const ownProducer = !deps.producer;

@@ -1,5 +1,5 @@
 import type { Config } from "@transporter/config";
-import { createPrisma } from "@transporter/db";
+import { createPrisma, idleConnectionClosed } from "@transporter/db";
 import type { Db } from "@transporter/db";
 import { createRedis, createStageWorker } from "@transporter/queue";
 import type { JobProducer, Redis } from "@transporter/queue";
@@ -29,11 +29,11 @@ export interface TransformerDeps {
  */
 export async function start(config: Config, deps: TransformerDeps = {}): Promise<{ stop(): Promise<void> }> {
   const owned: Array<() => Promise<void>> = [];
-  const prisma = deps.prisma ?? createPrisma(config.DATABASE_URL, { poolSize: config.DATABASE_POOL_SIZE });
+  const logger = deps.logger ?? createLogger({ name: "transformer", level: config.LOG_LEVEL });
+  const prisma = deps.prisma ?? createPrisma(config.DATABASE_URL, { poolSize: config.DATABASE_POOL_SIZE, onIdleError: idleConnectionClosed(logger) });
   if (!deps.prisma) owned.push(() => prisma.$disconnect());
   const redis = deps.redis ?? createRedis(config.REDIS_URL);
   if (!deps.redis) owned.push(async () => void (await redis.quit()));
-  const logger = deps.logger ?? createLogger({ name: "transformer", level: config.LOG_LEVEL });
   const staging = deps.staging ?? createStagingStore(config);
   let pool = deps.pool ?? null;
   if (deps.pool === undefined && config.TRANSFORM_THREADS > 0) {

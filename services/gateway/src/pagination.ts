@@ -15,6 +15,18 @@ interface CursorPosition {
 /** Every model's id is a UUID; anything else in a cursor would only fail in the database. */
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
+/** A valid date in years 1–9999: what PostgreSQL's timestamptz holds (and ISO 8601 writes plainly). */
+export function isStorableInstant(date: Date): boolean {
+  const year = date.getUTCFullYear();
+  return !Number.isNaN(date.getTime()) && year >= 1 && year <= 9999;
+}
+
+/** An ISO 8601 instant with an offset, in years 1–9999 (a query parameter or body field). */
+export const instantField = z
+  .string()
+  .datetime({ offset: true })
+  .refine((value) => isStorableInstant(new Date(value)), "must be a date in years 0001 to 9999");
+
 export function encodeCursor(row: CursorPosition): string {
   return Buffer.from(JSON.stringify([row.createdAt.toISOString(), row.id])).toString("base64url");
 }
@@ -24,7 +36,7 @@ function decodeCursor(cursor: string): CursorPosition {
     const [createdAt, id] = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8")) as [unknown, unknown];
     if (typeof createdAt !== "string" || typeof id !== "string" || !UUID.test(id)) throw new Error("bad cursor");
     const date = new Date(createdAt);
-    if (Number.isNaN(date.getTime())) throw new Error("bad cursor");
+    if (!isStorableInstant(date)) throw new Error("bad cursor");
     return { createdAt: date, id };
   } catch {
     throw badRequest("cursor is not one this API returned", [{ path: "cursor", message: "invalid cursor" }]);

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import type { Task } from "@transporter/db";
 import { FILE_NAME_PLACEHOLDERS, MAX_FILE_NAME_PATTERN_LENGTH, notificationSettingsSchema, validateFileNamePattern } from "@transporter/storage";
+import { nameText } from "./routes/views.js";
 
 /** The task contract of API.md; the schedule rules themselves live in @transporter/schedule. */
 export const scheduleBody = z.object({
@@ -44,7 +45,7 @@ export const notificationsBody = notificationSettingsSchema
   .strict();
 
 const taskFields = {
-  description: z.string().trim().min(1).max(200),
+  description: nameText,
   reportId: z.string().min(1).max(100),
   reportVersion: z.union([z.literal("latest"), z.number().int().positive()]),
   format: z.string().min(1).max(20),

@@ -281,6 +281,19 @@ describe("list, activate, delete", () => {
     expect((await gw.call(viewer.body.key, "POST", `/v1/encryption-keys/${mine!.id}/activate`)).status).toBe(403);
   });
 
+  it("keeps the active key while enabled tasks encrypt to it", async () => {
+    const [active] = await activeKeys();
+    const destination = await gw.prisma.destination.create({ data: { tenantId, name: "Managed", kind: "managed", config: {} } });
+    const task = await gw.prisma.task.create({
+      data: { tenantId, description: "Daily messaging", reportId: "messaging-conversations", format: "csv", frequency: "daily", time: "00:00", destinationId: destination.id, enabled: true },
+    });
+    const refused = await gw.call(adminKey, "DELETE", `/v1/encryption-keys/${active!.id}`);
+    expect(refused.status).toBe(409);
+    expect(refused.body.detail).toContain('"Daily messaging"');
+    expect(await activeKeys()).toHaveLength(1);
+    await gw.prisma.task.update({ where: { id: task.id }, data: { enabled: false } });
+  });
+
   it("soft-deletes keys; with no active key left the setup alert comes back", async () => {
     const [active] = await activeKeys();
     const res = await gw.call(adminKey, "DELETE", `/v1/encryption-keys/${active!.id}`);

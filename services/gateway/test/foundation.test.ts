@@ -117,6 +117,39 @@ describe("gateway foundation: tenants, keys, roles, errors", () => {
     expect((await gw.call(gw.operatorKey, "GET", "/%761/account")).status).toBe(403);
   });
 
+  it("never revokes an account's last admin key, so the account cannot lock itself out", async () => {
+    const { tenant, adminKey } = await gw.createTenant();
+    const own = await gw.prisma.apiKey.findFirstOrThrow({ where: { tenantId: tenant.id, role: "admin" } });
+    const refused = await gw.call(adminKey, "DELETE", `/v1/api-keys/${own.id}`);
+    expect(refused.status).toBe(409);
+    expect(refused.body.detail).toMatch(/last admin key/);
+    // A viewer key does not count; a second admin key does.
+    await gw.call(adminKey, "POST", "/v1/api-keys", { name: "dashboard", role: "viewer" });
+    expect((await gw.call(adminKey, "DELETE", `/v1/api-keys/${own.id}`)).status).toBe(409);
+    const second = await gw.call(adminKey, "POST", "/v1/api-keys", { name: "second admin", role: "admin" });
+    // Two admins revoking each other at once: one of them stays.
+    const both = await Promise.all([gw.call(adminKey, "DELETE", `/v1/api-keys/${second.body.id}`), gw.call(second.body.key, "DELETE", `/v1/api-keys/${own.id}`)]);
+    expect(both.map((r) => r.status).sort()).toEqual([200, 409]);
+    expect(await gw.prisma.apiKey.count({ where: { tenantId: tenant.id, role: "admin", revokedAt: null } })).toBe(1);
+  });
+
+  it("refuses control characters in names and dates PostgreSQL cannot hold, with 400 not 500", async () => {
+    const { adminKey } = await gw.createTenant();
+    for (const name of ["\u0000", "a\u0000b", "line\nbreak"]) {
+      const res = await gw.call(adminKey, "POST", "/v1/api-keys", { name, role: "viewer" });
+      expect(res.status, JSON.stringify(name)).toBe(400);
+      expect(res.body.errors[0].path).toBe("body.name");
+    }
+    for (const query of ["from=0000-01-01T00:00:00Z", "to=0000-01-01T00:00:00Z", "from=2026-03-01T00:00:00Z&to=2026-01-01T00:00:00Z"]) {
+      expect((await gw.call(adminKey, "GET", `/v1/runs?${query}`)).status, query).toBe(400);
+    }
+    const cursor = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
+    for (const at of ["0000-01-01T00:00:00Z", "-100000-01-01T00:00:00Z", "+275760-09-13T00:00:00.000Z"]) {
+      const res = await gw.call(adminKey, "GET", `/v1/api-keys?cursor=${cursor([at, "4f1c2a3e-0000-4000-8000-000000000000"])}`);
+      expect(res.status, at).toBe(400);
+    }
+  });
+
   it("a disabled tenant's keys are refused", async () => {
     const { tenant, adminKey } = await gw.createTenant();
     expect((await gw.call(gw.operatorKey, "PATCH", `/v1/tenants/${tenant.id}`, { disabled: true })).status).toBe(200);

@@ -2,14 +2,14 @@ import { z } from "zod";
 import type { GatewayApp } from "../app.js";
 import { generateApiKey } from "../api-key.js";
 import { afterCursor, newestFirst, pageQuery, pageSchema, toPage } from "../pagination.js";
-import { notFound } from "../problem.js";
-import { apiKeyView, idParams, toApiKeyView } from "./views.js";
+import { conflict, notFound } from "../problem.js";
+import { apiKeyView, idParams, nameText, toApiKeyView } from "./views.js";
 
 /** A tenant's API keys: created (secret shown once), listed without secrets, revoked. */
 export default async function apiKeyRoutes(app: GatewayApp) {
   app.post(
     "/v1/api-keys",
-    { schema: { tags: ["api-keys"], body: z.object({ name: z.string().trim().min(1).max(200), role: z.enum(["admin", "viewer"]) }), response: { 201: apiKeyView.extend({ key: z.string() }) } } },
+    { schema: { tags: ["api-keys"], body: z.object({ name: nameText, role: z.enum(["admin", "viewer"]) }), response: { 201: apiKeyView.extend({ key: z.string() }) } } },
     async (req, reply) => {
       const issued = generateApiKey();
       const key = await req.db.apiKey.create({ data: { name: req.body.name, role: req.body.role, prefix: issued.prefix, secretHash: issued.secretHash } as never });
@@ -24,9 +24,19 @@ export default async function apiKeyRoutes(app: GatewayApp) {
   });
 
   app.delete("/v1/api-keys/:id", { schema: { tags: ["api-keys"], params: idParams, response: { 200: apiKeyView } } }, async (req) => {
-    const key = await req.db.apiKey.findUnique({ where: { id: req.params.id } });
-    if (!key) throw notFound("API key");
-    const revoked = key.revokedAt ? key : await req.db.apiKey.update({ where: { id: key.id }, data: { revokedAt: new Date() } });
+    const tenantId = req.auth!.tenantId!;
+    // Under the tenant's row lock, so two admins revoking each other's keys cannot both succeed.
+    const { key, revoked } = await req.db.$transaction(async (tx) => {
+      await tx.$queryRaw`SELECT id FROM "Tenant" WHERE id = ${tenantId}::uuid FOR UPDATE`;
+      const key = await tx.apiKey.findUnique({ where: { id: req.params.id } });
+      if (!key) throw notFound("API key");
+      if (key.revokedAt) return { key, revoked: key };
+      if (key.role === "admin" && (await tx.apiKey.count({ where: { role: "admin", revokedAt: null, id: { not: key.id } } })) === 0) {
+        // No operator route makes a key for an existing tenant: the account would be locked out for good.
+        throw conflict("this is the account's last admin key: create another admin key before revoking it");
+      }
+      return { key, revoked: await tx.apiKey.update({ where: { id: key.id }, data: { revokedAt: new Date() } }) };
+    });
     await app.audit(req, { action: "api_key.revoke", targetType: "api_key", targetId: key.id, before: toApiKeyView(key), after: toApiKeyView(revoked) });
     return toApiKeyView(revoked);
   });

@@ -9,13 +9,13 @@ import type { GatewayApp } from "../app.js";
 import { afterCursor, newestFirst, pageQuery, pageSchema, toPage } from "../pagination.js";
 import { badRequest, conflict, notFound, Problem } from "../problem.js";
 import type { FieldProblem } from "../problem.js";
-import { idParams } from "./views.js";
+import { idParams, nameText } from "./views.js";
 
 const settings = z.record(z.string(), z.unknown());
 
 const createBody = z
   .object({
-    name: z.string().trim().min(1).max(200),
+    name: nameText,
     kind: z.enum(DESTINATION_KINDS as [DestinationKind, ...DestinationKind[]]),
     config: settings.default({}),
     /** Write-only; never returned. Managed destinations take none. */
@@ -25,7 +25,7 @@ const createBody = z
 
 const updateBody = z
   .object({
-    name: z.string().trim().min(1).max(200).optional(),
+    name: nameText.optional(),
     /** Merged into the stored settings; a key set to null is removed. */
     config: z.record(z.string(), z.unknown().nullable()).optional(),
     /** Replaces the stored credentials as a whole. */

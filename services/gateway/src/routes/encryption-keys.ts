@@ -15,7 +15,7 @@ import type { FastifyRequest } from "fastify";
 import type { GatewayApp } from "../app.js";
 import { afterCursor, newestFirst, pageQuery, pageSchema, toPage } from "../pagination.js";
 import { Problem, conflict, notFound } from "../problem.js";
-import { idParams } from "./views.js";
+import { idParams, nameText } from "./views.js";
 
 /** What the API shows of a key. The public key is not a secret; the private key is never stored. */
 const encryptionKeyView = z.object({
@@ -50,7 +50,7 @@ const toViewWithPublic = (k: EncryptionKey) => ({ ...toView(k), publicKey: k.pub
 const armoredKey = z.string().min(1).max(100_000);
 // Length only: the strength rules are checked in the handler so the 400 can say why.
 const passphraseField = z.string().max(PASSPHRASE_MAX_LENGTH);
-const nameField = z.string().trim().min(1).max(200);
+const nameField = nameText;
 
 const generateBody = z.object({ passphrase: passphraseField, algorithm: z.enum(KEY_ALGORITHMS).default("rsa-2048"), name: nameField.optional() });
 const importBody = z.object({ publicKey: armoredKey, privateKey: armoredKey.optional(), passphrase: passphraseField.optional(), name: nameField.optional() });
@@ -264,6 +264,14 @@ export default async function encryptionKeyRoutes(app: GatewayApp) {
       const { before, after } = await withKeysLocked(req.db, tenantId, async (tx) => {
         const key = await tx.encryptionKey.findFirst({ where: { id: req.params.id, deletedAt: null } });
         if (!key) throw notFound("encryption key");
+        if (key.active) {
+          // Every enabled task encrypts to the active key: without it each of their runs would fail.
+          const enabled = await tx.task.findMany({ where: { enabled: true, deletedAt: null }, select: { description: true }, take: 6 });
+          if (enabled.length > 0) {
+            const names = enabled.slice(0, 5).map((t) => `"${t.description}"`).join(", ");
+            throw conflict(`this is the active key and enabled tasks encrypt to it (${names}${enabled.length > 5 ? ", …" : ""}): activate another key first, or disable those tasks`);
+          }
+        }
         return { before: key, after: await tx.encryptionKey.update({ where: { id: key.id }, data: { deletedAt: new Date(), active: false } }) };
       });
       await refreshAlerts(tenantId);

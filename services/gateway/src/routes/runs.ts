@@ -2,8 +2,8 @@ import { z } from "zod";
 import { decryptStream, DecryptionError } from "@transporter/crypto";
 import { openManagedFile } from "@transporter/storage";
 import type { GatewayApp } from "../app.js";
-import { afterCursor, newestFirst, pageQuery, pageSchema, toPage } from "../pagination.js";
-import { notFound, Problem } from "../problem.js";
+import { afterCursor, instantField, newestFirst, pageQuery, pageSchema, toPage } from "../pagination.js";
+import { badRequest, notFound, Problem } from "../problem.js";
 import { MAX_REQUESTED_WINDOW_MS, requestRun } from "../run-requests.js";
 import { runView, toRunView } from "./run-views.js";
 import { idParams } from "./views.js";
@@ -22,14 +22,15 @@ export default async function runRoutes(app: GatewayApp) {
         querystring: pageQuery.extend({
           taskId: z.string().uuid().optional(),
           status: z.enum(RUN_STATUSES).optional(),
-          from: z.string().datetime({ offset: true }).optional(),
-          to: z.string().datetime({ offset: true }).optional(),
+          from: instantField.optional(),
+          to: instantField.optional(),
         }),
         response: { 200: pageSchema(runView) },
       },
     },
     async (req) => {
       const { cursor, limit, taskId, status, from, to } = req.query;
+      if (from && to && new Date(from) > new Date(to)) throw badRequest("from must not be after to", [{ path: "querystring.to", message: "before from" }]);
       const rows = await req.db.run.findMany({
         where: {
           ...afterCursor(cursor),

@@ -9,7 +9,7 @@ import { isSourceApi, platformFromConfig, SOURCE_APIS, type Platform, type Sourc
 import type { GatewayApp } from "../app.js";
 import { afterCursor, newestFirst, pageQuery, pageSchema, toPage } from "../pagination.js";
 import { conflict, notFound, Problem } from "../problem.js";
-import { idParams } from "./views.js";
+import { idParams, nameText } from "./views.js";
 
 const secret = z.string().trim().min(1).max(512);
 const credentialsSchema = z.object({ consumerKey: secret, consumerSecret: secret, token: secret, tokenSecret: secret }).strict();
@@ -17,7 +17,7 @@ const accountIdSchema = z.string().trim().regex(/^[A-Za-z0-9_-]{1,64}$/, "must b
 
 const createBody = z
   .object({
-    name: z.string().trim().min(1).max(200),
+    name: nameText,
     kind: z.literal("liveperson").default("liveperson"),
     /** Defaults to the tenant's platform account. */
     accountId: accountIdSchema.optional(),
@@ -28,7 +28,7 @@ const createBody = z
 
 const updateBody = z
   .object({
-    name: z.string().trim().min(1).max(200).optional(),
+    name: nameText.optional(),
     accountId: accountIdSchema.optional(),
     /** Replaces the stored key as a whole; verified before it is saved. */
     credentials: credentialsSchema.optional(),

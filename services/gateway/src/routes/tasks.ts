@@ -5,7 +5,7 @@ import type { Prisma, Task, TenantDb } from "@transporter/db";
 import { latestCompleteWindow, resumeAfterChange, sameSchedule } from "@transporter/schedule";
 import { webhookUrlProblem } from "@transporter/storage";
 import type { GatewayApp } from "../app.js";
-import { afterCursor, newestFirst, pageQuery, pageSchema, toPage } from "../pagination.js";
+import { afterCursor, instantField, newestFirst, pageQuery, pageSchema, toPage } from "../pagination.js";
 import { conflict, notFound, Problem } from "../problem.js";
 import { MAX_REQUESTED_WINDOW_MS, requestRun } from "../run-requests.js";
 import { checkTask, nextRunAtFor, type TaskDraft } from "../task-rules.js";
@@ -181,7 +181,7 @@ export default async function taskRoutes(app: GatewayApp) {
       schema: {
         tags: ["tasks", "runs"],
         params: idParams,
-        body: z.object({ windowStart: z.string().datetime({ offset: true }), windowEnd: z.string().datetime({ offset: true }) }).partial().nullish(),
+        body: z.object({ windowStart: instantField, windowEnd: instantField }).partial().nullish(),
         response: { 202: runView },
       },
     },

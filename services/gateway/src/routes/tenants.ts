@@ -4,16 +4,16 @@ import type { GatewayApp } from "../app.js";
 import { generateApiKey } from "../api-key.js";
 import { afterCursor, newestFirst, pageQuery, pageSchema, toPage } from "../pagination.js";
 import { conflict, notFound } from "../problem.js";
-import { apiKeyView, idParams, tenantView, timezoneField, toApiKeyView, toTenantView } from "./views.js";
+import { apiKeyView, idParams, nameText, tenantView, timezoneField, toApiKeyView, toTenantView } from "./views.js";
 
 const createTenantBody = z.object({
-  name: z.string().trim().min(1).max(200),
+  name: nameText,
   accountId: z.string().trim().regex(/^[0-9A-Za-z_-]{1,40}$/, "must be the platform account number"),
   timezone: timezoneField.optional(),
   taskLimit: z.number().int().min(0).max(100_000).optional(),
 });
 const patchTenantBody = z
-  .object({ name: z.string().trim().min(1).max(200), taskLimit: z.number().int().min(0).max(100_000), disabled: z.boolean() })
+  .object({ name: nameText, taskLimit: z.number().int().min(0).max(100_000), disabled: z.boolean() })
   .partial()
   .refine((b) => Object.keys(b).length > 0, "send at least one of name, taskLimit, disabled");
 

@@ -1,6 +1,18 @@
 import { z } from "zod";
 import type { ApiKey, Tenant } from "@transporter/db";
 
+/**
+ * A display name or description: trimmed, 1 to 200 characters, no control characters (PostgreSQL
+ * text cannot hold NUL, and a line break in a name breaks e-mail subjects and file listings).
+ */
+export const nameText = z
+  .string()
+  .trim()
+  .min(1)
+  .max(200)
+  .refine((value) => ![...value].some((ch) => ch.charCodeAt(0) < 0x20 || ch.charCodeAt(0) === 0x7f), "must not contain control characters (line breaks, tabs, NUL)");
+
+
 /** API views: what a response may contain. Rows never leave the gateway as they are. */
 export const idParams = z.object({ id: z.string().uuid("must be a UUID") });
 

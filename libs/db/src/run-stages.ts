@@ -15,6 +15,11 @@ const STAGE_STATUS: Record<PipelineStage, RunStatus> = { fetch: "FETCHING", tran
 const STARTED_COLUMN: Record<PipelineStage, string> = { fetch: "fetchStartedAt", transform: "transformStartedAt", encrypt: "encryptStartedAt", deliver: "deliverStartedAt" };
 const FINISHED_COLUMN: Record<PipelineStage, string> = { fetch: "fetchFinishedAt", transform: "transformFinishedAt", encrypt: "encryptFinishedAt", deliver: "deliveredAt" };
 
+/** Whether the run records this stage's finish (for deliver: its delivery). */
+export function stageFinished(run: Run, stage: PipelineStage): boolean {
+  return run[FINISHED_COLUMN[stage] as keyof Run] !== null;
+}
+
 /** The status a run has while this stage works on it. */
 export function stageStatus(stage: PipelineStage): RunStatus {
   return STAGE_STATUS[stage];

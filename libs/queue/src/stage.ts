@@ -1,7 +1,7 @@
 import { metrics, trace, type Span } from "@opentelemetry/api";
 import { UnrecoverableError, type Job, type Worker } from "bullmq";
 import type { Config } from "@transporter/config";
-import { beginStage, completeRun, finishStage, hasNotificationSettings, raiseAlert, runFailedAlert, runFailureAlertKey, type Db, type Run, type StageRunFields, type StageTask, type Task, type Tenant } from "@transporter/db";
+import { beginStage, completeRun, finishStage, hasNotificationSettings, raiseAlert, runFailedAlert, runFailureAlertKey, stageFinished, type Db, type Run, type StageRunFields, type StageTask, type Task, type Tenant } from "@transporter/db";
 import { createLogger, startSpan, withTraceContext, type Logger } from "@transporter/telemetry";
 import type { Redis } from "ioredis";
 import { jobCatalog, type JobPayload, type Stage } from "./catalog.js";
@@ -16,9 +16,6 @@ export type RunFields = StageRunFields;
 
 /** A run in one of these states is over: nothing may change its status or error any more. */
 const FINISHED_STATUSES = ["SUCCEEDED", "FAILED", "SKIPPED"] as const;
-
-/** Where finishStage records a stage's finish (deliver's finish is the run's SUCCEEDED). */
-const FINISHED_AT = { fetch: "fetchFinishedAt", transform: "transformFinishedAt", encrypt: "encryptFinishedAt" } as const satisfies Record<Exclude<Stage, "deliver">, keyof Run>;
 
 export interface StageContext<S extends Stage> {
   run: Run;
@@ -142,7 +139,7 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
           try {
             // An earlier attempt committed this stage's finish and then failed to enqueue the next
             // stage: its output is on the run, so only the hand-off is done again (the work is not).
-            if (stage !== "deliver" && run[FINISHED_AT[stage as Exclude<Stage, "deliver">]] !== null) {
+            if (stage !== "deliver" && stageFinished(run, stage)) {
               const next = jobCatalog[stage].next as Exclude<Stage, "fetch">;
               runLogger.info({ next }, "stage already finished; handing over again");
               await producer.enqueue(next, { runId: run.id, tenantId: run.tenantId, trace: payload.trace, ...((run.staging ?? {}) as Record<string, string>) } as never);

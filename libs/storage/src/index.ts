@@ -37,7 +37,7 @@ export {
   hostSettingProblem,
   type EndpointPolicy,
 } from "./destinations/endpoint-policy.js";
-export { hostProblem, endpointUrlProblem, publicOnlyLookup, resolvePublicAddresses, InternalAddressError } from "./network/public-address.js";
+export { hostProblem, endpointUrlProblem, isPublicAddress, publicOnlyLookup, resolvePublicAddresses, InternalAddressError } from "./network/public-address.js";
 export {
   createS3Adapter,
   s3Adapter,

@@ -4,8 +4,8 @@ import type { IncomingHttpHeaders, Server } from "node:http";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createServer as createNetServer, type AddressInfo } from "node:net";
 import { request as httpsRequest } from "node:https";
-import { isPublicAddress, sendWebhook, signWebhookBody, WebhookError } from "../src/notify/index.js";
-import { InternalAddressError, publicOnlyLookup } from "../src/notify/public-address.js";
+import { sendWebhook, signWebhookBody, WebhookError } from "../src/notify/index.js";
+import { InternalAddressError, isPublicAddress, publicOnlyLookup } from "../src/network/public-address.js";
 import type { RunSummary } from "../src/notify/index.js";
 
 interface Received {

@@ -1,4 +1,5 @@
 import type { LookupAddress } from "node:dns";
+import type { z } from "zod";
 import { DestinationError } from "../errors.js";
 import { endpointUrlProblem, hostProblem, InternalAddressError, resolvePublicAddresses } from "../network/public-address.js";
 
@@ -23,6 +24,18 @@ export class BlockedEndpointError extends DestinationError {
     // Retrying cannot fix it: the tenant has to point the destination elsewhere.
     super("connect", message, { permanent: true });
   }
+}
+
+/**
+ * `schema` with one more rule under the secure policy: the setting at `path` must be allowed
+ * (`problemOf` names what is wrong with it, or gives null). Under ALLOW_INSECURE_ENDPOINTS, `schema` itself.
+ */
+export function refusingBlockedEndpoints<T>(schema: z.ZodType<T>, policy: EndpointPolicy, path: string[], problemOf: (value: T) => string | null): z.ZodType<T> {
+  if (policy.allowInsecureEndpoints) return schema;
+  return schema.superRefine((value, ctx) => {
+    const problem = problemOf(value);
+    if (problem) ctx.addIssue({ code: "custom", path, message: problem });
+  });
 }
 
 /** The problem with an endpoint URL setting under a policy, or null (for zod refinements and checks before use). */

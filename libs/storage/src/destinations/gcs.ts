@@ -8,7 +8,7 @@ import { JWT } from "google-auth-library";
 import { z } from "zod";
 import { DestinationError } from "../errors.js";
 import { MeasuringStream } from "../staging/measure.js";
-import { assertPublicEndpoint, endpointSettingProblem, SECURE_ENDPOINTS } from "./endpoint-policy.js";
+import { assertPublicEndpoint, endpointSettingProblem, refusingBlockedEndpoints, SECURE_ENDPOINTS } from "./endpoint-policy.js";
 import type { EndpointPolicy } from "./endpoint-policy.js";
 import type { DeliveryMeta, DeliveryResult, DestinationAdapter, VerifyResult } from "./types.js";
 
@@ -65,11 +65,7 @@ export type GcsConfig = z.output<typeof gcsConfigSchema>;
 
 /** The settings schema under an endpoint policy: without ALLOW_INSECURE_ENDPOINTS apiEndpoint must be https and public. */
 export function gcsConfigSchemaFor(policy: EndpointPolicy): z.ZodType<GcsConfig> {
-  if (policy.allowInsecureEndpoints) return gcsConfigSchema;
-  return gcsConfigSchema.superRefine((config, ctx) => {
-    const problem = endpointSettingProblem(config.apiEndpoint, policy);
-    if (problem) ctx.addIssue({ code: "custom", path: ["apiEndpoint"], message: problem });
-  });
+  return refusingBlockedEndpoints(gcsConfigSchema, policy, ["apiEndpoint"], (config) => endpointSettingProblem(config.apiEndpoint, policy));
 }
 
 const serviceAccountKeySchema = z
@@ -106,11 +102,7 @@ export type GcsCredentials = z.output<typeof gcsCredentialsSchema>;
  * without ALLOW_INSECURE_ENDPOINTS it must be https and public like apiEndpoint.
  */
 export function gcsCredentialsSchemaFor(policy: EndpointPolicy): z.ZodType<GcsCredentials> {
-  if (policy.allowInsecureEndpoints) return gcsCredentialsSchema;
-  return gcsCredentialsSchema.superRefine((credentials, ctx) => {
-    const problem = endpointSettingProblem(credentials.serviceAccountKey.token_uri, policy);
-    if (problem) ctx.addIssue({ code: "custom", path: ["serviceAccountKey", "token_uri"], message: problem });
-  });
+  return refusingBlockedEndpoints(gcsCredentialsSchema, policy, ["serviceAccountKey", "token_uri"], (credentials) => endpointSettingProblem(credentials.serviceAccountKey.token_uri, policy));
 }
 
 /**

@@ -14,7 +14,7 @@ import { DestinationError } from "../errors.js";
 import { MeasuringStream } from "../staging/measure.js";
 import { publicOnlyLookup } from "../network/public-address.js";
 import { createS3Client, isS3NotFound } from "../staging/s3-store.js";
-import { assertEndpointSetting, BlockedEndpointError, endpointSettingProblem, SECURE_ENDPOINTS } from "./endpoint-policy.js";
+import { assertEndpointSetting, BlockedEndpointError, endpointSettingProblem, refusingBlockedEndpoints, SECURE_ENDPOINTS } from "./endpoint-policy.js";
 import type { EndpointPolicy } from "./endpoint-policy.js";
 import type { DeliveryMeta, DeliveryResult, DestinationAdapter, VerifyResult } from "./types.js";
 
@@ -72,11 +72,7 @@ export type S3Config = z.output<typeof s3ConfigSchema>;
 
 /** The settings schema under an endpoint policy: without ALLOW_INSECURE_ENDPOINTS the endpoint must be https and public. */
 export function s3ConfigSchemaFor(policy: EndpointPolicy): z.ZodType<S3Config> {
-  if (policy.allowInsecureEndpoints) return s3ConfigSchema;
-  return s3ConfigSchema.superRefine((config, ctx) => {
-    const problem = endpointSettingProblem(config.endpoint, policy);
-    if (problem) ctx.addIssue({ code: "custom", path: ["endpoint"], message: problem });
-  });
+  return refusingBlockedEndpoints(s3ConfigSchema, policy, ["endpoint"], (config) => endpointSettingProblem(config.endpoint, policy));
 }
 
 export const s3CredentialsSchema = z.object({

@@ -7,7 +7,7 @@ import { z } from "zod";
 import { DestinationError } from "../errors.js";
 import type { DestinationErrorCode } from "../errors.js";
 import { InternalAddressError, resolvePublicAddresses } from "../network/public-address.js";
-import { BlockedEndpointError, hostSettingProblem, SECURE_ENDPOINTS } from "./endpoint-policy.js";
+import { BlockedEndpointError, hostSettingProblem, refusingBlockedEndpoints, SECURE_ENDPOINTS } from "./endpoint-policy.js";
 import type { EndpointPolicy } from "./endpoint-policy.js";
 import type { DeliveryMeta, DeliveryResult, DestinationAdapter, VerifyResult } from "./types.js";
 
@@ -45,11 +45,7 @@ export type SftpConfig = z.output<typeof sftpConfigSchema>;
 
 /** The settings schema under an endpoint policy: without ALLOW_INSECURE_ENDPOINTS the host may not be in this service's own network. */
 export function sftpConfigSchemaFor(policy: EndpointPolicy): z.ZodType<SftpConfig> {
-  if (policy.allowInsecureEndpoints) return sftpConfigSchema;
-  return sftpConfigSchema.superRefine((config, ctx) => {
-    const problem = hostSettingProblem(config.host, policy);
-    if (problem) ctx.addIssue({ code: "custom", path: ["host"], message: problem });
-  });
+  return refusingBlockedEndpoints(sftpConfigSchema, policy, ["host"], (config) => hostSettingProblem(config.host, policy));
 }
 
 export const sftpCredentialsSchema = z

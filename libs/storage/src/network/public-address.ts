@@ -62,6 +62,13 @@ export class InternalAddressError extends Error {
 
 type LookupCallback = (error: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
 
+/** `addresses` when there is at least one and every one is public; the error saying where `host` points otherwise. */
+function publicAddressesOf(host: string, addresses: LookupAddress[]): LookupAddress[] | InternalAddressError {
+  const internal = addresses.find((a) => !isPublicAddress(a.address));
+  if (!internal && addresses.length > 0) return addresses;
+  return new InternalAddressError(`${host} resolves to ${internal?.address ?? "no public address"}, inside this service's own network`);
+}
+
 /**
  * A `lookup` for http(s).request / agents that resolves as usual but refuses a name with any
  * internal address. The connection then goes to the address checked here, so a name that
@@ -70,12 +77,10 @@ type LookupCallback = (error: NodeJS.ErrnoException | null, address: string | Lo
 export function publicOnlyLookup(hostname: string, options: LookupOptions, callback: LookupCallback): void {
   dnsLookup(hostname, { ...options, all: true }, (error, addresses) => {
     if (error) return callback(error, []);
-    const internal = addresses.find((a) => !isPublicAddress(a.address));
-    if (internal || addresses.length === 0) {
-      return callback(new InternalAddressError(`${hostname} resolves to ${internal?.address ?? "no address"}, inside this service's own network`), []);
-    }
-    if (options.all) return callback(null, addresses);
-    const first = addresses[0]!;
+    const checked = publicAddressesOf(hostname, addresses);
+    if (checked instanceof InternalAddressError) return callback(checked, []);
+    if (options.all) return callback(null, checked);
+    const first = checked[0]!;
     callback(null, first.address, first.family);
   });
 }
@@ -87,10 +92,8 @@ export function publicOnlyLookup(hostname: string, options: LookupOptions, callb
 export async function resolvePublicAddresses(hostname: string): Promise<LookupAddress[]> {
   const host = hostname.replace(/^\[(.*)\]$/, "$1");
   const family = isIP(host);
-  const addresses = family !== 0 ? [{ address: host, family }] : await dnsLookupAsync(host, { all: true, verbatim: true });
-  const internal = addresses.find((a) => !isPublicAddress(a.address));
-  if (internal || addresses.length === 0 || (family === 0 && hostProblem(host) !== null)) {
-    throw new InternalAddressError(`${host} resolves to ${internal?.address ?? "no public address"}, inside this service's own network`);
-  }
-  return addresses;
+  const checked = publicAddressesOf(host, family !== 0 ? [{ address: host, family }] : await dnsLookupAsync(host, { all: true, verbatim: true }));
+  if (checked instanceof InternalAddressError) throw checked;
+  if (family === 0 && hostProblem(host) !== null) throw new InternalAddressError(`${host} resolves to no public address, inside this service's own network`);
+  return checked;
 }

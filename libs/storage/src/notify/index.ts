@@ -2,5 +2,4 @@ export * from "./summary.js";
 export * from "./template.js";
 export * from "./settings.js";
 export * from "./webhook.js";
-export { isPublicAddress, webhookUrlProblem } from "./public-address.js";
 export * from "./email.js";

@@ -2,7 +2,7 @@ import { createHmac, randomUUID } from "node:crypto";
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { setTimeout as sleep } from "node:timers/promises";
-import { InternalAddressError, publicOnlyLookup, webhookUrlProblem } from "./public-address.js";
+import { endpointUrlProblem, InternalAddressError, publicOnlyLookup } from "../network/public-address.js";
 import type { RunSummary } from "./summary.js";
 
 export const SIGNATURE_HEADER = "x-transporter-signature";
@@ -96,7 +96,7 @@ function retryable(status: number): boolean {
 export async function sendWebhook(summary: RunSummary, options: WebhookOptions): Promise<WebhookDelivery> {
   const url = new URL(options.url);
   const allowInsecure = options.allowInsecure === true;
-  const problem = webhookUrlProblem(url, { allowInsecure });
+  const problem = endpointUrlProblem(url, { allowInsecure });
   if (problem) throw new WebhookError(`webhook ${shown(url)} ${problem}`, true, 0);
   const attempts = Math.max(1, options.attempts ?? 5);
   const backoffMs = options.backoffMs ?? 1000;

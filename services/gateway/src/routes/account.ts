@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { refreshSetupAlerts, type Task, type TenantDb } from "@transporter/db";
+import { refreshSetupAlerts, type TenantDb } from "@transporter/db";
+import { lockTask } from "../row-locks.js";
 import { resumeAfterChange } from "@transporter/schedule";
 import type { GatewayApp } from "../app.js";
 import { scheduleOf } from "../task-schemas.js";
@@ -33,11 +34,9 @@ export default async function accountRoutes(app: GatewayApp) {
         const now = app.deps.now?.() ?? new Date();
         const tasks = await req.db.task.findMany({ where: { enabled: true, deletedAt: null }, select: { id: true } });
         for (const { id } of tasks) {
-          // The row lock keeps the scheduler from recording a window while the task moves zone.
           await req.db.$transaction(async (tx) => {
-            const [task] = await tx.$queryRaw<(Task & { nextRunAt: Date | null; coveredUntil: Date | null })[]>`
-              SELECT * FROM "Task" WHERE id = ${id}::uuid AND "tenantId" = ${tenantId}::uuid AND enabled AND "deletedAt" IS NULL FOR UPDATE`;
-            if (!task) return;
+            const task = await lockTask(tx, id, tenantId);
+            if (!task?.enabled || task.deletedAt) return;
             const schedule = scheduleOf(task);
             const next = resumeAfterChange({ schedule, timeZone: before.timezone, nextRunAt: task.nextRunAt, coveredUntil: task.coveredUntil }, { schedule, timeZone: req.body.timezone }, now);
             await tx.task.update({ where: { id }, data: next });

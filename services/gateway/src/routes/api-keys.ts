@@ -1,6 +1,7 @@
 import { z } from "zod";
 import type { GatewayApp } from "../app.js";
 import { generateApiKey } from "../api-key.js";
+import { withTenantLocked } from "../row-locks.js";
 import { afterCursor, newestFirst, pageQuery, pageSchema, toPage } from "../pagination.js";
 import { conflict, notFound } from "../problem.js";
 import { apiKeyView, idParams, nameText, toApiKeyView } from "./views.js";
@@ -26,8 +27,7 @@ export default async function apiKeyRoutes(app: GatewayApp) {
   app.delete("/v1/api-keys/:id", { schema: { tags: ["api-keys"], params: idParams, response: { 200: apiKeyView } } }, async (req) => {
     const tenantId = req.auth!.tenantId!;
     // Under the tenant's row lock, so two admins revoking each other's keys cannot both succeed.
-    const { key, revoked } = await req.db.$transaction(async (tx) => {
-      await tx.$queryRaw`SELECT id FROM "Tenant" WHERE id = ${tenantId}::uuid FOR UPDATE`;
+    const { key, revoked } = await withTenantLocked(req.db, tenantId, async (tx) => {
       const key = await tx.apiKey.findUnique({ where: { id: req.params.id } });
       if (!key) throw notFound("API key");
       if (key.revokedAt) return { key, revoked: key };

@@ -11,6 +11,7 @@ import {
 import type { PublicKeyInfo } from "@transporter/crypto";
 import { isUniqueViolation, refreshSetupAlerts } from "@transporter/db";
 import type { EncryptionKey, TenantDb } from "@transporter/db";
+import { withTenantLocked } from "../row-locks.js";
 import type { FastifyRequest } from "fastify";
 import type { GatewayApp } from "../app.js";
 import { afterCursor, newestFirst, pageQuery, pageSchema, toPage } from "../pagination.js";
@@ -66,20 +67,6 @@ function tenantOf(req: FastifyRequest): string {
   return tenantId;
 }
 
-type Transaction = Parameters<Parameters<TenantDb["$transaction"]>[0]>[0];
-
-/**
- * Runs a change to the tenant's keys with the tenant row locked, so concurrent creates,
- * activations and deletions of one tenant's keys queue up instead of racing the
- * one-active-key index.
- */
-async function withKeysLocked<T>(db: TenantDb, tenantId: string, change: (tx: Transaction) => Promise<T>): Promise<T> {
-  return db.$transaction(async (tx) => {
-    await tx.$queryRaw`SELECT id FROM "Tenant" WHERE id = ${tenantId}::uuid FOR UPDATE`;
-    return change(tx);
-  });
-}
-
 interface NewKey {
   name: string | null;
   publicKey: string;
@@ -90,7 +77,7 @@ interface NewKey {
 /** Stores a key; the tenant's first usable key becomes active. A deleted key uploaded again is restored. */
 async function storeKey(db: TenantDb, tenantId: string, key: NewKey): Promise<EncryptionKey> {
   try {
-    return await withKeysLocked(db, tenantId, async (tx) => {
+    return await withTenantLocked(db, tenantId, async (tx) => {
       const hasActive = (await tx.encryptionKey.count({ where: { active: true, deletedAt: null } })) > 0;
       const fields = {
         name: key.name,
@@ -226,7 +213,7 @@ export default async function encryptionKeyRoutes(app: GatewayApp) {
     { ...admin, schema: { tags: ["encryption-keys"], summary: "New runs encrypt with this key", params: idParams, response: { 200: encryptionKeyView } } },
     async (req) => {
       const tenantId = tenantOf(req);
-      const { before, after } = await withKeysLocked(req.db, tenantId, async (tx) => {
+      const { before, after } = await withTenantLocked(req.db, tenantId, async (tx) => {
         const key = await tx.encryptionKey.findFirst({ where: { id: req.params.id, deletedAt: null } });
         if (!key) throw notFound("encryption key");
         if (key.active) return { before: key, after: key };
@@ -261,7 +248,7 @@ export default async function encryptionKeyRoutes(app: GatewayApp) {
     },
     async (req) => {
       const tenantId = tenantOf(req);
-      const { before, after } = await withKeysLocked(req.db, tenantId, async (tx) => {
+      const { before, after } = await withTenantLocked(req.db, tenantId, async (tx) => {
         const key = await tx.encryptionKey.findFirst({ where: { id: req.params.id, deletedAt: null } });
         if (!key) throw notFound("encryption key");
         if (key.active) {

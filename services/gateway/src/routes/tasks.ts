@@ -3,10 +3,11 @@ import { z } from "zod";
 import { sealJson } from "@transporter/crypto";
 import type { Prisma, Task, TenantDb } from "@transporter/db";
 import { latestCompleteWindow, resumeAfterChange, sameSchedule } from "@transporter/schedule";
-import { webhookUrlProblem } from "@transporter/storage";
+import { endpointUrlProblem } from "@transporter/storage";
 import type { GatewayApp } from "../app.js";
 import { afterCursor, instantField, newestFirst, pageQuery, pageSchema, toPage } from "../pagination.js";
 import { conflict, notFound, Problem } from "../problem.js";
+import { lockTask } from "../row-locks.js";
 import { MAX_REQUESTED_WINDOW_MS, requestRun } from "../run-requests.js";
 import { checkTask, nextRunAtFor, type TaskDraft } from "../task-rules.js";
 import { scheduleOf, taskBody, taskPatchBody, taskView, toTaskView, type TaskBody } from "../task-schemas.js";
@@ -50,7 +51,7 @@ export default async function taskRoutes(app: GatewayApp) {
   function checkWebhookUrl(body: Partial<TaskBody>) {
     const url = body.notifications?.webhookUrl;
     if (!url) return;
-    const problem = webhookUrlProblem(new URL(url), { allowInsecure: app.deps.config.ALLOW_INSECURE_ENDPOINTS });
+    const problem = endpointUrlProblem(new URL(url), { allowInsecure: app.deps.config.ALLOW_INSECURE_ENDPOINTS });
     if (problem) throw new Problem(400, "Invalid request", `notifications.webhookUrl: ${problem}`, { errors: [{ path: "body.notifications.webhookUrl", message: problem }] });
   }
 
@@ -119,11 +120,8 @@ export default async function taskRoutes(app: GatewayApp) {
     if (!merged.enabled) return req.db.task.update({ where: { id: before.id }, data: { ...data, nextRunAt: null, coveredUntil: null } });
     if (enabling || !before.nextRunAt) return req.db.task.update({ where: { id: before.id }, data: { ...data, nextRunAt: nextRunAtFor(merged, timezone, now()), coveredUntil: null } });
     if (!scheduleChanged || !timezone) return req.db.task.update({ where: { id: before.id }, data });
-    // The row lock keeps the scheduler (FOR UPDATE SKIP LOCKED) from recording a window between
-    // reading the task's progress and moving it to the new schedule.
     return req.db.$transaction(async (tx) => {
-      const [progress] = await tx.$queryRaw<{ nextRunAt: Date | null; coveredUntil: Date | null }[]>`
-        SELECT "nextRunAt", "coveredUntil" FROM "Task" WHERE id = ${before.id}::uuid AND "tenantId" = ${before.tenantId}::uuid FOR UPDATE`;
+      const progress = await lockTask(tx, before.id, before.tenantId);
       const next = resumeAfterChange({ schedule: scheduleOf(before), timeZone: timezone, nextRunAt: progress?.nextRunAt ?? null, coveredUntil: progress?.coveredUntil ?? null }, { schedule: merged.schedule, timeZone: timezone }, now());
       return tx.task.update({ where: { id: before.id }, data: { ...data, ...next } });
     });

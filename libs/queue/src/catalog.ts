@@ -21,6 +21,25 @@ export const jobCatalog = {
   notify: { payload: runRef.extend({ outcome: z.enum(["succeeded", "failed"]) }), next: null, concurrencyKey: "CONCURRENCY_NOTIFY", lockDurationMs: 60_000 },
 } as const;
 
+/** The payload fields that name a staging object (the previous stage's output). */
+const STAGING_KEY_FIELDS = ["rawKey", "reportKey", "encryptedKey"] as const;
+
+/**
+ * Why a payload's staging keys are not its run's own, or null. A stage reads what the key names,
+ * so a job whose data was edited (the queue dashboard, anyone with access to Redis) must not make
+ * it read another run's, or another tenant's, staged data. The run's folder is
+ * `tenants/<tenantId>/runs/<runId>/` (the layout of `stagingKey` in @transporter/storage).
+ */
+export function foreignStagingKey(payload: { runId: string; tenantId: string } & Partial<Record<(typeof STAGING_KEY_FIELDS)[number], string>>): string | null {
+  const folder = `tenants/${payload.tenantId}/runs/${payload.runId}/`;
+  for (const field of STAGING_KEY_FIELDS) {
+    const key = payload[field];
+    if (key === undefined) continue;
+    if (!key.startsWith(folder) || key.split("/").some((segment) => segment === ".." || segment === ".")) return `${field} is not in run ${payload.runId}'s staging folder ${folder}`;
+  }
+  return null;
+}
+
 export type QueueName = keyof typeof jobCatalog;
 export const QUEUE_NAMES = Object.keys(jobCatalog) as QueueName[];
 /** The pipeline stages that move a run's data, in order. */

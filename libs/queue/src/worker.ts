@@ -1,6 +1,6 @@
-import { Worker, type Job, type WorkerOptions } from "bullmq";
+import { UnrecoverableError, Worker, type Job, type WorkerOptions } from "bullmq";
 import type { Redis } from "ioredis";
-import { jobCatalog, type JobPayload, type QueueName } from "./catalog.js";
+import { foreignStagingKey, jobCatalog, type JobPayload, type QueueName } from "./catalog.js";
 import { bullmqTelemetry } from "./otel.js";
 
 export interface WorkerSettings {
@@ -24,7 +24,14 @@ export function createWorker<Q extends QueueName>(
   const lockDuration = settings.lockDurationMs ?? jobCatalog[name].lockDurationMs;
   return new Worker(
     name,
-    async (job) => handler(jobCatalog[name].payload.parse(job.data) as JobPayload<Q>, job),
+    async (job) => {
+      const parsed = jobCatalog[name].payload.safeParse(job.data);
+      // A payload that does not fit the contract will not fit it on a retry either.
+      if (!parsed.success) throw new UnrecoverableError(`invalid ${name} job data: ${parsed.error.issues.map((i) => `${i.path.join(".") || "(payload)"} ${i.message}`).join("; ")}`);
+      const foreign = foreignStagingKey(parsed.data);
+      if (foreign) throw new UnrecoverableError(`invalid ${name} job data: ${foreign}`);
+      return handler(parsed.data as JobPayload<Q>, job);
+    },
     {
       connection: settings.connection,
       prefix: settings.prefix,

@@ -170,13 +170,30 @@ describe("queue contracts and the stage harness", () => {
     });
   }
 
+  it("a job whose staging key is not its run's own fails at once, without the handler reading it", async () => {
+    const producer = new JobProducer(redis, prefix, { attempts: 3, backoffMs: 1 });
+    const victim = await newRun();
+    const run = await newRun();
+    let calls = 0;
+    const stage = createStageWorker({ stage: "deliver", config, prisma: db.prisma, redis, producer, handler: async () => void calls++ });
+    // Job data edited to point at another run's (another tenant's, in general) staged file.
+    await producer.enqueue("deliver", { runId: run.id, tenantId: run.tenantId, encryptedKey: `tenants/${victim.tenantId}/runs/${victim.id}/encrypted/report.csv.pgp` });
+    const { job, state } = await settledJob(producer, "deliver", run.id);
+    await stage.close();
+    await producer.close();
+    expect(state).toBe("failed");
+    expect(job.attemptsMade).toBe(1);
+    expect(job.failedReason).toContain(`encryptedKey is not in run ${run.id}'s staging folder`);
+    expect(calls).toBe(0);
+  });
+
   it("a notification lost after success is enqueued by the retry, and the succeeded run keeps no error", async () => {
     const handoffPrefix = `${prefix}-notify-lost`;
     const producer = producerFailingOnce(handoffPrefix, "notify", 2);
     const run = await newRun({ webhookUrl: "https://hooks.example.test/runs", on: "always" });
     let calls = 0;
     const stage = createStageWorker({ stage: "deliver", config: { ...config, REDIS_PREFIX: handoffPrefix }, prisma: db.prisma, redis, producer, handler: async () => void calls++ });
-    await producer.enqueue("deliver", { runId: run.id, tenantId: run.tenantId, encryptedKey: "tenants/x/encrypted/report.csv.pgp" });
+    await producer.enqueue("deliver", { runId: run.id, tenantId: run.tenantId, encryptedKey: `tenants/${run.tenantId}/runs/${run.id}/encrypted/report.csv.pgp` });
     const { state } = await settledJob(producer, "deliver", run.id);
     await stage.close();
     expect(state).toBe("completed");

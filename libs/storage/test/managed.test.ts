@@ -82,13 +82,13 @@ describe("managed destination on the local file system", () => {
     const data = randomBytes(50 * 1024 * 1024);
     const big = await adapter.deliver(streamOf(data), "daily_2026.csv.pgp", { tenantId: "t1", runId: "r1", subfolder: "2026/11/22", expectedBytes: data.length }, config, credentials);
     expect(big).toEqual({ path: "tenants/t1/runs/r1/2026/11/22/daily_2026.csv.pgp", bytes: data.length, checksum: sha256(data), notes: [] });
-    const download = await openManagedFile(store, big.path);
+    const download = await openManagedFile(store, { tenantId: "t1", runId: "r1" }, big.path);
     expect(download?.bytes).toBe(data.length);
     expect((await readAll(download!.body)).equals(data)).toBe(true);
 
     const empty = await adapter.deliver(Readable.from([]), "empty.csv.pgp", { tenantId: "t1", runId: "r2" }, config, credentials);
     expect(empty.bytes).toBe(0);
-    expect((await readAll((await openManagedFile(store, empty.path))!.body)).length).toBe(0);
+    expect((await readAll((await openManagedFile(store, { tenantId: "t1", runId: "r2" }, empty.path))!.body)).length).toBe(0);
   });
 
   it("keeps each run's file apart even when two runs produce the same name", async () => {
@@ -98,8 +98,8 @@ describe("managed destination on the local file system", () => {
     const b = await adapter.deliver(Readable.from([Buffer.from("second run")]), "same.csv.pgp", { tenantId: "t1", runId: "run-b" }, config, credentials);
     expect(a.path).not.toBe(b.path);
     await store.delete(a.path);
-    expect(await openManagedFile(store, a.path)).toBeNull();
-    expect((await readAll((await openManagedFile(store, b.path))!.body)).toString()).toBe("second run");
+    expect(await openManagedFile(store, { tenantId: "t1", runId: "run-a" }, a.path)).toBeNull();
+    expect((await readAll((await openManagedFile(store, { tenantId: "t1", runId: "run-b" }, b.path))!.body)).toString()).toBe("second run");
   });
 
   it("a source failing mid-delivery leaves nothing; the retry delivers one copy", async () => {
@@ -109,11 +109,11 @@ describe("managed destination on the local file system", () => {
     const data = randomBytes(5 * 1024 * 1024);
     const delivery = { tenantId: "t1", runId: "r-cut" };
     await expect(adapter.deliver(streamOf(data, 2 * 1024 * 1024), "f.csv.pgp", delivery, config, credentials)).rejects.toThrow();
-    expect(await openManagedFile(store, "tenants/t1/runs/r-cut/f.csv.pgp")).toBeNull();
+    expect(await openManagedFile(store, delivery, "tenants/t1/runs/r-cut/f.csv.pgp")).toBeNull();
     const result = await adapter.deliver(streamOf(data), "f.csv.pgp", delivery, config, credentials);
     const files = (await readdir(dir, { recursive: true, withFileTypes: true })).filter((e) => e.isFile());
     expect(files.map((f) => f.name)).toEqual(["f.csv.pgp"]);
-    expect((await readAll((await openManagedFile(store, result.path))!.body)).equals(data)).toBe(true);
+    expect((await readAll((await openManagedFile(store, delivery, result.path))!.body)).equals(data)).toBe(true);
   });
 
   it("refuses a size other than expected and a file name that escapes the run's folder", async () => {
@@ -122,8 +122,17 @@ describe("managed destination on the local file system", () => {
     await expect(adapter.deliver(Readable.from([Buffer.from("abc")]), "f.pgp", { tenantId: "t1", runId: "r1", expectedBytes: 4 }, config, credentials)).rejects.toMatchObject({
       code: "verification_failed",
     });
-    expect(await openManagedFile(store, "tenants/t1/runs/r1/f.pgp")).toBeNull();
+    expect(await openManagedFile(store, { tenantId: "t1", runId: "r1" }, "tenants/t1/runs/r1/f.pgp")).toBeNull();
     await expect(adapter.deliver(Readable.from([Buffer.from("x")]), "../../t2/runs/r/f.pgp", { tenantId: "t1", runId: "r1" }, config, credentials)).rejects.toBeInstanceOf(StorageKeyError);
+  });
+
+  it("opens only a path inside the run's own folder", async () => {
+    const store = new FsStagingStore(path.join(root, "owner"));
+    const adapter = createManagedAdapter(store);
+    const other = await adapter.deliver(Readable.from([Buffer.from("tenant two's file")]), "f.csv.pgp", { tenantId: "t2", runId: "r2" }, config, credentials);
+    await expect(openManagedFile(store, { tenantId: "t1", runId: "r1" }, other.path)).rejects.toThrow(/outside run r1's folder/);
+    await expect(openManagedFile(store, { tenantId: "t2", runId: "r1" }, other.path)).rejects.toThrow(/outside/);
+    expect((await readAll((await openManagedFile(store, { tenantId: "t2", runId: "r2" }, other.path))!.body)).toString()).toBe("tenant two's file");
   });
 
   it("computes the expiry from the delivery time and the retention", () => {
@@ -147,8 +156,8 @@ describe("managed destination in an S3 bucket", () => {
     expect(await adapter.verify(config, credentials)).toMatchObject({ ok: true });
     const data = randomBytes(200_000);
     const result = await adapter.deliver(Readable.from([data]), "x.json.pgp", { tenantId: "t9", runId: "r9" }, config, credentials);
-    expect((await readAll((await openManagedFile(store, result.path))!.body)).equals(data)).toBe(true);
-    expect(await openManagedFile(store, "tenants/t9/runs/r9/missing.pgp")).toBeNull();
+    expect((await readAll((await openManagedFile(store, { tenantId: "t9", runId: "r9" }, result.path))!.body)).equals(data)).toBe(true);
+    expect(await openManagedFile(store, { tenantId: "t9", runId: "r9" }, "tenants/t9/runs/r9/missing.pgp")).toBeNull();
   });
 
   it("defaults to a local folder", () => {

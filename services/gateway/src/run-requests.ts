@@ -2,6 +2,11 @@ import { trace } from "@opentelemetry/api";
 import type { Run, Task, TenantDb } from "@transporter/db";
 import type { JobProducer } from "@transporter/queue";
 import { injectTraceContext } from "@transporter/telemetry";
+import { Problem } from "./problem.js";
+import { lockTask } from "./row-locks.js";
+
+/** A run in one of these states has not finished. */
+const RUN_IN_PROGRESS = ["PENDING", "FETCHING", "TRANSFORMING", "ENCRYPTING", "DELIVERING"] as const;
 
 /** The longest window a run asked for through the API may cover (a given window or a retry). */
 export const MAX_REQUESTED_WINDOW_MS = 31 * 24 * 3600_000;
@@ -21,11 +26,24 @@ export async function requestRun(
   retryOfId?: string,
 ): Promise<Run> {
   const carrier = injectTraceContext();
-  const run = await db.run.create({
-    data: {
-      taskId: task.id, windowStart: window.start, windowEnd: window.end, scheduledFor: now, trigger,
-      retryOfId: retryOfId ?? null, traceparent: carrier.traceparent ?? null,
-    } as never,
+  // One run of a window at a time: two would deliver the same file name at once (a double
+  // click, two retries of one failure), and stores like S3 cannot take two writers of one key.
+  // Under the task's row lock, so two requests at the same moment cannot both pass the check.
+  const run = await db.$transaction(async (tx) => {
+    await lockTask(tx, task.id, task.tenantId);
+    const underWay = await tx.run.findFirst({
+      where: { taskId: task.id, windowStart: window.start, windowEnd: window.end, status: { in: [...RUN_IN_PROGRESS] } },
+      select: { id: true, status: true },
+    });
+    if (underWay) {
+      throw new Problem(409, "Conflict", `run ${underWay.id} of this window is under way (${underWay.status}); wait for it to finish`, { runId: underWay.id });
+    }
+    return tx.run.create({
+      data: {
+        taskId: task.id, windowStart: window.start, windowEnd: window.end, scheduledFor: now, trigger,
+        retryOfId: retryOfId ?? null, traceparent: carrier.traceparent ?? null,
+      } as never,
+    });
   });
   trace.getActiveSpan()?.setAttributes({ "transporter.run_id": run.id, "transporter.task_id": task.id, "transporter.tenant_id": task.tenantId, "transporter.report": task.reportId });
   await queues.enqueue("fetch", { runId: run.id, tenantId: run.tenantId, trace: carrier });

@@ -135,6 +135,38 @@ describe("tasks", () => {
     clock = new Date("2026-11-23T12:00:00Z");
   });
 
+  it("moves the account's time zone and its tasks' schedules in one step: nobody sees the new zone with old positions", async () => {
+    const t = await readyTenant(gw);
+    const ids: string[] = [];
+    for (const time of ["00:00", "06:00"]) ids.push((await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ schedule: { frequency: "daily", time, delayMinutes: 0 } }))).body.id);
+    const { default: pg } = await import("pg");
+    const holder = new pg.Client({ connectionString: gw.db.url });
+    const observer = new pg.Client({ connectionString: gw.db.url });
+    await holder.connect();
+    await observer.connect();
+    try {
+      // Another transaction (a scheduler tick claiming it) holds the task that sorts last.
+      const last = [...ids].sort().at(-1)!;
+      await holder.query("BEGIN");
+      await holder.query(`SELECT id FROM "Task" WHERE id = $1 FOR UPDATE`, [last]);
+      const change = gw.call(t.adminKey, "PATCH", "/v1/account", { timezone: "Asia/Tokyo" });
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      // While the change waits for that task, the rest of the system still sees the old zone.
+      const { rows } = await observer.query(`SELECT timezone FROM "Tenant" WHERE id = $1`, [t.tenant.id]);
+      expect(rows[0].timezone).toBe("America/New_York");
+      await holder.query("COMMIT");
+      expect((await change).status).toBe(200);
+      const after = await observer.query(`SELECT timezone FROM "Tenant" WHERE id = $1`, [t.tenant.id]);
+      expect(after.rows[0].timezone).toBe("Asia/Tokyo");
+      // Both tasks now run at their local times in Tokyo (00:00 and 06:00 JST are 15:00Z and 21:00Z).
+      const tasks = await gw.prisma.task.findMany({ where: { id: { in: ids } }, select: { nextRunAt: true } });
+      expect(tasks.map((task) => task.nextRunAt!.toISOString().slice(11, 16)).sort()).toEqual(["15:00", "21:00"]);
+    } finally {
+      await holder.end();
+      await observer.end();
+    }
+  });
+
   it("bulk actions report a result per id; deleting keeps the task's run history", async () => {
     const t = await readyTenant(gw);
     const a = (await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ description: "a", enabled: false }))).body;
@@ -189,6 +221,31 @@ describe("tasks", () => {
     expect(windowFilter.body.items.map((r: { id: string }) => r.id)).toEqual([given.body.id]);
   });
 
+  it("run now waits for the task's delay, and a window has one run under way at a time", async () => {
+    const t = await readyTenant(gw);
+    // Daily at 00:00 New York with an 8-hour delay: at 12:00Z (07:00 local) the window that ended
+    // at 05:00Z is complete only at 13:00Z, so "now" is the one before it (the scheduler's too).
+    const task = (await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ schedule: { frequency: "daily", time: "00:00", delayMinutes: 480 } }))).body;
+    const both = await Promise.all([1, 2].map(() => gw.call(t.adminKey, "POST", `/v1/tasks/${task.id}/runs`, {})));
+    expect(both.map((r) => r.status).sort()).toEqual([202, 409]);
+    const first = both.find((r) => r.status === 202)!.body;
+    const second = both.find((r) => r.status === 409)!.body;
+    expect(first).toMatchObject({ windowStart: "2026-11-21T05:00:00.000Z", windowEnd: "2026-11-22T05:00:00.000Z" });
+    expect(second).toMatchObject({ runId: first.id });
+    expect(second.detail).toContain("under way");
+    const early = await gw.call(t.adminKey, "POST", `/v1/tasks/${task.id}/runs`, { windowStart: "2026-11-22T05:00:00Z", windowEnd: "2026-11-23T05:00:00Z" });
+    expect(early.status).toBe(409);
+    expect(early.body).toMatchObject({ completeAt: "2026-11-23T13:00:00.000Z" });
+    // Once the run has failed, one retry goes ahead and a second click finds it under way.
+    await gw.prisma.run.update({ where: { id: first.id }, data: { status: "FAILED", error: "deliver: connection reset" } });
+    const retries = await Promise.all([1, 2].map(() => gw.call(t.adminKey, "POST", `/v1/runs/${first.id}/retry`)));
+    expect(retries.map((r) => r.status).sort()).toEqual([202, 409]);
+    expect(await gw.prisma.run.count({ where: { taskId: task.id } })).toBe(2);
+    // A finished run does not hold its window: once the retry succeeded, the window can run again.
+    await gw.prisma.run.updateMany({ where: { retryOfId: first.id }, data: { status: "SUCCEEDED" } });
+    expect((await gw.call(t.adminKey, "POST", `/v1/tasks/${task.id}/runs`, {})).status).toBe(202);
+  });
+
   it("does not retry the entry a long outage left as one span: it names the span and the way to ask for its windows", async () => {
     const t = await readyTenant(gw);
     const task = (await gw.call(t.adminKey, "POST", "/v1/tasks", t.body())).body;
@@ -231,6 +288,33 @@ describe("tasks", () => {
     clock = new Date("2026-11-23T12:00:00Z");
     expect(gone.status).toBe(410);
     expect(gone.body.expiredAt).toBe("2026-12-21T00:00:00.000Z");
+  });
+
+  it("never serves another tenant's managed file through a run that went to the tenant's own storage", async () => {
+    const { Readable } = await import("node:stream");
+    const store = gw.app.deps.managedStore!;
+    // Tenant B's managed file.
+    const b = await readyTenant(gw);
+    const bTask = (await gw.call(b.adminKey, "POST", `/v1/tasks`, b.body())).body;
+    const bRun = (await gw.call(b.adminKey, "POST", `/v1/tasks/${bTask.id}/runs`, {})).body;
+    const victimPath = `tenants/${b.tenant.id}/runs/${bRun.id}/report.csv.pgp`;
+    await store.put(victimPath, Readable.from([Buffer.from("tenant B's ciphertext")]));
+    await gw.prisma.run.update({ where: { id: bRun.id }, data: { status: "SUCCEEDED", destinationPath: victimPath, fileName: "report.csv.pgp", fileExpiresAt: new Date("2026-12-21T00:00:00Z") } });
+    // Tenant A's run went to its own S3 bucket with a prefix chosen to record B's managed key as
+    // its path (or its own SFTP server answered realpath with it); then A's task moves to managed.
+    const a = await readyTenant(gw);
+    const aTask = (await gw.call(a.adminKey, "POST", `/v1/tasks`, a.body())).body;
+    const aRun = (await gw.call(a.adminKey, "POST", `/v1/tasks/${aTask.id}/runs`, {})).body;
+    await gw.prisma.run.update({ where: { id: aRun.id }, data: { status: "SUCCEEDED", destinationPath: victimPath, fileName: "report.csv.pgp", fileExpiresAt: null } });
+    const aTaskRow = await gw.prisma.task.findUniqueOrThrow({ where: { id: aTask.id }, include: { destination: true } });
+    expect(aTaskRow.destination.kind).toBe("managed");
+    const file = await gw.call(a.adminKey, "GET", `/v1/runs/${aRun.id}/file`);
+    expect(file.status).toBe(404);
+    expect(JSON.stringify(file.body)).not.toContain("tenant B");
+    const decrypt = await gw.call(a.adminKey, "POST", `/v1/runs/${aRun.id}/file/decrypt`, { privateKey: "-----BEGIN PGP PRIVATE KEY BLOCK-----", passphrase: "x" });
+    expect(decrypt.status).toBe(404);
+    // B still downloads its own file.
+    expect((await gw.app.inject({ url: `/v1/runs/${bRun.id}/file`, headers: { authorization: `Bearer ${b.adminKey}` } })).body).toBe("tenant B's ciphertext");
   });
 
   it("keeps notification settings, never returns the webhook secret, and checks email templates", async () => {

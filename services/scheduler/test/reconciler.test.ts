@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { UnrecoverableError } from "bullmq";
 import { keyringFromConfig } from "@transporter/crypto";
 import { buildApp, generateApiKey, type GatewayApp } from "@transporter/gateway";
@@ -113,12 +114,16 @@ describe("reconciler: runs stuck in a stage status", () => {
     const stage = ({ FETCHING: "fetch", TRANSFORMING: "transform", ENCRYPTING: "encrypt", DELIVERING: "deliver" } as const)[status]!;
     const started = { fetch: "fetchStartedAt", transform: "transformStartedAt", encrypt: "encryptStartedAt", deliver: "deliverStartedAt" }[stage];
     const finished = { fetch: "fetchFinishedAt", transform: "transformFinishedAt", encrypt: "encryptFinishedAt", deliver: "deliveredAt" }[stage];
-    const { rows } = await env.pool.query<{ id: string }>(
+    // Staging keys are given relative to the run's staging folder, as the stages write them.
+    const runId = randomUUID();
+    const key = (name: string) => `tenants/${owner.tenantId}/runs/${runId}/${name}`;
+    const staging = Object.fromEntries(Object.entries(fields.staging ?? {}).map(([field, name]) => [field, key(name)]));
+    await env.pool.query(
       `INSERT INTO "Run" (id, "tenantId", "taskId", "windowStart", "windowEnd", "scheduledFor", trigger, status, attempts, staging, "${started}", "${finished}", "createdAt", "updatedAt")
-       VALUES (gen_random_uuid(), $1, $2, $3, $4, $4, 'schedule', $5, 1, $6, $7, $8, $7, $7) RETURNING id`,
-      [owner.tenantId, taskId, new Date(DAY_START - DAY), new Date(DAY_START), status, JSON.stringify(fields.staging ?? {}), updatedAt, fields.finished ? updatedAt : null],
+       VALUES ($9, $1, $2, $3, $4, $4, 'schedule', $5, 1, $6, $7, $8, $7, $7)`,
+      [owner.tenantId, taskId, new Date(DAY_START - DAY), new Date(DAY_START), status, JSON.stringify(staging), updatedAt, fields.finished ? updatedAt : null, runId],
     );
-    return { ...owner, taskId, runId: rows[0]!.id };
+    return { ...owner, taskId, runId, key };
   }
 
   async function runRow(id: string) {
@@ -176,7 +181,7 @@ describe("reconciler: runs stuck in a stage status", () => {
       },
     });
     try {
-      await producer.enqueue("deliver", { runId, tenantId, encryptedKey: "e" });
+      await producer.enqueue("deliver", { runId, tenantId, encryptedKey: `tenants/${tenantId}/runs/${runId}/encrypted/e.csv.pgp` });
       await waitFor("the deliver job failed", async () => (await producer.queue("deliver").getJobState(`${runId}-deliver`)) === "failed");
     } finally {
       await deliverer.close();
@@ -217,8 +222,8 @@ describe("reconciler: runs stuck in a stage status", () => {
   });
 
   it("a job BullMQ failed for stalling too often (its worker died each time) fails the run with that reason and notifies", async () => {
-    const { taskId, runId, tenantId } = await stuckRun("TRANSFORMING", new Date(Date.now() - HOUR), { staging: { rawKey: "raw.ndjson" }, notifications: { email: ["ops@example.com"], on: "failure" } });
-    await failedJob("transform", { runId, tenantId, rawKey: "raw.ndjson" }, "job stalled more than allowable limit", 4);
+    const { taskId, runId, tenantId, key } = await stuckRun("TRANSFORMING", new Date(Date.now() - HOUR), { staging: { rawKey: "raw.ndjson" }, notifications: { email: ["ops@example.com"], on: "failure" } });
+    await failedJob("transform", { runId, tenantId, rawKey: key("raw.ndjson") }, "job stalled more than allowable limit", 4);
     const scheduler = env.scheduler({ now: () => new Date(Date.now() + 5 * MINUTE) });
     expect((await scheduler.reconcile()).stuck).toMatchObject({ failed: 1 });
     const run = await runRow(runId);
@@ -256,12 +261,12 @@ describe("reconciler: runs stuck in a stage status", () => {
   });
 
   it("a TRANSFORMING run whose transform job Redis lost gets it back with its input, and the transform stage takes it on", async () => {
-    const { runId, tenantId } = await stuckRun("TRANSFORMING", new Date(Date.now() - HOUR), { staging: { rawKey: "t/raw/records.ndjson" } });
+    const { runId, tenantId, key } = await stuckRun("TRANSFORMING", new Date(Date.now() - HOUR), { staging: { rawKey: "raw/records.ndjson" } });
     const scheduler = env.scheduler({ now: () => new Date(Date.now() + 5 * MINUTE) });
     const result = await scheduler.reconcile();
     expect(result.stuck).toMatchObject({ checked: 1, reenqueued: 1, failed: 0 });
     const job = await scheduler.producer.queue("transform").getJob(`${runId}-transform`);
-    expect(job?.data).toMatchObject({ runId, tenantId, rawKey: "t/raw/records.ndjson" });
+    expect(job?.data).toMatchObject({ runId, tenantId, rawKey: key("raw/records.ndjson") });
     // The next pass leaves the waiting job alone.
     expect((await scheduler.reconcile()).stuck).toMatchObject({ reenqueued: 0, failed: 0 });
 
@@ -272,7 +277,7 @@ describe("reconciler: runs stuck in a stage status", () => {
       stage: "transform", config: env.config, prisma: env.db.prisma, redis: connection, producer: scheduler.producer,
       handler: async ({ payload }) => {
         seen.push(payload.rawKey);
-        return { reportKey: "t/report/file.csv" };
+        return { reportKey: key("report/file.csv") };
       },
     });
     try {
@@ -281,20 +286,20 @@ describe("reconciler: runs stuck in a stage status", () => {
       await transformer.close();
       connection.disconnect();
     }
-    expect(seen).toEqual(["t/raw/records.ndjson"]);
+    expect(seen).toEqual([key("raw/records.ndjson")]);
     const run = await runRow(runId);
     expect(run).toMatchObject({ status: "TRANSFORMING", attempts: 2 });
     expect(run.transformFinishedAt).not.toBeNull();
-    expect((await scheduler.producer.queue("encrypt").getJob(`${runId}-encrypt`))?.data).toMatchObject({ reportKey: "t/report/file.csv" });
+    expect((await scheduler.producer.queue("encrypt").getJob(`${runId}-encrypt`))?.data).toMatchObject({ reportKey: key("report/file.csv") });
   });
 
   it("a run whose stage finished but whose next job was lost gets the next stage's job; one whose input is unknown fails", async () => {
-    const done = await stuckRun("FETCHING", new Date(Date.now() - HOUR), { staging: { rawKey: "k/raw.ndjson" }, finished: true });
+    const done = await stuckRun("FETCHING", new Date(Date.now() - HOUR), { staging: { rawKey: "raw/records.ndjson" }, finished: true });
     const blind = await stuckRun("ENCRYPTING", new Date(Date.now() - HOUR), { staging: {}, finished: true });
     const scheduler = env.scheduler({ now: () => new Date(Date.now() + 5 * MINUTE) });
     expect((await scheduler.reconcile()).stuck).toMatchObject({ checked: 2, reenqueued: 1, failed: 1 });
     expect(await scheduler.producer.hasJob("fetch", done.runId)).toBe(false);
-    expect((await scheduler.producer.queue("transform").getJob(`${done.runId}-transform`))?.data).toMatchObject({ rawKey: "k/raw.ndjson" });
+    expect((await scheduler.producer.queue("transform").getJob(`${done.runId}-transform`))?.data).toMatchObject({ rawKey: done.key("raw/records.ndjson") });
     expect(await runRow(blind.runId)).toMatchObject({ status: "FAILED", errorCode: "job_lost" });
     expect(await failureAlerts(blind.taskId)).toHaveLength(1);
   });
@@ -305,10 +310,10 @@ describe("reconciler: runs stuck in a stage status", () => {
     const active = await stuckRun("ENCRYPTING", old, { staging: { reportKey: "p" } });
     const young = await stuckRun("DELIVERING", new Date(Date.now() - MINUTE), { staging: { encryptedKey: "e" } });
     const youngLost = await stuckRun("TRANSFORMING", new Date(Date.now() - MINUTE), { staging: { rawKey: "r" } });
-    await failedJob("deliver", { runId: young.runId, tenantId: young.tenantId, encryptedKey: "e" }, "boom");
+    await failedJob("deliver", { runId: young.runId, tenantId: young.tenantId, encryptedKey: young.key("e") }, "boom");
     const producer = new JobProducer(env.redis, env.prefix);
-    await producer.enqueue("deliver", { runId: waiting.runId, tenantId: waiting.tenantId, encryptedKey: "e" });
-    await producer.enqueue("encrypt", { runId: active.runId, tenantId: active.tenantId, reportKey: "p" });
+    await producer.enqueue("deliver", { runId: waiting.runId, tenantId: waiting.tenantId, encryptedKey: waiting.key("e") });
+    await producer.enqueue("encrypt", { runId: active.runId, tenantId: active.tenantId, reportKey: active.key("p") });
     const connection = createRedis(env.config.REDIS_URL);
     let release!: () => void;
     const held = new Promise<void>((r) => (release = r));
@@ -340,7 +345,7 @@ describe("reconciler: runs stuck in a stage status", () => {
     const old = new Date(Date.now() - HOUR);
     const failing = await stuckRun("DELIVERING", old, { staging: { encryptedKey: "e" } });
     const lost = await stuckRun("TRANSFORMING", old, { staging: { rawKey: "r" } });
-    await failedJob("deliver", { runId: failing.runId, tenantId: failing.tenantId, encryptedKey: "e" }, "boom");
+    await failedJob("deliver", { runId: failing.runId, tenantId: failing.tenantId, encryptedKey: failing.key("e") }, "boom");
     const scheduler = env.scheduler({ now: () => new Date(Date.now() + 5 * MINUTE) });
     // The runs are read, then, while their jobs are looked up in Redis, a worker completes them.
     const pipeline = env.redis.pipeline;

@@ -55,8 +55,12 @@ export function managedFileExpiry(deliveredAt: Date, retentionDays: number): Dat
   return new Date(deliveredAt.getTime() + retentionDays * 24 * 60 * 60 * 1000);
 }
 
-/** Opens a managed file for download; null when it is gone (expired and swept, or never written). */
-export async function openManagedFile(store: StagingStore, path: string): Promise<{ body: Readable; bytes: number } | null> {
+/**
+ * Opens a run's managed file for download; null when it is gone (expired and swept, or never
+ * written). Only a path inside the run's own folder is opened, whatever the run row says.
+ */
+export async function openManagedFile(store: StagingStore, owner: { tenantId: string; runId: string }, path: string): Promise<{ body: Readable; bytes: number } | null> {
+  if (!path.startsWith(`tenants/${owner.tenantId}/runs/${owner.runId}/`)) throw new Error(`managed file path ${JSON.stringify(path)} is outside run ${owner.runId}'s folder`);
   const info = await store.stat(path);
   if (!info) return null;
   try {

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { refreshSetupAlerts, type TenantDb } from "@transporter/db";
-import { lockTask } from "../row-locks.js";
+import { lockTask, withTenantLocked } from "../row-locks.js";
 import { resumeAfterChange } from "@transporter/schedule";
 import type { GatewayApp } from "../app.js";
 import { scheduleOf } from "../task-schemas.js";
@@ -27,22 +27,24 @@ export default async function accountRoutes(app: GatewayApp) {
     async (req) => {
       const tenantId = req.auth!.tenantId!;
       const before = await view(req.db, tenantId);
-      await req.db.tenant.updateMany({ data: { timezone: req.body.timezone } });
-      // Schedules are in the account's zone: every task's next run moves with it, continuing
-      // from where its recorded windows end so the first window in the new zone touches them.
-      if (before.timezone !== req.body.timezone) {
+      // The zone and every task's next run change in one transaction: a scheduler tick sees the
+      // old zone with the old schedule positions or the new zone with the new ones, never the new
+      // zone with a position computed in the old one (that would lose part of a window).
+      await withTenantLocked(req.db, tenantId, async (tx) => {
+        await tx.tenant.updateMany({ data: { timezone: req.body.timezone } });
+        if (before.timezone === req.body.timezone) return;
+        // Schedules are in the account's zone: every task's next run moves with it, continuing
+        // from where its recorded windows end so the first window in the new zone touches them.
         const now = app.deps.now?.() ?? new Date();
-        const tasks = await req.db.task.findMany({ where: { enabled: true, deletedAt: null }, select: { id: true } });
+        const tasks = await tx.task.findMany({ where: { enabled: true, deletedAt: null }, select: { id: true }, orderBy: { id: "asc" } });
         for (const { id } of tasks) {
-          await req.db.$transaction(async (tx) => {
-            const task = await lockTask(tx, id, tenantId);
-            if (!task?.enabled || task.deletedAt) return;
-            const schedule = scheduleOf(task);
-            const next = resumeAfterChange({ schedule, timeZone: before.timezone, nextRunAt: task.nextRunAt, coveredUntil: task.coveredUntil }, { schedule, timeZone: req.body.timezone }, now);
-            await tx.task.update({ where: { id }, data: next });
-          });
+          const task = await lockTask(tx, id, tenantId);
+          if (!task?.enabled || task.deletedAt) continue;
+          const schedule = scheduleOf(task);
+          const next = resumeAfterChange({ schedule, timeZone: before.timezone, nextRunAt: task.nextRunAt, coveredUntil: task.coveredUntil }, { schedule, timeZone: req.body.timezone }, now);
+          await tx.task.update({ where: { id }, data: next });
         }
-      }
+      });
       await refreshSetupAlerts(app.deps.prisma, tenantId);
       const after = await view(req.db, tenantId);
       await app.audit(req, { action: "account.update", targetType: "tenant", targetId: tenantId, before: { timezone: before.timezone }, after: { timezone: after.timezone } });

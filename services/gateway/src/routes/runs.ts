@@ -77,15 +77,17 @@ export default async function runRoutes(app: GatewayApp) {
 
   async function managedFile(req: { db: typeof app.deps.prisma }, id: string) {
     const run = await findRun(req.db, id);
-    const destination = await req.db.destination.findUnique({ where: { id: run.task.destinationId } });
     if (!run.destinationPath || run.status !== "SUCCEEDED") throw new Problem(404, "Not found", "this run has no delivered file");
-    if (destination?.kind !== "managed" && !run.fileExpiresAt) throw new Problem(404, "Not found", "this run delivered to your own storage; only managed files can be downloaded here");
+    // The run's own record says where it went: the deliverer sets an expiry on managed deliveries
+    // only. The task's current destination does not count: a run delivered to the tenant's own
+    // S3 or SFTP records a path the tenant chose, which must never be read from managed storage.
+    if (!run.fileExpiresAt) throw new Problem(404, "Not found", "this run delivered to your own storage; only managed files can be downloaded here");
     if (run.fileDeletedAt || (run.fileExpiresAt && run.fileExpiresAt <= now())) {
       throw new Problem(410, "Gone", `the file expired on ${run.fileExpiresAt?.toISOString()} and was removed by retention`, { expiredAt: run.fileExpiresAt?.toISOString() });
     }
     const store = app.deps.managedStore;
     if (!store) throw new Problem(503, "Unavailable", "managed storage is not configured on this gateway");
-    const file = await openManagedFile(store, run.destinationPath);
+    const file = await openManagedFile(store, { tenantId: run.tenantId, runId: run.id }, run.destinationPath);
     if (!file) throw new Problem(410, "Gone", "the file is no longer in managed storage", { expiredAt: run.fileExpiresAt?.toISOString() });
     return { run, file };
   }

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import { sealJson } from "@transporter/crypto";
 import type { Prisma, Task, TenantDb } from "@transporter/db";
-import { latestCompleteWindow, resumeAfterChange, sameSchedule } from "@transporter/schedule";
+import { delayMilliseconds, latestCompleteWindow, resumeAfterChange, sameSchedule } from "@transporter/schedule";
 import { endpointUrlProblem } from "@transporter/storage";
 import type { GatewayApp } from "../app.js";
 import { afterCursor, instantField, newestFirst, pageQuery, pageSchema, toPage } from "../pagination.js";
@@ -196,9 +196,14 @@ export default async function taskRoutes(app: GatewayApp) {
         window = { start: new Date(body.windowStart), end: new Date(body.windowEnd) };
         if (window.end <= window.start) throw new Problem(400, "Invalid request", "windowEnd must be after windowStart", { errors: [{ path: "body.windowEnd", message: "must be after windowStart" }] });
         if (window.end > now()) throw new Problem(400, "Invalid request", "the window has not ended yet; its data would be incomplete", { errors: [{ path: "body.windowEnd", message: "must not be in the future" }] });
+        // The task's delay is how long the platform needs to complete a window's data.
+        const complete = new Date(window.end.getTime() + delayMilliseconds(scheduleOf(task)));
+        if (complete > now()) throw new Problem(409, "Conflict", `the window's data is complete only at ${complete.toISOString()}: the task waits ${task.delayMinutes ?? 0} minutes after a window ends`, { completeAt: complete.toISOString() });
         if (window.end.getTime() - window.start.getTime() > MAX_REQUESTED_WINDOW_MS) throw new Problem(400, "Invalid request", "a window may span at most 31 days", { errors: [{ path: "body.windowEnd", message: "window longer than 31 days" }] });
       } else {
-        const latest = latestCompleteWindow(scheduleOf(task), tenant.timezone, now());
+        // Complete means its delay has passed too, as for the scheduled run of the same window.
+        const schedule = scheduleOf(task);
+        const latest = latestCompleteWindow(schedule, tenant.timezone, new Date(now().getTime() - delayMilliseconds(schedule)));
         window = { start: latest.start, end: latest.end };
       }
       const run = await requestRun(req.db, queues, task, window, "manual", now());

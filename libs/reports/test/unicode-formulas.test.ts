@@ -139,4 +139,27 @@ describe("XLSX sheets", () => {
     expect(sheets.map((s) => s.rows.map((r) => r[0]))).toEqual([["n", 1, 2], ["n", 3, 4], ["n", 5]]);
     expect(sheets[2]!.rows[1]![1]).toEqual({ date: "2026-01-05T00:00:00.000Z" });
   });
+
+  it("keeps overflow sheet names within Excel's 31 characters", async () => {
+    const columns: Column[] = [{ key: "n", type: "integer", description: "" }];
+    const long = "Queue health per skill and inte"; // the catalogue name cut to 31, as the transform passes it
+    const writer = createXlsxWriter({ columns, time: new ZonedTime("UTC"), sheetName: long, maxRowsPerSheet: 2 });
+    const sink = new BufferSink();
+    writer.pipe(sink);
+    writer.end({ kind: "rows", rows: [[1], [2], [3]] });
+    await new Promise((r) => sink.on("finish", r));
+    const sheets = await readXlsx(sink.buffer);
+    expect(sheets.map((s) => s.name)).toEqual([long, "Queue health per skill and in 2", "Queue health per skill and in 3"]);
+  });
+
+  it("writes a readable workbook whatever characters the text holds (U+FFFE, U+FFFF, lone surrogates)", async () => {
+    const columns: Column[] = [{ key: "text", type: "string", description: "" }];
+    const writer = createXlsxWriter({ columns, time: new ZonedTime("UTC"), sheetName: "Data" });
+    const sink = new BufferSink();
+    writer.pipe(sink);
+    writer.end({ kind: "rows", rows: [["a\uFFFFb"], ["c\uFFFEd"], ["e\uD800f"], ["g\uDC00h"], ["ok \u{1F600}"]] });
+    await new Promise((r) => sink.on("finish", r));
+    const [sheet] = await readXlsx(sink.buffer);
+    expect(sheet!.rows.map((r) => r[0])).toEqual(["text", "a\uFFFDb", "c\uFFFDd", "e\uFFFDf", "g\uFFFDh", "ok \u{1F600}"]);
+  });
 });

@@ -109,7 +109,9 @@ class XlsxWriter extends Transform {
     if (this.sheet) this.sheet.commit();
     this.sheetCount += 1;
     const base = this.options.sheetName ?? "Report";
-    const sheet = this.workbook.addWorksheet(this.sheetCount === 1 ? base : `${base} ${this.sheetCount}`, {
+    // Excel allows 31 characters in a sheet name: an overflow sheet's " 2" must fit too.
+    const suffix = this.sheetCount === 1 ? "" : ` ${this.sheetCount}`;
+    const sheet = this.workbook.addWorksheet(`${Array.from(base).slice(0, 31 - suffix.length).join("")}${suffix}`, {
       views: [{ state: "frozen", ySplit: 1 }],
     });
     sheet.columns = this.columns.map((c) => ({ key: c.key, width: widthOf(c) }));
@@ -134,7 +136,7 @@ class XlsxWriter extends Transform {
       }
       const type = columns[i]!.type;
       if (type === "datetime" && typeof v === "number") out[i] = time.wallClock(v);
-      else if (typeof v === "string") out[i] = fitCell(keep ? v : neutraliseFormula(v));
+      else if (typeof v === "string") out[i] = fitCell(xmlSafe(keep ? v : neutraliseFormula(v)));
       else out[i] = v;
     }
     return out;
@@ -197,4 +199,13 @@ class XlsxWriter extends Transform {
 
 export function createXlsxWriter(options: WriterOptions): Transform {
   return new XlsxWriter(options);
+}
+
+/**
+ * U+FFFE, U+FFFF and lone surrogates are not allowed in XML 1.0 and exceljs passes them through
+ * (it drops only the C0 controls), which makes the whole workbook unreadable: one such character
+ * in a message would break a tenant's file. They become U+FFFD, the replacement character.
+ */
+function xmlSafe(text: string): string {
+  return /[\uFFFE\uFFFF\uD800-\uDFFF]/.test(text) ? text.replace(/[\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, "\uFFFD") : text;
 }

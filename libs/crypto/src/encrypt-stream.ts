@@ -152,5 +152,11 @@ async function* encryptedChunks(input: Readable, publicKeyArmored: string, optio
  * (including KeyRejectedError for a key that is no longer usable) surface as stream errors.
  */
 export function encryptStream(input: Readable, publicKeyArmored: string, options: EncryptStreamOptions = {}): Readable {
-  return nodeFromChunks(encryptedChunks(input, publicKeyArmored, options));
+  const output = nodeFromChunks(encryptedChunks(input, publicKeyArmored, options));
+  // Destroyed before its first read (the store it was handed to failed to open its file), the
+  // generator never starts and its `finally` never runs: the input (an open file) goes with it here.
+  output.once("close", () => {
+    if (!input.readableEnded) input.destroy();
+  });
+  return output;
 }

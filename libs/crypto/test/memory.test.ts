@@ -123,3 +123,22 @@ describe("decryptStream memory", () => {
     expect(growth).toBeLessThan(ALLOWED_GROWTH_BYTES);
   }, TIMEOUT_MS);
 });
+
+describe("encryptStream resources", () => {
+  it("closes its input when the output is destroyed before anything was read (the store failed to open its file)", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "encrypt-input-"));
+    try {
+      const file = join(dir, "report.csv");
+      await pipeline(Readable.from([Buffer.from("a,b\r\n1,2\r\n")]), createWriteStream(file));
+      const input = createReadStream(file);
+      await new Promise((resolve) => input.once("open", resolve));
+      const output = encryptStream(input, publicKey);
+      output.destroy(new Error("ENOTDIR: mkdir failed"));
+      output.on("error", () => undefined);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(input.destroyed).toBe(true);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -134,8 +134,11 @@ export async function buildApp(deps: GatewayDeps): Promise<GatewayApp> {
     timeWindow: 60_000,
     redis: deps.redis,
     nameSpace: `${deps.config.REDIS_PREFIX}:ratelimit:`,
-    // Per key (its public prefix), else per client address.
-    keyGenerator: (req) => /tp_([A-Za-z0-9]+)_/.exec(String(req.headers.authorization ?? ""))?.[1] ?? req.ip,
+    // Counted after authentication, per key that authenticated: not per text the caller wrote in
+    // a header (which could name another key's prefix and use up its budget, or name none and
+    // fall back to an address a proxy header sets). Public routes are not counted.
+    hook: "preHandler",
+    keyGenerator: (req) => (req.auth ? `key:${req.auth.keyId}` : `ip:${req.ip}`),
     allowList: (req) => {
       const route = matchedRoute(req);
       return route !== undefined && isPublicRoute(route);

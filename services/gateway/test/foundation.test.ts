@@ -261,6 +261,34 @@ describe("rate limiting per key", () => {
   });
 });
 
+describe("rate limiting counts the key that authenticated", () => {
+  let gw: TestGateway;
+  beforeAll(async () => {
+    gw = await setupGateway({ config: { API_RATE_LIMIT_PER_MINUTE: "5" } });
+  });
+  afterAll(async () => gw.close());
+
+  const basic = (key: string) => `Basic ${Buffer.from(`x:${key}`).toString("base64")}`;
+
+  it("neither charges another key named in the header nor escapes the limit through Basic auth and X-Forwarded-For", async () => {
+    const attacker = await gw.createTenant();
+    const victim = await gw.createTenant();
+    const victimPrefix = /^tp_([A-Za-z0-9]+)_/.exec(victim.adminKey)![1];
+    const statuses: number[] = [];
+    for (let i = 0; i < 8; i += 1) {
+      const res = await gw.app.inject({
+        url: "/v1/account",
+        // The caller's own key in Basic auth, another key's prefix after it, a new address each time.
+        headers: { authorization: `${basic(attacker.adminKey)} tp_${victimPrefix}_`, "x-forwarded-for": `203.0.113.${i + 1}` },
+      });
+      statuses.push(res.statusCode);
+    }
+    expect(statuses.slice(0, 5)).toEqual([200, 200, 200, 200, 200]);
+    expect(statuses.slice(5)).toEqual([429, 429, 429]);
+    expect((await gw.call(victim.adminKey, "GET", "/v1/account")).status).toBe(200);
+  });
+});
+
 describe("operators' queue dashboard", () => {
   let gw: TestGateway;
   beforeAll(async () => {

@@ -25,7 +25,14 @@ interface Panel {
 }
 
 const collector = parse(readFileSync(`${DIR}/otel-collector.yaml`, "utf8")) as CollectorConfig;
-const prometheus = parse(readFileSync(`${DIR}/prometheus.yml`, "utf8")) as { scrape_configs: Array<{ job_name: string; static_configs: Array<{ targets: string[] }> }> };
+interface ScrapeConfig {
+  job_name: string;
+  static_configs?: Array<{ targets: string[]; labels?: Record<string, string> }>;
+  dns_sd_configs?: Array<{ names: string[]; type?: string; port?: number }>;
+}
+
+const prometheus = parse(readFileSync(`${DIR}/prometheus.yml`, "utf8")) as { scrape_configs: ScrapeConfig[] };
+const compose = parse(readFileSync("docker-compose.yml", "utf8"), { merge: true }) as { services: Record<string, { deploy?: { replicas?: number } }> };
 const datasources = parse(readFileSync(`${DIR}/grafana/provisioning/datasources/prometheus.yaml`, "utf8")) as { datasources: Array<{ uid: string; type: string }> };
 const dashboard = JSON.parse(readFileSync(`${DIR}/grafana/dashboards/transporter.json`, "utf8")) as { uid: string; title: string; panels: Panel[]; templating: { list: Array<{ name: string; type: string; query: unknown }> } };
 
@@ -54,12 +61,27 @@ describe("the OpenTelemetry Collector config", () => {
 
   it("Prometheus scrapes the collector's exporter port and every service's /metrics port", () => {
     const exporterPort = /:(\d+)$/.exec(collector.exporters.prometheus?.endpoint ?? "")?.[1];
-    const targets = prometheus.scrape_configs.flatMap((c) => c.static_configs.flatMap((s) => s.targets));
+    const targets = prometheus.scrape_configs.flatMap((c) => (c.static_configs ?? []).flatMap((s) => s.targets));
     expect(targets).toContain(`otel-collector:${exporterPort}`);
     const services = prometheus.scrape_configs.find((c) => c.job_name === "transporter-services");
-    expect(services?.static_configs.flatMap((s) => s.targets).sort()).toEqual(
-      ["deliverer", "encryptor", "fetcher", "gateway", "scheduler", "transformer"].map((s) => `${s}:9464`),
-    );
+    const scraped = [
+      ...(services?.static_configs ?? []).flatMap((s) => s.targets),
+      ...(services?.dns_sd_configs ?? []).flatMap((d) => d.names.map((name) => `${name}:${d.port}`)),
+    ];
+    expect(scraped.sort()).toEqual(["deliverer", "encryptor", "fetcher", "gateway", "scheduler", "transformer"].map((s) => `${s}:9464`));
+  });
+
+  it("scrapes each replica of a replicated service separately (DNS A records), never one name that resolves to a different replica per scrape", () => {
+    const replicated = Object.entries(compose.services).filter(([, s]) => (s.deploy?.replicas ?? 1) > 1).map(([name]) => name).sort();
+    expect(replicated).toEqual(["deliverer", "fetcher"]);
+    const services = prometheus.scrape_configs.find((c) => c.job_name === "transporter-services")!;
+    const staticTargets = (services.static_configs ?? []).flatMap((s) => s.targets);
+    for (const name of replicated) {
+      expect(staticTargets, name).not.toContain(`${name}:9464`);
+      const sd = (services.dns_sd_configs ?? []).filter((d) => d.names.includes(name));
+      expect(sd, `${name}: one dns_sd_configs entry`).toHaveLength(1);
+      expect(sd[0]).toMatchObject({ names: [name], type: "A", port: 9464 });
+    }
   });
 });
 

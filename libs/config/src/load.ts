@@ -10,9 +10,10 @@ export class ConfigError extends Error {
 
 /**
  * A key for development and tests only, so `npm start` works on a fresh clone. Production
- * refuses to start without SECRETS_MASTER_KEYS (see below).
+ * refuses to start without SECRETS_MASTER_KEYS, and with this key among them (see below).
  */
-const DEVELOPMENT_MASTER_KEY = { dev: Buffer.alloc(32, "transporter-development-only").toString("base64") };
+const DEVELOPMENT_KEY_BYTES = Buffer.alloc(32, "transporter-development-only");
+const DEVELOPMENT_MASTER_KEY = { dev: DEVELOPMENT_KEY_BYTES.toString("base64") };
 
 /** Parse and check the environment; throws ConfigError listing every bad or missing variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
@@ -33,6 +34,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 
   if (config.NODE_ENV === "production" && !config.SECRETS_MASTER_KEYS) {
     problems.push("SECRETS_MASTER_KEYS: required in production (id:base64 32-byte key)");
+  }
+  if (config.NODE_ENV === "production") {
+    // Compared as bytes, so another id or base64 spelling of the public development key is refused too.
+    for (const [id, key] of Object.entries(config.SECRETS_MASTER_KEYS ?? {})) {
+      if (Buffer.from(key, "base64").equals(DEVELOPMENT_KEY_BYTES)) {
+        problems.push(`SECRETS_MASTER_KEYS: key "${id}" is the development key, which is public; generate a production key (openssl rand -base64 32)`);
+      }
+    }
   }
   const masterKeys = config.SECRETS_MASTER_KEYS ?? DEVELOPMENT_MASTER_KEY;
   const activeKeyId = config.SECRETS_ACTIVE_KEY_ID ?? Object.keys(masterKeys)[0]!;

@@ -56,7 +56,6 @@ export const envSchema = z.object({
 
   GATEWAY_HOST: z.string().default("127.0.0.1"),
   GATEWAY_PORT: port.default(8080),
-  PUBLIC_BASE_URL: optionalUrl,
   API_RATE_LIMIT_PER_MINUTE: positiveInt.default(600),
 
   STAGING_DRIVER: z.enum(["fs", "s3"]).default("fs"),
@@ -122,8 +121,9 @@ export const envSchema = z.object({
   SMTP_FROM: z.string().default("Transporter <no-reply@transporter.local>"),
 
   OTEL_EXPORTER_OTLP_ENDPOINT: optionalUrl,
-  /** When set, each service serves Prometheus metrics on this port (+ its offset). */
+  /** When set, the process serves Prometheus metrics (`/metrics`) on this port. */
   PROMETHEUS_PORT: port.optional(),
+  /** How often metrics are pushed to OTEL_EXPORTER_OTLP_ENDPOINT (the Prometheus endpoint is read when scraped). */
   METRICS_SAMPLE_INTERVAL_MS: positiveInt.default(15_000),
 });
 

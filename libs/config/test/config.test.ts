@@ -1,8 +1,11 @@
 import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig } from "../src/index.js";
+import { ConfigError, envSchema, loadConfig } from "../src/index.js";
 
 const key = () => randomBytes(32).toString("base64");
+/** The development key loadConfig falls back to (in its source; repeated here on purpose). */
+const developmentKey = Buffer.alloc(32, "transporter-development-only");
 
 describe("configuration", () => {
   it("works on a developer machine with no variables at all", () => {
@@ -65,5 +68,63 @@ describe("configuration", () => {
     expect(message).toMatch(/key "k1" must be 32 bytes/);
     expect(message).not.toContain(short);
     expect(() => loadConfig({ SECRETS_MASTER_KEYS: "nocolon" })).toThrow(/<id>:<base64 key>/);
+  });
+
+  it("refuses the development master key in production, however it is spelled or named, without echoing it", () => {
+    const dev = developmentKey.toString("base64");
+    const spellings = [`dev:${dev}`, `k1:${dev}`, `k1:${dev.replace(/=+$/, "")}`, `old:${key()},dev:${dev}`];
+    for (const keys of spellings) {
+      let message = "";
+      try {
+        loadConfig({ NODE_ENV: "production", SECRETS_MASTER_KEYS: keys });
+      } catch (e) {
+        message = (e as Error).message;
+      }
+      expect(message, keys).toMatch(/SECRETS_MASTER_KEYS: key "(dev|k1)" is the development key/);
+      expect(message).not.toContain(dev.replace(/=+$/, ""));
+    }
+    // Outside production it is what a fresh clone runs with, given or not.
+    expect(loadConfig({ NODE_ENV: "development", SECRETS_MASTER_KEYS: `dev:${dev}` }).SECRETS_MASTER_KEYS).toEqual({ dev });
+    expect(loadConfig({ NODE_ENV: "test" }).SECRETS_MASTER_KEYS).toEqual({ dev });
+  });
+});
+
+describe("the README's configuration table", () => {
+  const readme = readFileSync(new URL("../../../README.md", import.meta.url), "utf8");
+  const section = readme.slice(readme.indexOf("## Configuration"), readme.indexOf("\n## ", readme.indexOf("## Configuration") + 1));
+  const rows = section
+    .split("\n")
+    .filter((line) => line.startsWith("| `"))
+    .map((line) => line.split("|").slice(1, -1).map((cell) => cell.trim()))
+    .map(([names = "", defaults = "", meaning = ""]) => ({ names: [...names.matchAll(/`([A-Z0-9_]+)`/g)].map((m) => m[1]!), defaults, meaning }));
+  const defaultOf = (name: string): unknown => {
+    const parsed = envSchema.shape[name as keyof typeof envSchema.shape].safeParse(undefined);
+    return parsed.success ? parsed.data : undefined;
+  };
+
+  it("documents every variable of the schema, each in its own name column", () => {
+    const documented = new Set(rows.flatMap((r) => r.names));
+    const missing = Object.keys(envSchema.shape).filter((name) => !documented.has(name));
+    expect(missing).toEqual([]);
+    const unknown = [...documented].filter((name) => !(name in envSchema.shape));
+    expect(unknown).toEqual([]);
+  });
+
+  it("gives the schema's defaults (— only for variables without one)", () => {
+    const problems: string[] = [];
+    for (const row of rows) {
+      if (row.defaults === "—") {
+        for (const name of row.names) if (defaultOf(name) !== undefined) problems.push(`${name}: documented without a default, has ${JSON.stringify(defaultOf(name))}`);
+        continue;
+      }
+      const values = [...row.defaults.matchAll(/`([^`]*)`/g)].map((m) => m[1]);
+      // Rows listing a backticked default per variable, in order (`a`, `b` | `1`, `2`).
+      if (values.length !== row.names.length) continue;
+      row.names.forEach((name, i) => {
+        const value = defaultOf(name);
+        if (value !== undefined && values[i] !== String(value)) problems.push(`${name}: documented default ${values[i]}, schema has ${String(value)}`);
+      });
+    }
+    expect(problems).toEqual([]);
   });
 });

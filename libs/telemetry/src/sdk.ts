@@ -18,6 +18,8 @@ export interface TelemetryOptions {
   serviceVersion?: string;
   /** OTLP/HTTP endpoint (collector); nothing is exported when absent. */
   otlpEndpoint?: string;
+  /** How often metrics are pushed to otlpEndpoint (ms; METRICS_SAMPLE_INTERVAL_MS); 15 s by default. */
+  metricExportIntervalMs?: number;
   /** Serve Prometheus metrics on this port when set. */
   prometheusPort?: number;
   /** Tests: export spans here (e.g. an InMemorySpanExporter). */
@@ -50,7 +52,8 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
   if (options.otlpEndpoint) {
     readers.push(new PeriodicExportingMetricReader({
       exporter: new OTLPMetricExporter({ url: `${options.otlpEndpoint.replace(/\/$/, "")}/v1/metrics` }),
-      exportIntervalMillis: 15_000,
+      // The export timeout (30 s by default) is clamped to a shorter interval by the reader.
+      exportIntervalMillis: options.metricExportIntervalMs ?? 15_000,
     }));
   }
   let prometheus: PrometheusExporter | undefined;

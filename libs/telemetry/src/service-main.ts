@@ -1,8 +1,19 @@
 import { ConfigError, loadConfig, type Config } from "@transporter/config";
-import { startTelemetry } from "./sdk.js";
+import { startTelemetry, type TelemetryOptions } from "./sdk.js";
 
 export interface RunningService {
   stop(): Promise<void>;
+}
+
+/** What a service's main starts telemetry with, from its configuration. */
+export function telemetryOptions(serviceName: string, config: Config): TelemetryOptions {
+  return {
+    serviceName: `transporter-${serviceName}`,
+    serviceVersion: config.SERVICE_VERSION,
+    otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT,
+    metricExportIntervalMs: config.METRICS_SAMPLE_INTERVAL_MS,
+    prometheusPort: config.PROMETHEUS_PORT,
+  };
 }
 
 /**
@@ -21,12 +32,7 @@ export async function runServiceMain(serviceName: string, start: (config: Config
     }
     throw error;
   }
-  const telemetry = startTelemetry({
-    serviceName: `transporter-${serviceName}`,
-    serviceVersion: config.SERVICE_VERSION,
-    otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT,
-    prometheusPort: config.PROMETHEUS_PORT,
-  });
+  const telemetry = startTelemetry(telemetryOptions(serviceName, config));
   const service = await start(config);
   let stopping = false;
   const stop = async (signal: string) => {

@@ -59,13 +59,14 @@ export async function start(config: Config, deps: DelivererDeps = {}): Promise<{
     connection: redis,
     prefix: config.REDIS_PREFIX,
     concurrency: config.CONCURRENCY_NOTIFY,
+    lockDurationMs: config.JOB_LOCK_MS,
   });
   notifyWorker.on("error", (error) => logger.error({ err: { message: error.message } }, "notify worker error"));
 
   return {
     async stop() {
-      await deliverWorker.close();
-      await notifyWorker.close();
+      // Both finish the jobs under way at once: the shutdown grace period is for the slower one.
+      await Promise.all([deliverWorker.close(), notifyWorker.close()]);
       for (const close of owned.reverse()) await close();
     },
   };

@@ -79,12 +79,12 @@ export type BegunStage =
   /** A later stage has the run already: this job is a stale duplicate (a hand-off done twice). */
   | { state: "passed"; status: RunStatus };
 
-/** The in-progress statuses in pipeline order: a run only ever moves forward through them. */
-const PROGRESS: RunStatus[] = ["PENDING", "FETCHING", "TRANSFORMING", "ENCRYPTING", "DELIVERING"];
+/** The statuses of a run that has not finished, in pipeline order: a run only ever moves forward through them. */
+export const RUN_IN_PROGRESS: readonly RunStatus[] = ["PENDING", "FETCHING", "TRANSFORMING", "ENCRYPTING", "DELIVERING"];
 
 /** The statuses from which a stage may claim a run: any not past its own. */
 function claimableBy(stage: PipelineStage): RunStatus[] {
-  return PROGRESS.slice(0, PROGRESS.indexOf(STAGE_STATUS[stage]) + 1);
+  return RUN_IN_PROGRESS.slice(0, RUN_IN_PROGRESS.indexOf(STAGE_STATUS[stage]) + 1);
 }
 
 /**
@@ -111,7 +111,7 @@ export async function beginStage(db: Db, input: { runId: string; tenantId: strin
   if (!row) {
     const [existing] = await sqlRows<{ status: RunStatus }>(db, `SELECT status FROM "Run" WHERE id = $1::uuid AND "tenantId" = $2::uuid`, [runId, tenantId]);
     if (!existing) return { state: "missing" };
-    return PROGRESS.includes(existing.status) ? { state: "passed", status: existing.status } : { state: "finished", status: existing.status };
+    return RUN_IN_PROGRESS.includes(existing.status) ? { state: "passed", status: existing.status } : { state: "finished", status: existing.status };
   }
   const { taskRow, destinationKind, tenantRow, ...run } = row;
   // All three are required relations of the run (deleting one deletes the run).

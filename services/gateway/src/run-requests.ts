@@ -1,12 +1,9 @@
 import { trace } from "@opentelemetry/api";
-import type { Run, Task, TenantDb } from "@transporter/db";
+import { RUN_IN_PROGRESS, type Run, type Task, type TenantDb } from "@transporter/db";
 import type { JobProducer } from "@transporter/queue";
 import { injectTraceContext } from "@transporter/telemetry";
 import { Problem } from "./problem.js";
 import { lockTask } from "./row-locks.js";
-
-/** A run in one of these states has not finished. */
-const RUN_IN_PROGRESS = ["PENDING", "FETCHING", "TRANSFORMING", "ENCRYPTING", "DELIVERING"] as const;
 
 /** The longest window a run asked for through the API may cover (a given window or a retry). */
 export const MAX_REQUESTED_WINDOW_MS = 31 * 24 * 3600_000;

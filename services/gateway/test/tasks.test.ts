@@ -311,7 +311,7 @@ describe("tasks", () => {
     const file = await gw.call(a.adminKey, "GET", `/v1/runs/${aRun.id}/file`);
     expect(file.status).toBe(404);
     expect(JSON.stringify(file.body)).not.toContain("tenant B");
-    const decrypt = await gw.call(a.adminKey, "POST", `/v1/runs/${aRun.id}/file/decrypt`, { privateKey: "-----BEGIN PGP PRIVATE KEY BLOCK-----", passphrase: "x" });
+    const decrypt = await gw.call(a.adminKey, "POST", `/v1/runs/${aRun.id}/file/decrypt`, { privateKey: "not a key: the route refuses before reading it", passphrase: "x" });
     expect(decrypt.status).toBe(404);
     // B still downloads its own file.
     expect((await gw.app.inject({ url: `/v1/runs/${bRun.id}/file`, headers: { authorization: `Bearer ${b.adminKey}` } })).body).toBe("tenant B's ciphertext");

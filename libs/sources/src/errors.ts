@@ -14,6 +14,7 @@ export type SourceErrorCode =
   | "upstream_unavailable"
   | "upstream_rejected"
   | "malformed_response"
+  | "record_too_large"
   | "pagination_loop";
 
 const PERMANENT: Record<SourceErrorCode, boolean> = {
@@ -23,6 +24,8 @@ const PERMANENT: Record<SourceErrorCode, boolean> = {
   unknown_account: true,
   unsupported_window: true,
   upstream_rejected: true,
+  // The same file would be refused again: a retry only downloads it once more.
+  record_too_large: true,
   rate_limited: false,
   upstream_unavailable: false,
   malformed_response: false,
@@ -61,4 +64,14 @@ export const sourceErrors = {
     new SourceError("data_access_not_enabled", `The account is not enabled for the Data Access API (${SOURCE_API_LABELS[api]}); ask the platform to enable it`, { api, status }),
   malformed: (api: SourceApi | undefined, what: string, byteOffset: number) =>
     new SourceError("malformed_response", `Malformed response from ${api ? SOURCE_API_LABELS[api] : "the platform"}: ${what} at byte ${byteOffset}`, { ...(api ? { api } : {}), byteOffset }),
+  recordTooLarge: (api: SourceApi | undefined, maxBytes: number, byteOffset: number) =>
+    new SourceError(
+      "record_too_large",
+      `${api ? SOURCE_API_LABELS[api] : "The platform"} sent a record larger than ${describeBytes(maxBytes)} (starting at byte ${byteOffset}); records that large are not supported`,
+      { ...(api ? { api } : {}), byteOffset },
+    ),
 };
+
+function describeBytes(bytes: number): string {
+  return bytes >= 1024 * 1024 && bytes % (1024 * 1024) === 0 ? `${bytes / (1024 * 1024)} MiB` : `${bytes} bytes`;
+}

@@ -1,12 +1,14 @@
+import type { Readable } from "node:stream";
 import { metrics, SpanStatusCode, startSpan, trace, type Counter } from "@transporter/telemetry";
 import type { SourceApi, SourceCredentials } from "./apis.js";
 import { SourceError, sourceErrors } from "./errors.js";
 import { firstJsonError } from "./json-offset.js";
 import { oauthHeader } from "./oauth.js";
 import { unlimitedBudget, type RateBudget } from "./rate-budget.js";
+import { bodyStream } from "./response-body.js";
 
 export interface HttpOptions {
-  /** Per attempt, including reading the body. */
+  /** Per attempt, including reading the body; for a streamed body, up to the headers and then between bytes. */
   timeoutMs?: number;
   /** Attempts for 5xx, timeouts and network errors (default 4). */
   maxAttempts?: number;
@@ -36,6 +38,13 @@ export interface RawResponse {
   status: number;
   headers: Headers;
   body: Buffer;
+}
+
+export interface StreamedResponse {
+  status: number;
+  headers: Headers;
+  /** Read as it arrives; destroy it to stop the download (see `PlatformHttp.stream`). */
+  body: Readable;
 }
 
 const defaultSleep = (ms: number, signal?: AbortSignal) =>
@@ -134,7 +143,38 @@ export class PlatformHttp {
     return { data: parseJson(response.body, ctx.api) as T, headers: response.headers };
   }
 
+  /** The whole answer in memory: for bodies of a page or a list. */
   async send(ctx: CallContext, method: "GET" | "POST", url: string, body?: unknown): Promise<RawResponse> {
+    const { response, buffer } = await this.exchange(ctx, method, url, body, "whole");
+    return { status: response.status, headers: response.headers, body: buffer! };
+  }
+
+  /**
+   * The answer as soon as its headers arrive, the body as a stream read as it is consumed (for
+   * files of any size). Same signing, pacing, retries and errors as `send`, up to the headers:
+   * once they are in, the timeout becomes an idle timeout between bytes of the body, and a body
+   * that stops or breaks off is `upstream_unavailable` (nothing is retried after the headers).
+   * Destroy the body to stop the download.
+   */
+  async stream(ctx: CallContext, method: "GET" | "POST", url: string, body?: unknown): Promise<StreamedResponse> {
+    const { response, abort } = await this.exchange(ctx, method, url, body, "streamed");
+    const options = { api: ctx.api, idleMs: this.o.timeoutMs, abort, ...(ctx.signal ? { signal: ctx.signal } : {}) };
+    return { status: response.status, headers: response.headers, body: bodyStream(response.body, options) };
+  }
+
+  /**
+   * Attempts until a 2xx answer or a final error. The timeout covers each attempt up to its
+   * headers, plus its body unless a 2xx body is `streamed` (then it is left unread, and `abort`
+   * cancels it; its span ends with the headers). Error bodies are always read whole: they are
+   * short and name the problem.
+   */
+  private async exchange(
+    ctx: CallContext,
+    method: "GET" | "POST",
+    url: string,
+    body: unknown,
+    read: "whole" | "streamed",
+  ): Promise<{ response: Response; buffer: Buffer | null; abort: AbortController }> {
     let failures = 0;
     let waits429 = 0;
     let lastProblem = "";
@@ -142,9 +182,14 @@ export class PlatformHttp {
       ctx.signal?.throwIfAborted();
       await this.budget.acquire(ctx.accountId, ctx.signal);
       let response: Response;
-      let buffer: Buffer;
-      const timeout = AbortSignal.timeout(this.o.timeoutMs);
-      const signal = ctx.signal ? AbortSignal.any([ctx.signal, timeout]) : timeout;
+      let buffer: Buffer | null;
+      const abort = new AbortController();
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        abort.abort(new DOMException(`no answer within ${this.o.timeoutMs} ms`, "TimeoutError"));
+      }, this.o.timeoutMs);
+      const signal = ctx.signal ? AbortSignal.any([ctx.signal, abort.signal]) : abort.signal;
       try {
         ctx.onCall?.();
         // One span and one count per request sent; never the URL's query or the headers (OAuth).
@@ -162,7 +207,8 @@ export class PlatformHttp {
               },
               ...(body === undefined ? {} : { body: JSON.stringify(body) }),
             });
-            const bytes = Buffer.from(await answer.arrayBuffer());
+            const leaveBody = read === "streamed" && answer.status >= 200 && answer.status < 300;
+            const bytes = leaveBody ? null : Buffer.from(await answer.arrayBuffer());
             span.setAttribute("http.response.status_code", answer.status);
             if (answer.status >= 400) span.setStatus({ code: SpanStatusCode.ERROR, message: `HTTP ${answer.status}` });
             this.requests.add(1, { api: ctx.api, status: String(answer.status) });
@@ -175,7 +221,6 @@ export class PlatformHttp {
         }));
       } catch (error) {
         if (ctx.signal?.aborted) throw ctx.signal.reason;
-        const timedOut = timeout.aborted;
         lastProblem = timedOut ? `no answer within ${this.o.timeoutMs} ms` : `network error (${(error as Error).message})`;
         failures++;
         if (failures >= this.o.maxAttempts) {
@@ -183,12 +228,15 @@ export class PlatformHttp {
         }
         await this.sleep(this.backoff(failures), ctx.signal);
         continue;
+      } finally {
+        clearTimeout(timer);
       }
       const status = response.status;
-      if (status >= 200 && status < 300) return { status, headers: response.headers, body: buffer };
+      if (status >= 200 && status < 300) return { response, buffer, abort };
+      const text = buffer ?? Buffer.alloc(0);
       if (status === 401) throw sourceErrors.badCredentials(status, ctx.api);
       if (status === 403) {
-        if (ctx.api.startsWith("data-access-") && /not enabled/i.test(buffer.toString("utf8"))) throw sourceErrors.dataAccessNotEnabled(ctx.api, status);
+        if (ctx.api.startsWith("data-access-") && /not enabled/i.test(text.toString("utf8"))) throw sourceErrors.dataAccessNotEnabled(ctx.api, status);
         throw sourceErrors.missingPermission(ctx.api, status);
       }
       if (status === 429) {
@@ -209,7 +257,7 @@ export class PlatformHttp {
         await this.sleep(this.backoff(failures), ctx.signal);
         continue;
       }
-      throw new SourceError("upstream_rejected", `The platform rejected the ${ctx.api} request: HTTP ${status} ${upstreamMessage(buffer)}`, { api: ctx.api, status });
+      throw new SourceError("upstream_rejected", `The platform rejected the ${ctx.api} request: HTTP ${status} ${upstreamMessage(text)}`, { api: ctx.api, status });
     }
   }
 }

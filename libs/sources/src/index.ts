@@ -14,10 +14,10 @@ export { SourceError, isSourceError, sourceErrors, type SourceErrorCode } from "
 export { oauthHeader, oauthEncode } from "./oauth.js";
 export { CsdsClient, type CsdsService, type CsdsOptions } from "./csds.js";
 export { createRateBudget, unlimitedBudget, type RateBudget, type RateBudgetOptions } from "./rate-budget.js";
-export { PlatformHttp, parseJson, parseJsonText, parseRetryAfter, type HttpOptions, type CallContext } from "./http.js";
+export { PlatformHttp, parseJson, parseJsonText, parseRetryAfter, type HttpOptions, type CallContext, type StreamedResponse } from "./http.js";
 export { splitWindow, RecentIds, type Range } from "./window.js";
 export { connectorFor } from "./registry.js";
-export { jsonDocuments } from "./connectors/data-access.js";
+export { jsonDocuments, JsonDocumentSplitter, type JsonDocumentSplitterOptions } from "./json-document-splitter.js";
 export { ndjsonChunks } from "./ndjson.js";
 export { RAW_JSON, attachRawJson, rawJsonOf } from "./raw-json.js";
 export { scanSearchPage, type SearchPageLayout } from "./search-page.js";

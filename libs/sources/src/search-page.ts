@@ -1,3 +1,5 @@
+import { BACKSLASH, CLOSE_ARRAY, CLOSE_OBJECT, isSpace, OPEN_ARRAY, OPEN_OBJECT, QUOTE } from "./json-bytes.js";
+
 /**
  * The layout of one page of a search API (`{"_metadata": {...}, "<records>": [{...}, ...]}`),
  * read straight from the response bytes in one validating pass: where each record starts and
@@ -26,14 +28,8 @@ export interface SearchPageLayout {
   metadataEnd: number;
 }
 
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
 const COLON = 0x3a;
 const COMMA = 0x2c;
-const OPEN_OBJECT = 0x7b;
-const CLOSE_OBJECT = 0x7d;
-const OPEN_ARRAY = 0x5b;
-const CLOSE_ARRAY = 0x5d;
 const MINUS = 0x2d;
 const ZERO = 0x30;
 const NINE = 0x39;
@@ -58,10 +54,6 @@ const enum Expect {
   Name,
   /** `,` or the closing bracket, or the end of input at depth 0. */
   Next,
-}
-
-function isSpace(c: number): boolean {
-  return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
 }
 
 function isHex(c: number): boolean {

@@ -1,66 +1,24 @@
-import { gunzipSync } from "node:zlib";
 import { SOURCE_API_LABELS, type FetchWindow, type SourceApi } from "../apis.js";
 import { SourceError, sourceErrors } from "../errors.js";
-import { firstJsonError } from "../json-offset.js";
-import { attachRawJson } from "../raw-json.js";
+import { GzipStreamError, gunzipIfGzip } from "../gunzip.js";
+import { JsonDocumentSplitter } from "../json-document-splitter.js";
 import { RecentIds, splitWindow } from "../window.js";
 import type { Connector, FetchOptions, SourceRecord, SourceSession } from "./types.js";
 
 const HOUR = 3_600_000;
 /** Files are listed per day: the API does not document a maximum, this keeps each list small. */
 const LIST_RANGE_MS = 24 * HOUR;
+/**
+ * Largest session document read (decompressed JSON). Files are read as they arrive, so memory
+ * follows the largest document, not the file; this bounds that too, far above real sessions.
+ */
+const MAX_DOCUMENT_BYTES = 64 * 1024 * 1024;
 
 type DataType = "agentActivity" | "webSession" | "engagement" | "survey";
 
 interface FileEntry {
   name: string;
   href: string;
-}
-
-/**
- * Split a text holding one or more JSON documents (concatenated or one per line, as the Data
- * Access files are) into parsed documents. Reports the byte offset of anything broken.
- */
-export function* jsonDocuments(text: string, api?: SourceApi): Generator<unknown> {
-  let depth = 0;
-  let inString = false;
-  let escaped = false;
-  let start = -1;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (escaped) escaped = false;
-      else if (c === 92 /* \ */) escaped = true;
-      else if (c === 34 /* " */) inString = false;
-      continue;
-    }
-    if (c === 34) {
-      if (depth === 0) throw sourceErrors.malformed(api, "unexpected text between JSON documents", Buffer.byteLength(text.slice(0, i)));
-      inString = true;
-    } else if (c === 123 /* { */ || c === 91 /* [ */) {
-      if (depth === 0) start = i;
-      depth++;
-    } else if (c === 125 /* } */ || c === 93 /* ] */) {
-      depth--;
-      if (depth < 0) throw sourceErrors.malformed(api, "unbalanced JSON", Buffer.byteLength(text.slice(0, i)));
-      if (depth === 0) {
-        const piece = text.slice(start, i + 1);
-        let doc: unknown;
-        try {
-          doc = JSON.parse(piece);
-        } catch {
-          const at = Math.max(0, firstJsonError(piece));
-          throw sourceErrors.malformed(api, "invalid JSON document", Buffer.byteLength(text.slice(0, start + at)));
-        }
-        if (doc !== null && typeof doc === "object") attachRawJson(doc, piece);
-        yield doc;
-        start = -1;
-      }
-    } else if (depth === 0 && c !== 32 && c !== 10 && c !== 13 && c !== 9) {
-      throw sourceErrors.malformed(api, "unexpected text between JSON documents", Buffer.byteLength(text.slice(0, i)));
-    }
-  }
-  if (depth !== 0 || inString) throw sourceErrors.malformed(api, "JSON ends early (truncated file)", Buffer.byteLength(text));
 }
 
 const unwrap = (v: unknown): unknown => (v && typeof v === "object" && !Array.isArray(v) ? Object.values(v as object)[0] : v);
@@ -79,10 +37,10 @@ function recordId(record: SourceRecord): string {
 }
 
 /**
- * Data Access: list the hourly files generated in the window (per day), download each (gzip),
- * and yield the session documents starting inside the window. Files listed twice are fetched
- * once; documents repeated across files are dropped. The next file downloads while the current
- * one is consumed.
+ * Data Access: list the hourly files generated in the window (per day), read each (gzip) as it
+ * downloads, and yield the session documents starting inside the window. Files listed twice are
+ * fetched once; documents repeated across files are dropped. One file is open at a time: a
+ * file's download keeps pace with its documents being consumed.
  */
 function dataAccessConnector(api: SourceApi, type: DataType): Connector {
   const ctx = (session: SourceSession) => ({
@@ -115,14 +73,20 @@ function dataAccessConnector(api: SourceApi, type: DataType): Connector {
     });
   }
 
-  async function download(session: SourceSession, file: FileEntry): Promise<string> {
-    const response = await session.http.send(ctx(session), "GET", file.href);
-    const gz = response.body.length >= 2 && response.body[0] === 0x1f && response.body[1] === 0x8b;
-    if (!gz) return response.body.toString("utf8");
+  /** A file's documents as its body arrives: never the whole file in memory, compressed or not. */
+  async function* fileDocuments(session: SourceSession, file: FileEntry): AsyncGenerator<unknown> {
+    const { body } = await session.http.stream(ctx(session), "GET", file.href);
+    const splitter = new JsonDocumentSplitter({ api, maxDocumentBytes: MAX_DOCUMENT_BYTES });
     try {
-      return gunzipSync(response.body).toString("utf8");
-    } catch {
-      throw sourceErrors.malformed(api, `gzip stream of ${file.name} is incomplete`, response.body.length);
+      for await (const chunk of gunzipIfGzip(body)) yield* splitter.push(chunk);
+      splitter.end();
+    } catch (error) {
+      if (error instanceof GzipStreamError) {
+        throw sourceErrors.malformed(api, `gzip stream of ${file.name} is ${error.incomplete ? "incomplete" : "corrupt"}`, error.compressedBytes);
+      }
+      throw error;
+    } finally {
+      body.destroy();
     }
   }
 
@@ -145,12 +109,8 @@ function dataAccessConnector(api: SourceApi, type: DataType): Connector {
           fetched.add(f.name);
           return true;
         });
-        let pending: Promise<string> | null = files[0] ? download(session, files[0]) : null;
-        for (let i = 0; pending; i++) {
-          const text: string = await pending;
-          pending = files[i + 1] ? download(session, files[i + 1]!) : null;
-          pending?.catch(() => {});
-          for (const doc of jsonDocuments(text, api)) {
+        for (const file of files) {
+          for await (const doc of fileDocuments(session, file)) {
             const record = doc as SourceRecord;
             const t = recordTime(record);
             if (!(t >= from && t < to)) continue;

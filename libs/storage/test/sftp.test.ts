@@ -15,6 +15,9 @@ import type { SshdServer } from "./support/sshd.js";
 
 /** sshd listens on loopback: the adapter as tests, the demo and the simulator run it. */
 const sftpAdapter = createSftpAdapter({ allowInsecureEndpoints: true });
+/** The same with a short SFTP request timeout, for servers that stop answering. */
+const REQUEST_TIMEOUT_MS = 2_000;
+const impatientAdapter = createSftpAdapter({ allowInsecureEndpoints: true }, { requestTimeoutMs: REQUEST_TIMEOUT_MS });
 
 const sha256 = (data: Buffer) => createHash("sha256").update(data).digest("hex");
 
@@ -243,6 +246,18 @@ describe("sftp destination against OpenSSH sshd", () => {
       expect(await readdir(join(dropDir, "cut"))).toEqual(["cut.csv.pgp"]);
     }, 60_000);
 
+    it("delivers a file whose name is 250 bytes long through the temporary name and rename", async () => {
+      const config = configFor(server, { hostKeyFingerprint: server.hostKeyFingerprint, folder: "drop/long-name" });
+      const fileName = `${"r".repeat(242)}.csv.pgp`;
+      expect(Buffer.byteLength(fileName)).toBe(250);
+      const data = randomBytes(300 * 1024);
+      const result = await sftpAdapter.deliver(streamOf(data), fileName, meta({ expectedBytes: data.length }), config, passwordOf(server));
+      expect(result.path).toBe(join(dropDir, "long-name", fileName));
+      expect(result.notes).toEqual([]);
+      expect(sha256(await readBack(server, result.path))).toBe(sha256(data));
+      expect(await readdir(join(dropDir, "long-name"))).toEqual([fileName]);
+    });
+
     it("fails fast as permission when the folder is not writable", async () => {
       const error = await expectFailure(
         sftpAdapter.deliver(
@@ -351,4 +366,127 @@ describe("sftp hosts without ALLOW_INSECURE_ENDPOINTS", () => {
       expect(body.destroyed).toBe(true);
     }
   });
+});
+
+/** `data` as 1 MiB chunks, running `midway` (awaited) once half of it has been handed out. */
+function streamWithPause(data: Buffer, midway: () => Promise<void>): Readable {
+  return Readable.from(
+    (async function* () {
+      const half = data.length / 2;
+      for (let offset = 0; offset < half; offset += 1 << 20) yield data.subarray(offset, offset + (1 << 20));
+      await midway();
+      for (let offset = half; offset < data.length; offset += 1 << 20) yield data.subarray(offset, offset + (1 << 20));
+    })(),
+  );
+}
+
+/** How long `promise` takes to settle, and its rejection (a fulfilment fails the test). */
+async function timedFailure(promise: Promise<unknown>): Promise<{ error: DestinationError; ms: number }> {
+  const started = Date.now();
+  const error = await expectFailure(promise);
+  return { error, ms: Date.now() - started };
+}
+
+describe("sftp destination when the SFTP server process stops answering or dies (sshd stays up)", () => {
+  let server: SshdServer;
+  let dropDir: string;
+
+  beforeAll(async () => {
+    server = await startSshd({ sftpServer: "process" });
+    dropDir = join(server.home, "drop");
+    await mkdir(dropDir);
+    await chown(dropDir, server.uid, server.gid);
+  }, 60_000);
+
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it("fails a delivery as a retryable timeout when the sftp-server freezes mid-upload", async () => {
+    const config = configFor(server, { hostKeyFingerprint: server.hostKeyFingerprint, folder: "drop/frozen" });
+    let frozen: number[] = [];
+    const body = streamWithPause(randomBytes(16 * 1024 * 1024), async () => {
+      frozen = await server.signalSftpServers("SIGSTOP");
+    });
+    try {
+      const { error, ms } = await timedFailure(impatientAdapter.deliver(body, "frozen.csv.pgp", meta(), config, passwordOf(server)));
+      expect(frozen.length).toBeGreaterThan(0);
+      expect(error.code).toBe("timeout");
+      expect(error.permanent).toBe(false);
+      expect(error.message).toContain(`${server.host}:${server.port}`);
+      expect(ms).toBeLessThan(REQUEST_TIMEOUT_MS + 8_000);
+      expect(body.destroyed).toBe(true);
+    } finally {
+      for (const pid of frozen) {
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch {
+          // Already gone.
+        }
+      }
+    }
+  }, 30_000);
+
+  it("fails a delivery at once, retryable, when the sftp-server is killed mid-upload; the retry delivers one complete copy", async () => {
+    const config = configFor(server, { hostKeyFingerprint: server.hostKeyFingerprint, folder: "drop/killed" });
+    const data = randomBytes(16 * 1024 * 1024);
+    const runId = randomUUID();
+    let killed: number[] = [];
+    const body = streamWithPause(data, async () => {
+      killed = await server.signalSftpServers("SIGKILL");
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    });
+    // The default request timeout (60 s): a dead channel must fail the delivery without waiting for it.
+    const { error, ms } = await timedFailure(sftpAdapter.deliver(body, "killed.csv.pgp", meta({ runId }), config, passwordOf(server)));
+    expect(killed.length).toBeGreaterThan(0);
+    expect(error.permanent).toBe(false);
+    expect(ms).toBeLessThan(10_000);
+    // At most a hidden temporary file is left (the channel was gone, so it could not be removed).
+    expect((await readdir(join(dropDir, "killed"))).filter((name) => !name.startsWith("."))).toEqual([]);
+
+    const result = await sftpAdapter.deliver(streamOf(data), "killed.csv.pgp", meta({ runId }), config, passwordOf(server));
+    expect(sha256(await readBack(server, result.path))).toBe(sha256(data));
+    expect(await readdir(join(dropDir, "killed"))).toEqual(["killed.csv.pgp"]);
+  }, 30_000);
+
+  it("verifies and delivers normally through a stand-alone sftp-server", async () => {
+    const verified = await impatientAdapter.verify(configFor(server), passwordOf(server));
+    expect(verified.ok).toBe(true);
+    const data = randomBytes(2 * 1024 * 1024 + 5);
+    const result = await impatientAdapter.deliver(streamOf(data), "plain.csv.pgp", meta(), configFor(server, { folder: "drop/plain" }), passwordOf(server));
+    expect(sha256(await readBack(server, result.path))).toBe(sha256(data));
+    expect(await readdir(join(dropDir, "plain"))).toEqual(["plain.csv.pgp"]);
+  }, 30_000);
+});
+
+describe("sftp destination when the server never answers on the SFTP channel", () => {
+  let server: SshdServer;
+
+  beforeAll(async () => {
+    server = await startSshd({ sftpServer: "mute" });
+  }, 60_000);
+
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it("verify fails as a retryable timeout instead of waiting for the SFTP session forever", async () => {
+    const started = Date.now();
+    const result = await impatientAdapter.verify(configFor(server, { folder: "." }), passwordOf(server));
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.error).toBeInstanceOf(DestinationError);
+    expect(result.error.code).toBe("timeout");
+    expect(result.error.permanent).toBe(false);
+    expect(Date.now() - started).toBeLessThan(REQUEST_TIMEOUT_MS + 8_000);
+  }, 30_000);
+
+  it("deliver fails as a retryable timeout and releases the body", async () => {
+    const body = Readable.from([randomBytes(100)]);
+    const { error, ms } = await timedFailure(impatientAdapter.deliver(body, "x.csv", meta(), configFor(server, { folder: "." }), passwordOf(server)));
+    expect(error.code).toBe("timeout");
+    expect(error.permanent).toBe(false);
+    expect(ms).toBeLessThan(REQUEST_TIMEOUT_MS + 8_000);
+    expect(body.destroyed).toBe(true);
+  }, 30_000);
 });

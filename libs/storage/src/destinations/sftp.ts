@@ -2,7 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { posix } from "node:path";
 import type { Readable } from "node:stream";
 import SftpClient from "ssh2-sftp-client";
-import type { SFTPWrapper, Stats } from "ssh2";
+import type { Client, SFTPWrapper, Stats } from "ssh2";
 import { z } from "zod";
 import { DestinationError } from "../errors.js";
 import type { DestinationErrorCode } from "../errors.js";
@@ -20,7 +20,10 @@ import type { DeliveryMeta, DeliveryResult, DestinationAdapter, VerifyResult } f
  * - a file is written under a hidden temporary name in the target folder and renamed into place
  *   (posix-rename, which replaces an existing file, so a retry never leaves two copies);
  * - when the server forbids rename the file is written directly to its final name and the run
- *   says so in its notes.
+ *   says so in its notes;
+ * - nothing waits forever: the SSH handshake, opening the SFTP channel and every SFTP request have a
+ *   time limit (a server that stops answering fails the delivery as a retryable "timeout"), and a
+ *   closed SFTP channel fails every request at once, including the clean-up after a failure.
  */
 
 const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/;
@@ -77,15 +80,41 @@ const SFTP_OP_UNSUPPORTED = 8;
 /** Writes in flight per upload; with 64 KiB slices this keeps a fast link busy without much memory. */
 const WRITES_IN_FLIGHT = 32;
 const WRITE_SLICE = 64 * 1024;
+/** Reads in flight when copying a remote file (rename fallback). */
+const READS_AHEAD = 8;
 const READY_TIMEOUT_MS = 20_000;
+/** Default for SftpAdapterOptions.requestTimeoutMs. */
+const REQUEST_TIMEOUT_MS = 60_000;
+/** How long an ending connection may take to close before its socket is destroyed. */
+const END_GRACE_MS = 2_000;
+
+export interface SftpAdapterOptions {
+  /**
+   * How long SFTP requests may wait while the server answers none of them (default 60 s), and how
+   * long opening the SFTP channel may take after the SSH handshake. Past it the connection is
+   * dropped and the delivery or verification fails as a retryable "timeout". Measured from the
+   * server's last answer, so a slow link that keeps answering is never cut off.
+   */
+  requestTimeoutMs?: number;
+}
+
+interface SftpLimits {
+  requestTimeoutMs: number;
+}
 
 interface SftpSession {
   sftp: SFTPWrapper;
   fingerprint: string;
-  /** Set when the connection drops: requests sent after that would never be answered. */
+  /**
+   * Set when the connection or the SFTP channel is gone, or the server stopped answering: requests
+   * sent after that would never be answered (ssh2 silently drops them on a closed channel).
+   */
   lost: Error | undefined;
-  /** Rejecters of the requests awaiting an answer, failed at once when the connection drops. */
+  /** Rejecters of the requests awaiting an answer, failed at once when the session is lost. */
   pending: Set<(error: Error) => void>;
+  /** (Re)starts the stall timer while requests are pending: on each answer, and when a request is sent with none pending. */
+  watch(): void;
+  /** Closes the connection; settles within END_GRACE_MS whatever the server does. */
   end(): Promise<void>;
 }
 
@@ -118,26 +147,86 @@ async function addressOf(config: SftpConfig, policy: EndpointPolicy): Promise<st
   }
 }
 
-async function connect(config: SftpConfig, credentials: SftpCredentials, policy: EndpointPolicy): Promise<SftpSession> {
+function seconds(ms: number): string {
+  return `${Math.round(ms / 100) / 10} s`;
+}
+
+/** Resolves true when `promise` settles within `ms`, false otherwise (the timer never holds the process open). */
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+    timer.unref();
+  });
+  try {
+    return await Promise.race([promise.then(() => true, () => true), expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function connect(config: SftpConfig, credentials: SftpCredentials, policy: EndpointPolicy, limits: SftpLimits): Promise<SftpSession> {
   const address = await addressOf(config, policy);
   const client = new SftpClient("transporter", { error: () => {}, end: () => {}, close: () => {} });
+  // The ssh2 connection itself: ssh2-sftp-client's end() leaves it open while no SFTP channel is up.
+  const ssh = (client as unknown as { client: Client }).client;
+  const closed = new Promise<void>((resolve) => ssh.once("close", () => resolve()));
   let presented: string | undefined;
   let rawError: SftpStatusError | undefined;
+  let stallTimer: NodeJS.Timeout | undefined;
   const state: Pick<SftpSession, "lost" | "pending"> = { lost: undefined, pending: new Set() };
+
+  let ending: Promise<void> | undefined;
+  /** Ends the connection politely, and destroys its socket if it is not closed within END_GRACE_MS. */
+  const end = (): Promise<void> =>
+    (ending ??= (async () => {
+      clearTimeout(stallTimer);
+      try {
+        ssh.end();
+      } catch {
+        // Never connected.
+      }
+      if (!(await settlesWithin(closed, END_GRACE_MS))) ssh.destroy();
+    })());
   const markLost = (error: Error) => {
     state.lost ??= error;
+    clearTimeout(stallTimer);
+    stallTimer = undefined;
     for (const abort of state.pending) abort(state.lost);
     state.pending.clear();
+  };
+  const onStall = () => {
+    markLost(
+      new DestinationError("timeout", `${where(config)} stopped answering SFTP requests (nothing for ${seconds(limits.requestTimeoutMs)}); the connection was dropped`),
+    );
+    void end();
+  };
+  const watch = () => {
+    clearTimeout(stallTimer);
+    stallTimer = state.pending.size > 0 && state.lost === undefined ? setTimeout(onStall, limits.requestTimeoutMs) : undefined;
   };
   // ssh2-sftp-client rewraps errors and drops `level`; keep the original to classify precisely.
   client.on("error", (error: SftpStatusError) => {
     rawError ??= error;
     markLost(error);
   });
+  client.on("end", () => markLost(new Error("connection ended")));
   client.on("close", () => markLost(new Error("connection closed")));
 
+  // readyTimeout covers the connection and SSH handshake only; opening the SFTP channel gets its own limit.
+  let openTimer: NodeJS.Timeout | undefined;
+  const openTimedOut = new Promise<never>((_resolve, reject) => {
+    ssh.once("ready", () => {
+      openTimer = setTimeout(
+        () => reject(new DestinationError("timeout", `${where(config)} did not open the SFTP session within ${seconds(limits.requestTimeoutMs)}`)),
+        limits.requestTimeoutMs,
+      );
+    });
+  });
+  openTimedOut.catch(() => undefined);
+
   try {
-    const sftp = await client.connect({
+    const connecting = client.connect({
       host: address,
       port: config.port,
       username: config.username,
@@ -154,16 +243,22 @@ async function connect(config: SftpConfig, credentials: SftpCredentials, policy:
         return config.hostKeyFingerprint === undefined || config.hostKeyFingerprint === presented;
       },
     });
+    // Settles later when the channel-open limit wins the race below.
+    connecting.catch(() => undefined);
+    const sftp = await Promise.race([connecting, openTimedOut]);
+    clearTimeout(openTimer);
     if (presented === undefined) throw new DestinationError("protocol", `${where(config)} did not present a host key`);
-    return Object.assign(state, {
-      sftp,
-      fingerprint: presented,
-      end: async () => {
-        await client.end().catch(() => undefined);
-      },
-    });
+    // The channel can close (the server's sftp process died) while the connection stays up: the
+    // requests in flight are answered with an error, later ones would be dropped unanswered.
+    sftp.on("error", (error: Error) => markLost(error));
+    sftp.on("end", () => markLost(new Error("SFTP session ended")));
+    sftp.on("close", () => markLost(new Error("SFTP session closed")));
+    if (state.lost) throw state.lost;
+    return Object.assign(state, { sftp, fingerprint: presented, watch, end });
   } catch (error) {
-    await client.end().catch(() => undefined);
+    clearTimeout(openTimer);
+    markLost(error instanceof Error ? error : new Error(String(error)));
+    void end();
     if (error instanceof DestinationError) throw error;
     if (presented !== undefined && config.hostKeyFingerprint !== undefined && presented !== config.hostKeyFingerprint) {
       throw new DestinationError(
@@ -200,19 +295,28 @@ function connectError(config: SftpConfig, error: SftpStatusError): DestinationEr
   return fail("protocol", `SSH connection to ${where(config)} failed${code ? ` (${code})` : ""}`);
 }
 
-/** Runs one callback-style SFTP request, failing at once when the connection drops meanwhile. */
+/**
+ * Runs one callback-style SFTP request. It fails at once when the session is lost meanwhile (or
+ * already was: a request on a closed channel would never be answered), and with a "timeout" when
+ * the server answers nothing for requestTimeoutMs while it waits.
+ */
 function call<T>(session: SftpSession, run: (done: (error: Error | undefined | null, value?: T) => void) => void): Promise<T> {
   if (session.lost) return Promise.reject(session.lost);
   return new Promise<T>((resolve, reject) => {
+    const idle = session.pending.size === 0;
     session.pending.add(reject);
+    if (idle) session.watch();
     try {
       run((error, value) => {
-        session.pending.delete(reject);
+        // Already failed with the lost session's error.
+        if (!session.pending.delete(reject)) return;
+        session.watch();
         if (error) reject(error);
         else resolve(value as T);
       });
     } catch (error) {
       session.pending.delete(reject);
+      session.watch();
       reject(error);
     }
   });
@@ -345,16 +449,58 @@ async function upload(session: SftpSession, body: AsyncIterable<Buffer | string>
   }
 }
 
+/**
+ * Reads a remote file in slices, a few reads ahead of the consumer (like a read stream's buffer,
+ * so reading does not wait behind each write of the copy), each read a request under the
+ * session's time limit. A file that changes meanwhile yields other bytes: callers compare checksums.
+ */
+async function* readRemote(session: SftpSession, path: string): AsyncGenerator<Buffer> {
+  const { sftp } = session;
+  const handle = await call<Buffer>(session, (done) => sftp.open(path, "r", done));
+  const ahead: Promise<Buffer>[] = [];
+  try {
+    const { size } = await call<Stats>(session, (done) => sftp.fstat(handle, done));
+    const readAt = async (at: number, length: number): Promise<Buffer> => {
+      const buffer = Buffer.allocUnsafe(length);
+      let filled = 0;
+      while (filled < length) {
+        const offset = filled;
+        const bytes = await call<number>(session, (done) => sftp.read(handle, buffer, offset, length - offset, at + offset, (error, read) => done(error, read)));
+        if (bytes === 0) break;
+        filled += bytes;
+      }
+      return buffer.subarray(0, filled);
+    };
+    let next = 0;
+    const refill = () => {
+      while (ahead.length < READS_AHEAD && next < size) {
+        const length = Math.min(WRITE_SLICE, size - next);
+        const read = readAt(next, length);
+        // Awaited in order below, or settled in `finally`.
+        read.catch(() => undefined);
+        ahead.push(read);
+        next += length;
+      }
+    };
+    refill();
+    for (let read = ahead.shift(); read !== undefined; read = ahead.shift()) {
+      const chunk = await read;
+      refill();
+      yield chunk;
+    }
+  } finally {
+    await Promise.allSettled(ahead);
+    await call<void>(session, (done) => sftp.close(handle, done)).catch(() => undefined);
+  }
+}
+
 /** Copies one remote file to another over the same connection (rename fallback). */
 async function copyRemote(session: SftpSession, from: string, to: string): Promise<Written> {
-  const reader = session.sftp.createReadStream(from, { highWaterMark: WRITE_SLICE });
   try {
-    return await upload(session, reader, to);
+    return await upload(session, readRemote(session, from), to);
   } catch (error) {
     // Here the source is remote too: report its failure like any other remote one.
     throw error instanceof SourceReadError ? error.original : error;
-  } finally {
-    reader.destroy();
   }
 }
 
@@ -389,8 +535,14 @@ function folderOf(config: SftpConfig, subfolder: string | undefined): string {
   return posix.normalize(subfolder ? posix.join(config.folder, subfolder) : config.folder);
 }
 
-function tempNameFor(fileName: string, runId: string): string {
-  return `.${fileName}.part-${runId.replace(/[^A-Za-z0-9_-]/g, "")}`;
+/**
+ * The hidden temporary name of a run's upload: short whatever the file's name (a name near the
+ * 255-byte limit must still fit), and the same on every retry of the run, so a retry overwrites
+ * the temporary file a dropped connection left behind.
+ */
+function tempNameFor(runId: string): string {
+  const id = /^[A-Za-z0-9_-]{1,64}$/.test(runId) ? runId : createHash("sha256").update(runId).digest("hex").slice(0, 32);
+  return `.tp-${id}.part`;
 }
 
 async function checkSize(session: SftpSession, config: SftpConfig, path: string, expected: number): Promise<void> {
@@ -410,6 +562,7 @@ async function deliver(
   config: SftpConfig,
   credentials: SftpCredentials,
   policy: EndpointPolicy,
+  limits: SftpLimits,
 ): Promise<DeliveryResult> {
   if (!fileName || fileName.includes("/") || fileName === "." || fileName === "..") {
     throw new DestinationError("protocol", `invalid file name ${JSON.stringify(fileName)}`);
@@ -417,7 +570,7 @@ async function deliver(
   const notes: string[] = [];
   let session: SftpSession;
   try {
-    session = await connect(config, credentials, policy);
+    session = await connect(config, credentials, policy, limits);
   } catch (error) {
     body.destroy();
     throw error;
@@ -439,7 +592,7 @@ async function deliver(
       written = await upload(session, body, finalPath).catch(failedTo(config, "write", finalPath));
       notes.push("server forbids rename: uploaded directly to the final name");
     } else {
-      const tempPath = posix.join(absoluteFolder, tempNameFor(fileName, meta.runId));
+      const tempPath = posix.join(absoluteFolder, tempNameFor(meta.runId));
       unfinished = [tempPath];
       written = await upload(session, body, tempPath).catch(failedTo(config, "write", tempPath));
       checkExpected(meta, written);
@@ -482,10 +635,10 @@ function checkExpected(meta: DeliveryMeta, written: Written): void {
   }
 }
 
-async function verify(config: SftpConfig, credentials: SftpCredentials, policy: EndpointPolicy): Promise<VerifyResult<SftpConfig>> {
+async function verify(config: SftpConfig, credentials: SftpCredentials, policy: EndpointPolicy, limits: SftpLimits): Promise<VerifyResult<SftpConfig>> {
   let session: SftpSession;
   try {
-    session = await connect(config, credentials, policy);
+    session = await connect(config, credentials, policy, limits);
   } catch (error) {
     return { ok: false, error: error instanceof DestinationError ? error : connectError(config, error as SftpStatusError) };
   }
@@ -528,13 +681,15 @@ async function verify(config: SftpConfig, credentials: SftpCredentials, policy: 
  * registry). Its configSchema refuses an internal host when settings are saved; verify and
  * deliver resolve the host, check every address and connect to a checked one.
  */
-export function createSftpAdapter(policy: EndpointPolicy): DestinationAdapter<SftpConfig, SftpCredentials> {
+export function createSftpAdapter(policy: EndpointPolicy, options: SftpAdapterOptions = {}): DestinationAdapter<SftpConfig, SftpCredentials> {
+  const limits: SftpLimits = { requestTimeoutMs: options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS };
+  if (!Number.isFinite(limits.requestTimeoutMs) || limits.requestTimeoutMs <= 0) throw new RangeError("requestTimeoutMs must be a positive number of milliseconds");
   return {
     kind: "sftp",
     configSchema: sftpConfigSchemaFor(policy),
     credentialsSchema: sftpCredentialsSchema,
-    verify: (config, credentials) => verify(config, credentials, policy),
-    deliver: (body, fileName, meta, config, credentials) => deliver(body, fileName, meta, config, credentials, policy),
+    verify: (config, credentials) => verify(config, credentials, policy, limits),
+    deliver: (body, fileName, meta, config, credentials) => deliver(body, fileName, meta, config, credentials, policy, limits),
   };
 }
 

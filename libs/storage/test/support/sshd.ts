@@ -10,7 +10,7 @@ import { promisify } from "node:util";
 /**
  * A real OpenSSH sshd (Debian `openssh-server`) on a loopback port for tests: throwaway host key,
  * client keys and system user, all made at run time and removed by stop(). Needs root.
- * The user logs in to `home` (a temp dir) and gets internal-sftp only.
+ * The user logs in to `home` (a temp dir) and gets SFTP only (internal-sftp unless `sftpServer` says otherwise).
  */
 export interface SshdServer {
   host: string;
@@ -31,17 +31,32 @@ export interface SshdServer {
   replaceHostKey(): Promise<void>;
   /** SIGKILLs this sshd's per-connection processes: every open session drops at once. */
   killSessions(): Promise<number>;
+  /**
+   * Sends `signal` to every stand-alone sftp-server serving a session now (`sftpServer: "process"`)
+   * and returns their PIDs. Only that SFTP channel is affected: sshd and the SSH connection stay up.
+   * Processes signalled here are SIGKILLed by stop() if still alive (a SIGSTOPped one would outlive its session).
+   */
+  signalSftpServers(signal: NodeJS.Signals): Promise<number[]>;
   stop(): Promise<void>;
 }
 
 export interface SshdOptions {
   /** internal-sftp denies rename and posix-rename requests (`-P rename,posix-rename`). */
   denyRename?: boolean;
+  /**
+   * What serves SFTP: "internal" (default) is internal-sftp inside sshd's session process;
+   * "process" is OpenSSH's stand-alone sftp-server, one child process per session, which a test can
+   * freeze or kill with signalSftpServers; "mute" accepts the SFTP channel but never answers on it
+   * (it reads and discards until the client goes away), like a hung server.
+   */
+  sftpServer?: "internal" | "process" | "mute";
 }
 
 const run = promisify(execFile);
 const USER_LOCK = "/tmp/transporter-test-useradd.lock";
 const USER_PREFIX = "tpsftp";
+/** Debian's openssh-server path of the stand-alone SFTP server. */
+const SFTP_SERVER = "/usr/lib/openssh/sftp-server";
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -93,6 +108,15 @@ async function processTree(): Promise<Map<number, number[]>> {
   return children;
 }
 
+/** The command name of a live process (undefined for one gone, or a zombie waiting to be reaped). */
+async function commandOf(pid: number): Promise<string | undefined> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
+  const open = stat.indexOf("(");
+  const close = stat.lastIndexOf(")");
+  if (open < 0 || close < open || stat.slice(close + 2).startsWith("Z")) return undefined;
+  return stat.slice(open + 1, close);
+}
+
 /** Deletes test users left by an interrupted run: ours by name, and their temp home is gone. */
 async function removeStaleUsers(): Promise<void> {
   const passwd = await readFile("/etc/passwd", "utf8");
@@ -132,6 +156,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdServer> 
 
   await mkdir("/run/sshd", { recursive: true, mode: 0o755 });
   const configPath = join(root, "sshd_config");
+  const sftpCommand = (options.sftpServer === "process" ? SFTP_SERVER : "internal-sftp") + (options.denyRename ? " -P rename,posix-rename" : "");
   await writeFile(
     configPath,
     [
@@ -153,13 +178,23 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdServer> 
       "PrintMotd no",
       "MaxStartups 100",
       "LogLevel VERBOSE",
-      `Subsystem sftp internal-sftp${options.denyRename ? " -P rename,posix-rename" : ""}`,
-      "ForceCommand internal-sftp" + (options.denyRename ? " -P rename,posix-rename" : ""),
+      `Subsystem sftp ${sftpCommand}`,
+      `ForceCommand ${options.sftpServer === "mute" ? "cat >/dev/null" : sftpCommand}`,
       "",
     ].join("\n"),
   );
 
   let sshd: ChildProcess | undefined;
+  const signalled = new Set<number>();
+  const sftpServers = async (): Promise<number[]> => {
+    const pid = sshd?.pid;
+    if (pid === undefined) return [];
+    const found: number[] = [];
+    for (const candidate of descendantsOf(pid, await processTree())) {
+      if ((await commandOf(candidate)) === "sftp-server") found.push(candidate);
+    }
+    return found;
+  };
   const launch = async () => {
     const child = spawn("/usr/sbin/sshd", ["-D", "-e", "-f", configPath], { stdio: ["ignore", "ignore", "pipe"] });
     sshd = child;
@@ -231,10 +266,26 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdServer> 
       }
       return victims.length;
     },
+    async signalSftpServers(signal) {
+      const pids = await sftpServers();
+      for (const pid of pids) {
+        signalled.add(pid);
+        try {
+          process.kill(pid, signal);
+        } catch {
+          // Already gone.
+        }
+      }
+      return pids;
+    },
     async stop() {
       const pid = sshd?.pid;
       const sessions = pid === undefined ? [] : descendantsOf(pid, await processTree());
       await halt();
+      for (const pid of signalled) {
+        // Still ours only while it is an sftp-server: a PID freed meanwhile may have been reused.
+        if ((await commandOf(pid)) === "sftp-server") sessions.push(pid);
+      }
       for (const session of sessions) {
         try {
           process.kill(session, "SIGKILL");

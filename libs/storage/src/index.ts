@@ -62,6 +62,7 @@ export {
   type GcsConfig,
   type GcsCredentials,
   type GcsServiceAccountKey,
+  type GcsTimeouts,
 } from "./destinations/gcs.js";
 
 export { reportFileName, fileNamePatternOf, dateSubfolder, slugify, formatWindowInstant, validateFileNamePattern, FILE_NAME_PLACEHOLDERS, MAX_SLUG_LENGTH, MAX_FILE_NAME_PATTERN_LENGTH, type FileNamePlaceholder, type ReportFileNameInput } from "./naming.js";
@@ -75,6 +76,7 @@ export {
   sshFingerprint,
   type SftpConfig,
   type SftpCredentials,
+  type SftpAdapterOptions,
 } from "./destinations/sftp.js";
 
 export * from "./notify/index.js";

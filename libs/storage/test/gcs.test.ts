@@ -119,6 +119,20 @@ describe("gcs verify", () => {
     expect(error.permanent).toBe(true);
   });
 
+  it("a service account that may write and delete but not read reports permission and leaves no probe behind", async () => {
+    // A drop bucket: storage.objects.create and delete, no get. The probe is written, reading its
+    // metadata is refused, and the probe is deleted all the same.
+    const { config, credentials } = settings({ prefix: "drop-box" }, gcs.serviceAccount("writeOnly"));
+    const seen = gcs.requests.length;
+    const error = await verifyError(config, credentials);
+    expect(error.code).toBe("permission");
+    expect(error.permanent).toBe(true);
+    expect(error.message).toContain("reading the probe object's metadata");
+    const sent = gcs.requests.slice(seen).map((r) => r.kind);
+    expect(sent).toEqual(expect.arrayContaining(["upload.multipart", "object.get", "object.delete"]));
+    expect([...gcs.objects(BUCKET).keys()].filter((n) => n.startsWith("drop-box/"))).toEqual([]);
+  });
+
   it("reports a closed port as connect and an unresolvable host as dns", async () => {
     const port = await closedPort();
     const refused = settings({ apiEndpoint: `http://127.0.0.1:${port}` }, { ...writer, token_uri: `http://127.0.0.1:${port}/token` });
@@ -306,5 +320,120 @@ describe("gcs endpoints without ALLOW_INSECURE_ENDPOINTS", () => {
     expect(result).toMatchObject({ ok: false, error: { code: "connect", permanent: true, field: "config.apiEndpoint" } });
     expect((result as { error: DestinationError }).error.message).toContain("own network");
     expect(gcs.requests.length).toBe(seen);
+  });
+});
+
+describe("gcs timeouts", () => {
+  /** Bodies of at most 256 KiB per request, so the per-request timeout's allowance for sending one is 1 s. */
+  const small = { resumableThresholdBytes: 256 * 1024, chunkSizeBytes: 256 * 1024 };
+  const uploads = [
+    ["single-request", "upload.multipart", 100_000],
+    ["resumable", "upload.resumable.chunk", 600 * 1024],
+  ] as const;
+
+  afterEach(() => gcs.stall({ kinds: [], times: 0 }));
+
+  it.each(uploads)(
+    "a %s upload the endpoint accepts and never answers fails on the request timeout, retryable, nothing visible",
+    async (label, kind, size) => {
+      const prefix = `stalled-request-${label}`;
+      const { config, credentials } = settings({ prefix, ...small });
+      const adapter = createGcsAdapter({ allowInsecureEndpoints: true }, { requestTimeoutMs: 500, idleTimeoutMs: 60_000 });
+      gcs.stall({ kinds: [kind], times: 1 });
+      const started = Date.now();
+      await expect(adapter.deliver(streamOf(randomBytes(size)), "x.csv.pgp", meta, config, credentials)).rejects.toMatchObject({
+        name: "DestinationError",
+        code: "timeout",
+        permanent: false,
+      });
+      // 500 ms, plus 1 s for sending the body at the slowest rate allowed; not the idle backstop's minute.
+      expect(Date.now() - started).toBeLessThan(10_000);
+      expect(requestsFor(`${prefix}/x.csv.pgp`).filter((r) => r.kind === kind && r.stalled)).toHaveLength(1);
+      expect([...gcs.objects(BUCKET).keys()].filter((n) => n.startsWith(`${prefix}/`))).toEqual([]);
+    },
+    30_000,
+  );
+
+  it.each(uploads)(
+    "a %s upload that stalls is abandoned by the idle backstop before the request timeout, retryable",
+    async (label, kind, size) => {
+      const prefix = `stalled-idle-${label}`;
+      const { config, credentials } = settings({ prefix, ...small });
+      const adapter = createGcsAdapter({ allowInsecureEndpoints: true }, { requestTimeoutMs: 8_000, idleTimeoutMs: 500 });
+      gcs.stall({ kinds: [kind], times: 1 });
+      const body = streamOf(randomBytes(size));
+      const started = Date.now();
+      await expect(adapter.deliver(body, "x.csv.pgp", meta, config, credentials)).rejects.toMatchObject({
+        name: "DestinationError",
+        code: "timeout",
+        permanent: false,
+        message: expect.stringContaining("nothing sent or received"),
+      });
+      expect(Date.now() - started).toBeLessThan(8_000);
+      expect(body.destroyed).toBe(true);
+      expect(requestsFor(`${prefix}/x.csv.pgp`).filter((r) => r.kind === kind && r.stalled)).toHaveLength(1);
+      expect([...gcs.objects(BUCKET).keys()].filter((n) => n.startsWith(`${prefix}/`))).toEqual([]);
+    },
+    30_000,
+  );
+
+  it("a source slower than the idle timeout is not taken for a stalled endpoint", async () => {
+    const { config, credentials } = settings({ prefix: "slow-source", ...small });
+    const adapter = createGcsAdapter({ allowInsecureEndpoints: true }, { requestTimeoutMs: 5_000, idleTimeoutMs: 300 });
+    const data = randomBytes(600 * 1024);
+    async function* slowly() {
+      for (let offset = 0; offset < data.length; offset += 200 * 1024) {
+        await new Promise((resolve) => setTimeout(resolve, 400));
+        yield data.subarray(offset, offset + 200 * 1024);
+      }
+    }
+    const result = await adapter.deliver(Readable.from(slowly()), "x.csv.pgp", meta, config, credentials);
+    expect(result).toMatchObject({ path: "slow-source/x.csv.pgp", bytes: data.length, checksum: sha256(data) });
+  }, 30_000);
+
+  it("a metadata read after the upload that is never answered times out and is retried", async () => {
+    const { config, credentials } = settings({ prefix: "stalled-metadata", ...small });
+    const adapter = createGcsAdapter({ allowInsecureEndpoints: true }, { requestTimeoutMs: 500, idleTimeoutMs: 60_000 });
+    gcs.stall({ kinds: ["object.get"], times: 1 });
+    const data = randomBytes(1000);
+    const started = Date.now();
+    const result = await adapter.deliver(Readable.from([data]), "x.csv.pgp", meta, config, credentials);
+    expect(result).toMatchObject({ path: "stalled-metadata/x.csv.pgp", bytes: data.length, checksum: sha256(data) });
+    expect(Date.now() - started).toBeLessThan(10_000);
+    const reads = requestsFor("stalled-metadata/x.csv.pgp").filter((r) => r.kind === "object.get");
+    expect(reads.map((r) => Boolean(r.stalled))).toEqual([true, false]);
+  }, 30_000);
+
+  it("verify reports a metadata read that is never answered as a timeout, and deletes the probe", async () => {
+    const { config, credentials } = settings({ prefix: "stalled-probe" });
+    const adapter = createGcsAdapter({ allowInsecureEndpoints: true }, { requestTimeoutMs: 500 });
+    gcs.stall({ kinds: ["object.get"], times: 1 });
+    const seen = gcs.requests.length;
+    const started = Date.now();
+    const result = await adapter.verify(config, credentials);
+    expect(result).toMatchObject({ ok: false, error: { code: "timeout", permanent: false } });
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(gcs.requests.slice(seen).map((r) => `${r.kind}${r.stalled ? " (stalled)" : ""}`)).toEqual(["token", "upload.multipart", "object.get (stalled)", "object.delete"]);
+    expect([...gcs.objects(BUCKET).keys()].filter((n) => n.startsWith("stalled-probe/"))).toEqual([]);
+  }, 30_000);
+
+  it("verify reports a token endpoint that never answers as a timeout", async () => {
+    const { config, credentials } = settings({ prefix: "stalled-token" });
+    const adapter = createGcsAdapter({ allowInsecureEndpoints: true }, { requestTimeoutMs: 500 });
+    // The auth library retries token requests (three times): every attempt hangs.
+    gcs.stall({ kinds: ["token"], times: 100 });
+    const seen = gcs.requests.length;
+    const started = Date.now();
+    const result = await adapter.verify(config, credentials);
+    expect(result).toMatchObject({ ok: false, error: { code: "timeout", permanent: false } });
+    expect(Date.now() - started).toBeLessThan(10_000);
+    const sent = gcs.requests.slice(seen);
+    expect(sent.length).toBeGreaterThan(0);
+    expect(sent.every((r) => r.kind === "token" && r.stalled)).toBe(true);
+  }, 30_000);
+
+  it("refuses timeouts that are not positive", () => {
+    expect(() => createGcsAdapter({ allowInsecureEndpoints: true }, { requestTimeoutMs: 0 })).toThrow(RangeError);
+    expect(() => createGcsAdapter({ allowInsecureEndpoints: true }, { idleTimeoutMs: -1 })).toThrow(RangeError);
   });
 });

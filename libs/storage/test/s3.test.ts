@@ -116,6 +116,26 @@ describe("s3 verify", () => {
     expect(error.permanent).toBe(true);
   });
 
+  it("a key that may write and delete but not read reports permission and leaves no probe behind", async () => {
+    // A drop bucket: s3:PutObject and s3:DeleteObject, no s3:GetObject. s3rver has no policies,
+    // so a proxy refuses the probe's read-back the way S3 does (403, no body for HEAD).
+    const proxy = await startProxy(s3.port, { refuse: (method, url) => (method === "HEAD" || method === "GET") && url.includes(".transporter-probe-") });
+    try {
+      const { config, credentials } = settings({ prefix: "drop-box", endpoint: proxy.endpoint });
+      const seen = s3.requests.length;
+      const error = await verifyError(config, credentials);
+      expect(error.code).toBe("permission");
+      expect(error.permanent).toBe(true);
+      expect(error.message).toContain("reading the probe object back");
+      expect(proxy.refused).toEqual([expect.objectContaining({ method: "HEAD" })]);
+      const sent = s3.requests.slice(seen);
+      expect(sent.map((r) => r.method)).toEqual(["PUT", "DELETE"]);
+      expect(await keysUnder("drop-box/")).toEqual([]);
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it("reports a closed port as connect and an unresolvable host as dns, both retryable", async () => {
     const closed = await closedPort();
     const refused = settings({ endpoint: `http://127.0.0.1:${closed}` });
@@ -291,10 +311,12 @@ describe("s3 etag check follows the store's encryption", () => {
     ["bucket default DSSE-KMS", { "x-amz-server-side-encryption": "aws:kms:dsse" }],
     ["SSE-C", { "x-amz-server-side-encryption-customer-algorithm": "AES256" }],
   ])("a single-part delivery to %s succeeds, verified by size", async (_label, encryptionHeaders) => {
-    const proxy = await startRewritingProxy(s3.port, (method, url, headers) => {
-      if ((method === "PUT" && !url.includes("partNumber=")) || method === "HEAD") {
-        Object.assign(headers, encryptionHeaders, { etag: `"${randomBytes(16).toString("hex")}"` });
-      }
+    const proxy = await startProxy(s3.port, {
+      rewrite: (method, url, headers) => {
+        if ((method === "PUT" && !url.includes("partNumber=")) || method === "HEAD") {
+          Object.assign(headers, encryptionHeaders, { etag: `"${randomBytes(16).toString("hex")}"` });
+        }
+      },
     });
     try {
       // The tenant configured no encryption at all.
@@ -309,8 +331,10 @@ describe("s3 etag check follows the store's encryption", () => {
   });
 
   it("still refuses a single-part upload whose plain ETag differs from the MD5 sent", async () => {
-    const proxy = await startRewritingProxy(s3.port, (method, _url, headers) => {
-      if (method === "HEAD") headers.etag = `"${randomBytes(16).toString("hex")}"`;
+    const proxy = await startProxy(s3.port, {
+      rewrite: (method, _url, headers) => {
+        if (method === "HEAD") headers.etag = `"${randomBytes(16).toString("hex")}"`;
+      },
     });
     try {
       const { config, credentials } = settings({ prefix: "bad-etag", endpoint: proxy.endpoint });
@@ -430,15 +454,34 @@ describe("s3 endpoints without ALLOW_INSECURE_ENDPOINTS", () => {
   });
 });
 
-/** An HTTP proxy to s3rver that lets a test rewrite response headers. */
-async function startRewritingProxy(
+interface ProxyRules {
+  /** Requests answered 403 AccessDenied by the proxy itself, as a bucket policy would. */
+  refuse?: (method: string, url: string) => boolean;
+  /** Rewrites the response headers of successful answers. */
+  rewrite?: (method: string, url: string, headers: IncomingHttpHeaders) => void;
+}
+
+/** An HTTP proxy to s3rver that refuses some requests itself and may rewrite response headers. */
+async function startProxy(
   targetPort: number,
-  rewrite: (method: string, url: string, headers: IncomingHttpHeaders) => void,
-): Promise<{ endpoint: string; close(): Promise<void> }> {
+  rules: ProxyRules,
+): Promise<{ endpoint: string; refused: Array<{ method: string; url: string }>; close(): Promise<void> }> {
+  const refused: Array<{ method: string; url: string }> = [];
   const server = createHttpServer((req, res) => {
-    const upstream = httpRequest({ host: "127.0.0.1", port: targetPort, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+    const method = req.method ?? "GET";
+    const url = req.url ?? "/";
+    if (rules.refuse?.(method, url)) {
+      refused.push({ method, url });
+      req.resume();
+      // S3 answers a refused HEAD with the status alone.
+      const body = method === "HEAD" ? "" : '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code><Message>Access Denied</Message><RequestId>1</RequestId></Error>';
+      res.writeHead(403, { "content-type": "application/xml", "content-length": String(Buffer.byteLength(body)) });
+      res.end(body);
+      return;
+    }
+    const upstream = httpRequest({ host: "127.0.0.1", port: targetPort, method, path: url, headers: req.headers }, (answer) => {
       const headers = { ...answer.headers };
-      if ((answer.statusCode ?? 500) < 300) rewrite(req.method ?? "GET", req.url ?? "/", headers);
+      if ((answer.statusCode ?? 500) < 300) rules.rewrite?.(method, url, headers);
       res.writeHead(answer.statusCode ?? 502, headers);
       answer.pipe(res);
     });
@@ -448,6 +491,7 @@ async function startRewritingProxy(
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return {
     endpoint: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
+    refused,
     close: async () => {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { Readable, Transform } from "node:stream";
-import type { TransformCallback } from "node:stream";
+import type { TransformCallback, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { CRC32C, IdempotencyStrategy, Storage } from "@google-cloud/storage";
 import type { File } from "@google-cloud/storage";
@@ -18,6 +18,43 @@ const MIB = 1024 * KIB;
 const CHUNK_UNIT = 256 * KIB;
 const MAX_RESUMABLE_THRESHOLD = 32 * MIB;
 const MAX_CHUNK_SIZE = 64 * MIB;
+/** Each HTTP request (token, metadata, delete, upload session) gets this long for an answer. */
+const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
+/** An upload with nothing sent and nothing answered for this long is abandoned (backstop for the request timeouts). */
+const DEFAULT_IDLE_TIMEOUT_MS = 120_000;
+/**
+ * A request carrying an upload body gets the request timeout plus the time its largest body
+ * takes at this rate: the library's timeout covers sending the body, not only the wait after it.
+ */
+const SLOWEST_UPLOAD_BYTES_PER_SECOND = 256 * KIB;
+
+/** How long the adapter waits on Cloud Storage; the defaults suit production, tests shorten them. */
+export interface GcsTimeouts {
+  /** Each HTTP request; one carrying an upload body gets extra time to send it (see SLOWEST_UPLOAD_BYTES_PER_SECOND). Default 60 s. */
+  requestTimeoutMs?: number;
+  /**
+   * An upload during which nothing is sent and nothing answered for this long is abandoned as a
+   * retryable timeout; time spent waiting on the source does not count. Default 2 min.
+   */
+  idleTimeoutMs?: number;
+}
+
+function positiveTimeout(name: string, value: number | undefined, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!Number.isFinite(value) || value <= 0) throw new RangeError(`${name} must be a positive number of milliseconds`);
+  return value;
+}
+
+/** The library timeout for a request that carries up to one resumable chunk or one single-request upload. */
+function uploadRequestTimeoutMs(config: Pick<GcsConfig, "resumableThresholdBytes" | "chunkSizeBytes">, requestTimeoutMs: number): number {
+  const largestBody = Math.max(config.resumableThresholdBytes, config.chunkSizeBytes);
+  return requestTimeoutMs + Math.ceil((largestBody / SLOWEST_UPLOAD_BYTES_PER_SECOND) * 1000);
+}
+
+/** True for a request body that streams (an upload chunk), false for JSON, forms and none. */
+function isStreamBody(body: unknown): boolean {
+  return typeof (body as { pipe?: unknown } | null | undefined)?.pipe === "function";
+}
 
 function normalisePrefix(prefix: string): string {
   const trimmed = prefix.replace(/^\/+|\/+$/g, "");
@@ -124,8 +161,22 @@ const GOOGLE_TOKEN_URIS = new Set([LIBRARY_TOKEN_URL, "https://oauth2.googleapis
  * A @google-cloud/storage client for a destination: the service account's key, its token_uri
  * honoured, credentials sent to a custom apiEndpoint too. `purpose` sets retries: none when
  * verifying (a person is waiting), a few when delivering.
+ *
+ * Every request has a timeout (the library's default is none for uploads): `requestTimeoutMs`,
+ * plus time to send the body for uploads. The library's own requests (metadata, delete, the
+ * single-request upload) take it from the Storage `timeout` and the interceptor below; token
+ * requests, and resumable uploads to Google's endpoint, go through the key's gaxios client and
+ * its request interceptor. Resumable uploads to a custom apiEndpoint bypass that client: deliver
+ * gives them theirs (timeoutResumableUploads).
  */
-export function gcsStorageClient(config: GcsConfig, credentials: GcsCredentials, purpose: "verify" | "deliver" = "deliver"): { storage: Storage; authClient: JWT } {
+export function gcsStorageClient(
+  config: GcsConfig,
+  credentials: GcsCredentials,
+  purpose: "verify" | "deliver" = "deliver",
+  timeouts: Pick<GcsTimeouts, "requestTimeoutMs"> = {},
+): { storage: Storage; authClient: JWT } {
+  const requestTimeoutMs = positiveTimeout("requestTimeoutMs", timeouts.requestTimeoutMs, DEFAULT_REQUEST_TIMEOUT_MS);
+  const uploadTimeoutMs = uploadRequestTimeoutMs(config, requestTimeoutMs);
   const key = credentials.serviceAccountKey;
   const authClient = new JWT({
     email: key.client_email,
@@ -136,15 +187,21 @@ export function gcsStorageClient(config: GcsConfig, credentials: GcsCredentials,
   // The library ignores token_uri and always asks Google; a key that names another token
   // endpoint (a private deployment, our test server) gets its token requests sent there.
   const tokenUri = key.token_uri;
-  if (tokenUri && !GOOGLE_TOKEN_URIS.has(tokenUri)) {
-    authClient.gaxios?.interceptors.request.add({
-      resolved: async (options) => (String(options.url) === LIBRARY_TOKEN_URL ? { ...options, url: tokenUri } : options),
-    });
-  }
+  const redirectTokens = tokenUri !== undefined && !GOOGLE_TOKEN_URIS.has(tokenUri);
+  authClient.gaxios?.interceptors.request.add({
+    resolved: async (options) => ({
+      ...options,
+      ...(redirectTokens && String(options.url) === LIBRARY_TOKEN_URL ? { url: tokenUri } : {}),
+      // Token requests, resumable session starts, status checks and chunks (a streamed body).
+      timeout: options.timeout || (isStreamBody(options.body) ? uploadTimeoutMs : requestTimeoutMs),
+    }),
+  });
   const storage = new Storage({
     projectId: key.project_id,
     authClient,
     apiEndpoint: config.apiEndpoint,
+    // Metadata reads, deletes and single-request uploads; the latter get more below.
+    timeout: requestTimeoutMs,
     // Without this the library sends no credentials to a non-Google endpoint.
     useAuthWithCustomEndpoint: true,
     retryOptions: {
@@ -157,7 +214,30 @@ export function gcsStorageClient(config: GcsConfig, credentials: GcsCredentials,
       idempotencyStrategy: IdempotencyStrategy.RetryAlways,
     },
   });
+  // A single-request upload is a multipart/related request: time to send the body as well. (Also
+  // applied to resumable uploads' options, built from {}: left as they are.)
+  storage.interceptors.push({
+    request: (options) => ("multipart" in options && options.multipart ? { ...options, timeout: uploadTimeoutMs } : options) as unknown as ReturnType<Storage["interceptors"][number]["request"]>,
+  });
   return { storage, authClient };
+}
+
+/**
+ * Gives every request of a resumable upload of `file` a timeout, until the returned function is
+ * called. The library builds a resumable upload's request options from the file's interceptors
+ * (its own options carry no timeout), and to a custom apiEndpoint sends them through the bare
+ * gaxios module, past the key's client and its interceptor. While the upload runs, the file's
+ * other requests get the same timeout (the upload's is the longer one): hence the removal after.
+ */
+function timeoutResumableUploads(file: File, timeoutMs: number): () => void {
+  const interceptor = {
+    request: (options: Parameters<File["interceptors"][number]["request"]>[0]) => ({ ...options, timeout: timeoutMs }) as unknown as ReturnType<File["interceptors"][number]["request"]>,
+  };
+  file.interceptors.push(interceptor);
+  return () => {
+    const at = file.interceptors.indexOf(interceptor);
+    if (at >= 0) file.interceptors.splice(at, 1);
+  };
 }
 
 /**
@@ -186,6 +266,24 @@ function where(config: GcsConfig): string {
 const DNS_CODES = new Set(["ENOTFOUND", "EAI_AGAIN", "EAI_FAIL", "EAI_NONAME"]);
 const CONNECT_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "EHOSTUNREACH", "ENETUNREACH", "EPIPE", "ECONNABORTED", "EPROTO", "CERT_HAS_EXPIRED", "DEPTH_ZERO_SELF_SIGNED_CERT", "UNABLE_TO_VERIFY_LEAF_SIGNATURE"]);
 const TIMEOUT_CODES = new Set(["ETIMEDOUT", "ESOCKETTIMEDOUT", "ECONNABORTED_TIMEOUT"]);
+/** node-fetch's (under gaxios and teeny-request) errors when a request's timeout passes. */
+const FETCH_TIMEOUT_TYPES = new Set(["request-timeout", "body-timeout"]);
+
+type ErrorLike = { code?: unknown; cause?: unknown; error?: unknown; errno?: unknown; message?: unknown; type?: unknown } | undefined;
+
+/** The error and those it wraps: `cause`, and gaxios's `error` (the fetch error behind a GaxiosError). */
+function errorChain(error: unknown): NonNullable<ErrorLike>[] {
+  const chain: NonNullable<ErrorLike>[] = [];
+  for (let e = error as ErrorLike; e && typeof e === "object" && chain.length < 5 && !chain.includes(e); e = (e.cause ?? e.error) as ErrorLike) chain.push(e);
+  return chain;
+}
+
+/** True when a request's timeout ran out (node-fetch "network timeout at …", gaxios wrapping it). */
+function isRequestTimeout(error: unknown): boolean {
+  return errorChain(error).some(
+    (e) => (typeof e.type === "string" && FETCH_TIMEOUT_TYPES.has(e.type)) || (typeof e.message === "string" && /^(network timeout at|Response timeout while trying)/.test(e.message)),
+  );
+}
 
 /**
  * Finds a socket error code in an error's cause chain (gaxios wraps fetch errors), or in its
@@ -193,7 +291,7 @@ const TIMEOUT_CODES = new Set(["ETIMEDOUT", "ESOCKETTIMEDOUT", "ECONNABORTED_TIM
  * … reason: read ECONNRESET" Error.
  */
 function socketCode(error: unknown): string | undefined {
-  for (let e = error as { code?: unknown; cause?: unknown; errno?: unknown; message?: unknown } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+  for (const e of errorChain(error)) {
     if (typeof e.code === "string" && /^E[A-Z_]+$/.test(e.code)) return e.code;
     if (typeof e.errno === "string") return e.errno;
     const inMessage = typeof e.message === "string" ? /\b(E(?:CONN[A-Z]+|NOTFOUND|AI_[A-Z]+|HOSTUNREACH|NETUNREACH|PIPE|TIMEDOUT|SOCKETTIMEDOUT|PROTO))\b/.exec(e.message) : null;
@@ -223,7 +321,7 @@ export function gcsErrorToDestinationError(error: unknown, config: GcsConfig, ac
   const code = socketCode(error);
   if (code && DNS_CODES.has(code)) return new DestinationError("dns", `${action}: host name of ${at} cannot be resolved (${code})`);
   if (code && CONNECT_CODES.has(code)) return new DestinationError("connect", `${action}: cannot connect to ${at} (${code})`);
-  if ((code && TIMEOUT_CODES.has(code)) || status === 408) return new DestinationError("timeout", `${action}: ${at} did not answer in time`);
+  if ((code && TIMEOUT_CODES.has(code)) || status === 408 || isRequestTimeout(error)) return new DestinationError("timeout", `${action}: ${at} did not answer in time`);
   const label = [status ? `HTTP ${status}` : "", code ?? ""].filter(Boolean).join(", ");
   return new DestinationError("protocol", `${action}: ${at} answered unexpectedly${label ? ` (${label})` : ""}`);
 }
@@ -234,6 +332,74 @@ class Crc32cStream extends Transform {
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.crc.update(chunk);
     callback(null, chunk);
+  }
+}
+
+/**
+ * Abandons an upload that has stalled: nothing sent and nothing answered for `idleMs` while the
+ * upload waits on Cloud Storage (time spent waiting on the source does not count). The backstop
+ * behind the per-request timeouts, for whatever the library leaves waiting without one. Watches
+ * every write stream the file creates (the library makes a new one per retry); on expiry destroys
+ * them and rejects `stalled`.
+ */
+class StallWatchdog {
+  /** Rejects with the timeout error when the upload stalls; never resolves. */
+  readonly stalled: Promise<never>;
+  private expire!: (error: DestinationError) => void;
+  private timer: NodeJS.Timeout | undefined;
+  private waitingOnSource = false;
+  private stopped = false;
+  private readonly streams = new Set<Writable>();
+
+  constructor(
+    private readonly idleMs: number,
+    private readonly error: () => DestinationError,
+  ) {
+    this.stalled = new Promise<never>((_resolve, reject) => {
+      this.expire = reject;
+    });
+    this.stalled.catch(() => undefined); // only raced, never awaited alone
+    this.touch();
+  }
+
+  /** Something moved: bytes accepted, a response arrived. */
+  readonly touch = (): void => {
+    clearTimeout(this.timer);
+    if (this.stopped || this.waitingOnSource) return;
+    this.timer = setTimeout(() => this.fire(), this.idleMs);
+  };
+
+  /** Watches a write stream of the upload: its progress and responses count as movement. */
+  watch<T extends Writable>(stream: T): T {
+    this.streams.add(stream);
+    stream.on("progress", this.touch).on("response", this.touch);
+    stream.once("close", () => this.streams.delete(stream));
+    return stream;
+  }
+
+  /** Waits for the source without the clock running. */
+  async fromSource<T>(next: Promise<T>): Promise<T> {
+    this.waitingOnSource = true;
+    clearTimeout(this.timer);
+    try {
+      return await next;
+    } finally {
+      this.waitingOnSource = false;
+      this.touch();
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+
+  private fire(): void {
+    if (this.stopped) return;
+    this.stop();
+    const error = this.error();
+    for (const stream of this.streams) stream.destroy(error);
+    this.expire(error);
   }
 }
 
@@ -248,7 +414,9 @@ export function gcsObjectName(config: Pick<GcsConfig, "prefix">, fileName: strin
  * through the registry). Its schemas refuse a disallowed apiEndpoint or token_uri when settings
  * are saved; verify and deliver check again, resolving the names, before connecting.
  */
-export function createGcsAdapter(policy: EndpointPolicy): DestinationAdapter<GcsConfig, GcsCredentials> {
+export function createGcsAdapter(policy: EndpointPolicy, timeouts: GcsTimeouts = {}): DestinationAdapter<GcsConfig, GcsCredentials> {
+  const requestTimeoutMs = positiveTimeout("requestTimeoutMs", timeouts.requestTimeoutMs, DEFAULT_REQUEST_TIMEOUT_MS);
+  const idleTimeoutMs = positiveTimeout("idleTimeoutMs", timeouts.idleTimeoutMs, DEFAULT_IDLE_TIMEOUT_MS);
   return {
     kind: "gcs",
     configSchema: gcsConfigSchemaFor(policy),
@@ -260,23 +428,30 @@ export function createGcsAdapter(policy: EndpointPolicy): DestinationAdapter<Gcs
       } catch (error) {
         return { ok: false, error: gcsErrorToDestinationError(error, config, "checking the endpoint") };
       }
-      const { storage } = gcsStorageClient(config, credentials, "verify");
+      const { storage } = gcsStorageClient(config, credentials, "verify", { requestTimeoutMs });
       const file = storage.bucket(config.bucket).file(`${config.prefix}.transporter-probe-${randomUUID()}`);
       const payload = Buffer.from("transporter destination probe\n");
       let step = "writing a probe object";
+      // Once written, the probe is deleted whatever happens next: a key that may write but not
+      // read (a drop bucket) must not collect a probe per verification.
+      let probeLeft = false;
       try {
-        await file.save(payload, { resumable: false, contentType: "text/plain", validation: "crc32c" });
+        await file.save(payload, { resumable: false, contentType: "text/plain", validation: "crc32c", timeout: requestTimeoutMs });
+        probeLeft = true;
         step = "reading the probe object's metadata";
         const [metadata] = await file.getMetadata();
         if (Number(metadata.size) !== payload.length) {
-          await file.delete({ ignoreNotFound: true }).catch(() => undefined);
           return { ok: false, error: new DestinationError("verification_failed", `the probe object at ${where(config)} has ${metadata.size} bytes, ${payload.length} were written`) };
         }
         step = "deleting the probe object";
+        probeLeft = false; // this is the deletion: its failure is the result, not retried below
         await file.delete();
         return { ok: true, details: `${where(config)}: wrote, read back and deleted a probe object` };
       } catch (error) {
         return { ok: false, error: gcsErrorToDestinationError(error, config, step) };
+      } finally {
+        // Best effort; the result above stands either way.
+        if (probeLeft) await file.delete({ ignoreNotFound: true }).catch(() => undefined);
       }
     },
 
@@ -287,9 +462,10 @@ export function createGcsAdapter(policy: EndpointPolicy): DestinationAdapter<Gcs
         body.destroy();
         throw gcsErrorToDestinationError(error, config, "checking the endpoint");
       }
-      const { storage, authClient } = gcsStorageClient(config, credentials, "deliver");
+      const { storage, authClient } = gcsStorageClient(config, credentials, "deliver", { requestTimeoutMs });
       const name = gcsObjectName(config, fileName, meta.subfolder);
       const file = storage.bucket(config.bucket).file(name);
+      const uploadTimeoutMs = uploadRequestTimeoutMs(config, requestTimeoutMs);
       const measure = new MeasuringStream({ md5: true });
       const crc = new Crc32cStream();
       let sourceError: unknown;
@@ -316,19 +492,46 @@ export function createGcsAdapter(policy: EndpointPolicy): DestinationAdapter<Gcs
             headBytes += next.value.length;
           }
         }
-        if (ended) {
-          await file.save(Buffer.concat(head), { resumable: false, contentType, validation: "crc32c" });
-        } else {
+        const watchdog = new StallWatchdog(
+          idleTimeoutMs,
+          () => new DestinationError("timeout", `uploading ${name}: ${where(config)} did not answer in time (nothing sent or received for ${idleTimeoutMs / 1000} s)`),
+        );
+        // save() makes its write streams itself (one per attempt): watch each.
+        const createWriteStream = file.createWriteStream.bind(file);
+        file.createWriteStream = (options) => watchdog.watch(createWriteStream(options));
+        const upload = async (): Promise<void> => {
+          if (ended) {
+            await file.save(Buffer.concat(head), { resumable: false, contentType, validation: "crc32c", timeout: uploadTimeoutMs });
+            return;
+          }
           await sendTokenWithResumableUploads(config, authClient, file);
+          const removeTimeout = timeoutResumableUploads(file, uploadTimeoutMs);
           const rest = async function* () {
-            yield* head;
+            for (const chunk of head) {
+              yield chunk;
+              watchdog.touch();
+            }
             for (;;) {
-              const next = await iterator.next();
+              const next = await watchdog.fromSource(iterator.next());
               if (next.done) return;
               yield next.value;
+              watchdog.touch();
             }
           };
-          await pipeline(Readable.from(rest()), file.createWriteStream({ resumable: true, chunkSize: config.chunkSizeBytes, contentType, validation: "crc32c" }));
+          // One chunk read ahead, not 16: less held in memory, and the clock runs while the upload holds it up.
+          try {
+            await pipeline(
+              Readable.from(rest(), { highWaterMark: 1 }),
+              file.createWriteStream({ resumable: true, chunkSize: config.chunkSizeBytes, contentType, validation: "crc32c", timeout: uploadTimeoutMs }),
+            );
+          } finally {
+            removeTimeout();
+          }
+        };
+        try {
+          await Promise.race([upload(), watchdog.stalled]);
+        } finally {
+          watchdog.stop();
         }
       } catch (error) {
         body.destroy(); // release the staging file or connection behind it

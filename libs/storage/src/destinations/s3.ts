@@ -205,15 +205,19 @@ export function createS3Adapter(policy: EndpointPolicy): DestinationAdapter<S3Co
       const key = `${config.prefix}.transporter-probe-${randomUUID()}`;
       const payload = Buffer.from("transporter destination probe\n");
       let step = "writing a probe object";
+      // Once written, the probe is deleted whatever happens next: a key that may write but not
+      // read (a drop bucket) must not collect a probe per verification.
+      let probeLeft = false;
       try {
         await client.send(new PutObjectCommand({ Bucket: config.bucket, Key: key, Body: payload, ContentLength: payload.length, ...encryptionParams(config) }));
+        probeLeft = true;
         step = "reading the probe object back";
         const head = await client.send(new HeadObjectCommand({ Bucket: config.bucket, Key: key }));
         if (head.ContentLength !== payload.length) {
-          await client.send(new DeleteObjectCommand({ Bucket: config.bucket, Key: key })).catch(() => undefined);
           return { ok: false, error: new DestinationError("verification_failed", `the probe object at ${where(config)} has ${head.ContentLength} bytes, ${payload.length} were written`) };
         }
         step = "deleting the probe object";
+        probeLeft = false; // this is the deletion: its failure is the result, not retried below
         await client.send(new DeleteObjectCommand({ Bucket: config.bucket, Key: key }));
         return { ok: true, details: `${where(config)}: wrote, read back and deleted a probe object` };
       } catch (error) {
@@ -222,6 +226,8 @@ export function createS3Adapter(policy: EndpointPolicy): DestinationAdapter<S3Co
         }
         return { ok: false, error: s3ErrorToDestinationError(error, config, step) };
       } finally {
+        // Best effort; the result above stands either way.
+        if (probeLeft) await client.send(new DeleteObjectCommand({ Bucket: config.bucket, Key: key })).catch(() => undefined);
         client.destroy();
       }
     },

@@ -49,6 +49,8 @@ export interface RecordedRequest {
   bodyBytes: number;
   /** False when the server cut the connection while the body was arriving (fault injection). */
   completed: boolean;
+  /** True when the server read the request and never answered it (fault injection, see `stall`). */
+  stalled?: boolean;
 }
 
 interface StoredObject {
@@ -70,7 +72,17 @@ interface UploadSession {
   finished?: StoredObject;
 }
 
-type Role = "writer" | "reader";
+/**
+ * writer: storage.objects.create, get and delete; reader: get only; writeOnly: create and
+ * delete but not get (a drop bucket: the tenant's key may put files and tidy up, never read).
+ */
+type Role = "writer" | "reader" | "writeOnly";
+type Permission = "create" | "get" | "delete";
+const PERMISSIONS: Record<Role, ReadonlySet<Permission>> = {
+  writer: new Set(["create", "get", "delete"]),
+  reader: new Set(["get"]),
+  writeOnly: new Set(["create", "delete"]),
+};
 
 /** CRC32C (Castagnoli), written out here so the test does not trust the client's implementation. */
 const CRC32C_TABLE = (() => {
@@ -126,6 +138,11 @@ export interface GcsTestServer {
   cutUploads(options: { afterBytes: number; times: number }): void;
   /** Flips one byte of the next object stored, as a faulty backend would. */
   corruptNextObject(): void;
+  /**
+   * The next `times` requests of these kinds have their body read and are then never answered
+   * (the connection stays open until `stop`), as an endpoint that accepts and hangs would.
+   */
+  stall(options: { kinds: RequestKind[]; times: number }): void;
   stop(): Promise<void>;
 }
 
@@ -137,7 +154,7 @@ export async function startGcsServer(): Promise<GcsTestServer> {
   const requests: RecordedRequest[] = [];
   const unrecognised: RecordedRequest[] = [];
   const sockets = new Set<Socket>();
-  const fault = { afterBytes: 0, times: 0, corruptNext: false };
+  const fault = { afterBytes: 0, times: 0, corruptNext: false, stallKinds: new Set<RequestKind>(), stallTimes: 0 };
   let generation = 1_700_000_000_000_000;
   let baseUrl = "";
 
@@ -193,15 +210,24 @@ export async function startGcsServer(): Promise<GcsTestServer> {
     return Buffer.concat(chunks);
   };
 
-  const authorise = (req: IncomingMessage, res: ServerResponse, needs: Role): boolean => {
+  /** When a stall is armed for this request's kind: reads the body and never answers (true). */
+  const stalled = async (req: IncomingMessage, record: RecordedRequest): Promise<boolean> => {
+    if (fault.stallTimes <= 0 || record.kind === "unrecognised" || !fault.stallKinds.has(record.kind)) return false;
+    fault.stallTimes -= 1;
+    record.stalled = true;
+    await readBody(req, record, false);
+    return true;
+  };
+
+  const authorise = (req: IncomingMessage, res: ServerResponse, needs: Permission): boolean => {
     const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1];
     const grant = token ? tokens.get(token) : undefined;
     if (!grant || grant.expires < Date.now()) {
       googleError(res, 401, "Invalid Credentials", "authError");
       return false;
     }
-    if (needs === "writer" && grant.role !== "writer") {
-      googleError(res, 403, `${grant.email} does not have storage.objects.create access to the Google Cloud Storage object.`, "forbidden");
+    if (!PERMISSIONS[grant.role].has(needs)) {
+      googleError(res, 403, `${grant.email} does not have storage.objects.${needs} access to the Google Cloud Storage object.`, "forbidden");
       return false;
     }
     return true;
@@ -269,18 +295,20 @@ export async function startGcsServer(): Promise<GcsTestServer> {
 
     if (req.method === "POST" && url.pathname === "/token") {
       record.kind = "token";
+      if (await stalled(req, record)) return;
       return handleToken(req, res, record);
     }
     if (req.method === "GET" && bucketPath) {
       record.kind = "bucket.get";
-      if (!authorise(req, res, "reader")) return;
+      if (!authorise(req, res, "get")) return;
       const name = decodeURIComponent(bucketPath[1]!);
       if (!bucketOr404(res, name)) return;
       return sendJson(res, 200, { kind: "storage#bucket", id: name, name, location: "US", storageClass: "STANDARD", metageneration: "1" });
     }
     if (req.method === "POST" && uploadPath && query.uploadType === "multipart") {
       record.kind = "upload.multipart";
-      if (!authorise(req, res, "writer")) return void req.resume();
+      if (!authorise(req, res, "create")) return void req.resume();
+      if (await stalled(req, record)) return;
       const bucket = decodeURIComponent(uploadPath[1]!);
       const body = await readBody(req, record, true);
       if (!body) return;
@@ -293,7 +321,8 @@ export async function startGcsServer(): Promise<GcsTestServer> {
     }
     if (req.method === "POST" && uploadPath && query.uploadType === "resumable" && !query.upload_id) {
       record.kind = "upload.resumable.start";
-      if (!authorise(req, res, "writer")) return void req.resume();
+      if (!authorise(req, res, "create")) return void req.resume();
+      if (await stalled(req, record)) return;
       const bucket = decodeURIComponent(uploadPath[1]!);
       const body = await readBody(req, record, false);
       if (!bucketOr404(res, bucket)) return;
@@ -332,6 +361,7 @@ export async function startGcsServer(): Promise<GcsTestServer> {
       }
       if (!chunk) return void (req.resume(), googleError(res, 400, `Bad Content-Range: ${range}`, "invalid"));
       record.kind = "upload.resumable.chunk";
+      if (await stalled(req, record)) return;
       const first = Number(chunk[1]);
       const body = await readBody(req, record, true);
       if (!body) return; // cut: nothing of this request is kept, like a chunk that never arrived
@@ -349,7 +379,8 @@ export async function startGcsServer(): Promise<GcsTestServer> {
       const name = decodeURIComponent(objectPath[2]!);
       const media = req.method === "GET" && query.alt === "media";
       record.kind = req.method === "DELETE" ? "object.delete" : media ? "object.media" : "object.get";
-      if (!authorise(req, res, req.method === "DELETE" ? "writer" : "reader")) return;
+      if (await stalled(req, record)) return;
+      if (!authorise(req, res, req.method === "DELETE" ? "delete" : "get")) return;
       const bucket = bucketOr404(res, bucketName);
       if (!bucket) return;
       const object = bucket.get(name);
@@ -437,6 +468,10 @@ export async function startGcsServer(): Promise<GcsTestServer> {
     cutUploads(options) {
       fault.afterBytes = options.afterBytes;
       fault.times = options.times;
+    },
+    stall(options) {
+      fault.stallKinds = new Set(options.kinds);
+      fault.stallTimes = options.times;
     },
     async stop() {
       for (const socket of sockets) socket.destroy();

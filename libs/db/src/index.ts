@@ -5,5 +5,5 @@ export { raiseAlert, resolveAlert, resolveAlertQuery, type AlertInput } from "./
 export { refreshSetupAlerts } from "./setup-alerts.js";
 export { tenantScoped, TenantScopeError, type TenantDb } from "./tenant-scope.js";
 export * from "./generated/client.js";
-export { beginStage, finishStage, completeRun, failStuckRun, hasNotificationSettings, runFailedAlert, runFailureAlertKey, RUN_IN_PROGRESS, stageFinished, stageStatus, type BegunStage, type FailedStuckRun, type PipelineStage, type StageRunFields, type StageTask } from "./run-stages.js";
+export { beginStage, finishStage, skipUnstartedRun, startRefusal, type StartRefusal, completeRun, failStuckRun, hasNotificationSettings, runFailedAlert, runFailureAlertKey, RUN_IN_PROGRESS, stageFinished, stageStatus, type BegunStage, type FailedStuckRun, type PipelineStage, type StageRunFields, type StageTask } from "./run-stages.js";
 export { liveSource, liveDestination, activeEncryptionKey, encryptionKeyExists } from "./pipeline-reads.js";

@@ -119,6 +119,42 @@ export async function beginStage(db: Db, input: { runId: string; tenantId: strin
   return { state: "started", run, task: { ...taskFromJson(taskRow), destination: { kind: destinationKind } }, tenant: tenantFromJson(tenantRow) };
 }
 
+/** Why a run that has not started must not start, with its stable code. */
+export interface StartRefusal {
+  code: "tenant_disabled" | "task_deleted" | "task_disabled";
+  message: string;
+}
+
+/**
+ * Whether a run waiting for its first stage may still start. A run is under way once it has
+ * started (and then finishes whatever happens to its task); one only queued is not: a task
+ * deleted, or an account disabled, since it was queued runs nothing more. A disabled task's
+ * scheduled runs stop too, but a run someone asked for on a disabled task ("run now", a retry)
+ * goes ahead: that is what they asked for.
+ */
+export function startRefusal(run: Pick<Run, "trigger">, task: Pick<Task, "enabled" | "deletedAt">, tenant: Pick<Tenant, "disabled">): StartRefusal | null {
+  if (tenant.disabled) return { code: "tenant_disabled", message: "Not run: the account was disabled before the run started." };
+  if (task.deletedAt) return { code: "task_deleted", message: "Not run: the task was deleted before the run started." };
+  if (!task.enabled && run.trigger === "schedule") return { code: "task_disabled", message: "Not run: the task was disabled before the run started." };
+  return null;
+}
+
+/**
+ * Ends a run its first stage has just claimed but must not start (see `startRefusal`): SKIPPED
+ * with the reason, its claim undone (no start time, no attempt), so the history says it never
+ * ran. Only while the fetch stage still has it. Returns whether it changed the run.
+ */
+export async function skipUnstartedRun(db: Db, input: { runId: string; refusal: StartRefusal; at: Date }): Promise<boolean> {
+  const { runId, refusal, at } = input;
+  const changed = await sqlExecute(
+    db,
+    `UPDATE "Run" SET status = 'SKIPPED', "fetchStartedAt" = NULL, attempts = 0, "finishedAt" = $2::timestamptz, error = $3, "errorCode" = $4, "updatedAt" = $2::timestamptz
+     WHERE id = $1::uuid AND status = 'FETCHING' AND "fetchFinishedAt" IS NULL`,
+    [runId, at.toISOString(), refusal.message, refusal.code],
+  );
+  return changed > 0;
+}
+
 /** A timestamp as `to_jsonb` renders it, as a Date (as the model API returns it). */
 function dateOf(value: unknown): Date {
   return new Date(value as string);

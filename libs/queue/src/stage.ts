@@ -1,7 +1,7 @@
 import { metrics, trace, type Span } from "@opentelemetry/api";
 import { UnrecoverableError, type Job, type Worker } from "bullmq";
 import type { Config } from "@transporter/config";
-import { beginStage, completeRun, finishStage, hasNotificationSettings, raiseAlert, runFailedAlert, runFailureAlertKey, stageFinished, type Db, type Run, type StageRunFields, type StageTask, type Task, type Tenant } from "@transporter/db";
+import { beginStage, completeRun, finishStage, skipUnstartedRun, startRefusal, hasNotificationSettings, raiseAlert, runFailedAlert, runFailureAlertKey, stageFinished, type Db, type Run, type StageRunFields, type StageTask, type Task, type Tenant } from "@transporter/db";
 import { createLogger, startSpan, withTraceContext, type Logger } from "@transporter/telemetry";
 import type { Redis } from "ioredis";
 import { jobCatalog, type JobPayload, type Stage } from "./catalog.js";
@@ -51,7 +51,8 @@ const meter = () => metrics.getMeter("transporter-pipeline");
 
 /**
  * The bookkeeping every pipeline stage shares, so a service is only its handler:
- * - skips runs that are already finished (a duplicate or late job is harmless);
+ * - skips runs that are already finished (a duplicate or late job is harmless), and ends as
+ *   SKIPPED a queued run whose task was deleted or disabled, or account disabled, before it began;
  * - records the stage status, start and finish times and attempts on the run;
  * - continues the run's trace from the job payload;
  * - on success enqueues the next stage (deliver: marks the run SUCCEEDED, then notify); if that
@@ -70,6 +71,7 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
   const stageDuration = meter().createHistogram("transporter.stage.duration", { unit: "s", description: "Time one pipeline stage took for one run" });
   const runsStarted = meter().createCounter("transporter.runs.started", { description: "Runs whose first stage began", unit: "{run}" });
   const runsSucceeded = meter().createCounter("transporter.runs.succeeded", { description: "Runs delivered and verified", unit: "{run}" });
+  const runsSkipped = meter().createCounter("transporter.runs.skipped", { description: "Queued runs not started: their task was deleted or disabled, or the account disabled, meanwhile", unit: "{run}" });
   const runsFailed = meter().createCounter("transporter.runs.failed", { description: "Runs that ended FAILED, by stage and reason", unit: "{run}" });
   const stageRetries = meter().createCounter("transporter.stage.retries", { description: "Stage attempts that failed and will be retried (delivery retries: stage=deliver)", unit: "{attempt}" });
   const bytesDelivered = meter().createCounter("transporter.delivered.bytes", { description: "Bytes of encrypted files delivered", unit: "By" });
@@ -130,8 +132,17 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
           }
           const run: LoadedRun = { ...begun.run, task: begun.task, tenant: begun.tenant };
           span.setAttributes({ "transporter.task_id": run.taskId, "transporter.report": run.task.reportId, "transporter.destination_kind": run.task.destination.kind });
-          // attempts counts this one already: the run's very first stage attempt starts it.
-          if (stage === "fetch" && run.attempts === 1) runsStarted.add(1, { ...labels(run), trigger: run.trigger });
+          // attempts counts this one already: the run's very first stage attempt starts it, unless
+          // what it was queued for is gone (task deleted or disabled, account disabled).
+          if (stage === "fetch" && run.attempts === 1) {
+            const refusal = startRefusal(run, run.task, run.tenant);
+            if (refusal) {
+              if (await skipUnstartedRun(prisma, { runId: run.id, refusal, at: new Date() })) runsSkipped.add(1, { ...labels(run), reason: refusal.code });
+              logger.info({ runId: run.id, tenantId: run.tenantId, taskId: run.taskId, reason: refusal.code }, "queued run not started");
+              return;
+            }
+            runsStarted.add(1, { ...labels(run), trigger: run.trigger });
+          }
           const started = Date.now();
           const runLogger = logger.child({ runId: run.id, tenantId: run.tenantId, taskId: run.taskId, stage });
           let fields: RunFields = {};

@@ -35,11 +35,13 @@ describe("queue contracts and the stage harness", () => {
     await db.drop();
   });
 
-  async function newRun(notifications: { [key: string]: string } = {}) {
+  async function newRun(notifications: { [key: string]: string } = {}, options: { trigger?: "schedule" | "manual" | "retry"; enabled?: boolean } = {}) {
     const tenant = await db.prisma.tenant.create({ data: { accountId: `a${Math.random()}`, name: "t", timezone: "UTC" } });
     const destination = await db.prisma.destination.create({ data: { tenantId: tenant.id, name: "m", kind: "managed", config: {} } });
-    const task = await db.prisma.task.create({ data: { tenantId: tenant.id, description: "d", reportId: "messaging-conversations", format: "csv", frequency: "daily", time: "00:00", destinationId: destination.id, notifications } });
-    return db.prisma.run.create({ data: { tenantId: tenant.id, taskId: task.id, windowStart: new Date(0), windowEnd: new Date(86_400_000), scheduledFor: new Date(), trigger: "manual" } });
+    const task = await db.prisma.task.create({
+      data: { tenantId: tenant.id, description: "d", reportId: "messaging-conversations", format: "csv", frequency: "daily", time: "00:00", destinationId: destination.id, notifications, enabled: options.enabled ?? false },
+    });
+    return db.prisma.run.create({ data: { tenantId: tenant.id, taskId: task.id, windowStart: new Date(0), windowEnd: new Date(86_400_000), scheduledFor: new Date(), trigger: options.trigger ?? "manual" } });
   }
 
   it("rejects a payload that breaks the catalogue and never doubles a job id", async () => {
@@ -254,5 +256,75 @@ describe("queue contracts and the stage harness", () => {
     await producer.queue("fetch").obliterate({ force: true });
     await producer.queue("transform").obliterate({ force: true });
     await producer.close();
+  });
+  describe("a queued run whose task or account changed before it began", () => {
+    /** Runs the fetch stage over `runs` and returns them settled, with how often the handler ran per run. */
+    async function fetchAll(runs: Array<{ id: string; tenantId: string }>, before?: (calls: Map<string, number>) => Promise<void>) {
+      const queuePrefix = `${prefix}-refusal-${Math.random().toString(36).slice(2)}`;
+      const producer = new JobProducer(redis, queuePrefix, { attempts: 2, backoffMs: 10 });
+      const calls = new Map<string, number>();
+      const stage = createStageWorker({
+        stage: "fetch", config: { ...config, REDIS_PREFIX: queuePrefix }, prisma: db.prisma, redis, producer,
+        handler: async ({ run }) => {
+          calls.set(run.id, (calls.get(run.id) ?? 0) + 1);
+          return { rawKey: `tenants/${run.tenantId}/runs/${run.id}/raw/records.ndjson` };
+        },
+      });
+      await before?.(calls);
+      for (const run of runs) await producer.enqueue("fetch", { runId: run.id, tenantId: run.tenantId });
+      for (const run of runs) await settledJob(producer, "fetch", run.id);
+      await stage.close();
+      const transformed = await Promise.all(runs.map((run) => producer.hasJob("transform", run.id)));
+      await producer.queue("fetch").obliterate({ force: true });
+      await producer.queue("transform").obliterate({ force: true });
+      await producer.close();
+      const settled = await Promise.all(runs.map((run) => db.prisma.run.findUniqueOrThrow({ where: { id: run.id } })));
+      return { settled, calls, transformed };
+    }
+
+    it("a scheduled run of a task disabled since it was queued ends SKIPPED without fetching", async () => {
+      const run = await newRun({}, { trigger: "schedule", enabled: true });
+      await db.prisma.task.update({ where: { id: run.taskId }, data: { enabled: false } });
+      const { settled, calls, transformed } = await fetchAll([run]);
+      expect(calls.get(run.id)).toBeUndefined();
+      expect(transformed).toEqual([false]);
+      expect(settled[0]).toMatchObject({ status: "SKIPPED", errorCode: "task_disabled", attempts: 0, fetchStartedAt: null });
+      expect(settled[0]!.error).toContain("disabled before the run started");
+      expect(settled[0]!.finishedAt).toBeInstanceOf(Date);
+    });
+
+    it("runs of a deleted task and of a disabled account end SKIPPED, whatever started them", async () => {
+      const ofDeleted = await newRun({}, { trigger: "manual", enabled: true });
+      await db.prisma.task.update({ where: { id: ofDeleted.taskId }, data: { enabled: false, deletedAt: new Date() } });
+      const ofDisabledAccount = await newRun({}, { trigger: "retry", enabled: true });
+      await db.prisma.tenant.update({ where: { id: ofDisabledAccount.tenantId }, data: { disabled: true } });
+      const { settled, calls } = await fetchAll([ofDeleted, ofDisabledAccount]);
+      expect(calls.size).toBe(0);
+      expect(settled.map((r) => [r.status, r.errorCode])).toEqual([
+        ["SKIPPED", "task_deleted"],
+        ["SKIPPED", "tenant_disabled"],
+      ]);
+    });
+
+    it("a run someone asked for on a disabled task goes ahead, and so does a scheduled one of an enabled task", async () => {
+      const runNow = await newRun({}, { trigger: "manual", enabled: false });
+      const retry = await newRun({}, { trigger: "retry", enabled: false });
+      const scheduled = await newRun({}, { trigger: "schedule", enabled: true });
+      const { settled, calls, transformed } = await fetchAll([runNow, retry, scheduled]);
+      expect([runNow, retry, scheduled].map((r) => calls.get(r.id))).toEqual([1, 1, 1]);
+      expect(transformed).toEqual([true, true, true]);
+      expect(settled.map((r) => r.status)).toEqual(["FETCHING", "FETCHING", "FETCHING"]);
+    });
+
+    it("a run under way finishes when its task is disabled: a fetch retried after a failure goes on", async () => {
+      const run = await newRun({}, { trigger: "schedule", enabled: true });
+      // The first attempt began (and failed) before the task was disabled.
+      await db.prisma.run.update({ where: { id: run.id }, data: { status: "FETCHING", attempts: 1, fetchStartedAt: new Date() } });
+      await db.prisma.task.update({ where: { id: run.taskId }, data: { enabled: false } });
+      const { settled, calls } = await fetchAll([run]);
+      expect(calls.get(run.id)).toBe(1);
+      expect(settled[0]).toMatchObject({ status: "FETCHING", attempts: 2 });
+      expect(settled[0]!.fetchFinishedAt).toBeInstanceOf(Date);
+    });
   });
 });

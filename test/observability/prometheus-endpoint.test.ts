@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { createServer } from "node:net";
+import { connect, createServer, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRedis, JobProducer, observeQueueDepths, testRedisPrefix, type Redis } from "@transporter/queue";
 import { HISTOGRAM_BUCKETS, metrics, startTelemetry, type Telemetry } from "@transporter/telemetry";
@@ -33,6 +33,8 @@ describe("the Prometheus endpoint started by startTelemetry", () => {
     telemetry = startTelemetry({ serviceName: "transporter-prometheus-test", serviceVersion: "9.9.9", prometheusPort: port });
     redis = createRedis(process.env.REDIS_URL ?? "redis://127.0.0.1:6379");
     producer = new JobProducer(redis, testRedisPrefix("prom"), { attempts: 1, backoffMs: 100 });
+    // Connected before the first scrape: until then the gauge reports nothing.
+    await redis.ping();
     stopDepths = observeQueueDepths(producer);
   });
 
@@ -97,4 +99,60 @@ describe("the Prometheus endpoint started by startTelemetry", () => {
     expect(valueOf(after, "transporter_queue_jobs", { queue: "transform", state: "waiting" })).toBe(0);
     expect(new Set(samplesOf(after, "transporter_queue_jobs").map((s) => s.labels.queue))).toEqual(new Set(["fetch", "transform", "encrypt", "deliver", "notify"]));
   });
+
+  it("answers while Redis does not: the other metrics are served without waiting for the queue depths", async () => {
+    const meter = metrics.getMeter("prometheus-endpoint-test");
+    meter.createCounter("transporter.test.while_redis_stalls").add(1);
+    // Redis reached through a proxy that stops passing anything on, as a hung or partitioned server does.
+    const proxy = await stallingProxyTo(new URL(process.env.REDIS_URL ?? "redis://127.0.0.1:6379"));
+    const stalledRedis = createRedis(`redis://127.0.0.1:${proxy.port}`);
+    const stalledProducer = new JobProducer(stalledRedis, testRedisPrefix("prom-stalled"), { attempts: 1, backoffMs: 100 });
+    await stalledRedis.ping();
+    // And one that never connects at all.
+    const downRedis = createRedis(`redis://127.0.0.1:${await freePort()}`);
+    downRedis.on("error", () => undefined);
+    const downProducer = new JobProducer(downRedis, testRedisPrefix("prom-down"), { attempts: 1, backoffMs: 100 });
+    stopDepths();
+    const stopStalled = observeQueueDepths(stalledProducer, { timeoutMs: 300 });
+    const stopDown = observeQueueDepths(downProducer, { timeoutMs: 60_000 });
+    try {
+      proxy.stall();
+      // Without a limit on the gauge's wait this request never gets an answer.
+      const res = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(10_000) });
+      expect(res.status).toBe(200);
+      const exposition = parseExposition(await res.text());
+      expect(valueOf(exposition, "transporter_test_while_redis_stalls_total", {})).toBe(1);
+    } finally {
+      stopStalled();
+      stopDown();
+      stopDepths = observeQueueDepths(producer);
+      stalledRedis.disconnect();
+      downRedis.disconnect();
+      proxy.close();
+    }
+  });
 });
+
+/** A TCP proxy to Redis that, once stalled, passes nothing on in either direction (connections stay open). */
+async function stallingProxyTo(target: URL): Promise<{ port: number; stall(): void; close(): void }> {
+  let stalled = false;
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(Number(target.port || 6379), target.hostname);
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on("error", () => undefined);
+    }
+    client.on("data", (chunk) => void (stalled || upstream.write(chunk)));
+    upstream.on("data", (chunk) => void (stalled || client.write(chunk)));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    port: (server.address() as { port: number }).port,
+    stall: () => void (stalled = true),
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+    },
+  };
+}

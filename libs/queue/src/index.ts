@@ -5,5 +5,5 @@ export { JobProducer, defaultJobOptions, type RetryPolicy } from "./producer.js"
 export { createWorker, closeOnSignals, type WorkerSettings } from "./worker.js";
 export { createStageWorker, type RunFields, type StageContext, type StageOutput, type StageWorkerOptions } from "./stage.js";
 export { testRedisPrefix } from "./testing.js";
-export { observeQueueDepths } from "./metrics.js";
+export { observeQueueDepths, type QueueDepthOptions } from "./metrics.js";
 export { bullmqTelemetry } from "./otel.js";

@@ -32,6 +32,11 @@ export class JobProducer {
     private readonly policy: RetryPolicy = { attempts: 5, backoffMs: 2000 },
   ) {}
 
+  /** Whether the Redis connection is up (commands sent now are answered, not queued until it is back). */
+  get connected(): boolean {
+    return this.connection.status === "ready";
+  }
+
   queue(name: QueueName): Queue {
     let queue = this.queues.get(name);
     if (!queue) {

@@ -54,10 +54,21 @@ export function requiredString(o: Json, key: string, base = ""): string {
   throw new MalformedRecordError(at(base, key), v === undefined ? "missing" : v === "" ? "empty" : `expected a string, got ${describe(v)}`);
 }
 
-/** The platform writes the literal "undefined" / "null" for absent text in some fields. */
+/**
+ * A value the platform fills in (a device, a channel, a skill or agent name): it writes the
+ * literal "undefined" or "null" when it has none, so those mean absent. Text a person typed is
+ * read with `optionalText` instead.
+ */
 export function optionalString(o: Json, key: string, base = ""): string | null {
   const v = o[key];
-  if (v === undefined || v === null || v === "undefined" || v === "null") return null;
+  if (v === "undefined" || v === "null") return null;
+  return optionalText(o, key, base);
+}
+
+/** Text a person typed (a message, a summary, a survey answer, a name): kept as typed, "null" included. */
+export function optionalText(o: Json, key: string, base = ""): string | null {
+  const v = o[key];
+  if (v === undefined || v === null) return null;
   if (typeof v === "string") return v;
   if (typeof v === "number" || typeof v === "boolean") return String(v);
   throw new MalformedRecordError(at(base, key), `expected a string, got ${describe(v)}`);

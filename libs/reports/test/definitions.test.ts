@@ -134,6 +134,39 @@ describe("chat definitions", () => {
   });
 });
 
+describe("text people typed is kept as they typed it", () => {
+  // The platform writes "undefined" (or "null") in fields it has no value for, e.g. a message's
+  // device; a person who types the word means the word.
+  it("keeps messages, summaries and survey answers that read null or undefined", () => {
+    const typed = {
+      ...conversation,
+      messageRecords: [
+        { messageId: "m0", seq: 0, timeL: T0 + 2_000, sentBy: "Consumer", participantId: "c", device: "undefined", messageData: { msg: { text: "null" } } },
+        { messageId: "m1", seq: 1, timeL: T0 + 3_000, sentBy: "Agent", participantId: "100", device: "undefined", messageData: { msg: { text: "undefined" } } },
+      ],
+      conversationSurveys: [{ surveyType: "Satisfaction", surveyData: [{ question: "null", answer: "undefined" }] }],
+      summary: { text: "null" },
+    };
+    expect(rowsOf("messaging-messages", 1, typed).map((r) => r.text)).toEqual(["null", "undefined"]);
+    const [row] = rowsOf("messaging-conversations", 2, typed, { includeTranscript: true });
+    expect(row).toMatchObject({ summary: "null", transcript: "Consumer: null\nFirst Agent: undefined" });
+    const raw = rowsOf("messaging-conversations", 2, typed)[0]!;
+    expect(Object.values(raw)).not.toContain("undefined");
+  });
+
+  it("keeps chat lines, survey values and visitor names that read null, and drops the platform's placeholders", () => {
+    const engagement = {
+      info: { engagementId: "e-2", startTimeL: T0, endTimeL: T0 + 60_000, duration: 60, skillId: 7, visitorName: "Null", chatStartUrl: "undefined" },
+      visitorInfo: { country: "undefined", device: "null" },
+      transcript: { lines: [{ timeL: T0 + 1_000, text: "null", source: "visitor", by: "undefined", agentId: 0 }] },
+      surveys: { postChat: [{ displayName: "Comment", value: "null", questionID: "2001" }] },
+    };
+    const [row] = rowsOf("chat-engagements", 1, engagement);
+    expect(row).toMatchObject({ visitorName: "Null", chatStartUrl: null, country: null, device: null, postChatSurvey: "Comment: null" });
+    expect(rowsOf("chat-transcript-lines", 1, engagement).map((r) => [r.text, r.by])).toEqual([["null", null]]);
+  });
+});
+
 describe("admin and operations definitions", () => {
   it("leaves deleted entities out unless asked", () => {
     const deleted = { id: 5, name: "Old", deleted: true, dateUpdated: "2017-11-13 13:20:01" };

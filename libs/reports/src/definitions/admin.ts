@@ -8,7 +8,7 @@ import {
   optionalInstant,
   optionalNumber,
   optionalObject,
-  optionalString,
+  optionalText,
   requiredId,
   type Json,
 } from "../record-access.js";
@@ -47,7 +47,7 @@ function profileNames(record: Json): string | null {
   const list = optionalArray(record, "profiles");
   const names: string[] = [];
   for (let i = 0; i < list.length; i++) {
-    const name = optionalString(element(list, i, "profiles"), "name", `profiles[${i}]`);
+    const name = optionalText(element(list, i, "profiles"), "name", `profiles[${i}]`);
     if (name !== null) names.push(name);
   }
   return names.length > 0 ? names.join(";") : null;
@@ -95,11 +95,11 @@ export const adminUsers: ReportDefinition = {
         const memberOf = optionalObject(r, "memberOf");
         const row: Row = [
           id,
-          optionalString(r, "loginName"),
-          optionalString(r, "fullName"),
-          optionalString(r, "nickname"),
-          optionalString(r, "email"),
-          optionalString(r, "employeeId"),
+          optionalText(r, "loginName"),
+          optionalText(r, "fullName"),
+          optionalText(r, "nickname"),
+          optionalText(r, "email"),
+          optionalText(r, "employeeId"),
           optionalBoolean(r, "isEnabled"),
           optionalBoolean(r, "deleted"),
           optionalBoolean(r, "isApiUser"),
@@ -153,8 +153,8 @@ export const adminSkills: ReportDefinition = {
         return [
           [
             id,
-            optionalString(r, "name"),
-            optionalString(r, "description"),
+            optionalText(r, "name"),
+            optionalText(r, "description"),
             optionalBoolean(r, "deleted"),
             optionalNumber(r, "maxWaitTime"),
             optionalNumber(r, "skillOrder"),
@@ -201,8 +201,8 @@ export const adminAgentGroups: ReportDefinition = {
         return [
           [
             id,
-            optionalString(r, "name"),
-            optionalString(r, "description"),
+            optionalText(r, "name"),
+            optionalText(r, "description"),
             optionalId(r, "parentGroupId"),
             optionalBoolean(r, "isEnabled"),
             optionalBoolean(r, "deleted"),

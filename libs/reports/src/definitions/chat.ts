@@ -1,18 +1,5 @@
 import { z } from "zod";
-import {
-  element,
-  object,
-  optionalArray,
-  optionalId,
-  optionalInstant,
-  optionalNumber,
-  optionalObject,
-  optionalString,
-  requiredId,
-  requiredInstant,
-  requiredObject,
-  type Json,
-} from "../record-access.js";
+import { element, object, optionalArray, optionalId, optionalInstant, optionalNumber, optionalObject, optionalString, optionalText, requiredId, requiredInstant, requiredObject, type Json } from "../record-access.js";
 import type { ReportDefinition, Row } from "../types.js";
 import { column, recordsVersion, RECORD_FORMATS, rowsVersion, TABLE_FORMATS } from "./define.js";
 import { agentIds, includeText, REDACTED, skillIds } from "./params.js";
@@ -45,7 +32,7 @@ function readLines(record: Json): Line[] {
       source: optionalString(l, "source", path),
       by: optionalString(l, "by", path),
       agentId: agentId === "0" ? null : agentId,
-      text: optionalString(l, "text", path),
+      text: optionalText(l, "text", path),
       textType: optionalString(l, "textType", path),
     };
   }
@@ -61,7 +48,7 @@ function surveyText(surveys: Json | undefined, key: string): string | null {
   for (let i = 0; i < list.length; i++) {
     const path = `surveys.${key}[${i}]`;
     const s = element(list, i, `surveys.${key}`);
-    parts.push(`${optionalString(s, "displayName", path) ?? optionalId(s, "questionID", path) ?? "?"}: ${optionalString(s, "value", path) ?? ""}`);
+    parts.push(`${optionalText(s, "displayName", path) ?? optionalId(s, "questionID", path) ?? "?"}: ${optionalText(s, "value", path) ?? ""}`);
   }
   return parts.join(" | ");
 }
@@ -140,7 +127,7 @@ export const chatEngagements: ReportDefinition = {
             optionalInstant(info, "endTimeL", "endTime", "info"),
             optionalNumber(info, "duration", "info"),
             optionalId(info, "visitorId", "info"),
-            optionalString(info, "visitorName", "info"),
+            optionalText(info, "visitorName", "info"),
             optionalId(info, "skillId", "info"),
             optionalString(info, "skillName", "info"),
             optionalId(info, "agentId", "info"),

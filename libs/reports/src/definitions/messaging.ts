@@ -1,18 +1,5 @@
 import { z } from "zod";
-import {
-  element,
-  object,
-  optionalArray,
-  optionalId,
-  optionalInstant,
-  optionalNumber,
-  optionalObject,
-  optionalString,
-  requiredId,
-  requiredInstant,
-  requiredObject,
-  type Json,
-} from "../record-access.js";
+import { element, object, optionalArray, optionalId, optionalInstant, optionalNumber, optionalObject, optionalString, optionalText, requiredId, requiredInstant, requiredObject, type Json } from "../record-access.js";
 import type { ReportDefinition, Row } from "../types.js";
 import { column, recordsVersion, RECORD_FORMATS, rowsVersion, TABLE_FORMATS } from "./define.js";
 import { agentGroupIds, agentIds, conversationStatus, includeText, REDACTED, skillIds } from "./params.js";
@@ -74,7 +61,7 @@ function readMessages(record: Json): Message[] {
       participantId: optionalId(m, "participantId", path),
       type: optionalString(m, "type", path),
       dialogId: optionalId(m, "dialogId", path),
-      text: msg ? optionalString(msg, "text", `${path}.messageData.msg`) : null,
+      text: msg ? optionalText(msg, "text", `${path}.messageData.msg`) : null,
     };
   }
   return out;
@@ -148,8 +135,8 @@ function surveyAnswers(record: Json): SurveyAnswer[] {
       const d = element(data, j, `${path}.surveyData`);
       out.push({
         surveyType,
-        question: optionalString(d, "question", `${path}.surveyData[${j}]`),
-        answer: optionalString(d, "answer", `${path}.surveyData[${j}]`),
+        question: optionalText(d, "question", `${path}.surveyData[${j}]`),
+        answer: optionalText(d, "answer", `${path}.surveyData[${j}]`),
       });
     }
   }
@@ -311,7 +298,7 @@ export const messagingConversations: ReportDefinition = {
         const c = readConversation(record);
         const json = record as Json;
         const summary = optionalObject(json, "summary");
-        const text = summary ? optionalString(summary, "text", "summary") : null;
+        const text = summary ? optionalText(summary, "text", "summary") : null;
         return [
           [
             ...conversationRowV1(c, surveyAnswers(json)),

@@ -155,6 +155,28 @@ describe("source endpoints", () => {
     expect(row.sealedCredentials).toBe("");
   });
 
+  it("refuses a source reading another tenant's platform account, without a call to the platform", async () => {
+    const theirAccount = `77${Date.now() % 100_000}`;
+    const theirs = await gw.createTenant({ accountId: theirAccount });
+    const theirCredentials = newCredentials();
+    sim.control.registerAccount(theirAccount, theirCredentials);
+    sim.control.clearRequestLog(theirAccount);
+    const before = await gw.prisma.source.count({ where: { tenantId } });
+    // Even with that account's own (valid) key: the account, and its request budget, are the other tenant's.
+    const created = await gw.call(adminKey, "POST", "/v1/sources", { name: "Theirs", accountId: theirAccount, credentials: theirCredentials });
+    expect(created.status).toBe(403);
+    expect(created.body).toMatchObject({ errors: [{ path: "accountId" }] });
+    expect(created.body.detail).toMatch(/another Transporter account/);
+    const mine = await gw.call(adminKey, "POST", "/v1/sources", { name: "Mine", credentials });
+    const moved = await gw.call(adminKey, "PATCH", `/v1/sources/${mine.body.id}`, { accountId: theirAccount });
+    expect(moved.status).toBe(403);
+    expect(sim.control.requestLog(theirAccount)).toEqual([]);
+    expect(await gw.prisma.source.count({ where: { tenantId } })).toBe(before + 1);
+    expect((await gw.prisma.source.findUniqueOrThrow({ where: { id: mine.body.id } })).accountId).toBe(accountId);
+    // The account's own tenant may of course use it.
+    expect((await gw.call(theirs.adminKey, "POST", "/v1/sources", { name: "Ours", credentials: theirCredentials })).status).toBe(201);
+  });
+
   it("keeps one tenant's sources away from another", async () => {
     const other = await gw.createTenant();
     const mine = await gw.prisma.source.findFirstOrThrow({ where: { tenantId } });

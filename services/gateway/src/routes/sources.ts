@@ -101,6 +101,19 @@ function verificationView(result: VerifyResult, needed: SourceApi[]) {
 }
 
 /**
+ * A source may read its tenant's own platform account, or an account no other tenant has (a
+ * brand's second account). Another tenant's account is refused before any call to the platform:
+ * the account's data, and the request budget its fetches share, are that tenant's.
+ */
+async function assertAccountUsable(prisma: GatewayApp["deps"]["prisma"], tenantId: string, accountId: string): Promise<void> {
+  const owner = await prisma.tenant.findUnique({ where: { accountId }, select: { id: true } });
+  if (owner && owner.id !== tenantId) {
+    const message = `platform account ${accountId} belongs to another Transporter account; a source may read this account's own platform account or one no other Transporter account has`;
+    throw new Problem(403, "Platform account not available", message, { errors: [{ path: "accountId", message }] });
+  }
+}
+
+/**
  * Sources: the platform API keys a tenant's reports read from. A key is verified (domain
  * discovery plus one cheap call per API) before it is saved; the answer lists the APIs it may
  * use. Credentials are sealed per row, never returned and never logged.
@@ -141,6 +154,7 @@ export default async function sourceRoutes(app: GatewayApp) {
       const tenantId = req.auth!.tenantId!;
       const tenant = await app.deps.prisma.tenant.findUniqueOrThrow({ where: { id: tenantId }, select: { accountId: true } });
       const accountId = req.body.accountId ?? tenant.accountId;
+      await assertAccountUsable(app.deps.prisma, tenantId, accountId);
       const result = await platformOf().verifySource(req.body.credentials, accountId, SOURCE_APIS);
       if (!result.verified) throw unverifiable(result);
 
@@ -191,6 +205,7 @@ export default async function sourceRoutes(app: GatewayApp) {
       if (req.body.credentials !== undefined || (req.body.accountId !== undefined && req.body.accountId !== source.accountId)) {
         const credentials = req.body.credentials ?? openCredentials(source);
         const accountId = req.body.accountId ?? source.accountId;
+        await assertAccountUsable(app.deps.prisma, source.tenantId, accountId);
         result = await platformOf().verifySource(credentials, accountId, SOURCE_APIS);
         if (!result.verified) throw unverifiable(result);
         needed = await neededApis(req.db, source.id);

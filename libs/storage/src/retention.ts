@@ -81,15 +81,21 @@ export interface StagingSweepResult {
  * Removes the staging objects of runs that finished (SUCCEEDED, FAILED, SKIPPED) more than
  * retentionHours ago and marks them (stagingDeletedAt). Everything under the run's staging prefix
  * goes, plus any key recorded in Run.staging outside it. Idempotent like sweepManagedFiles.
+ *
+ * With `managed`, the run's folder in the managed store goes too when the run reached delivery
+ * but keeps no managed file there (it failed, or delivered elsewhere): a managed delivery cut off
+ * mid-write (the process killed) leaves its temporary object behind, which nothing else removes.
  */
 export async function sweepStaging(options: {
   prisma: Db;
   staging: StagingStore;
+  /** The managed destination's store (see above). */
+  managed?: StagingStore;
   now: Date;
   retentionHours: number;
   logger?: SweepLogger;
 }): Promise<StagingSweepResult> {
-  const { prisma, staging, now, logger } = options;
+  const { prisma, staging, managed, now, logger } = options;
   const finishedBefore = new Date(now.getTime() - options.retentionHours * HOUR_MS);
   const result: StagingSweepResult = { runs: [], failed: [] };
   const failedIds: string[] = [];
@@ -101,7 +107,7 @@ export async function sweepStaging(options: {
         stagingDeletedAt: null,
         id: { notIn: failedIds },
       },
-      select: { id: true, tenantId: true, staging: true },
+      select: { id: true, tenantId: true, staging: true, deliverStartedAt: true, fileExpiresAt: true, fileDeletedAt: true },
       orderBy: { id: "asc" },
       take: BATCH,
     });
@@ -115,6 +121,8 @@ export async function sweepStaging(options: {
           if (await staging.stat(key)) objects += 1;
           await staging.delete(key);
         }
+        const keepsManagedFile = run.fileExpiresAt !== null && run.fileDeletedAt === null;
+        if (managed && run.deliverStartedAt !== null && !keepsManagedFile) await managed.deletePrefix(prefix);
         await prisma.run.updateMany({ where: { id: run.id, stagingDeletedAt: null }, data: { stagingDeletedAt: now } });
         result.runs.push({ runId: run.id, tenantId: run.tenantId, objects });
       } catch (error) {

@@ -180,4 +180,33 @@ describe("sweepStaging", () => {
     expect(marked.map((r) => r.id).sort()).toEqual([oldSuccess.run.id, oldFailure.run.id, skipped.id].sort());
     expect(await sweepStaging({ prisma, staging, now, retentionHours: 24 })).toEqual({ runs: [], failed: [] });
   });
+
+  it("removes what a cut-off managed delivery left in the run's folder once the run has finished without a kept file", async () => {
+    const staging = new FsStagingStore(path.join(root, "staging-2"));
+    const managed = new FsStagingStore(path.join(root, "managed-2"));
+    const oldFinish = new Date(now.getTime() - 48 * 60 * 60 * 1000);
+    // A delivery killed mid-write leaves the store's temporary file (and whatever it wrote) behind.
+    const leftover = async (runId: string) => {
+      const key = managedFileKey({ tenantId, runId }, "report.csv.pgp");
+      await putFile(managed, key);
+      return key;
+    };
+    const failedId = randomUUID();
+    const failedKey = await leftover(failedId);
+    await createRun({ id: failedId, status: "FAILED", finishedAt: oldFinish, deliverStartedAt: oldFinish });
+    // A run that delivered to managed storage keeps its file until its own expiry.
+    const keptId = randomUUID();
+    const keptKey = await leftover(keptId);
+    await createRun({ id: keptId, status: "SUCCEEDED", finishedAt: oldFinish, deliverStartedAt: oldFinish, destinationPath: keptKey, fileExpiresAt: new Date(now.getTime() + DAY) });
+    // A run still delivering is left alone.
+    const deliveringId = randomUUID();
+    const deliveringKey = await leftover(deliveringId);
+    await createRun({ id: deliveringId, status: "DELIVERING", deliverStartedAt: oldFinish });
+
+    const result = await sweepStaging({ prisma, staging, managed, now, retentionHours: 24 });
+    expect(result.failed).toEqual([]);
+    expect(await managed.stat(failedKey)).toBeNull();
+    expect(await managed.stat(keptKey)).not.toBeNull();
+    expect(await managed.stat(deliveringKey)).not.toBeNull();
+  });
 });

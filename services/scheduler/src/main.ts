@@ -4,13 +4,13 @@ import { createLogger, runServiceMain } from "@transporter/telemetry";
 import { start } from "./index.js";
 
 await runServiceMain("scheduler", async (config) => {
-  // The retention sweeps run here: staging objects of finished runs, and expired managed files.
+  // The retention sweeps run here: staging objects (and managed leftovers) of finished runs, and expired managed files.
   const prisma = createPrisma(config.DATABASE_URL, { poolSize: 2 });
   const staging = createStagingStore(config);
   const managed = createManagedStore(config);
   const logger = createLogger({ name: "scheduler", level: config.LOG_LEVEL });
   const sweeps = [
-    async () => void (await sweepStaging({ prisma, staging, now: new Date(), retentionHours: config.STAGING_RETENTION_HOURS, logger })),
+    async () => void (await sweepStaging({ prisma, staging, managed, now: new Date(), retentionHours: config.STAGING_RETENTION_HOURS, logger })),
     async () => void (await sweepManagedFiles({ prisma, store: managed, now: new Date(), logger })),
   ];
   const service = await start(config, { sweeps, logger });

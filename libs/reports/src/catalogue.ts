@@ -60,6 +60,8 @@ export interface CatalogueEntry {
   kind: ReportDefinition["kind"];
   source: ReportDefinition["source"];
   window: ReportDefinition["window"];
+  /** Smallest task delay the report accepts (0: any). */
+  minDelayMinutes: number;
   malformedRecords: ReportDefinition["malformed"];
   latestVersion: number;
   versions: CatalogueVersion[];
@@ -96,6 +98,7 @@ export function describeReport(definition: ReportDefinition): CatalogueEntry {
     kind: definition.kind,
     source: definition.source,
     window: definition.window,
+    minDelayMinutes: definition.minDelayMinutes ?? 0,
     malformedRecords: definition.malformed,
     latestVersion: latest.version,
     versions,

@@ -77,6 +77,11 @@ export interface ReportDefinition {
   source: SourceApi;
   /** Windowed reports cover the run's data window; snapshots ignore it (admin reports). */
   window: "windowed" | "snapshot";
+  /**
+   * The smallest task delay (minutes after a window ends before its run) at which the source's
+   * data for the window is complete; tasks with less are refused. Absent: any delay.
+   */
+  minDelayMinutes?: number;
   malformed: MalformedPolicy;
   /** Oldest first; a version is never edited once published. */
   versions: readonly ReportVersion[];

@@ -107,6 +107,38 @@ describe.each(MODES)("$api (asReceived: $asReceived)", ({ api, expected, pageSiz
   });
 });
 
+describe("data access across consecutive windows", () => {
+  type Doc = { metaData: { startTime: { long: number }; endTime: { long: number } }; recordCollection: Array<{ body: Record<string, { header: Record<string, Record<string, { string: string }>> }> }> };
+  const sessionOf = (record: unknown) => {
+    const doc = record as Doc;
+    const body = Object.values(doc.recordCollection[0]!.body)[0]!;
+    const header = Object.values(body.header)[0]!;
+    return { id: (header.agentSessionId ?? header.visitId)!.string, start: doc.metaData.startTime.long, end: doc.metaData.endTime.long };
+  };
+
+  it("delivers every session exactly once, a session open across a window's end included", async () => {
+    const { accountId, credentials } = newAccount(sim, { volume: { dataAccess: 12 } });
+    const { platform } = platformFor(sim);
+    const day = Date.parse("2026-10-05T00:00:00Z");
+    // One window end on the hour, one off it (as a tenant's zone or schedule may make it).
+    const bounds = [day, day + 7 * HOUR, day + 15 * HOUR + 45 * 60_000, day + 24 * HOUR];
+    const perWindow: Array<Array<{ id: string; start: number; end: number }>> = [];
+    for (let i = 0; i + 1 < bounds.length; i++) {
+      const window = { from: new Date(bounds[i]!), to: new Date(bounds[i + 1]!) };
+      perWindow.push((await collect(platform.openSource(accountId, credentials).fetch("data-access-agent-activity", window))).map(sessionOf));
+    }
+    const delivered = perWindow.flat().map((s) => s.id);
+    // Every session whose hourly file falls in the day, once.
+    const all = [...dataAccessRecordsForWindow(accountId, "agentActivity", day, day + 24 * HOUR, SEED, { perHour: 12 })].map(sessionOf);
+    expect(all.length).toBeGreaterThan(200);
+    expect(new Set(delivered).size).toBe(delivered.length);
+    expect([...delivered].sort()).toEqual(all.map((s) => s.id).sort());
+    // Sessions still open when the first window ended (07:00) were delivered, by the next window.
+    const straddling = perWindow[1]!.filter((s) => s.start < bounds[1]! && s.end >= bounds[1]!);
+    expect(straddling.length).toBeGreaterThan(0);
+  });
+});
+
 describe("messaging-interactions over a long window", () => {
   it("splits 95 days into ranges the API accepts (≤ 3 months) and misses nothing at the seams", async () => {
     const { accountId, credentials } = newAccount(sim, { volume: { conversations: 0.1 } });

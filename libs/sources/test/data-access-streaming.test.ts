@@ -29,7 +29,8 @@ beforeAll(async () => {
     const path = new URL(request.url ?? "/", baseUrl).pathname;
     if (path.endsWith("/le/agentActivity")) {
       const href = `${baseUrl}/data_access_le/account/1/le/agentActivity/${FILE}`;
-      response.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ dataAccessFiles: { file: [{ "@name": FILE, "@href": href }] } }));
+      const file = { "@name": FILE, "@scopeStartDate": WINDOW.from.toISOString(), "@scopeEndDate": WINDOW.to.toISOString(), "@href": href };
+      response.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ dataAccessFiles: { file: [file] } }));
       return;
     }
     response.writeHead(200, { "content-type": "application/gzip" });

@@ -1,4 +1,4 @@
-import { getReport, validateTaskReport } from "@transporter/reports";
+import { findReport, getReport, validateTaskReport } from "@transporter/reports";
 import { computeNextRunAt, validateSchedule, type Schedule } from "@transporter/schedule";
 import { fileNamePatternOf, validateFileNamePattern } from "@transporter/storage";
 import type { TenantDb } from "@transporter/db";
@@ -42,6 +42,13 @@ export async function checkTask(db: TenantDb, draft: TaskDraft): Promise<{ timez
   if (draft.sourceId && !source) problems.push({ path: "sourceId", message: "no source with this id in your account" });
   if (!destination) problems.push({ path: "destinationId", message: "no destination with this id in your account" });
   if (!draft.sourceId) problems.push({ path: "sourceId", message: "a task needs a source to read from" });
+  const minDelay = findReport(draft.reportId)?.minDelayMinutes ?? 0;
+  if ((draft.schedule.delayMinutes ?? 0) < minDelay) {
+    problems.push({
+      path: "schedule.delayMinutes",
+      message: `report ${draft.reportId} needs a delay of at least ${minDelay} minutes: the platform publishes its data for a window up to ${minDelay / 60} hours after the window ends, and a run before that would miss it`,
+    });
+  }
   if (problems.length > 0) {
     throw new Problem(400, "Invalid request", problems.map((p) => `${p.path}: ${p.message}`).join("; "), { errors: problems });
   }

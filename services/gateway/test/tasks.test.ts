@@ -50,6 +50,8 @@ describe("tasks", () => {
       [{ schedule: { frequency: "interval", everyMinutes: 7 } }, "schedule.everyMinutes"],
       [{ schedule: { frequency: "weekly", time: "08:00", dayOfWeek: 9 } }, "schedule.dayOfWeek"],
       [{ schedule: { frequency: "daily", time: "08:00", delayMinutes: 2000 } }, "schedule.delayMinutes"],
+      // Data Access files are published up to 6 hours after the hour: a shorter delay would miss them.
+      [{ reportId: "data-access-agent-activity", format: "ndjson", schedule: { frequency: "interval", everyMinutes: 60, delayMinutes: 120 } }, "schedule.delayMinutes"],
       [{ destinationId: other.destination.id }, "destinationId"],
       [{ sourceId: other.source.id }, "sourceId"],
       [{ options: { fileNamePattern: "reports/{start}" } }, "options.fileNamePattern"],

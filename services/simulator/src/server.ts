@@ -2,7 +2,6 @@ import { gzipSync } from "node:zlib";
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from "fastify";
 import { buildConversation, conversationSeries, DEFAULT_CONVERSATIONS_PER_HOUR } from "./data/conversations.js";
 import {
-  buildDataAccessRecord,
   DATA_ACCESS_TYPES,
   dataAccessFileName,
   dataAccessFileRecords,
@@ -463,6 +462,13 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
           file.push(entry);
           if (account.faults.duplicateAcrossPages && faultApplies(account.faults, api)) file.push({ ...entry });
         }
+        if (account.faults.outOfWindowRecords && faultApplies(account.faults, api) && file.length > 0) {
+          // A file of an hour before the range asked for: it belongs to an earlier window.
+          const hour = Math.ceil(startTime / HOUR_MS) - 3;
+          const name = dataAccessFileName(type, hour);
+          const outside = { "@name": name, "@scopeStartDate": new Date(hour * HOUR_MS).toISOString(), "@scopeEndDate": new Date((hour + 1) * HOUR_MS).toISOString(), "@href": `${base}/${name}` };
+          file.splice(Math.floor(file.length / 2), 0, outside);
+        }
         return json({ dataAccessFiles: { "@id": accountId, link: { "@href": base, "@rel": "self" }, file } });
       }),
     );
@@ -475,9 +481,6 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
         const perHour = account.registration?.volume?.dataAccess;
         const docs: string[] = [];
         for (const record of dataAccessFileRecords(accountId, seed, type, hour, perHour === undefined ? {} : { perHour })) docs.push(JSON.stringify(record));
-        if (account.faults.outOfWindowRecords && faultApplies(account.faults, api)) {
-          docs.push(JSON.stringify(buildDataAccessRecord(accountId, seed, type, { hour: hour - 1000, rank: 99_999, startMs: hour * HOUR_MS - 30 * 24 * HOUR_MS })));
-        }
         return { body: gzipSync(docs.join("\n") + "\n"), contentType: "application/gzip" };
       }),
     );

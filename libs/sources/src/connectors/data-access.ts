@@ -2,7 +2,7 @@ import { SOURCE_API_LABELS, type FetchWindow, type SourceApi } from "../apis.js"
 import { SourceError, sourceErrors } from "../errors.js";
 import { GzipStreamError, gunzipIfGzip } from "../gunzip.js";
 import { JsonDocumentSplitter } from "../json-document-splitter.js";
-import { RecentIds, splitWindow } from "../window.js";
+import { splitWindow } from "../window.js";
 import type { Connector, FetchOptions, SourceRecord, SourceSession } from "./types.js";
 
 const HOUR = 3_600_000;
@@ -19,6 +19,8 @@ type DataType = "agentActivity" | "webSession" | "engagement" | "survey";
 interface FileEntry {
   name: string;
   href: string;
+  /** Start of the hour the file covers (epoch ms). */
+  scopeStart: number;
 }
 
 const unwrap = (v: unknown): unknown => (v && typeof v === "object" && !Array.isArray(v) ? Object.values(v as object)[0] : v);
@@ -28,6 +30,7 @@ function recordTime(record: SourceRecord): number {
   return Number(unwrap(meta.startTime));
 }
 
+/** The session's id (agent session or visit) with its start: the same session in two files is one record. */
 function recordId(record: SourceRecord): string {
   const collection = (record.recordCollection ?? []) as Array<{ body?: Record<string, unknown> }>;
   const body = unwrap(collection[0]?.body) as Record<string, unknown> | undefined;
@@ -36,11 +39,31 @@ function recordId(record: SourceRecord): string {
   return `${String(key)}:${recordTime(record)}`;
 }
 
+/** A document without a session or visit id cannot be told from another: it is never dropped as a repeat. */
+function hasSessionId(id: string): boolean {
+  return !id.startsWith(":");
+}
+
+/** `<Type>.<startMs>.<endMs>.part-…`: the documented file name carries the hour it covers. */
+const FILE_NAME_SCOPE = /^[A-Za-z]+\.(\d{10,})\.\d{10,}\./;
+
+/** The start of the hour a listed file covers: `@scopeStartDate`, else the one in its name. */
+function scopeStartOf(entry: Record<string, unknown>, name: string): number {
+  const scope = Date.parse(String(entry["@scopeStartDate"] ?? ""));
+  if (Number.isFinite(scope)) return scope;
+  const fromName = FILE_NAME_SCOPE.exec(name);
+  return fromName ? Number(fromName[1]) : Number.NaN;
+}
+
 /**
- * Data Access: list the hourly files generated in the window (per day), read each (gzip) as it
- * downloads, and yield the session documents starting inside the window. Files listed twice are
- * fetched once; documents repeated across files are dropped. One file is open at a time: a
- * file's download keeps pace with its documents being consumed.
+ * Data Access: the platform groups a session's events once the session is closed and writes the
+ * closed sessions in hourly files; a file's scope is the hour it was generated for, and the
+ * documented way to read incrementally is by that time. So a window gets every document of the
+ * files whose hour starts in it (not the sessions that started in it: a session open across the
+ * window's end is in a later file, and would otherwise be lost by both windows). Consecutive
+ * windows therefore deliver each file, and each session, once. Files listed twice are read once
+ * and a session repeated within the window is dropped. One file is open at a time: its download
+ * keeps pace with its documents being consumed.
  */
 function dataAccessConnector(api: SourceApi, type: DataType): Connector {
   const ctx = (session: SourceSession) => ({
@@ -69,7 +92,9 @@ function dataAccessConnector(api: SourceApi, type: DataType): Connector {
         /* invalid */
       }
       if (!sameHost) throw new SourceError("malformed_response", `${SOURCE_API_LABELS[api]} listed a file on another host`, { api, byteOffset: 0 });
-      return { name, href };
+      const scopeStart = scopeStartOf(f, name);
+      if (!Number.isFinite(scopeStart)) throw sourceErrors.malformed(api, `file ${JSON.stringify(name)} is listed without the hour it covers (@scopeStartDate)`, 0);
+      return { name, href, scopeStart };
     });
   }
 
@@ -100,24 +125,28 @@ function dataAccessConnector(api: SourceApi, type: DataType): Connector {
       const from = +window.from;
       const to = +window.to;
       const fetched = new Set<string>();
-      const recent = new RecentIds(2);
+      // Every session of the window: ids are short, and a repeat may be any number of files apart.
+      const seen = new Set<string>();
       const listRange = Math.min(LIST_RANGE_MS, options.maxRangeMs ?? LIST_RANGE_MS);
-      // Files are hourly batches: list from the hour that holds the window's start.
-      for (const range of splitWindow({ from: Math.floor(from / HOUR) * HOUR, to }, listRange)) {
+      // Listed with an hour to spare on each side, whichever file time the API filters on (the
+      // hour covered or when the file was written); the file's own hour then decides.
+      for (const range of splitWindow({ from: from - HOUR, to: to + HOUR }, listRange)) {
         const files = (await listFiles(session, range.from, range.to)).filter((f) => {
-          if (fetched.has(f.name)) return false;
+          if (!(f.scopeStart >= from && f.scopeStart < to) || fetched.has(f.name)) return false;
           fetched.add(f.name);
           return true;
         });
+        files.sort((a, b) => a.scopeStart - b.scopeStart || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
         for (const file of files) {
           for await (const doc of fileDocuments(session, file)) {
             const record = doc as SourceRecord;
-            const t = recordTime(record);
-            if (!(t >= from && t < to)) continue;
-            if (recent.seen(recordId(record))) continue;
+            const id = recordId(record);
+            if (hasSessionId(id)) {
+              if (seen.has(id)) continue;
+              seen.add(id);
+            }
             yield record;
           }
-          recent.rotate();
         }
       }
     },

@@ -159,13 +159,32 @@ export function buildDataAccessRecord(accountId: string, seed: string, type: Dat
   };
 }
 
-/** The session documents of one hourly file. */
-export function* dataAccessFileRecords(accountId: string, seed: string, type: DataAccessType, hour: number, options: VolumeOptions = {}): Generator<Record<string, unknown>> {
-  const spec = dataAccessSeries(accountId, seed, type, options);
-  for (const ref of eventsInRange(spec, hour * HOUR_MS, (hour + 1) * HOUR_MS)) yield buildDataAccessRecord(accountId, seed, type, ref);
+/** Longest simulated session (see buildDataAccessRecord): a file's sessions began at most this long before its hour. */
+const MAX_SESSION_MS = 1_800_000;
+
+/** The hour (epoch hours) in which a session document closed. */
+function closeHourOf(record: Record<string, unknown>): number {
+  const end = (record.metaData as { endTime: { long: number } }).endTime.long;
+  return Math.floor(end / HOUR_MS);
 }
 
-/** Exactly the session documents starting in [from, to), ascending: what a connector must deliver. */
+/**
+ * The session documents of one hourly file: the sessions that closed in that hour, as the
+ * platform groups a session's events once it is closed and writes the closed sessions hourly.
+ * A session that starts in one hour and closes in the next is in the next hour's file.
+ */
+export function* dataAccessFileRecords(accountId: string, seed: string, type: DataAccessType, hour: number, options: VolumeOptions = {}): Generator<Record<string, unknown>> {
+  const spec = dataAccessSeries(accountId, seed, type, options);
+  for (const ref of eventsInRange(spec, hour * HOUR_MS - MAX_SESSION_MS, (hour + 1) * HOUR_MS)) {
+    const record = buildDataAccessRecord(accountId, seed, type, ref);
+    if (closeHourOf(record) === hour) yield record;
+  }
+}
+
+/**
+ * Exactly what a connector must deliver for [from, to): every document of the hourly files whose
+ * hour starts in the window, file by file. Consecutive windows thus get every session once.
+ */
 export function* dataAccessRecordsForWindow(
   accountId: string,
   type: DataAccessType,
@@ -174,6 +193,5 @@ export function* dataAccessRecordsForWindow(
   seed: string,
   options: VolumeOptions = {},
 ): Generator<Record<string, unknown>> {
-  const spec = dataAccessSeries(accountId, seed, type, options);
-  for (const ref of eventsInRange(spec, +from, +to)) yield buildDataAccessRecord(accountId, seed, type, ref);
+  for (let hour = Math.ceil(+from / HOUR_MS); hour * HOUR_MS < +to; hour++) yield* dataAccessFileRecords(accountId, seed, type, hour, options);
 }

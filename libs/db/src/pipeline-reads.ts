@@ -8,9 +8,17 @@ import { sqlRows } from "./pipeline-sql.js";
  * queries they replace did.
  */
 
-/** The task's source, unless deleted. */
-export async function liveSource(db: Db, tenantId: string, sourceId: string): Promise<Source | null> {
-  const [source] = await sqlRows<Source>(db, `SELECT * FROM "Source" WHERE id = $1::uuid AND "tenantId" = $2::uuid AND "deletedAt" IS NULL`, [sourceId, tenantId]);
+/**
+ * The task's source, unless deleted, and whether its platform account is now another tenant's
+ * (an account no tenant had when the source was saved, onboarded since as its own tenant).
+ */
+export async function liveSource(db: Db, tenantId: string, sourceId: string): Promise<(Source & { accountOfAnotherTenant: boolean }) | null> {
+  const [source] = await sqlRows<Source & { accountOfAnotherTenant: boolean }>(
+    db,
+    `SELECT s.*, EXISTS (SELECT 1 FROM "Tenant" t WHERE t."accountId" = s."accountId" AND t.id <> s."tenantId") AS "accountOfAnotherTenant"
+     FROM "Source" s WHERE s.id = $1::uuid AND s."tenantId" = $2::uuid AND s."deletedAt" IS NULL`,
+    [sourceId, tenantId],
+  );
   return source ?? null;
 }
 

@@ -148,7 +148,7 @@ describe("run stages in SQL", () => {
   it("reads a stage's source, destination and keys as the model API does, within the tenant and not deleted", async () => {
     const a = await seed();
     const b = await seed();
-    expect(await liveSource(db.prisma, a.tenant.id, a.source.id)).toStrictEqual(await db.prisma.source.findUnique({ where: { id: a.source.id } }));
+    expect(await liveSource(db.prisma, a.tenant.id, a.source.id)).toStrictEqual({ ...(await db.prisma.source.findUnique({ where: { id: a.source.id } })), accountOfAnotherTenant: false });
     expect(await liveDestination(db.prisma, a.tenant.id, a.destination.id)).toStrictEqual(await db.prisma.destination.findUnique({ where: { id: a.destination.id } }));
     expect(await activeEncryptionKey(db.prisma, a.tenant.id)).toStrictEqual(await db.prisma.encryptionKey.findUnique({ where: { id: a.key.id } }));
     expect(await encryptionKeyExists(db.prisma, a.key.id)).toBe(true);

@@ -44,6 +44,12 @@ export function createFetchHandler(deps: FetchDeps) {
     if (!task.sourceId) throw new PermanentError("source_missing", "the task has no source: set one (PATCH /v1/tasks/:id with sourceId), then retry the run");
     const source = await liveSource(deps.prisma, tenant.id, task.sourceId);
     if (!source) throw new PermanentError("source_missing", "the task's source no longer exists: point the task at another source, then retry the run");
+    if (source.accountOfAnotherTenant) {
+      throw new PermanentError(
+        "account_of_another_tenant",
+        `platform account ${source.accountId} of source "${source.name}" now belongs to another Transporter account; point the source at your own platform account, then retry the run`,
+      );
+    }
 
     let credentials: SourceCredentials;
     try {

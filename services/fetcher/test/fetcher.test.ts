@@ -149,6 +149,17 @@ describe("fetcher service", () => {
     expect(run.error).not.toContain("not-the-secret");
   });
 
+  it("fails the run at once, without a call, when the source's platform account now belongs to another tenant", async () => {
+    const { accountId, task } = await setup();
+    // The operator onboarded that account as its own tenant after the source was saved.
+    await prisma.tenant.create({ data: { accountId, name: "The account's own tenant", timezone: "UTC" } });
+    sim.control.clearRequestLog(accountId);
+    const run = await runWindow(task.id, "2026-10-05T00:00:00Z", "2026-10-05T01:00:00Z");
+    expect(run).toMatchObject({ status: "FAILED", errorCode: "account_of_another_tenant", attempts: 1 });
+    expect(run.error).toContain(accountId);
+    expect(sim.control.requestLog(accountId)).toEqual([]);
+  });
+
   it("fails the run at once naming the API the key may not use", async () => {
     const { task } = await setup({ permissions: SOURCE_APIS.filter((a) => a !== "messaging-interactions") });
     const run = await runWindow(task.id, "2026-10-05T00:00:00Z", "2026-10-05T01:00:00Z");

@@ -4,6 +4,7 @@ import { fileNamePatternOf, validateFileNamePattern } from "@transporter/storage
 import type { TenantDb } from "@transporter/db";
 import type { FieldProblem } from "./problem.js";
 import { Problem } from "./problem.js";
+import type { Transaction } from "./row-locks.js";
 
 export interface TaskDraft {
   reportId: string;
@@ -23,7 +24,7 @@ export interface TaskDraft {
  * a task that is well-formed but cannot run yet (no key, no zone, source lacking permission)
  * is 409 with the reason.
  */
-export async function checkTask(db: TenantDb, draft: TaskDraft): Promise<{ timezone: string | null }> {
+export async function checkTask(db: TenantDb | Transaction, draft: TaskDraft): Promise<{ timezone: string | null }> {
   const tenant = await db.tenant.findFirstOrThrow({ select: { timezone: true } });
   const problems: FieldProblem[] = [];
   for (const message of validateSchedule(draft.schedule, tenant.timezone ?? undefined)) {

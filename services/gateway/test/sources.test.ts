@@ -177,6 +177,19 @@ describe("source endpoints", () => {
     expect((await gw.call(theirs.adminKey, "POST", "/v1/sources", { name: "Ours", credentials: theirCredentials })).status).toBe(201);
   });
 
+  it("stops verifying a source whose account was onboarded as another tenant after it was saved", async () => {
+    const laterAccount = `88${Date.now() % 100_000}`;
+    const laterCredentials = newCredentials();
+    sim.control.registerAccount(laterAccount, laterCredentials);
+    const saved = await gw.call(adminKey, "POST", "/v1/sources", { name: "Second account", accountId: laterAccount, credentials: laterCredentials });
+    expect(saved.status).toBe(201);
+    await gw.createTenant({ accountId: laterAccount });
+    sim.control.clearRequestLog(laterAccount);
+    const verify = await gw.call(adminKey, "POST", `/v1/sources/${saved.body.id}/verify`);
+    expect(verify.status).toBe(403);
+    expect(sim.control.requestLog(laterAccount)).toEqual([]);
+  });
+
   it("keeps one tenant's sources away from another", async () => {
     const other = await gw.createTenant();
     const mine = await gw.prisma.source.findFirstOrThrow({ where: { tenantId } });

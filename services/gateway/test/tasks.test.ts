@@ -169,6 +169,62 @@ describe("tasks", () => {
     }
   });
 
+  /** Starts `requests` one after the other while another connection holds a row (the tenant's, or a task's), then lets them through. */
+  async function whileRowHeld<T>(row: { table: "Tenant" | "Task"; id: string }, requests: Array<() => Promise<T>>): Promise<T[]> {
+    const { default: pg } = await import("pg");
+    const holder = new pg.Client({ connectionString: gw.db.url });
+    await holder.connect();
+    try {
+      await holder.query("BEGIN");
+      await holder.query(`SELECT id FROM "${row.table}" WHERE id = $1 FOR UPDATE`, [row.id]);
+      const pending: Array<Promise<T>> = [];
+      for (const request of requests) {
+        pending.push(request());
+        await new Promise((resolve) => setTimeout(resolve, 400));
+      }
+      await holder.query("COMMIT");
+      return await Promise.all(pending);
+    } finally {
+      await holder.end();
+    }
+  }
+
+  it("two time-zone changes at once apply one after the other: the tasks follow the zone the account ends with", async () => {
+    const t = await readyTenant(gw);
+    const task = (await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ schedule: { frequency: "daily", time: "00:00", delayMinutes: 0 } }))).body;
+    const [toTokyo, back] = await whileRowHeld({ table: "Tenant", id: t.tenant.id }, [
+      () => gw.call(t.adminKey, "PATCH", "/v1/account", { timezone: "Asia/Tokyo" }),
+      () => gw.call(t.adminKey, "PATCH", "/v1/account", { timezone: "America/New_York" }),
+    ]);
+    expect([toTokyo!.status, back!.status]).toEqual([200, 200]);
+    expect(back!.body.timezone).toBe("America/New_York");
+    // Back in New York: midnight there, as when the task was created.
+    expect((await gw.call(t.adminKey, "GET", `/v1/tasks/${task.id}`)).body.nextRunAt).toBe(task.nextRunAt);
+    const audit = await gw.call(t.adminKey, "GET", `/v1/audit-events?targetId=${t.tenant.id}`);
+    const changes = audit.body.items.filter((e: { action: string }) => e.action === "account.update").map((e: { before: { timezone: string }; after: { timezone: string } }) => [e.before.timezone, e.after.timezone]);
+    expect(changes).toEqual([
+      ["Asia/Tokyo", "America/New_York"],
+      ["America/New_York", "Asia/Tokyo"],
+    ]);
+  });
+
+  it("a task enabled while its destination or source is deleted: one of the two is refused", async () => {
+    for (const what of ["destination", "source"] as const) {
+      const t = await readyTenant(gw);
+      const task = (await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ enabled: false }))).body;
+      const target = what === "destination" ? `/v1/destinations/${t.destination.id}` : `/v1/sources/${t.source.id}`;
+      // The enable has passed its checks and waits to write the task (held, as a scheduler tick may hold it).
+      const [enabled, deleted] = await whileRowHeld({ table: "Task", id: task.id }, [
+        () => gw.call(t.adminKey, "PATCH", `/v1/tasks/${task.id}`, { enabled: true }),
+        () => gw.call(t.adminKey, "DELETE", target),
+      ]);
+      expect(enabled!.status).toBe(200);
+      expect(deleted!.status).toBe(409);
+      const row = what === "destination" ? await gw.prisma.destination.findUniqueOrThrow({ where: { id: t.destination.id } }) : await gw.prisma.source.findUniqueOrThrow({ where: { id: t.source.id } });
+      expect(row.deletedAt).toBeNull();
+    }
+  });
+
   it("bulk actions report a result per id; deleting keeps the task's run history", async () => {
     const t = await readyTenant(gw);
     const a = (await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ description: "a", enabled: false }))).body;

@@ -26,13 +26,14 @@ export default async function accountRoutes(app: GatewayApp) {
     { schema: { tags: ["account"], body: z.object({ timezone: timezoneField }), response: { 200: accountView } } },
     async (req) => {
       const tenantId = req.auth!.tenantId!;
-      const before = await view(req.db, tenantId);
       // The zone and every task's next run change in one transaction: a scheduler tick sees the
       // old zone with the old schedule positions or the new zone with the new ones, never the new
-      // zone with a position computed in the old one (that would lose part of a window).
-      await withTenantLocked(req.db, tenantId, async (tx) => {
+      // zone with a position computed in the old one (that would lose part of a window). The old
+      // zone is read under the lock too: two changes at once then apply one after the other.
+      const change = await withTenantLocked(req.db, tenantId, async (tx) => {
+        const { timezone: previous } = await tx.tenant.findFirstOrThrow({ select: { timezone: true } });
         await tx.tenant.updateMany({ data: { timezone: req.body.timezone } });
-        if (before.timezone === req.body.timezone) return;
+        if (previous === req.body.timezone) return { before: previous, after: previous };
         // Schedules are in the account's zone: every task's next run moves with it, continuing
         // from where its recorded windows end so the first window in the new zone touches them.
         const now = app.deps.now?.() ?? new Date();
@@ -41,13 +42,14 @@ export default async function accountRoutes(app: GatewayApp) {
           const task = await lockTask(tx, id, tenantId);
           if (!task?.enabled || task.deletedAt) continue;
           const schedule = scheduleOf(task);
-          const next = resumeAfterChange({ schedule, timeZone: before.timezone, nextRunAt: task.nextRunAt, coveredUntil: task.coveredUntil }, { schedule, timeZone: req.body.timezone }, now);
+          const next = resumeAfterChange({ schedule, timeZone: previous, nextRunAt: task.nextRunAt, coveredUntil: task.coveredUntil }, { schedule, timeZone: req.body.timezone }, now);
           await tx.task.update({ where: { id }, data: next });
         }
+        return { before: previous, after: req.body.timezone };
       });
       await refreshSetupAlerts(app.deps.prisma, tenantId);
       const after = await view(req.db, tenantId);
-      await app.audit(req, { action: "account.update", targetType: "tenant", targetId: tenantId, before: { timezone: before.timezone }, after: { timezone: after.timezone } });
+      await app.audit(req, { action: "account.update", targetType: "tenant", targetId: tenantId, before: { timezone: change.before }, after: { timezone: change.after } });
       return after;
     },
   );

@@ -9,6 +9,7 @@ import type { GatewayApp } from "../app.js";
 import { afterCursor, newestFirst, pageQuery, pageSchema, toPage } from "../pagination.js";
 import { badRequest, conflict, notFound, Problem } from "../problem.js";
 import type { FieldProblem } from "../problem.js";
+import { withTenantLocked } from "../row-locks.js";
 import { idParams, nameText } from "./views.js";
 
 const settings = z.record(z.string(), z.unknown());
@@ -230,14 +231,18 @@ export default async function destinationRoutes(app: GatewayApp) {
   app.delete("/v1/destinations/:id", { ...admin, schema: { tags: ["destinations"], params: idParams } }, async (req, reply) => {
     const destination = await req.db.destination.findUnique({ where: { id: req.params.id, deletedAt: null } });
     if (!destination) throw notFound("destination");
-    const enabled = await req.db.task.findMany({ where: { destinationId: destination.id, enabled: true, deletedAt: null }, select: { description: true } });
-    if (enabled.length > 0) {
-      const names = enabled.slice(0, 5).map((t) => `"${t.description}"`).join(", ");
-      throw conflict(`${enabled.length} enabled task(s) deliver to this destination (${names}); disable them or point them at another destination first`);
-    }
-    // Soft delete: run history (and disabled tasks, which cannot be enabled again while it is
-    // gone) still reference the row; the credentials are wiped now.
-    await req.db.destination.update({ where: { id: destination.id }, data: { deletedAt: new Date(), sealedCredentials: null } });
+    // Under the tenant's row lock, which task changes hold while they check and write: a task
+    // enabled meanwhile is either seen here or sees the destination gone.
+    await withTenantLocked(req.db, destination.tenantId, async (tx) => {
+      const enabled = await tx.task.findMany({ where: { destinationId: destination.id, enabled: true, deletedAt: null }, select: { description: true } });
+      if (enabled.length > 0) {
+        const names = enabled.slice(0, 5).map((t) => `"${t.description}"`).join(", ");
+        throw conflict(`${enabled.length} enabled task(s) deliver to this destination (${names}); disable them or point them at another destination first`);
+      }
+      // Soft delete: run history (and disabled tasks, which cannot be enabled again while it is
+      // gone) still reference the row; the credentials are wiped now.
+      await tx.destination.update({ where: { id: destination.id }, data: { deletedAt: new Date(), sealedCredentials: null } });
+    });
     await resolveAlert(app.deps.prisma, destination.tenantId, `destination.verification:${destination.id}`);
     await app.audit(req, { action: "destination.delete", targetType: "destination", targetId: destination.id, before: toDestinationView(destination) });
     return reply.status(204).send();

@@ -9,6 +9,7 @@ import { isSourceApi, platformFromConfig, SOURCE_APIS, type Platform, type Sourc
 import type { GatewayApp } from "../app.js";
 import { afterCursor, newestFirst, pageQuery, pageSchema, toPage } from "../pagination.js";
 import { conflict, notFound, Problem } from "../problem.js";
+import { withTenantLocked } from "../row-locks.js";
 import { idParams, nameText } from "./views.js";
 
 const secret = z.string().trim().min(1).max(512);
@@ -226,13 +227,17 @@ export default async function sourceRoutes(app: GatewayApp) {
   app.delete("/v1/sources/:id", { ...admin, schema: { tags: ["sources"], params: idParams } }, async (req, reply) => {
     const source = await req.db.source.findUnique({ where: { id: req.params.id, deletedAt: null } });
     if (!source) throw notFound("source");
-    const live = await req.db.task.findMany({ where: { sourceId: source.id, deletedAt: null }, select: { description: true } });
-    if (live.length > 0) {
-      const names = live.slice(0, 5).map((t) => `"${t.description}"`).join(", ");
-      throw conflict(`${live.length} task(s) read from this source (${names}); delete them or point them at another source first`);
-    }
-    // Soft delete: the run history of deleted tasks still references the row; the key is wiped now.
-    await req.db.source.update({ where: { id: source.id }, data: { deletedAt: new Date(), sealedCredentials: "", permissions: Prisma.DbNull } });
+    // Under the tenant's row lock, which task changes hold while they check and write: a task
+    // created or pointed here meanwhile is either seen here or sees the source gone.
+    await withTenantLocked(req.db, source.tenantId, async (tx) => {
+      const live = await tx.task.findMany({ where: { sourceId: source.id, deletedAt: null }, select: { description: true } });
+      if (live.length > 0) {
+        const names = live.slice(0, 5).map((t) => `"${t.description}"`).join(", ");
+        throw conflict(`${live.length} task(s) read from this source (${names}); delete them or point them at another source first`);
+      }
+      // Soft delete: the run history of deleted tasks still references the row; the key is wiped now.
+      await tx.source.update({ where: { id: source.id }, data: { deletedAt: new Date(), sealedCredentials: "", permissions: Prisma.DbNull } });
+    });
     await resolveAlert(app.deps.prisma, source.tenantId, `source.verification:${source.id}`);
     await app.audit(req, { action: "source.delete", targetType: "source", targetId: source.id, before: toSourceView(source) });
     await refreshSetupAlerts(app.deps.prisma, source.tenantId);
@@ -245,6 +250,8 @@ export default async function sourceRoutes(app: GatewayApp) {
     async (req) => {
       const source = await req.db.source.findUnique({ where: { id: req.params.id, deletedAt: null } });
       if (!source) throw notFound("source");
+      // The account may have been onboarded as its own tenant since the source was saved.
+      await assertAccountUsable(app.deps.prisma, source.tenantId, source.accountId);
       const result = await platformOf().verifySource(openCredentials(source), source.accountId, SOURCE_APIS);
       const needed = await neededApis(req.db, source.id);
       const view = verificationView(result, needed);

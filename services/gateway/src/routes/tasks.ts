@@ -7,7 +7,7 @@ import { endpointUrlProblem } from "@transporter/storage";
 import type { GatewayApp } from "../app.js";
 import { afterCursor, instantField, newestFirst, pageQuery, pageSchema, toPage } from "../pagination.js";
 import { conflict, notFound, Problem } from "../problem.js";
-import { lockTask } from "../row-locks.js";
+import { lockTask, withTenantLocked, type Transaction } from "../row-locks.js";
 import { MAX_REQUESTED_WINDOW_MS, requestRun } from "../run-requests.js";
 import { checkTask, nextRunAtFor, type TaskDraft } from "../task-rules.js";
 import { scheduleOf, taskBody, taskPatchBody, taskView, toTaskView, type TaskBody } from "../task-schemas.js";
@@ -68,13 +68,14 @@ export default async function taskRoutes(app: GatewayApp) {
     const tenantId = req.auth!.tenantId!;
     const draft: TaskDraft = { ...req.body, schedule: req.body.schedule };
     checkWebhookUrl(req.body);
-    const { timezone } = await checkTask(req.db, draft);
     const id = randomUUID();
-    // The task limit holds under concurrency: creates for one tenant queue up on its row lock.
-    const task = await req.db.$transaction(async (tx) => {
-      const [tenant] = await tx.$queryRaw<{ taskLimit: number }[]>`SELECT "taskLimit" FROM "Tenant" WHERE id = ${tenantId}::uuid FOR UPDATE`;
+    // Checked and written under the tenant's row lock: the task limit holds under concurrency, and
+    // a source, destination or key deleted meanwhile (deletes take the same lock) is seen.
+    const task = await withTenantLocked(req.db, tenantId, async (tx) => {
+      const { timezone } = await checkTask(tx, draft);
+      const tenant = await tx.tenant.findFirstOrThrow({ select: { taskLimit: true } });
       const count = await tx.task.count({ where: { deletedAt: null } });
-      if (count >= tenant!.taskLimit) throw conflict(`your account may have ${tenant!.taskLimit} task(s) and has ${count}; delete one or ask your operator to raise the limit`);
+      if (count >= tenant.taskLimit) throw conflict(`your account may have ${tenant.taskLimit} task(s) and has ${count}; delete one or ask your operator to raise the limit`);
       return tx.task.create({
         data: { id, ...columnsOf(req.body), ...notificationColumns(tenantId, id, req.body), nextRunAt: nextRunAtFor(draft, timezone, now()) } as Prisma.TaskUncheckedCreateInput,
       });
@@ -110,21 +111,27 @@ export default async function taskRoutes(app: GatewayApp) {
     // Disabling alone changes nothing that needs checking, and must work whatever went wrong
     // around the task (a source that lost a permission, a report version since retired).
     const onlyDisabling = body.enabled === false && Object.keys(body).every((field) => field === "enabled");
-    const { timezone } = onlyDisabling ? { timezone: null } : await checkTask(req.db, merged);
+    if (onlyDisabling) return req.db.task.update({ where: { id: before.id }, data: { enabled: false, nextRunAt: null, coveredUntil: null } });
+    // Checked and written under the tenant's row lock, like creates (see there).
+    return withTenantLocked(req.db, before.tenantId, async (tx) => {
+      const { timezone } = await checkTask(tx, merged);
+      return writeTaskChange(tx, before, body, merged, timezone);
+    });
+  }
+
+  async function writeTaskChange(tx: Transaction, before: Task, body: Partial<TaskBody>, merged: TaskDraft, timezone: string | null): Promise<Task> {
     // Enabling starts from now with no backlog (a disabled period is not covered): coverage
     // restarts with a plain window. A schedule change continues from where the recorded windows
     // end, so nothing owed is dropped and the new windows touch the old ones.
     const scheduleChanged = body.schedule !== undefined && !sameSchedule(body.schedule, scheduleOf(before));
     const enabling = merged.enabled && !before.enabled;
     const data = { ...columnsOf(body), ...notificationColumns(before.tenantId, before.id, body) } as Prisma.TaskUncheckedUpdateInput;
-    if (!merged.enabled) return req.db.task.update({ where: { id: before.id }, data: { ...data, nextRunAt: null, coveredUntil: null } });
-    if (enabling || !before.nextRunAt) return req.db.task.update({ where: { id: before.id }, data: { ...data, nextRunAt: nextRunAtFor(merged, timezone, now()), coveredUntil: null } });
-    if (!scheduleChanged || !timezone) return req.db.task.update({ where: { id: before.id }, data });
-    return req.db.$transaction(async (tx) => {
-      const progress = await lockTask(tx, before.id, before.tenantId);
-      const next = resumeAfterChange({ schedule: scheduleOf(before), timeZone: timezone, nextRunAt: progress?.nextRunAt ?? null, coveredUntil: progress?.coveredUntil ?? null }, { schedule: merged.schedule, timeZone: timezone }, now());
-      return tx.task.update({ where: { id: before.id }, data: { ...data, ...next } });
-    });
+    if (!merged.enabled) return tx.task.update({ where: { id: before.id }, data: { ...data, nextRunAt: null, coveredUntil: null } });
+    if (enabling || !before.nextRunAt) return tx.task.update({ where: { id: before.id }, data: { ...data, nextRunAt: nextRunAtFor(merged, timezone, now()), coveredUntil: null } });
+    if (!scheduleChanged || !timezone) return tx.task.update({ where: { id: before.id }, data });
+    const progress = await lockTask(tx, before.id, before.tenantId);
+    const next = resumeAfterChange({ schedule: scheduleOf(before), timeZone: timezone, nextRunAt: progress?.nextRunAt ?? null, coveredUntil: progress?.coveredUntil ?? null }, { schedule: merged.schedule, timeZone: timezone }, now());
+    return tx.task.update({ where: { id: before.id }, data: { ...data, ...next } });
   }
 
   app.patch("/v1/tasks/:id", { schema: { tags: ["tasks"], params: idParams, body: taskPatchBody, response: { 200: taskView } } }, async (req) => {

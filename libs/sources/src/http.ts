@@ -61,7 +61,11 @@ const defaultSleep = (ms: number, signal?: AbortSignal) =>
     signal?.addEventListener("abort", onAbort, { once: true });
   });
 
-/** Retry-After as seconds or an HTTP date; null when absent or unreadable. */
+/**
+ * Retry-After as seconds or an HTTP date; null when absent or unreadable. A date is measured
+ * against `now`: pass the response's own Date header, so a clock of ours that runs ahead of the
+ * platform's does not shorten the wait to nothing.
+ */
 export function parseRetryAfter(value: string | null, now = Date.now()): number | null {
   if (!value) return null;
   const trimmed = value.trim();
@@ -240,7 +244,10 @@ export class PlatformHttp {
         throw sourceErrors.missingPermission(ctx.api, status);
       }
       if (status === 429) {
-        const retryAfter = parseRetryAfter(response.headers.get("retry-after")) ?? this.backoff(waits429 + 1);
+        const serverNow = Date.parse(response.headers.get("date") ?? "");
+        const asked = parseRetryAfter(response.headers.get("retry-after"), Number.isFinite(serverNow) ? serverNow : Date.now());
+        // No wait given, or one already over (a date in the past): back off rather than retry at once.
+        const retryAfter = asked !== null && asked > 0 ? asked : this.backoff(waits429 + 1);
         waits429++;
         if (waits429 > this.o.max429Waits || retryAfter > this.o.maxRetryAfterMs) {
           throw new SourceError("rate_limited", `The platform kept rate-limiting the ${ctx.api} API (HTTP 429, ${waits429} times)`, { api: ctx.api, status, retryAfterMs: retryAfter });

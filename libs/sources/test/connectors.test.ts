@@ -263,6 +263,22 @@ describe.each(SOURCE_APIS.map((api) => ({ api })))("$api errors", ({ api }) => {
   });
 });
 
+describe("engagement-history partial results", () => {
+  it("does not take a page some shards did not answer for complete: the attempt fails and a retry gets every record", async () => {
+    const { accountId, credentials } = newAccount(sim, { volume: VOLUME });
+    sim.control.setFaults(accountId, { partialResult: { count: 1 }, apis: ["engagement-history"] });
+    const { platform } = platformFor(sim);
+    for (const asReceived of [true, false]) {
+      sim.control.setFaults(accountId, { partialResult: { count: 1 }, apis: ["engagement-history"] });
+      const error = await failure(collect(platform.openSource(accountId, credentials).fetch("engagement-history", WINDOW, { asReceived })));
+      expect(error).toMatchObject({ code: "upstream_unavailable", permanent: false });
+      expect(error.message).toMatch(/2 of 6 shards/);
+      const records = await collect(platform.openSource(accountId, credentials).fetch("engagement-history", WINDOW, { asReceived }));
+      expect(ndjson(records)).toBe(ndjson([...engagementsForWindow(accountId, WINDOW.from, WINDOW.to, SEED, { perHour: VOLUME.engagements })]));
+    }
+  });
+});
+
 describe("data access not enabled", () => {
   it("is reported as such, permanently", async () => {
     const { accountId, credentials } = newAccount(sim, { dataAccessEnabled: false });

@@ -288,3 +288,40 @@ describe("search request bodies", () => {
     expect(sent).toEqual([{ skillIds: [3], agentGroupIds: [7], status: ["CLOSE"], start: { from: window.from.getTime(), to: window.to.getTime() - 1 } }]);
   });
 });
+
+describe("429 with Retry-After as an HTTP date", () => {
+  /** Answers 429 (with `headers`) to the first request and 200 to the next, recording the waits in between. */
+  async function waitsFor(headers: (now: number) => Record<string, string>): Promise<number[]> {
+    const { createServer } = await import("node:http");
+    let calls = 0;
+    const server = createServer((_request, response) => {
+      if (calls++ === 0) response.writeHead(429, headers(Date.now())).end("{}");
+      else response.writeHead(200, { "content-type": "application/json" }).end('{"ok":true}');
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const sleeps: number[] = [];
+    try {
+      const { createPlatform } = await import("../src/index.js");
+      const platform = createPlatform({ csdsUrl: "http://127.0.0.1:1", allowInsecure: true, http: { sleep: async (ms) => void sleeps.push(ms) } });
+      const url = `http://127.0.0.1:${(server.address() as { port: number }).port}/x`;
+      await platform.http.json({ accountId: "1", credentials: { consumerKey: "k", consumerSecret: "s", token: "t", tokenSecret: "ts" }, api: "messaging-interactions" }, "GET", url);
+    } finally {
+      server.close();
+    }
+    return sleeps;
+  }
+
+  it("measures the date against the platform's own clock (its Date header), not ours", async () => {
+    // The platform's clock is 5 s behind ours and it asks for 2 s: by our clock that date has passed.
+    const waits = await waitsFor((now) => ({ date: new Date(now - 5_000).toUTCString(), "retry-after": new Date(now - 3_000).toUTCString() }));
+    expect(waits).toHaveLength(1);
+    expect(waits[0]).toBeGreaterThanOrEqual(1_000);
+    expect(waits[0]).toBeLessThanOrEqual(3_000);
+  });
+
+  it("never retries at once when the date has passed: it backs off instead", async () => {
+    const waits = await waitsFor((now) => ({ "retry-after": new Date(now - 60_000).toUTCString() }));
+    expect(waits).toHaveLength(1);
+    expect(waits[0]).toBeGreaterThan(0);
+  });
+});

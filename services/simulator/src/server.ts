@@ -52,6 +52,8 @@ export interface Faults {
   status5xx?: { count: number; status?: number };
   slowMs?: number;
   truncateBody?: { count: number };
+  /** Engagement History pages answered from some shards only (`shardsStatusResult.partialResult`), records missing. */
+  partialResult?: { count: number };
   forbidden?: SimulatedApi[];
   repeatNextLink?: boolean;
   outOfWindowRecords?: boolean;
@@ -314,8 +316,17 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       metadata.last = { rel: "last", href: selfUrl(request, { ...base, offset: Math.max(0, Math.floor((total - 1) / limit) * limit), limit }) };
     }
     if (offset > 0) metadata.prev = { rel: "prev", href: selfUrl(request, { ...base, offset: Math.max(0, offset - limit), limit }) };
-    if (kind === "engagements") metadata.shardsStatusResult = { partialResult: false };
-    return json(kind === "conversations" ? { _metadata: metadata, conversationHistoryRecords: filtered } : { _metadata: metadata, interactionHistoryRecords: filtered });
+    let served = filtered;
+    if (kind === "engagements") {
+      metadata.shardsStatusResult = { partialResult: false };
+      if (faults.partialResult && faults.partialResult.count > 0 && faultApplies(faults, api)) {
+        faults.partialResult.count--;
+        // Two of six shards did not answer: their records are missing from the page.
+        metadata.shardsStatusResult = { partialResult: true, failureShards: 2, totalShards: 6 };
+        served = filtered.filter((_record, i) => i % 3 !== 0);
+      }
+    }
+    return json(kind === "conversations" ? { _metadata: metadata, conversationHistoryRecords: served } : { _metadata: metadata, interactionHistoryRecords: served });
   }
 
   app.post<{ Params: { accountId: string }; Querystring: Record<string, string> }>(

@@ -101,6 +101,9 @@ const MAX_EMPTY_PAGES = 20;
 
 const info = (record: SourceRecord) => (record.info ?? {}) as Record<string, unknown>;
 
+/** The `_metadata` fields read: the next page, and (Engagement History) whether every shard answered. */
+type PageMetadata = { next?: { href?: unknown }; shardsStatusResult?: { partialResult?: unknown; failureShards?: unknown; totalShards?: unknown } };
+
 function sameOrigin(a: string, b: string): boolean {
   try {
     return new URL(a).origin === new URL(b).origin;
@@ -124,9 +127,24 @@ function searchConnector(spec: SearchSpec): Connector {
     ...(session.signal ? { signal: session.signal } : {}),
   });
 
+  /**
+   * Engagement History answers from shards and says when some failed (`shardsStatusResult`):
+   * such a page lacks records, so it fails the attempt (transient) instead of passing as complete.
+   */
+  function assertWholePage(metadata: PageMetadata): void {
+    const shards = metadata.shardsStatusResult;
+    if (!shards || typeof shards !== "object") return;
+    const failed = Number(shards.failureShards ?? 0);
+    if (shards.partialResult === true || failed > 0) {
+      const of = Number.isFinite(failed) && shards.totalShards !== undefined ? ` (${failed} of ${String(shards.totalShards)} shards failed)` : "";
+      throw new SourceError("upstream_unavailable", `${SOURCE_API_LABELS[spec.api]} answered with part of its data only${of}; the page is incomplete`, { api: spec.api });
+    }
+  }
+
   function toPage(data: Record<string, unknown>): SearchPage {
     const records = data?.[spec.recordsKey];
-    const metadata = (data?._metadata ?? {}) as { next?: { href?: unknown } };
+    const metadata = (data?._metadata ?? {}) as PageMetadata;
+    assertWholePage(metadata);
     if (records !== undefined && !Array.isArray(records)) {
       throw new SourceError("malformed_response", `Malformed response from ${SOURCE_API_LABELS[spec.api]}: "${spec.recordsKey}" is not a list`, { api: spec.api, byteOffset: 0 });
     }
@@ -143,12 +161,15 @@ function searchConnector(spec: SearchSpec): Connector {
   function receivedPage(raw: Buffer): SearchPage | null {
     const layout = scanSearchPage(raw, spec.recordsKey);
     if (!layout) return null;
+    let metadata: PageMetadata;
     try {
-      let next: string | null = null;
-      if (layout.metadataStart >= 0) {
-        const metadata = JSON.parse(raw.toString("utf8", layout.metadataStart, layout.metadataEnd)) as { next?: { href?: unknown } };
-        if (typeof metadata.next?.href === "string") next = metadata.next.href;
-      }
+      metadata = layout.metadataStart >= 0 ? (JSON.parse(raw.toString("utf8", layout.metadataStart, layout.metadataEnd)) as PageMetadata) : {};
+    } catch {
+      return null;
+    }
+    assertWholePage(metadata);
+    try {
+      const next = typeof metadata.next?.href === "string" ? metadata.next.href : null;
       const records: SourceRecord[] = new Array(layout.recordStarts.length);
       for (let k = 0; k < records.length; k++) {
         const infoStart = layout.infoStarts[k]!;

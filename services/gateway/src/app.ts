@@ -9,7 +9,7 @@ import { createLogger } from "@transporter/telemetry";
 import { writeAudit, type AuditEntry } from "./audit.js";
 import { authenticate, requireRole, TenantClients, type AuthContext } from "./auth.js";
 import type { GatewayDeps } from "./deps.js";
-import { Problem } from "./problem.js";
+import { badRequest, Problem, type FieldProblem } from "./problem.js";
 import { registerRoutes } from "./routes/index.js";
 import { ADMIN_QUEUES_PATH, registerQueueDashboard } from "./admin-queues.js";
 import { FastifyOtelInstrumentation } from "@fastify/otel";
@@ -44,6 +44,54 @@ function matchedRoute(req: FastifyRequest): string | undefined {
 
 function isPublicRoute(route: string): boolean {
   return PUBLIC_PATHS.some((p) => route === p || route.startsWith(`${p}/`));
+}
+
+const NUL = "\u0000";
+const MAX_NUL_PROBLEMS = 10;
+
+/**
+ * A parsed JSON object, query string or path parameters (the router's and the query parser's are
+ * null-prototype objects, or made by a constructor whose prototype is one); not a Buffer or a
+ * stream a content-type parser might hand over.
+ */
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (value === null || typeof value !== "object") return false;
+  const proto = Object.getPrototypeOf(value) as object | null;
+  return proto === null || proto === Object.prototype || Object.getPrototypeOf(proto) === null;
+}
+
+/**
+ * Where a parsed query string, path parameters or JSON body holds U+0000, in a string or a field
+ * name: PostgreSQL text and jsonb cannot store it, so it would fail the query (a 500). One pass
+ * without recursion: a deeply nested body cannot exhaust the stack.
+ */
+function nulProblems(root: unknown, where: string): FieldProblem[] {
+  type Node = { value: unknown; key: string; parent: Node | null };
+  const pathOf = (node: Node) => {
+    const keys: string[] = [];
+    for (let n: Node | null = node; n; n = n.parent) keys.push(n.key.replaceAll(NUL, "\\u0000"));
+    return keys.reverse().join(".");
+  };
+  const problems: FieldProblem[] = [];
+  const pending: Node[] = [{ value: root, key: where, parent: null }];
+  while (pending.length > 0 && problems.length < MAX_NUL_PROBLEMS) {
+    const node = pending.pop()!;
+    const { value } = node;
+    if (typeof value === "string") {
+      if (value.includes(NUL)) problems.push({ path: pathOf(node), message: "must not contain the NUL character (U+0000)" });
+    } else if (Array.isArray(value)) {
+      for (let i = value.length - 1; i >= 0; i--) pending.push({ value: value[i], key: String(i), parent: node });
+    } else if (isPlainObject(value)) {
+      const keys = Object.keys(value);
+      for (let i = keys.length - 1; i >= 0; i--) {
+        const key = keys[i]!;
+        const child: Node = { value: value[key], key, parent: node };
+        if (key.includes(NUL)) problems.push({ path: pathOf(child), message: "field names must not contain the NUL character (U+0000)" });
+        else pending.push(child);
+      }
+    }
+  }
+  return problems;
 }
 
 /**
@@ -91,10 +139,10 @@ export async function buildApp(deps: GatewayDeps): Promise<GatewayApp> {
     if (error instanceof Problem) problem = error;
     else if (hasZodFastifySchemaValidationErrors(error)) {
       const where = (error as { validationContext?: string }).validationContext ?? "body";
-      const errors = error.validation.map((v) => ({
-        path: [where, ...v.instancePath.split("/").filter(Boolean)].join("."),
-        message: v.message ?? "invalid",
-      }));
+      // Checks that share a message (a whole number in a range) can fail together: say it once.
+      const errors = error.validation
+        .map((v) => ({ path: [where, ...v.instancePath.split("/").filter(Boolean)].join("."), message: v.message ?? "invalid" }))
+        .filter((e, i, all) => all.findIndex((o) => o.path === e.path && o.message === e.message) === i);
       problem = new Problem(400, "Invalid request", errors.map((e) => `${e.path}: ${e.message}`).join("; "), { errors });
     } else if ((error as { statusCode?: number }).statusCode === 429) {
       problem = new Problem(429, "Too many requests", "this API key sent too many requests; slow down and retry later");
@@ -164,6 +212,12 @@ export async function buildApp(deps: GatewayDeps): Promise<GatewayApp> {
     if (!auth.tenantId) throw new Problem(403, "Forbidden", "operator keys manage tenants; use a tenant's admin key for this");
     if (auth.role === "viewer" && !READ_METHODS.has(req.method)) throw new Problem(403, "Forbidden", "viewer keys may only read");
     req.db = tenantClients.for(auth.tenantId);
+  });
+
+  // Before the schemas: one check for every route, whatever its schema lets through.
+  app.addHook("preValidation", async (req) => {
+    const problems = [...nulProblems(req.params, "params"), ...nulProblems(req.query, "querystring"), ...nulProblems(req.body, "body")].slice(0, MAX_NUL_PROBLEMS);
+    if (problems.length > 0) throw badRequest(problems.map((p) => `${p.path}: ${p.message}`).join("; "), problems);
   });
 
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());

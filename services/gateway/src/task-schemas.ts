@@ -3,14 +3,39 @@ import type { Task } from "@transporter/db";
 import { FILE_NAME_PLACEHOLDERS, MAX_FILE_NAME_PATTERN_LENGTH, notificationSettingsSchema, validateFileNamePattern } from "@transporter/storage";
 import { nameText } from "./routes/views.js";
 
-/** The task contract of API.md; the schedule rules themselves live in @transporter/schedule. */
-export const scheduleBody = z.object({
-  frequency: z.enum(["daily", "weekly", "interval"]),
-  time: z.string().optional(),
-  dayOfWeek: z.number().int().optional(),
-  everyMinutes: z.number().int().optional(),
-  delayMinutes: z.number().int().optional(),
-});
+/** A whole number in [min, max], with one message for every way it can be wrong. */
+const wholeNumber = (min: number, max: number, message: string) => z.number().int(message).min(min, message).max(max, message);
+
+/** The schedule fields each frequency uses; any other is refused rather than stored unused. */
+const FIELDS_OF: Record<"time" | "dayOfWeek" | "everyMinutes", { frequencies: readonly string[]; message: string }> = {
+  time: { frequencies: ["daily", "weekly"], message: "time is only for daily and weekly schedules" },
+  dayOfWeek: { frequencies: ["weekly"], message: "dayOfWeek is only for weekly schedules" },
+  everyMinutes: { frequencies: ["interval"], message: "everyMinutes is only for interval schedules" },
+};
+
+/**
+ * The task contract of API.md. The schedule rules themselves live in @transporter/schedule
+ * (validateSchedule: required fields, everyMinutes dividing a day); these bounds and messages
+ * are its own, repeated here so every field's range is checked, and documented, with the body.
+ */
+export const scheduleBody = z
+  .object({
+    frequency: z.enum(["daily", "weekly", "interval"]),
+    /** Local "HH:MM" (daily, weekly). */
+    time: z.string().regex(/^([01]\d|2[0-3]):([0-5]\d)$/, `time must be "HH:MM" between 00:00 and 23:59`).nullish(),
+    /** 1 = Monday … 7 = Sunday (weekly). */
+    dayOfWeek: wholeNumber(1, 7, "dayOfWeek must be a whole number from 1 (Monday) to 7 (Sunday)").nullish(),
+    /** Interval length in minutes (interval), dividing 1440. */
+    everyMinutes: wholeNumber(15, 1440, "everyMinutes must be a whole number from 15 to 1440").nullish(),
+    /** Minutes between the end of a window and its run. */
+    delayMinutes: wholeNumber(0, 1440, "delayMinutes must be a whole number from 0 to 1440").nullish(),
+  })
+  .superRefine((schedule, ctx) => {
+    for (const [field, { frequencies, message }] of Object.entries(FIELDS_OF)) {
+      // null is "not set", as the task view shows unused fields: a schedule read back can be sent again.
+      if (schedule[field as keyof typeof FIELDS_OF] != null && !frequencies.includes(schedule.frequency)) ctx.addIssue({ code: "custom", path: [field], message });
+    }
+  });
 
 export const taskOptions = z
   .object({

@@ -1,0 +1,173 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { validateSchedule, type Schedule } from "@transporter/schedule";
+import { setupGateway, type TestGateway } from "./helpers.js";
+
+/** A tenant ready for tasks: zone, a source, a managed destination and an active key (as rows). */
+async function readyTenant(gw: TestGateway) {
+  const { tenant, adminKey } = await gw.createTenant({ timezone: "America/New_York" });
+  const source = await gw.prisma.source.create({ data: { tenantId: tenant.id, name: "LP", kind: "liveperson", accountId: tenant.accountId, sealedCredentials: "v1.x.y.z", permissions: ["messaging-interactions", "engagement-history"], verifiedAt: new Date() } });
+  const destination = await gw.prisma.destination.create({ data: { tenantId: tenant.id, name: "Managed", kind: "managed", config: {}, verifiedAt: new Date() } });
+  await gw.prisma.encryptionKey.create({ data: { tenantId: tenant.id, publicKey: "k", fingerprint: `FP${tenant.id}`, algorithm: "rsa", bits: 2048, origin: "generated", active: true } });
+  const body = (overrides: Record<string, unknown> = {}) => ({
+    description: "Daily messaging", reportId: "messaging-conversations", reportVersion: "latest", format: "csv",
+    schedule: { frequency: "daily", time: "00:00", delayMinutes: 360 }, sourceId: source.id, destinationId: destination.id,
+    params: {}, enabled: false, ...overrides,
+  });
+  return { tenant, adminKey, body };
+}
+
+type Reply = Awaited<ReturnType<TestGateway["call"]>>;
+
+/** A 400 in the API's problem+json format naming `path` (and, when given, saying `message` there). */
+function expectInvalid(res: Reply, path: string, message?: string | RegExp) {
+  const what = JSON.stringify(res.body);
+  expect(res.status, what).toBe(400);
+  expect(res.headers["content-type"]).toContain("application/problem+json");
+  expect(res.body).toMatchObject({ type: "https://transporter.dev/problems/invalid-request", title: "Invalid request", status: 400 });
+  const at = (res.body.errors as Array<{ path: string; message: string }>).filter((e) => e.path === path);
+  expect(at, what).not.toHaveLength(0);
+  if (message !== undefined) expect(at.some((e) => (typeof message === "string" ? e.message === message : message.test(e.message))), what).toBe(true);
+}
+
+describe("bad input is 400 naming the field, never 500", () => {
+  let gw: TestGateway;
+  beforeAll(async () => {
+    gw = await setupGateway({ deps: { now: () => new Date("2026-11-23T12:00:00Z") } });
+  });
+  afterAll(async () => gw.close());
+
+  describe("NUL characters (PostgreSQL text cannot hold U+0000)", () => {
+    it("in a JSON body string, at any depth", async () => {
+      const t = await readyTenant(gw);
+      const res = await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ notifications: { emailSubject: "Report\u0000" } }));
+      expectInvalid(res, "body.notifications.emailSubject", /NUL/);
+      const inArray = await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ notifications: { emails: ["ops@example.com", "a\u0000@example.com"] } }));
+      expectInvalid(inArray, "body.notifications.emails.1", /NUL/);
+      expect(await gw.prisma.task.count({ where: { tenantId: t.tenant.id } })).toBe(0);
+    });
+
+    it("in a JSON body's field name", async () => {
+      const t = await readyTenant(gw);
+      const res = await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ params: { "a\u0000b": 1 } }));
+      expectInvalid(res, "body.params.a\\u0000b", /NUL/);
+    });
+
+    it("in the query string", async () => {
+      const { adminKey } = await gw.createTenant();
+      for (const [url, path] of [
+        ["/v1/tasks?reportId=%00", "querystring.reportId"],
+        ["/v1/alerts?kind=%00", "querystring.kind"],
+        ["/v1/audit-events?targetId=x%00y", "querystring.targetId"],
+      ] as const) {
+        expectInvalid(await gw.call(adminKey, "GET", url), path, /NUL/);
+      }
+    });
+
+    it("in a path parameter", async () => {
+      const { adminKey } = await gw.createTenant();
+      expectInvalid(await gw.call(adminKey, "GET", "/v1/reports/messaging%00"), "params.id", /NUL/);
+    });
+
+    it("still asks for authentication first", async () => {
+      const res = await gw.app.inject({ method: "GET", url: "/v1/tasks?reportId=%00" });
+      expect(res.statusCode).toBe(401);
+    });
+
+    it("walks a deeply nested body without running out of stack", async () => {
+      const { adminKey } = await gw.createTenant();
+      const depth = 200_000;
+      // The text of a JSON string holding U+0000, inside `depth` arrays.
+      const nested = `${"[".repeat(depth)}"a\\u0000"${"]".repeat(depth)}`;
+      const res = await gw.call(adminKey, "POST", "/v1/api-keys", `{"name":"deep","role":"viewer","extra":${nested}}`);
+      expect(res.status, JSON.stringify(res.body).slice(0, 300)).toBe(400);
+      expect(res.body.errors[0].path).toMatch(/^body\.extra(\.0)+$/);
+      const clean = await gw.call(adminKey, "POST", "/v1/api-keys", `{"name":"deep","role":"viewer","extra":${"[".repeat(depth)}${"]".repeat(depth)}}`);
+      expect(clean.status).toBe(201);
+    });
+  });
+
+  describe("schedule fields are bounded and belong to their frequency", () => {
+    it("refuses numbers out of range with 400, not a database error", async () => {
+      const t = await readyTenant(gw);
+      const cases: Array<[Record<string, unknown>, string, RegExp]> = [
+        [{ frequency: "weekly", time: "08:00", dayOfWeek: 3_000_000_000 }, "body.schedule.dayOfWeek", /^dayOfWeek must be a whole number from 1 \(Monday\) to 7 \(Sunday\)$/],
+        [{ frequency: "weekly", time: "08:00", dayOfWeek: 0 }, "body.schedule.dayOfWeek", /from 1 \(Monday\) to 7/],
+        [{ frequency: "weekly", time: "08:00", dayOfWeek: 8 }, "body.schedule.dayOfWeek", /from 1 \(Monday\) to 7/],
+        [{ frequency: "weekly", time: "08:00", dayOfWeek: -1.5 }, "body.schedule.dayOfWeek", /from 1 \(Monday\) to 7/],
+        [{ frequency: "interval", everyMinutes: 3_000_000_000 }, "body.schedule.everyMinutes", /^everyMinutes must be a whole number from 15 to 1440$/],
+        [{ frequency: "interval", everyMinutes: 0 }, "body.schedule.everyMinutes", /from 15 to 1440/],
+        [{ frequency: "daily", time: "08:00", delayMinutes: 3_000_000_000 }, "body.schedule.delayMinutes", /^delayMinutes must be a whole number from 0 to 1440$/],
+        [{ frequency: "daily", time: "08:00", delayMinutes: -1 }, "body.schedule.delayMinutes", /from 0 to 1440/],
+        [{ frequency: "daily", time: "08:00", delayMinutes: 1441 }, "body.schedule.delayMinutes", /from 0 to 1440/],
+        [{ frequency: "daily", time: "99:99" }, "body.schedule.time", /^time must be "HH:MM" between 00:00 and 23:59$/],
+        [{ frequency: "daily", time: "8:00" }, "body.schedule.time", /HH:MM/],
+        [{ frequency: "daily", time: "24:00" }, "body.schedule.time", /HH:MM/],
+      ];
+      for (const [schedule, path, message] of cases) {
+        const res = await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ schedule }));
+        expectInvalid(res, path, message);
+        // One problem, said once, in the schedule library's words.
+        expect(res.body.errors, JSON.stringify(schedule)).toHaveLength(1);
+        expect(validateSchedule(schedule as unknown as Schedule)).toContain(res.body.errors[0].message);
+      }
+      expect(await gw.prisma.task.count({ where: { tenantId: t.tenant.id } })).toBe(0);
+    });
+
+    it("refuses fields the frequency does not use", async () => {
+      const t = await readyTenant(gw);
+      const cases: Array<[Record<string, unknown>, string[]]> = [
+        // Out of the database's integer range, on a frequency that ignores it: once a 500.
+        [{ frequency: "daily", time: "08:00", dayOfWeek: 3_000_000_000 }, ["body.schedule.dayOfWeek"]],
+        // Once saved as they were, and returned.
+        [{ frequency: "interval", everyMinutes: 60, time: "99:99", dayOfWeek: 9 }, ["body.schedule.time", "body.schedule.dayOfWeek"]],
+        [{ frequency: "interval", everyMinutes: 60, time: "08:00" }, ["body.schedule.time"]],
+        [{ frequency: "daily", time: "08:00", dayOfWeek: 3 }, ["body.schedule.dayOfWeek"]],
+        [{ frequency: "daily", time: "08:00", everyMinutes: 60 }, ["body.schedule.everyMinutes"]],
+        [{ frequency: "weekly", time: "08:00", dayOfWeek: 1, everyMinutes: 60 }, ["body.schedule.everyMinutes"]],
+      ];
+      for (const [schedule, paths] of cases) {
+        const res = await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ schedule }));
+        for (const path of paths) expectInvalid(res, path, /is only for/);
+      }
+      const daily = await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ schedule: { frequency: "daily", time: "08:00", dayOfWeek: 3 } }));
+      expect(daily.body.errors).toEqual([{ path: "body.schedule.dayOfWeek", message: "dayOfWeek is only for weekly schedules" }]);
+      expect(await gw.prisma.task.count({ where: { tenantId: t.tenant.id } })).toBe(0);
+    });
+
+    it("checks a PATCH's schedule the same way and leaves the task as it was", async () => {
+      const t = await readyTenant(gw);
+      const created = await gw.call(t.adminKey, "POST", "/v1/tasks", t.body());
+      expect(created.status, JSON.stringify(created.body)).toBe(201);
+      const url = `/v1/tasks/${created.body.id}`;
+      expectInvalid(await gw.call(t.adminKey, "PATCH", url, { schedule: { frequency: "daily", time: "08:00", dayOfWeek: 3_000_000_000 } }), "body.schedule.dayOfWeek", /is only for weekly/);
+      expectInvalid(await gw.call(t.adminKey, "PATCH", url, { schedule: { frequency: "interval", everyMinutes: 60, time: "99:99", dayOfWeek: 9 } }), "body.schedule.time");
+      expectInvalid(await gw.call(t.adminKey, "PATCH", url, { schedule: { frequency: "weekly", time: "08:00", dayOfWeek: 8 } }), "body.schedule.dayOfWeek", /from 1 \(Monday\) to 7/);
+      expectInvalid(await gw.call(t.adminKey, "PATCH", url, { schedule: { frequency: "daily", time: "08:00", delayMinutes: 3_000_000_000 } }), "body.schedule.delayMinutes");
+      expect((await gw.call(t.adminKey, "GET", url)).body.schedule).toEqual(created.body.schedule);
+    });
+
+    it("takes back a schedule as the task view shows it, unused fields null", async () => {
+      const t = await readyTenant(gw);
+      const created = await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ schedule: { frequency: "interval", everyMinutes: 60, delayMinutes: 360 } }));
+      expect(created.body.schedule).toEqual({ frequency: "interval", time: null, dayOfWeek: null, everyMinutes: 60, delayMinutes: 360 });
+      const again = await gw.call(t.adminKey, "PATCH", `/v1/tasks/${created.body.id}`, { schedule: created.body.schedule });
+      expect(again.status, JSON.stringify(again.body)).toBe(200);
+      expect(again.body.schedule).toEqual(created.body.schedule);
+    });
+
+    it("accepts the edges of every range", async () => {
+      const t = await readyTenant(gw);
+      for (const schedule of [
+        { frequency: "weekly", time: "23:59", dayOfWeek: 7, delayMinutes: 1440 },
+        { frequency: "weekly", time: "00:00", dayOfWeek: 1, delayMinutes: 0 },
+        { frequency: "interval", everyMinutes: 15, delayMinutes: 0 },
+        { frequency: "interval", everyMinutes: 1440, delayMinutes: 1440 },
+        { frequency: "daily", time: "12:30" },
+      ]) {
+        const res = await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ schedule }));
+        expect(res.status, JSON.stringify(res.body)).toBe(201);
+        expect(res.body.schedule).toEqual({ time: null, dayOfWeek: null, everyMinutes: null, delayMinutes: 0, ...schedule });
+      }
+    });
+  });
+});

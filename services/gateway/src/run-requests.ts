@@ -13,6 +13,24 @@ export const MAX_REQUESTED_WINDOW_MS = 31 * 24 * 3600_000;
  * path as a scheduled run: a Run row first, then the `fetch` job with jobId = run id + stage
  * (after commit). If the enqueue is lost, the scheduler's reconciler enqueues the PENDING run.
  */
+/**
+ * What a run needs that can be known before it is queued: the account's zone, an active key, and
+ * the task's source and destination (a disabled task's may have been deleted since). Without
+ * them the run would only fail in a later stage, after fetching the data.
+ */
+async function assertRunnable(db: TenantDb, task: Task): Promise<void> {
+  const [tenant, activeKey, source, destination] = await Promise.all([
+    db.tenant.findFirstOrThrow({ select: { timezone: true } }),
+    db.encryptionKey.findFirst({ where: { active: true, deletedAt: null }, select: { id: true } }),
+    task.sourceId ? db.source.findUnique({ where: { id: task.sourceId, deletedAt: null }, select: { id: true } }) : Promise.resolve(null),
+    db.destination.findUnique({ where: { id: task.destinationId, deletedAt: null }, select: { id: true } }),
+  ]);
+  if (!tenant.timezone) throw new Problem(409, "Conflict", "choose your account's time zone (PATCH /v1/account) first");
+  if (!activeKey) throw new Problem(409, "Conflict", "set up encryption first: runs need an active encryption key");
+  if (!source) throw new Problem(409, "Conflict", "the task's source was deleted: point the task at another source (PATCH /v1/tasks/:id), then ask again");
+  if (!destination) throw new Problem(409, "Conflict", "the task's destination was deleted: point the task at another destination (PATCH /v1/tasks/:id), then ask again");
+}
+
 export async function requestRun(
   db: TenantDb,
   queues: JobProducer,
@@ -22,6 +40,7 @@ export async function requestRun(
   now: Date,
   retryOfId?: string,
 ): Promise<Run> {
+  await assertRunnable(db, task);
   const carrier = injectTraceContext();
   // One run of a window at a time: two would deliver the same file name at once (a double
   // click, two retries of one failure), and stores like S3 cannot take two writers of one key.

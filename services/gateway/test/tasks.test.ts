@@ -225,6 +225,21 @@ describe("tasks", () => {
     }
   });
 
+  it("refuses run now and retry of a disabled task whose destination or source was deleted, instead of a run bound to fail", async () => {
+    const t = await readyTenant(gw);
+    const task = (await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ enabled: false }))).body;
+    const failed = await gw.prisma.run.create({
+      data: { tenantId: t.tenant.id, taskId: task.id, windowStart: new Date("2026-11-20T05:00:00Z"), windowEnd: new Date("2026-11-21T05:00:00Z"), scheduledFor: new Date(), trigger: "manual", status: "FAILED" },
+    });
+    expect((await gw.call(t.adminKey, "DELETE", `/v1/destinations/${t.destination.id}`)).status).toBe(204);
+    const runNow = await gw.call(t.adminKey, "POST", `/v1/tasks/${task.id}/runs`, {});
+    expect(runNow.status).toBe(409);
+    expect(runNow.body.detail).toMatch(/destination was deleted/);
+    const retry = await gw.call(t.adminKey, "POST", `/v1/runs/${failed.id}/retry`);
+    expect(retry.status).toBe(409);
+    expect(await gw.prisma.run.count({ where: { taskId: task.id } })).toBe(1);
+  });
+
   it("bulk actions report a result per id; deleting keeps the task's run history", async () => {
     const t = await readyTenant(gw);
     const a = (await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ description: "a", enabled: false }))).body;

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { isUniqueViolation, refreshSetupAlerts } from "@transporter/db";
 import type { GatewayApp } from "../app.js";
 import { generateApiKey } from "../api-key.js";
+import { writeAudit } from "../audit.js";
 import { afterCursor, newestFirst, pageQuery, pageSchema, toPage } from "../pagination.js";
 import { conflict, notFound } from "../problem.js";
 import { apiKeyView, idParams, nameText, tenantView, timezoneField, toApiKeyView, toTenantView } from "./views.js";
@@ -32,10 +33,13 @@ export default async function tenantRoutes(app: GatewayApp) {
         const { tenant, key } = await prisma.$transaction(async (tx) => {
           const tenant = await tx.tenant.create({ data: { name: req.body.name, accountId: req.body.accountId, timezone: req.body.timezone ?? null, taskLimit: req.body.taskLimit ?? 50 } });
           const key = await tx.apiKey.create({ data: { tenantId: tenant.id, name: "admin (created with the account)", prefix: issued.prefix, secretHash: issued.secretHash, role: "admin" } });
+          // In the same transaction: once it commits, nothing may stop the one-time admin key from
+          // being returned (without it the tenant is locked out, and a retry is a 409).
+          await writeAudit(tx, req, { tenantId: tenant.id, action: "tenant.create", targetType: "tenant", targetId: tenant.id, after: toTenantView(tenant) });
           return { tenant, key };
         });
-        await refreshSetupAlerts(prisma, tenant.id);
-        await app.audit(req, { tenantId: tenant.id, action: "tenant.create", targetType: "tenant", targetId: tenant.id, after: toTenantView(tenant) });
+        // Setup reminders can be refreshed by any later change; a failure here must not lose the key.
+        await refreshSetupAlerts(prisma, tenant.id).catch((error: unknown) => req.log.warn({ err: error, tenantId: tenant.id }, "setup alerts not refreshed for the new tenant"));
         return reply.status(201).send({ tenant: toTenantView(tenant), adminApiKey: { ...toApiKeyView(key), key: issued.key } });
       } catch (error) {
         if (isUniqueViolation(error)) throw conflict(`a tenant for account ${req.body.accountId} already exists`);

@@ -2,6 +2,18 @@ import { config as defaultConfig, enums } from "openpgp";
 import type { Config, PartialConfig } from "openpgp";
 
 /**
+ * Curves GnuPG offers that we neither verify nor encrypt to: openpgp.js handles brainpool and
+ * secp256k1 signatures in Node only through an optional module (`eckey-utils`) we do not ship,
+ * and it refuses secp256k1 by default. Curve25519 and NIST P-256/384/521 are native.
+ */
+export const UNSUPPORTED_CURVES: ReadonlySet<enums.curve> = new Set([
+  enums.curve.secp256k1,
+  enums.curve.brainpoolP256r1,
+  enums.curve.brainpoolP384r1,
+  enums.curve.brainpoolP512r1,
+]);
+
+/**
  * openpgp.js settings chosen so that GnuPG 2.2 — what customers commonly decrypt with (GPG Suite,
  * Gpg4win and most Linux distributions still ship 2.2) — can read everything we produce:
  *
@@ -14,6 +26,9 @@ import type { Config, PartialConfig } from "openpgp";
  *   Argon2-protected keys.
  * - ZLIB compression: GnuPG's own default; it decompresses ZIP, ZLIB and BZIP2.
  * - SHA-256 for signatures: accepted by all GnuPG versions (SHA-1 is being rejected).
+ *
+ * Keys on UNSUPPORTED_CURVES are never encrypted to (`rejectCurves`), so the subkey a message goes
+ * to is always one inspectPublicKey accepted.
  */
 export const GNUPG22_CONFIG: PartialConfig = {
   v6Keys: false,
@@ -24,6 +39,7 @@ export const GNUPG22_CONFIG: PartialConfig = {
   s2kType: enums.s2k.iterated,
   showVersion: false,
   showComment: false,
+  rejectCurves: new Set(UNSUPPORTED_CURVES),
 };
 
 /** Symmetric algorithm of every message we encrypt. */

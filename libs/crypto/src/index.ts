@@ -2,7 +2,7 @@ export * from "./seal.js";
 export * from "./errors.js";
 export * from "./passphrase.js";
 export * from "./generate-key-pair.js";
-export { MIN_RSA_BITS, inspectPublicKey, type PublicKeyInfo } from "./inspect-public-key.js";
+export { MIN_RSA_BITS, inspectPublicKey, updatePublicKey, type PublicKeyInfo } from "./inspect-public-key.js";
 export * from "./prove-key-pair.js";
 export * from "./encrypt-stream.js";
 export * from "./decrypt-stream.js";

@@ -1,7 +1,7 @@
 import { enums, readKeys } from "openpgp";
 import type { AlgorithmInfo, Key, SignaturePacket, Subkey } from "openpgp";
 import { KeyRejectedError } from "./errors.js";
-import { GNUPG22_CONFIG, fullConfig } from "./gnupg-compat.js";
+import { GNUPG22_CONFIG, UNSUPPORTED_CURVES, fullConfig } from "./gnupg-compat.js";
 
 /** Smallest RSA modulus we encrypt to (for the primary key and the encryption subkey alike). */
 export const MIN_RSA_BITS = 2048;
@@ -22,10 +22,14 @@ export interface PublicKeyInfo {
   /** Upper-case hex fingerprint of the (sub)key messages are actually encrypted to. */
   encryptionKeyFingerprint: string;
   userIds: string[];
+  /** The key re-armored from its packets: what to store and show, never the text as pasted. */
+  publicKey: string;
 }
 
-const ENCRYPTION_ALGORITHMS = new Set<AlgorithmInfo["algorithm"]>(["rsaEncryptSign", "rsaEncrypt", "ecdh", "x25519", "x448"]);
-const LEGACY_ALGORITHMS = new Set<AlgorithmInfo["algorithm"]>(["dsa", "elgamal"]);
+const ENCRYPTION_ALGORITHMS = new Set<AlgorithmInfo["algorithm"]>(["rsaEncryptSign", "rsaEncrypt", "ecdh", "x25519", "x448", "elgamal"]);
+/** What a tenant is told to use instead of a key we refuse for its algorithm. */
+const SUPPORTED_ALGORITHMS =
+  "use an RSA key (2048 bits or more) or an elliptic-curve key on Curve25519 (GnuPG's default: ed25519/cv25519) or NIST P-256/P-384/P-521";
 /** RFC 9580's own Curve25519/448 algorithms (ids 25–28): GnuPG 2.2 skips a key that uses them. */
 const RFC9580_ALGORITHMS = new Set<AlgorithmInfo["algorithm"]>(["x25519", "x448", "ed25519", "ed448"]);
 const CURVE_BITS: Record<string, number> = {
@@ -61,6 +65,35 @@ function describeAlgorithm(info: AlgorithmInfo): { algorithm: string; bits: numb
   }
 }
 
+/** How GnuPG names an algorithm or curve we do not use (DSA, ElGamal, brainpool, secp256k1); undefined for one we do. */
+function unsupportedAlgorithm(info: AlgorithmInfo): string | undefined {
+  if (info.algorithm === "dsa") return "DSA";
+  if (info.algorithm === "elgamal") return "ElGamal";
+  if (info.curve && UNSUPPORTED_CURVES.has(info.curve as enums.curve)) return `the ${info.curve} curve`;
+  return undefined;
+}
+
+/**
+ * Whether an openpgp.js failure comes from this process rather than from the key: a module it
+ * could not load shows up wrapped in "Could not find valid self-signature…". Such failures are
+ * ours to fix and surface as they are, never as a reason to refuse the tenant's key.
+ */
+function isEnvironmentFailure(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; current instanceof Error && depth < 10; depth++) {
+    const code = (current as NodeJS.ErrnoException).code;
+    if (code === "MODULE_NOT_FOUND" || code === "ERR_MODULE_NOT_FOUND") return true;
+    current = current.cause;
+  }
+  return false;
+}
+
+/** The key's rejection for an openpgp.js failure, unless the failure is not the key's (then it is rethrown). */
+function keyFailure(error: unknown, rejection: KeyRejectedError): KeyRejectedError {
+  if (isEnvironmentFailure(error)) throw error;
+  return rejection;
+}
+
 function isRsa(info: AlgorithmInfo): boolean {
   return info.algorithm === "rsaEncryptSign" || info.algorithm === "rsaEncrypt" || info.algorithm === "rsaSign";
 }
@@ -85,10 +118,13 @@ export async function readSinglePublicKey(armored: string): Promise<Key> {
   let keys: Key[];
   try {
     keys = await readKeys({ armoredKeys: armored.trim(), config: GNUPG22_CONFIG });
-  } catch {
-    throw new KeyRejectedError(
-      "key.unparseable",
-      "not an ASCII-armored OpenPGP public key: expected a block starting with -----BEGIN PGP PUBLIC KEY BLOCK----- (export it with `gpg --armor --export <key id>`)",
+  } catch (error) {
+    throw keyFailure(
+      error,
+      new KeyRejectedError(
+        "key.unparseable",
+        "not an ASCII-armored OpenPGP public key: expected a block starting with -----BEGIN PGP PUBLIC KEY BLOCK----- (export it with `gpg --armor --export <key id>`)",
+      ),
     );
   }
   if (keys.length !== 1) {
@@ -117,13 +153,16 @@ function flagsAllowEncryption(signature: SignaturePacket | undefined): boolean {
   return flags === undefined || (flags & ENCRYPTION_FLAGS) !== 0;
 }
 
-/** The primary key and subkeys whose algorithm and key flags are meant for encryption. */
+/** The primary key and subkeys whose algorithm and key flags are meant for encryption (including ones we refuse, such as ElGamal). */
 async function encryptionCandidates(key: Key, now: Date): Promise<(Key | Subkey)[]> {
   const candidates: (Key | Subkey)[] = key.subkeys.filter(
     (subkey) => ENCRYPTION_ALGORITHMS.has(subkey.getAlgorithmInfo().algorithm) && flagsAllowEncryption(subkey.bindingSignatures.at(-1)),
   );
   if (ENCRYPTION_ALGORITHMS.has(key.getAlgorithmInfo().algorithm)) {
-    const primaryUser = await key.getPrimaryUser(now, undefined, KEY_CHECK_CONFIG).catch(() => undefined);
+    const primaryUser = await key.getPrimaryUser(now, undefined, KEY_CHECK_CONFIG).catch((error: unknown) => {
+      if (isEnvironmentFailure(error)) throw error;
+      return undefined;
+    });
     if (flagsAllowEncryption(primaryUser?.selfCertification)) candidates.push(key);
   }
   return candidates;
@@ -131,14 +170,22 @@ async function encryptionCandidates(key: Key, now: Date): Promise<(Key | Subkey)
 
 /**
  * Explains why no (sub)key is usable for encryption, in the order a tenant can fix it:
- * no encryption-capable key at all, then weak RSA, revoked, expired.
+ * no encryption-capable key at all, then an algorithm we do not use, weak RSA, revoked, expired.
  */
 async function diagnoseNoEncryptionKey(key: Key, now: Date): Promise<KeyRejectedError> {
-  const candidates = await encryptionCandidates(key, now);
-  if (candidates.length === 0) {
+  const capable = await encryptionCandidates(key, now);
+  if (capable.length === 0) {
     return new KeyRejectedError(
       "key.no_encryption_key",
       "the key has no encryption-capable key or subkey (it can only sign): add an encryption subkey (gpg --quick-add-key <fingerprint> default encr) and export it again",
+    );
+  }
+  const candidates = capable.filter((k) => !unsupportedAlgorithm(k.getAlgorithmInfo()));
+  if (candidates.length === 0) {
+    const names = [...new Set(capable.map((k) => unsupportedAlgorithm(k.getAlgorithmInfo())))].join(", ");
+    return new KeyRejectedError(
+      "key.unsupported_algorithm",
+      `the key's encryption subkey uses ${names}, which we do not encrypt to: ${SUPPORTED_ALGORITHMS} (e.g. add one with gpg --quick-add-key <fingerprint> cv25519 encr and export the key again)`,
     );
   }
   const weak = candidates.filter((k) => isRsa(k.getAlgorithmInfo()) && (k.getAlgorithmInfo().bits ?? 0) < MIN_RSA_BITS);
@@ -153,6 +200,7 @@ async function diagnoseNoEncryptionKey(key: Key, now: Date): Promise<KeyRejected
         await subkey.verify(now, KEY_CHECK_CONFIG);
         return "valid";
       } catch (error) {
+        if (isEnvironmentFailure(error)) throw error;
         const text = error instanceof Error ? error.message : "";
         return /revoked/i.test(text) ? "revoked" : /expired/i.test(text) ? "expired" : "invalid";
       }
@@ -173,7 +221,9 @@ async function diagnoseNoEncryptionKey(key: Key, now: Date): Promise<KeyRejected
 /**
  * Validates a public key a tenant brings and describes it. Rejects (KeyRejectedError, with a reason
  * the tenant can act on): unparseable armor, a private key pasted as public, several keys, a v6
- * key, DSA/ElGamal keys, no encryption-capable (sub)key, expired or revoked keys, RSA under 2048 bits.
+ * key, DSA/ElGamal keys and the brainpool/secp256k1 curves, no encryption-capable (sub)key, expired
+ * or revoked keys, RSA under 2048 bits. Failures that are not the key's (a module openpgp.js could
+ * not load) are rethrown as they are.
  */
 export async function inspectPublicKey(armored: string, now: Date = new Date()): Promise<PublicKeyInfo> {
   const key = await readSinglePublicKey(armored);
@@ -184,8 +234,9 @@ export async function inspectPublicKey(armored: string, now: Date = new Date()):
     );
   }
   const primaryInfo = key.getAlgorithmInfo();
-  if (LEGACY_ALGORITHMS.has(primaryInfo.algorithm)) {
-    throw new KeyRejectedError("key.unsupported_algorithm", "DSA/ElGamal keys are not accepted: use an RSA (2048 bits or more) or elliptic-curve key");
+  const unsupportedPrimary = unsupportedAlgorithm(primaryInfo);
+  if (unsupportedPrimary) {
+    throw new KeyRejectedError("key.unsupported_algorithm", `this key uses ${unsupportedPrimary}, which we do not accept: ${SUPPORTED_ALGORITHMS}`);
   }
   if ([primaryInfo, ...key.getSubkeys().map((subkey) => subkey.getAlgorithmInfo())].some((info) => RFC9580_ALGORITHMS.has(info.algorithm))) {
     throw new KeyRejectedError(
@@ -199,8 +250,8 @@ export async function inspectPublicKey(armored: string, now: Date = new Date()):
   let primaryExpiry: Date | undefined;
   try {
     primaryExpiry = expiryOf(await key.getExpirationTime(undefined, KEY_CHECK_CONFIG));
-  } catch {
-    throw new KeyRejectedError("key.unparseable", "the key has no valid self-signature: export it again from GnuPG");
+  } catch (error) {
+    throw keyFailure(error, new KeyRejectedError("key.unparseable", "the key has no valid self-signature: export it again from GnuPG"));
   }
   if (primaryExpiry && primaryExpiry.getTime() <= now.getTime()) {
     throw new KeyRejectedError(
@@ -213,18 +264,19 @@ export async function inspectPublicKey(armored: string, now: Date = new Date()):
   }
   try {
     await key.verifyPrimaryKey(now, undefined, KEY_CHECK_CONFIG);
-  } catch {
-    throw new KeyRejectedError("key.unparseable", "the key's self-signature is invalid: export it again from GnuPG");
+  } catch (error) {
+    throw keyFailure(error, new KeyRejectedError("key.unparseable", "the key's self-signature is invalid: export it again from GnuPG"));
   }
   let encryptionKey: Key | Subkey;
   try {
     encryptionKey = await key.getEncryptionKey(undefined, now, undefined, KEY_CHECK_CONFIG);
-  } catch {
-    throw await diagnoseNoEncryptionKey(key, now);
+  } catch (error) {
+    throw keyFailure(error, await diagnoseNoEncryptionKey(key, now));
   }
-  const encryptionInfo = encryptionKey.getAlgorithmInfo();
-  if (LEGACY_ALGORITHMS.has(encryptionInfo.algorithm)) {
-    throw new KeyRejectedError("key.unsupported_algorithm", "ElGamal encryption keys are not accepted: use an RSA (2048 bits or more) or elliptic-curve key");
+  // KEY_CHECK_CONFIG already skips these; kept so a change of config cannot let one through.
+  const unsupportedEncryption = unsupportedAlgorithm(encryptionKey.getAlgorithmInfo());
+  if (unsupportedEncryption) {
+    throw new KeyRejectedError("key.unsupported_algorithm", `the encryption key uses ${unsupportedEncryption}, which we do not encrypt to: ${SUPPORTED_ALGORITHMS}`);
   }
   let expiresAt = primaryExpiry;
   if (encryptionKey !== key) {
@@ -238,8 +290,33 @@ export async function inspectPublicKey(armored: string, now: Date = new Date()):
     bits: described.bits,
     encryptionKeyFingerprint: hexFingerprint(encryptionKey),
     userIds: key.getUserIDs(),
+    publicKey: key.armor(KEY_CHECK_CONFIG),
   };
   if (described.curve) info.curve = described.curve;
   if (expiresAt) info.expiresAt = expiresAt;
   return info;
+}
+
+/**
+ * The key on the account (`current`) updated with a new export of the same key (`update`), merged
+ * the way GnuPG merges a key it imports: new self-signatures (an extended expiry), new subkeys and
+ * revocations are taken, and nothing the stored key had is dropped, so an older export cannot undo
+ * a subkey's revocation. The update must pass inspectPublicKey on its own and so must the merged
+ * key (each refused with its KeyRejectedError); the result describes the merged key, whose
+ * `publicKey` is what to store. A `current` that cannot be read is simply replaced.
+ */
+export async function updatePublicKey(current: string, update: string, now: Date = new Date()): Promise<PublicKeyInfo> {
+  const incoming = await inspectPublicKey(update, now);
+  let stored: Key;
+  try {
+    stored = await readSinglePublicKey(current);
+  } catch (error) {
+    if (error instanceof KeyRejectedError) return incoming;
+    throw error;
+  }
+  if (hexFingerprint(stored) !== incoming.fingerprint) {
+    throw new Error(`the update (fingerprint ${incoming.fingerprint}) is not the same key as ${hexFingerprint(stored)}`);
+  }
+  const merged = await stored.update(await readSinglePublicKey(update), now, KEY_CHECK_CONFIG);
+  return inspectPublicKey(merged.armor(KEY_CHECK_CONFIG), now);
 }

@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { readPrivateKey } from "openpgp";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { PublicKey, readPrivateKey } from "openpgp";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { KeyPairProofError, KeyRejectedError, WeakPassphraseError, generateKeyPair, inspectPublicKey, proveKeyPair } from "../src/index.js";
 import type { GeneratedKeyPair } from "../src/index.js";
 import { createGnupgHome, fingerprintFromColons } from "./support/gnupg.js";
@@ -89,6 +89,16 @@ describe("inspectPublicKey accepts", () => {
   it("our Curve25519 key", async () => {
     const info = await inspectPublicKey(curve.publicKey);
     expect(info).toMatchObject({ fingerprint: curve.fingerprint, algorithm: "curve25519", bits: 255, curve: "curve25519" });
+  });
+
+  it("text around the armor, handing back the key re-armored from its packets alone", async () => {
+    const [begin, ...rest] = curve.publicKey.split("\n");
+    const pasted = `notes: passphrase hunter2\n\n${begin}\nComment: hunter2 again\n${rest.join("\n")}\nmore notes: hunter2\n`;
+    const info = await inspectPublicKey(pasted);
+    expect(info.publicKey).toMatch(/^-----BEGIN PGP PUBLIC KEY BLOCK-----\n/);
+    expect(info.publicKey.trimEnd()).toMatch(/\n-----END PGP PUBLIC KEY BLOCK-----$/);
+    expect(info.publicKey).not.toContain("hunter2");
+    expect((await inspectPublicKey(info.publicKey)).fingerprint).toBe(curve.fingerprint);
   });
 
   it("a key that expires in the future, reporting when", async () => {
@@ -181,6 +191,51 @@ describe("inspectPublicKey rejects, with a reason", () => {
     const error = await rejection(await rfc9580V4PublicKey());
     expect(error.code).toBe("key.unsupported_algorithm");
     expect(error.message).toMatch(/RFC 9580/);
+  });
+});
+
+describe("inspectPublicKey refuses GnuPG keys on algorithms we cannot use, naming them", () => {
+  /** A GnuPG key: a signing primary key and one encryption subkey, of the algorithms given. */
+  async function gpgKey(primary: string, encryptionSubkey: string): Promise<string> {
+    const uid = `Algorithms ${primary} ${randomBytes(3).toString("hex")}`;
+    await home.gpg(["--passphrase", "", "--pinentry-mode", "loopback", "--quick-gen-key", uid, primary, "sign", "never"]);
+    const fingerprint = fingerprintFromColons((await home.gpg(["--with-colons", "--list-keys", uid])).stdout.toString("utf8"));
+    await home.gpg(["--passphrase", "", "--pinentry-mode", "loopback", "--quick-add-key", fingerprint, encryptionSubkey, "encr", "never"]);
+    return (await home.gpg(["--armor", "--export", fingerprint])).stdout.toString("utf8");
+  }
+
+  it.each([
+    { primary: "brainpoolP256r1", subkey: "brainpoolP256r1", named: /brainpoolP256r1/ },
+    { primary: "brainpoolP384r1", subkey: "brainpoolP384r1", named: /brainpoolP384r1/ },
+    { primary: "secp256k1", subkey: "secp256k1", named: /secp256k1/ },
+    { primary: "rsa2048", subkey: "elg2048", named: /ElGamal/ },
+    { primary: "nistp256", subkey: "brainpoolP256r1", named: /brainpoolP256r1/ },
+  ])("$primary with a $subkey encryption subkey", async ({ primary, subkey, named }) => {
+    const error = await rejection(await gpgKey(primary, subkey));
+    expect(error.code).toBe("key.unsupported_algorithm");
+    expect(error.message).toMatch(named);
+    expect(error.message).toMatch(/RSA.*Curve25519.*NIST P-256/);
+    expect(error.message).not.toMatch(/self-signature|only sign/);
+  });
+
+  it("while NIST P-384 keys made by gpg are accepted", async () => {
+    const info = await inspectPublicKey(await gpgKey("nistp384", "nistp384"));
+    expect(info).toMatchObject({ algorithm: "nistp384", bits: 384 });
+  });
+});
+
+describe("inspectPublicKey lets failures that are not the key's through", () => {
+  it("a missing module is not reported as an invalid self-signature", async () => {
+    const missing = Object.assign(new Error("Cannot find module 'some-optional-module'"), { code: "MODULE_NOT_FOUND" });
+    const wrapped = new Error(`Could not find valid self-signature in key 0123456789abcdef: ${missing.message}`, { cause: missing });
+    const spy = vi.spyOn(PublicKey.prototype, "verifyPrimaryKey").mockRejectedValue(wrapped);
+    try {
+      const error = await inspectPublicKey(curve.publicKey).catch((e: unknown) => e);
+      expect(error).not.toBeInstanceOf(KeyRejectedError);
+      expect(error).toBe(wrapped);
+    } finally {
+      spy.mockRestore();
+    }
   });
 });
 

@@ -1,3 +1,4 @@
+import { generateKey, reformatKey } from "openpgp";
 import { describe, expect, it } from "vitest";
 import { KeyRejectedError, RecipientKeyCache } from "../src/index.js";
 import { expiringPublicKey, revokedPublicKey } from "./support/rejected-keys.js";
@@ -23,6 +24,18 @@ describe("RecipientKeyCache", () => {
     expect(error).toBeInstanceOf(KeyRejectedError);
     expect((error as KeyRejectedError).code).toBe("key.expired");
     expect(cache.size).toBe(0);
+  });
+
+  it("takes a key updated on the account (same fingerprint, new text) at once, not the cached old text", async () => {
+    const cache = new RecipientKeyCache();
+    const { privateKey, publicKey: before } = await generateKey({ type: "ecc", curve: "curve25519Legacy", userIDs: [{ name: "Renewed" }], keyExpirationTime: 2 * 86_400, format: "object" });
+    const after = (await reformatKey({ privateKey, userIDs: [{ name: "Renewed" }], keyExpirationTime: 30 * 86_400, format: "object" })).publicKey;
+    expect(after.getFingerprint()).toBe(before.getFingerprint());
+    const now = Date.now();
+    await cache.get(before.armor(), new Date(now));
+    await expect(cache.get(before.armor(), new Date(now + 3 * DAY_MS))).rejects.toMatchObject({ code: "key.expired" });
+    const renewed = await cache.get(after.armor(), new Date(now + 3 * DAY_MS));
+    expect(await renewed.getExpirationTime()).toEqual(await after.getExpirationTime());
   });
 
   it("never keeps a key it rejected", async () => {

@@ -1,16 +1,18 @@
 import { randomBytes } from "node:crypto";
 import { execFile } from "node:child_process";
-import { chmod, mkdtemp, rm } from "node:fs/promises";
+import { chmod, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Readable } from "node:stream";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { generateKeyPair } from "@transporter/crypto";
+import { encryptStream, generateKeyPair } from "@transporter/crypto";
 import { expiredPublicKey, revokedPublicKey, rsa1024PublicKey, signOnlyPublicKey } from "../../../libs/crypto/test/support/rejected-keys.js";
 import { setupGateway } from "./helpers.js";
 import type { TestGateway } from "./helpers.js";
 
 const run = promisify(execFile);
+const DAY_MS = 86_400_000;
 
 // Secrets used in this file: none of them may ever show up in a log line, row or audit entry.
 const PASSPHRASE = `Generated ${randomBytes(6).toString("hex")} key`;
@@ -53,6 +55,15 @@ afterAll(async () => {
   await run("gpgconf", ["--kill", "all"], { env: { ...process.env, GNUPGHOME: gnupgHome } }).catch(() => undefined);
   await rm(gnupgHome, { recursive: true, force: true });
 });
+
+/** The key's subkeys from a gpg colon listing: fingerprint and whether gpg sees it revoked. */
+async function gpgSubkeys(fingerprint: string): Promise<{ fingerprint: string; revoked: boolean }[]> {
+  const lines = (await gpg(["--with-colons", "--list-keys", fingerprint])).split("\n");
+  return lines.flatMap((line, i) => {
+    const next = lines[i + 1] ?? "";
+    return line.startsWith("sub:") && next.startsWith("fpr:") ? [{ fingerprint: next.split(":")[9] as string, revoked: line.split(":")[1] === "r" }] : [];
+  });
+}
 
 async function openEncryptionAlert(id = tenantId) {
   return gw.prisma.alert.findFirst({ where: { tenantId: id, dedupeKey: "setup.encryption", resolvedAt: null } });
@@ -173,6 +184,7 @@ describe("POST /v1/encryption-keys (bring your own) rejects, with a reason", () 
 describe("bring your own key made by GnuPG", () => {
   let publicKey: string;
   let privateKey: string;
+  let accepted: { id: string; fingerprint: string; active: boolean; expiresAt: string | null; publicKey: string };
 
   beforeAll(async () => {
     const uid = `Customer ${randomBytes(3).toString("hex")} <customer@example.com>`;
@@ -206,6 +218,7 @@ describe("bring your own key made by GnuPG", () => {
   it("accepts it with the proof, keeping neither the private key nor the passphrase", async () => {
     const res = await gw.call(adminKey, "POST", "/v1/encryption-keys", { publicKey, privateKey, passphrase: BYO_PASSPHRASE, name: "From GnuPG" });
     expect(res.status).toBe(201);
+    accepted = res.body;
     expect(res.body).toMatchObject({ origin: "imported", algorithm: "curve25519", active: false, name: "From GnuPG" });
     const listing = await gpg(["--with-colons", "--fingerprint", res.body.fingerprint]);
     expect(listing).toContain(`fpr:::::::::${res.body.fingerprint}:`);
@@ -213,10 +226,107 @@ describe("bring your own key made by GnuPG", () => {
     expect(JSON.stringify(row)).not.toContain("PRIVATE KEY");
   });
 
-  it("refuses the same key twice", async () => {
-    const res = await gw.call(adminKey, "POST", "/v1/encryption-keys", { publicKey });
-    expect(res.status).toBe(409);
-    expect(res.body.detail).toMatch(/already on the account/);
+  it("takes the same key again with an extended expiry: 200, the same key updated, audited", async () => {
+    expect(accepted.expiresAt).toBeNull();
+    const passphrase = ["--pinentry-mode", "loopback", "--passphrase", BYO_PASSPHRASE];
+    await gpg([...passphrase, "--quick-set-expire", accepted.fingerprint, "2y"]);
+    await gpg([...passphrase, "--quick-set-expire", accepted.fingerprint, "2y", "*"]);
+    const extended = await gpg(["--armor", "--export", accepted.fingerprint]);
+    const res = await gw.call(adminKey, "POST", "/v1/encryption-keys", { publicKey: extended });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ id: accepted.id, fingerprint: accepted.fingerprint, active: accepted.active, name: "From GnuPG", origin: "imported" });
+    expect(new Date(res.body.expiresAt).getTime()).toBeGreaterThan(Date.now() + 700 * DAY_MS);
+    const rows = await gw.prisma.encryptionKey.findMany({ where: { tenantId, fingerprint: accepted.fingerprint } });
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.expiresAt!.toISOString()).toBe(res.body.expiresAt);
+    expect(rows[0]!.publicKey).toBe(res.body.publicKey);
+    const audit = await gw.prisma.auditEvent.findFirst({ where: { tenantId, action: "encryption_key.update", targetId: accepted.id }, orderBy: { createdAt: "desc" } });
+    expect(audit?.before).toMatchObject({ id: accepted.id, expiresAt: null });
+    expect(audit?.after).toMatchObject({ id: accepted.id, expiresAt: res.body.expiresAt });
+    expect(JSON.stringify(audit)).not.toContain("PGP");
+  });
+
+  it("takes a rotated encryption subkey: files are then encrypted to the new subkey", async () => {
+    const passphrase = ["--pinentry-mode", "loopback", "--passphrase", BYO_PASSPHRASE];
+    const [old] = await gpgSubkeys(accepted.fingerprint);
+    await gpg([...passphrase, "--quick-add-key", accepted.fingerprint, "cv25519", "encr", "2y"]);
+    // gpg 2.2 has no one-line command to revoke a subkey: answer --edit-key's prompts.
+    await gpg([...passphrase, "--command-fd", "0", "--edit-key", accepted.fingerprint], "key 1\nrevkey\ny\n0\n\ny\nsave\n");
+    const subkeys = await gpgSubkeys(accepted.fingerprint);
+    expect(subkeys.find((k) => k.fingerprint === old!.fingerprint)?.revoked).toBe(true);
+    const fresh = subkeys.find((k) => !k.revoked)!;
+
+    const res = await gw.call(adminKey, "POST", "/v1/encryption-keys", { publicKey: await gpg(["--armor", "--export", accepted.fingerprint]) });
+    expect(res.status).toBe(200);
+    expect(res.body.id).toBe(accepted.id);
+    const row = await gw.prisma.encryptionKey.findUniqueOrThrow({ where: { id: accepted.id } });
+    const chunks: Buffer[] = [];
+    for await (const chunk of encryptStream(Readable.from([Buffer.from("report")]), row.publicKey)) chunks.push(chunk as Buffer);
+    const file = join(gnupgHome, "rotated.pgp");
+    await writeFile(file, Buffer.concat(chunks));
+    const packets = await gpg([...passphrase, "--list-packets", file]);
+    expect(packets).toContain(`keyid ${fresh.fingerprint.slice(-16)}`);
+    expect(packets).not.toContain(`keyid ${old!.fingerprint.slice(-16)}`);
+    const audit = await gw.prisma.auditEvent.findFirst({ where: { tenantId, action: "encryption_key.update", targetId: accepted.id }, orderBy: { createdAt: "desc" } });
+    expect(audit?.before).toMatchObject({ encryptionKeyFingerprint: old!.fingerprint });
+    expect(audit?.after).toMatchObject({ encryptionKeyFingerprint: fresh.fingerprint });
+  });
+
+  it("takes the identical key again without changing it", async () => {
+    const before = await gw.prisma.encryptionKey.findUniqueOrThrow({ where: { id: accepted.id } });
+    const res = await gw.call(adminKey, "POST", "/v1/encryption-keys", { publicKey: before.publicKey });
+    expect(res.status).toBe(200);
+    expect(await gw.prisma.encryptionKey.findUniqueOrThrow({ where: { id: accepted.id } })).toEqual(before);
+  });
+
+  it("refuses an update that revokes the key, with the reason, changing nothing", async () => {
+    const before = await gw.prisma.encryptionKey.findUniqueOrThrow({ where: { id: accepted.id } });
+    // gpg keeps a revocation certificate for each key it makes, its armor line escaped with ":".
+    const certificate = await readFile(join(gnupgHome, "openpgp-revocs.d", `${accepted.fingerprint}.rev`), "utf8");
+    await gpg(["--import"], certificate.replace(/^:-----BEGIN/m, "-----BEGIN"));
+    const res = await gw.call(adminKey, "POST", "/v1/encryption-keys", { publicKey: await gpg(["--armor", "--export", accepted.fingerprint]) });
+    expect(res.status).toBe(400);
+    expect(res.body.code).toBe("key.revoked");
+    expect(res.body.errors[0].path).toBe("body.publicKey");
+    expect(await gw.prisma.encryptionKey.findUniqueOrThrow({ where: { id: accepted.id } })).toEqual(before);
+  });
+});
+
+describe("what is stored of an uploaded key", () => {
+  it("is the key re-armored from its packets, never the text pasted around it", async () => {
+    const other = await gw.createTenant();
+    const pair = await generateKeyPair({ passphrase: BYO_PASSPHRASE, algorithm: "curve25519" });
+    privateKeysSeen.push(pair);
+    const pasted = `notes: passphrase hunter2\n\n${pair.publicKey}\nmore notes\n`;
+    const res = await gw.call(other.adminKey, "POST", "/v1/encryption-keys", { publicKey: pasted });
+    expect(res.status).toBe(201);
+    expect(res.body.fingerprint).toBe(pair.fingerprint);
+    expect(res.body.publicKey).toMatch(/^-----BEGIN PGP PUBLIC KEY BLOCK-----\n[\s\S]*\n-----END PGP PUBLIC KEY BLOCK-----\n?$/);
+    const row = await gw.prisma.encryptionKey.findUniqueOrThrow({ where: { id: res.body.id } });
+    const fetched = await gw.call(other.adminKey, "GET", `/v1/encryption-keys/${res.body.id}`);
+    for (const text of [res.body.publicKey, row.publicKey, fetched.body.publicKey]) expect(text).not.toContain("hunter2");
+    expect(row.publicKey).toBe(res.body.publicKey);
+  });
+});
+
+describe("a key close to its expiry", () => {
+  it("raises an expiring alert, resolved when the extended key is uploaded", async () => {
+    const other = await gw.createTenant();
+    const uid = `Expiring ${randomBytes(3).toString("hex")}`;
+    const noPassphrase = ["--pinentry-mode", "loopback", "--passphrase", ""];
+    await gpg([...noPassphrase, "--quick-gen-key", uid, "future-default", "default", "7d"]);
+    const first = await gw.call(other.adminKey, "POST", "/v1/encryption-keys", { publicKey: await gpg(["--armor", "--export", uid]) });
+    expect(first.status).toBe(201);
+    expect(first.body.active).toBe(true);
+    const openAlert = () => gw.prisma.alert.findFirst({ where: { tenantId: other.tenant.id, kind: "encryption_key.expiring", resolvedAt: null } });
+    expect(await openAlert()).toMatchObject({ dedupeKey: `encryption_key.expiring:${first.body.id}` });
+
+    await gpg([...noPassphrase, "--quick-set-expire", first.body.fingerprint, "2y"]);
+    await gpg([...noPassphrase, "--quick-set-expire", first.body.fingerprint, "2y", "*"]);
+    const extended = await gw.call(other.adminKey, "POST", "/v1/encryption-keys", { publicKey: await gpg(["--armor", "--export", uid]) });
+    expect(extended.status).toBe(200);
+    expect(extended.body).toMatchObject({ id: first.body.id, active: true });
+    expect(await openAlert()).toBeNull();
   });
 });
 

@@ -1,4 +1,4 @@
-import { createPrisma } from "@transporter/db";
+import { checkKeyExpiry, createPrisma } from "@transporter/db";
 import { createManagedStore, createStagingStore, sweepManagedFiles, sweepStaging } from "@transporter/storage";
 import { createLogger, runServiceMain } from "@transporter/telemetry";
 import { start } from "./index.js";
@@ -12,6 +12,8 @@ await runServiceMain("scheduler", async (config) => {
   const sweeps = [
     async () => void (await sweepStaging({ prisma, staging, managed, now: new Date(), retentionHours: config.STAGING_RETENTION_HOURS, logger })),
     async () => void (await sweepManagedFiles({ prisma, store: managed, now: new Date(), logger })),
+    // Not retention, but periodic like it: alerts for active encryption keys close to (or past) their expiry.
+    async () => void (await checkKeyExpiry({ prisma, now: new Date(), logger })),
   ];
   const service = await start(config, { sweeps, logger });
   return {

@@ -7,9 +7,10 @@ import {
   generateKeyPair,
   inspectPublicKey,
   proveKeyPair,
+  updatePublicKey,
 } from "@transporter/crypto";
 import type { PublicKeyInfo } from "@transporter/crypto";
-import { isUniqueViolation, refreshSetupAlerts } from "@transporter/db";
+import { isUniqueViolation, refreshKeyExpiryAlerts, refreshSetupAlerts } from "@transporter/db";
 import type { EncryptionKey, TenantDb } from "@transporter/db";
 import { withTenantLocked } from "../row-locks.js";
 import type { FastifyRequest } from "fastify";
@@ -69,31 +70,49 @@ function tenantOf(req: FastifyRequest): string {
 
 interface NewKey {
   name: string | null;
-  publicKey: string;
+  /** From inspectPublicKey: its `publicKey` (re-armored, never the text as pasted) is what is stored. */
   info: PublicKeyInfo;
   origin: "generated" | "imported";
 }
 
-/** Stores a key; the tenant's first usable key becomes active. A deleted key uploaded again is restored. */
-async function storeKey(db: TenantDb, tenantId: string, key: NewKey): Promise<EncryptionKey> {
+/** What storeKey did: a new key (or a deleted one restored), or a live key updated in place. */
+type Stored =
+  | { outcome: "created"; key: EncryptionKey }
+  | { outcome: "updated"; key: EncryptionKey; before: EncryptionKey; info: PublicKeyInfo; changed: boolean };
+
+/** The columns derived from a key's text. */
+function keyFields(info: PublicKeyInfo) {
+  return { publicKey: info.publicKey, algorithm: info.algorithm, bits: info.bits, expiresAt: info.expiresAt ?? null };
+}
+
+/**
+ * Stores a key; the tenant's first usable key becomes active. A deleted key uploaded again is
+ * restored. A key already on the account is updated in place (a new expiry, a rotated or revoked
+ * subkey keep the primary fingerprint): the new export is merged into the stored key, keeping its
+ * id, name, origin and active flag; an update that would leave the key unusable is refused (400).
+ */
+async function storeKey(db: TenantDb, tenantId: string, key: NewKey): Promise<Stored> {
   try {
-    return await withTenantLocked(db, tenantId, async (tx) => {
-      const hasActive = (await tx.encryptionKey.count({ where: { active: true, deletedAt: null } })) > 0;
-      const fields = {
-        name: key.name,
-        publicKey: key.publicKey,
-        algorithm: key.info.algorithm,
-        bits: key.info.bits,
-        expiresAt: key.info.expiresAt ?? null,
-        origin: key.origin,
-        active: !hasActive,
-      };
+    return await withTenantLocked(db, tenantId, async (tx): Promise<Stored> => {
       const existing = await tx.encryptionKey.findFirst({ where: { fingerprint: key.info.fingerprint } });
       if (existing && !existing.deletedAt) {
-        throw conflict(`this key (fingerprint ${existing.fingerprint}) is already on the account as ${existing.id}`);
+        let merged: PublicKeyInfo;
+        try {
+          merged = await updatePublicKey(existing.publicKey, key.info.publicKey);
+        } catch (error) {
+          if (error instanceof CryptoError) throw rejected(error, "body.publicKey");
+          throw error;
+        }
+        // The other columns are derived from the text: the same text and name is the same key.
+        const changed = merged.publicKey !== existing.publicKey || (key.name !== null && key.name !== existing.name);
+        if (!changed) return { outcome: "updated", key: existing, before: existing, info: merged, changed };
+        const data = { ...keyFields(merged), ...(key.name !== null ? { name: key.name } : {}) };
+        return { outcome: "updated", key: await tx.encryptionKey.update({ where: { id: existing.id }, data }), before: existing, info: merged, changed };
       }
-      if (existing) return tx.encryptionKey.update({ where: { id: existing.id }, data: { ...fields, deletedAt: null } });
-      return tx.encryptionKey.create({ data: { ...fields, fingerprint: key.info.fingerprint } as never });
+      const hasActive = (await tx.encryptionKey.count({ where: { active: true, deletedAt: null } })) > 0;
+      const fields = { ...keyFields(key.info), name: key.name, origin: key.origin, active: !hasActive };
+      if (existing) return { outcome: "created", key: await tx.encryptionKey.update({ where: { id: existing.id }, data: { ...fields, deletedAt: null } }) };
+      return { outcome: "created", key: await tx.encryptionKey.create({ data: { ...fields, fingerprint: key.info.fingerprint } as never }) };
     });
   } catch (error) {
     if (isUniqueViolation(error)) throw conflict(`this key (fingerprint ${key.info.fingerprint}) was just added by another request`);
@@ -103,14 +122,18 @@ async function storeKey(db: TenantDb, tenantId: string, key: NewKey): Promise<En
 
 /**
  * Tenant OpenPGP keys: generate (private key returned once, never kept), bring your own
- * (validated; optional proof of the private key), list, rename, activate (exactly one active key per
- * tenant), delete (soft). The "set up encryption" alert follows whether a key is active.
+ * (validated; optional proof of the private key; the same key again updates it), list, rename,
+ * activate (exactly one active key per tenant), delete (soft). The "set up encryption" alert
+ * follows whether an unexpired key is active, the expiry alert whether it expires soon.
  * Passphrases and private keys exist only inside the request: they are not logged, stored,
  * audited or echoed in errors.
  */
 export default async function encryptionKeyRoutes(app: GatewayApp) {
   const admin = { preHandler: app.requireRole("admin") };
-  const refreshAlerts = (tenantId: string) => refreshSetupAlerts(app.deps.prisma, tenantId);
+  const refreshAlerts = async (tenantId: string) => {
+    await refreshSetupAlerts(app.deps.prisma, tenantId);
+    await refreshKeyExpiryAlerts(app.deps.prisma, tenantId);
+  };
 
   app.post(
     "/v1/encryption-keys/generate",
@@ -129,7 +152,7 @@ export default async function encryptionKeyRoutes(app: GatewayApp) {
       if (weakness) throw new Problem(400, "Invalid request", weakness, { code: "passphrase.weak", errors: [{ path: "body.passphrase", message: weakness }] });
       const pair = await generateKeyPair({ passphrase: req.body.passphrase, algorithm: req.body.algorithm, ...(req.body.name ? { name: req.body.name } : {}) });
       const info = await inspectPublicKey(pair.publicKey);
-      const key = await storeKey(req.db, tenantId, { name: req.body.name ?? null, publicKey: pair.publicKey, info, origin: "generated" });
+      const { key } = await storeKey(req.db, tenantId, { name: req.body.name ?? null, info, origin: "generated" });
       await refreshAlerts(tenantId);
       await app.audit(req, { action: "encryption_key.generate", targetType: "encryption_key", targetId: key.id, after: toView(key) });
       return reply.status(201).send({ ...toViewWithPublic(key), privateKey: pair.privateKey });
@@ -142,9 +165,13 @@ export default async function encryptionKeyRoutes(app: GatewayApp) {
       ...admin,
       schema: {
         tags: ["encryption-keys"],
-        summary: "Bring your own public key (optionally proving the private key)",
+        summary: "Bring your own public key (optionally proving the private key); the same key again updates it (200)",
+        description:
+          "A key whose primary fingerprint is already on the account is updated in place (extended expiry, new or revoked subkeys): " +
+          "the export is merged into the stored key as GnuPG merges an import, and the key keeps its id and active flag. " +
+          "The stored and returned key is re-armored from its packets, never the text as pasted.",
         body: importBody,
-        response: { 201: encryptionKeyWithPublicView },
+        response: { 200: encryptionKeyWithPublicView, 201: encryptionKeyWithPublicView },
       },
     },
     async (req, reply) => {
@@ -170,10 +197,26 @@ export default async function encryptionKeyRoutes(app: GatewayApp) {
           throw error;
         }
       }
-      const key = await storeKey(req.db, tenantId, { name: req.body.name ?? null, publicKey: publicKey.trim(), info, origin: "imported" });
+      const stored = await storeKey(req.db, tenantId, { name: req.body.name ?? null, info, origin: "imported" });
+      const { key } = stored;
       await refreshAlerts(tenantId);
-      await app.audit(req, { action: "encryption_key.import", targetType: "encryption_key", targetId: key.id, after: toView(key) });
-      return reply.status(201).send(toViewWithPublic(key));
+      if (stored.outcome === "created") {
+        await app.audit(req, { action: "encryption_key.import", targetType: "encryption_key", targetId: key.id, after: toView(key) });
+        return reply.status(201).send(toViewWithPublic(key));
+      }
+      if (stored.changed) {
+        // The view has no key text; the subkey files are encrypted to is what a rotation changes
+        // (null before when the old text no longer passes inspection, e.g. it has expired).
+        const before = await inspectPublicKey(stored.before.publicKey).catch(() => null);
+        await app.audit(req, {
+          action: "encryption_key.update",
+          targetType: "encryption_key",
+          targetId: key.id,
+          before: { ...toView(stored.before), encryptionKeyFingerprint: before?.encryptionKeyFingerprint ?? null },
+          after: { ...toView(key), encryptionKeyFingerprint: stored.info.encryptionKeyFingerprint },
+        });
+      }
+      return reply.status(200).send(toViewWithPublic(key));
     },
   );
 

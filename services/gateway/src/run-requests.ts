@@ -4,6 +4,7 @@ import type { JobProducer } from "@transporter/queue";
 import { injectTraceContext } from "@transporter/telemetry";
 import { Problem } from "./problem.js";
 import { lockTask } from "./row-locks.js";
+import { assertKeyUnexpired } from "./task-rules.js";
 
 /** The longest window a run asked for through the API may cover (a given window or a retry). */
 export const MAX_REQUESTED_WINDOW_MS = 31 * 24 * 3600_000;
@@ -18,15 +19,16 @@ export const MAX_REQUESTED_WINDOW_MS = 31 * 24 * 3600_000;
  * the task's source and destination (a disabled task's may have been deleted since). Without
  * them the run would only fail in a later stage, after fetching the data.
  */
-async function assertRunnable(db: TenantDb, task: Task): Promise<void> {
+async function assertRunnable(db: TenantDb, task: Task, now: Date): Promise<void> {
   const [tenant, activeKey, source, destination] = await Promise.all([
     db.tenant.findFirstOrThrow({ select: { timezone: true } }),
-    db.encryptionKey.findFirst({ where: { active: true, deletedAt: null }, select: { id: true } }),
+    db.encryptionKey.findFirst({ where: { active: true, deletedAt: null }, select: { fingerprint: true, expiresAt: true } }),
     task.sourceId ? db.source.findUnique({ where: { id: task.sourceId, deletedAt: null }, select: { id: true } }) : Promise.resolve(null),
     db.destination.findUnique({ where: { id: task.destinationId, deletedAt: null }, select: { id: true } }),
   ]);
   if (!tenant.timezone) throw new Problem(409, "Conflict", "choose your account's time zone (PATCH /v1/account) first");
   if (!activeKey) throw new Problem(409, "Conflict", "set up encryption first: runs need an active encryption key");
+  assertKeyUnexpired(activeKey, now);
   if (!source) throw new Problem(409, "Conflict", "the task's source was deleted: point the task at another source (PATCH /v1/tasks/:id), then ask again");
   if (!destination) throw new Problem(409, "Conflict", "the task's destination was deleted: point the task at another destination (PATCH /v1/tasks/:id), then ask again");
 }
@@ -40,7 +42,7 @@ export async function requestRun(
   now: Date,
   retryOfId?: string,
 ): Promise<Run> {
-  await assertRunnable(db, task);
+  await assertRunnable(db, task, now);
   const carrier = injectTraceContext();
   // One run of a window at a time: two would deliver the same file name at once (a double
   // click, two retries of one failure), and stores like S3 cannot take two writers of one key.

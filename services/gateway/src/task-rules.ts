@@ -24,7 +24,7 @@ export interface TaskDraft {
  * a task that is well-formed but cannot run yet (no key, no zone, source lacking permission)
  * is 409 with the reason.
  */
-export async function checkTask(db: TenantDb | Transaction, draft: TaskDraft): Promise<{ timezone: string | null }> {
+export async function checkTask(db: TenantDb | Transaction, draft: TaskDraft, now: Date = new Date()): Promise<{ timezone: string | null }> {
   const tenant = await db.tenant.findFirstOrThrow({ select: { timezone: true } });
   const problems: FieldProblem[] = [];
   for (const message of validateSchedule(draft.schedule, tenant.timezone ?? undefined)) {
@@ -61,10 +61,25 @@ export async function checkTask(db: TenantDb | Transaction, draft: TaskDraft): P
   }
   if (draft.enabled) {
     if (!tenant.timezone) throw new Problem(409, "Conflict", "choose your account's time zone (PATCH /v1/account) before enabling a task");
-    const activeKey = await db.encryptionKey.findFirst({ where: { active: true, deletedAt: null }, select: { id: true } });
+    const activeKey = await db.encryptionKey.findFirst({ where: { active: true, deletedAt: null }, select: { fingerprint: true, expiresAt: true } });
     if (!activeKey) throw new Problem(409, "Conflict", "set up encryption first: a task cannot be enabled without an active encryption key");
+    assertKeyUnexpired(activeKey, now);
   }
   return { timezone: tenant.timezone };
+}
+
+/**
+ * An expired key cannot be encrypted to: every run would fetch and build its report, then fail
+ * at encryption. Refused up front, with the way out.
+ */
+export function assertKeyUnexpired(key: { fingerprint: string; expiresAt: Date | null }, now: Date): void {
+  if (key.expiresAt && key.expiresAt <= now) {
+    throw new Problem(
+      409,
+      "Conflict",
+      `the active encryption key (fingerprint ${key.fingerprint}) expired on ${key.expiresAt.toISOString()}: upload it again with a new expiry (same fingerprint) or activate another key`,
+    );
+  }
 }
 
 /** validateSchedule speaks in sentences that start with the field's name. */

@@ -240,6 +240,18 @@ describe("tasks", () => {
     expect(await gw.prisma.run.count({ where: { taskId: task.id } })).toBe(1);
   });
 
+  it("refuses to enable or run a task while the active key has expired, saying how to fix it", async () => {
+    const t = await readyTenant(gw);
+    const task = (await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ enabled: false }))).body;
+    await gw.prisma.encryptionKey.updateMany({ where: { tenantId: t.tenant.id }, data: { expiresAt: new Date(clock.getTime() - 60_000) } });
+    const enable = await gw.call(t.adminKey, "PATCH", `/v1/tasks/${task.id}`, { enabled: true });
+    expect(enable.status).toBe(409);
+    expect(enable.body.detail).toMatch(/expired on .*upload it again with a new expiry/);
+    const runNow = await gw.call(t.adminKey, "POST", `/v1/tasks/${task.id}/runs`, {});
+    expect(runNow.status).toBe(409);
+    expect(runNow.body.detail).toMatch(/expired/);
+  });
+
   it("bulk actions report a result per id; deleting keeps the task's run history", async () => {
     const t = await readyTenant(gw);
     const a = (await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ description: "a", enabled: false }))).body;

@@ -72,7 +72,7 @@ export default async function taskRoutes(app: GatewayApp) {
     // Checked and written under the tenant's row lock: the task limit holds under concurrency, and
     // a source, destination or key deleted meanwhile (deletes take the same lock) is seen.
     const task = await withTenantLocked(req.db, tenantId, async (tx) => {
-      const { timezone } = await checkTask(tx, draft);
+      const { timezone } = await checkTask(tx, draft, now());
       const tenant = await tx.tenant.findFirstOrThrow({ select: { taskLimit: true } });
       const count = await tx.task.count({ where: { deletedAt: null } });
       if (count >= tenant.taskLimit) throw conflict(`your account may have ${tenant.taskLimit} task(s) and has ${count}; delete one or ask your operator to raise the limit`);
@@ -114,7 +114,7 @@ export default async function taskRoutes(app: GatewayApp) {
     if (onlyDisabling) return req.db.task.update({ where: { id: before.id }, data: { enabled: false, nextRunAt: null, coveredUntil: null } });
     // Checked and written under the tenant's row lock, like creates (see there).
     return withTenantLocked(req.db, before.tenantId, async (tx) => {
-      const { timezone } = await checkTask(tx, merged);
+      const { timezone } = await checkTask(tx, merged, now());
       return writeTaskChange(tx, before, body, merged, timezone);
     });
   }

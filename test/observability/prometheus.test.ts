@@ -47,7 +47,8 @@ describe("Prometheus scrape endpoint after real runs", () => {
     brand = await createBrand(observed);
     const managed = await observed.api<{ id: string }>(brand.adminKey, "POST", "/v1/destinations", { name: "Managed", kind: "managed", config: {} }, 201);
     const hourly = await createTask(observed, brand, managed.id, { frequency: "interval", everyMinutes: 60, delayMinutes: 0 });
-    const refused = await createTask(observed, brand, managed.id);
+    // Only asked to run: disabled, so that no scheduled run of it comes along (its 00:00 in Paris may be due).
+    const refused = await createTask(observed, brand, managed.id, undefined, { enabled: false });
 
     observed.simulator.control.setFaults(brand.accountId, { status429: { count: 1, retryAfterSeconds: 1 }, status5xx: { count: 4 }, apis: ["messaging-interactions"] });
     // Five seconds after the window closes the scheduler finds the task due: a scheduler lag of 5 s.

@@ -50,8 +50,9 @@ describe("observability of runs: one trace per run, metrics, no secrets", () => 
       config: { bucket: "observed-reports", prefix: "exports", region: s3.region, endpoint: s3.endpoint, forcePathStyle: true },
       credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
     }, 201);
-    managedTaskId = await createTask(observed, brand, managed.id);
-    s3TaskId = await createTask(observed, brand, bucket.id);
+    // Only asked to run: disabled, so that no scheduled run comes along.
+    managedTaskId = await createTask(observed, brand, managed.id, undefined, { enabled: false });
+    s3TaskId = await createTask(observed, brand, bucket.id, undefined, { enabled: false });
 
     // One 429 (waited out), then four 503s exhaust the HTTP client's four attempts: the first
     // fetch attempt fails and the job retries.

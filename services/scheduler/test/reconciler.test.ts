@@ -211,9 +211,12 @@ describe("reconciler: runs stuck in a stage status", () => {
     expect((await scheduler.reconcile()).stuck).toMatchObject({ failed: 0, reenqueued: 0, checked: 0 });
     expect((await failureAlerts(taskId))[0]).toMatchObject({ occurrences: 1 });
 
-    // The failed run can be retried through the API like any failed run.
+    // The failed run can be retried through the API like any failed run (given what any run needs: a key and a source).
     const key = generateApiKey();
     await env.db.prisma.apiKey.create({ data: { tenantId, name: "admin", prefix: key.prefix, secretHash: key.secretHash, role: "admin" } });
+    await env.db.prisma.encryptionKey.create({ data: { tenantId, publicKey: "k", fingerprint: `FP${tenantId}`, algorithm: "rsa", bits: 2048, origin: "generated", active: true } });
+    const source = await env.db.prisma.source.create({ data: { tenantId, name: "LP", kind: "liveperson", accountId: `acc-${tenantId}`, sealedCredentials: "v1.x.y.z", permissions: [] } });
+    await env.db.prisma.task.update({ where: { id: taskId }, data: { sourceId: source.id } });
     const retry = await gateway.inject({ method: "POST", url: `/v1/runs/${runId}/retry`, headers: { authorization: `Bearer ${key.key}` } });
     expect(retry.statusCode).toBe(202);
     const again = JSON.parse(retry.body) as { id: string; status: string; retryOfId: string };

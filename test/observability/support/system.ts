@@ -126,10 +126,21 @@ export async function createBrand(observed: ObservedSystem, timezone = "Europe/P
 
 export const REPORT_ID = "messaging-conversations";
 
-export async function createTask(observed: ObservedSystem, brand: Brand, destinationId: string, schedule: Record<string, unknown> = { frequency: "daily", time: "00:00", delayMinutes: 0 }): Promise<string> {
+/**
+ * A task of the brand. Tasks that only serve "run now" are created disabled (`enabled: false`):
+ * an enabled one would also be scheduled, and a test running near its time of day would see an
+ * extra scheduled run.
+ */
+export async function createTask(
+  observed: ObservedSystem,
+  brand: Brand,
+  destinationId: string,
+  schedule: Record<string, unknown> = { frequency: "daily", time: "00:00", delayMinutes: 0 },
+  options: { enabled?: boolean } = {},
+): Promise<string> {
   const task = await observed.api<{ id: string }>(brand.adminKey, "POST", "/v1/tasks", {
     description: `observed ${randomBytes(3).toString("hex")}`, reportId: REPORT_ID, reportVersion: "latest", format: "csv",
-    schedule, sourceId: brand.sourceId, destinationId, enabled: true,
+    schedule, sourceId: brand.sourceId, destinationId, enabled: options.enabled ?? true,
   }, 201);
   return task.id;
 }

@@ -483,28 +483,34 @@ export function createGcsAdapter(policy: EndpointPolicy, timeouts: GcsTimeouts =
       const head: Buffer[] = [];
       let headBytes = 0;
       let ended = false;
-      try {
-        while (!ended && headBytes < config.resumableThresholdBytes) {
-          const next = await iterator.next();
-          if (next.done) ended = true;
-          else {
-            head.push(next.value);
-            headBytes += next.value.length;
-          }
-        }
+
+      /**
+       * The resumable upload under the stall watchdog. When the watchdog gives up, the upload goes
+       * no further: its write streams are destroyed, the source is cut (so nothing waits on it),
+       * and a step it was waiting on when it gave up (the token, the library's pause between
+       * attempts) finds it abandoned and stops instead of sending.
+       */
+      const uploadResumable = async (): Promise<void> => {
         const watchdog = new StallWatchdog(
           idleTimeoutMs,
           () => new DestinationError("timeout", `uploading ${name}: ${where(config)} did not answer in time (nothing sent or received for ${idleTimeoutMs / 1000} s)`),
         );
-        // save() makes its write streams itself (one per attempt): watch each.
+        let abandoned: Error | undefined;
+        watchdog.stalled.catch((error: Error) => {
+          abandoned = error;
+          crc.destroy(error);
+        });
+        // The library makes its write streams itself (a new one per attempt): watch each, and end
+        // at once one made after the upload was abandoned.
         const createWriteStream = file.createWriteStream.bind(file);
-        file.createWriteStream = (options) => watchdog.watch(createWriteStream(options));
+        file.createWriteStream = (options) => {
+          const stream = watchdog.watch(createWriteStream(options));
+          if (abandoned) stream.destroy(abandoned);
+          return stream;
+        };
         const upload = async (): Promise<void> => {
-          if (ended) {
-            await file.save(Buffer.concat(head), { resumable: false, contentType, validation: "crc32c", timeout: uploadTimeoutMs });
-            return;
-          }
           await sendTokenWithResumableUploads(config, authClient, file);
+          if (abandoned) throw abandoned;
           const removeTimeout = timeoutResumableUploads(file, uploadTimeoutMs);
           const rest = async function* () {
             for (const chunk of head) {
@@ -533,8 +539,27 @@ export function createGcsAdapter(policy: EndpointPolicy, timeouts: GcsTimeouts =
         } finally {
           watchdog.stop();
         }
+      };
+
+      try {
+        while (!ended && headBytes < config.resumableThresholdBytes) {
+          const next = await iterator.next();
+          if (next.done) ended = true;
+          else {
+            head.push(next.value);
+            headBytes += next.value.length;
+          }
+        }
+        if (ended) {
+          // One request carrying the whole body: the library reports no progress while it is sent,
+          // so only its request timeout (which allows for sending the body) bounds it.
+          await file.save(Buffer.concat(head), { resumable: false, contentType, validation: "crc32c", timeout: uploadTimeoutMs });
+        } else {
+          await uploadResumable();
+        }
       } catch (error) {
         body.destroy(); // release the staging file or connection behind it
+        crc.destroy(); // and whatever still reads from it
         if (sourceError !== undefined) throw sourceError;
         throw gcsErrorToDestinationError(error, config, `uploading ${name}`);
       }

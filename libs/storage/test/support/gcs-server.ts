@@ -143,6 +143,8 @@ export interface GcsTestServer {
    * (the connection stays open until `stop`), as an endpoint that accepts and hangs would.
    */
   stall(options: { kinds: RequestKind[]; times: number }): void;
+  /** The next `times` requests of these kinds wait `ms` before they are read and answered, as a slow endpoint would. */
+  delay(options: { kinds: RequestKind[]; ms: number; times: number }): void;
   stop(): Promise<void>;
 }
 
@@ -154,7 +156,7 @@ export async function startGcsServer(): Promise<GcsTestServer> {
   const requests: RecordedRequest[] = [];
   const unrecognised: RecordedRequest[] = [];
   const sockets = new Set<Socket>();
-  const fault = { afterBytes: 0, times: 0, corruptNext: false, stallKinds: new Set<RequestKind>(), stallTimes: 0 };
+  const fault = { afterBytes: 0, times: 0, corruptNext: false, stallKinds: new Set<RequestKind>(), stallTimes: 0, delayKinds: new Set<RequestKind>(), delayMs: 0, delayTimes: 0 };
   let generation = 1_700_000_000_000_000;
   let baseUrl = "";
 
@@ -212,6 +214,10 @@ export async function startGcsServer(): Promise<GcsTestServer> {
 
   /** When a stall is armed for this request's kind: reads the body and never answers (true). */
   const stalled = async (req: IncomingMessage, record: RecordedRequest): Promise<boolean> => {
+    if (fault.delayTimes > 0 && record.kind !== "unrecognised" && fault.delayKinds.has(record.kind)) {
+      fault.delayTimes -= 1;
+      await new Promise((resolve) => setTimeout(resolve, fault.delayMs));
+    }
     if (fault.stallTimes <= 0 || record.kind === "unrecognised" || !fault.stallKinds.has(record.kind)) return false;
     fault.stallTimes -= 1;
     record.stalled = true;
@@ -472,6 +478,11 @@ export async function startGcsServer(): Promise<GcsTestServer> {
     stall(options) {
       fault.stallKinds = new Set(options.kinds);
       fault.stallTimes = options.times;
+    },
+    delay(options) {
+      fault.delayKinds = new Set(options.kinds);
+      fault.delayMs = options.ms;
+      fault.delayTimes = options.times;
     },
     async stop() {
       for (const socket of sockets) socket.destroy();

@@ -101,7 +101,21 @@ export function createNotifyHandler(deps: NotifyDeps) {
       });
     };
 
+    /**
+     * The channel's alert follows its outcome. Bookkeeping only: its failure (the database out
+     * for a moment) is logged, never taken for the send's failure, and never fails the job, whose
+     * retry would send the notification a second time.
+     */
+    const recordOutcome = async (channel: "webhook" | "email", failure: string | undefined) => {
+      try {
+        await problem(channel, failure);
+      } catch (error) {
+        logger.warn({ err: { message: error instanceof Error ? error.message : String(error) }, channel }, "the notification's alert could not be updated");
+      }
+    };
+
     if (settings.webhookUrl) {
+      let failure: string | undefined;
       try {
         const secret = run.task.sealedWebhookSecret ? openWebhookSecret(run.task.sealedWebhookSecret, deps.keyring, run) : undefined;
         const sent = await sendWebhook(summary, {
@@ -113,19 +127,19 @@ export function createNotifyHandler(deps: NotifyDeps) {
         });
         outcome.webhook = "sent";
         logger.info({ status: sent.status, attempts: sent.attempts }, "webhook notification sent");
-        await problem("webhook", undefined);
       } catch (error) {
         outcome.webhook = "failed";
-        const message = error instanceof Error ? error.message : "unknown error";
-        logger.warn({ err: { message } }, "webhook notification failed");
-        await problem("webhook", message);
+        failure = error instanceof Error ? error.message : "unknown error";
+        logger.warn({ err: { message: failure } }, "webhook notification failed");
       }
+      await recordOutcome("webhook", failure);
     }
 
     if (settings.emails?.length) {
       if (!deps.mailer) {
         logger.warn("email notification skipped: no SMTP relay configured (SMTP_URL)");
       } else {
+        let failure: string | undefined;
         try {
           await deps.mailer.sendRunEmail(summary, {
             to: settings.emails,
@@ -133,13 +147,12 @@ export function createNotifyHandler(deps: NotifyDeps) {
             ...(settings.emailMessage ? { messageTemplate: settings.emailMessage } : {}),
           });
           outcome.email = "sent";
-          await problem("email", undefined);
         } catch (error) {
           outcome.email = "failed";
-          const message = error instanceof Error ? error.message : "unknown error";
-          logger.warn({ err: { message } }, "email notification failed");
-          await problem("email", message);
+          failure = error instanceof Error ? error.message : "unknown error";
+          logger.warn({ err: { message: failure } }, "email notification failed");
         }
+        await recordOutcome("email", failure);
       }
     }
     return outcome;

@@ -320,6 +320,24 @@ describe("deliverer service", () => {
     expect((await prisma.run.findUniqueOrThrow({ where: { id: run.id } })).status).toBe("SUCCEEDED");
   });
 
+  it("a webhook that went out stays sent when its alert bookkeeping fails: no second send, no false failure", async () => {
+    const { tenant, run } = await setUp({ kind: "managed", notifications: { webhookUrl: hookUrl, on: "always" } });
+    await prisma.run.update({ where: { id: run.id }, data: { status: "SUCCEEDED", finishedAt: new Date() } });
+    // The database drops out just after the send: the alert writes fail.
+    const unreachable = () => Promise.reject(new Error("Can't reach database server"));
+    const flaky = new Proxy(prisma, {
+      get(target, property, receiver) {
+        if (property === "$executeRaw") return unreachable;
+        if (property === "alert") return { updateMany: unreachable };
+        return Reflect.get(target, property, receiver);
+      },
+    });
+    const notify = createNotifyHandler({ config, prisma: flaky, keyring: keyringFromConfig(config), logger: createLogger({ name: "t", level: "silent" }) });
+    const outcome = await notify({ runId: run.id, tenantId: tenant.id, trace: {}, outcome: "succeeded" });
+    expect(outcome).toMatchObject({ webhook: "sent" });
+    expect(hooks.filter((h) => h.body.includes(run.id))).toHaveLength(1);
+  });
+
   it("sends nothing for a successful run when the task asks for failures only", async () => {
     const { tenant, run } = await setUp({ kind: "managed", notifications: { webhookUrl: hookUrl, emails: ["ops@acme.test"], on: "failure" } });
     await prisma.run.update({ where: { id: run.id }, data: { status: "SUCCEEDED", finishedAt: new Date() } });

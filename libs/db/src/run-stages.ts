@@ -177,8 +177,12 @@ function tenantFromJson(row: Record<string, unknown>): Tenant {
   return { ...(row as unknown as Tenant), createdAt: dateOf(row.createdAt), updatedAt: dateOf(row.updatedAt) };
 }
 
-/** Records a stage's finish, the fields it produced and the run's staging keys, in one update. */
-export async function finishStage(db: Db, input: { runId: string; stage: Exclude<PipelineStage, "deliver">; fields: StageRunFields; staging: Record<string, string>; at: Date }): Promise<void> {
+/**
+ * Records a stage's finish, the fields it produced and the run's staging keys, in one update;
+ * only while the stage still has the run. False when it no longer does (the run was failed
+ * meanwhile, e.g. by the reconciler after the job stalled): the caller then hands nothing over.
+ */
+export async function finishStage(db: Db, input: { runId: string; stage: Exclude<PipelineStage, "deliver">; fields: StageRunFields; staging: Record<string, string>; at: Date }): Promise<boolean> {
   const { runId, stage, fields, staging, at } = input;
   const params = new SqlParams();
   const assignments = [
@@ -187,15 +191,21 @@ export async function finishStage(db: Db, input: { runId: string; stage: Exclude
     `staging = ${params.add(JSON.stringify(staging))}::jsonb`,
     `"updatedAt" = ${params.add(at.toISOString())}::timestamptz`,
   ];
-  await sqlExecute(db, `UPDATE "Run" SET ${assignments.join(", ")} WHERE id = ${params.add(runId)}::uuid`, params.values);
+  const changed = await sqlExecute(
+    db,
+    `UPDATE "Run" SET ${assignments.join(", ")} WHERE id = ${params.add(runId)}::uuid AND status = ${params.add(STAGE_STATUS[stage])}::"RunStatus"`,
+    params.values,
+  );
+  return changed > 0;
 }
 
 /**
  * Marks a delivered run SUCCEEDED with the delivery's fields and, in the same statement (so
  * atomically), resolves the task's open failure alert: whoever sees the run succeeded no
- * longer sees the alert its failures raised.
+ * longer sees the alert its failures raised. Only while the run is DELIVERING: false when it was
+ * failed meanwhile (a FAILED run, its alert and its notification are never contradicted).
  */
-export async function completeRun(db: Db, input: { runId: string; fields: StageRunFields; staging: Record<string, string>; resolveAlertKey: string; at: Date }): Promise<void> {
+export async function completeRun(db: Db, input: { runId: string; fields: StageRunFields; staging: Record<string, string>; resolveAlertKey: string; at: Date }): Promise<boolean> {
   const { runId, fields, staging, resolveAlertKey, at } = input;
   const params = new SqlParams();
   const now = params.add(at.toISOString());
@@ -209,13 +219,20 @@ export async function completeRun(db: Db, input: { runId: string; fields: StageR
     `"errorCode" = NULL`,
     `"updatedAt" = ${now}::timestamptz`,
   ];
-  await sqlExecute(
+  const [result] = await sqlRows<{ completed: number }>(
     db,
-    `WITH done AS (UPDATE "Run" SET ${assignments.join(", ")} WHERE id = ${params.add(runId)}::uuid RETURNING "tenantId")
-     UPDATE "Alert" a SET "resolvedAt" = ${now}::timestamptz FROM done
-     WHERE a."tenantId" = done."tenantId" AND a."dedupeKey" = ${params.add(resolveAlertKey)} AND a."resolvedAt" IS NULL`,
+    `WITH done AS (UPDATE "Run" SET ${assignments.join(", ")} WHERE id = ${params.add(runId)}::uuid AND status = 'DELIVERING' RETURNING "tenantId"),
+     resolved AS (UPDATE "Alert" a SET "resolvedAt" = ${now}::timestamptz FROM done
+       WHERE a."tenantId" = done."tenantId" AND a."dedupeKey" = ${params.add(resolveAlertKey)} AND a."resolvedAt" IS NULL)
+     SELECT count(*)::int AS completed FROM done`,
     params.values,
   );
+  return (result?.completed ?? 0) > 0;
+}
+
+/** Adds a note to a run's history (notes are shown with the run), whatever its status. */
+export async function addRunNote(db: Db, runId: string, note: string): Promise<void> {
+  await sqlExecute(db, `UPDATE "Run" SET notes = notes || jsonb_build_array($2::text) WHERE id = $1::uuid`, [runId, note]);
 }
 
 /**

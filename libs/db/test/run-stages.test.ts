@@ -98,19 +98,26 @@ describe("run stages in SQL", () => {
 
   it("writes every stage field with its type, the finish time and the staging keys", async () => {
     const { run } = await seed();
+    await db.prisma.run.update({ where: { id: run.id }, data: { status: "ENCRYPTING" } });
     const at = new Date("2026-11-23T10:17:00.5Z");
     const fields: Required<StageRunFields> = {
       records: 101, sourceCalls: 3, reportVersion: 2, rows: 99, skippedRecords: 2, notes: ["a \"quoted\" note", "ünïcode ✓"],
       keyFingerprint: "ABCD", fileName: "report.csv.pgp", destinationPath: "x/report.csv.pgp", bytes: 9_007_199_254_740_993n,
       checksum: "f".repeat(64), fileExpiresAt: new Date("2026-12-23T00:00:00Z"), fileDeletedAt: null,
     };
-    await finishStage(db.prisma, { runId: run.id, stage: "encrypt", fields, staging: { raw: "r", report: "p" }, at });
+    expect(await finishStage(db.prisma, { runId: run.id, stage: "encrypt", fields, staging: { raw: "r", report: "p" }, at })).toBe(true);
     const stored = await db.prisma.run.findUniqueOrThrow({ where: { id: run.id } });
-    expect(stored).toMatchObject({ ...fields, encryptFinishedAt: at, staging: { raw: "r", report: "p" }, updatedAt: at, status: "PENDING" });
+    expect(stored).toMatchObject({ ...fields, encryptFinishedAt: at, staging: { raw: "r", report: "p" }, updatedAt: at, status: "ENCRYPTING" });
 
     // Absent fields keep their value.
+    await db.prisma.run.update({ where: { id: run.id }, data: { status: "FETCHING" } });
     await finishStage(db.prisma, { runId: run.id, stage: "fetch", fields: { records: 5 }, staging: {}, at });
     expect(await db.prisma.run.findUniqueOrThrow({ where: { id: run.id } })).toMatchObject({ records: 5, rows: 99, notes: fields.notes, fetchFinishedAt: at });
+
+    // Only while the stage has the run: a run failed meanwhile is left as it is.
+    await db.prisma.run.update({ where: { id: run.id }, data: { status: "FAILED" } });
+    expect(await finishStage(db.prisma, { runId: run.id, stage: "transform", fields: { rows: 1 }, staging: {}, at })).toBe(false);
+    expect(await db.prisma.run.findUniqueOrThrow({ where: { id: run.id } })).toMatchObject({ status: "FAILED", rows: 99, transformFinishedAt: null });
   });
 
   it("refuses a field no stage writes", async () => {
@@ -127,10 +134,10 @@ describe("run stages in SQL", () => {
       await raiseAlert(db.prisma, { tenantId: t.tenant.id, kind: "run.failed", severity: "error", title: "failed", message: "m", dedupeKey: key, taskId: t.task.id });
     }
     await raiseAlert(db.prisma, { tenantId: a.tenant.id, kind: "run.failed", severity: "error", title: "other", message: "m", dedupeKey: "run.failed:other", taskId: a.task.id });
-    await db.prisma.run.update({ where: { id: a.run.id }, data: { error: "deliver attempt 1 of 3: timeout", errorCode: "timeout" } });
+    await db.prisma.run.update({ where: { id: a.run.id }, data: { status: "DELIVERING", error: "deliver attempt 1 of 3: timeout", errorCode: "timeout" } });
 
     const at = new Date("2026-11-23T10:20:00Z");
-    await completeRun(db.prisma, { runId: a.run.id, fields: { bytes: 123n, checksum: "c" }, staging: { encrypted: "e" }, resolveAlertKey: key, at });
+    expect(await completeRun(db.prisma, { runId: a.run.id, fields: { bytes: 123n, checksum: "c" }, staging: { encrypted: "e" }, resolveAlertKey: key, at })).toBe(true);
     expect(await db.prisma.run.findUniqueOrThrow({ where: { id: a.run.id } })).toMatchObject({
       status: "SUCCEEDED", deliveredAt: at, finishedAt: at, bytes: 123n, checksum: "c", error: null, errorCode: null, staging: { encrypted: "e" },
     });

@@ -1,7 +1,7 @@
 import { metrics, trace, type Span } from "@opentelemetry/api";
 import { UnrecoverableError, type Job, type Worker } from "bullmq";
 import type { Config } from "@transporter/config";
-import { beginStage, completeRun, finishStage, skipUnstartedRun, startRefusal, hasNotificationSettings, raiseAlert, runFailedAlert, runFailureAlertKey, stageFinished, type Db, type Run, type StageRunFields, type StageTask, type Task, type Tenant } from "@transporter/db";
+import { addRunNote, beginStage, completeRun, finishStage, skipUnstartedRun, startRefusal, hasNotificationSettings, raiseAlert, runFailedAlert, runFailureAlertKey, stageFinished, type Db, type Run, type StageRunFields, type StageTask, type Task, type Tenant } from "@transporter/db";
 import { createLogger, startSpan, withTraceContext, type Logger } from "@transporter/telemetry";
 import type { Redis } from "ioredis";
 import { jobCatalog, type JobPayload, type Stage } from "./catalog.js";
@@ -169,13 +169,24 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
               if (bytes !== null) bytesDelivered.add(bytes, labels(run));
             };
             if (stage === "deliver") {
-              await completeRun(prisma, { runId: run.id, fields, staging, resolveAlertKey: runFailureAlertKey(run.taskId), at: new Date() });
+              const at = new Date();
+              if (!(await completeRun(prisma, { runId: run.id, fields, staging, resolveAlertKey: runFailureAlertKey(run.taskId), at }))) {
+                // Failed meanwhile (its job stalled and the reconciler failed it): it stays FAILED, as
+                // its alert and notification said, and its history says where the file went.
+                const where = typeof fields.destinationPath === "string" ? ` to ${fields.destinationPath}` : "";
+                await addRunNote(prisma, run.id, `deliver: the file was delivered${where} at ${at.toISOString()}, after the run had been marked failed; a retry delivers it again`);
+                runLogger.warn({ destinationPath: fields.destinationPath }, "delivered after the run was marked failed; it stays failed");
+                return;
+              }
               countOutput();
               runsSucceeded.add(1, labels(run));
               if (hasNotificationSettings(run.task.notifications)) await producer.enqueue("notify", { runId: run.id, tenantId: run.tenantId, trace: payload.trace, outcome: "succeeded" });
               return;
             }
-            await finishStage(prisma, { runId: run.id, stage: stage as Exclude<S, "deliver">, fields, staging, at: new Date() });
+            if (!(await finishStage(prisma, { runId: run.id, stage: stage as Exclude<S, "deliver">, fields, staging, at: new Date() }))) {
+              runLogger.warn("the run was finished meanwhile (failed while this stage worked); nothing handed over");
+              return;
+            }
             countOutput();
             const next = jobCatalog[stage].next as Exclude<Stage, "fetch">;
             await producer.enqueue(next, { runId: run.id, tenantId: run.tenantId, trace: payload.trace, ...output } as never);

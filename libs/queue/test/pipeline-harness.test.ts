@@ -327,4 +327,53 @@ describe("queue contracts and the stage harness", () => {
       expect(settled[0]!.fetchFinishedAt).toBeInstanceOf(Date);
     });
   });
+
+  describe("a stage finishing after the run was failed meanwhile (a stalled job the reconciler failed)", () => {
+    async function failWhileRunning(stage: "fetch" | "deliver") {
+      const queuePrefix = `${prefix}-late-${stage}`;
+      const producer = new JobProducer(redis, queuePrefix, { attempts: 1, backoffMs: 10 });
+      const run = await newRun({ webhookUrl: "https://hooks.example.test/runs", on: "always" });
+      let release!: () => void;
+      const held = new Promise<void>((resolve) => (release = resolve));
+      let entered = false;
+      const worker = createStageWorker({
+        stage, config: { ...config, REDIS_PREFIX: queuePrefix }, prisma: db.prisma, redis, producer,
+        handler: async ({ setRunFields }) => {
+          entered = true;
+          await held;
+          if (stage === "deliver") {
+            setRunFields({ fileName: "r.csv.pgp", destinationPath: "drop/r.csv.pgp", bytes: 10n });
+            return;
+          }
+          return { rawKey: `tenants/${run.tenantId}/runs/${run.id}/raw/records.ndjson` };
+        },
+      });
+      const encryptedKey = `tenants/${run.tenantId}/runs/${run.id}/encrypted/report.csv.pgp`;
+      if (stage === "deliver") await db.prisma.run.update({ where: { id: run.id }, data: { status: "ENCRYPTING", encryptFinishedAt: new Date() } });
+      await producer.enqueue(stage, stage === "deliver" ? { runId: run.id, tenantId: run.tenantId, encryptedKey } : { runId: run.id, tenantId: run.tenantId });
+      await waitFor(async () => entered);
+      await db.prisma.run.update({ where: { id: run.id }, data: { status: "FAILED", finishedAt: new Date(), error: `${stage}: the ${stage} job failed`, errorCode: "job_failed" } });
+      release();
+      await settledJob(producer, stage === "deliver" ? "deliver" : "fetch", run.id);
+      await worker.close();
+      const after = await db.prisma.run.findUniqueOrThrow({ where: { id: run.id } });
+      const handedOver = await producer.hasJob(stage === "deliver" ? "notify" : "transform", run.id);
+      await producer.queue(stage).obliterate({ force: true });
+      await producer.close();
+      return { after, handedOver };
+    }
+
+    it("a delivery that lands after the run was failed leaves it FAILED, says so in its notes, and notifies no success", async () => {
+      const { after, handedOver } = await failWhileRunning("deliver");
+      expect(after).toMatchObject({ status: "FAILED", errorCode: "job_failed", deliveredAt: null });
+      expect(after.notes).toEqual([expect.stringMatching(/delivered .*drop\/r\.csv\.pgp.* after the run had been marked failed/)]);
+      expect(handedOver).toBe(false);
+    });
+
+    it("a fetch that finishes after the run was failed hands nothing over", async () => {
+      const { after, handedOver } = await failWhileRunning("fetch");
+      expect(after).toMatchObject({ status: "FAILED", fetchFinishedAt: null });
+      expect(handedOver).toBe(false);
+    });
+  });
 });

@@ -272,6 +272,10 @@ describe("tasks", () => {
     expect(history.body.taskDeleted).toBe(true);
     const audit = await gw.call(t.adminKey, "GET", `/v1/audit-events?targetId=${a.id}`);
     expect(audit.body.items.map((e: { action: string }) => e.action)).toEqual(["task.delete", "task.enable", "task.create"]);
+    // A deleted task's failure alert goes with it: no later success could ever resolve it.
+    await gw.prisma.alert.create({ data: { tenantId: t.tenant.id, kind: "run.failed", severity: "error", title: "failed", message: "m", dedupeKey: `run.failed:${b.id}`, taskId: b.id } });
+    await gw.call(t.adminKey, "DELETE", `/v1/tasks/${b.id}`);
+    expect((await gw.prisma.alert.findFirstOrThrow({ where: { dedupeKey: `run.failed:${b.id}` } })).resolvedAt).not.toBeNull();
   });
 
   it("run now takes the latest complete window; a given window is checked; retries keep history", async () => {

@@ -1,5 +1,5 @@
 import type pg from "pg";
-import { failStuckRun, hasNotificationSettings, type RunStatus } from "@transporter/db";
+import { failStuckRun, hasNotificationSettings, startRefusal, type RunStatus, type StartRefusal } from "@transporter/db";
 import { jobCatalog, jobIdFor, type JobProducer, type Redis, type Stage } from "@transporter/queue";
 import type { Logger } from "@transporter/telemetry";
 import type { SchedulerMetrics } from "./metrics.js";
@@ -63,6 +63,11 @@ export type StuckRun = {
   notifications: unknown;
   reportId: string;
   destinationKind: string | null;
+  /** For a PENDING run: whether it may still start (see startRefusal). */
+  trigger: "schedule" | "manual" | "retry";
+  taskEnabled: boolean;
+  taskDeletedAt: Date | null;
+  tenantDisabled: boolean;
 };
 
 /**
@@ -79,9 +84,11 @@ export async function stuckRunsOlderThan(db: pg.Pool | pg.ClientBase, olderThan:
          WHEN 'ENCRYPTING' THEN CASE WHEN r."encryptFinishedAt" IS NOT NULL THEN 'deliver' ELSE 'encrypt' END
          ELSE 'deliver'
        END AS stage,
-       t.notifications, t."reportId", d.kind AS "destinationKind"
+       t.notifications, t."reportId", d.kind AS "destinationKind",
+       r.trigger, t.enabled AS "taskEnabled", t."deletedAt" AS "taskDeletedAt", tn.disabled AS "tenantDisabled"
      FROM "Run" r
      JOIN "Task" t ON t.id = r."taskId"
+     JOIN "Tenant" tn ON tn.id = r."tenantId"
      LEFT JOIN "Destination" d ON d.id = t."destinationId"
      WHERE r.status = ANY($1::"RunStatus"[]) AND r."updatedAt" <= $2
        AND ($3::timestamptz IS NULL OR (r."updatedAt", r.id) > ($3::timestamptz, $4::uuid))
@@ -155,7 +162,7 @@ export interface StuckRecoveryDeps {
   now: () => Date;
 }
 
-export type StuckRecoveryResult = { checked: number; reenqueued: number; failed: number };
+export type StuckRecoveryResult = { checked: number; reenqueued: number; failed: number; skipped: number };
 
 /**
  * Recovers runs stuck in a stage status (FETCHING … DELIVERING) whose last change is older than
@@ -171,7 +178,7 @@ export type StuckRecoveryResult = { checked: number; reenqueued: number; failed:
  */
 export async function recoverStuckRuns(deps: StuckRecoveryDeps, olderThan: Date, options: { pageSize: number; maxRuns: number }): Promise<StuckRecoveryResult> {
   const { pool, producer, logger, metrics, now } = deps;
-  const result: StuckRecoveryResult = { checked: 0, reenqueued: 0, failed: 0 };
+  const result: StuckRecoveryResult = { checked: 0, reenqueued: 0, failed: 0, skipped: 0 };
   let cursor: { updatedAt: Date; id: string } | null = null;
   while (result.checked < options.maxRuns) {
     const runs = await stuckRunsOlderThan(pool, olderThan, cursor, Math.min(options.pageSize, options.maxRuns - result.checked));
@@ -179,10 +186,15 @@ export async function recoverStuckRuns(deps: StuckRecoveryDeps, olderThan: Date,
     const states = await stageJobStates(deps.redis, producer, runs);
     const lost: { run: StuckRun; payload: Record<string, unknown> }[] = [];
     const failing: { run: StuckRun; message: string; errorCode: string }[] = [];
+    const skipping: { run: StuckRun; refusal: StartRefusal }[] = [];
     const odd: StuckRun[] = [];
     for (const [i, run] of runs.entries()) {
       const job = states[i]!;
-      if (job.state === "failed") failing.push({ run, ...stuckFailure(run.stage, job) });
+      // A queued run that never began, and may no longer (its task deleted or disabled, its
+      // account disabled), ends SKIPPED as the fetch stage would have ended it: no failure, no alert.
+      const refusal = run.status === "PENDING" ? startRefusal({ trigger: run.trigger }, { enabled: run.taskEnabled, deletedAt: run.taskDeletedAt }, { disabled: run.tenantDisabled }) : null;
+      if (job.state === "failed" && refusal) skipping.push({ run, refusal });
+      else if (job.state === "failed") failing.push({ run, ...stuckFailure(run.stage, job) });
       else if (job.state === "completed") odd.push(run);
       else if (job.state === "missing" && run.status !== "PENDING") {
         const trace: Record<string, string> = run.traceparent ? { traceparent: run.traceparent } : {};
@@ -218,6 +230,17 @@ export async function recoverStuckRuns(deps: StuckRecoveryDeps, olderThan: Date,
           "reconciler enqueued again runs whose stage job was missing",
         );
       }
+    }
+    for (const { run, refusal } of skipping) {
+      const { rowCount } = await pool.query(
+        `UPDATE "Run" SET status = 'SKIPPED', "finishedAt" = $4, error = $5, "errorCode" = $6, "updatedAt" = $4
+         WHERE id = $1 AND status = $2::"RunStatus" AND "updatedAt" = $3`,
+        [run.id, run.status, run.updatedAt, now(), refusal.message, refusal.code],
+      );
+      if (!rowCount) continue;
+      result.skipped += 1;
+      metrics.stuckRuns.add(1, { stage: run.stage, action: "skipped" });
+      logger.info({ runId: run.id, tenantId: run.tenantId, reason: refusal.code }, "reconciler skipped a queued run that may no longer start");
     }
     for (const { run, message, errorCode } of failing) {
       const failed = await failStuckRun(pool, { runId: run.id, status: run.status, updatedAt: run.updatedAt, stage: run.stage, message, errorCode, at: now() });

@@ -152,7 +152,7 @@ export function createScheduler(config: Config, deps: SchedulerDeps = {}): Sched
 
   async function reconcile(): Promise<ReconcileResult> {
     const at = now();
-    const result: ReconcileResult = { checked: 0, reenqueued: 0, initialized: 0, stuck: { checked: 0, reenqueued: 0, failed: 0 } };
+    const result: ReconcileResult = { checked: 0, reenqueued: 0, initialized: 0, stuck: { checked: 0, reenqueued: 0, failed: 0, skipped: 0 } };
     const olderThan = new Date(at.getTime() - config.RECONCILER_GRACE_MS);
     let cursor: { createdAt: Date; id: string } | null = null;
     for (;;) {

@@ -263,6 +263,25 @@ describe("reconciler: runs stuck in a stage status", () => {
     expect(await scheduler.producer.queue("fetch").getJob(`${lostId}-fetch`)).toBeDefined();
   });
 
+  it("a PENDING run whose fetch job failed and whose task was deleted meanwhile ends SKIPPED, with no alert", async () => {
+    const owner = await env.tenant("UTC");
+    const taskId = await env.task(owner, { frequency: "daily", time: "06:00" }, "UTC", new Date(DAY_START));
+    const old = new Date(Date.now() - HOUR);
+    const { rows } = await env.pool.query<{ id: string }>(
+      `INSERT INTO "Run" (id, "tenantId", "taskId", "windowStart", "windowEnd", "scheduledFor", trigger, status, "createdAt", "updatedAt")
+       VALUES (gen_random_uuid(), $1, $2, $3, $4, $4, 'schedule', 'PENDING', $5, $5) RETURNING id`,
+      [owner.tenantId, taskId, new Date(DAY_START - 3 * DAY), new Date(DAY_START - 2 * DAY), old],
+    );
+    const runId = rows[0]!.id;
+    await failedJob("fetch", { runId, tenantId: owner.tenantId }, "Can't reach database server at 127.0.0.1:5432");
+    await env.pool.query(`UPDATE "Task" SET "deletedAt" = now(), enabled = false WHERE id = $1`, [taskId]);
+    const scheduler = env.scheduler({ now: () => new Date(Date.now() + 5 * MINUTE) });
+    const result = await scheduler.reconcile();
+    expect(result.stuck).toMatchObject({ failed: 0, skipped: 1 });
+    expect(await runRow(runId)).toMatchObject({ status: "SKIPPED", errorCode: "task_deleted" });
+    expect(await failureAlerts(taskId)).toEqual([]);
+  });
+
   it("a TRANSFORMING run whose transform job Redis lost gets it back with its input, and the transform stage takes it on", async () => {
     const { runId, tenantId, key } = await stuckRun("TRANSFORMING", new Date(Date.now() - HOUR), { staging: { rawKey: "raw/records.ndjson" } });
     const scheduler = env.scheduler({ now: () => new Date(Date.now() + 5 * MINUTE) });
@@ -324,14 +343,14 @@ describe("reconciler: runs stuck in a stage status", () => {
     try {
       await waitFor("the encrypt job active", async () => (await producer.queue("encrypt").getJobState(`${active.runId}-encrypt`)) === "active");
       const scheduler = env.scheduler({ now: () => new Date(Date.now()) });
-      expect((await scheduler.reconcile()).stuck).toEqual({ checked: 2, reenqueued: 0, failed: 0 });
+      expect((await scheduler.reconcile()).stuck).toEqual({ checked: 2, reenqueued: 0, failed: 0, skipped: 0 });
       for (const run of [waiting, active, young, youngLost]) expect((await runRow(run.runId)).status).not.toBe("FAILED");
       expect(await producer.hasJob("transform", youngLost.runId)).toBe(false);
       expect(await failureAlerts(young.taskId)).toEqual([]);
 
       // Once the grace period has passed, the failed and the lost ones are recovered; the others still wait.
       const later = env.scheduler({ now: () => new Date(Date.now() + 5 * MINUTE) });
-      expect((await later.reconcile()).stuck).toEqual({ checked: 4, reenqueued: 1, failed: 1 });
+      expect((await later.reconcile()).stuck).toEqual({ checked: 4, reenqueued: 1, failed: 1, skipped: 0 });
       expect(await runRow(young.runId)).toMatchObject({ status: "FAILED", errorCode: "job_failed" });
       expect(await producer.hasJob("transform", youngLost.runId)).toBe(true);
       expect(await runRow(waiting.runId)).toMatchObject({ status: "DELIVERING" });
@@ -362,7 +381,7 @@ describe("reconciler: runs stuck in a stage status", () => {
       return p;
     }) as typeof pipeline;
     try {
-      expect((await scheduler.reconcile()).stuck).toEqual({ checked: 2, reenqueued: 0, failed: 0 });
+      expect((await scheduler.reconcile()).stuck).toEqual({ checked: 2, reenqueued: 0, failed: 0, skipped: 0 });
     } finally {
       env.redis.pipeline = pipeline;
     }

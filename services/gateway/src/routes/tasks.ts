@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import { sealJson } from "@transporter/crypto";
+import { resolveAlert, runFailureAlertKey } from "@transporter/db";
 import type { Prisma, Task, TenantDb } from "@transporter/db";
 import { delayMilliseconds, latestCompleteWindow, resumeAfterChange, sameSchedule } from "@transporter/schedule";
 import { endpointUrlProblem } from "@transporter/storage";
@@ -144,7 +145,10 @@ export default async function taskRoutes(app: GatewayApp) {
 
   async function deleteTask(db: typeof app.deps.prisma, task: Task): Promise<Task> {
     // Soft delete: history keeps its runs (shown as from a deleted task), managed files stay until retention.
-    return db.task.update({ where: { id: task.id }, data: { deletedAt: new Date(), enabled: false, nextRunAt: null } });
+    const deleted = await db.task.update({ where: { id: task.id }, data: { deletedAt: new Date(), enabled: false, nextRunAt: null } });
+    // Its failure alert can never be resolved by a later success: it goes with the task.
+    await resolveAlert(app.deps.prisma, task.tenantId, runFailureAlertKey(task.id));
+    return deleted;
   }
 
   app.delete("/v1/tasks/:id", { schema: { tags: ["tasks"], params: idParams, response: { 204: z.null() } } }, async (req, reply) => {

@@ -190,6 +190,17 @@ describe("source endpoints", () => {
     expect(sim.control.requestLog(laterAccount)).toEqual([]);
   });
 
+  it("audits a verification, which may change what the source may use", async () => {
+    const created = await gw.call(adminKey, "POST", "/v1/sources", { name: "Audited", credentials });
+    sim.control.registerAccount(accountId, { ...credentials, permissions: SOURCE_APIS.filter((a) => a !== "engagement-history") });
+    await gw.call(adminKey, "POST", `/v1/sources/${created.body.id}/verify`);
+    sim.control.registerAccount(accountId, credentials);
+    const audit = await gw.call(adminKey, "GET", `/v1/audit-events?targetId=${created.body.id}`);
+    const verify = audit.body.items.find((e: { action: string }) => e.action === "source.verify");
+    expect(verify?.before.permissions).toContain("engagement-history");
+    expect(verify?.after.permissions).not.toContain("engagement-history");
+  });
+
   it("keeps one tenant's sources away from another", async () => {
     const other = await gw.createTenant();
     const mine = await gw.prisma.source.findFirstOrThrow({ where: { tenantId } });

@@ -270,9 +270,12 @@ export default async function destinationRoutes(app: GatewayApp) {
           },
         });
         await resolveAlert(app.deps.prisma, destination.tenantId, dedupeKey);
+        // Verification may change the settings (a first host-key pin, whether rename works): audited.
+        await app.audit(req, { action: "destination.verify", targetType: "destination", targetId: destination.id, before: toDestinationView(destination), after: toDestinationView(updated) });
         return { ok: true, details: result.details, destination: toDestinationView(updated) };
       }
       const updated = await req.db.destination.update({ where: { id: destination.id }, data: { lastError: result.error.message } });
+      await app.audit(req, { action: "destination.verify", targetType: "destination", targetId: destination.id, before: toDestinationView(destination), after: toDestinationView(updated) });
       await raiseAlert(app.deps.prisma, {
         tenantId: destination.tenantId,
         kind: "destination.verification",

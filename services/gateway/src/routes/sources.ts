@@ -275,6 +275,8 @@ export default async function sourceRoutes(app: GatewayApp) {
       } else {
         await resolveAlert(app.deps.prisma, source.tenantId, dedupeKey);
       }
+      // Verification may change what the source may use (its permissions): audited.
+      await app.audit(req, { action: "source.verify", targetType: "source", targetId: source.id, before: toSourceView(source), after: toSourceView(updated) });
       return { ...view, source: toSourceView(updated) };
     },
   );

@@ -77,7 +77,9 @@ export type BegunStage =
   | { state: "missing" }
   | { state: "finished"; status: RunStatus }
   /** A later stage has the run already: this job is a stale duplicate (a hand-off done twice). */
-  | { state: "passed"; status: RunStatus };
+  | { state: "passed"; status: RunStatus }
+  /** (fetch) A queued run that may no longer start (see startRefusal): it was not claimed. */
+  | { state: "refused"; refusal: StartRefusal };
 
 /** The statuses of a run that has not finished, in pipeline order: a run only ever moves forward through them. */
 export const RUN_IN_PROGRESS: readonly RunStatus[] = ["PENDING", "FETCHING", "TRANSFORMING", "ENCRYPTING", "DELIVERING"];
@@ -95,11 +97,14 @@ function claimableBy(stage: PipelineStage): RunStatus[] {
  */
 export async function beginStage(db: Db, input: { runId: string; tenantId: string; stage: PipelineStage; at: Date }): Promise<BegunStage> {
   const { runId, tenantId, stage, at } = input;
+  // The fetch stage never claims a queued run that may no longer start (startRefusal, in SQL):
+  // such a run stays unclaimed, so the decision to skip it is made again until it is written.
+  const mayStart = stage === "fetch" ? `AND NOT (status = 'PENDING' AND EXISTS (${REFUSED_SQL}))` : "";
   const [row] = await sqlRows<Run & { taskRow: Record<string, unknown> | null; destinationKind: DestinationKind | null; tenantRow: Record<string, unknown> | null }>(
     db,
     `WITH claimed AS (
        UPDATE "Run" SET status = $3::"RunStatus", "${STARTED_COLUMN[stage]}" = $4::timestamptz, attempts = attempts + 1, "updatedAt" = $4::timestamptz
-       WHERE id = $1::uuid AND "tenantId" = $2::uuid AND status = ANY($5::"RunStatus"[])
+       WHERE id = $1::uuid AND "tenantId" = $2::uuid AND status = ANY($5::"RunStatus"[]) ${mayStart}
        RETURNING *)
      SELECT c.*, to_jsonb(t) AS "taskRow", d.kind AS "destinationKind", to_jsonb(tn) AS "tenantRow"
      FROM claimed c
@@ -109,8 +114,20 @@ export async function beginStage(db: Db, input: { runId: string; tenantId: strin
     [runId, tenantId, STAGE_STATUS[stage], at.toISOString(), claimableBy(stage)],
   );
   if (!row) {
-    const [existing] = await sqlRows<{ status: RunStatus }>(db, `SELECT status FROM "Run" WHERE id = $1::uuid AND "tenantId" = $2::uuid`, [runId, tenantId]);
+    const [existing] = await sqlRows<{ status: RunStatus; trigger: Run["trigger"]; enabled: boolean; deletedAt: Date | null; disabled: boolean }>(
+      db,
+      `SELECT r.status, r.trigger, t.enabled, t."deletedAt", tn.disabled
+       FROM "Run" r JOIN "Task" t ON t.id = r."taskId" JOIN "Tenant" tn ON tn.id = r."tenantId"
+       WHERE r.id = $1::uuid AND r."tenantId" = $2::uuid`,
+      [runId, tenantId],
+    );
     if (!existing) return { state: "missing" };
+    if (stage === "fetch" && existing.status === "PENDING") {
+      const refusal = startRefusal({ trigger: existing.trigger }, existing, existing);
+      // Refused a moment ago and allowed now (the task enabled again meanwhile): the job's retry claims it.
+      if (!refusal) throw new Error(`run ${runId} could not be claimed and may start after all; trying again`);
+      return { state: "refused", refusal };
+    }
     return RUN_IN_PROGRESS.includes(existing.status) ? { state: "passed", status: existing.status } : { state: "finished", status: existing.status };
   }
   const { taskRow, destinationKind, tenantRow, ...run } = row;
@@ -140,16 +157,22 @@ export function startRefusal(run: Pick<Run, "trigger">, task: Pick<Task, "enable
 }
 
 /**
- * Ends a run its first stage has just claimed but must not start (see `startRefusal`): SKIPPED
- * with the reason, its claim undone (no start time, no attempt), so the history says it never
- * ran. Only while the fetch stage still has it. Returns whether it changed the run.
+ * startRefusal's rule in SQL, for the fetch stage's claim (correlated with the "Run" row being
+ * claimed): the two must say the same (run-stages.test.ts checks every case against both).
+ */
+const REFUSED_SQL = `SELECT 1 FROM "Task" t JOIN "Tenant" tn ON tn.id = t."tenantId"
+  WHERE t.id = "Run"."taskId" AND (tn.disabled OR t."deletedAt" IS NOT NULL OR (NOT t.enabled AND "Run".trigger = 'schedule'))`;
+
+/**
+ * Ends a queued run the fetch stage refused to start (see `startRefusal`): SKIPPED with the
+ * reason; never started, it has no start time and no attempt. Returns whether it changed the run.
  */
 export async function skipUnstartedRun(db: Db, input: { runId: string; refusal: StartRefusal; at: Date }): Promise<boolean> {
   const { runId, refusal, at } = input;
   const changed = await sqlExecute(
     db,
-    `UPDATE "Run" SET status = 'SKIPPED', "fetchStartedAt" = NULL, attempts = 0, "finishedAt" = $2::timestamptz, error = $3, "errorCode" = $4, "updatedAt" = $2::timestamptz
-     WHERE id = $1::uuid AND status = 'FETCHING' AND "fetchFinishedAt" IS NULL`,
+    `UPDATE "Run" SET status = 'SKIPPED', "finishedAt" = $2::timestamptz, error = $3, "errorCode" = $4, "updatedAt" = $2::timestamptz
+     WHERE id = $1::uuid AND status = 'PENDING'`,
     [runId, at.toISOString(), refusal.message, refusal.code],
   );
   return changed > 0;

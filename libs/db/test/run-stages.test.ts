@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPrisma, poolOf } from "../src/client.js";
 import { raiseAlert } from "../src/alerts.js";
 import { activeEncryptionKey, encryptionKeyExists, liveDestination, liveSource } from "../src/pipeline-reads.js";
-import { beginStage, completeRun, finishStage, type StageRunFields } from "../src/run-stages.js";
+import { beginStage, completeRun, finishStage, startRefusal, type StageRunFields } from "../src/run-stages.js";
 import { createTestDatabase, type TestDatabase } from "../src/testing.js";
 
 // The pipeline's hand-written SQL must return exactly what the model API returns and write
@@ -42,6 +42,32 @@ describe("run stages in SQL", () => {
     });
     return { tenant, key, source, destination, task, run };
   }
+
+  it("the fetch stage claims a queued run exactly when startRefusal lets it start, and says why not", async () => {
+    const cases = [];
+    for (const disabled of [false, true]) for (const deleted of [false, true]) for (const enabled of [false, true]) for (const trigger of ["schedule", "manual", "retry"] as const) cases.push({ disabled, deleted, enabled, trigger });
+    for (const c of cases) {
+      const { tenant, task, run } = await seed();
+      await db.prisma.tenant.update({ where: { id: tenant.id }, data: { disabled: c.disabled } });
+      await db.prisma.task.update({ where: { id: task.id }, data: { enabled: c.enabled, deletedAt: c.deleted ? new Date() : null } });
+      await db.prisma.run.update({ where: { id: run.id }, data: { trigger: c.trigger } });
+      const refusal = startRefusal({ trigger: c.trigger }, { enabled: c.enabled, deletedAt: c.deleted ? new Date() : null }, { disabled: c.disabled });
+      const begun = await beginStage(db.prisma, { runId: run.id, tenantId: tenant.id, stage: "fetch", at: new Date() });
+      const stored = await db.prisma.run.findUniqueOrThrow({ where: { id: run.id } });
+      if (refusal) {
+        expect(begun, JSON.stringify(c)).toEqual({ state: "refused", refusal });
+        expect(stored).toMatchObject({ status: "PENDING", attempts: 0, fetchStartedAt: null });
+      } else {
+        expect(begun.state, JSON.stringify(c)).toBe("started");
+        expect(stored).toMatchObject({ status: "FETCHING", attempts: 1 });
+      }
+    }
+    // A run under way is never refused: its fetch retried after the task was deleted goes on.
+    const { tenant, task, run } = await seed();
+    await db.prisma.run.update({ where: { id: run.id }, data: { status: "FETCHING", attempts: 1 } });
+    await db.prisma.task.update({ where: { id: task.id }, data: { deletedAt: new Date() } });
+    expect((await beginStage(db.prisma, { runId: run.id, tenantId: tenant.id, stage: "fetch", at: new Date() })).state).toBe("started");
+  });
 
   it("claims a run for a stage and returns the run, task, destination kind and tenant as the model API reads them", async () => {
     const { tenant, task, run } = await seed();

@@ -1,7 +1,7 @@
 import { metrics, trace, type Span } from "@opentelemetry/api";
 import { UnrecoverableError, type Job, type Worker } from "bullmq";
 import type { Config } from "@transporter/config";
-import { addRunNote, beginStage, completeRun, finishStage, skipUnstartedRun, startRefusal, hasNotificationSettings, raiseAlert, runFailedAlert, runFailureAlertKey, stageFinished, type Db, type Run, type StageRunFields, type StageTask, type Task, type Tenant } from "@transporter/db";
+import { addRunNote, beginStage, completeRun, finishStage, skipUnstartedRun, hasNotificationSettings, raiseAlert, runFailedAlert, runFailureAlertKey, stageFinished, type Db, type Run, type StageRunFields, type StageTask, type Task, type Tenant } from "@transporter/db";
 import { createLogger, startSpan, withTraceContext, type Logger } from "@transporter/telemetry";
 import type { Redis } from "ioredis";
 import { jobCatalog, type JobPayload, type Stage } from "./catalog.js";
@@ -125,6 +125,12 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
             logger.warn({ runId: payload.runId, status: begun.status }, "a later stage has the run already; stale job ignored");
             return;
           }
+          if (begun.state === "refused") {
+            // A queued run whose task was deleted or disabled, or account disabled, before it began.
+            if (await skipUnstartedRun(prisma, { runId: payload.runId, refusal: begun.refusal, at: new Date() })) runsSkipped.add(1, { reason: begun.refusal.code });
+            logger.info({ runId: payload.runId, tenantId: payload.tenantId, reason: begun.refusal.code }, "queued run not started");
+            return;
+          }
           if (begun.state === "finished") {
             logger.info({ runId: payload.runId, status: begun.status }, "run already finished; job ignored");
             await ensureNotified(payload, begun.status);
@@ -132,17 +138,8 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
           }
           const run: LoadedRun = { ...begun.run, task: begun.task, tenant: begun.tenant };
           span.setAttributes({ "transporter.task_id": run.taskId, "transporter.report": run.task.reportId, "transporter.destination_kind": run.task.destination.kind });
-          // attempts counts this one already: the run's very first stage attempt starts it, unless
-          // what it was queued for is gone (task deleted or disabled, account disabled).
-          if (stage === "fetch" && run.attempts === 1) {
-            const refusal = startRefusal(run, run.task, run.tenant);
-            if (refusal) {
-              if (await skipUnstartedRun(prisma, { runId: run.id, refusal, at: new Date() })) runsSkipped.add(1, { ...labels(run), reason: refusal.code });
-              logger.info({ runId: run.id, tenantId: run.tenantId, taskId: run.taskId, reason: refusal.code }, "queued run not started");
-              return;
-            }
-            runsStarted.add(1, { ...labels(run), trigger: run.trigger });
-          }
+          // attempts counts this one already: the run's very first stage attempt starts it.
+          if (stage === "fetch" && run.attempts === 1) runsStarted.add(1, { ...labels(run), trigger: run.trigger });
           const started = Date.now();
           const runLogger = logger.child({ runId: run.id, tenantId: run.tenantId, taskId: run.taskId, stage });
           let fields: RunFields = {};

@@ -1,6 +1,7 @@
 import { context, trace } from "@opentelemetry/api";
 import { installTestTelemetry } from "@transporter/telemetry/testing";
 import { testConfig } from "@transporter/config";
+import { poolOf } from "@transporter/db";
 import { createTestDatabase, type TestDatabase } from "@transporter/db/testing";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRedis, createStageWorker, createWorker, JobProducer, PermanentError, testRedisPrefix, type Redis } from "../src/index.js";
@@ -314,6 +315,28 @@ describe("queue contracts and the stage harness", () => {
       expect([runNow, retry, scheduled].map((r) => calls.get(r.id))).toEqual([1, 1, 1]);
       expect(transformed).toEqual([true, true, true]);
       expect(settled.map((r) => r.status)).toEqual(["FETCHING", "FETCHING", "FETCHING"]);
+    });
+
+    it("a skip whose write fails is decided again by the retry, never turned into a start", async () => {
+      const run = await newRun({}, { trigger: "manual", enabled: true });
+      await db.prisma.task.update({ where: { id: run.taskId }, data: { enabled: false, deletedAt: new Date() } });
+      // The database drops out once, just as the skip is written.
+      const pool = poolOf(db.prisma);
+      const query = pool.query.bind(pool);
+      let failures = 1;
+      pool.query = ((config: unknown, ...rest: unknown[]) => {
+        const text = typeof config === "string" ? config : (config as { text?: string }).text ?? "";
+        if (/SET status = 'SKIPPED'/.test(text) && failures-- > 0) return Promise.reject(new Error("Connection terminated unexpectedly"));
+        return (query as (...args: unknown[]) => unknown)(config, ...rest);
+      }) as typeof pool.query;
+      try {
+        const { settled, calls, transformed } = await fetchAll([run]);
+        expect(calls.size).toBe(0);
+        expect(transformed).toEqual([false]);
+        expect(settled[0]).toMatchObject({ status: "SKIPPED", errorCode: "task_deleted", attempts: 0, fetchStartedAt: null });
+      } finally {
+        pool.query = query;
+      }
     });
 
     it("a run under way finishes when its task is disabled: a fetch retried after a failure goes on", async () => {

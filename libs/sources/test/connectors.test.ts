@@ -11,7 +11,7 @@ import {
 } from "@transporter/simulator";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { rawJsonOf, SOURCE_API_LABELS, SOURCE_APIS, type FetchWindow, type SourceApi } from "../src/index.js";
-import { collect, failure, ndjson, newAccount, platformFor, SEED, startSimulator } from "./helpers.js";
+import { collect, failure, ndjson, newAccount, newCredentials, platformFor, SEED, startSimulator } from "./helpers.js";
 
 let sim: Simulator;
 beforeAll(async () => {
@@ -136,6 +136,37 @@ describe("data access across consecutive windows", () => {
     // Sessions still open when the first window ended (07:00) were delivered, by the next window.
     const straddling = perWindow[1]!.filter((s) => s.start < bounds[1]! && s.end >= bounds[1]!);
     expect(straddling.length).toBeGreaterThan(0);
+  });
+});
+
+describe("data access published late, windows that do not end on the hour", () => {
+  it("delivers every session once when each run comes 6 hours after its window and files 6 hours after their hour", async () => {
+    // Daily windows at 18:30Z (midnight in India), then a window every 30 minutes.
+    const day = Date.parse("2026-10-05T18:30:00Z");
+    const bounds = [day, day + 24 * HOUR, day + 48 * HOUR];
+    for (let t = day + 48 * HOUR + 30 * 60_000; t <= day + 52 * HOUR; t += 30 * 60_000) bounds.push(t);
+    const credentials = newCredentials();
+    const accountId = `late${Date.now() % 1_000_000}`;
+    const delivered: string[] = [];
+    for (let i = 0; i + 1 < bounds.length; i++) {
+      const window = { from: new Date(bounds[i]!), to: new Date(bounds[i + 1]!) };
+      // The run comes at the window's end + 6 h and files are published 6 h after their hour:
+      // at that moment exactly the files whose hour ended by the window's end are out.
+      const lagged = await startSimulator({ seed: SEED, dataAccessLagMs: Date.now() - window.to.getTime() });
+      try {
+        lagged.control.registerAccount(accountId, { ...credentials, volume: { dataAccess: 12 } });
+        const { platform } = platformFor(lagged);
+        const records = await collect(platform.openSource(accountId, credentials).fetch("data-access-agent-activity", window));
+        delivered.push(...records.map((r) => JSON.stringify(r)));
+      } finally {
+        await lagged.stop();
+      }
+    }
+    const all = [...dataAccessRecordsForWindow(accountId, "agentActivity", bounds[0]!, bounds.at(-1)!, SEED, { perHour: 12 })].map((r) => JSON.stringify(r));
+    expect(all.length).toBeGreaterThan(500);
+    expect(new Set(delivered).size).toBe(delivered.length);
+    expect(delivered.length).toBe(all.length);
+    expect(new Set(delivered)).toEqual(new Set(all));
   });
 });
 

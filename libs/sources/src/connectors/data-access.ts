@@ -2,7 +2,7 @@ import { SOURCE_API_LABELS, type FetchWindow, type SourceApi } from "../apis.js"
 import { SourceError, sourceErrors } from "../errors.js";
 import { GzipStreamError, gunzipIfGzip } from "../gunzip.js";
 import { JsonDocumentSplitter } from "../json-document-splitter.js";
-import { splitWindow } from "../window.js";
+import { RecentIds, splitWindow } from "../window.js";
 import type { Connector, FetchOptions, SourceRecord, SourceSession } from "./types.js";
 
 const HOUR = 3_600_000;
@@ -19,8 +19,8 @@ type DataType = "agentActivity" | "webSession" | "engagement" | "survey";
 interface FileEntry {
   name: string;
   href: string;
-  /** Start of the hour the file covers (epoch ms). */
-  scopeStart: number;
+  /** End of the hour the file covers (epoch ms): its data is complete from then on. */
+  scopeEnd: number;
 }
 
 const unwrap = (v: unknown): unknown => (v && typeof v === "object" && !Array.isArray(v) ? Object.values(v as object)[0] : v);
@@ -45,25 +45,33 @@ function hasSessionId(id: string): boolean {
 }
 
 /** `<Type>.<startMs>.<endMs>.part-…`: the documented file name carries the hour it covers. */
-const FILE_NAME_SCOPE = /^[A-Za-z]+\.(\d{10,})\.\d{10,}\./;
+const FILE_NAME_SCOPE = /^[A-Za-z]+\.\d{10,}\.(\d{10,})\./;
+/** An ISO date-time with its zone (a zone-less one would be read in this server's zone). */
+const ZONED_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/i;
 
-/** The start of the hour a listed file covers: `@scopeStartDate`, else the one in its name. */
-function scopeStartOf(entry: Record<string, unknown>, name: string): number {
-  const scope = Date.parse(String(entry["@scopeStartDate"] ?? ""));
-  if (Number.isFinite(scope)) return scope;
+/**
+ * The end of the hour a listed file covers: the one in its name (epoch ms, unambiguous), else
+ * `@scopeEndDate` when it carries its zone; NaN when neither says.
+ */
+function scopeEndOf(entry: Record<string, unknown>, name: string): number {
   const fromName = FILE_NAME_SCOPE.exec(name);
-  return fromName ? Number(fromName[1]) : Number.NaN;
+  if (fromName) return Number(fromName[1]);
+  const scope = String(entry["@scopeEndDate"] ?? "").trim();
+  return ZONED_DATE_TIME.test(scope) ? Date.parse(scope) : Number.NaN;
 }
 
 /**
  * Data Access: the platform groups a session's events once the session is closed and writes the
  * closed sessions in hourly files; a file's scope is the hour it was generated for, and the
  * documented way to read incrementally is by that time. So a window gets every document of the
- * files whose hour starts in it (not the sessions that started in it: a session open across the
- * window's end is in a later file, and would otherwise be lost by both windows). Consecutive
- * windows therefore deliver each file, and each session, once. Files listed twice are read once
- * and a session repeated within the window is dropped. One file is open at a time: its download
- * keeps pace with its documents being consumed.
+ * files whose hour *ends* in it (not the sessions that started in it: a session open across the
+ * window's end is in a later file, and would otherwise be lost by both windows). By its end: a
+ * file is published within the platform's SLA of its hour's end, and so within the task's
+ * minimum delay of the window's end, whatever hour the window ends at. Consecutive windows
+ * therefore deliver each file, and each session, once. Files listed twice are read once and a
+ * session repeated in the next file is dropped (each closes once: repeats are a re-sent file's
+ * neighbours, not far apart; remembering every id of a long window would cost memory that grows
+ * with it). One file is open at a time: its download keeps pace with its documents being consumed.
  */
 function dataAccessConnector(api: SourceApi, type: DataType): Connector {
   const ctx = (session: SourceSession) => ({
@@ -92,9 +100,9 @@ function dataAccessConnector(api: SourceApi, type: DataType): Connector {
         /* invalid */
       }
       if (!sameHost) throw new SourceError("malformed_response", `${SOURCE_API_LABELS[api]} listed a file on another host`, { api, byteOffset: 0 });
-      const scopeStart = scopeStartOf(f, name);
-      if (!Number.isFinite(scopeStart)) throw sourceErrors.malformed(api, `file ${JSON.stringify(name)} is listed without the hour it covers (@scopeStartDate)`, 0);
-      return { name, href, scopeStart };
+      const scopeEnd = scopeEndOf(f, name);
+      if (!Number.isFinite(scopeEnd)) throw sourceErrors.malformed(api, `file ${JSON.stringify(name)} is listed without the hour it covers (in its name or a zoned @scopeEndDate)`, 0);
+      return { name, href, scopeEnd };
     });
   }
 
@@ -125,28 +133,25 @@ function dataAccessConnector(api: SourceApi, type: DataType): Connector {
       const from = +window.from;
       const to = +window.to;
       const fetched = new Set<string>();
-      // Every session of the window: ids are short, and a repeat may be any number of files apart.
-      const seen = new Set<string>();
+      const recent = new RecentIds(2);
       const listRange = Math.min(LIST_RANGE_MS, options.maxRangeMs ?? LIST_RANGE_MS);
       // Listed with an hour to spare on each side, whichever file time the API filters on (the
       // hour covered or when the file was written); the file's own hour then decides.
       for (const range of splitWindow({ from: from - HOUR, to: to + HOUR }, listRange)) {
         const files = (await listFiles(session, range.from, range.to)).filter((f) => {
-          if (!(f.scopeStart >= from && f.scopeStart < to) || fetched.has(f.name)) return false;
+          if (!(f.scopeEnd > from && f.scopeEnd <= to) || fetched.has(f.name)) return false;
           fetched.add(f.name);
           return true;
         });
-        files.sort((a, b) => a.scopeStart - b.scopeStart || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+        files.sort((a, b) => a.scopeEnd - b.scopeEnd || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
         for (const file of files) {
           for await (const doc of fileDocuments(session, file)) {
             const record = doc as SourceRecord;
             const id = recordId(record);
-            if (hasSessionId(id)) {
-              if (seen.has(id)) continue;
-              seen.add(id);
-            }
+            if (hasSessionId(id) && recent.seen(id)) continue;
             yield record;
           }
+          recent.rotate();
         }
       }
     },

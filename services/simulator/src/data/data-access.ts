@@ -183,7 +183,7 @@ export function* dataAccessFileRecords(accountId: string, seed: string, type: Da
 
 /**
  * Exactly what a connector must deliver for [from, to): every document of the hourly files whose
- * hour starts in the window, file by file. Consecutive windows thus get every session once.
+ * hour ends in (from, to], file by file. Consecutive windows thus get every session once.
  */
 export function* dataAccessRecordsForWindow(
   accountId: string,
@@ -193,5 +193,5 @@ export function* dataAccessRecordsForWindow(
   seed: string,
   options: VolumeOptions = {},
 ): Generator<Record<string, unknown>> {
-  for (let hour = Math.ceil(+from / HOUR_MS); hour * HOUR_MS < +to; hour++) yield* dataAccessFileRecords(accountId, seed, type, hour, options);
+  for (let hour = Math.floor(+from / HOUR_MS); (hour + 1) * HOUR_MS <= +to; hour++) yield* dataAccessFileRecords(accountId, seed, type, hour, options);
 }

@@ -165,17 +165,22 @@ const REFUSED_SQL = `SELECT 1 FROM "Task" t JOIN "Tenant" tn ON tn.id = t."tenan
 
 /**
  * Ends a queued run the fetch stage refused to start (see `startRefusal`): SKIPPED with the
- * reason; never started, it has no start time and no attempt. Returns whether it changed the run.
+ * reason; never started, it has no start time and no attempt. The refusal is checked again in the
+ * write: a run its task was enabled for again meanwhile is not skipped, and the job's retry claims
+ * it (this throws). Returns whether it changed the run (false: someone else finished it).
  */
 export async function skipUnstartedRun(db: Db, input: { runId: string; refusal: StartRefusal; at: Date }): Promise<boolean> {
   const { runId, refusal, at } = input;
   const changed = await sqlExecute(
     db,
     `UPDATE "Run" SET status = 'SKIPPED', "finishedAt" = $2::timestamptz, error = $3, "errorCode" = $4, "updatedAt" = $2::timestamptz
-     WHERE id = $1::uuid AND status = 'PENDING'`,
+     WHERE id = $1::uuid AND status = 'PENDING' AND EXISTS (${REFUSED_SQL})`,
     [runId, at.toISOString(), refusal.message, refusal.code],
   );
-  return changed > 0;
+  if (changed > 0) return true;
+  const [still] = await sqlRows<{ status: RunStatus }>(db, `SELECT status FROM "Run" WHERE id = $1::uuid`, [runId]);
+  if (still?.status === "PENDING") throw new Error(`run ${runId} may start after all (its task or account changed again); trying again`);
+  return false;
 }
 
 /** A timestamp as `to_jsonb` renders it, as a Date (as the model API returns it). */

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPrisma, poolOf } from "../src/client.js";
 import { raiseAlert } from "../src/alerts.js";
 import { activeEncryptionKey, encryptionKeyExists, liveDestination, liveSource } from "../src/pipeline-reads.js";
-import { beginStage, completeRun, finishStage, startRefusal, type StageRunFields } from "../src/run-stages.js";
+import { beginStage, completeRun, finishStage, skipUnstartedRun, startRefusal, type StageRunFields } from "../src/run-stages.js";
 import { createTestDatabase, type TestDatabase } from "../src/testing.js";
 
 // The pipeline's hand-written SQL must return exactly what the model API returns and write
@@ -61,6 +61,17 @@ describe("run stages in SQL", () => {
         expect(begun.state, JSON.stringify(c)).toBe("started");
         expect(stored).toMatchObject({ status: "FETCHING", attempts: 1 });
       }
+    }
+    // A skip decided just before the task was enabled again is not written: the job's retry claims the run.
+    {
+      const { tenant, task, run } = await seed();
+      await db.prisma.task.update({ where: { id: task.id }, data: { enabled: false } });
+      const begun = await beginStage(db.prisma, { runId: run.id, tenantId: tenant.id, stage: "fetch", at: new Date() });
+      expect(begun.state).toBe("refused");
+      await db.prisma.task.update({ where: { id: task.id }, data: { enabled: true } });
+      if (begun.state === "refused") await expect(skipUnstartedRun(db.prisma, { runId: run.id, refusal: begun.refusal, at: new Date() })).rejects.toThrow(/may start after all/);
+      expect(await db.prisma.run.findUniqueOrThrow({ where: { id: run.id } })).toMatchObject({ status: "PENDING" });
+      expect((await beginStage(db.prisma, { runId: run.id, tenantId: tenant.id, stage: "fetch", at: new Date() })).state).toBe("started");
     }
     // A run under way is never refused: its fetch retried after the task was deleted goes on.
     const { tenant, task, run } = await seed();

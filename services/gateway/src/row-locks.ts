@@ -5,11 +5,17 @@ export type Transaction = Parameters<Parameters<TenantDb["$transaction"]>[0]>[0]
 
 /**
  * Runs `change` in a transaction holding the tenant's row lock, so concurrent changes that must
- * see each other (the one active encryption key, the last admin key) queue up instead of racing.
+ * see each other (the one active encryption key, the last admin key, a task checked against the
+ * sources, destinations and keys being deleted, two time-zone changes) queue up instead of racing.
+ *
+ * FOR NO KEY UPDATE, not FOR UPDATE: it excludes the same changes from each other but not the
+ * key-share lock every insert of a row referencing the tenant takes (a Run, an alert, an audit
+ * event). Run now and the scheduler lock a task and then insert its run; with FOR UPDATE here, a
+ * change holding the tenant and waiting for that task deadlocked with them.
  */
 export async function withTenantLocked<T>(db: TenantDb, tenantId: string, change: (tx: Transaction) => Promise<T>): Promise<T> {
   return db.$transaction(async (tx) => {
-    await tx.$queryRaw`SELECT id FROM "Tenant" WHERE id = ${tenantId}::uuid FOR UPDATE`;
+    await tx.$queryRaw`SELECT id FROM "Tenant" WHERE id = ${tenantId}::uuid FOR NO KEY UPDATE`;
     return change(tx);
   });
 }

@@ -24,7 +24,24 @@ export interface TaskDraft {
  * a task that is well-formed but cannot run yet (no key, no zone, source lacking permission)
  * is 409 with the reason.
  */
-export async function checkTask(db: TenantDb | Transaction, draft: TaskDraft, now: Date = new Date()): Promise<{ timezone: string | null }> {
+/**
+ * What a change touches, for the rules that only apply to what changes: a task saved under
+ * older rules (a shorter delay) or whose key has since expired can still be renamed or pointed
+ * elsewhere. A new task touches everything.
+ */
+export interface TaskChange {
+  /** The task becomes enabled (created enabled, or enabled now). */
+  enabling: boolean;
+  /** Its schedule or report is set or changed. */
+  scheduleOrReport: boolean;
+}
+
+export async function checkTask(
+  db: TenantDb | Transaction,
+  draft: TaskDraft,
+  now: Date = new Date(),
+  change: TaskChange = { enabling: draft.enabled, scheduleOrReport: true },
+): Promise<{ timezone: string | null }> {
   const tenant = await db.tenant.findFirstOrThrow({ select: { timezone: true } });
   const problems: FieldProblem[] = [];
   for (const message of validateSchedule(draft.schedule, tenant.timezone ?? undefined)) {
@@ -44,7 +61,7 @@ export async function checkTask(db: TenantDb | Transaction, draft: TaskDraft, no
   if (!destination) problems.push({ path: "destinationId", message: "no destination with this id in your account" });
   if (!draft.sourceId) problems.push({ path: "sourceId", message: "a task needs a source to read from" });
   const minDelay = findReport(draft.reportId)?.minDelayMinutes ?? 0;
-  if ((draft.schedule.delayMinutes ?? 0) < minDelay) {
+  if (change.scheduleOrReport && (draft.schedule.delayMinutes ?? 0) < minDelay) {
     problems.push({
       path: "schedule.delayMinutes",
       message: `report ${draft.reportId} needs a delay of at least ${minDelay} minutes: the platform publishes its data for a window up to ${minDelay / 60} hours after the window ends, and a run before that would miss it`,
@@ -63,7 +80,7 @@ export async function checkTask(db: TenantDb | Transaction, draft: TaskDraft, no
     if (!tenant.timezone) throw new Problem(409, "Conflict", "choose your account's time zone (PATCH /v1/account) before enabling a task");
     const activeKey = await db.encryptionKey.findFirst({ where: { active: true, deletedAt: null }, select: { fingerprint: true, expiresAt: true } });
     if (!activeKey) throw new Problem(409, "Conflict", "set up encryption first: a task cannot be enabled without an active encryption key");
-    assertKeyUnexpired(activeKey, now);
+    if (change.enabling) assertKeyUnexpired(activeKey, now);
   }
   return { timezone: tenant.timezone };
 }

@@ -208,6 +208,32 @@ describe("tasks", () => {
     ]);
   });
 
+  it("a task change and a run being queued for it at once do not deadlock", async () => {
+    const t = await readyTenant(gw);
+    const task = (await gw.call(t.adminKey, "POST", "/v1/tasks", t.body())).body;
+    const { default: pg } = await import("pg");
+    const runner = new pg.Client({ connectionString: gw.db.url });
+    await runner.connect();
+    try {
+      // As run now and the scheduler tick do: lock the task, then insert its run (which needs the tenant row's key lock).
+      await runner.query("BEGIN");
+      await runner.query(`SELECT id FROM "Task" WHERE id = $1 FOR UPDATE`, [task.id]);
+      const change = gw.call(t.adminKey, "PATCH", `/v1/tasks/${task.id}`, { description: "renamed while a run is queued" });
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      await runner.query(
+        `INSERT INTO "Run" (id, "tenantId", "taskId", "windowStart", "windowEnd", "scheduledFor", trigger, status, "updatedAt")
+         VALUES (gen_random_uuid(), $1, $2, now() - interval '1 day', now(), now(), 'manual', 'PENDING', now())`,
+        [t.tenant.id, task.id],
+      );
+      await runner.query("COMMIT");
+      const changed = await change;
+      expect(changed.status, JSON.stringify(changed.body)).toBe(200);
+      expect(changed.body.description).toBe("renamed while a run is queued");
+    } finally {
+      await runner.end();
+    }
+  });
+
   it("a task enabled while its destination or source is deleted: one of the two is refused", async () => {
     for (const what of ["destination", "source"] as const) {
       const t = await readyTenant(gw);
@@ -250,6 +276,20 @@ describe("tasks", () => {
     const runNow = await gw.call(t.adminKey, "POST", `/v1/tasks/${task.id}/runs`, {});
     expect(runNow.status).toBe(409);
     expect(runNow.body.detail).toMatch(/expired/);
+    // An enabled task can still be edited meanwhile (renamed, pointed elsewhere): only enabling is refused.
+    await gw.prisma.task.update({ where: { id: task.id }, data: { enabled: true } });
+    expect((await gw.call(t.adminKey, "PATCH", `/v1/tasks/${task.id}`, { description: "renamed" })).status).toBe(200);
+  });
+
+  it("a task saved under an older rule (a Data Access delay under 6 hours) can still be edited, but not given a too-short schedule", async () => {
+    const t = await readyTenant(gw);
+    await gw.prisma.source.update({ where: { id: t.source.id }, data: { permissions: ["data-access-agent-activity"] } });
+    const task = (await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ reportId: "data-access-agent-activity", format: "ndjson", schedule: { frequency: "daily", time: "00:00", delayMinutes: 360 } }))).body;
+    expect(task.id).toBeDefined();
+    await gw.prisma.task.update({ where: { id: task.id }, data: { delayMinutes: 60 } });
+    expect((await gw.call(t.adminKey, "PATCH", `/v1/tasks/${task.id}`, { description: "renamed" })).status).toBe(200);
+    const shorter = await gw.call(t.adminKey, "PATCH", `/v1/tasks/${task.id}`, { schedule: { frequency: "daily", time: "01:00", delayMinutes: 60 } });
+    expect(shorter.status).toBe(400);
   });
 
   it("bulk actions report a result per id; deleting keeps the task's run history", async () => {

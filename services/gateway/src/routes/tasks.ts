@@ -115,7 +115,10 @@ export default async function taskRoutes(app: GatewayApp) {
     if (onlyDisabling) return req.db.task.update({ where: { id: before.id }, data: { enabled: false, nextRunAt: null, coveredUntil: null } });
     // Checked and written under the tenant's row lock, like creates (see there).
     return withTenantLocked(req.db, before.tenantId, async (tx) => {
-      const { timezone } = await checkTask(tx, merged, now());
+      const { timezone } = await checkTask(tx, merged, now(), {
+        enabling: merged.enabled && !before.enabled,
+        scheduleOrReport: body.schedule !== undefined || body.reportId !== undefined || body.reportVersion !== undefined,
+      });
       return writeTaskChange(tx, before, body, merged, timezone);
     });
   }

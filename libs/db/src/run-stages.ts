@@ -160,7 +160,7 @@ export function startRefusal(run: Pick<Run, "trigger">, task: Pick<Task, "enable
  * startRefusal's rule in SQL, for the fetch stage's claim (correlated with the "Run" row being
  * claimed): the two must say the same (run-stages.test.ts checks every case against both).
  */
-const REFUSED_SQL = `SELECT 1 FROM "Task" t JOIN "Tenant" tn ON tn.id = t."tenantId"
+export const REFUSED_SQL = `SELECT 1 FROM "Task" t JOIN "Tenant" tn ON tn.id = t."tenantId"
   WHERE t.id = "Run"."taskId" AND (tn.disabled OR t."deletedAt" IS NOT NULL OR (NOT t.enabled AND "Run".trigger = 'schedule'))`;
 
 /**

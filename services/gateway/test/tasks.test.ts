@@ -290,6 +290,24 @@ describe("tasks", () => {
     expect((await gw.call(t.adminKey, "PATCH", `/v1/tasks/${task.id}`, { description: "renamed" })).status).toBe(200);
     const shorter = await gw.call(t.adminKey, "PATCH", `/v1/tasks/${task.id}`, { schedule: { frequency: "daily", time: "01:00", delayMinutes: 60 } });
     expect(shorter.status).toBe(400);
+    // Enabling it again applies today's rules.
+    await gw.call(t.adminKey, "PATCH", `/v1/tasks/${task.id}`, { enabled: false });
+    expect((await gw.call(t.adminKey, "PATCH", `/v1/tasks/${task.id}`, { enabled: true })).status).toBe(400);
+    const bulk = await gw.call(t.adminKey, "POST", "/v1/tasks/bulk", { action: "enable", ids: [task.id] });
+    expect(bulk.body.results[0]).toMatchObject({ ok: false, status: 400 });
+  });
+
+  it("a change waiting for the tenant's lock sees a disable that went first: enabling with an expired key is still refused", async () => {
+    const t = await readyTenant(gw);
+    const task = (await gw.call(t.adminKey, "POST", "/v1/tasks", t.body())).body;
+    await gw.prisma.encryptionKey.updateMany({ where: { tenantId: t.tenant.id }, data: { expiresAt: new Date(clock.getTime() - 60_000) } });
+    const [change, disable] = await whileRowHeld({ table: "Tenant", id: t.tenant.id }, [
+      () => gw.call(t.adminKey, "PATCH", `/v1/tasks/${task.id}`, { enabled: true, description: "x" }),
+      () => gw.call(t.adminKey, "PATCH", `/v1/tasks/${task.id}`, { enabled: false }),
+    ]);
+    expect(disable!.status).toBe(200);
+    expect(change!.status).toBe(409);
+    expect((await gw.prisma.task.findUniqueOrThrow({ where: { id: task.id } })).enabled).toBe(false);
   });
 
   it("bulk actions report a result per id; deleting keeps the task's run history", async () => {

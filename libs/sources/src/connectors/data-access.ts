@@ -51,13 +51,17 @@ const ZONED_DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\
 
 /**
  * The end of the hour a listed file covers: the one in its name (epoch ms, unambiguous), else
- * `@scopeEndDate` when it carries its zone; NaN when neither says.
+ * `@scopeEndDate`, else `@scopeStartDate` + 1 hour, when they carry their zone; NaN when none says.
  */
 function scopeEndOf(entry: Record<string, unknown>, name: string): number {
   const fromName = FILE_NAME_SCOPE.exec(name);
   if (fromName) return Number(fromName[1]);
-  const scope = String(entry["@scopeEndDate"] ?? "").trim();
-  return ZONED_DATE_TIME.test(scope) ? Date.parse(scope) : Number.NaN;
+  const zoned = (field: string) => {
+    const text = String(entry[field] ?? "").trim();
+    return ZONED_DATE_TIME.test(text) ? Date.parse(text) : Number.NaN;
+  };
+  const end = zoned("@scopeEndDate");
+  return Number.isFinite(end) ? end : zoned("@scopeStartDate") + HOUR;
 }
 
 /**
@@ -135,8 +139,9 @@ function dataAccessConnector(api: SourceApi, type: DataType): Connector {
       const fetched = new Set<string>();
       const recent = new RecentIds(2);
       const listRange = Math.min(LIST_RANGE_MS, options.maxRangeMs ?? LIST_RANGE_MS);
-      // Listed with an hour to spare on each side, whichever file time the API filters on (the
-      // hour covered or when the file was written); the file's own hour then decides.
+      // The API selects files by the start of the hour they cover (documented); listed with an
+      // hour to spare on each side, so a window's files are all listed whether it compares that
+      // start or the hour's end. The file's own hour then decides which window takes it.
       for (const range of splitWindow({ from: from - HOUR, to: to + HOUR }, listRange)) {
         const files = (await listFiles(session, range.from, range.to)).filter((f) => {
           if (!(f.scopeEnd > from && f.scopeEnd <= to) || fetched.has(f.name)) return false;

@@ -107,17 +107,22 @@ export default async function taskRoutes(app: GatewayApp) {
 
   app.get("/v1/tasks/:id", { schema: { tags: ["tasks"], params: idParams, response: { 200: taskView } } }, async (req) => toTaskView(await liveTask(req.db, req.params.id)));
 
-  async function updateTask(req: { db: TenantDb }, before: Task, body: Partial<TaskBody>): Promise<Task> {
-    const merged: TaskDraft = { ...draftOf(before), ...body, schedule: body.schedule ?? scheduleOf(before) } as TaskDraft;
+  async function updateTask(req: { db: TenantDb }, task: Task, body: Partial<TaskBody>): Promise<Task> {
     // Disabling alone changes nothing that needs checking, and must work whatever went wrong
     // around the task (a source that lost a permission, a report version since retired).
     const onlyDisabling = body.enabled === false && Object.keys(body).every((field) => field === "enabled");
-    if (onlyDisabling) return req.db.task.update({ where: { id: before.id }, data: { enabled: false, nextRunAt: null, coveredUntil: null } });
-    // Checked and written under the tenant's row lock, like creates (see there).
-    return withTenantLocked(req.db, before.tenantId, async (tx) => {
+    if (onlyDisabling) return req.db.task.update({ where: { id: task.id }, data: { enabled: false, nextRunAt: null, coveredUntil: null } });
+    // Checked and written under the tenant's row lock, like creates (see there), from the task as
+    // it is under the lock (a change that went first, e.g. a disable, is seen).
+    return withTenantLocked(req.db, task.tenantId, async (tx) => {
+      const before = await lockTask(tx, task.id, task.tenantId);
+      if (!before || before.deletedAt) throw notFound("task");
+      const merged: TaskDraft = { ...draftOf(before), ...body, schedule: body.schedule ?? scheduleOf(before) } as TaskDraft;
+      const enabling = merged.enabled && !before.enabled;
       const { timezone } = await checkTask(tx, merged, now(), {
-        enabling: merged.enabled && !before.enabled,
-        scheduleOrReport: body.schedule !== undefined || body.reportId !== undefined || body.reportVersion !== undefined,
+        enabling,
+        // Enabling applies today's rules too: the task may have been saved under older ones.
+        scheduleOrReport: enabling || body.schedule !== undefined || body.reportId !== undefined || body.reportVersion !== undefined,
       });
       return writeTaskChange(tx, before, body, merged, timezone);
     });
@@ -133,8 +138,8 @@ export default async function taskRoutes(app: GatewayApp) {
     if (!merged.enabled) return tx.task.update({ where: { id: before.id }, data: { ...data, nextRunAt: null, coveredUntil: null } });
     if (enabling || !before.nextRunAt) return tx.task.update({ where: { id: before.id }, data: { ...data, nextRunAt: nextRunAtFor(merged, timezone, now()), coveredUntil: null } });
     if (!scheduleChanged || !timezone) return tx.task.update({ where: { id: before.id }, data });
-    const progress = await lockTask(tx, before.id, before.tenantId);
-    const next = resumeAfterChange({ schedule: scheduleOf(before), timeZone: timezone, nextRunAt: progress?.nextRunAt ?? null, coveredUntil: progress?.coveredUntil ?? null }, { schedule: merged.schedule, timeZone: timezone }, now());
+    // `before` was read under the task's lock, which this transaction holds: its progress is current.
+    const next = resumeAfterChange({ schedule: scheduleOf(before), timeZone: timezone, nextRunAt: before.nextRunAt, coveredUntil: before.coveredUntil }, { schedule: merged.schedule, timeZone: timezone }, now());
     return tx.task.update({ where: { id: before.id }, data: { ...data, ...next } });
   }
 

@@ -28,6 +28,8 @@ describe("PostgreSQL and Redis spans from startTelemetry", () => {
       await redis.get(key);
       await client.query("SELECT $1::text AS value", [secret]);
     });
+    // Spans reach the exporter once the resource's detectors have answered, a moment after they end.
+    for (let waited = 0; !spans.getFinishedSpans().some((s) => s.name === "work") && waited < 10_000; waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
   });
 
   afterAll(async () => {

@@ -1,5 +1,5 @@
 import { createRequire } from "node:module";
-import { metrics } from "@opentelemetry/api";
+import { context, metrics, propagation, trace } from "@opentelemetry/api";
 import { OTLPMetricExporter } from "@opentelemetry/exporter-metrics-otlp-http";
 import { PrometheusExporter } from "@opentelemetry/exporter-prometheus";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
@@ -98,7 +98,12 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
     async shutdown() {
       active = undefined;
       await sdk.shutdown();
+      // The SDK leaves its providers registered globally: a later start in this process (a test
+      // worker running the next file) could not register its own and would record nothing.
       metrics.disable();
+      trace.disable();
+      propagation.disable();
+      context.disable();
     },
   };
   return active;

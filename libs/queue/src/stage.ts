@@ -4,7 +4,7 @@ import type { Config } from "@transporter/config";
 import { addRunNote, beginStage, completeRun, finishStage, skipUnstartedRun, hasNotificationSettings, raiseAlert, runFailedAlert, runFailureAlertKey, stageFinished, type Db, type Run, type StageRunFields, type StageTask, type Task, type Tenant } from "@transporter/db";
 import { createLogger, startSpan, withTraceContext, type Logger } from "@transporter/telemetry";
 import type { Redis } from "ioredis";
-import { jobCatalog, type JobPayload, type Stage } from "./catalog.js";
+import { jobCatalog, type JobInput, type JobPayload, type Stage } from "./catalog.js";
 import { errorCodeOf, isPermanent } from "./errors.js";
 import { JobProducer } from "./producer.js";
 import { createWorker } from "./worker.js";
@@ -48,6 +48,8 @@ export interface StageWorkerOptions<S extends Stage> {
 }
 
 const meter = () => metrics.getMeter("transporter-pipeline");
+/** Tries at queueing a finished run's notification before the job fails (0.25, 0.5, 1 s apart). */
+const NOTIFY_ENQUEUE_ATTEMPTS = 4;
 
 /**
  * The bookkeeping every pipeline stage shares, so a service is only its handler:
@@ -79,6 +81,24 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
 
   const labels = (run: LoadedRun) => ({ report: run.task.reportId, destination_kind: run.task.destination.kind });
 
+  /**
+   * Queues a finished run's notification. The run's outcome is already committed, so a failure
+   * here is retried on the spot a few times (a Redis blip) before it fails the job: on the job's
+   * last attempt nothing would retry it, and the notification would be lost.
+   */
+  async function enqueueNotify(input: JobInput<"notify">): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await producer.enqueue("notify", input);
+        return;
+      } catch (error) {
+        if (attempt >= NOTIFY_ENQUEUE_ATTEMPTS) throw error;
+        logger.warn({ runId: input.runId, attempt, err: { message: (error as Error).message } }, "could not queue the notification; trying again");
+        await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** (attempt - 1)));
+      }
+    }
+  }
+
   async function failRun(run: LoadedRun, error: unknown, payload: JobPayload<S>) {
     const message = (error as Error).message || "unknown error";
     // The FAILED status and its alert are one transaction: whoever sees the run failed sees its alert.
@@ -93,7 +113,7 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
     });
     if (!failed) return;
     runsFailed.add(1, { ...labels(run), stage, reason: errorCodeOf(error) });
-    if (hasNotificationSettings(run.task.notifications)) await producer.enqueue("notify", { runId: run.id, tenantId: run.tenantId, trace: payload.trace, outcome: "failed" });
+    if (hasNotificationSettings(run.task.notifications)) await enqueueNotify({ runId: run.id, tenantId: run.tenantId, trace: payload.trace, outcome: "failed" });
   }
 
   /**
@@ -107,7 +127,7 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
     if (!outcome) return;
     const finished = await prisma.run.findFirst({ where: { id: payload.runId, tenantId: payload.tenantId }, select: { task: { select: { notifications: true } } } });
     if (!finished || !hasNotificationSettings(finished.task.notifications)) return;
-    await producer.enqueue("notify", { runId: payload.runId, tenantId: payload.tenantId, trace: payload.trace, outcome });
+    await enqueueNotify({ runId: payload.runId, tenantId: payload.tenantId, trace: payload.trace, outcome });
   }
 
   const worker = createWorker(
@@ -177,7 +197,7 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
               }
               countOutput();
               runsSucceeded.add(1, labels(run));
-              if (hasNotificationSettings(run.task.notifications)) await producer.enqueue("notify", { runId: run.id, tenantId: run.tenantId, trace: payload.trace, outcome: "succeeded" });
+              if (hasNotificationSettings(run.task.notifications)) await enqueueNotify({ runId: run.id, tenantId: run.tenantId, trace: payload.trace, outcome: "succeeded" });
               return;
             }
             if (!(await finishStage(prisma, { runId: run.id, stage: stage as Exclude<S, "deliver">, fields, staging, at: new Date() }))) {

@@ -210,6 +210,22 @@ describe("queue contracts and the stage harness", () => {
     await producer.close();
   });
 
+  it("a notification whose enqueue fails once on the deliver job's last attempt is still enqueued", async () => {
+    const handoffPrefix = `${prefix}-notify-last-attempt`;
+    const producer = producerFailingOnce(handoffPrefix, "notify", 1);
+    const run = await newRun({ webhookUrl: "https://hooks.example.test/runs", on: "always" });
+    const stage = createStageWorker({ stage: "deliver", config: { ...config, REDIS_PREFIX: handoffPrefix }, prisma: db.prisma, redis, producer, handler: async () => undefined });
+    await producer.enqueue("deliver", { runId: run.id, tenantId: run.tenantId, encryptedKey: `tenants/${run.tenantId}/runs/${run.id}/encrypted/report.csv.pgp` });
+    const { state } = await settledJob(producer, "deliver", run.id);
+    await stage.close();
+    expect(state).toBe("completed");
+    expect((await db.prisma.run.findUniqueOrThrow({ where: { id: run.id } })).status).toBe("SUCCEEDED");
+    expect((await producer.queue("notify").getJob(`${run.id}-notify`))?.data).toMatchObject({ outcome: "succeeded" });
+    await producer.queue("deliver").obliterate({ force: true });
+    await producer.queue("notify").obliterate({ force: true });
+    await producer.close();
+  });
+
   it("a failure notification lost after a permanent error is enqueued by the retry", async () => {
     const handoffPrefix = `${prefix}-failure-notify-lost`;
     const producer = producerFailingOnce(handoffPrefix, "notify", 2);

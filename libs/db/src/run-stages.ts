@@ -160,8 +160,21 @@ export function startRefusal(run: Pick<Run, "trigger">, task: Pick<Task, "enable
  * startRefusal's rule in SQL, for the fetch stage's claim (correlated with the "Run" row being
  * claimed): the two must say the same (run-stages.test.ts checks every case against both).
  */
-export const REFUSED_SQL = `SELECT 1 FROM "Task" t JOIN "Tenant" tn ON tn.id = t."tenantId"
+const REFUSED_SQL = `SELECT 1 FROM "Task" t JOIN "Tenant" tn ON tn.id = t."tenantId"
   WHERE t.id = "Run"."taskId" AND (tn.disabled OR t."deletedAt" IS NOT NULL OR (NOT t.enabled AND "Run".trigger = 'schedule'))`;
+
+/**
+ * Ends a queued run that may no longer start as SKIPPED with the reason, re-checking the refusal
+ * in the write ($1 run id, $2 time, $3 message, $4 code; see skipRefusedRunParams). Shared by the
+ * fetch stage (skipUnstartedRun) and the reconciler (a queued run whose fetch job failed).
+ */
+export const SKIP_REFUSED_RUN_SQL = `UPDATE "Run" SET status = 'SKIPPED', "finishedAt" = $2::timestamptz, error = $3, "errorCode" = $4, "updatedAt" = $2::timestamptz
+  WHERE id = $1::uuid AND status = 'PENDING' AND EXISTS (${REFUSED_SQL})`;
+
+/** The parameters of SKIP_REFUSED_RUN_SQL. */
+export function skipRefusedRunParams(runId: string, refusal: StartRefusal, at: Date): unknown[] {
+  return [runId, at.toISOString(), refusal.message, refusal.code];
+}
 
 /**
  * Ends a queued run the fetch stage refused to start (see `startRefusal`): SKIPPED with the
@@ -171,12 +184,7 @@ export const REFUSED_SQL = `SELECT 1 FROM "Task" t JOIN "Tenant" tn ON tn.id = t
  */
 export async function skipUnstartedRun(db: Db, input: { runId: string; refusal: StartRefusal; at: Date }): Promise<boolean> {
   const { runId, refusal, at } = input;
-  const changed = await sqlExecute(
-    db,
-    `UPDATE "Run" SET status = 'SKIPPED', "finishedAt" = $2::timestamptz, error = $3, "errorCode" = $4, "updatedAt" = $2::timestamptz
-     WHERE id = $1::uuid AND status = 'PENDING' AND EXISTS (${REFUSED_SQL})`,
-    [runId, at.toISOString(), refusal.message, refusal.code],
-  );
+  const changed = await sqlExecute(db, SKIP_REFUSED_RUN_SQL, skipRefusedRunParams(runId, refusal, at));
   if (changed > 0) return true;
   const [still] = await sqlRows<{ status: RunStatus }>(db, `SELECT status FROM "Run" WHERE id = $1::uuid`, [runId]);
   if (still?.status === "PENDING") throw new Error(`run ${runId} may start after all (its task or account changed again); trying again`);

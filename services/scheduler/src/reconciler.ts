@@ -1,5 +1,5 @@
 import type pg from "pg";
-import { failStuckRun, hasNotificationSettings, REFUSED_SQL, startRefusal, type RunStatus, type StartRefusal } from "@transporter/db";
+import { failStuckRun, hasNotificationSettings, SKIP_REFUSED_RUN_SQL, skipRefusedRunParams, startRefusal, type RunStatus, type StartRefusal } from "@transporter/db";
 import { jobCatalog, jobIdFor, type JobProducer, type Redis, type Stage } from "@transporter/queue";
 import type { Logger } from "@transporter/telemetry";
 import type { SchedulerMetrics } from "./metrics.js";
@@ -232,11 +232,7 @@ export async function recoverStuckRuns(deps: StuckRecoveryDeps, olderThan: Date,
       }
     }
     for (const { run, refusal } of skipping) {
-      const { rowCount } = await pool.query(
-        `UPDATE "Run" SET status = 'SKIPPED', "finishedAt" = $4, error = $5, "errorCode" = $6, "updatedAt" = $4
-         WHERE id = $1 AND status = $2::"RunStatus" AND "updatedAt" = $3 AND EXISTS (${REFUSED_SQL})`,
-        [run.id, run.status, run.updatedAt, now(), refusal.message, refusal.code],
-      );
+      const { rowCount } = await pool.query(SKIP_REFUSED_RUN_SQL, skipRefusedRunParams(run.id, refusal, now()));
       if (!rowCount) continue;
       result.skipped += 1;
       metrics.stuckRuns.add(1, { stage: run.stage, action: "skipped" });

@@ -34,8 +34,9 @@ async function call<T = any>(key: string, method: string, path: string, body?: u
   return (text ? JSON.parse(text) : undefined) as T;
 }
 
+let operator: { id: string; key: string } | undefined;
 try {
-  const operator = await createOperatorKey(system.prisma, "demo operator");
+  operator = await createOperatorKey(system.prisma, "demo operator");
   const accountId = `demo${randomBytes(3).toString("hex")}`;
   const { tenant, adminApiKey } = await call(operator.key, "POST", "/v1/tenants", { name: "Demo Brand", accountId, timezone: "Europe/London" });
   const admin = adminApiKey.key as string;
@@ -57,7 +58,9 @@ try {
   const destination = await call(admin, "POST", "/v1/destinations", { name: "Managed storage", kind: "managed", config: {} });
   const task = await call(admin, "POST", "/v1/tasks", {
     description: "Daily conversations", reportId: "messaging-conversations", reportVersion: "latest", format: "csv",
-    schedule: { frequency: "daily", time: "00:00", delayMinutes: 0 }, sourceId: source.id, destinationId: destination.id, enabled: true,
+    // Disabled: the demo runs it now (a disabled task still runs on request). Enabled, it would be
+    // due every day in this database, against an account only this run's simulator knew.
+    schedule: { frequency: "daily", time: "00:00", delayMinutes: 0 }, sourceId: source.id, destinationId: destination.id, enabled: false,
   });
   let run = await call(admin, "POST", `/v1/tasks/${task.id}/runs`, {});
   console.log(`Running task "${task.description}" for ${run.windowStart} – ${run.windowEnd} …`);
@@ -89,6 +92,8 @@ Decrypt it with GnuPG:
     await new Promise<void>((resolveStop) => process.once("SIGINT", () => resolveStop()));
   }
 } finally {
+  // The operator key was only for setting up this demo (it is never shown): revoked, not left behind.
+  if (operator) await system.prisma.apiKey.update({ where: { id: operator.id }, data: { revokedAt: new Date() } }).catch(() => undefined);
   await system.stop();
   await simulator.stop();
 }

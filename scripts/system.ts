@@ -2,13 +2,13 @@ import type { Config } from "@transporter/config";
 import { keyringFromConfig } from "@transporter/crypto";
 import { createPrisma, ensureDatabase, idleConnectionClosed, migrate, type Db } from "@transporter/db";
 import { createRedis, JobProducer, type Redis } from "@transporter/queue";
-import { createDestinationRegistry, createManagedStore, createStagingStore, sweepManagedFiles, sweepStaging, type StagingStore } from "@transporter/storage";
+import { createDestinationRegistry, createManagedStore, createStagingStore, type StagingStore } from "@transporter/storage";
 import { createLogger, type Logger } from "@transporter/telemetry";
 import { start as startDeliverer } from "@transporter/deliverer";
 import { start as startEncryptor } from "@transporter/encryptor";
 import { start as startFetcher } from "@transporter/fetcher";
 import { start as startGateway, type RunningGateway } from "@transporter/gateway";
-import { start as startScheduler } from "@transporter/scheduler";
+import { periodicSweeps, start as startScheduler } from "@transporter/scheduler";
 import { start as startTransformer } from "@transporter/transformer";
 
 export const SERVICE_NAMES = ["gateway", "scheduler", "fetcher", "transformer", "encryptor", "deliverer"] as const;
@@ -45,10 +45,7 @@ export async function startSystem(config: Config, options: { now?: () => Date; l
   const started: Array<{ stop(): Promise<void> }> = [];
   try {
     const now = options.now ?? (() => new Date());
-    const sweeps = [
-      async () => void (await sweepStaging({ prisma, staging, now: now(), retentionHours: config.STAGING_RETENTION_HOURS, logger })),
-      async () => void (await sweepManagedFiles({ prisma, store: managed, now: now(), logger })),
-    ];
+    const sweeps = periodicSweeps({ prisma, staging, managed, config, logger, now });
     started.push(await startScheduler(config, { ...shared, sweeps } as never));
     started.push(await startFetcher(config, shared as never));
     started.push(await startTransformer(config, shared as never));

@@ -6,6 +6,7 @@ import { envSchema } from "@transporter/config";
 interface ComposeService {
   image?: string;
   command?: string[] | string;
+  stop_grace_period?: string;
   entrypoint?: string[] | string;
   environment?: Record<string, string>;
   depends_on?: Record<string, { condition: string }>;
@@ -27,6 +28,16 @@ const k8sDocs = async (file: string): Promise<K8sDoc[]> => {
   return parseAllDocuments(readFileSync(file, "utf8")).map((d) => d.toJS() as K8sDoc).filter(Boolean);
 };
 
+/**
+ * The command of `npm run start:<service>` as a container runs it: the script's words after its
+ * `exec` (the script execs node so that npm's shell hands on signals), checked to start node.
+ */
+function nodeCommandOf(scripts: Record<string, string>, service: string): string[] {
+  const script = scripts[`start:${service}`];
+  expect(script, `package.json script start:${service}`).toMatch(/^exec node /);
+  return script!.replace(/^exec /, "").split(" ");
+}
+
 /** The comment lines a YAML file starts with (its header). */
 const header = (file: string) => (/^(?:#.*\n)+/.exec(readFileSync(file, "utf8"))?.[0] ?? "");
 
@@ -42,8 +53,9 @@ describe("deployment files", () => {
     for (const name of ["gateway", "scheduler", "fetcher", "transformer", "encryptor", "deliverer"]) {
       const service = compose.services[name]!;
       expect(service.image).toBe("transporter:latest");
-      expect(service.command).toEqual(["npm", "run", `start:${name}`]);
-      expect(scripts[`start:${name}`], `package.json script start:${name}`).toBeDefined();
+      // Node itself, as `npm run start:<name>` runs it (npm's shell would not pass SIGTERM on).
+      expect(service.command).toEqual(nodeCommandOf(scripts, name));
+      expect(service.stop_grace_period, `${name} stop_grace_period`).toMatch(/^(4[0-9]|[5-9][0-9])s$/);
     }
   });
 
@@ -74,7 +86,7 @@ describe("deployment files", () => {
     for (const match of script.matchAll(/mc mb ((?:(?:-p|--ignore-existing) )+)((?:[^\s&;|]+ ?)+)/g)) {
       for (const target of match[2]!.trim().split(/\s+/)) made.add(target);
     }
-    const app = Object.entries(compose.services).filter(([, s]) => s.image?.startsWith("transporter") && [s.command].flat().join(" ").startsWith("npm run start:"));
+    const app = Object.entries(compose.services).filter(([, s]) => s.image?.startsWith("transporter") && [s.command].flat().join(" ").startsWith("node --import tsx services/"));
     expect(app.length).toBeGreaterThanOrEqual(6);
     for (const [service, definition] of app) {
       for (const variable of ["STAGING_S3_BUCKET", "MANAGED_S3_BUCKET"]) {
@@ -85,10 +97,16 @@ describe("deployment files", () => {
     }
   });
 
-  it("the Dockerfile builds from the lockfile and runs as a non-root user", () => {
+  it("the Dockerfile builds from the lockfile and runs node itself under tini as a non-root user", () => {
     const dockerfile = readFileSync("deploy/Dockerfile", "utf8");
     expect(dockerfile).toMatch(/npm ci/);
     expect(dockerfile).toMatch(/^USER transporter$/m);
+    expect(dockerfile).toMatch(/^ENTRYPOINT \["\/usr\/bin\/tini", "--"\]$/m);
+    const scripts = JSON.parse(readFileSync("package.json", "utf8")).scripts as Record<string, string>;
+    expect(dockerfile).toContain(`CMD ${JSON.stringify(nodeCommandOf(scripts, "gateway")).replaceAll(",", ", ")}`);
+    // The build context leaves out what the image builds itself (dependencies) or never needs (history).
+    const ignored = readFileSync(".dockerignore", "utf8").split("\n").map((line) => line.trim());
+    for (const entry of [".git", "node_modules", "**/node_modules"]) expect(ignored, `.dockerignore: ${entry}`).toContain(entry);
   });
 });
 
@@ -96,11 +114,12 @@ describe("Kubernetes manifests", () => {
   it("parse, run every service from the one image, and autoscale every worker", async () => {
     const docs = await k8sDocs("deploy/k8s/transporter.yaml");
     const deployments = docs.filter((d) => d.kind === "Deployment");
+    const scripts = JSON.parse(readFileSync("package.json", "utf8")).scripts as Record<string, string>;
     expect(deployments.map((d) => d.metadata.name).sort()).toEqual(["deliverer", "encryptor", "fetcher", "gateway", "scheduler", "transformer"].map((n) => `transporter-${n}`));
     for (const d of deployments) {
       const container = d.spec.template.spec.containers[0];
       expect(container.image).toBe("transporter:latest");
-      expect(container.command.join(" ")).toBe(`npm run start:${d.metadata.name.replace("transporter-", "")}`);
+      expect(container.command).toEqual(["/usr/bin/tini", "--", ...nodeCommandOf(scripts, d.metadata.name.replace("transporter-", ""))]);
     }
     const autoscaled = docs.filter((d) => d.kind === "HorizontalPodAutoscaler").map((d) => d.spec.scaleTargetRef.name).sort();
     expect(autoscaled).toEqual(["deliverer", "encryptor", "fetcher", "gateway", "transformer"].map((n) => `transporter-${n}`));

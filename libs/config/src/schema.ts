@@ -116,6 +116,8 @@ export const envSchema = z.object({
   SIMULATOR_HOST: z.string().default("127.0.0.1"),
   SIMULATOR_PORT: port.default(8090),
   SIMULATOR_SEED: z.string().default("transporter"),
+  /** The simulator refuses NODE_ENV=production unless this is true (a test double deployed by mistake). */
+  SIMULATOR_ALLOW_PRODUCTION: bool.default(false),
 
   SMTP_URL: z.string().regex(/^smtps?:\/\//, "must be an smtp:// URL").optional(),
   SMTP_FROM: z.string().default("Transporter <no-reply@transporter.local>"),

@@ -12,7 +12,9 @@ export async function ensureDatabase(databaseUrl: string): Promise<void> {
   try {
     const { rowCount } = await client.query("SELECT 1 FROM pg_database WHERE datname = $1", [name]);
     if (!rowCount) await client.query(`CREATE DATABASE "${name}"`).catch((error: { code?: string }) => {
-      if (error.code !== "42P04") throw error; // created meanwhile by another process
+      // Created meanwhile by another process: 42P04 when it had committed, 23505 (the catalogue's
+      // unique name index) when both were creating it at the same moment.
+      if (error.code !== "42P04" && error.code !== "23505") throw error;
     });
   } finally {
     await client.end();

@@ -41,7 +41,7 @@ async function readMigrations(dir: string): Promise<MigrationFile[]> {
 export async function migrate(
   databaseUrl: string,
   options: { migrationsDir?: string; log?: (message: string) => void } = {},
-): Promise<{ applied: string[] }> {
+): Promise<{ applied: string[]; ahead?: string[] }> {
   const migrations = await readMigrations(options.migrationsDir ?? DEFAULT_MIGRATIONS_DIR);
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
@@ -61,14 +61,21 @@ export async function migrate(
     );
     const applied = new Map(rows.map((r) => [r.migration_name, r]));
     const known = new Set(migrations.map((m) => m.name));
+    const latestKnown = migrations.at(-1)?.name ?? "";
+    // Migrations are additive (expand, then contract a release later): a database a newer release
+    // migrated still serves this one, so rolling the image back needs no down-migration. Only
+    // migrations named after all of ours are a newer release's; any other unknown one is not ours.
+    const ahead: string[] = [];
     for (const row of rows) {
       if (!known.has(row.migration_name)) {
-        throw new MigrationError(`database has migration "${row.migration_name}" that is not in the migrations folder`);
+        if (row.migration_name <= latestKnown) throw new MigrationError(`database has migration "${row.migration_name}" that is not in the migrations folder`);
+        ahead.push(row.migration_name);
       }
       if (!row.finished_at) {
         throw new MigrationError(`migration "${row.migration_name}" started but never finished; resolve it by hand`);
       }
     }
+    if (ahead.length > 0) options.log?.(`the database is ahead of this release (it has ${ahead.sort().join(", ")}); running on the newer schema`);
     const done: string[] = [];
     for (const migration of migrations) {
       const previous = applied.get(migration.name);
@@ -97,7 +104,7 @@ export async function migrate(
       options.log?.(`applied migration ${migration.name}`);
       done.push(migration.name);
     }
-    return { applied: done };
+    return ahead.length > 0 ? { applied: done, ahead } : { applied: done };
   } finally {
     await client.query("SELECT pg_advisory_unlock($1)", [MIGRATION_LOCK_ID]).catch(() => undefined);
     await client.end();

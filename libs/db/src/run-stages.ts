@@ -29,7 +29,11 @@ export function stageStatus(stage: PipelineStage): RunStatus {
 export interface StageRunFields {
   records?: number;
   sourceCalls?: number;
+  /** The report the run fetched and renders, pinned by the fetch stage (the task's may change). */
+  reportId?: string;
   reportVersion?: number;
+  /** The file format the transform stage wrote. */
+  format?: string;
   rows?: number;
   skippedRecords?: number;
   notes?: string[];
@@ -46,7 +50,9 @@ export interface StageRunFields {
 const FIELD_COLUMNS: { [K in keyof Required<StageRunFields>]: { column: string; cast: string; encode?: (value: StageRunFields[K]) => unknown } } = {
   records: { column: "records", cast: "int" },
   sourceCalls: { column: "sourceCalls", cast: "int" },
+  reportId: { column: "reportId", cast: "text" },
   reportVersion: { column: "reportVersion", cast: "int" },
+  format: { column: "format", cast: "text" },
   rows: { column: "rows", cast: "int" },
   skippedRecords: { column: "skippedRecords", cast: "int" },
   notes: { column: "notes", cast: "jsonb", encode: (v) => JSON.stringify(v ?? []) },
@@ -240,9 +246,11 @@ export async function finishStage(db: Db, input: { runId: string; stage: Exclude
  * atomically), resolves the task's open failure alert: whoever sees the run succeeded no
  * longer sees the alert its failures raised. Only while the run is DELIVERING: false when it was
  * failed meanwhile (a FAILED run, its alert and its notification are never contradicted).
+ * `notify`: the task has notification settings, so the run owes a notification from now on
+ * (`notificationDueAt`, cleared by the notify job), committed with the outcome it reports.
  */
-export async function completeRun(db: Db, input: { runId: string; fields: StageRunFields; staging: Record<string, string>; resolveAlertKey: string; at: Date }): Promise<boolean> {
-  const { runId, fields, staging, resolveAlertKey, at } = input;
+export async function completeRun(db: Db, input: { runId: string; fields: StageRunFields; staging: Record<string, string>; resolveAlertKey: string; notify: boolean; at: Date }): Promise<boolean> {
+  const { runId, fields, staging, resolveAlertKey, notify, at } = input;
   const params = new SqlParams();
   const now = params.add(at.toISOString());
   const assignments = [
@@ -253,6 +261,7 @@ export async function completeRun(db: Db, input: { runId: string; fields: StageR
     `staging = ${params.add(JSON.stringify(staging))}::jsonb`,
     `error = NULL`,
     `"errorCode" = NULL`,
+    `"notificationDueAt" = ${notify ? `${now}::timestamptz` : "NULL"}`,
     `"updatedAt" = ${now}::timestamptz`,
   ];
   const [result] = await sqlRows<{ completed: number }>(
@@ -266,9 +275,17 @@ export async function completeRun(db: Db, input: { runId: string; fields: StageR
   return (result?.completed ?? 0) > 0;
 }
 
-/** Adds a note to a run's history (notes are shown with the run), whatever its status. */
-export async function addRunNote(db: Db, runId: string, note: string): Promise<void> {
-  await sqlExecute(db, `UPDATE "Run" SET notes = notes || jsonb_build_array($2::text) WHERE id = $1::uuid`, [runId, note]);
+/**
+ * Adds a note to a run's history (notes are shown with the run): only while the run has `status`
+ * when one is given. True when it was added.
+ */
+export async function addRunNote(db: Db, runId: string, note: string, options: { status?: RunStatus } = {}): Promise<boolean> {
+  const changed = await sqlExecute(
+    db,
+    `UPDATE "Run" SET notes = notes || jsonb_build_array($2::text) WHERE id = $1::uuid AND ($3::"RunStatus" IS NULL OR status = $3::"RunStatus")`,
+    [runId, note, options.status ?? null],
+  );
+  return changed > 0;
 }
 
 /**
@@ -286,11 +303,6 @@ export function runFailedAlert(run: { tenantId: string; taskId: string; runId: s
     message: `The run for ${run.windowStart.toISOString()} – ${run.windowEnd.toISOString()} failed while it was ${stageStatus(stage).toLowerCase()}: ${message}`,
     dedupeKey: runFailureAlertKey(run.taskId), taskId: run.taskId, runId: run.runId,
   };
-}
-
-/** Whether a task's notification settings ask for anything: tasks without them get no notify job. */
-export function hasNotificationSettings(notifications: unknown): boolean {
-  return notifications !== null && typeof notifications === "object" && !Array.isArray(notifications) && Object.keys(notifications).length > 0;
 }
 
 /** `raiseAlert`'s statement on a pg client (inside its transaction), so the alert SQL stays in one place. */
@@ -314,18 +326,19 @@ export type FailedStuckRun = { tenantId: string; taskId: string };
  */
 export async function failStuckRun(
   pool: pg.Pool,
-  input: { runId: string; status: RunStatus; updatedAt: Date; stage: PipelineStage; message: string; errorCode: string; at: Date },
+  input: { runId: string; status: RunStatus; updatedAt: Date; stage: PipelineStage; message: string; errorCode: string; notify: boolean; at: Date },
 ): Promise<FailedStuckRun | null> {
-  const { runId, status, updatedAt, stage, message, errorCode, at } = input;
+  const { runId, status, updatedAt, stage, message, errorCode, notify, at } = input;
   const client = await pool.connect();
   try {
     await client.query("BEGIN");
     const { rows } = await client.query<FailedStuckRun & { windowStart: Date; windowEnd: Date; description: string }>(
-      `UPDATE "Run" r SET status = 'FAILED', "finishedAt" = $4, error = $5, "errorCode" = $6, "updatedAt" = $4
+      `UPDATE "Run" r SET status = 'FAILED', "finishedAt" = $4, error = $5, "errorCode" = $6, "updatedAt" = $4,
+         "notificationDueAt" = CASE WHEN $7::boolean THEN $4::timestamptz END
        FROM "Task" t
        WHERE r.id = $1::uuid AND r.status = $2::"RunStatus" AND r."updatedAt" = $3 AND t.id = r."taskId"
        RETURNING r."tenantId", r."taskId", r."windowStart", r."windowEnd", t.description`,
-      [runId, status, updatedAt, at, `${stage}: ${message}`, errorCode],
+      [runId, status, updatedAt, at, `${stage}: ${message}`, errorCode, notify],
     );
     const run = rows[0];
     if (run) {

@@ -1,8 +1,9 @@
-import { cp, mkdtemp, appendFile } from "node:fs/promises";
+import { appendFile, cp, mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ensureDatabase } from "../src/ensure-database.js";
 import { DEFAULT_MIGRATIONS_DIR, migrate } from "../src/migrate.js";
 import { createTestDatabase, type TestDatabase } from "../src/testing.js";
 
@@ -39,6 +40,48 @@ describe("migration runner", () => {
       expect(total).toBe(dir.filter((d) => d.isDirectory()).length);
     } finally {
       await fresh.drop();
+    }
+  });
+
+  it("the previous release starts on a database a newer release migrated (migrations are additive), with a warning; an unknown older one is refused", async () => {
+    const fresh = await createTestDatabase({ migrate: false });
+    try {
+      // The newer release: today's migrations plus one the previous release does not have.
+      const newer = await mkdtemp(join(tmpdir(), "migrations-newer-"));
+      await cp(DEFAULT_MIGRATIONS_DIR, newer, { recursive: true });
+      await mkdir(join(newer, "99991231000000_from_the_next_release"));
+      await writeFile(join(newer, "99991231000000_from_the_next_release", "migration.sql"), `ALTER TABLE "Run" ADD COLUMN "nextReleaseField" TEXT;`);
+      expect((await migrate(fresh.url, { migrationsDir: newer })).applied).toContain("99991231000000_from_the_next_release");
+      // Rolled back to the previous image: it runs, saying the database is ahead.
+      const logs: string[] = [];
+      const rollback = await migrate(fresh.url, { log: (message) => logs.push(message) });
+      expect(rollback).toEqual({ applied: [], ahead: ["99991231000000_from_the_next_release"] });
+      expect(logs.join("\n")).toMatch(/ahead of this release.*99991231000000_from_the_next_release/);
+      // One that sorts before this release's own migrations is not from a newer release: refused.
+      const client = new pg.Client({ connectionString: fresh.url });
+      await client.connect();
+      await client.query(`INSERT INTO "_prisma_migrations" (id, checksum, migration_name, finished_at) VALUES (gen_random_uuid(), $1, '00000000000000_unknown', now())`, ["0".repeat(64)]);
+      await client.end();
+      await expect(migrate(fresh.url)).rejects.toThrow(/"00000000000000_unknown" that is not in the migrations folder/);
+    } finally {
+      await fresh.drop();
+    }
+  });
+
+  it("processes creating the database at the same moment all succeed", async () => {
+    const name = `race_${Date.now()}_${Math.floor(Math.random() * 1e6)}`;
+    const url = new URL(db.url);
+    url.pathname = `/${name}`;
+    try {
+      const results = await Promise.allSettled(Array.from({ length: 6 }, () => ensureDatabase(url.toString())));
+      expect(results.filter((r) => r.status === "rejected")).toEqual([]);
+    } finally {
+      const admin = new URL(db.url);
+      admin.pathname = "/postgres";
+      const client = new pg.Client({ connectionString: admin.toString() });
+      await client.connect();
+      await client.query(`DROP DATABASE IF EXISTS "${name}"`);
+      await client.end();
     }
   });
 

@@ -138,7 +138,7 @@ describe("run stages in SQL", () => {
     await db.prisma.run.update({ where: { id: run.id }, data: { status: "ENCRYPTING" } });
     const at = new Date("2026-11-23T10:17:00.5Z");
     const fields: Required<StageRunFields> = {
-      records: 101, sourceCalls: 3, reportVersion: 2, rows: 99, skippedRecords: 2, notes: ["a \"quoted\" note", "ünïcode ✓"],
+      records: 101, sourceCalls: 3, reportId: "messaging-conversations", reportVersion: 2, format: "csv", rows: 99, skippedRecords: 2, notes: ["a \"quoted\" note", "ünïcode ✓"],
       keyFingerprint: "ABCD", fileName: "report.csv.pgp", destinationPath: "x/report.csv.pgp", bytes: 9_007_199_254_740_993n,
       checksum: "f".repeat(64), fileExpiresAt: new Date("2026-12-23T00:00:00Z"), fileDeletedAt: null,
     };
@@ -174,9 +174,11 @@ describe("run stages in SQL", () => {
     await db.prisma.run.update({ where: { id: a.run.id }, data: { status: "DELIVERING", error: "deliver attempt 1 of 3: timeout", errorCode: "timeout" } });
 
     const at = new Date("2026-11-23T10:20:00Z");
-    expect(await completeRun(db.prisma, { runId: a.run.id, fields: { bytes: 123n, checksum: "c" }, staging: { encrypted: "e" }, resolveAlertKey: key, at })).toBe(true);
+    expect(await completeRun(db.prisma, { runId: a.run.id, fields: { bytes: 123n, checksum: "c" }, staging: { encrypted: "e" }, resolveAlertKey: key, notify: true, at })).toBe(true);
     expect(await db.prisma.run.findUniqueOrThrow({ where: { id: a.run.id } })).toMatchObject({
       status: "SUCCEEDED", deliveredAt: at, finishedAt: at, bytes: 123n, checksum: "c", error: null, errorCode: null, staging: { encrypted: "e" },
+      // The notification it owes, committed with the outcome.
+      notificationDueAt: at,
     });
     const alerts = await db.prisma.alert.findMany({ where: { tenantId: { in: [a.tenant.id, b.tenant.id] } } });
     const state = (tenantId: string, dedupeKey: string) => alerts.find((x) => x.tenantId === tenantId && x.dedupeKey === dedupeKey)?.resolvedAt;
@@ -185,7 +187,7 @@ describe("run stages in SQL", () => {
     expect(state(b.tenant.id, key)).toBeNull();
 
     // A run that does not exist resolves nothing.
-    await completeRun(db.prisma, { runId: crypto.randomUUID(), fields: {}, staging: {}, resolveAlertKey: "run.failed:other", at });
+    await completeRun(db.prisma, { runId: crypto.randomUUID(), fields: {}, staging: {}, resolveAlertKey: "run.failed:other", notify: false, at });
     expect((await db.prisma.alert.findFirstOrThrow({ where: { tenantId: a.tenant.id, dedupeKey: "run.failed:other" } })).resolvedAt).toBeNull();
   });
 

@@ -1,7 +1,7 @@
 import { metrics, trace, type Span } from "@opentelemetry/api";
 import { UnrecoverableError, type Job, type Worker } from "bullmq";
 import type { Config } from "@transporter/config";
-import { addRunNote, beginStage, completeRun, finishStage, skipUnstartedRun, hasNotificationSettings, raiseAlert, runFailedAlert, runFailureAlertKey, stageFinished, type Db, type Run, type StageRunFields, type StageTask, type Task, type Tenant } from "@transporter/db";
+import { addRunNote, beginStage, completeRun, finishStage, owedNotificationOutcome, skipUnstartedRun, hasNotificationSettings, raiseAlert, runFailedAlert, runFailureAlertKey, stageFinished, type Db, type Run, type StageRunFields, type StageTask, type Task, type Tenant } from "@transporter/db";
 import { createLogger, startSpan, withTraceContext, type Logger } from "@transporter/telemetry";
 import type { Redis } from "ioredis";
 import { jobCatalog, type JobInput, type JobPayload, type Stage } from "./catalog.js";
@@ -80,6 +80,8 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
   const recordsProcessed = meter().createCounter("transporter.records.processed", { description: "Source records fetched into runs", unit: "{record}" });
 
   const labels = (run: LoadedRun) => ({ report: run.task.reportId, destination_kind: run.task.destination.kind });
+  /** Set when stop() gave up waiting for the jobs under way (Redis gone): see close(). */
+  let cutOff = false;
 
   /**
    * Queues a finished run's notification. The run's outcome is already committed, so a failure
@@ -101,11 +103,14 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
 
   async function failRun(run: LoadedRun, error: unknown, payload: JobPayload<S>) {
     const message = (error as Error).message || "unknown error";
-    // The FAILED status and its alert are one transaction: whoever sees the run failed sees its alert.
+    const at = new Date();
+    const notify = hasNotificationSettings(run.task.notifications);
+    // The FAILED status, its alert and the notification it owes are one transaction: whoever sees
+    // the run failed sees its alert, and the reconciler sees the notification owed.
     const failed = await prisma.$transaction(async (tx) => {
       const updated = await tx.run.updateMany({
         where: { id: run.id, status: { notIn: [...FINISHED_STATUSES] } },
-        data: { status: "FAILED", finishedAt: new Date(), error: `${stage}: ${message}`, errorCode: errorCodeOf(error) },
+        data: { status: "FAILED", finishedAt: at, error: `${stage}: ${message}`, errorCode: errorCodeOf(error), notificationDueAt: notify ? at : null },
       });
       if (updated.count === 0) return false;
       await raiseAlert(tx, runFailedAlert({ tenantId: run.tenantId, taskId: run.taskId, runId: run.id, description: run.task.description, windowStart: run.windowStart, windowEnd: run.windowEnd }, stage, message));
@@ -113,20 +118,20 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
     });
     if (!failed) return;
     runsFailed.add(1, { ...labels(run), stage, reason: errorCodeOf(error) });
-    if (hasNotificationSettings(run.task.notifications)) await enqueueNotify({ runId: run.id, tenantId: run.tenantId, trace: payload.trace, outcome: "failed" });
+    if (notify) await enqueueNotify({ runId: run.id, tenantId: run.tenantId, trace: payload.trace, outcome: "failed" });
   }
 
   /**
    * A job that finds its run finished may be the retry of the attempt that finished it and then
-   * failed to enqueue the notification (Redis blipped after the commit): it makes sure the notify
-   * job exists. Job ids are deterministic, so when it does this is a no-op. Only deliver finishes
-   * a run SUCCEEDED; any stage may have failed it.
+   * failed to enqueue the notification (Redis blipped after the commit): while the run still owes
+   * its notification, it makes sure the notify job exists (job ids are deterministic, so when it
+   * does this is a no-op). Once the notify job has handled it, nothing is queued again.
    */
   async function ensureNotified(payload: JobPayload<S>, status: string) {
-    const outcome = status === "FAILED" ? "failed" : status === "SUCCEEDED" && stage === "deliver" ? "succeeded" : null;
+    const outcome = owedNotificationOutcome(status);
     if (!outcome) return;
-    const finished = await prisma.run.findFirst({ where: { id: payload.runId, tenantId: payload.tenantId }, select: { task: { select: { notifications: true } } } });
-    if (!finished || !hasNotificationSettings(finished.task.notifications)) return;
+    const finished = await prisma.run.findFirst({ where: { id: payload.runId, tenantId: payload.tenantId }, select: { notificationDueAt: true } });
+    if (!finished?.notificationDueAt) return;
     await enqueueNotify({ runId: payload.runId, tenantId: payload.tenantId, trace: payload.trace, outcome });
   }
 
@@ -187,17 +192,24 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
             };
             if (stage === "deliver") {
               const at = new Date();
-              if (!(await completeRun(prisma, { runId: run.id, fields, staging, resolveAlertKey: runFailureAlertKey(run.taskId), at }))) {
+              const notify = hasNotificationSettings(run.task.notifications);
+              if (!(await completeRun(prisma, { runId: run.id, fields, staging, resolveAlertKey: runFailureAlertKey(run.taskId), notify, at }))) {
                 // Failed meanwhile (its job stalled and the reconciler failed it): it stays FAILED, as
                 // its alert and notification said, and its history says where the file went.
                 const where = typeof fields.destinationPath === "string" ? ` to ${fields.destinationPath}` : "";
-                await addRunNote(prisma, run.id, `deliver: the file was delivered${where} at ${at.toISOString()}, after the run had been marked failed; a retry delivers it again`);
-                runLogger.warn({ destinationPath: fields.destinationPath }, "delivered after the run was marked failed; it stays failed");
+                const note = `deliver: the file was delivered${where} at ${at.toISOString()}, after the run had been marked failed; a retry delivers it again`;
+                if (await addRunNote(prisma, run.id, note, { status: "FAILED" })) {
+                  runLogger.warn({ destinationPath: fields.destinationPath }, "delivered after the run was marked failed; it stays failed");
+                } else {
+                  // Not failed: another attempt of this stage (its job taken over after its lock
+                  // lapsed) completed the run first, with the same file under the same name.
+                  runLogger.warn({ destinationPath: fields.destinationPath }, "another attempt completed this delivery first; nothing recorded");
+                }
                 return;
               }
               countOutput();
               runsSucceeded.add(1, labels(run));
-              if (hasNotificationSettings(run.task.notifications)) await enqueueNotify({ runId: run.id, tenantId: run.tenantId, trace: payload.trace, outcome: "succeeded" });
+              if (notify) await enqueueNotify({ runId: run.id, tenantId: run.tenantId, trace: payload.trace, outcome: "succeeded" });
               return;
             }
             if (!(await finishStage(prisma, { runId: run.id, stage: stage as Exclude<S, "deliver">, fields, staging, at: new Date() }))) {
@@ -208,6 +220,9 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
             const next = jobCatalog[stage].next as Exclude<Stage, "fetch">;
             await producer.enqueue(next, { runId: run.id, tenantId: run.tenantId, trace: payload.trace, ...output } as never);
           } catch (error) {
+            // Cut off by a shutdown that stopped waiting for it, Redis being gone: not the run's
+            // failure. The job keeps its lock until it lapses; then another worker retries it.
+            if (cutOff) throw error;
             const attempts = job.opts.attempts ?? 1;
             const last = job.attemptsMade + 1 >= attempts;
             runLogger.warn({ err: { message: (error as Error).message, code: errorCodeOf(error) }, attempt: job.attemptsMade + 1, attempts, permanent: isPermanent(error) }, "stage failed");
@@ -231,8 +246,10 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
   worker.on("error", (error) => logger.error({ err: { message: error.message } }, "worker error"));
   return {
     worker,
+    /** Waits for the jobs under way, unless Redis is gone (see closeWorker). */
     async close() {
       await worker.close();
+      if (worker.closeOutcome !== "closed") cutOff = true;
       if (ownsProducer) await producer.close();
     },
   };

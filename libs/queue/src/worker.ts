@@ -1,6 +1,7 @@
-import { UnrecoverableError, Worker, type Job, type WorkerOptions } from "bullmq";
+import { UnrecoverableError, Worker, type Job, type Processor, type WorkerOptions } from "bullmq";
 import type { Redis } from "ioredis";
 import { foreignStagingKey, jobCatalog, type JobPayload, type QueueName } from "./catalog.js";
+import { closeWorker, type WorkerCloseOutcome } from "./close.js";
 import { bullmqTelemetry } from "./otel.js";
 
 export interface WorkerSettings {
@@ -8,6 +9,29 @@ export interface WorkerSettings {
   prefix: string;
   concurrency: number;
   lockDurationMs?: number;
+}
+
+/**
+ * A BullMQ worker whose close() never waits for a Redis that is gone: graceful while Redis is
+ * there, bounded when it is not (see closeWorker); `close(true)` as BullMQ's.
+ */
+export class QueueWorker extends Worker {
+  /** How close() ended, once it has: anything but "closed" cut jobs off. */
+  closeOutcome: WorkerCloseOutcome | undefined;
+  private readonly redis: Redis;
+  private closingGracefully: Promise<void> | undefined;
+
+  constructor(name: string, processor: Processor, opts: WorkerOptions & { connection: Redis }) {
+    super(name, processor, opts);
+    this.redis = opts.connection;
+  }
+
+  override close(force = false): Promise<void> {
+    if (force) return super.close(true);
+    // Once: a second call waits for the first (as BullMQ's does), it does not force it.
+    this.closingGracefully ??= closeWorker(this, this.redis).then((outcome) => void (this.closeOutcome = outcome));
+    return this.closingGracefully;
+  }
 }
 
 /**
@@ -19,10 +43,10 @@ export function createWorker<Q extends QueueName>(
   name: Q,
   handler: (payload: JobPayload<Q>, job: Job) => Promise<unknown>,
   settings: WorkerSettings,
-  extra: Partial<WorkerOptions> = {},
-): Worker {
+  extra: Partial<Omit<WorkerOptions, "connection">> = {},
+): QueueWorker {
   const lockDuration = settings.lockDurationMs ?? jobCatalog[name].lockDurationMs;
-  return new Worker(
+  return new QueueWorker(
     name,
     async (job) => {
       const parsed = jobCatalog[name].payload.safeParse(job.data);

@@ -154,10 +154,10 @@ describe("queue contracts and the stage harness", () => {
   });
 
   /** A producer whose first enqueue onto `queue` fails, as when Redis drops the connection. */
-  function producerFailingOnce(queuePrefix: string, queue: string, attempts: number) {
+  function producerFailingOnce(queuePrefix: string, queue: string, attempts: number, times = 1) {
     const producer = new JobProducer(redis, queuePrefix, { attempts, backoffMs: 10 });
     const enqueue = producer.enqueue.bind(producer);
-    let failures = 1;
+    let failures = times;
     producer.enqueue = (async (name, payload, opts) => {
       if (name === queue && failures-- > 0) throw new Error("Connection is closed");
       return enqueue(name, payload, opts);
@@ -221,6 +221,49 @@ describe("queue contracts and the stage harness", () => {
     expect(state).toBe("completed");
     expect((await db.prisma.run.findUniqueOrThrow({ where: { id: run.id } })).status).toBe("SUCCEEDED");
     expect((await producer.queue("notify").getJob(`${run.id}-notify`))?.data).toMatchObject({ outcome: "succeeded" });
+    await producer.queue("deliver").obliterate({ force: true });
+    await producer.queue("notify").obliterate({ force: true });
+    await producer.close();
+  });
+
+  it("a notification whose enqueue fails through the deliver job's last attempt stays owed on the run, for the reconciler", async () => {
+    const handoffPrefix = `${prefix}-notify-owed`;
+    const producer = producerFailingOnce(handoffPrefix, "notify", 1, Number.POSITIVE_INFINITY);
+    const run = await newRun({ webhookUrl: "https://hooks.example.test/runs", on: "always" });
+    const quiet = await newRun();
+    const stage = createStageWorker({ stage: "deliver", config: { ...config, REDIS_PREFIX: handoffPrefix }, prisma: db.prisma, redis, producer, handler: async () => undefined });
+    for (const r of [run, quiet]) await producer.enqueue("deliver", { runId: r.id, tenantId: r.tenantId, encryptedKey: `tenants/${r.tenantId}/runs/${r.id}/encrypted/report.csv.pgp` });
+    await settledJob(producer, "deliver", run.id);
+    await settledJob(producer, "deliver", quiet.id);
+    await stage.close();
+    const owed = await db.prisma.run.findUniqueOrThrow({ where: { id: run.id } });
+    expect(owed).toMatchObject({ status: "SUCCEEDED", error: null });
+    expect(owed.notificationDueAt).toEqual(owed.finishedAt);
+    expect(await producer.hasJob("notify", run.id)).toBe(false);
+    // A task without notification settings owes nothing.
+    expect(await db.prisma.run.findUniqueOrThrow({ where: { id: quiet.id } })).toMatchObject({ status: "SUCCEEDED", notificationDueAt: null });
+    await producer.queue("deliver").obliterate({ force: true });
+    await producer.close();
+  });
+
+  it("a late job for a finished run whose notification was handled queues no second one", async () => {
+    const handoffPrefix = `${prefix}-notify-handled`;
+    const producer = new JobProducer(redis, handoffPrefix, { attempts: 1, backoffMs: 10 });
+    const run = await newRun({ webhookUrl: "https://hooks.example.test/runs", on: "always" });
+    // Delivered, notified, and the notify job since removed from the queue (retention).
+    await db.prisma.run.update({ where: { id: run.id }, data: { status: "SUCCEEDED", finishedAt: new Date(), notificationDueAt: null } });
+    const owing = await newRun({ webhookUrl: "https://hooks.example.test/runs", on: "always" });
+    await db.prisma.run.update({ where: { id: owing.id }, data: { status: "FAILED", finishedAt: new Date(), notificationDueAt: new Date() } });
+    let calls = 0;
+    const stage = createStageWorker({ stage: "deliver", config: { ...config, REDIS_PREFIX: handoffPrefix }, prisma: db.prisma, redis, producer, handler: async () => void calls++ });
+    for (const r of [run, owing]) await producer.enqueue("deliver", { runId: r.id, tenantId: r.tenantId, encryptedKey: `tenants/${r.tenantId}/runs/${r.id}/encrypted/report.csv.pgp` });
+    await settledJob(producer, "deliver", run.id);
+    await settledJob(producer, "deliver", owing.id);
+    await stage.close();
+    expect(calls).toBe(0);
+    expect(await producer.hasJob("notify", run.id)).toBe(false);
+    // One still owed is queued (the retry of an attempt whose enqueue was lost).
+    expect((await producer.queue("notify").getJob(`${owing.id}-notify`))?.data).toMatchObject({ outcome: "failed" });
     await producer.queue("deliver").obliterate({ force: true });
     await producer.queue("notify").obliterate({ force: true });
     await producer.close();
@@ -368,7 +411,7 @@ describe("queue contracts and the stage harness", () => {
   });
 
   describe("a stage finishing after the run was failed meanwhile (a stalled job the reconciler failed)", () => {
-    async function failWhileRunning(stage: "fetch" | "deliver") {
+    async function failWhileRunning(stage: "fetch" | "deliver", meanwhile: "FAILED" | "SUCCEEDED" = "FAILED") {
       const queuePrefix = `${prefix}-late-${stage}`;
       const producer = new JobProducer(redis, queuePrefix, { attempts: 1, backoffMs: 10 });
       const run = await newRun({ webhookUrl: "https://hooks.example.test/runs", on: "always" });
@@ -391,7 +434,10 @@ describe("queue contracts and the stage harness", () => {
       if (stage === "deliver") await db.prisma.run.update({ where: { id: run.id }, data: { status: "ENCRYPTING", encryptFinishedAt: new Date() } });
       await producer.enqueue(stage, stage === "deliver" ? { runId: run.id, tenantId: run.tenantId, encryptedKey } : { runId: run.id, tenantId: run.tenantId });
       await waitFor(async () => entered);
-      await db.prisma.run.update({ where: { id: run.id }, data: { status: "FAILED", finishedAt: new Date(), error: `${stage}: the ${stage} job failed`, errorCode: "job_failed" } });
+      await db.prisma.run.update({
+        where: { id: run.id },
+        data: meanwhile === "FAILED" ? { status: "FAILED", finishedAt: new Date(), error: `${stage}: the ${stage} job failed`, errorCode: "job_failed" } : { status: "SUCCEEDED", finishedAt: new Date(), deliveredAt: new Date() },
+      });
       release();
       await settledJob(producer, stage === "deliver" ? "deliver" : "fetch", run.id);
       await worker.close();
@@ -407,6 +453,11 @@ describe("queue contracts and the stage harness", () => {
       expect(after).toMatchObject({ status: "FAILED", errorCode: "job_failed", deliveredAt: null });
       expect(after.notes).toEqual([expect.stringMatching(/delivered .*drop\/r\.csv\.pgp.* after the run had been marked failed/)]);
       expect(handedOver).toBe(false);
+    });
+
+    it("a delivery whose run another attempt completed first (its job taken over after its lock lapsed) writes no 'marked failed' note", async () => {
+      const { after } = await failWhileRunning("deliver", "SUCCEEDED");
+      expect(after).toMatchObject({ status: "SUCCEEDED", notes: [] });
     });
 
     it("a fetch that finishes after the run was failed hands nothing over", async () => {

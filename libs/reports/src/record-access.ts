@@ -129,13 +129,20 @@ export function parsePlatformTime(text: string): number {
   return utc;
 }
 
+/** The last millisecond of year 9999: later instants cannot be written as ISO 8601 or spreadsheet dates. */
+const LATEST_INSTANT_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
 /**
  * An instant given as epoch ms in `msKey` (e.g. `startTimeL`) or as platform text in `textKey`
  * (e.g. `startTime`). The platform marks "not yet" with -1 / "undefined": that reads as null.
+ * Epoch ms must be a whole number from 1970 to 9999 (a fraction, or microseconds sent as ms,
+ * would otherwise be written as a garbled or far-future time with the record counted good).
  */
 export function optionalInstant(o: Json, msKey: string, textKey: string | null, base = ""): number | null {
   const ms = o[msKey];
-  if (typeof ms === "number" && Number.isFinite(ms)) return ms < 0 ? null : ms;
+  if (ms === -1) return null;
+  if (typeof ms === "number" && Number.isInteger(ms) && ms >= 0 && ms <= LATEST_INSTANT_MS) return ms;
+  if (typeof ms === "number") throw new MalformedRecordError(at(base, msKey), `expected whole epoch milliseconds from 1970 to 9999, got ${ms}`);
   if (ms !== undefined && ms !== null) throw new MalformedRecordError(at(base, msKey), `expected epoch milliseconds, got ${describe(ms)}`);
   if (textKey === null) return null;
   const text = o[textKey];

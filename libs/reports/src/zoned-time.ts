@@ -14,8 +14,12 @@ function pad3(n: number): string {
 /**
  * Renders instants in one IANA zone: ISO 8601 with the zone's offset at that instant
  * ("2026-03-29T03:15:00.000+02:00"), or the local wall-clock time for spreadsheet date cells.
- * Luxon answers the offset; offsets only change on quarter-hour boundaries in the tz database,
- * so the answer is memoised per quarter hour and formatting itself is plain arithmetic.
+ * Luxon answers the offset, memoised per UTC quarter hour when the offset is the same at both
+ * ends of it (nearly always: most changes fall on quarter hours, but some fell at 00:01 local,
+ * e.g. St John's until 2011); in a quarter hour holding a change, each instant is asked.
+ * Offsets are written in whole minutes (ISO 8601 has no seconds there; old local mean times such
+ * as Monrovia's -00:44:30 had them), with the local time computed from that same offset, so
+ * the text always names the exact instant.
  */
 /**
  * Zone names already found valid. Luxon's check builds an Intl.DateTimeFormat every time
@@ -46,12 +50,20 @@ export class ZonedTime {
     this.iana = IANAZone.create(zone);
   }
 
-  /** The zone's UTC offset in minutes at `ms`. */
+  /** The zone's UTC offset in whole minutes at `ms`. */
   offsetMinutes(ms: number): number {
+    const bucketOffset = this.quarterHourOffset(ms);
+    return Number.isNaN(bucketOffset) ? Math.round(this.iana.offset(ms)) : bucketOffset;
+  }
+
+  /** The offset of the quarter hour holding `ms`, or NaN when the offset changes inside it. */
+  private quarterHourOffset(ms: number): number {
     const bucket = Math.floor(ms / QUARTER_HOUR_MS);
     let offset = this.offsets.get(bucket);
     if (offset === undefined) {
-      offset = this.iana.offset(ms);
+      const start = bucket * QUARTER_HOUR_MS;
+      const first = this.iana.offset(start);
+      offset = first === this.iana.offset(start + QUARTER_HOUR_MS - 1) ? Math.round(first) : Number.NaN;
       if (this.offsets.size >= CACHE_LIMIT) this.offsets.clear();
       this.offsets.set(bucket, offset);
     }
@@ -63,6 +75,8 @@ export class ZonedTime {
    * so the minute's text is kept and only seconds and milliseconds are formatted per call.
    */
   iso(ms: number): string {
+    // A change may fall inside a minute (old local mean times had offsets in seconds).
+    if (Number.isNaN(this.quarterHourOffset(ms))) return this.isoFull(ms);
     const minute = Math.floor(ms / 60_000);
     if (minute !== this.lastMinute) {
       const full = this.isoFull(minute * 60_000);

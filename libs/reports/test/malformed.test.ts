@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import JSZip from "jszip";
 import {
   getReport,
   InvalidReportParamsError,
@@ -113,5 +114,31 @@ describe("platform times", () => {
     expect(parsePlatformTime("2016-08-29 14:30:24.565+0130")).toBe(Date.UTC(2016, 7, 29, 13, 0, 24, 565));
     expect(parsePlatformTime("2017-11-13 13:20:01")).toBe(Date.UTC(2017, 10, 13, 13, 20, 1));
     expect(parsePlatformTime("undefined")).toBeNaN();
+  });
+});
+
+describe("epoch milliseconds that are not instants", () => {
+  const record = (id: string, startTimeL: number) => JSON.stringify({ info: { conversationId: id, startTimeL, status: "CLOSE" } });
+  // Beyond what a Date can hold, fractional, and negative other than the platform's -1 ("not yet").
+  const input = [record("ok", Date.UTC(2026, 0, 1)), record("too-big", 1e16), record("fractional", 1774742540420.5), record("before-1970", -86_400_000), record("ok-2", Date.UTC(2026, 0, 2))].join("\n");
+
+  it("are skipped as malformed, naming the field, instead of rendered as garbage", async () => {
+    const { result, output } = await transformToBuffer({ report: "messaging-conversations", version: 1, format: "csv", timeZone: "Europe/Berlin" }, input);
+    const rows = output.toString().trim().split("\r\n").slice(1);
+    expect(rows.map((row) => row.split(",")[0])).toEqual(["ok", "ok-2"]);
+    for (const row of rows) expect(row.split(",")[1]).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d$/);
+    expect(result.skipped).toBe(3);
+    expect(result.skippedExamples).toEqual([
+      { line: 2, reason: "info.startTimeL: expected whole epoch milliseconds from 1970 to 9999, got 10000000000000000" },
+      { line: 3, reason: "info.startTimeL: expected whole epoch milliseconds from 1970 to 9999, got 1774742540420.5" },
+      { line: 4, reason: "info.startTimeL: expected whole epoch milliseconds from 1970 to 9999, got -86400000" },
+    ]);
+  });
+
+  it("never write NaN into an XLSX date cell", async () => {
+    const { result, output } = await transformToBuffer({ report: "messaging-conversations", version: 1, format: "xlsx", timeZone: "Europe/Berlin" }, input);
+    expect(result.skipped).toBe(3);
+    const zip = await JSZip.loadAsync(output);
+    expect(await zip.file("xl/worksheets/sheet1.xml")!.async("string")).not.toContain("NaN");
   });
 });

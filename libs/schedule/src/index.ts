@@ -6,6 +6,7 @@ export {
   nextWindow,
   normalizeSchedule,
   resumeAfterChange,
+  resumeAfterEnable,
   sameSchedule,
   validateSchedule,
   windowLengthMinutesNominal,

@@ -217,7 +217,7 @@ export type ScheduleProgress = {
   timeZone: string | null;
   /** runAt of the next window the scheduler will record (null: not scheduled). */
   nextRunAt: Date | null;
-  /** Where the recorded scheduled windows end (null: nothing recorded since created or enabled). */
+  /** Where the recorded scheduled windows end (null: nothing recorded since the task was created). */
   coveredUntil: Date | null;
 };
 
@@ -238,4 +238,17 @@ export function resumeAfterChange(before: ScheduleProgress, after: { schedule: S
   }
   if (!coveredUntil) return { nextRunAt: computeNextRunAt(after.schedule, after.timeZone, now), coveredUntil: null };
   return { nextRunAt: nextWindow(after.schedule, after.timeZone, coveredUntil).runAt, coveredUntil };
+}
+
+/**
+ * A task's nextRunAt and coveredUntil when it is enabled again. The disabled period is not
+ * covered: the first window is the plain one due next, as for a new task. It never reaches back
+ * over windows already recorded (after a time-zone or schedule change made while disabled, the
+ * recorded ones may end inside it): it starts where they end. Coverage is kept at the later of
+ * the two, so a schedule change made afterwards continues from there too.
+ */
+export function resumeAfterEnable(s: Schedule, timeZone: string, coveredUntil: Date | null, now: Date): { nextRunAt: Date; coveredUntil: Date | null } {
+  const first = nextWindow(s, timeZone, new Date(assertInstant("now", now) - delayMilliseconds(s)));
+  if (!coveredUntil) return { nextRunAt: first.runAt, coveredUntil: null };
+  return { nextRunAt: first.runAt, coveredUntil: coveredUntil.getTime() > first.start.getTime() ? coveredUntil : first.start };
 }

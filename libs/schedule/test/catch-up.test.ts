@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { catchUpWindowsFor, computeNextRunAt, planDueWindows, resumeAfterChange, sameSchedule, windowLengthMinutesNominal, type Schedule } from "../src/index.js";
+import { catchUpWindowsFor, computeNextRunAt, planDueWindows, resumeAfterChange, resumeAfterEnable, sameSchedule, windowLengthMinutesNominal, type Schedule } from "../src/index.js";
 
 const iso = (d: Date) => d.toISOString();
 
@@ -165,5 +165,26 @@ describe("continuing from coveredUntil", () => {
       nextRunAt: new Date("2026-11-22T00:00:00Z"),
       coveredUntil: new Date("2026-11-21T00:00:00Z"),
     });
+  });
+});
+
+describe("resumeAfterEnable", () => {
+  const daily: Schedule = { frequency: "daily", time: "00:00", delayMinutes: 0 };
+  const now = new Date("2026-11-23T10:00:00Z");
+
+  it("starts with the plain window due next, as a new task, when nothing was recorded", () => {
+    expect(resumeAfterEnable(daily, "UTC", null, now)).toEqual({ nextRunAt: new Date("2026-11-24T00:00:00Z"), coveredUntil: null });
+  });
+
+  it("does not cover a disabled period: older coverage moves up to the plain window's start", () => {
+    expect(resumeAfterEnable(daily, "UTC", new Date("2026-11-20T00:00:00Z"), now)).toEqual({ nextRunAt: new Date("2026-11-24T00:00:00Z"), coveredUntil: new Date("2026-11-23T00:00:00Z") });
+  });
+
+  it("never reaches back over recorded windows that end inside the plain window (a zone changed while disabled)", () => {
+    // Recorded in London up to 23 Nov 00:00Z; the plain Los Angeles window is 22 Nov 08:00Z → 23 Nov 08:00Z.
+    const la = resumeAfterEnable(daily, "America/Los_Angeles", new Date("2026-11-23T00:00:00Z"), new Date("2026-11-23T03:00:00Z"));
+    expect(la).toEqual({ nextRunAt: new Date("2026-11-23T08:00:00Z"), coveredUntil: new Date("2026-11-23T00:00:00Z") });
+    const plan = planDueWindows(daily, "America/Los_Angeles", la.nextRunAt, new Date("2026-11-23T08:01:00Z"), 3, la.coveredUntil);
+    expect(plan.run.map((w) => [w.start.toISOString(), w.end.toISOString()])).toEqual([["2026-11-23T00:00:00.000Z", "2026-11-23T08:00:00.000Z"]]);
   });
 });

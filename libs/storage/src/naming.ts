@@ -92,6 +92,10 @@ export function validateFileNamePattern(pattern: string, frequency?: "daily" | "
     problems.push(`may hold only letters, digits, ".", "_", "-" and placeholders, not ${bad}`);
   }
   if (/^[.-]/.test(pattern)) problems.push('must not start with "." or "-"');
+  // Windows cannot open a file whose name before the first dot is a device name (nul.2026-03-02.csv.pgp);
+  // no placeholder value has a dot, so that part is the pattern's up to its first dot.
+  const stem = pattern.split(".")[0]!;
+  if (WINDOWS_RESERVED.test(stem.toLowerCase())) problems.push(`must not start with "${stem}" before the first ".": Windows reserves that name for a device and cannot open the file`);
   const longest = literal.length + [...pattern.matchAll(PLACEHOLDER)].reduce((sum, [, name]) => sum + (PLACEHOLDER_MAX_LENGTH[name as FileNamePlaceholder] ?? 0), 0);
   if (longest + EXTENSIONS_ROOM > MAX_FILE_NAME_BYTES) {
     problems.push(`may expand to ${longest} characters; with the extensions a file name must stay within ${MAX_FILE_NAME_BYTES} (use fewer placeholders)`);
@@ -126,8 +130,13 @@ export interface ReportFileNameInput {
  * `<description slug>_<window start>_<window end>.<format>[.pgp]`, or the task's pattern expanded
  * with the same extensions; safe on Windows, POSIX and in S3/GCS keys either way.
  */
+/** A report format's file extension, without dot: its letters and digits in lower case. */
+function formatExtension(format: string): string {
+  return format.toLowerCase().replace(/[^a-z0-9]/g, "");
+}
+
 export function reportFileName(input: ReportFileNameInput): string {
-  const extension = input.format.toLowerCase().replace(/[^a-z0-9]/g, "");
+  const extension = formatExtension(input.format);
   if (extension === "") throw new RangeError(`report format "${input.format}" gives no file extension`);
   const suffix = `.${extension}${input.encrypted === false ? "" : ".pgp"}`;
   if (input.pattern) return `${expandPattern(input.pattern, input)}${suffix}`;
@@ -140,6 +149,47 @@ export function reportFileName(input: ReportFileNameInput): string {
 export function fileNamePatternOf(taskOptions: unknown): string | undefined {
   const pattern = typeof taskOptions === "object" && taskOptions !== null ? (taskOptions as { fileNamePattern?: unknown }).fileNamePattern : undefined;
   return typeof pattern === "string" && pattern !== "" ? pattern : undefined;
+}
+
+/** What a task's file names are made of, for fileNameShape. */
+export interface FileNameShapeInput {
+  description: string;
+  reportId: string;
+  format: string;
+  /** The task's options: `fileNamePattern`, `armor` (.asc or .pgp) and `dateFolders` (YYYY/MM/DD/) shape the path. */
+  options?: unknown;
+}
+
+/**
+ * Each window placeholder as the kind of text it stands for. Boundaries of the same kind share a
+ * token: one task's window end is another's start (a-{startDate} and a-{endDate} meet).
+ */
+const WINDOW_TOKENS: Partial<Record<FileNamePlaceholder, string>> = {
+  start: "{instant}", end: "{instant}", startDate: "{date}", endDate: "{date}", startTime: "{time}", endTime: "{time}",
+};
+
+/**
+ * The path a task's files take in its destination's folder, with the window left symbolic:
+ * "daily-export_{instant}_{instant}.csv.pgp". Two tasks delivering to one folder can overwrite each
+ * other's files when their shapes are equal. Null when every run gets a name of its own ({runId}).
+ * Tokens are in braces, which neither pattern text nor slugs can hold, so they never equal text.
+ * Folded to lower case: SFTP servers on Windows and macOS file systems do not tell case apart.
+ */
+export function fileNameShape(task: FileNameShapeInput): string | null {
+  const pattern = fileNamePatternOf(task.options);
+  if (pattern?.includes("{runId}")) return null;
+  const name = pattern
+    ? pattern.replace(PLACEHOLDER, (_, placeholder: FileNamePlaceholder) => {
+        if (placeholder === "task") return slugify(task.description);
+        if (placeholder === "report") return slugify(task.reportId);
+        return WINDOW_TOKENS[placeholder] ?? `{${placeholder}}`;
+      })
+    : `${slugify(task.description)}_{instant}_{instant}`;
+  const options = (typeof task.options === "object" && task.options !== null ? task.options : {}) as { armor?: unknown; dateFolders?: unknown };
+  // As reportFileName and the encryptor write it: the format's extension, then .asc when armored.
+  const extension = `.${formatExtension(task.format)}.${options.armor === true ? "asc" : "pgp"}`;
+  const folder = options.dateFolders === true ? "{date}/" : "";
+  return `${folder}${name}${extension}`.toLowerCase();
 }
 
 /**

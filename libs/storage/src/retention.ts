@@ -1,4 +1,4 @@
-import type { Db } from "@transporter/db";
+import type { Db, Prisma } from "@transporter/db";
 import { stagingRunPrefix } from "./staging/keys.js";
 import type { StagingStore } from "./staging/types.js";
 
@@ -21,6 +21,53 @@ export interface ManagedSweepResult {
 
 const HOUR_MS = 60 * 60 * 1000;
 const BATCH = 200;
+/**
+ * A sweep gives up after this many failures in a row (the store is most likely down: every
+ * further attempt would only wait for its own timeout)…
+ */
+const MAX_FAILURES_IN_A_ROW = 20;
+/** …or this many in all, so that one sweep's work and report stay bounded. */
+const MAX_FAILURES = 200;
+
+/** Counts a sweep's failures and says when it should give up; the runs left wait for the next sweep. */
+class FailureLimit {
+  private inARow = 0;
+  private total = 0;
+  reached = false;
+
+  succeeded(): void {
+    this.inARow = 0;
+  }
+
+  /** Records a failure; true when the sweep should stop. */
+  failed(): boolean {
+    this.inARow += 1;
+    this.total += 1;
+    this.reached = this.inARow >= MAX_FAILURES_IN_A_ROW || this.total >= MAX_FAILURES;
+    return this.reached;
+  }
+}
+
+/** A sweep's paging position: the time and id of the last run it looked at. */
+interface Cursor {
+  at: Date;
+  id: string;
+}
+
+/**
+ * Runs whose `column` is at most `upTo`, after `cursor` in (column, id) order. Paging from the
+ * last run seen steps over the runs that failed without listing them (a growing NOT IN list once
+ * exceeded the database's parameter limit). gte bounds the index range scan; the OR then only
+ * sorts out the runs sharing the cursor's time.
+ */
+function dueAfter(column: "fileExpiresAt" | "finishedAt", upTo: Date, cursor: Cursor | null): Prisma.RunWhereInput {
+  if (!cursor) return { [column]: { lte: upTo } };
+  return { [column]: { lte: upTo, gte: cursor.at }, OR: [{ [column]: { gt: cursor.at } }, { [column]: cursor.at, id: { gt: cursor.id } }] };
+}
+
+function failureOf(run: { id: string; tenantId: string }, error: unknown): SweepFailure {
+  return { runId: run.id, tenantId: run.tenantId, error: error instanceof Error ? error.message : String(error) };
+}
 
 /**
  * Removes managed files whose retention has run out and marks their runs (fileDeletedAt).
@@ -29,6 +76,9 @@ const BATCH = 200;
  * is today. Idempotent: a file already gone
  * still marks the run, a marked run is never looked at again. A failing delete leaves the run
  * unmarked for the next sweep.
+ *
+ * Safe to run from several scheduler replicas at once: a run is reported (and logged) only by the
+ * sweep whose update marked it, so each removal is reported once (deleting a file twice is harmless).
  */
 export async function sweepManagedFiles(options: {
   prisma: Db;
@@ -38,36 +88,46 @@ export async function sweepManagedFiles(options: {
 }): Promise<ManagedSweepResult> {
   const { prisma, store, now, logger } = options;
   const result: ManagedSweepResult = { removed: [], failed: [] };
-  const failedIds: string[] = [];
-  for (;;) {
-    const runs = await prisma.run.findMany({
-      where: {
-        fileDeletedAt: null,
-        destinationPath: { not: null },
-        id: { notIn: failedIds },
-        fileExpiresAt: { lte: now },
-      },
-      select: { id: true, tenantId: true, destinationPath: true },
-      orderBy: { id: "asc" },
+  const limit = new FailureLimit();
+  // Pages by (fileExpiresAt, id), served by the partial index "Run_fileExpiresAt_id_idx"
+  // (unmarked runs with an expiry): each batch reads only due runs, not the whole table.
+  const batchAfter = (cursor: Cursor | null) =>
+    prisma.run.findMany({
+      where: { fileDeletedAt: null, destinationPath: { not: null }, ...dueAfter("fileExpiresAt", now, cursor) },
+      select: { id: true, tenantId: true, destinationPath: true, fileExpiresAt: true },
+      orderBy: [{ fileExpiresAt: "asc" }, { id: "asc" }],
       take: BATCH,
     });
-    if (runs.length === 0) break;
+  let cursor: Cursor | null = null;
+  for (;;) {
+    const runs = await batchAfter(cursor);
     for (const run of runs) {
       const path = run.destinationPath as string;
       try {
         await store.delete(path);
         // The run's folder too: a delivery cut mid-write can leave a partial object beside the file.
         await store.deletePrefix(stagingRunPrefix(run.tenantId, run.id));
-        await prisma.run.updateMany({ where: { id: run.id, fileDeletedAt: null }, data: { fileDeletedAt: now } });
-        result.removed.push({ runId: run.id, tenantId: run.tenantId, path });
+        const { count } = await prisma.run.updateMany({ where: { id: run.id, fileDeletedAt: null }, data: { fileDeletedAt: now } });
+        // 0: another sweep marked it first, and reports it.
+        if (count === 1) {
+          const removed = { runId: run.id, tenantId: run.tenantId, path };
+          result.removed.push(removed);
+          // Logged at once: a sweep cut short later must not lose the record of what it removed.
+          logger?.info(removed, "managed file removed by retention");
+        }
+        limit.succeeded();
       } catch (error) {
-        failedIds.push(run.id);
-        result.failed.push({ runId: run.id, tenantId: run.tenantId, error: error instanceof Error ? error.message : String(error) });
+        const failure = failureOf(run, error);
+        result.failed.push(failure);
+        logger?.warn(failure, "managed file could not be removed; retrying at the next sweep");
+        if (limit.failed()) break;
       }
     }
+    const last = runs.at(-1);
+    if (limit.reached || runs.length < BATCH || !last) break;
+    cursor = { at: last.fileExpiresAt as Date, id: last.id };
   }
-  for (const item of result.removed) logger?.info(item, "managed file removed by retention");
-  for (const item of result.failed) logger?.warn(item, "managed file could not be removed; retrying at the next sweep");
+  if (limit.reached) logger?.warn({ failed: result.failed.length }, "managed retention sweep stopped after too many failures; the runs left wait for the next sweep");
   logger?.info({ removed: result.removed.length, failed: result.failed.length }, "managed retention sweep done");
   return result;
 }
@@ -80,7 +140,8 @@ export interface StagingSweepResult {
 /**
  * Removes the staging objects of runs that finished (SUCCEEDED, FAILED, SKIPPED) more than
  * retentionHours ago and marks them (stagingDeletedAt). Everything under the run's staging prefix
- * goes, plus any key recorded in Run.staging outside it. Idempotent like sweepManagedFiles.
+ * goes, plus any key recorded in Run.staging outside it. Idempotent, bounded in failures and safe
+ * from several replicas like sweepManagedFiles.
  *
  * With `managed`, the run's folder in the managed store goes too when the run reached delivery
  * but keeps no managed file there (it failed, or delivered elsewhere): a managed delivery cut off
@@ -98,20 +159,21 @@ export async function sweepStaging(options: {
   const { prisma, staging, managed, now, logger } = options;
   const finishedBefore = new Date(now.getTime() - options.retentionHours * HOUR_MS);
   const result: StagingSweepResult = { runs: [], failed: [] };
-  const failedIds: string[] = [];
-  for (;;) {
-    const runs = await prisma.run.findMany({
-      where: {
-        status: { in: ["SUCCEEDED", "FAILED", "SKIPPED"] },
-        finishedAt: { lte: finishedBefore },
-        stagingDeletedAt: null,
-        id: { notIn: failedIds },
-      },
-      select: { id: true, tenantId: true, staging: true, deliverStartedAt: true, fileExpiresAt: true, fileDeletedAt: true },
-      orderBy: { id: "asc" },
+  const limit = new FailureLimit();
+  // Pages by (finishedAt, id), served by the partial index "Run_finishedAt_id_idx" (finished
+  // runs not yet swept).
+  const batchAfter = (cursor: Cursor | null) =>
+    prisma.run.findMany({
+      where: { status: { in: ["SUCCEEDED", "FAILED", "SKIPPED"] }, stagingDeletedAt: null, ...dueAfter("finishedAt", finishedBefore, cursor) },
+      select: { id: true, tenantId: true, staging: true, finishedAt: true, deliverStartedAt: true, fileExpiresAt: true, fileDeletedAt: true },
+      orderBy: [{ finishedAt: "asc" }, { id: "asc" }],
       take: BATCH,
     });
-    if (runs.length === 0) break;
+  let cursor: Cursor | null = null;
+  for (;;) {
+    const runs = await batchAfter(cursor);
+    let batchRuns = 0;
+    let batchObjects = 0;
     for (const run of runs) {
       try {
         const prefix = stagingRunPrefix(run.tenantId, run.id);
@@ -123,16 +185,29 @@ export async function sweepStaging(options: {
         }
         const keepsManagedFile = run.fileExpiresAt !== null && run.fileDeletedAt === null;
         if (managed && run.deliverStartedAt !== null && !keepsManagedFile) await managed.deletePrefix(prefix);
-        await prisma.run.updateMany({ where: { id: run.id, stagingDeletedAt: null }, data: { stagingDeletedAt: now } });
-        result.runs.push({ runId: run.id, tenantId: run.tenantId, objects });
+        const { count } = await prisma.run.updateMany({ where: { id: run.id, stagingDeletedAt: null }, data: { stagingDeletedAt: now } });
+        // 0: another sweep marked it first, and reports it.
+        if (count === 1) {
+          result.runs.push({ runId: run.id, tenantId: run.tenantId, objects });
+          batchRuns += 1;
+          batchObjects += objects;
+        }
+        limit.succeeded();
       } catch (error) {
-        failedIds.push(run.id);
-        result.failed.push({ runId: run.id, tenantId: run.tenantId, error: error instanceof Error ? error.message : String(error) });
+        const failure = failureOf(run, error);
+        result.failed.push(failure);
+        logger?.warn(failure, "staging objects could not be removed; retrying at the next sweep");
+        if (limit.failed()) break;
       }
     }
+    // Logged per batch: a sweep cut short later must not lose the record of what it removed.
+    if (batchRuns > 0) logger?.info({ runs: batchRuns, objects: batchObjects }, "staging objects removed by retention");
+    const last = runs.at(-1);
+    if (limit.reached || runs.length < BATCH || !last) break;
+    cursor = { at: last.finishedAt as Date, id: last.id };
   }
   const objects = result.runs.reduce((sum, run) => sum + run.objects, 0);
-  for (const item of result.failed) logger?.warn(item, "staging objects could not be removed; retrying at the next sweep");
+  if (limit.reached) logger?.warn({ failed: result.failed.length }, "staging retention sweep stopped after too many failures; the runs left wait for the next sweep");
   logger?.info({ runs: result.runs.length, objects, failed: result.failed.length }, "staging retention sweep done");
   return result;
 }

@@ -133,6 +133,16 @@ describe("gcs verify", () => {
     expect([...gcs.objects(BUCKET).keys()].filter((n) => n.startsWith("drop-box/"))).toEqual([]);
   });
 
+  it("a probe whose upload reply is lost after the object was stored is deleted all the same", async () => {
+    const { config, credentials } = settings({ prefix: "lost-reply" });
+    gcs.loseUploadReplies(1);
+    const seen = gcs.requests.length;
+    const error = await verifyError(config, credentials);
+    expect(error.code).toBe("connect");
+    expect([...gcs.objects(BUCKET).keys()].filter((n) => n.startsWith("lost-reply/"))).toEqual([]);
+    expect(gcs.requests.slice(seen).map((r) => r.kind)).toEqual(["token", "upload.multipart", "object.delete"]);
+  });
+
   it("reports a closed port as connect and an unresolvable host as dns", async () => {
     const port = await closedPort();
     const refused = settings({ apiEndpoint: `http://127.0.0.1:${port}` }, { ...writer, token_uri: `http://127.0.0.1:${port}/token` });
@@ -250,6 +260,21 @@ describe("gcs settings", () => {
     expect(gcsCredentialsSchema.safeParse({ serviceAccountKey: { ...writer, type: "authorized_user" } }).success).toBe(false);
     expect(gcsConfigSchema.safeParse({ bucket: BUCKET, chunkSizeBytes: 1000 }).success).toBe(false);
     expect(gcsConfigSchema.parse({ bucket: BUCKET, prefix: "/a/b" }).prefix).toBe("a/b/");
+  });
+});
+
+describe("gcs apiEndpoint with credentials in it", () => {
+  // Settings are not secret: viewer keys read them and audit events record them.
+  it.each(["https://user:secret@storage.example.com/", "https://user@storage.example.com", "https://:secret@storage.example.com"])("refuses %s under either policy, saying where credentials go", (apiEndpoint) => {
+    for (const schema of [gcsConfigSchema, gcsConfigSchemaFor({ allowInsecureEndpoints: false }), gcsConfigSchemaFor({ allowInsecureEndpoints: true })]) {
+      const result = schema.safeParse({ bucket: BUCKET, apiEndpoint });
+      expect(result.success).toBe(false);
+      expect(result.error?.issues).toEqual([expect.objectContaining({ path: ["apiEndpoint"], message: expect.stringContaining("credentials belong in the credentials fields") })]);
+    }
+  });
+
+  it("accepts an endpoint without them", () => {
+    expect(gcsConfigSchemaFor({ allowInsecureEndpoints: false }).safeParse({ bucket: BUCKET, apiEndpoint: "https://storage.example.com/" }).success).toBe(true);
   });
 });
 

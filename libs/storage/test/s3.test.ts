@@ -347,6 +347,41 @@ describe("s3 etag check follows the store's encryption", () => {
   });
 });
 
+describe("s3 verify when the probe's reply is lost", () => {
+  it("deletes the probe all the same: a PUT the store kept, whose answer never arrived, leaves nothing behind", async () => {
+    // A store that keeps the PUT's object, then loses the connection instead of answering.
+    const stored = new Set<string>();
+    const seen: string[] = [];
+    const server = createHttpServer((req, res) => {
+      const path = decodeURIComponent(new URL(req.url ?? "/", "http://store").pathname);
+      seen.push(`${req.method} ${path}`);
+      req.resume();
+      req.on("end", () => {
+        if (req.method === "PUT") {
+          stored.add(path);
+          req.socket.destroy();
+        } else if (req.method === "DELETE") {
+          stored.delete(path);
+          res.writeHead(204).end();
+        } else {
+          res.writeHead(400).end();
+        }
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      const { config, credentials } = settings({ prefix: "lost-reply", endpoint: `http://127.0.0.1:${(server.address() as { port: number }).port}` });
+      const result = await s3Adapter.verify(config, credentials);
+      expect(result).toMatchObject({ ok: false, error: { code: "connect", permanent: false } });
+      expect([...stored]).toEqual([]);
+      expect(seen.map((request) => request.split(" ")[0])).toEqual(["PUT", "DELETE"]);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});
+
 describe("s3 clock skew", () => {
   it("reports RequestTimeTooSkewed (a 403) as a retryable clock problem, not access denied", async () => {
     const server = createHttpServer((req, res) => {
@@ -392,6 +427,21 @@ describe("s3 multipart uploads left by a crashed attempt", () => {
     expect(await uploadsOf(key)).toEqual([]);
     expect(await uploadsOf(`${key}.other`)).toHaveLength(1);
     await client.send(new AbortMultipartUploadCommand({ Bucket: BUCKET, Key: `${key}.other`, UploadId: other.UploadId }));
+  });
+});
+
+describe("s3 endpoint with credentials in it", () => {
+  // Settings are not secret: viewer keys read them and audit events record them.
+  it.each(["https://AKIAEXAMPLE:secret@s3.example.com/", "https://AKIAEXAMPLE@s3.example.com", "https://:secret@s3.example.com"])("refuses %s under either policy, saying where credentials go", (endpoint) => {
+    for (const schema of [s3ConfigSchema, s3ConfigSchemaFor({ allowInsecureEndpoints: false }), s3ConfigSchemaFor({ allowInsecureEndpoints: true })]) {
+      const result = schema.safeParse({ bucket: "my-bucket", endpoint });
+      expect(result.success).toBe(false);
+      expect(result.error?.issues).toEqual([expect.objectContaining({ path: ["endpoint"], message: expect.stringContaining("credentials belong in the credentials fields") })]);
+    }
+  });
+
+  it("accepts an endpoint without them", () => {
+    expect(s3ConfigSchemaFor({ allowInsecureEndpoints: false }).safeParse({ bucket: "my-bucket", endpoint: "https://s3.eu-central-1.wasabisys.com" }).success).toBe(true);
   });
 });
 

@@ -10,6 +10,11 @@ export function injectTraceContext(): TraceCarrier {
   return carrier;
 }
 
+/** The carrier of a trace context stored on a row as its `traceparent` (empty when there is none). */
+export function traceCarrierOf(traceparent: string | null): TraceCarrier {
+  return traceparent ? { traceparent } : {};
+}
+
 /** Run `fn` inside the trace context carried by a job payload (a no-op when it has none). */
 export function withTraceContext<T>(carrier: TraceCarrier | undefined, fn: () => T): T {
   if (!carrier || Object.keys(carrier).length === 0) return fn();
@@ -44,4 +49,19 @@ export function currentTraceIds(): { trace_id?: string; span_id?: string } {
   const spanContext = span.spanContext();
   if (!isSpanContextValid(spanContext)) return {};
   return { trace_id: spanContext.traceId, span_id: spanContext.spanId };
+}
+
+/**
+ * Starts the trace of one piece of work a batch began (a scheduled run a scheduler tick created):
+ * a root span, linked to the batch's active span, ended at once, whose context is returned to be
+ * carried with the work. Each run then has a trace of its own instead of sharing the tick's with
+ * every other run (and tenant) of that tick.
+ */
+export function startLinkedTrace(tracer: Tracer, name: string, attributes: Attributes): TraceCarrier {
+  const batch = trace.getActiveSpan()?.spanContext();
+  const span = tracer.startSpan(name, { root: true, attributes, links: batch && isSpanContextValid(batch) ? [{ context: batch }] : [] });
+  const carrier: TraceCarrier = {};
+  propagation.inject(trace.setSpan(context.active(), span), carrier);
+  span.end();
+  return carrier;
 }

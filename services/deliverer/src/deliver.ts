@@ -1,10 +1,11 @@
+import { posix } from "node:path";
 import type { Config } from "@transporter/config";
 import { unsealJson } from "@transporter/crypto";
 import type { Keyring } from "@transporter/crypto";
 import { liveDestination, type Db, type Destination } from "@transporter/db";
 import { PermanentError } from "@transporter/queue";
 import type { StageContext, StageOutput } from "@transporter/queue";
-import { dateSubfolder, fileNamePatternOf, isDestinationError, managedFileExpiry, reportFileName } from "@transporter/storage";
+import { dateSubfolder, isDestinationError, managedFileExpiry } from "@transporter/storage";
 import { startSpan, trace } from "@transporter/telemetry";
 import type { AnyDestinationAdapter, DestinationRegistry, StagingStore } from "@transporter/storage";
 
@@ -24,15 +25,6 @@ export function destinationCredentialsContext(tenantId: string, destinationId: s
 
 interface TaskOptions {
   dateFolders?: boolean;
-}
-
-/**
- * The extension of the encrypted file as the encryptor staged it: `asc` for ASCII armor, `pgp`
- * for binary OpenPGP. Read from the staged object rather than the task's `armor` option, which
- * may have changed since the file was encrypted: the name must say what the bytes are.
- */
-function openPgpExtension(encryptedKey: string): "asc" | "pgp" {
-  return encryptedKey.endsWith(".asc") ? "asc" : "pgp";
 }
 
 /**
@@ -86,19 +78,11 @@ export function createDeliverHandler(deps: DeliverDeps) {
     const adapter = deps.registry.adapterFor(destination.kind);
     const { config, credentials } = prepare(destination, adapter, deps.keyring);
 
+    // The name the encryptor staged the file under (the report's name, plus .pgp or .asc): the bytes
+    // were made under the task's settings of that transform (format, pattern, description, zone),
+    // and every attempt of this run lands on the same name, whatever changed since.
+    const fileName = posix.basename(payload.encryptedKey);
     const zone = tenant.timezone ?? "UTC";
-    const reportName = reportFileName({
-      description: task.description,
-      windowStart: run.windowStart,
-      windowEnd: run.windowEnd,
-      format: task.format,
-      zone,
-      encrypted: false,
-      pattern: fileNamePatternOf(task.options),
-      reportId: task.reportId,
-      runId: run.id,
-    });
-    const fileName = `${reportName}.${openPgpExtension(payload.encryptedKey)}`;
     const options = (task.options ?? {}) as TaskOptions;
     const subfolder = options.dateFolders ? dateSubfolder(run.windowStart, zone) : undefined;
     const stored = await deps.staging.stat(payload.encryptedKey);

@@ -3,11 +3,11 @@ import { keyringFromConfig } from "@transporter/crypto";
 import type { Keyring } from "@transporter/crypto";
 import { createPrisma, idleConnectionClosed } from "@transporter/db";
 import type { Db } from "@transporter/db";
-import { createRedis, createStageWorker, createWorker } from "@transporter/queue";
+import { closeRedis, createRedis, createStageWorker, createWorker } from "@transporter/queue";
 import type { JobProducer, Redis } from "@transporter/queue";
 import { createDestinationRegistry, createMailer, createManagedStore, createStagingStore } from "@transporter/storage";
 import type { DestinationRegistry, Mailer, StagingStore } from "@transporter/storage";
-import { createLogger } from "@transporter/telemetry";
+import { createLogger, startSpan, trace, withTraceContext } from "@transporter/telemetry";
 import type { Logger } from "@transporter/telemetry";
 import { createDeliverHandler } from "./deliver.js";
 import { createNotifyHandler } from "./notify.js";
@@ -38,7 +38,8 @@ export async function start(config: Config, deps: DelivererDeps = {}): Promise<{
   const prisma = deps.prisma ?? createPrisma(config.DATABASE_URL, { poolSize: config.DATABASE_POOL_SIZE, onIdleError: idleConnectionClosed(logger) });
   if (!deps.prisma) owned.push(() => prisma.$disconnect());
   const redis = deps.redis ?? createRedis(config.REDIS_URL);
-  if (!deps.redis) owned.push(async () => void (await redis.quit()));
+  // A plain disconnect when Redis is gone: QUIT would wait for it.
+  if (!deps.redis) owned.push(() => closeRedis(redis));
   const keyring = deps.keyring ?? keyringFromConfig(config);
   const staging = deps.staging ?? createStagingStore(config);
   const registry = deps.registry ?? createDestinationRegistry({ managedStore: createManagedStore(config), allowInsecureEndpoints: config.ALLOW_INSECURE_ENDPOINTS });
@@ -55,7 +56,10 @@ export async function start(config: Config, deps: DelivererDeps = {}): Promise<{
     handler: createDeliverHandler({ config, prisma, keyring, staging, registry, ...(deps.now ? { now: deps.now } : {}) }),
   });
   const notify = createNotifyHandler({ config, prisma, keyring, logger: logger.child({ stage: "notify" }), ...(mailer ? { mailer } : {}) });
-  const notifyWorker = createWorker("notify", (payload) => notify(payload), {
+  const tracer = trace.getTracer("transporter-pipeline");
+  // In the run's trace (the payload carries it), like the stages: the webhook call and its logs
+  // belong to the run, whoever queued the notification (a stage, or the reconciler).
+  const notifyWorker = createWorker("notify", (payload) => withTraceContext(payload.trace, () => startSpan(tracer, "notify run", { "transporter.run_id": payload.runId, "transporter.tenant_id": payload.tenantId }, () => notify(payload))), {
     connection: redis,
     prefix: config.REDIS_PREFIX,
     concurrency: config.CONCURRENCY_NOTIFY,

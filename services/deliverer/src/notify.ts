@@ -1,7 +1,7 @@
 import type { Config } from "@transporter/config";
 import { unseal } from "@transporter/crypto";
 import type { Keyring } from "@transporter/crypto";
-import { raiseAlert, resolveAlert } from "@transporter/db";
+import { raiseAlert, resolveAlert, settleOwedNotification } from "@transporter/db";
 import type { Db, Run, Task } from "@transporter/db";
 import type { JobPayload } from "@transporter/queue";
 import { notificationSettingsSchema, sendWebhook, shouldNotify } from "@transporter/storage";
@@ -74,13 +74,31 @@ export function createNotifyHandler(deps: NotifyDeps) {
     const run = await deps.prisma.run.findFirst({ where: { id: payload.runId, tenantId: payload.tenantId }, include: { task: true } });
     if (!run) return outcome;
     const logger = deps.logger.child({ runId: run.id, tenantId: run.tenantId, taskId: run.taskId });
+    const dueAt = run.notificationDueAt;
+    if (!dueAt) {
+      // Handled already: a duplicate job (queued again after the first one was removed) sends nothing twice.
+      logger.info("the run's notification was handled already; nothing sent");
+      return outcome;
+    }
+    await sendAsTaskAsks(run, logger, outcome);
+    // Bookkeeping only: when it fails, the job still completes (a retry would send again) and the
+    // reconciler, finding the notify job completed, clears the mark.
+    try {
+      await settleOwedNotification(deps.prisma, run.id, dueAt);
+    } catch (error) {
+      logger.warn({ err: { message: error instanceof Error ? error.message : String(error) } }, "the notification was handled but could not be marked so");
+    }
+    return outcome;
+  };
+
+  async function sendAsTaskAsks(run: Run & { task: Task }, logger: Logger, outcome: NotifyOutcome): Promise<void> {
     const parsed = notificationSettingsSchema.safeParse(run.task.notifications ?? {});
     if (!parsed.success) {
       logger.warn("task notification settings are unreadable; nothing sent");
-      return outcome;
+      return;
     }
     const settings = parsed.data;
-    if (!shouldNotify(settings, run.status)) return outcome;
+    if (!shouldNotify(settings, run.status)) return;
     const summary = runSummary(run, run.task);
 
     const problem = async (channel: "webhook" | "email", message: string | undefined) => {
@@ -155,6 +173,5 @@ export function createNotifyHandler(deps: NotifyDeps) {
         await recordOutcome("email", failure);
       }
     }
-    return outcome;
-  };
+  }
 }

@@ -16,7 +16,7 @@ import { createTestDatabase } from "@transporter/db/testing";
 import type { TestDatabase } from "@transporter/db/testing";
 import { createRedis, JobProducer, testRedisPrefix } from "@transporter/queue";
 import type { Redis } from "@transporter/queue";
-import { createMailer, createManagedStore, createStagingStore, stagingKey } from "@transporter/storage";
+import { createMailer, createManagedStore, createStagingStore, fileNamePatternOf, reportFileName, stagingKey } from "@transporter/storage";
 import type { StagingStore } from "@transporter/storage";
 import { createLogger } from "@transporter/telemetry";
 import { startSshd } from "../../../libs/storage/test/support/sshd.js";
@@ -135,8 +135,8 @@ describe("deliverer service", () => {
     credentials?: Record<string, unknown>;
     notifications?: Record<string, unknown>;
     taskOptions?: Record<string, unknown>;
-    /** The encrypted file as the encryptor staged it. */
-    encryptedFile?: string;
+    /** The encrypted file's extension as the encryptor staged it. */
+    armored?: boolean;
   }) {
     const keyring = keyringFromConfig(config);
     const tenant = await prisma.tenant.create({
@@ -184,7 +184,9 @@ describe("deliverer service", () => {
       },
     });
     const data = randomBytes(2 * 1024 * 1024 + 5);
-    const encryptedKey = stagingKey(tenant.id, run.id, "encrypted", options.encryptedFile ?? "report.csv.pgp");
+    // Staged as the transformer names the report and the encryptor its encrypted file.
+    const reportName = reportFileName({ description: task.description, windowStart: run.windowStart, windowEnd: run.windowEnd, format: task.format, zone: tenant.timezone!, encrypted: false, pattern: fileNamePatternOf(task.options), reportId: task.reportId, runId: run.id });
+    const encryptedKey = stagingKey(tenant.id, run.id, "encrypted", `${reportName}.${options.armored ? "asc" : "pgp"}`);
     await staging.put(encryptedKey, Readable.from([data]));
     return { tenant, destination, task, run, data, encryptedKey };
   }
@@ -295,7 +297,7 @@ describe("deliverer service", () => {
   }, 60_000);
 
   it("delivers an ASCII-armored file under an .asc name", async () => {
-    const { tenant, run, encryptedKey } = await setUp({ kind: "managed", taskOptions: { armor: true }, encryptedFile: "report.csv.asc" });
+    const { tenant, run, encryptedKey } = await setUp({ kind: "managed", taskOptions: { armor: true }, armored: true });
     await producer.enqueue("deliver", { runId: run.id, tenantId: tenant.id, encryptedKey });
     const done = await finished(run.id);
     expect(done.status).toBe("SUCCEEDED");
@@ -305,7 +307,7 @@ describe("deliverer service", () => {
 
   it("raises an alert for the task when its notification cannot be delivered, without touching the run", async () => {
     const { tenant, run, task } = await setUp({ kind: "managed", notifications: { emails: ["nobody@reject.test"], on: "always" } });
-    await prisma.run.update({ where: { id: run.id }, data: { status: "SUCCEEDED", finishedAt: new Date() } });
+    await prisma.run.update({ where: { id: run.id }, data: { status: "SUCCEEDED", finishedAt: new Date(), notificationDueAt: new Date() } });
     const notify = createNotifyHandler({
       config,
       prisma,
@@ -322,7 +324,7 @@ describe("deliverer service", () => {
 
   it("a webhook that went out stays sent when its alert bookkeeping fails: no second send, no false failure", async () => {
     const { tenant, run } = await setUp({ kind: "managed", notifications: { webhookUrl: hookUrl, on: "always" } });
-    await prisma.run.update({ where: { id: run.id }, data: { status: "SUCCEEDED", finishedAt: new Date() } });
+    await prisma.run.update({ where: { id: run.id }, data: { status: "SUCCEEDED", finishedAt: new Date(), notificationDueAt: new Date() } });
     // The database drops out just after the send: the alert writes fail.
     const unreachable = () => Promise.reject(new Error("Can't reach database server"));
     const flaky = new Proxy(prisma, {
@@ -338,9 +340,20 @@ describe("deliverer service", () => {
     expect(hooks.filter((h) => h.body.includes(run.id))).toHaveLength(1);
   });
 
+  it("marks the run's notification handled once sent: a second notify job for the run sends nothing", async () => {
+    const { tenant, run } = await setUp({ kind: "managed", notifications: { webhookUrl: hookUrl, on: "always" } });
+    await prisma.run.update({ where: { id: run.id }, data: { status: "SUCCEEDED", finishedAt: new Date(), notificationDueAt: new Date() } });
+    const notify = createNotifyHandler({ config, prisma, keyring: keyringFromConfig(config), logger: createLogger({ name: "t", level: "silent" }) });
+    expect(await notify({ runId: run.id, tenantId: tenant.id, trace: {}, outcome: "succeeded" })).toMatchObject({ webhook: "sent" });
+    expect((await prisma.run.findUniqueOrThrow({ where: { id: run.id } })).notificationDueAt).toBeNull();
+    // A duplicate (queued again after the first job was removed from the queue) finds it handled.
+    expect(await notify({ runId: run.id, tenantId: tenant.id, trace: {}, outcome: "succeeded" })).toEqual({ webhook: "skipped", email: "skipped" });
+    expect(hooks.filter((h) => h.body.includes(run.id))).toHaveLength(1);
+  });
+
   it("sends nothing for a successful run when the task asks for failures only", async () => {
     const { tenant, run } = await setUp({ kind: "managed", notifications: { webhookUrl: hookUrl, emails: ["ops@acme.test"], on: "failure" } });
-    await prisma.run.update({ where: { id: run.id }, data: { status: "SUCCEEDED", finishedAt: new Date() } });
+    await prisma.run.update({ where: { id: run.id }, data: { status: "SUCCEEDED", finishedAt: new Date(), notificationDueAt: new Date() } });
     const notify = createNotifyHandler({ config, prisma, keyring: keyringFromConfig(config), logger: createLogger({ name: "t", level: "silent" }) });
     const outcome = await notify({ runId: run.id, tenantId: tenant.id, trace: {}, outcome: "succeeded" });
     expect(outcome).toEqual({ webhook: "skipped", email: "skipped" });

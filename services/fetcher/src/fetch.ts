@@ -61,7 +61,9 @@ export function createFetchHandler(deps: FetchDeps) {
       throw error;
     }
 
-    const { api, version } = reportSource(task.reportId, run.reportVersion ?? task.reportVersion);
+    // A retry fetches the report the run first fetched, even if the task's report changed since.
+    const reportId = run.reportId ?? task.reportId;
+    const { api, version } = reportSource(reportId, run.reportVersion ?? task.reportVersion);
     const window = { from: run.windowStart, to: run.windowEnd };
     const rawKey = stagingKey(tenant.id, run.id, "raw", "records.ndjson");
     span.setAttributes({ "transporter.source_api": api, "transporter.source_id": source.id });
@@ -80,7 +82,7 @@ export function createFetchHandler(deps: FetchDeps) {
       }
       throw error;
     }
-    ctx.setRunFields({ records, sourceCalls: opened.calls, ...(run.reportVersion === null ? { reportVersion: version } : {}) });
+    ctx.setRunFields({ records, sourceCalls: opened.calls, ...(run.reportId === null ? { reportId } : {}), ...(run.reportVersion === null ? { reportVersion: version } : {}) });
     span.setAttributes({ "transporter.records": records, "transporter.source_calls": opened.calls });
     logger.info({ api, records, sourceCalls: opened.calls, ms: Date.now() - started }, "fetched");
     return { rawKey };

@@ -1,7 +1,7 @@
 import type { Config } from "@transporter/config";
 import { keyringFromConfig, type Keyring } from "@transporter/crypto";
 import { createPrisma, idleConnectionClosed, type Db } from "@transporter/db";
-import { createRedis, createStageWorker, type JobProducer, type Redis } from "@transporter/queue";
+import { closeRedis, createRedis, createStageWorker, type JobProducer, type Redis } from "@transporter/queue";
 import { platformFromConfig, type Platform } from "@transporter/sources";
 import { createStagingStore, type StagingStore } from "@transporter/storage";
 import { createLogger, type Logger } from "@transporter/telemetry";
@@ -30,7 +30,8 @@ export async function start(config: Config, deps: FetcherDeps = {}): Promise<{ s
   const prisma = deps.prisma ?? createPrisma(config.DATABASE_URL, { poolSize: config.DATABASE_POOL_SIZE, onIdleError: idleConnectionClosed(logger) });
   if (!deps.prisma) owned.push(() => prisma.$disconnect());
   const redis = deps.redis ?? createRedis(config.REDIS_URL);
-  if (!deps.redis) owned.push(async () => void (await redis.quit()));
+  // A plain disconnect when Redis is gone: QUIT would wait for it.
+  if (!deps.redis) owned.push(() => closeRedis(redis));
   const staging = deps.staging ?? createStagingStore(config);
   const platform = deps.platform ?? platformFromConfig(config, redis);
   const keyring = deps.keyring ?? keyringFromConfig(config);

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from "fastify";
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest, type RawReplyDefaultExpression, type RawRequestDefaultExpression, type RawServerDefault } from "fastify";
 import rateLimit from "@fastify/rate-limit";
 import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
@@ -110,6 +110,12 @@ export async function buildApp(deps: GatewayDeps): Promise<GatewayApp> {
     // Fastify writes its own request lines before the request's span opens (no trace id on
     // them); ours below are written inside the span.
     logController: new LogController({ disableRequestLogging: true }),
+    // What the router refuses before any route runs (a broken percent-escape, a path parameter
+    // over its length limit) gets the API's problem+json 400 like every other bad input.
+    frameworkErrors: (error, _req, reply: FastifyReply) => {
+      const message = error.code === "FST_ERR_MAX_PARAM_LENGTH" ? "a path segment is too long to be an id" : "the URL is not valid (a malformed percent-escape?)";
+      void reply.status(400).type("application/problem+json").send(new Problem(400, "Invalid request", message, { errors: [{ path: "path", message }] }).toJSON());
+    },
   }).withTypeProvider<ZodTypeProvider>();
 
   // HTTP spans per route and hook; health probes are left out of traces.
@@ -129,9 +135,21 @@ export async function buildApp(deps: GatewayDeps): Promise<GatewayApp> {
   app.decorate("audit", (req: FastifyRequest, entry: AuditEntry) => writeAudit(deps.prisma, req, entry));
   app.decorateRequest("auth", null);
   app.decorateRequest("db", null as unknown as TenantDb);
+  // Once close() has begun, it waits for every open connection. A keep-alive client's would stay
+  // open, idle, after its last response (Fastify closes idle connections only as close() begins),
+  // so while closing each response says `Connection: close`, and any connection left idle once a
+  // response is out (its headers went before the close began) is closed.
+  let closing = false;
+  app.addHook("preClose", async () => {
+    closing = true;
+  });
   app.addHook("onSend", async (req, reply, payload) => {
     reply.header("x-request-id", req.id);
+    if (closing) reply.header("connection", "close");
     return payload;
+  });
+  app.addHook("onResponse", async () => {
+    if (closing) app.server.closeIdleConnections();
   });
 
   app.setErrorHandler((error, req, reply) => {

@@ -1,9 +1,9 @@
 import type { Config } from "@transporter/config";
 import { keyringFromConfig } from "@transporter/crypto";
 import { createPrisma, ensureDatabase, migrate } from "@transporter/db";
-import { createRedis, JobProducer, observeQueueDepths } from "@transporter/queue";
+import { closeRedis, createRedis, JobProducer, observeQueueDepths, unlessRedisGone } from "@transporter/queue";
 import { createManagedStore } from "@transporter/storage";
-import type { RunningService } from "@transporter/telemetry";
+import { createLogger, type RunningService } from "@transporter/telemetry";
 import { buildApp, type GatewayApp } from "./app.js";
 import type { GatewayDeps } from "./deps.js";
 import { ensureOperatorKey } from "./operator-key.js";
@@ -26,10 +26,14 @@ export async function start(config: Config, overrides: Partial<GatewayDeps> = {}
     await migrate(config.DATABASE_URL);
   }
   const prisma = overrides.prisma ?? createPrisma(config.DATABASE_URL, { poolSize: config.DATABASE_POOL_SIZE });
+  const logger = overrides.logger ?? createLogger({ name: "gateway", level: config.LOG_LEVEL });
   const redis = overrides.redis ?? createRedis(config.REDIS_URL);
+  // ioredis reconnects for ever while Redis is away and reports each failed try as an 'error';
+  // unheard, it prints "[ioredis] Unhandled error event" every time.
+  if (!overrides.redis) redis.on("error", (error) => logger.warn({ err: { message: error.message } }, "redis connection error"));
   const queues = overrides.queues ?? new JobProducer(redis, config.REDIS_PREFIX, { attempts: config.JOB_ATTEMPTS, backoffMs: config.JOB_BACKOFF_MS });
   if (config.OPERATOR_API_KEY) await ensureOperatorKey(prisma, config.OPERATOR_API_KEY);
-  const app = await buildApp({ ...overrides, config, prisma, redis, queues, keyring: overrides.keyring ?? keyringFromConfig(config), managedStore: overrides.managedStore ?? createManagedStore(config) });
+  const app = await buildApp({ ...overrides, config, logger, prisma, redis, queues, keyring: overrides.keyring ?? keyringFromConfig(config), managedStore: overrides.managedStore ?? createManagedStore(config) });
   const url = await app.listen({ host: config.GATEWAY_HOST, port: config.GATEWAY_PORT });
   const stopQueueDepths = observeQueueDepths(queues);
   return {
@@ -37,9 +41,17 @@ export async function start(config: Config, overrides: Partial<GatewayDeps> = {}
     url,
     async stop() {
       stopQueueDepths();
-      await app.close();
+      // Waits for the requests under way; then each connection closes (see buildApp's preClose).
+      const closed = app.close();
+      if ((await unlessRedisGone(closed, redis)) === "gone") {
+        // Requests waiting on Redis (the rate limit, an enqueue) would wait until it is back:
+        // ioredis holds their commands while it reconnects. End their connections instead.
+        app.server.closeAllConnections();
+      }
+      await closed;
       if (!overrides.queues) await queues.close();
-      if (!overrides.redis) await redis.quit();
+      // A plain disconnect when Redis is gone: QUIT would wait for it.
+      if (!overrides.redis) await closeRedis(redis);
       if (!overrides.prisma) await prisma.$disconnect();
     },
   };

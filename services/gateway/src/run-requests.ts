@@ -2,7 +2,7 @@ import { trace } from "@opentelemetry/api";
 import { RUN_IN_PROGRESS, type Run, type Task, type TenantDb } from "@transporter/db";
 import type { JobProducer } from "@transporter/queue";
 import { injectTraceContext } from "@transporter/telemetry";
-import { Problem } from "./problem.js";
+import { notFound, Problem } from "./problem.js";
 import { lockTask } from "./row-locks.js";
 import { assertKeyUnexpired } from "./task-rules.js";
 
@@ -48,7 +48,11 @@ export async function requestRun(
   // click, two retries of one failure), and stores like S3 cannot take two writers of one key.
   // Under the task's row lock, so two requests at the same moment cannot both pass the check.
   const run = await db.$transaction(async (tx) => {
-    await lockTask(tx, task.id, task.tenantId);
+    // The task as it is under the lock: deleted since it was read (a DELETE that went first), it runs no more.
+    const locked = await lockTask(tx, task.id, task.tenantId);
+    if (!locked || locked.deletedAt) {
+      throw trigger === "retry" ? new Problem(409, "Conflict", "the task of this run was deleted; it cannot run again") : notFound("task");
+    }
     const underWay = await tx.run.findFirst({
       where: { taskId: task.id, windowStart: window.start, windowEnd: window.end, status: { in: [...RUN_IN_PROGRESS] } },
       select: { id: true, status: true },

@@ -1,12 +1,13 @@
 import { findReport, getReport, validateTaskReport } from "@transporter/reports";
 import { computeNextRunAt, validateSchedule, type Schedule } from "@transporter/schedule";
-import { fileNamePatternOf, validateFileNamePattern } from "@transporter/storage";
+import { fileNamePatternOf, fileNameShape, validateFileNamePattern } from "@transporter/storage";
 import type { TenantDb } from "@transporter/db";
 import type { FieldProblem } from "./problem.js";
 import { Problem } from "./problem.js";
 import type { Transaction } from "./row-locks.js";
 
 export interface TaskDraft {
+  description: string;
   reportId: string;
   reportVersion: "latest" | number;
   format: string;
@@ -34,6 +35,8 @@ export interface TaskChange {
   enabling: boolean;
   /** Its schedule or report is set or changed. */
   scheduleOrReport: boolean;
+  /** The task as it was, when an existing one changes: what its files are called may stay as it is. */
+  existing?: { id: string; draft: TaskDraft };
 }
 
 export async function checkTask(
@@ -76,6 +79,7 @@ export async function checkTask(
   if (source && Array.isArray(permissions) && !permissions.includes(definition.source)) {
     throw new Problem(409, "Conflict", `source "${source.name}" may not use the ${definition.source} API that report ${definition.id} needs; grant that permission to the API key and verify the source again`);
   }
+  if (destination && destination.kind !== "managed") await assertNoFileNameClash(db, draft, change.existing);
   if (draft.enabled) {
     if (!tenant.timezone) throw new Problem(409, "Conflict", "choose your account's time zone (PATCH /v1/account) before enabling a task");
     const activeKey = await db.encryptionKey.findFirst({ where: { active: true, deletedAt: null }, select: { fingerprint: true, expiresAt: true } });
@@ -97,6 +101,31 @@ export function assertKeyUnexpired(key: { fingerprint: string; expiresAt: Date |
       `the active encryption key (fingerprint ${key.fingerprint}) expired on ${key.expiresAt.toISOString()}: upload it again with a new expiry (same fingerprint) or activate another key`,
     );
   }
+}
+
+/**
+ * SFTP, S3 and GCS destinations put every task's files in one folder (managed storage keeps each
+ * run's apart): a task whose files can take the names of another live task's there would silently
+ * overwrite them. Checked when the task's names or destination change (a clash saved before this
+ * rule does not block unrelated edits); under the tenant's row lock, so two creates cannot both pass.
+ */
+async function assertNoFileNameClash(db: TenantDb | Transaction, draft: TaskDraft, existing: TaskChange["existing"]): Promise<void> {
+  const shape = fileNameShape(draft);
+  if (shape === null) return;
+  if (existing && existing.draft.destinationId === draft.destinationId && fileNameShape(existing.draft) === shape) return;
+  const others = await db.task.findMany({
+    where: { destinationId: draft.destinationId, deletedAt: null, ...(existing ? { id: { not: existing.id } } : {}) },
+    select: { id: true, description: true, reportId: true, format: true, options: true },
+    orderBy: { createdAt: "asc" },
+  });
+  const other = others.find((task) => fileNameShape(task) === shape);
+  if (!other) return;
+  throw new Problem(
+    409,
+    "Conflict",
+    `task ${other.id} ("${other.description}") can deliver files under the same names to the same destination, and one task's files would overwrite the other's: ` +
+      "give this task a different description, a file name pattern (options.fileNamePattern) with {report} or {task} that tells the two apart, or another destination or folder",
+  );
 }
 
 /** validateSchedule speaks in sentences that start with the field's name. */

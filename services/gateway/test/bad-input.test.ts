@@ -36,6 +36,14 @@ describe("bad input is 400 naming the field, never 500", () => {
   });
   afterAll(async () => gw.close());
 
+  it("a URL the router cannot read (a broken percent-escape, an over-long id) is a problem+json 400 naming the path", async () => {
+    const t = await readyTenant(gw);
+    for (const url of ["/v1/tasks/%zz", `/v1/tasks/${"a".repeat(300)}`, `/v1/runs/${"b".repeat(101)}/retry`]) {
+      const res = await gw.call(t.adminKey, "GET", url);
+      expectInvalid(res, "path");
+    }
+  });
+
   describe("NUL characters (PostgreSQL text cannot hold U+0000)", () => {
     it("in a JSON body string, at any depth", async () => {
       const t = await readyTenant(gw);

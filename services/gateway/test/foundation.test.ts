@@ -1,3 +1,4 @@
+import { raiseAlert } from "@transporter/db";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { setupGateway, type TestGateway } from "./helpers.js";
 
@@ -217,7 +218,25 @@ describe("gateway foundation: tenants, keys, roles, errors", () => {
     expect((await gw.call(gw.operatorKey, "GET", `/v1/tenants?cursor=${forged[1]}`)).status).toBe(400);
   });
 
-  it("pages alerts by their latest activity with the same cursors", async () => {
+  it("pages alerts newest first by when they were first seen: an alert that repeats while a client pages is not skipped", async () => {
+    const { tenant, adminKey } = await gw.createTenant();
+    for (const key of ["one", "two", "three"]) {
+      await raiseAlert(gw.prisma, { tenantId: tenant.id, kind: "run.failed", severity: "error", title: key, message: key, dedupeKey: `paging:${key}` });
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    const everything = (await gw.call(adminKey, "GET", "/v1/alerts?limit=50")).body.items.map((a: { id: string }) => a.id);
+    let page = await gw.call(adminKey, "GET", "/v1/alerts?limit=1");
+    const seen: string[] = page.body.items.map((a: { id: string }) => a.id);
+    // The oldest one, not read yet, happens again meanwhile.
+    await raiseAlert(gw.prisma, { tenantId: tenant.id, kind: "run.failed", severity: "error", title: "one", message: "one again", dedupeKey: "paging:one" });
+    while (page.body.nextCursor) {
+      page = await gw.call(adminKey, "GET", `/v1/alerts?limit=1&cursor=${page.body.nextCursor}`);
+      seen.push(...page.body.items.map((a: { id: string }) => a.id));
+    }
+    expect(seen).toEqual(everything);
+  });
+
+  it("pages alerts with the same cursors", async () => {
     const { adminKey } = await gw.createTenant();
     // A new tenant has setup reminders (no source, no encryption key).
     const first = await gw.call(adminKey, "GET", "/v1/alerts?limit=1");

@@ -56,7 +56,7 @@ describe("scheduled windows across schedule and time-zone changes", () => {
       return res.body as { nextRunAt: string | null };
     };
     const setZone = async (zone: string) => expect((await call("PATCH", "/v1/account", { timezone: zone })).status).toBe(200);
-    return { tenant, createTask, patchTask, setZone };
+    return { tenant, call, createTask, patchTask, setZone };
   }
 
   /** A scheduler tick at `iso` (the clock stays there). */
@@ -206,7 +206,7 @@ describe("scheduled windows across schedule and time-zone changes", () => {
     ]);
   });
 
-  it("re-enabling starts afresh with a plain window, recorded even when it shares its start with an earlier window", async () => {
+  it("re-enabling starts afresh with the plain window due next, never reaching back over windows already recorded", async () => {
     const t = await readyTenant("UTC");
     at("2026-11-23T09:50:00Z");
     const id = await t.createTask({ frequency: "interval", everyMinutes: 15 });
@@ -217,10 +217,65 @@ describe("scheduled windows across schedule and time-zone changes", () => {
     ]);
     await t.patchTask(id, { enabled: false });
     at("2026-11-23T10:20:00Z");
-    // The disabled period is not covered: from now, no backlog.
+    // The disabled period is not covered: from now, no backlog; the plain hourly window
+    // (10:00–11:00) starts where the recorded ones end instead of delivering 10:00–10:15 again.
     expect((await t.patchTask(id, { enabled: true, schedule: { frequency: "interval", everyMinutes: 60 } })).nextRunAt).toBe("2026-11-23T11:00:00.000Z");
     expect((await tickAt("2026-11-23T11:01:00Z")).created).toBe(1);
-    expect((await windowsOf(id)).at(-1)).toEqual(["2026-11-23T10:00:00.000Z", "2026-11-23T11:00:00.000Z"]);
+    expect((await windowsOf(id)).at(-1)).toEqual(["2026-11-23T10:15:00.000Z", "2026-11-23T11:00:00.000Z"]);
+  });
+
+  it("disable, change the account's zone, enable: the first window starts where the delivered ones end", async () => {
+    const t = await readyTenant("Europe/London");
+    at("2026-11-22T12:00:00Z");
+    const id = await t.createTask({ frequency: "daily", time: "00:00" });
+    await tickAt("2026-11-23T00:01:00Z");
+    await t.patchTask(id, { enabled: false });
+    await t.setZone("America/Los_Angeles");
+    at("2026-11-23T03:00:00Z");
+    await t.patchTask(id, { enabled: true });
+    await tickAt("2026-11-23T08:01:00Z");
+    const windows = await windowsOf(id);
+    expect(windows).toEqual([
+      ["2026-11-22T00:00:00.000Z", "2026-11-23T00:00:00.000Z"],
+      ["2026-11-23T00:00:00.000Z", "2026-11-23T08:00:00.000Z"],
+    ]);
+  });
+
+  it("a short disable, then a schedule change: the change still continues from where the windows end", async () => {
+    const t = await readyTenant("UTC");
+    at("2026-11-22T12:00:00Z");
+    const id = await t.createTask({ frequency: "daily", time: "00:00" });
+    await tickAt("2026-11-23T00:01:00Z");
+    at("2026-11-23T10:00:00Z");
+    await t.patchTask(id, { enabled: false });
+    at("2026-11-23T10:01:00Z");
+    await t.patchTask(id, { enabled: true });
+    at("2026-11-23T10:02:00Z");
+    await t.patchTask(id, { schedule: { frequency: "daily", time: "06:00" } });
+    await tickAt("2026-11-24T06:01:00Z");
+    expect(await windowsOf(id)).toEqual([
+      ["2026-11-22T00:00:00.000Z", "2026-11-23T00:00:00.000Z"],
+      ["2026-11-23T00:00:00.000Z", "2026-11-23T06:00:00.000Z"],
+      ["2026-11-23T06:00:00.000Z", "2026-11-24T06:00:00.000Z"],
+    ]);
+  });
+
+  it("a window run now asked for just before the tick is not started a second time by the scheduler", async () => {
+    const t = await readyTenant("UTC");
+    at("2026-11-22T12:00:00Z");
+    const id = await t.createTask({ frequency: "daily", time: "00:00" });
+    // The 22→23 window has just closed; the scheduler has not ticked yet.
+    at("2026-11-23T00:00:01Z");
+    const manual = await t.call("POST", `/v1/tasks/${id}/runs`, {});
+    expect(manual.status, JSON.stringify(manual.body)).toBe(202);
+    const tick = await tickAt("2026-11-23T00:00:04Z");
+    expect(tick).toMatchObject({ created: 0, skipped: 1 });
+    const [scheduled] = await scheduledRuns(id);
+    // Recorded (the chain of windows stays whole) as SKIPPED, naming the run that covers it.
+    expect(scheduled).toMatchObject({ status: "SKIPPED", errorCode: "run_under_way", windowStart: new Date("2026-11-22T00:00:00Z"), windowEnd: new Date("2026-11-23T00:00:00Z") });
+    expect(scheduled!.error).toContain(manual.body.id);
+    const underWay = await gw.prisma.run.findMany({ where: { taskId: id, status: { notIn: ["SUCCEEDED", "FAILED", "SKIPPED"] } } });
+    expect(underWay.map((r) => r.id)).toEqual([manual.body.id]);
   });
 
   describe("property: random schedule and zone changes at random times never break the chain of windows", () => {

@@ -251,6 +251,32 @@ describe("tasks", () => {
     }
   });
 
+  it("run now and retry racing the task's deletion: the deletion goes first, nothing is queued", async () => {
+    const t = await readyTenant(gw);
+    for (const ask of ["run now", "retry"] as const) {
+      const task = (await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ enabled: false, description: `racing ${ask}` }))).body;
+      const failed = await gw.prisma.run.create({
+        data: { tenantId: t.tenant.id, taskId: task.id, windowStart: new Date("2026-11-20T05:00:00Z"), windowEnd: new Date("2026-11-21T05:00:00Z"), scheduledFor: new Date(), trigger: "manual", status: "FAILED" },
+      });
+      // Both passed their first look at the task; the DELETE gets the task's row first.
+      const [deleted, asked] = await whileRowHeld({ table: "Task", id: task.id }, [
+        () => gw.call(t.adminKey, "DELETE", `/v1/tasks/${task.id}`),
+        () => (ask === "run now" ? gw.call(t.adminKey, "POST", `/v1/tasks/${task.id}/runs`, {}) : gw.call(t.adminKey, "POST", `/v1/runs/${failed.id}/retry`)),
+      ]);
+      expect(deleted!.status).toBe(204);
+      expect(asked!.status, `${ask}: ${JSON.stringify(asked!.body)}`).toBe(ask === "run now" ? 404 : 409);
+      expect(await gw.prisma.run.count({ where: { taskId: task.id } }), ask).toBe(1);
+    }
+  });
+
+  it("bulk: a task named twice in one request (its id in upper and lower case) gets one result", async () => {
+    const t = await readyTenant(gw);
+    const task = (await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ enabled: false, description: "named twice" }))).body;
+    const res = await gw.call(t.adminKey, "POST", "/v1/tasks/bulk", { action: "delete", ids: [task.id.toUpperCase(), task.id] });
+    expect(res.body.results).toEqual([{ id: task.id.toUpperCase(), ok: true, status: 200 }]);
+    expect((await gw.prisma.task.findUniqueOrThrow({ where: { id: task.id } })).deletedAt).not.toBeNull();
+  });
+
   it("refuses run now and retry of a disabled task whose destination or source was deleted, instead of a run bound to fail", async () => {
     const t = await readyTenant(gw);
     const task = (await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ enabled: false }))).body;
@@ -310,6 +336,17 @@ describe("tasks", () => {
     expect((await gw.prisma.task.findUniqueOrThrow({ where: { id: task.id } })).enabled).toBe(false);
   });
 
+  it("a run's history shows the report and format it ran with, not what the task was changed to", async () => {
+    const t = await readyTenant(gw);
+    const task = (await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ enabled: false, description: "changed later" }))).body;
+    const run = (await gw.call(t.adminKey, "POST", `/v1/tasks/${task.id}/runs`, {})).body;
+    // As the stages record it: fetched messaging-conversations v2, wrote CSV.
+    await gw.prisma.run.update({ where: { id: run.id }, data: { status: "SUCCEEDED", reportId: "messaging-conversations", reportVersion: 2, format: "csv", fileName: "changed-later.csv.pgp" } });
+    expect((await gw.call(t.adminKey, "PATCH", `/v1/tasks/${task.id}`, { reportId: "messaging-messages", format: "json" })).status).toBe(200);
+    const seen = (await gw.call(t.adminKey, "GET", `/v1/runs/${run.id}`)).body;
+    expect(seen).toMatchObject({ reportId: "messaging-conversations", reportVersion: 2, format: "csv", fileName: "changed-later.csv.pgp" });
+  });
+
   it("bulk actions report a result per id; deleting keeps the task's run history", async () => {
     const t = await readyTenant(gw);
     const a = (await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ description: "a", enabled: false }))).body;
@@ -328,6 +365,8 @@ describe("tasks", () => {
     const history = await gw.call(t.adminKey, "GET", `/v1/runs/${run.id}`);
     expect(history.status).toBe(200);
     expect(history.body.taskDeleted).toBe(true);
+    // Not run yet: the task's report and format, as it would run them.
+    expect(history.body).toMatchObject({ reportId: "messaging-conversations", format: "csv" });
     const audit = await gw.call(t.adminKey, "GET", `/v1/audit-events?targetId=${a.id}`);
     expect(audit.body.items.map((e: { action: string }) => e.action)).toEqual(["task.delete", "task.enable", "task.create"]);
     // A deleted task's failure alert goes with it: no later success could ever resolve it.
@@ -509,6 +548,13 @@ describe("tasks on a gateway that allows no insecure endpoints (production)", ()
     }
     const task = await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ notifications: { webhookUrl: "https://hooks.example.com/t" } }));
     expect(task.status).toBe(201);
+    // Settings are shown to viewers and audited: a password in the URL is refused, never stored.
+    for (const webhookUrl of ["https://hookuser:S3cretHookPassw0rd@hooks.example.com/x", "https://token@hooks.example.com/x"]) {
+      const withSecret = await gw.call(t.adminKey, "PATCH", `/v1/tasks/${task.body.id}`, { notifications: { webhookUrl } });
+      expect(withSecret.status, webhookUrl).toBe(400);
+      expect(withSecret.body.errors, webhookUrl).toEqual([{ path: "body.notifications.webhookUrl", message: expect.stringContaining("webhookSecret") }]);
+      expect(JSON.stringify(withSecret.body)).not.toContain("S3cretHookPassw0rd");
+    }
     const changed = await gw.call(t.adminKey, "PATCH", `/v1/tasks/${task.body.id}`, { notifications: { webhookUrl: "https://192.168.1.10/hook" } });
     expect(changed.status).toBe(400);
     expect((await gw.prisma.task.findUniqueOrThrow({ where: { id: task.body.id } })).notifications).toMatchObject({ webhookUrl: "https://hooks.example.com/t" });

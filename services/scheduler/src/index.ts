@@ -3,3 +3,4 @@ export { CLAIM_DUE_TASKS_SQL, processDueBatch, initializeMissingNextRunAt, type 
 export { pendingRunsOlderThan, runsWithoutFetchJob } from "./reconciler.js";
 // The gateway calls this on create and enable (schedule and time-zone changes: resumeAfterChange).
 export { computeNextRunAt } from "@transporter/schedule";
+export { periodicSweeps } from "./sweeps.js";

@@ -26,6 +26,10 @@ export function createSchedulerMetrics() {
       description: "Runs in a stage status whose stage job was missing (action=reenqueued) or had failed without failing the run (action=failed), by stage",
       unit: "{run}",
     }),
+    owedNotifications: meter.createCounter("scheduler.reconciler.owed_notifications", {
+      description: "Notifications still owed after the grace period: queued again (action=enqueued), failed job retried (action=retried), given up after a day (action=abandoned)",
+      unit: "{notification}",
+    }),
     /** The pipeline's own failure counter (the stages count theirs), so dashboards see every FAILED run. */
     runsFailed: metrics.getMeter("transporter-pipeline").createCounter("transporter.runs.failed", { description: "Runs that ended FAILED, by stage and reason", unit: "{run}" }),
     tickErrors: meter.createCounter("scheduler.errors", { description: "Failed ticks, reconciler passes and sweeps", unit: "{error}" }),

@@ -1,8 +1,9 @@
 import type pg from "pg";
 import { failStuckRun, hasNotificationSettings, SKIP_REFUSED_RUN_SQL, skipRefusedRunParams, startRefusal, type RunStatus, type StartRefusal } from "@transporter/db";
 import { jobCatalog, jobIdFor, type JobProducer, type Redis, type Stage } from "@transporter/queue";
-import type { Logger } from "@transporter/telemetry";
+import { traceCarrierOf, type Logger } from "@transporter/telemetry";
 import type { SchedulerMetrics } from "./metrics.js";
+import { execPipeline } from "./pipeline-replies.js";
 
 export type StrandedRun = { id: string; tenantId: string; traceparent: string | null; createdAt: Date };
 
@@ -28,12 +29,8 @@ export async function runsWithoutFetchJob(redis: Redis, producer: JobProducer, r
   const queue = producer.queue("fetch");
   const pipeline = redis.pipeline();
   for (const run of runs) pipeline.exists(queue.toKey(jobIdFor("fetch", run.id)));
-  const replies = (await pipeline.exec()) ?? [];
-  return runs.filter((_, i) => {
-    const [error, exists] = replies[i] ?? [new Error("no reply"), 0];
-    if (error) throw error;
-    return exists === 0;
-  });
+  const reply = await execPipeline(pipeline);
+  return runs.filter((_, i) => reply(i) === 0);
 }
 
 /**
@@ -120,12 +117,7 @@ export async function stageJobStates(redis: Redis, producer: JobProducer, runs: 
     pipeline.zscore(queue.toKey("completed"), jobId);
     pipeline.hmget(queue.toKey(jobId), "failedReason", "atm", "stc");
   }
-  const replies = (await pipeline.exec()) ?? [];
-  const reply = (i: number): unknown => {
-    const [error, value] = replies[i] ?? [new Error("no reply"), null];
-    if (error) throw error;
-    return value;
-  };
+  const reply = await execPipeline(pipeline);
   return runs.map((_, n): StageJobState => {
     const at = n * 4;
     if (reply(at) === 0) return { state: "missing" };
@@ -197,9 +189,8 @@ export async function recoverStuckRuns(deps: StuckRecoveryDeps, olderThan: Date,
       else if (job.state === "failed") failing.push({ run, ...stuckFailure(run.stage, job) });
       else if (job.state === "completed") odd.push(run);
       else if (job.state === "missing" && run.status !== "PENDING") {
-        const trace: Record<string, string> = run.traceparent ? { traceparent: run.traceparent } : {};
         // A later stage's input is the staging key the stage before it recorded on the run.
-        const parsed = jobCatalog[run.stage].payload.safeParse({ ...(run.staging ?? {}), runId: run.id, tenantId: run.tenantId, trace });
+        const parsed = jobCatalog[run.stage].payload.safeParse({ ...(run.staging ?? {}), runId: run.id, tenantId: run.tenantId, trace: traceCarrierOf(run.traceparent) });
         if (parsed.success) lost.push({ run, payload: parsed.data });
         else failing.push({ run, errorCode: "job_lost", message: `the ${run.stage} job was lost from the queue and the run does not record its input, so it cannot be enqueued again` });
       }
@@ -239,16 +230,16 @@ export async function recoverStuckRuns(deps: StuckRecoveryDeps, olderThan: Date,
       logger.info({ runId: run.id, tenantId: run.tenantId, reason: refusal.code }, "reconciler skipped a queued run that may no longer start");
     }
     for (const { run, message, errorCode } of failing) {
-      const failed = await failStuckRun(pool, { runId: run.id, status: run.status, updatedAt: run.updatedAt, stage: run.stage, message, errorCode, at: now() });
+      const notify = hasNotificationSettings(run.notifications);
+      const failed = await failStuckRun(pool, { runId: run.id, status: run.status, updatedAt: run.updatedAt, stage: run.stage, message, errorCode, notify, at: now() });
       if (!failed) continue;
       result.failed += 1;
       metrics.stuckRuns.add(1, { stage: run.stage, action: "failed" });
       metrics.runsFailed.add(1, { report: run.reportId, destination_kind: run.destinationKind ?? "unknown", stage: run.stage, reason: errorCode });
       logger.warn({ runId: run.id, tenantId: run.tenantId, status: run.status, stage: run.stage, errorCode, reason: message }, "reconciler failed a run whose stage job had failed without failing it");
-      if (hasNotificationSettings(run.notifications)) {
-        const trace: Record<string, string> = run.traceparent ? { traceparent: run.traceparent } : {};
+      if (notify) {
         await producer
-          .enqueue("notify", { runId: run.id, tenantId: run.tenantId, trace, outcome: "failed" })
+          .enqueue("notify", { runId: run.id, tenantId: run.tenantId, trace: traceCarrierOf(run.traceparent), outcome: "failed" })
           .catch((error: unknown) => logger.warn({ err: error, runId: run.id }, "could not enqueue the failure notification"));
       }
     }

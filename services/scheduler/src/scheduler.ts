@@ -2,9 +2,10 @@ import pg from "pg";
 import type { Config } from "@transporter/config";
 import { idleConnectionClosed } from "@transporter/db";
 import { createRedis, JobProducer, type Redis } from "@transporter/queue";
-import { createLogger, injectTraceContext, startSpan, trace, type Logger } from "@transporter/telemetry";
+import { createLogger, startLinkedTrace, startSpan, trace, traceCarrierOf, type Logger } from "@transporter/telemetry";
 import { createSchedulerMetrics, type SchedulerMetrics } from "./metrics.js";
 import { pendingRunsOlderThan, recoverStuckRuns, runsWithoutFetchJob, type StuckRecoveryResult } from "./reconciler.js";
+import { recoverOwedNotifications, type OwedNotificationResult } from "./owed-notifications.js";
 import { initializeMissingNextRunAt, processDueBatch, type CreatedRun } from "./tick.js";
 
 export interface SchedulerDeps {
@@ -22,16 +23,20 @@ export interface SchedulerDeps {
 }
 
 export type TickResult = { due: number; created: number; skipped: number; enqueued: number; unschedulable: number };
-/** `checked`/`reenqueued`: PENDING runs; `stuck`: runs in a stage status (see recoverStuckRuns). */
-export type ReconcileResult = { checked: number; reenqueued: number; initialized: number; stuck: StuckRecoveryResult };
+/**
+ * `checked`/`reenqueued`: PENDING runs; `stuck`: runs in a stage status (see recoverStuckRuns);
+ * `notifications`: finished runs still owing their notification (see recoverOwedNotifications).
+ */
+export type ReconcileResult = { checked: number; reenqueued: number; initialized: number; stuck: StuckRecoveryResult; notifications: OwedNotificationResult };
 
 export interface Scheduler {
   /** Claim due tasks batch by batch, write their runs, enqueue them. */
   tick(): Promise<TickResult>;
   /**
    * Enqueue again PENDING runs whose fetch job is missing; recover runs stuck in a stage status
-   * (job lost: enqueued again; job failed outside the stage: run FAILED); give enabled tasks
-   * without nextRunAt one.
+   * (job lost: enqueued again; job failed outside the stage: run FAILED); queue the
+   * notifications finished runs still owe whose job is missing; give enabled tasks without
+   * nextRunAt one.
    */
   reconcile(): Promise<ReconcileResult>;
   /** Run the retention sweeps once. */
@@ -67,8 +72,8 @@ export function createScheduler(config: Config, deps: SchedulerDeps = {}): Sched
     await pool.query(`UPDATE "Run" SET "enqueuedAt" = $2 WHERE id = ANY($1::uuid[]) AND "enqueuedAt" IS NULL`, [ids, at]);
   }
 
-  async function enqueue(runs: CreatedRun[], carrier: Record<string, string>): Promise<void> {
-    await producer.enqueueBulk("fetch", runs.map((run) => ({ runId: run.id, tenantId: run.tenantId, trace: carrier })));
+  async function enqueue(runs: CreatedRun[]): Promise<void> {
+    await producer.enqueueBulk("fetch", runs.map((run) => ({ runId: run.id, tenantId: run.tenantId, trace: traceCarrierOf(run.traceparent) })));
     const at = now();
     for (const run of runs) metrics.lag.record(Math.max(0, at.getTime() - run.scheduledFor.getTime()));
   }
@@ -76,7 +81,9 @@ export function createScheduler(config: Config, deps: SchedulerDeps = {}): Sched
   async function tick(): Promise<TickResult> {
     return startSpan(tracer, "scheduler.tick", {}, async (span) => {
       const at = now();
-      const carrier = injectTraceContext();
+      // Each run gets a trace of its own, linked to this tick's span (see startLinkedTrace).
+      const traceparentFor = (run: { id: string; tenantId: string; taskId: string }) =>
+        startLinkedTrace(tracer, "scheduled run", { "transporter.run_id": run.id, "transporter.tenant_id": run.tenantId, "transporter.task_id": run.taskId }).traceparent ?? null;
       const total: TickResult = { due: 0, created: 0, skipped: 0, enqueued: 0, unschedulable: 0 };
       // Batches are claimed and committed one after another while the previous batch's jobs go
       // to Redis: the database and Redis work overlap. Jobs are enqueued in batch order, so the
@@ -92,7 +99,7 @@ export function createScheduler(config: Config, deps: SchedulerDeps = {}): Sched
             now: at,
             batchSize: config.SCHEDULER_BATCH_SIZE,
             catchUpDays: config.SCHEDULER_CATCH_UP_DAYS,
-            traceparent: carrier.traceparent ?? null,
+            traceparentFor,
           }),
         );
         total.due += batch.claimed;
@@ -110,7 +117,7 @@ export function createScheduler(config: Config, deps: SchedulerDeps = {}): Sched
           redisLane = redisLane.then(async () => {
             try {
               if (enqueueError) return;
-              await enqueue(runs, carrier);
+              await enqueue(runs);
               total.enqueued += runs.length;
               bookkeeping.push(
                 markEnqueued(runs.map((r) => r.id), now()).catch((error: unknown) => logger.warn({ err: error }, "could not record enqueuedAt")),
@@ -152,7 +159,11 @@ export function createScheduler(config: Config, deps: SchedulerDeps = {}): Sched
 
   async function reconcile(): Promise<ReconcileResult> {
     const at = now();
-    const result: ReconcileResult = { checked: 0, reenqueued: 0, initialized: 0, stuck: { checked: 0, reenqueued: 0, failed: 0, skipped: 0 } };
+    const result: ReconcileResult = {
+      checked: 0, reenqueued: 0, initialized: 0,
+      stuck: { checked: 0, reenqueued: 0, failed: 0, skipped: 0 },
+      notifications: { checked: 0, enqueued: 0, retried: 0, settled: 0, abandoned: 0 },
+    };
     const olderThan = new Date(at.getTime() - config.RECONCILER_GRACE_MS);
     let cursor: { createdAt: Date; id: string } | null = null;
     for (;;) {
@@ -164,8 +175,7 @@ export function createScheduler(config: Config, deps: SchedulerDeps = {}): Sched
         await producer.enqueueBulk(
           "fetch",
           missing.map((run) => {
-            const trace: Record<string, string> = run.traceparent ? { traceparent: run.traceparent } : {};
-            return { runId: run.id, tenantId: run.tenantId, trace };
+            return { runId: run.id, tenantId: run.tenantId, trace: traceCarrierOf(run.traceparent) };
           }),
         );
         await pool.query(`UPDATE "Run" SET "enqueuedAt" = $2 WHERE id = ANY($1::uuid[])`, [missing.map((r) => r.id), now()]);
@@ -178,6 +188,7 @@ export function createScheduler(config: Config, deps: SchedulerDeps = {}): Sched
       cursor = { createdAt: last.createdAt, id: last.id };
     }
     result.stuck = await recoverStuckRuns({ pool, redis, producer, logger, metrics, now }, olderThan, { pageSize: RECONCILE_PAGE, maxRuns: STUCK_RUNS_PER_PASS });
+    result.notifications = await recoverOwedNotifications({ pool, redis, producer, logger, metrics, now }, olderThan, { pageSize: RECONCILE_PAGE, maxRuns: STUCK_RUNS_PER_PASS });
     const client = await pool.connect();
     try {
       result.initialized = await initializeMissingNextRunAt(client, at);
@@ -244,7 +255,10 @@ export async function start(config: Config, deps: SchedulerDeps = {}): Promise<{
 
   loop("tick", config.SCHEDULER_TICK_MS, () => scheduler.tick(), 0);
   loop("reconcile", config.RECONCILER_INTERVAL_MS, () => scheduler.reconcile(), Math.min(config.RECONCILER_INTERVAL_MS, 5_000));
-  if ((deps.sweeps ?? []).length > 0) loop("sweep", config.RETENTION_SWEEP_INTERVAL_MS, () => scheduler.sweep(), config.RETENTION_SWEEP_INTERVAL_MS);
+  // The first sweep soon after start (spread over replicas started together), not one whole
+  // interval later: replicas restarted more often than that (rollouts) would never sweep.
+  const firstSweepMs = Math.min(config.RETENTION_SWEEP_INTERVAL_MS, 30_000 + Math.floor(Math.random() * 30_000));
+  if ((deps.sweeps ?? []).length > 0) loop("sweep", config.RETENTION_SWEEP_INTERVAL_MS, () => scheduler.sweep(), firstSweepMs);
   logger.info({ tickMs: config.SCHEDULER_TICK_MS, batchSize: config.SCHEDULER_BATCH_SIZE, catchUpDays: config.SCHEDULER_CATCH_UP_DAYS }, "scheduler started");
 
   return {

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type pg from "pg";
+import { RUN_IN_PROGRESS } from "@transporter/db";
 import { catchUpWindowsFor, computeNextRunAt, isValidTimeZone, planDueWindows, validateSchedule, type Schedule } from "@transporter/schedule";
 
 /**
@@ -26,11 +27,20 @@ const TENANTS_SQL = `SELECT id, timezone, disabled FROM "Tenant" WHERE id = ANY(
 const INSERT_RUNS_SQL = `
 INSERT INTO "Run" (id, "tenantId", "taskId", "windowStart", "windowEnd", "scheduledFor", trigger, status, error, "errorCode", "finishedAt", traceparent, "createdAt", "updatedAt")
 SELECT r.id, r.tenant, r.task, r.ws, r.we, r.sf, 'schedule', r.status::"RunStatus", r.error, r.code,
-       CASE WHEN r.status = 'SKIPPED' THEN $10::timestamptz END, $11, $10, $10
-FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::timestamptz[], $5::timestamptz[], $6::timestamptz[], $7::text[], $8::text[], $9::text[])
-     AS r(id, tenant, task, ws, we, sf, status, error, code)
+       CASE WHEN r.status = 'SKIPPED' THEN $10::timestamptz END, r.traceparent, $10, $10
+FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::timestamptz[], $5::timestamptz[], $6::timestamptz[], $7::text[], $8::text[], $9::text[], $11::text[])
+     AS r(id, tenant, task, ws, we, sf, status, error, code, traceparent)
 ON CONFLICT ("taskId", "windowStart", "windowEnd") WHERE trigger = 'schedule' DO NOTHING
-RETURNING id, "tenantId", status, "scheduledFor"`;
+RETURNING id, "tenantId", status, "scheduledFor", traceparent`;
+
+/**
+ * Runs of these tasks asked for by hand (run now, a given window, a retry) that are under way.
+ * The claimed tasks' rows are locked, and requests lock the task row too, so none can start
+ * between this read and the insert.
+ */
+const HAND_RUNS_UNDER_WAY_SQL = `
+SELECT id, "taskId", "windowStart", "windowEnd" FROM "Run"
+WHERE "taskId" = ANY($1::uuid[]) AND trigger <> 'schedule' AND status = ANY($2::"RunStatus"[])`;
 
 const ADVANCE_TASKS_SQL = `
 UPDATE "Task" AS t SET "nextRunAt" = v.next, "coveredUntil" = v.covered
@@ -40,15 +50,15 @@ WHERE t.id = v.id`;
 type DueTaskRow = Schedule & { id: string; tenantId: string; nextRunAt: Date; coveredUntil: Date | null };
 type TenantRow = { id: string; timezone: string | null; disabled: boolean };
 
-/** A run written by the tick that must now be enqueued. */
-export type CreatedRun = { id: string; tenantId: string; scheduledFor: Date };
+/** A run written by the tick that must now be enqueued, with its own trace context. */
+export type CreatedRun = { id: string; tenantId: string; scheduledFor: Date; traceparent: string | null };
 
 export type BatchResult = {
   /** Tasks claimed (due) in this batch. */
   claimed: number;
   /** Runs to enqueue after commit, oldest due first. */
   pending: CreatedRun[];
-  /** Windows recorded as SKIPPED (beyond the catch-up limit). */
+  /** Windows recorded as SKIPPED (beyond the catch-up limit, or a hand-requested run of it under way). */
   skipped: number;
   /** Tasks that cannot be scheduled (no or unknown time zone, invalid schedule): nextRunAt cleared. */
   unschedulable: { taskId: string; reason: string }[];
@@ -58,8 +68,8 @@ export type BatchOptions = {
   now: Date;
   batchSize: number;
   catchUpDays: number;
-  /** `traceparent` of the tick, stored on the runs it creates. */
-  traceparent: string | null;
+  /** The `traceparent` of a new run's own trace, stored on it and carried by its jobs (null: not traced). */
+  traceparentFor: (run: { id: string; tenantId: string; taskId: string }) => string | null;
 };
 
 class RunRows {
@@ -72,22 +82,43 @@ class RunRows {
   readonly statuses: string[] = [];
   readonly errors: (string | null)[] = [];
   readonly codes: (string | null)[] = [];
+  readonly traceparents: (string | null)[] = [];
 
-  add(task: DueTaskRow, start: Date, end: Date, scheduledFor: Date, skippedBecause: string | null): void {
-    this.ids.push(randomUUID());
+  constructor(private readonly traceparentFor: BatchOptions["traceparentFor"]) {}
+
+  add(task: DueTaskRow, start: Date, end: Date, scheduledFor: Date, skipped: { reason: string; code: string } | null): void {
+    const id = randomUUID();
+    this.ids.push(id);
+    // Only a run that will run gets a trace; a skipped window has nothing to trace.
+    this.traceparents.push(skipped ? null : this.traceparentFor({ id, tenantId: task.tenantId, taskId: task.id }));
     this.tenants.push(task.tenantId);
     this.tasks.push(task.id);
     this.starts.push(start);
     this.ends.push(end);
     this.due.push(scheduledFor);
-    this.statuses.push(skippedBecause ? "SKIPPED" : "PENDING");
-    this.errors.push(skippedBecause);
-    this.codes.push(skippedBecause ? "catch_up_limit" : null);
+    this.statuses.push(skipped ? "SKIPPED" : "PENDING");
+    this.errors.push(skipped?.reason ?? null);
+    this.codes.push(skipped?.code ?? null);
   }
+}
+
+/** The hand-requested runs under way of the claimed tasks, by task and window. */
+async function handRunsUnderWay(client: pg.ClientBase, taskIds: string[]): Promise<Map<string, string>> {
+  const { rows } = await client.query<{ id: string; taskId: string; windowStart: Date; windowEnd: Date }>(HAND_RUNS_UNDER_WAY_SQL, [taskIds, RUN_IN_PROGRESS]);
+  return new Map(rows.map((r) => [windowKey(r.taskId, r.windowStart, r.windowEnd), r.id]));
+}
+
+function windowKey(taskId: string, start: Date, end: Date): string {
+  return `${taskId}/${start.getTime()}/${end.getTime()}`;
 }
 
 function skipReason(limit: number, days: number): string {
   return `Missed while the scheduler was not running; only the latest ${limit} window(s) (${days} day(s)) are caught up.`;
+}
+
+/** A window a hand-requested run already covers: a second run would write the same file at once. */
+function underWaySkip(runId: string): { reason: string; code: string } {
+  return { code: "run_under_way", reason: `Run ${runId} of this window, asked for by hand, was under way; it covers the window (if it fails, retry it).` };
 }
 
 /**
@@ -104,7 +135,8 @@ export async function processDueBatch(client: pg.ClientBase, options: BatchOptio
   const { rows: tenantRows } = await client.query<TenantRow>(TENANTS_SQL, [tenantIds]);
   const tenants = new Map(tenantRows.map((t) => [t.id, t]));
 
-  const runs = new RunRows();
+  const handRuns = await handRunsUnderWay(client, tasks.map((t) => t.id));
+  const runs = new RunRows(options.traceparentFor);
   const advanceIds: string[] = [];
   const advanceTo: (Date | null)[] = [];
   // Where each task's scheduled windows end after this batch (null: start afresh next time).
@@ -133,20 +165,23 @@ export async function processDueBatch(client: pg.ClientBase, options: BatchOptio
     // Continues from where the recorded windows end: after a schedule or zone change the first
     // new window starts there (no gap, no overlap); windows already covered are not recorded.
     const plan = planDueWindows(task, zone, task.nextRunAt, now, limit, task.coveredUntil);
-    const reason = skipReason(limit, catchUpDays);
+    const catchUp = { code: "catch_up_limit", reason: skipReason(limit, catchUpDays) };
     if (plan.skippedSpan) {
       const { start, end } = plan.skippedSpan;
-      runs.add(task, start, end, new Date(end.getTime() + (task.delayMinutes ?? 0) * 60_000), `${reason} Windows from ${start.toISOString()} to ${end.toISOString()} were not run.`);
+      runs.add(task, start, end, new Date(end.getTime() + (task.delayMinutes ?? 0) * 60_000), { ...catchUp, reason: `${catchUp.reason} Windows from ${start.toISOString()} to ${end.toISOString()} were not run.` });
     }
-    for (const w of plan.skip) runs.add(task, w.start, w.end, w.runAt, reason);
-    for (const w of plan.run) runs.add(task, w.start, w.end, w.runAt, null);
+    for (const w of plan.skip) runs.add(task, w.start, w.end, w.runAt, catchUp);
+    for (const w of plan.run) {
+      const handRun = handRuns.get(windowKey(task.id, w.start, w.end));
+      runs.add(task, w.start, w.end, w.runAt, handRun ? underWaySkip(handRun) : null);
+    }
     advanceIds.push(task.id);
     advanceTo.push(plan.nextRunAt);
     coveredUntil.push(plan.run.at(-1)?.end ?? plan.skip.at(-1)?.end ?? plan.skippedSpan?.end ?? task.coveredUntil);
   }
 
   if (runs.ids.length > 0) {
-    const { rows } = await client.query<{ id: string; tenantId: string; status: string; scheduledFor: Date }>(INSERT_RUNS_SQL, [
+    const { rows } = await client.query<{ id: string; tenantId: string; status: string; scheduledFor: Date; traceparent: string | null }>(INSERT_RUNS_SQL, [
       runs.ids,
       runs.tenants,
       runs.tasks,
@@ -157,10 +192,10 @@ export async function processDueBatch(client: pg.ClientBase, options: BatchOptio
       runs.errors,
       runs.codes,
       now,
-      options.traceparent,
+      runs.traceparents,
     ]);
     for (const row of rows) {
-      if (row.status === "PENDING") result.pending.push({ id: row.id, tenantId: row.tenantId, scheduledFor: row.scheduledFor });
+      if (row.status === "PENDING") result.pending.push({ id: row.id, tenantId: row.tenantId, scheduledFor: row.scheduledFor, traceparent: row.traceparent });
       else result.skipped += 1;
     }
     result.pending.sort((a, b) => a.scheduledFor.getTime() - b.scheduledFor.getTime());

@@ -235,6 +235,9 @@ describe("reconciler: runs stuck in a stage status", () => {
     expect(await failureAlerts(taskId)).toHaveLength(1);
     const notify = await scheduler.producer.queue("notify").getJob(`${runId}-notify`);
     expect(notify?.data).toMatchObject({ runId, tenantId, outcome: "failed" });
+    // The notification is owed from the failure on, with it: if the enqueue had been lost, the next pass queues it.
+    const { rows } = await env.pool.query(`SELECT "notificationDueAt" = "finishedAt" AS owed FROM "Run" WHERE id = $1`, [runId]);
+    expect(rows[0]).toEqual({ owed: true });
   });
 
   it("a PENDING run whose fetch job failed before the fetch stage could claim it is FAILED; one whose job is only missing is the PENDING pass's", async () => {
@@ -361,6 +364,78 @@ describe("reconciler: runs stuck in a stage status", () => {
       connection.disconnect();
       await producer.close();
     }
+  });
+
+  /** A finished run of a task with notification settings, owing its notification since `dueAt` (null: handled). */
+  async function finishedRun(status: "SUCCEEDED" | "FAILED", dueAt: Date | null) {
+    const run = await stuckRun("DELIVERING", new Date(Date.now() - 2 * HOUR), { staging: { encryptedKey: "e" }, notifications: { webhookUrl: "https://hooks.example.test/runs", on: "always" } });
+    await env.pool.query(`UPDATE "Run" SET status = $2, "finishedAt" = $3, "notificationDueAt" = $4 WHERE id = $1`, [run.runId, status, new Date(Date.now() - HOUR), dueAt]);
+    return run;
+  }
+
+  async function notificationDueAt(runId: string): Promise<Date | null> {
+    const { rows } = await env.pool.query(`SELECT "notificationDueAt" FROM "Run" WHERE id = $1`, [runId]);
+    return rows[0].notificationDueAt;
+  }
+
+  /** A notify job for the run that a worker completed, or failed on its only attempt. */
+  async function settledNotifyJob(run: { runId: string; tenantId: string }, ending: "completed" | "failed") {
+    const producer = new JobProducer(env.redis, env.prefix, { attempts: 1, backoffMs: 1 });
+    const connection = createRedis(env.config.REDIS_URL);
+    try {
+      const jobId = await producer.enqueue("notify", { runId: run.runId, tenantId: run.tenantId, outcome: "succeeded" });
+      const worker = createWorker("notify", async () => {
+        if (ending === "failed") throw new Error("database unreachable");
+      }, { connection, prefix: env.prefix, concurrency: 1 });
+      await waitFor(`${jobId} ${ending}`, async () => (await producer.queue("notify").getJobState(jobId)) === ending);
+      await worker.close();
+    } finally {
+      await producer.close();
+      connection.disconnect();
+    }
+  }
+
+  it("a finished run still owing its notification after the grace period gets its notify job; a handled, fresh or queued one is left", async () => {
+    const old = new Date(Date.now() - HOUR);
+    const lost = await finishedRun("FAILED", old);
+    const fresh = await finishedRun("SUCCEEDED", new Date(Date.now() + 4 * MINUTE));
+    const handled = await finishedRun("SUCCEEDED", null);
+    // Its job completed, but clearing the mark failed (the database out for a moment).
+    const completed = await finishedRun("SUCCEEDED", old);
+    await settledNotifyJob(completed, "completed");
+    const queued = await finishedRun("SUCCEEDED", old);
+    const producer = new JobProducer(env.redis, env.prefix);
+    await producer.enqueue("notify", { runId: queued.runId, tenantId: queued.tenantId, outcome: "succeeded" });
+    await producer.close();
+    const scheduler = env.scheduler({ now: () => new Date(Date.now() + 5 * MINUTE) });
+
+    const first = await scheduler.reconcile();
+    expect(first.notifications).toEqual({ checked: 3, enqueued: 1, retried: 0, settled: 1, abandoned: 0 });
+    const notify = scheduler.producer.queue("notify");
+    expect((await notify.getJob(`${lost.runId}-notify`))?.data).toMatchObject({ runId: lost.runId, tenantId: lost.tenantId, outcome: "failed" });
+    for (const run of [fresh, handled]) expect(await scheduler.producer.hasJob("notify", run.runId)).toBe(false);
+    expect(await notify.getJobState(`${queued.runId}-notify`)).toBe("waiting");
+    expect(await notificationDueAt(completed.runId)).toBeNull();
+    expect(await notificationDueAt(lost.runId)).toEqual(old);
+
+    // The next pass finds the job in place: nothing is queued twice.
+    expect((await scheduler.reconcile()).notifications).toMatchObject({ checked: 2, enqueued: 0, settled: 0 });
+    expect(await notify.getJobCounts("waiting")).toMatchObject({ waiting: 2 });
+  });
+
+  it("a notify job that failed on every attempt is tried again from its first attempt; after a day owed it is given up", async () => {
+    const failing = await finishedRun("SUCCEEDED", new Date(Date.now() - HOUR));
+    await settledNotifyJob(failing, "failed");
+    const stale = await finishedRun("FAILED", new Date(Date.now() - 25 * HOUR));
+    await settledNotifyJob(stale, "failed");
+    const scheduler = env.scheduler({ now: () => new Date(Date.now() + 5 * MINUTE) });
+    expect((await scheduler.reconcile()).notifications).toEqual({ checked: 2, enqueued: 0, retried: 1, settled: 0, abandoned: 1 });
+    const job = await scheduler.producer.queue("notify").getJob(`${failing.runId}-notify`);
+    expect(await job?.getState()).toBe("waiting");
+    expect(job?.attemptsMade).toBe(0);
+    expect(await notificationDueAt(failing.runId)).not.toBeNull();
+    expect(await scheduler.producer.queue("notify").getJobState(`${stale.runId}-notify`)).toBe("failed");
+    expect(await notificationDueAt(stale.runId)).toBeNull();
   });
 
   it("a run a worker finishes between the reconciler's read and its write stays SUCCEEDED", async () => {

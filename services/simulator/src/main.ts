@@ -3,7 +3,7 @@ import { start } from "./index.js";
 
 // The simulator is a test double: refuse to run in production unless explicitly asked.
 const config = loadConfig();
-if (config.NODE_ENV === "production" && process.env.SIMULATOR_ALLOW_PRODUCTION !== "true") {
+if (config.NODE_ENV === "production" && !config.SIMULATOR_ALLOW_PRODUCTION) {
   console.error("The platform simulator does not start with NODE_ENV=production (set SIMULATOR_ALLOW_PRODUCTION=true to insist).");
   process.exit(1);
 }

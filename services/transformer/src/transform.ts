@@ -61,9 +61,12 @@ function zoneOf(timezone: string | null): string {
 export function createTransformHandler(deps: TransformDeps) {
   return async function transformRun(ctx: StageContext<"transform">): Promise<StageOutput> {
     const { run, task, tenant, payload, logger, span } = ctx;
-    const format = formatOf(task.format);
+    const format = formatOf(run.format ?? task.format);
     const zone = zoneOf(tenant.timezone);
-    const version = run.reportVersion ?? resolveVersion(task.reportId, task.reportVersion);
+    // The report the run fetched (pinned with its version by the fetch stage): the raw records are
+    // that report's, whatever the task was switched to since.
+    const reportId = run.reportId ?? task.reportId;
+    const version = run.reportVersion ?? resolveVersion(reportId, task.reportVersion);
     const fileName = reportFileName({
       description: task.description,
       windowStart: run.windowStart,
@@ -72,11 +75,11 @@ export function createTransformHandler(deps: TransformDeps) {
       zone,
       encrypted: false,
       pattern: fileNamePatternOf(task.options),
-      reportId: task.reportId,
+      reportId,
       runId: run.id,
     });
     const reportKey = stagingKey(tenant.id, run.id, "report", fileName);
-    span.setAttributes({ "transporter.report": task.reportId, "transporter.report_version": version, "transporter.format": format });
+    span.setAttributes({ "transporter.report": reportId, "transporter.report_version": version, "transporter.format": format });
 
     const raw = await deps.staging.get(payload.rawKey);
     const file = new PassThrough();
@@ -86,7 +89,7 @@ export function createTransformHandler(deps: TransformDeps) {
     // store sees its input cut off, the transform sees its output closed).
     let cause: unknown;
     const transforming = transformStream(
-      { report: task.reportId, version, format, params: task.params, timeZone: zone, options: reportOptions(task.options) },
+      { report: reportId, version, format, params: task.params, timeZone: zone, options: reportOptions(task.options) },
       raw,
       file,
       deps.pool ? { pool: deps.pool } : {},
@@ -111,7 +114,7 @@ export function createTransformHandler(deps: TransformDeps) {
     const note = skippedRecordsNote(result);
     const notes = (Array.isArray(run.notes) ? (run.notes as unknown[]) : []).filter((n) => !(typeof n === "string" && n.startsWith(SKIPPED_NOTE_PREFIX)));
     if (note) notes.push(note);
-    ctx.setRunFields({ rows: result.rows, skippedRecords: result.skipped, reportVersion: result.reportVersion, notes: notes as string[] });
+    ctx.setRunFields({ rows: result.rows, skippedRecords: result.skipped, reportId, reportVersion: result.reportVersion, format, notes: notes as string[] });
     span.setAttributes({ "transporter.rows": result.rows, "transporter.skipped_records": result.skipped, "transporter.report_bytes": result.bytes });
     logger.info({ reportKey, rows: result.rows, skipped: result.skipped, bytes: stored.value.bytes, reportVersion: result.reportVersion }, "report written");
     return { reportKey };

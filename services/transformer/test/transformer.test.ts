@@ -74,7 +74,7 @@ describe("transformer service", () => {
   });
 
   /** A tenant, task and run whose raw records are in staging, and the transform job for it. */
-  async function runTransform(task: { reportId: string; reportVersion?: string; format: string; params?: object; options?: object }, lines: string[], runVersion?: number, via: JobProducer = producer) {
+  async function runTransform(task: { reportId: string; reportVersion?: string; format: string; params?: object; options?: object }, lines: string[], runVersion?: number, via: JobProducer = producer, fetched?: { reportId: string }) {
     const tenant = await prisma.tenant.create({ data: { name: "Acme", accountId: String(randomBytes(4).readUInt32BE()), timezone: "Europe/Berlin" } });
     const destination = await prisma.destination.create({ data: { tenantId: tenant.id, name: "managed", kind: "managed", config: {} } });
     const created = await prisma.task.create({
@@ -102,6 +102,7 @@ describe("transformer service", () => {
         status: "FETCHING",
         notes: ["transform: stale note from an earlier attempt", "fetch: kept"],
         ...(runVersion ? { reportVersion: runVersion } : {}),
+        ...(fetched ? { reportId: fetched.reportId } : {}),
       },
     });
     const rawKey = stagingKey(tenant.id, run.id, "raw", "records.ndjson");
@@ -143,6 +144,19 @@ describe("transformer service", () => {
     expect(rows[1]![header.indexOf("conversationId")]).toBe(first.info.conversationId);
     expect(rows[1]![header.indexOf("startTime")]).toMatch(/^2026-03-29T0[1-3]:\d\d:\d\d\.\d{3}\+0[12]:00$/);
     expect(rows[1]![header.indexOf("transcript")]).toContain("Consumer: ");
+  });
+
+  it("renders the report the run fetched, though the task was switched to another since, and records what it wrote", async () => {
+    // Fetched as messaging-conversations v1; the task now asks for messaging-messages as JSON.
+    const { run } = await runTransform({ reportId: "messaging-messages", format: "json" }, conversations, 1, producer, { reportId: "messaging-conversations" });
+    expect(run).toMatchObject({ status: "TRANSFORMING", reportId: "messaging-conversations", reportVersion: 1, format: "json", rows: conversations.length, skippedRecords: 0 });
+    const reportKey = await reportKeyOf(run);
+    expect(reportKey).toMatch(/\.json$/);
+    const rows = JSON.parse((await readAll(await staging.get(reportKey))).toString()) as Array<Record<string, unknown>>;
+    const { version } = getReport("messaging-conversations", 1);
+    // One row per conversation, in the conversations report's columns.
+    expect(rows).toHaveLength(conversations.length);
+    expect(Object.keys(rows[0]!)).toEqual(version.shape === "rows" ? version.columns.map((c) => c.key) : []);
   });
 
   it("keeps the version a run already resolved, and writes XLSX", async () => {

@@ -7,8 +7,10 @@ import type { File } from "@google-cloud/storage";
 import { JWT } from "google-auth-library";
 import { z } from "zod";
 import { DestinationError } from "../errors.js";
+import { endpointUrlSchema } from "../network/endpoint-url.js";
+import { googleRequestOptions } from "../network/google-http.js";
 import { MeasuringStream } from "../staging/measure.js";
-import { assertPublicEndpoint, endpointSettingProblem, refusingBlockedEndpoints, SECURE_ENDPOINTS } from "./endpoint-policy.js";
+import { assertPublicEndpoint, BlockedEndpointError, endpointSettingProblem, refusingBlockedEndpoints, SECURE_ENDPOINTS } from "./endpoint-policy.js";
 import type { EndpointPolicy } from "./endpoint-policy.js";
 import type { DeliveryMeta, DeliveryResult, DestinationAdapter, VerifyResult } from "./types.js";
 
@@ -76,9 +78,9 @@ export const gcsConfigSchema = z.object({
     .transform(normalisePrefix),
   /**
    * Another JSON API endpoint (private service connect, a compatible store); Google's by default.
-   * https, outside this service's own network, unless ALLOW_INSECURE_ENDPOINTS (see gcsConfigSchemaFor).
+   * No credentials in it; https, outside this service's own network, unless ALLOW_INSECURE_ENDPOINTS (see gcsConfigSchemaFor).
    */
-  apiEndpoint: z.url({ protocol: /^https?$/ }).optional(),
+  apiEndpoint: endpointUrlSchema().optional(),
   /**
    * Files at least this large go up as a resumable upload; smaller ones in one multipart request.
    * Everything below it is held in memory (on a shared deliverer) to tell the two apart.
@@ -144,8 +146,9 @@ export function gcsCredentialsSchemaFor(policy: EndpointPolicy): z.ZodType<GcsCr
 
 /**
  * Checks apiEndpoint and token_uri before the client library connects: scheme and literal host,
- * then every address the names resolve to. (The library's HTTP stack takes no custom lookup, so
- * this is resolve-then-check rather than checked per connection.)
+ * then every address the names resolve to, so a setting that points inside our network is named
+ * in the error. The connections themselves are checked again as they are made (see
+ * gcsStorageClient): a name may resolve elsewhere by then.
  */
 async function assertEndpointsAllowed(config: GcsConfig, credentials: GcsCredentials, policy: EndpointPolicy): Promise<void> {
   await assertPublicEndpoint("config.apiEndpoint", config.apiEndpoint, policy);
@@ -157,10 +160,23 @@ async function assertEndpointsAllowed(config: GcsConfig, credentials: GcsCredent
 const LIBRARY_TOKEN_URL = "https://www.googleapis.com/oauth2/v4/token";
 const GOOGLE_TOKEN_URIS = new Set([LIBRARY_TOKEN_URL, "https://oauth2.googleapis.com/token", "https://accounts.google.com/o/oauth2/token"]);
 
+/** How gcsStorageClient's client may connect. */
+export interface GcsClientOptions extends Pick<GcsTimeouts, "requestTimeoutMs"> {
+  /**
+   * The adapter's endpoint policy. Without ALLOW_INSECURE_ENDPOINTS every connection is checked
+   * as it is made; when unset (tests reading objects back) connections go wherever names resolve.
+   */
+  policy?: EndpointPolicy;
+}
+
 /**
  * A @google-cloud/storage client for a destination: the service account's key, its token_uri
  * honoured, credentials sent to a custom apiEndpoint too. `purpose` sets retries: none when
  * verifying (a person is waiting), a few when delivering.
+ *
+ * Under the secure policy every connection, token requests included, resolves its host through
+ * the public-only lookup, and no request follows a redirect (network/google-http.ts says how
+ * each of the library's HTTP stacks is told).
  *
  * Every request has a timeout (the library's default is none for uploads): `requestTimeoutMs`,
  * plus time to send the body for uploads. The library's own requests (metadata, delete, the
@@ -173,16 +189,19 @@ export function gcsStorageClient(
   config: GcsConfig,
   credentials: GcsCredentials,
   purpose: "verify" | "deliver" = "deliver",
-  timeouts: Pick<GcsTimeouts, "requestTimeoutMs"> = {},
+  options: GcsClientOptions = {},
 ): { storage: Storage; authClient: JWT } {
-  const requestTimeoutMs = positiveTimeout("requestTimeoutMs", timeouts.requestTimeoutMs, DEFAULT_REQUEST_TIMEOUT_MS);
+  const requestTimeoutMs = positiveTimeout("requestTimeoutMs", options.requestTimeoutMs, DEFAULT_REQUEST_TIMEOUT_MS);
   const uploadTimeoutMs = uploadRequestTimeoutMs(config, requestTimeoutMs);
+  const requestOptions = googleRequestOptions({ publicOnly: options.policy !== undefined && !options.policy.allowInsecureEndpoints });
   const key = credentials.serviceAccountKey;
   const authClient = new JWT({
     email: key.client_email,
     key: key.private_key,
     keyId: key.private_key_id,
     scopes: ["https://www.googleapis.com/auth/devstorage.read_write"],
+    // Token requests, and resumable uploads to Google's endpoint.
+    transporterOptions: requestOptions,
   });
   // The library ignores token_uri and always asks Google; a key that names another token
   // endpoint (a private deployment, our test server) gets its token requests sent there.
@@ -214,6 +233,8 @@ export function gcsStorageClient(
       idempotencyStrategy: IdempotencyStrategy.RetryAlways,
     },
   });
+  // Every request of the library, and its resumable uploads' options (built from {}).
+  storage.interceptors.push({ request: (options) => ({ ...options, ...requestOptions }) as unknown as ReturnType<Storage["interceptors"][number]["request"]> });
   // A single-request upload is a multipart/related request: time to send the body as well. (Also
   // applied to resumable uploads' options, built from {}: left as they are.)
   storage.interceptors.push({
@@ -269,7 +290,7 @@ const TIMEOUT_CODES = new Set(["ETIMEDOUT", "ESOCKETTIMEDOUT", "ECONNABORTED_TIM
 /** node-fetch's (under gaxios and teeny-request) errors when a request's timeout passes. */
 const FETCH_TIMEOUT_TYPES = new Set(["request-timeout", "body-timeout"]);
 
-type ErrorLike = { code?: unknown; cause?: unknown; error?: unknown; errno?: unknown; message?: unknown; type?: unknown } | undefined;
+type ErrorLike = { code?: unknown; cause?: unknown; error?: unknown; errno?: unknown; message?: unknown; type?: unknown; config?: { url?: unknown } } | undefined;
 
 /** The error and those it wraps: `cause`, and gaxios's `error` (the fetch error behind a GaxiosError). */
 function errorChain(error: unknown): NonNullable<ErrorLike>[] {
@@ -283,6 +304,26 @@ function isRequestTimeout(error: unknown): boolean {
   return errorChain(error).some(
     (e) => (typeof e.type === "string" && FETCH_TIMEOUT_TYPES.has(e.type)) || (typeof e.message === "string" && /^(network timeout at|Response timeout while trying)/.test(e.message)),
   );
+}
+
+/**
+ * True when a connection was refused because its host resolved inside this service's network
+ * (the public-only lookup's InternalAddressError: node-fetch keeps its code, the resumable
+ * upload only its message).
+ */
+function isInternalAddress(error: unknown): boolean {
+  return errorChain(error).some((e) => e.code === "ERR_INTERNAL_ADDRESS" || (typeof e.message === "string" && e.message.includes("ERR_INTERNAL_ADDRESS")));
+}
+
+/** The setting whose host a refused connection went to: token_uri when the refused request was a token request. */
+function refusedSetting(error: unknown, tokenUri: string | undefined): string {
+  const tokenRequest = tokenUri !== undefined && errorChain(error).some((e) => e.config?.url !== undefined && String(e.config.url) === tokenUri);
+  return tokenRequest ? "credentials.serviceAccountKey.token_uri" : "config.apiEndpoint";
+}
+
+/** True when a request was answered with a redirect, which the client does not follow (node-fetch's limit of none reached). */
+function isRedirect(error: unknown): boolean {
+  return errorChain(error).some((e) => e.type === "max-redirect");
 }
 
 /**
@@ -302,10 +343,15 @@ function socketCode(error: unknown): string | undefined {
 
 /**
  * Turns a client-library, OAuth or socket error into a DestinationError with a reason the tenant
- * can act on. Server messages are not copied in; the status and code say enough.
+ * can act on. Server messages are not copied in; the status and code say enough. `tokenUri` (the
+ * key's) tells which setting a refused connection went to.
  */
-export function gcsErrorToDestinationError(error: unknown, config: GcsConfig, action: string): DestinationError {
+export function gcsErrorToDestinationError(error: unknown, config: GcsConfig, action: string, tokenUri?: string): DestinationError {
   if (error instanceof DestinationError) return error;
+  if (isInternalAddress(error)) {
+    const field = refusedSetting(error, tokenUri);
+    return new BlockedEndpointError(field, `${action}: the host of ${field} resolves inside this service's own network; destinations must be reachable on the public internet`);
+  }
   const e = (error ?? {}) as { code?: unknown; status?: number; message?: string; response?: { status?: number; data?: unknown } };
   const status = typeof e.code === "number" ? e.code : (e.response?.status ?? e.status);
   const oauthError = (e.response?.data as { error?: unknown } | undefined)?.error;
@@ -318,6 +364,7 @@ export function gcsErrorToDestinationError(error: unknown, config: GcsConfig, ac
   if (/DECODER routines|PEM|private key/i.test(e.message ?? "")) return new DestinationError("auth", `${action}: the service account key's private key cannot be used`);
   if (status === 403) return new DestinationError("permission", `${action}: access denied; the service account needs storage.objects.create, get and delete on ${at}`);
   if (status === 404) return new DestinationError("not_found", `${action}: bucket "${config.bucket}" does not exist at ${at}`);
+  if (isRedirect(error)) return new DestinationError("protocol", `${action}: the endpoint answered with a redirect, which is not followed; use the address it redirects to (${at})`);
   const code = socketCode(error);
   if (code && DNS_CODES.has(code)) return new DestinationError("dns", `${action}: host name of ${at} cannot be resolved (${code})`);
   if (code && CONNECT_CODES.has(code)) return new DestinationError("connect", `${action}: cannot connect to ${at} (${code})`);
@@ -423,21 +470,26 @@ export function createGcsAdapter(policy: EndpointPolicy, timeouts: GcsTimeouts =
     credentialsSchema: gcsCredentialsSchemaFor(policy),
 
     async verify(config, credentials): Promise<VerifyResult<GcsConfig>> {
+      const tokenUri = credentials.serviceAccountKey.token_uri;
       try {
         await assertEndpointsAllowed(config, credentials, policy);
       } catch (error) {
-        return { ok: false, error: gcsErrorToDestinationError(error, config, "checking the endpoint") };
+        return { ok: false, error: gcsErrorToDestinationError(error, config, "checking the endpoint", tokenUri) };
       }
-      const { storage } = gcsStorageClient(config, credentials, "verify", { requestTimeoutMs });
+      const { storage, authClient } = gcsStorageClient(config, credentials, "verify", { requestTimeoutMs, policy });
       const file = storage.bucket(config.bucket).file(`${config.prefix}.transporter-probe-${randomUUID()}`);
       const payload = Buffer.from("transporter destination probe\n");
       let step = "writing a probe object";
-      // Once written, the probe is deleted whatever happens next: a key that may write but not
-      // read (a drop bucket) must not collect a probe per verification.
+      // Once the probe may be written, it is deleted whatever happens next: a key that may write
+      // but not read (a drop bucket) must not collect a probe per verification.
       let probeLeft = false;
       try {
-        await file.save(payload, { resumable: false, contentType: "text/plain", validation: "crc32c", timeout: requestTimeoutMs });
+        // The token first: when it cannot be had, nothing reached the bucket and there is nothing to delete.
+        await authClient.getAccessToken();
+        // Before the upload, not after: its reply can be lost once the store has kept the object.
+        // Deleting a probe that was never stored is harmless.
         probeLeft = true;
+        await file.save(payload, { resumable: false, contentType: "text/plain", validation: "crc32c", timeout: requestTimeoutMs });
         step = "reading the probe object's metadata";
         const [metadata] = await file.getMetadata();
         if (Number(metadata.size) !== payload.length) {
@@ -448,7 +500,7 @@ export function createGcsAdapter(policy: EndpointPolicy, timeouts: GcsTimeouts =
         await file.delete();
         return { ok: true, details: `${where(config)}: wrote, read back and deleted a probe object` };
       } catch (error) {
-        return { ok: false, error: gcsErrorToDestinationError(error, config, step) };
+        return { ok: false, error: gcsErrorToDestinationError(error, config, step, tokenUri) };
       } finally {
         // Best effort; the result above stands either way.
         if (probeLeft) await file.delete({ ignoreNotFound: true }).catch(() => undefined);
@@ -456,13 +508,14 @@ export function createGcsAdapter(policy: EndpointPolicy, timeouts: GcsTimeouts =
     },
 
     async deliver(body: Readable, fileName: string, meta: DeliveryMeta, config, credentials): Promise<DeliveryResult> {
+      const tokenUri = credentials.serviceAccountKey.token_uri;
       try {
         await assertEndpointsAllowed(config, credentials, policy);
       } catch (error) {
         body.destroy();
-        throw gcsErrorToDestinationError(error, config, "checking the endpoint");
+        throw gcsErrorToDestinationError(error, config, "checking the endpoint", tokenUri);
       }
-      const { storage, authClient } = gcsStorageClient(config, credentials, "deliver", { requestTimeoutMs });
+      const { storage, authClient } = gcsStorageClient(config, credentials, "deliver", { requestTimeoutMs, policy });
       const name = gcsObjectName(config, fileName, meta.subfolder);
       const file = storage.bucket(config.bucket).file(name);
       const uploadTimeoutMs = uploadRequestTimeoutMs(config, requestTimeoutMs);
@@ -561,14 +614,14 @@ export function createGcsAdapter(policy: EndpointPolicy, timeouts: GcsTimeouts =
         body.destroy(); // release the staging file or connection behind it
         crc.destroy(); // and whatever still reads from it
         if (sourceError !== undefined) throw sourceError;
-        throw gcsErrorToDestinationError(error, config, `uploading ${name}`);
+        throw gcsErrorToDestinationError(error, config, `uploading ${name}`, tokenUri);
       }
 
       let metadata;
       try {
         [metadata] = await file.getMetadata();
       } catch (error) {
-        throw gcsErrorToDestinationError(error, config, `checking ${name} after upload`);
+        throw gcsErrorToDestinationError(error, config, `checking ${name} after upload`, tokenUri);
       }
       const md5 = measure.md5().toString("base64");
       const crc32c = crc.crc.toString();

@@ -12,6 +12,7 @@ import { Upload } from "@aws-sdk/lib-storage";
 import { z } from "zod";
 import { DestinationError } from "../errors.js";
 import { MeasuringStream } from "../staging/measure.js";
+import { endpointUrlSchema } from "../network/endpoint-url.js";
 import { publicOnlyLookup } from "../network/public-address.js";
 import { createS3Client, isS3NotFound } from "../staging/s3-store.js";
 import { assertEndpointSetting, BlockedEndpointError, endpointSettingProblem, refusingBlockedEndpoints, SECURE_ENDPOINTS } from "./endpoint-policy.js";
@@ -45,10 +46,10 @@ export const s3ConfigSchema = z
       .transform(normalisePrefix),
     region: z.string().regex(/^[a-z0-9-]{2,32}$/, "an AWS region such as eu-west-1").default("us-east-1"),
     /**
-     * An S3-compatible store instead of AWS (MinIO, Ceph, Wasabi…). https, outside this service's
-     * own network, unless ALLOW_INSECURE_ENDPOINTS (see s3ConfigSchemaFor).
+     * An S3-compatible store instead of AWS (MinIO, Ceph, Wasabi…). No credentials in it; https,
+     * outside this service's own network, unless ALLOW_INSECURE_ENDPOINTS (see s3ConfigSchemaFor).
      */
-    endpoint: z.url({ protocol: /^https?$/ }).optional(),
+    endpoint: endpointUrlSchema().optional(),
     /** Path-style addressing (bucket in the path); on by default with a custom endpoint. */
     forcePathStyle: z.boolean().optional(),
     serverSideEncryption: z.enum(["AES256", "aws:kms"]).optional(),
@@ -205,12 +206,14 @@ export function createS3Adapter(policy: EndpointPolicy): DestinationAdapter<S3Co
       const key = `${config.prefix}.transporter-probe-${randomUUID()}`;
       const payload = Buffer.from("transporter destination probe\n");
       let step = "writing a probe object";
-      // Once written, the probe is deleted whatever happens next: a key that may write but not
-      // read (a drop bucket) must not collect a probe per verification.
+      // Once the probe may be written, it is deleted whatever happens next: a key that may write
+      // but not read (a drop bucket) must not collect a probe per verification.
       let probeLeft = false;
       try {
-        await client.send(new PutObjectCommand({ Bucket: config.bucket, Key: key, Body: payload, ContentLength: payload.length, ...encryptionParams(config) }));
+        // Before the PUT, not after: its reply can be lost once the store has kept the object.
+        // Deleting a key that was never stored is harmless.
         probeLeft = true;
+        await client.send(new PutObjectCommand({ Bucket: config.bucket, Key: key, Body: payload, ContentLength: payload.length, ...encryptionParams(config) }));
         step = "reading the probe object back";
         const head = await client.send(new HeadObjectCommand({ Bucket: config.bucket, Key: key }));
         if (head.ContentLength !== payload.length) {

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { hasUserInfo } from "../network/endpoint-url.js";
 import { unknownPlaceholders } from "./template.js";
 
 const template = (max: number) =>
@@ -15,7 +16,13 @@ const template = (max: number) =>
  * sealed in `Task.sealedWebhookSecret`.
  */
 export const notificationSettingsSchema = z.object({
-  webhookUrl: z.string().url().optional(),
+  // Settings are shown to every key of the account and written to audit events: a password
+  // belongs in `webhookSecret` (sealed, write-only), never in the URL.
+  webhookUrl: z
+    .string()
+    .url()
+    .refine((value) => !hasUserInfo(value), { message: "must not carry a user name or password; use webhookSecret to sign requests" })
+    .optional(),
   emails: z.array(z.string().email()).max(20).optional(),
   /** "failure": only when a run fails; "always": after every finished run. */
   on: z.enum(["failure", "always"]).default("failure"),

@@ -139,6 +139,11 @@ export interface GcsTestServer {
   /** Flips one byte of the next object stored, as a faulty backend would. */
   corruptNextObject(): void;
   /**
+   * The next `times` single-request uploads store their object, then have their connection cut
+   * instead of answered, as when the reply is lost on its way back.
+   */
+  loseUploadReplies(times: number): void;
+  /**
    * The next `times` requests of these kinds have their body read and are then never answered
    * (the connection stays open until `stop`), as an endpoint that accepts and hangs would.
    */
@@ -156,7 +161,7 @@ export async function startGcsServer(): Promise<GcsTestServer> {
   const requests: RecordedRequest[] = [];
   const unrecognised: RecordedRequest[] = [];
   const sockets = new Set<Socket>();
-  const fault = { afterBytes: 0, times: 0, corruptNext: false, stallKinds: new Set<RequestKind>(), stallTimes: 0, delayKinds: new Set<RequestKind>(), delayMs: 0, delayTimes: 0 };
+  const fault = { afterBytes: 0, times: 0, corruptNext: false, lostReplies: 0, stallKinds: new Set<RequestKind>(), stallTimes: 0, delayKinds: new Set<RequestKind>(), delayMs: 0, delayTimes: 0 };
   let generation = 1_700_000_000_000_000;
   let baseUrl = "";
 
@@ -323,6 +328,10 @@ export async function startGcsServer(): Promise<GcsTestServer> {
       const name = query.name ?? (parsed?.metadata.name as string | undefined);
       if (!parsed || !name) return googleError(res, 400, "Malformed multipart body.", "invalid");
       const object = store(bucket, name, parsed.media, (parsed.metadata.contentType as string | undefined) ?? parsed.mediaType);
+      if (fault.lostReplies > 0) {
+        fault.lostReplies -= 1;
+        return void req.socket.destroy();
+      }
       return sendJson(res, 200, objectResource(bucket, object));
     }
     if (req.method === "POST" && uploadPath && query.uploadType === "resumable" && !query.upload_id) {
@@ -470,6 +479,9 @@ export async function startGcsServer(): Promise<GcsTestServer> {
     openSessions: () => sessions.size,
     corruptNextObject() {
       fault.corruptNext = true;
+    },
+    loseUploadReplies(times) {
+      fault.lostReplies = times;
     },
     cutUploads(options) {
       fault.afterBytes = options.afterBytes;

@@ -3,6 +3,7 @@ import { refreshSetupAlerts, type TenantDb } from "@transporter/db";
 import { lockTask, withTenantLocked } from "../row-locks.js";
 import { resumeAfterChange } from "@transporter/schedule";
 import type { GatewayApp } from "../app.js";
+import { writeAudit } from "../audit.js";
 import { scheduleOf } from "../task-schemas.js";
 import { timezoneField } from "./views.js";
 
@@ -30,10 +31,12 @@ export default async function accountRoutes(app: GatewayApp) {
       // old zone with the old schedule positions or the new zone with the new ones, never the new
       // zone with a position computed in the old one (that would lose part of a window). The old
       // zone is read under the lock too: two changes at once then apply one after the other.
-      const change = await withTenantLocked(req.db, tenantId, async (tx) => {
+      await withTenantLocked(req.db, tenantId, async (tx) => {
         const { timezone: previous } = await tx.tenant.findFirstOrThrow({ select: { timezone: true } });
         await tx.tenant.updateMany({ data: { timezone: req.body.timezone } });
-        if (previous === req.body.timezone) return { before: previous, after: previous };
+        // Audited in the same transaction: the events are in the order the changes were made.
+        await writeAudit(tx, req, { action: "account.update", targetType: "tenant", targetId: tenantId, before: { timezone: previous }, after: { timezone: req.body.timezone } });
+        if (previous === req.body.timezone) return;
         // Schedules are in the account's zone: every task's next run moves with it, continuing
         // from where its recorded windows end so the first window in the new zone touches them.
         const now = app.deps.now?.() ?? new Date();
@@ -45,12 +48,9 @@ export default async function accountRoutes(app: GatewayApp) {
           const next = resumeAfterChange({ schedule, timeZone: previous, nextRunAt: task.nextRunAt, coveredUntil: task.coveredUntil }, { schedule, timeZone: req.body.timezone }, now);
           await tx.task.update({ where: { id }, data: next });
         }
-        return { before: previous, after: req.body.timezone };
       });
       await refreshSetupAlerts(app.deps.prisma, tenantId);
-      const after = await view(req.db, tenantId);
-      await app.audit(req, { action: "account.update", targetType: "tenant", targetId: tenantId, before: { timezone: change.before }, after: { timezone: change.after } });
-      return after;
+      return view(req.db, tenantId);
     },
   );
 }

@@ -28,9 +28,11 @@ export default async function alertRoutes(app: GatewayApp) {
       const { state, kind, cursor, limit } = req.query;
       const stateFilter =
         state === "open" ? { resolvedAt: null, acknowledgedAt: null } : state === "acknowledged" ? { resolvedAt: null, acknowledgedAt: { not: null } } : state === "resolved" ? { resolvedAt: { not: null } } : {};
-      // Newest activity first: the cursor holds lastSeenAt where other lists hold createdAt.
-      const rows = await req.db.alert.findMany({ where: { ...stateFilter, ...(kind ? { kind } : {}), ...afterCursor(cursor, "lastSeenAt") }, orderBy: [{ lastSeenAt: "desc" }, { id: "desc" }], take: limit + 1 });
-      return toPage(rows.map((r) => ({ ...r, createdAt: r.lastSeenAt })), limit, toAlertView);
+      // Newest first by when each alert was first seen, which never changes: ordered by its latest
+      // activity instead, an alert repeating while a client pages would jump over the cursor and
+      // be skipped. The cursor holds firstSeenAt where other lists hold createdAt.
+      const rows = await req.db.alert.findMany({ where: { ...stateFilter, ...(kind ? { kind } : {}), ...afterCursor(cursor, "firstSeenAt") }, orderBy: [{ firstSeenAt: "desc" }, { id: "desc" }], take: limit + 1 });
+      return toPage(rows.map((r) => ({ ...r, createdAt: r.firstSeenAt })), limit, toAlertView);
     },
   );
 

@@ -17,7 +17,14 @@ export default async function healthRoutes(app: GatewayApp) {
           checks[name] = `unreachable: ${(error as Error).message.slice(0, 120)}`;
         }
       };
-      await Promise.all([probe("database", () => app.deps.prisma.$queryRaw`SELECT 1`), probe("redis", () => app.deps.redis.ping())]);
+      const { redis } = app.deps;
+      // Not connected: say so at once. A PING sent now would wait in ioredis's offline queue
+      // until Redis is back (our connections never give up on a command), one more per probe.
+      const pingRedis = async () => {
+        if (redis.status !== "ready") throw new Error(`not connected (${redis.status})`);
+        return redis.ping();
+      };
+      await Promise.all([probe("database", () => app.deps.prisma.$queryRaw`SELECT 1`), probe("redis", pingRedis)]);
       const ready = Object.values(checks).every((c) => c === "ok");
       return reply.status(ready ? 200 : 503).send({ status: ready ? "ready" : "not ready", checks });
     },

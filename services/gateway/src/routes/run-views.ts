@@ -24,7 +24,8 @@ export function toRunView(run: Run & { task: Task }): z.infer<typeof runView> {
     id: run.id, taskId: run.taskId, taskDescription: run.task.description, taskDeleted: run.task.deletedAt !== null,
     windowStart: run.windowStart.toISOString(), windowEnd: run.windowEnd.toISOString(), scheduledFor: run.scheduledFor.toISOString(),
     trigger: run.trigger, status: run.status, retryOfId: run.retryOfId, attempts: run.attempts,
-    reportId: run.task.reportId, reportVersion: run.reportVersion, format: run.task.format,
+    // What the run used (pinned by its stages); the task's settings only for a run not that far yet.
+    reportId: run.reportId ?? run.task.reportId, reportVersion: run.reportVersion, format: run.format ?? run.task.format,
     stages: {
       enqueuedAt: iso(run.enqueuedAt), fetchStartedAt: iso(run.fetchStartedAt), fetchFinishedAt: iso(run.fetchFinishedAt),
       transformStartedAt: iso(run.transformStartedAt), transformFinishedAt: iso(run.transformFinishedAt), encryptStartedAt: iso(run.encryptStartedAt),

@@ -3,7 +3,7 @@ import { z } from "zod";
 import { sealJson } from "@transporter/crypto";
 import { resolveAlert, runFailureAlertKey } from "@transporter/db";
 import type { Prisma, Task, TenantDb } from "@transporter/db";
-import { delayMilliseconds, latestCompleteWindow, resumeAfterChange, sameSchedule } from "@transporter/schedule";
+import { delayMilliseconds, latestCompleteWindow, resumeAfterChange, resumeAfterEnable, sameSchedule } from "@transporter/schedule";
 import { endpointUrlProblem } from "@transporter/storage";
 import type { GatewayApp } from "../app.js";
 import { afterCursor, instantField, newestFirst, pageQuery, pageSchema, toPage } from "../pagination.js";
@@ -17,7 +17,7 @@ import { idParams } from "./views.js";
 
 function draftOf(task: Task): TaskDraft {
   return {
-    reportId: task.reportId, reportVersion: task.reportVersion === "latest" ? "latest" : Number(task.reportVersion), format: task.format,
+    description: task.description, reportId: task.reportId, reportVersion: task.reportVersion === "latest" ? "latest" : Number(task.reportVersion), format: task.format,
     schedule: scheduleOf(task), sourceId: task.sourceId, destinationId: task.destinationId, params: task.params as Record<string, unknown>, options: task.options as Record<string, unknown>, enabled: task.enabled,
   };
 }
@@ -111,7 +111,8 @@ export default async function taskRoutes(app: GatewayApp) {
     // Disabling alone changes nothing that needs checking, and must work whatever went wrong
     // around the task (a source that lost a permission, a report version since retired).
     const onlyDisabling = body.enabled === false && Object.keys(body).every((field) => field === "enabled");
-    if (onlyDisabling) return req.db.task.update({ where: { id: task.id }, data: { enabled: false, nextRunAt: null, coveredUntil: null } });
+    // Coverage is kept: enabling again never reaches back over the windows already recorded.
+    if (onlyDisabling) return req.db.task.update({ where: { id: task.id }, data: { enabled: false, nextRunAt: null } });
     // Checked and written under the tenant's row lock, like creates (see there), from the task as
     // it is under the lock (a change that went first, e.g. a disable, is seen).
     return withTenantLocked(req.db, task.tenantId, async (tx) => {
@@ -123,20 +124,25 @@ export default async function taskRoutes(app: GatewayApp) {
         enabling,
         // Enabling applies today's rules too: the task may have been saved under older ones.
         scheduleOrReport: enabling || body.schedule !== undefined || body.reportId !== undefined || body.reportVersion !== undefined,
+        existing: { id: before.id, draft: draftOf(before) },
       });
       return writeTaskChange(tx, before, body, merged, timezone);
     });
   }
 
   async function writeTaskChange(tx: Transaction, before: Task, body: Partial<TaskBody>, merged: TaskDraft, timezone: string | null): Promise<Task> {
-    // Enabling starts from now with no backlog (a disabled period is not covered): coverage
-    // restarts with a plain window. A schedule change continues from where the recorded windows
-    // end, so nothing owed is dropped and the new windows touch the old ones.
+    // Enabling starts from now with no backlog (a disabled period is not covered) with the plain
+    // window due next, trimmed to start where the recorded windows end if they end inside it. A
+    // schedule change continues from where the recorded windows end, so nothing owed is dropped
+    // and the new windows touch the old ones. A disabled task keeps its coverage for both.
     const scheduleChanged = body.schedule !== undefined && !sameSchedule(body.schedule, scheduleOf(before));
     const enabling = merged.enabled && !before.enabled;
     const data = { ...columnsOf(body), ...notificationColumns(before.tenantId, before.id, body) } as Prisma.TaskUncheckedUpdateInput;
-    if (!merged.enabled) return tx.task.update({ where: { id: before.id }, data: { ...data, nextRunAt: null, coveredUntil: null } });
-    if (enabling || !before.nextRunAt) return tx.task.update({ where: { id: before.id }, data: { ...data, nextRunAt: nextRunAtFor(merged, timezone, now()), coveredUntil: null } });
+    if (!merged.enabled) return tx.task.update({ where: { id: before.id }, data: { ...data, nextRunAt: null } });
+    if (enabling || !before.nextRunAt) {
+      const next = timezone ? resumeAfterEnable(merged.schedule, timezone, before.coveredUntil, now()) : { nextRunAt: null, coveredUntil: before.coveredUntil };
+      return tx.task.update({ where: { id: before.id }, data: { ...data, ...next } });
+    }
     if (!scheduleChanged || !timezone) return tx.task.update({ where: { id: before.id }, data });
     // `before` was read under the task's lock, which this transaction holds: its progress is current.
     const next = resumeAfterChange({ schedule: scheduleOf(before), timeZone: timezone, nextRunAt: before.nextRunAt, coveredUntil: before.coveredUntil }, { schedule: merged.schedule, timeZone: timezone }, now());
@@ -177,7 +183,10 @@ export default async function taskRoutes(app: GatewayApp) {
     },
     async (req) => {
       const results = [];
-      for (const id of [...new Set(req.body.ids)]) {
+      // One result per task, however its id was spelled (ids are case-insensitive): the first spelling sent.
+      const ids = new Map<string, string>();
+      for (const id of req.body.ids) if (!ids.has(id.toLowerCase())) ids.set(id.toLowerCase(), id);
+      for (const id of ids.values()) {
         try {
           const before = await liveTask(req.db, id);
           const after = req.body.action === "delete" ? await deleteTask(req.db, before) : await updateTask(req, before, { enabled: req.body.action === "enable" });

@@ -1,0 +1,28 @@
+import type { Config } from "@transporter/config";
+import { checkKeyExpiry, type Db } from "@transporter/db";
+import { sweepManagedFiles, sweepStaging, type StagingStore } from "@transporter/storage";
+import type { Logger } from "@transporter/telemetry";
+
+/**
+ * The periodic sweeps the scheduler runs (every RETENTION_SWEEP_INTERVAL_MS), the same whether it
+ * runs alone (services/scheduler/src/main.ts) or with every service in one process
+ * (scripts/system.ts): staging objects of finished runs, with what a managed delivery cut off
+ * mid-write left behind; managed files past their retention; and, periodic like them, alerts for
+ * active encryption keys close to (or past) their expiry.
+ */
+export function periodicSweeps(deps: {
+  prisma: Db;
+  staging: StagingStore;
+  managed: StagingStore;
+  config: Pick<Config, "STAGING_RETENTION_HOURS">;
+  logger: Logger;
+  now?: () => Date;
+}): Array<() => Promise<void>> {
+  const { prisma, staging, managed, config, logger } = deps;
+  const now = deps.now ?? (() => new Date());
+  return [
+    async () => void (await sweepStaging({ prisma, staging, managed, now: now(), retentionHours: config.STAGING_RETENTION_HOURS, logger })),
+    async () => void (await sweepManagedFiles({ prisma, store: managed, now: now(), logger })),
+    async () => void (await checkKeyExpiry({ prisma, now: now(), logger })),
+  ];
+}

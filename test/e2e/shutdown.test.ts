@@ -1,0 +1,158 @@
+/**
+ * SIGTERM as an orchestrator sends it, to real service processes (`services/<name>/src/main.ts`).
+ * A service gets 30 s to stop before it forces its own exit with code 1, so each stop here must
+ * finish well within that: with a keep-alive client that had a request under way (the gateway
+ * waited for its idle connection until the force-exit), and with Redis gone (every close step
+ * waited for Redis to come back).
+ */
+import http from "node:http";
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createOperatorKey } from "@transporter/gateway";
+import { startRedisProxy, type RedisProxy } from "../../libs/queue/test/support/redis-proxy.js";
+import { apiClient, pastWindows, provisionTenant, requestRun } from "./support/api.js";
+import { startInfrastructure, type Infrastructure } from "./support/infrastructure.js";
+import { ProcessGroup, type Exit, type ServiceProcess } from "./support/processes.js";
+import { QueueInspector } from "./support/queues.js";
+import { waitUntilReady } from "./support/readiness.js";
+import { waitFor } from "./support/wait.js";
+
+/** Well under the services' own 30 s force-exit; a stop that hangs is SIGKILLed after this. */
+const GRACE_MS = 20_000;
+/** What "at once" means here: the few seconds a stop needs, nowhere near the grace. */
+const PROMPT_MS = 10_000;
+const CLEAN_EXIT: Exit = { code: 0, signal: null };
+
+describe("service shutdown on SIGTERM", () => {
+  let infra: Infrastructure | undefined;
+  let inspector: QueueInspector | undefined;
+  let operatorKey: string;
+  const groups: ProcessGroup[] = [];
+  const proxies: RedisProxy[] = [];
+
+  const system = () => {
+    if (!infra || !inspector) throw new Error("the infrastructure did not start");
+    return { infra, inspector };
+  };
+
+  beforeAll(async () => {
+    infra = await startInfrastructure({ name: "shutdown" });
+    inspector = new QueueInspector(infra.redis, infra.redisPrefix);
+    operatorKey = (await createOperatorKey(infra.db.prisma, "shutdown e2e operator")).key;
+  }, 120_000);
+
+  afterAll(async () => {
+    for (const group of groups) await group.stopAll(5_000);
+    for (const proxy of proxies) await proxy.kill();
+    await inspector?.close();
+    await infra?.stop();
+  }, 60_000);
+
+  /** SIGTERM (SIGKILL after the grace): how the process ended and how long it took. */
+  async function terminate(service: ServiceProcess): Promise<{ label: string; exit: Exit; ms: number; output: string }> {
+    const started = Date.now();
+    const exit = await service.stop(GRACE_MS);
+    return { label: service.label, exit, ms: Date.now() - started, output: service.output() };
+  }
+
+  it("gateway: a keep-alive request under way at SIGTERM is answered, then the process exits at once", async () => {
+    const { infra, inspector } = system();
+    const group = new ProcessGroup(infra.env);
+    groups.push(group);
+    const gateway = group.start("gateway");
+    await waitUntilReady(group, inspector, infra.gatewayUrl, 90_000);
+
+    // A keep-alive request whose body is still arriving when SIGTERM comes: under way, and its
+    // connection would be reusable once it is answered.
+    const agent = new http.Agent({ keepAlive: true });
+    const body = JSON.stringify({ name: "Keep-alive tenant", accountId: `ka${Date.now()}`, timezone: "UTC" });
+    const url = new URL("/v1/tenants", infra.gatewayUrl);
+    let sendRest = () => {};
+    const answered = new Promise<{ status: number | undefined; connection: string | undefined }>((resolve, reject) => {
+      const req = http.request(url, { agent, method: "POST", headers: { authorization: `Bearer ${operatorKey}`, "content-type": "application/json", "content-length": Buffer.byteLength(body) } }, (res) => {
+        res.resume();
+        res.on("end", () => resolve({ status: res.statusCode, connection: res.headers.connection }));
+      });
+      req.on("error", reject);
+      req.write(body.slice(0, 10));
+      sendRest = () => req.end(body.slice(10));
+    });
+    await sleep(300);
+
+    const stopped = terminate(gateway);
+    // Give the gateway time to begin its close before the request can finish.
+    await sleep(1_000);
+    sendRest();
+    const answer = await answered;
+    const { exit, ms, output } = await stopped;
+    agent.destroy();
+    expect(exit, output).toEqual(CLEAN_EXIT);
+    expect(ms, output).toBeLessThan(PROMPT_MS);
+    expect(answer).toEqual({ status: 201, connection: "close" });
+  }, 90_000);
+
+  it("Redis gone: the gateway (after /readyz probed it, with a request waiting on Redis) and the workers exit 0 within seconds; the run under way is not failed", async () => {
+    const { infra, inspector } = system();
+    const proxy = await startRedisProxy(infra.env.REDIS_URL);
+    proxies.push(proxy);
+    // Only these services reach Redis through the proxy; the test's own connection goes direct.
+    const group = new ProcessGroup({ ...infra.env, REDIS_URL: proxy.url });
+    groups.push(group);
+    for (const service of ["gateway", "fetcher", "deliverer"] as const) group.start(service);
+    await waitUntilReady(group, inspector, infra.gatewayUrl, 90_000);
+
+    // A run whose fetch is under way (the platform answers slowly) when Redis goes.
+    const call = apiClient(infra.gatewayUrl);
+    const tenant = await provisionTenant(call, operatorKey, infra.simulator);
+    const task = await call<{ id: string }>(tenant.adminKey, "POST", "/v1/tasks", {
+      description: "Conversations hourly",
+      reportId: "messaging-conversations",
+      reportVersion: "latest",
+      format: "csv",
+      schedule: { frequency: "interval", everyMinutes: 60, delayMinutes: 0 },
+      sourceId: tenant.sourceId,
+      destinationId: tenant.managedDestinationId,
+      enabled: false,
+    });
+    infra.simulator.control.setFaults(tenant.accountId, { slowMs: 120_000 });
+    const [window] = pastWindows(1, 60, 120);
+    const run = await requestRun(call, tenant.adminKey, task.id, window!);
+    await waitFor("the run's fetch to begin", async () => (await infra.db.prisma.run.findUniqueOrThrow({ where: { id: run.id } })).status === "FETCHING", {
+      timeoutMs: 30_000,
+      context: () => group.describe(),
+    });
+
+    await proxy.kill();
+    // Readiness names Redis within its 2 s probe limit (and queues no PING for Redis's return).
+    const readiness = await waitFor(
+      "/readyz to report Redis down",
+      async () => {
+        const res = await fetch(`${infra.gatewayUrl}/readyz`, { signal: AbortSignal.timeout(3_000) });
+        const answer = (await res.json()) as { checks: Record<string, string> };
+        return res.status === 503 && answer;
+      },
+      { timeoutMs: 10_000, context: () => group.describe() },
+    );
+    expect(readiness.checks).toMatchObject({ database: "ok", redis: expect.stringMatching(/^unreachable/) });
+    // A request that waits on Redis (its rate limit) when SIGTERM comes: it cannot be answered
+    // until Redis is back, so the gateway's stop does not wait for it.
+    const stuck = fetch(`${infra.gatewayUrl}/v1/account`, { headers: { authorization: `Bearer ${tenant.adminKey}` } }).then(
+      (res) => res.status,
+      () => "connection closed",
+    );
+    await sleep(300);
+
+    const stops = await Promise.all(group.live("gateway").concat(group.live("fetcher"), group.live("deliverer")).map(terminate));
+    const outputs = stops.map(({ label, output }) => `--- ${label}\n${output}`).join("\n");
+    expect(
+      stops.map(({ label, exit, ms }) => ({ label, exit, prompt: ms < PROMPT_MS })),
+      outputs,
+    ).toEqual(stops.map(({ label }) => ({ label, exit: CLEAN_EXIT, prompt: true })));
+    for (const { label, output } of stops) expect(output, label).not.toContain("Unhandled error event");
+    expect(await stuck).toBe("connection closed");
+    // Cut off, not failed: its job keeps its lock until it lapses, then a fetcher retries it.
+    const after = await infra.db.prisma.run.findUniqueOrThrow({ where: { id: run.id } });
+    expect(after.status).toBe("FETCHING");
+    expect(await inspector.counts("fetch")).toMatchObject({ active: 1, failed: 0 });
+  }, 150_000);
+});

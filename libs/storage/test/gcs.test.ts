@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { createServer } from "node:net";
 import { hostname } from "node:os";
-import { Readable } from "node:stream";
+import { PassThrough, Readable } from "node:stream";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
   BlockedEndpointError,
@@ -210,6 +210,15 @@ describe("gcs deliver", () => {
     const result = await gcsAdapter.deliver(streamOf(data), "report.csv.pgp", meta, config, credentials);
     expect([...gcs.objects(BUCKET).keys()].filter((n) => n.startsWith("cut-source/"))).toEqual(["cut-source/report.csv.pgp"]);
     expect((await download(result.path)).equals(data)).toBe(true);
+  });
+
+  it("a body that fails while the endpoint is checked: the delivery rejects with its error at once, nothing uncaught, nothing visible", async () => {
+    const { config, credentials } = settings({ prefix: "early-source" });
+    const body = new PassThrough();
+    const delivery = gcsAdapter.deliver(body, "report.csv.pgp", meta, config, credentials);
+    body.destroy(new Error("staging read failed at once"));
+    await expect(delivery).rejects.toThrow("staging read failed at once");
+    expect([...gcs.objects(BUCKET).keys()].filter((n) => n.startsWith("early-source/"))).toEqual([]);
   });
 
   it("connections cut on every attempt fail the delivery with nothing visible; the retry delivers one copy", async () => {

@@ -2,7 +2,7 @@ import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { chown, mkdir, readdir } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
-import { Readable } from "node:stream";
+import { PassThrough, Readable } from "node:stream";
 import SftpClient from "ssh2-sftp-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createSftpAdapter, sftpAdapter as productionAdapter, sftpConfigSchema, sftpConfigSchemaFor, sftpCredentialsSchema } from "../src/destinations/sftp.js";
@@ -220,6 +220,15 @@ describe("sftp destination against OpenSSH sshd", () => {
       );
       await expect(sftpAdapter.deliver(broken, "partial.csv", meta(), config, passwordOf(server))).rejects.toThrow("staging read failed");
       expect(await readdir(join(dropDir, "input-error"))).toEqual([]);
+    });
+
+    it("a body that fails while the connection is made: the delivery rejects with its error, nothing uncaught, nothing left", async () => {
+      const config = configFor(server, { hostKeyFingerprint: server.hostKeyFingerprint, folder: "drop/early-error" });
+      const body = new PassThrough();
+      const delivery = sftpAdapter.deliver(body, "early.csv", meta(), config, passwordOf(server));
+      body.destroy(new Error("staging read failed at once"));
+      await expect(delivery).rejects.toThrow("staging read failed at once");
+      expect(await readdir(join(dropDir, "early-error")).catch(() => [])).toEqual([]);
     });
 
     it("shows no partial file when the connection is cut mid-upload, and the retry delivers one complete copy", async () => {

@@ -75,6 +75,16 @@ function contract(name: string, open: () => Promise<{ store: StagingStore; listK
       expect(underRun).toEqual([key]);
     });
 
+    it("a body that fails before the store reads it: the put rejects with its error, nothing is uncaught", async () => {
+      const key = stagingKey("t1", "r-early", "raw", "records.ndjson");
+      const body = new PassThrough();
+      const put = store.put(key, body);
+      // At once, while the store is still getting ready to write (a folder made, a file opened).
+      body.destroy(new Error("source cut before the write began"));
+      await expect(put).rejects.toThrow("source cut before the write began");
+      expect(await store.stat(key)).toBeNull();
+    });
+
     it("a failed first put leaves nothing visible", async () => {
       const key = stagingKey("t1", "r-failed", "raw", "records.ndjson");
       await expect(store.put(key, failingStream(randomBytes(10_000)))).rejects.toThrow("source cut mid-stream");

@@ -509,6 +509,15 @@ export function createGcsAdapter(policy: EndpointPolicy, timeouts: GcsTimeouts =
 
     async deliver(body: Readable, fileName: string, meta: DeliveryMeta, config, credentials): Promise<DeliveryResult> {
       const tokenUri = credentials.serviceAccountKey.token_uri;
+      const measure = new MeasuringStream({ md5: true });
+      const crc = new Crc32cStream();
+      // Listened to before anything is awaited: a body failing meanwhile would otherwise be an
+      // uncaught error, or pipe nothing into an upload that then waits for ever.
+      let sourceError: unknown;
+      body.once("error", (error) => {
+        sourceError = error;
+        measure.destroy(error);
+      });
       try {
         await assertEndpointsAllowed(config, credentials, policy);
       } catch (error) {
@@ -519,13 +528,6 @@ export function createGcsAdapter(policy: EndpointPolicy, timeouts: GcsTimeouts =
       const name = gcsObjectName(config, fileName, meta.subfolder);
       const file = storage.bucket(config.bucket).file(name);
       const uploadTimeoutMs = uploadRequestTimeoutMs(config, requestTimeoutMs);
-      const measure = new MeasuringStream({ md5: true });
-      const crc = new Crc32cStream();
-      let sourceError: unknown;
-      body.once("error", (error) => {
-        sourceError = error;
-        measure.destroy(error);
-      });
       const measured = body.pipe(measure).pipe(crc);
       measure.once("error", (error) => crc.destroy(error));
       const contentType = meta.contentType ?? "application/octet-stream";

@@ -568,6 +568,9 @@ async function deliver(
     throw new DestinationError("protocol", `invalid file name ${JSON.stringify(fileName)}`);
   }
   const notes: string[] = [];
+  // The body may fail while the connection is made, before anything reads it: heard now, its
+  // error is not uncaught; the upload's read of the errored stream throws it.
+  body.on("error", () => undefined);
   let session: SftpSession;
   try {
     session = await connect(config, credentials, policy, limits);

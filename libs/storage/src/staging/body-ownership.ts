@@ -9,6 +9,10 @@ import type { Readable } from "node:stream";
  * close early and stops, and the caller learns why from the write's own rejection.
  */
 export async function destroyBodyOnFailure<T>(body: Readable, write: () => Promise<T>): Promise<T> {
+  // A body can fail before the write reads it (while a folder is made or a file opened): with
+  // no listener yet, its 'error' would be an uncaught exception that ends the process. The write
+  // still learns of it: a pipeline over an errored stream rejects with its error.
+  body.on("error", () => undefined);
   try {
     return await write();
   } catch (error) {

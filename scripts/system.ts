@@ -1,7 +1,7 @@
 import type { Config } from "@transporter/config";
 import { keyringFromConfig } from "@transporter/crypto";
 import { createPrisma, ensureDatabase, idleConnectionClosed, migrate, type Db } from "@transporter/db";
-import { createRedis, JobProducer, type Redis } from "@transporter/queue";
+import { closeRedis, createRedis, JobProducer, logConnectionOutages, type Redis } from "@transporter/queue";
 import { createDestinationRegistry, createManagedStore, createStagingStore, type StagingStore } from "@transporter/storage";
 import { createLogger, type Logger } from "@transporter/telemetry";
 import { start as startDeliverer } from "@transporter/deliverer";
@@ -35,6 +35,7 @@ export async function startSystem(config: Config, options: { now?: () => Date; l
   const logger = options.logger ?? createLogger({ name: "transporter", level: config.LOG_LEVEL });
   const prisma = createPrisma(config.DATABASE_URL, { poolSize: config.DATABASE_POOL_SIZE, onIdleError: idleConnectionClosed(logger) });
   const redis = createRedis(config.REDIS_URL);
+  logConnectionOutages(redis, logger, "transporter");
   const keyring = keyringFromConfig(config);
   const staging = createStagingStore(config);
   const managed = createManagedStore(config);
@@ -43,6 +44,13 @@ export async function startSystem(config: Config, options: { now?: () => Date; l
   const shared = { prisma, redis, keyring, staging, logger, producer: queues, ...(options.now ? { now: options.now } : {}) };
 
   const started: Array<{ stop(): Promise<void> }> = [];
+  async function stopAll(): Promise<void> {
+    for (const service of [...started].reverse()) await service.stop().catch(() => undefined);
+    await queues.close();
+    // A plain disconnect when Redis is gone: QUIT would wait for it.
+    await closeRedis(redis);
+    await prisma.$disconnect();
+  }
   try {
     const now = options.now ?? (() => new Date());
     const sweeps = periodicSweeps({ prisma, staging, managed, config, logger, now });
@@ -55,18 +63,10 @@ export async function startSystem(config: Config, options: { now?: () => Date; l
     started.push(gateway);
     return {
       gateway, prisma, redis, staging, managed, queues,
-      async stop() {
-        for (const service of started.reverse()) await service.stop().catch(() => undefined);
-        await queues.close();
-        await redis.quit().catch(() => undefined);
-        await prisma.$disconnect();
-      },
+      stop: stopAll,
     };
   } catch (error) {
-    for (const service of started.reverse()) await service.stop().catch(() => undefined);
-    await queues.close();
-    await redis.quit().catch(() => undefined);
-    await prisma.$disconnect();
+    await stopAll();
     throw error;
   }
 }

@@ -134,9 +134,22 @@ describe("service shutdown on SIGTERM", () => {
       { timeoutMs: 10_000, context: () => group.describe() },
     );
     expect(readiness.checks).toMatchObject({ database: "ok", redis: expect.stringMatching(/^unreachable/) });
-    // A request that waits on Redis (its rate limit) when SIGTERM comes: it cannot be answered
-    // until Redis is back, so the gateway's stop does not wait for it.
-    const stuck = fetch(`${infra.gatewayUrl}/v1/account`, { headers: { authorization: `Bearer ${tenant.adminKey}` } }).then(
+    // The API goes on without Redis: the rate limit lets what it cannot count through, and a run
+    // asked for is answered (PENDING, its job left for Redis's return or the reconciler).
+    const account = await fetch(`${infra.gatewayUrl}/v1/account`, { headers: { authorization: `Bearer ${tenant.adminKey}` }, signal: AbortSignal.timeout(5_000) });
+    expect(account.status).toBe(200);
+    const [later] = pastWindows(1, 60, 240);
+    const asked = await fetch(`${infra.gatewayUrl}/v1/tasks/${task.id}/runs`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${tenant.adminKey}`, "content-type": "application/json" },
+      body: JSON.stringify({ windowStart: later!.start, windowEnd: later!.end }),
+      signal: AbortSignal.timeout(10_000),
+    });
+    expect(asked.status).toBe(202);
+    expect(await asked.json()).toMatchObject({ status: "PENDING" });
+    // A request that waits on Redis (the queue dashboard reads the queues) when SIGTERM comes:
+    // it cannot be answered until Redis is back, so the gateway's stop does not wait for it.
+    const stuck = fetch(`${infra.gatewayUrl}/admin/queues/api/queues`, { headers: { authorization: `Bearer ${operatorKey}` } }).then(
       (res) => res.status,
       () => "connection closed",
     );

@@ -1,6 +1,6 @@
 export { jobCatalog, jobIdFor, QUEUE_NAMES, STAGES, type QueueName, type Stage, type JobPayload, type JobInput } from "./catalog.js";
 export { PermanentError, isPermanent, errorCodeOf } from "./errors.js";
-export { createRedis, type Redis } from "./connection.js";
+export { createRedis, logConnectionOutages, logWorkerErrors, type OutageLogger, type Redis } from "./connection.js";
 export { JobProducer, defaultJobOptions, type RetryPolicy } from "./producer.js";
 export { createWorker, closeOnSignals, QueueWorker, type WorkerSettings } from "./worker.js";
 export { closeRedis, closeWorker, unlessRedisGone, REDIS_GONE_MS, type CloseOptions, type WorkerCloseOutcome } from "./close.js";

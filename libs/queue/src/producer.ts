@@ -41,6 +41,10 @@ export class JobProducer {
     let queue = this.queues.get(name);
     if (!queue) {
       queue = new Queue(name, { connection: this.connection, prefix: this.prefix, defaultJobOptions: defaultJobOptions(this.policy), telemetry: bullmqTelemetry() });
+      // A queue re-emits its connection's errors; unheard, BullMQ prints each one. The
+      // connection's owner reports them (logConnectionOutages), and the commands they hold up
+      // fail or wait on their own.
+      queue.on("error", () => undefined);
       this.queues.set(name, queue);
     }
     return queue;

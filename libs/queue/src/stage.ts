@@ -8,6 +8,7 @@ import { jobCatalog, type JobInput, type JobPayload, type Stage } from "./catalo
 import { errorCodeOf, isPermanent } from "./errors.js";
 import { JobProducer } from "./producer.js";
 import { createWorker } from "./worker.js";
+import { logWorkerErrors } from "./connection.js";
 
 type LoadedRun = Run & { task: StageTask; tenant: Tenant };
 
@@ -243,7 +244,7 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
       ),
     { connection: redis, prefix: config.REDIS_PREFIX, concurrency: config[jobCatalog[stage].concurrencyKey], lockDurationMs: config.JOB_LOCK_MS },
   );
-  worker.on("error", (error) => logger.error({ err: { message: error.message } }, "worker error"));
+  logWorkerErrors(worker, logger, "worker error");
   return {
     worker,
     /** Waits for the jobs under way, unless Redis is gone (see closeWorker). */

@@ -3,7 +3,7 @@ import { keyringFromConfig } from "@transporter/crypto";
 import type { Keyring } from "@transporter/crypto";
 import { createPrisma, idleConnectionClosed } from "@transporter/db";
 import type { Db } from "@transporter/db";
-import { closeRedis, createRedis, createStageWorker, createWorker } from "@transporter/queue";
+import { closeRedis, createRedis, createStageWorker, createWorker, logConnectionOutages, logWorkerErrors } from "@transporter/queue";
 import type { JobProducer, Redis } from "@transporter/queue";
 import { createDestinationRegistry, createMailer, createManagedStore, createStagingStore } from "@transporter/storage";
 import type { DestinationRegistry, Mailer, StagingStore } from "@transporter/storage";
@@ -39,7 +39,10 @@ export async function start(config: Config, deps: DelivererDeps = {}): Promise<{
   if (!deps.prisma) owned.push(() => prisma.$disconnect());
   const redis = deps.redis ?? createRedis(config.REDIS_URL);
   // A plain disconnect when Redis is gone: QUIT would wait for it.
-  if (!deps.redis) owned.push(() => closeRedis(redis));
+  if (!deps.redis) {
+    logConnectionOutages(redis, logger, "deliverer");
+    owned.push(() => closeRedis(redis));
+  }
   const keyring = deps.keyring ?? keyringFromConfig(config);
   const staging = deps.staging ?? createStagingStore(config);
   const registry = deps.registry ?? createDestinationRegistry({ managedStore: createManagedStore(config), allowInsecureEndpoints: config.ALLOW_INSECURE_ENDPOINTS });
@@ -65,7 +68,7 @@ export async function start(config: Config, deps: DelivererDeps = {}): Promise<{
     concurrency: config.CONCURRENCY_NOTIFY,
     lockDurationMs: config.JOB_LOCK_MS,
   });
-  notifyWorker.on("error", (error) => logger.error({ err: { message: error.message } }, "notify worker error"));
+  logWorkerErrors(notifyWorker, logger, "notify worker error");
 
   return {
     async stop() {

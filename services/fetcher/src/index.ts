@@ -1,7 +1,7 @@
 import type { Config } from "@transporter/config";
 import { keyringFromConfig, type Keyring } from "@transporter/crypto";
 import { createPrisma, idleConnectionClosed, type Db } from "@transporter/db";
-import { closeRedis, createRedis, createStageWorker, type JobProducer, type Redis } from "@transporter/queue";
+import { closeRedis, createRedis, createStageWorker, logConnectionOutages, type JobProducer, type Redis } from "@transporter/queue";
 import { platformFromConfig, type Platform } from "@transporter/sources";
 import { createStagingStore, type StagingStore } from "@transporter/storage";
 import { createLogger, type Logger } from "@transporter/telemetry";
@@ -31,7 +31,10 @@ export async function start(config: Config, deps: FetcherDeps = {}): Promise<{ s
   if (!deps.prisma) owned.push(() => prisma.$disconnect());
   const redis = deps.redis ?? createRedis(config.REDIS_URL);
   // A plain disconnect when Redis is gone: QUIT would wait for it.
-  if (!deps.redis) owned.push(() => closeRedis(redis));
+  if (!deps.redis) {
+    logConnectionOutages(redis, logger, "fetcher");
+    owned.push(() => closeRedis(redis));
+  }
   const staging = deps.staging ?? createStagingStore(config);
   const platform = deps.platform ?? platformFromConfig(config, redis);
   const keyring = deps.keyring ?? keyringFromConfig(config);

@@ -5,6 +5,7 @@ import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError, jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
 import type { TenantDb } from "@transporter/db";
+import { closeRedis, createRedis, logConnectionOutages } from "@transporter/queue";
 import { createLogger } from "@transporter/telemetry";
 import { writeAudit, type AuditEntry } from "./audit.js";
 import { authenticate, requireRole, TenantClients, type AuthContext } from "./auth.js";
@@ -48,6 +49,8 @@ function isPublicRoute(route: string): boolean {
 
 const NUL = "\u0000";
 const MAX_NUL_PROBLEMS = 10;
+/** How long counting a request against its rate limit may take before the request goes uncounted. */
+const RATE_LIMIT_COUNT_MS = 500;
 
 /**
  * A parsed JSON object, query string or path parameters (the router's and the query parser's are
@@ -194,11 +197,20 @@ export async function buildApp(deps: GatewayDeps): Promise<GatewayApp> {
   });
   await app.register(swaggerUi, { routePrefix: "/docs" });
 
+  // The rate limit is counted in Redis, shared by every replica, and fails open: most of the API
+  // needs PostgreSQL only, and a request that cannot be counted goes through rather than waiting
+  // for Redis to come back. Its own connection gives up on a command at once while Redis is away
+  // (no offline queue) and after RATE_LIMIT_COUNT_MS when Redis is slow; the gateway's
+  // connection keeps every command until Redis is back, as BullMQ needs.
+  const limitRedis = createRedis(deps.config.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: RATE_LIMIT_COUNT_MS });
+  logConnectionOutages(limitRedis, logger, "gateway rate limit");
+  app.addHook("onClose", async () => closeRedis(limitRedis));
   await app.register(rateLimit, {
     global: true,
     max: deps.config.API_RATE_LIMIT_PER_MINUTE,
     timeWindow: 60_000,
-    redis: deps.redis,
+    redis: limitRedis,
+    skipOnError: true,
     nameSpace: `${deps.config.REDIS_PREFIX}:ratelimit:`,
     // Counted after authentication, per key that authenticated: not per text the caller wrote in
     // a header (which could name another key's prefix and use up its budget, or name none and

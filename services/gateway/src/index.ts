@@ -1,7 +1,7 @@
 import type { Config } from "@transporter/config";
 import { keyringFromConfig } from "@transporter/crypto";
 import { createPrisma, ensureDatabase, migrate } from "@transporter/db";
-import { closeRedis, createRedis, JobProducer, observeQueueDepths, unlessRedisGone } from "@transporter/queue";
+import { closeRedis, createRedis, JobProducer, logConnectionOutages, observeQueueDepths, unlessRedisGone } from "@transporter/queue";
 import { createManagedStore } from "@transporter/storage";
 import { createLogger, type RunningService } from "@transporter/telemetry";
 import { buildApp, type GatewayApp } from "./app.js";
@@ -28,9 +28,7 @@ export async function start(config: Config, overrides: Partial<GatewayDeps> = {}
   const prisma = overrides.prisma ?? createPrisma(config.DATABASE_URL, { poolSize: config.DATABASE_POOL_SIZE });
   const logger = overrides.logger ?? createLogger({ name: "gateway", level: config.LOG_LEVEL });
   const redis = overrides.redis ?? createRedis(config.REDIS_URL);
-  // ioredis reconnects for ever while Redis is away and reports each failed try as an 'error';
-  // unheard, it prints "[ioredis] Unhandled error event" every time.
-  if (!overrides.redis) redis.on("error", (error) => logger.warn({ err: { message: error.message } }, "redis connection error"));
+  if (!overrides.redis) logConnectionOutages(redis, logger, "gateway");
   const queues = overrides.queues ?? new JobProducer(redis, config.REDIS_PREFIX, { attempts: config.JOB_ATTEMPTS, backoffMs: config.JOB_BACKOFF_MS });
   if (config.OPERATOR_API_KEY) await ensureOperatorKey(prisma, config.OPERATOR_API_KEY);
   const app = await buildApp({ ...overrides, config, logger, prisma, redis, queues, keyring: overrides.keyring ?? keyringFromConfig(config), managedStore: overrides.managedStore ?? createManagedStore(config) });

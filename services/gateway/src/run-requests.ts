@@ -9,6 +9,12 @@ import { assertKeyUnexpired } from "./task-rules.js";
 /** The longest window a run asked for through the API may cover (a given window or a retry). */
 export const MAX_REQUESTED_WINDOW_MS = 31 * 24 * 3600_000;
 
+/** How long a run request waits for its job to reach Redis before it answers with the run as it is. */
+export const ENQUEUE_WAIT_MS = 2_000;
+
+/** Where a run request notes a job it could not queue (the request's logger). */
+type RequestLog = { warn(fields: object, message: string): void };
+
 /**
  * A run asked for through the API ("run now", a given window, a retry). It takes the same
  * path as a scheduled run: a Run row first, then the `fetch` job with jobId = run id + stage
@@ -40,8 +46,9 @@ export async function requestRun(
   window: { start: Date; end: Date },
   trigger: "manual" | "retry",
   now: Date,
-  retryOfId?: string,
+  options: { retryOfId?: string; log?: RequestLog } = {},
 ): Promise<Run> {
+  const { retryOfId, log } = options;
   await assertRunnable(db, task, now);
   const carrier = injectTraceContext();
   // One run of a window at a time: two would deliver the same file name at once (a double
@@ -68,6 +75,16 @@ export async function requestRun(
     });
   });
   trace.getActiveSpan()?.setAttributes({ "transporter.run_id": run.id, "transporter.task_id": task.id, "transporter.tenant_id": task.tenantId, "transporter.report": task.reportId });
-  await queues.enqueue("fetch", { runId: run.id, tenantId: run.tenantId, trace: carrier });
-  return db.run.update({ where: { id: run.id }, data: { enqueuedAt: new Date() } });
+  const enqueued = queues.enqueue("fetch", { runId: run.id, tenantId: run.tenantId, trace: carrier }).then(() => db.run.update({ where: { id: run.id }, data: { enqueuedAt: new Date() } }));
+  // The run is committed: whatever becomes of its job, the answer is the run. A job that cannot
+  // reach Redis soon (Redis away: the connection holds it until Redis is back) is left to go
+  // when it can, and the reconciler queues the run if it never does.
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<"late">((resolve) => (timer = setTimeout(() => resolve("late"), ENQUEUE_WAIT_MS)));
+  const outcome = await Promise.race([enqueued, late]).catch((error: unknown) => error as Error);
+  clearTimeout(timer);
+  if (outcome !== "late" && !(outcome instanceof Error)) return outcome;
+  if (outcome === "late") enqueued.catch((error: unknown) => log?.warn({ err: error, runId: run.id }, "could not queue the run; the reconciler will"));
+  log?.warn({ runId: run.id, err: outcome === "late" ? undefined : outcome }, "the run's job is not queued yet; the reconciler queues it if it stays so");
+  return run;
 }

@@ -5,7 +5,7 @@ import { Writable } from "node:stream";
 import { testConfig, type Config } from "@transporter/config";
 import { keyringFromConfig } from "@transporter/crypto";
 import { createTestDatabase, type TestDatabase } from "@transporter/db/testing";
-import { createRedis, JobProducer, testRedisPrefix, type Redis } from "@transporter/queue";
+import { closeRedis, createRedis, JobProducer, logConnectionOutages, testRedisPrefix, type Redis } from "@transporter/queue";
 import { createManagedStore } from "@transporter/storage";
 import { createLogger } from "@transporter/telemetry";
 import { buildApp, type GatewayApp } from "../src/app.js";
@@ -45,6 +45,7 @@ export async function setupGateway(options: { config?: Record<string, string>; d
     },
   });
   const logger = createLogger({ name: "gateway-test", level: "info", destination });
+  logConnectionOutages(redis, logger, "gateway test");
   const app = await buildApp({ config, prisma: db.prisma, redis, queues, keyring: keyringFromConfig(config), logger, managedStore: createManagedStore(config), ...options.deps });
   const { key: operatorKey } = await createOperatorKey(db.prisma, "test operator");
 
@@ -80,10 +81,29 @@ export async function setupGateway(options: { config?: Record<string, string>; d
     async close() {
       await app.close();
       await queues.close();
-      const keys = await redis.keys(`${prefix}:*`);
-      if (keys.length) await redis.del(...keys);
-      await redis.quit();
+      // Redis may be gone (a test cut it off): then there is nothing to clean, and QUIT would wait for it.
+      if (redis.status === "ready") {
+        const keys = await redis.keys(`${prefix}:*`);
+        if (keys.length) await redis.del(...keys);
+      }
+      await closeRedis(redis);
       await db.drop();
     },
   };
+}
+
+/** A tenant ready for tasks: zone, a source, a managed destination and an active key (as rows). */
+export async function readyTenant(gw: TestGateway, options: { timezone?: string; taskLimit?: number; withKey?: boolean } = {}) {
+  const { tenant, adminKey } = await gw.createTenant({ timezone: options.timezone ?? "America/New_York", taskLimit: options.taskLimit });
+  const source = await gw.prisma.source.create({ data: { tenantId: tenant.id, name: "LP", kind: "liveperson", accountId: tenant.accountId, sealedCredentials: "v1.x.y.z", permissions: ["messaging-interactions", "engagement-history"], verifiedAt: new Date() } });
+  const destination = await gw.prisma.destination.create({ data: { tenantId: tenant.id, name: "Managed", kind: "managed", config: {}, verifiedAt: new Date() } });
+  if (options.withKey !== false) {
+    await gw.prisma.encryptionKey.create({ data: { tenantId: tenant.id, publicKey: "k", fingerprint: `FP${tenant.id}`, algorithm: "rsa", bits: 2048, origin: "generated", active: true } });
+  }
+  const body = (overrides: Record<string, unknown> = {}) => ({
+    description: "Daily messaging", reportId: "messaging-conversations", reportVersion: "latest", format: "csv",
+    schedule: { frequency: "daily", time: "00:00", delayMinutes: 360 }, sourceId: source.id, destinationId: destination.id,
+    params: {}, enabled: true, ...overrides,
+  });
+  return { tenant, adminKey, source, destination, body };
 }

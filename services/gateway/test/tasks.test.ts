@@ -1,21 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { setupGateway, type TestGateway } from "./helpers.js";
-
-/** A tenant ready for tasks: zone, a source, a managed destination and an active key (as rows). */
-async function readyTenant(gw: TestGateway, options: { timezone?: string; taskLimit?: number; withKey?: boolean } = {}) {
-  const { tenant, adminKey } = await gw.createTenant({ timezone: options.timezone ?? "America/New_York", taskLimit: options.taskLimit });
-  const source = await gw.prisma.source.create({ data: { tenantId: tenant.id, name: "LP", kind: "liveperson", accountId: tenant.accountId, sealedCredentials: "v1.x.y.z", permissions: ["messaging-interactions", "engagement-history"], verifiedAt: new Date() } });
-  const destination = await gw.prisma.destination.create({ data: { tenantId: tenant.id, name: "Managed", kind: "managed", config: {}, verifiedAt: new Date() } });
-  if (options.withKey !== false) {
-    await gw.prisma.encryptionKey.create({ data: { tenantId: tenant.id, publicKey: "k", fingerprint: `FP${tenant.id}`, algorithm: "rsa", bits: 2048, origin: "generated", active: true } });
-  }
-  const body = (overrides: Record<string, unknown> = {}) => ({
-    description: "Daily messaging", reportId: "messaging-conversations", reportVersion: "latest", format: "csv",
-    schedule: { frequency: "daily", time: "00:00", delayMinutes: 360 }, sourceId: source.id, destinationId: destination.id,
-    params: {}, enabled: true, ...overrides,
-  });
-  return { tenant, adminKey, source, destination, body };
-}
+import { readyTenant, setupGateway, type TestGateway } from "./helpers.js";
 
 describe("tasks", () => {
   let gw: TestGateway;

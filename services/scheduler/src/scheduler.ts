@@ -1,7 +1,7 @@
 import pg from "pg";
 import type { Config } from "@transporter/config";
 import { idleConnectionClosed } from "@transporter/db";
-import { createRedis, JobProducer, type Redis } from "@transporter/queue";
+import { closeRedis, createRedis, JobProducer, logConnectionOutages, unlessRedisGone, type Redis } from "@transporter/queue";
 import { createLogger, startLinkedTrace, startSpan, trace, traceCarrierOf, type Logger } from "@transporter/telemetry";
 import { createSchedulerMetrics, type SchedulerMetrics } from "./metrics.js";
 import { pendingRunsOlderThan, recoverStuckRuns, runsWithoutFetchJob, type StuckRecoveryResult } from "./reconciler.js";
@@ -45,6 +45,8 @@ export interface Scheduler {
   close(): Promise<void>;
   readonly producer: JobProducer;
   readonly pool: pg.Pool;
+  /** The Redis connection its jobs go through. */
+  readonly redis: Redis;
   readonly metrics: SchedulerMetrics;
 }
 
@@ -63,6 +65,7 @@ export function createScheduler(config: Config, deps: SchedulerDeps = {}): Sched
   if (ownPool) pool.on("error", idleConnectionClosed(logger));
   const ownRedis = !deps.redis;
   const redis = deps.redis ?? createRedis(config.REDIS_URL);
+  if (ownRedis) logConnectionOutages(redis, logger, "scheduler");
   const ownProducer = !deps.producer;
   const producer = deps.producer ?? new JobProducer(redis, config.REDIS_PREFIX, { attempts: config.JOB_ATTEMPTS, backoffMs: config.JOB_BACKOFF_MS });
   const metrics: SchedulerMetrics = createSchedulerMetrics();
@@ -211,11 +214,12 @@ export function createScheduler(config: Config, deps: SchedulerDeps = {}): Sched
 
   async function close(): Promise<void> {
     if (ownProducer) await producer.close();
-    if (ownRedis) redis.disconnect();
+    // A plain disconnect while Redis is gone: QUIT would wait for it.
+    if (ownRedis) await closeRedis(redis);
     if (ownPool) await pool.end();
   }
 
-  return { tick, reconcile, sweep, close, producer, pool, metrics };
+  return { tick, reconcile, sweep, close, producer, pool, redis, metrics };
 }
 
 /**
@@ -267,7 +271,9 @@ export async function start(config: Config, deps: SchedulerDeps = {}): Promise<{
       stopped = true;
       for (const timer of timers) clearTimeout(timer);
       timers.clear();
-      await Promise.allSettled([...running]);
+      // A round waiting on a Redis that is gone would wait until it is back. Its runs are
+      // committed; the reconciler of the next scheduler to run enqueues their jobs.
+      if ((await unlessRedisGone(Promise.allSettled([...running]), scheduler.redis)) === "gone") logger.warn("stopping without the round under way: Redis is gone");
       await scheduler.close();
       logger.info("scheduler stopped");
     },

@@ -1,7 +1,7 @@
 import type { Config } from "@transporter/config";
 import { createPrisma, idleConnectionClosed } from "@transporter/db";
 import type { Db } from "@transporter/db";
-import { closeRedis, createRedis, createStageWorker } from "@transporter/queue";
+import { closeRedis, createRedis, createStageWorker, logConnectionOutages } from "@transporter/queue";
 import type { JobProducer, Redis } from "@transporter/queue";
 import { createStagingStore } from "@transporter/storage";
 import type { StagingStore } from "@transporter/storage";
@@ -34,7 +34,10 @@ export async function start(config: Config, deps: TransformerDeps = {}): Promise
   if (!deps.prisma) owned.push(() => prisma.$disconnect());
   const redis = deps.redis ?? createRedis(config.REDIS_URL);
   // A plain disconnect when Redis is gone: QUIT would wait for it.
-  if (!deps.redis) owned.push(() => closeRedis(redis));
+  if (!deps.redis) {
+    logConnectionOutages(redis, logger, "transformer");
+    owned.push(() => closeRedis(redis));
+  }
   const staging = deps.staging ?? createStagingStore(config);
   let pool = deps.pool ?? null;
   if (deps.pool === undefined && config.TRANSFORM_THREADS > 0) {

@@ -70,7 +70,7 @@ export default async function runRoutes(app: GatewayApp) {
         `this run covers ${days} days (${original.windowStart.toISOString()} to ${original.windowEnd.toISOString()}) and a run may cover at most 31; ask for the windows you need with POST /v1/tasks/${original.taskId}/runs`,
       );
     }
-    const run = await requestRun(req.db, app.deps.queues, original.task, { start: original.windowStart, end: original.windowEnd }, "retry", now(), original.id);
+    const run = await requestRun(req.db, app.deps.queues, original.task, { start: original.windowStart, end: original.windowEnd }, "retry", now(), { retryOfId: original.id, log: req.log });
     await app.audit(req, { action: "run.retry", targetType: "run", targetId: run.id, after: { retryOf: original.id } });
     return reply.status(202).send(toRunView({ ...run, task: original.task }));
   });

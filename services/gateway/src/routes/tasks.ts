@@ -233,7 +233,7 @@ export default async function taskRoutes(app: GatewayApp) {
         const latest = latestCompleteWindow(schedule, tenant.timezone, new Date(now().getTime() - delayMilliseconds(schedule)));
         window = { start: latest.start, end: latest.end };
       }
-      const run = await requestRun(req.db, queues, task, window, "manual", now());
+      const run = await requestRun(req.db, queues, task, window, "manual", now(), { log: req.log });
       await app.audit(req, { action: "run.request", targetType: "run", targetId: run.id, after: { taskId: task.id, windowStart: window.start.toISOString(), windowEnd: window.end.toISOString() } });
       return reply.status(202).send(toRunView({ ...run, task }));
     },

@@ -182,15 +182,18 @@ export function scanSearchPage(b: Buffer, recordsKey: string): SearchPageLayout 
       // `{}`: fall through to the closing bracket below
     } else {
       // A value (or `]` right after `[`).
+      // An `info` or `_metadata` that is not an object: the ordinary path decides what it means
+      // (read here as "none", it would differ from what the parsed page holds).
+      if ((pending === Key.Info || pending === Key.Metadata) && c !== OPEN_OBJECT) return null;
       if (c === OPEN_OBJECT || c === OPEN_ARRAY) {
         if (depth >= MAX_DEPTH) return null;
         if (pending === Key.Records) {
           if (c !== OPEN_ARRAY) return null; // records is not a list
           layout.hasRecords = true;
           recordsDepth = depth + 1;
-        } else if (pending === Key.Metadata && c === OPEN_OBJECT) {
+        } else if (pending === Key.Metadata) {
           layout.metadataStart = i;
-        } else if (pending === Key.Info && c === OPEN_OBJECT) {
+        } else if (pending === Key.Info) {
           infoStart = i;
         } else if (depth === recordsDepth) {
           if (c !== OPEN_OBJECT) return null; // records are objects

@@ -227,11 +227,21 @@ describe("messaging operations (24-hour look-back)", () => {
   });
 
   it("serves a daily window fetched just after it closes from the API's full 24-hour look-back", async () => {
-    const { accountId, credentials } = newAccount(sim);
-    const { platform } = platformFor(sim);
-    const daily = { from: new Date(aligned - 24 * HOUR), to: new Date(aligned) };
-    const records = await collect(platform.openSource(accountId, credentials).fetch("messaging-operations-queue-health", daily));
-    expect(ndjson(records)).toBe(ndjson([...queueHealthForWindow(accountId, daily.from, daily.to, SEED, 15)]));
+    // The simulator and the connector read one clock, stopped at the real time (within the OAuth
+    // skew allowance): on the real clock, a quarter hour passing between choosing the window and
+    // fetching it put the window's start beyond the look-back.
+    const clock = Date.now();
+    const closed = Math.floor(clock / Q) * Q;
+    const pinned = await startSimulator({ seed: SEED, now: () => clock });
+    try {
+      const { accountId, credentials } = newAccount(pinned);
+      const { platform } = platformFor(pinned, {}, () => clock);
+      const daily = { from: new Date(closed - 24 * HOUR), to: new Date(closed) };
+      const records = await collect(platform.openSource(accountId, credentials).fetch("messaging-operations-queue-health", daily));
+      expect(ndjson(records)).toBe(ndjson([...queueHealthForWindow(accountId, daily.from, daily.to, SEED, 15)]));
+    } finally {
+      await pinned.stop();
+    }
   });
 
   it("refuses a window older than the API's look-back, permanently", async () => {

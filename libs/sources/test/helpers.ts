@@ -22,13 +22,14 @@ export interface Sleeps {
   calls: number[];
 }
 
-/** A platform against the simulator whose backoff sleeps are recorded (and shortened). */
-export function platformFor(sim: Simulator, http: HttpOptions = {}): { platform: Platform; sleeps: Sleeps } {
+/** A platform against the simulator whose backoff sleeps are recorded (and shortened); `now` pins its clock. */
+export function platformFor(sim: Simulator, http: HttpOptions = {}, now?: () => number): { platform: Platform; sleeps: Sleeps } {
   const sleeps: Sleeps = { calls: [] };
   const platform = createPlatform({
     csdsUrl: sim.url,
     dataAccessUrl: sim.url,
     allowInsecure: true,
+    ...(now ? { now } : {}),
     http: {
       timeoutMs: 5_000,
       sleep: async (ms) => {

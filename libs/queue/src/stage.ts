@@ -1,7 +1,7 @@
 import { metrics, trace, type Span } from "@opentelemetry/api";
 import { UnrecoverableError, type Job, type Worker } from "bullmq";
 import type { Config } from "@transporter/config";
-import { addRunNote, beginStage, completeRun, finishStage, owedNotificationOutcome, skipUnstartedRun, hasNotificationSettings, raiseAlert, runFailedAlert, runFailureAlertKey, stageFinished, type Db, type Run, type StageRunFields, type StageTask, type Task, type Tenant } from "@transporter/db";
+import { addRunNote, beginStage, RunLocks, completeRun, finishStage, owedNotificationOutcome, skipUnstartedRun, hasNotificationSettings, raiseAlert, runFailedAlert, runFailureAlertKey, stageFinished, type Db, type Run, type StageRunFields, type StageTask, type Task, type Tenant } from "@transporter/db";
 import { createLogger, startSpan, withTraceContext, type Logger } from "@transporter/telemetry";
 import type { Redis } from "ioredis";
 import { jobCatalog, type JobInput, type JobPayload, type Stage } from "./catalog.js";
@@ -45,6 +45,11 @@ export interface StageWorkerOptions<S extends Stage> {
   /** Defaults to one built from redis + config. */
   producer?: JobProducer;
   logger?: Logger;
+  /**
+   * One attempt at a time per run, across workers (RunLocks): for a stage whose work cannot be
+   * done twice at once, as a delivery writing to the customer's storage.
+   */
+  exclusive?: boolean;
   handler: (ctx: StageContext<S>) => Promise<StageOutput | void>;
 }
 
@@ -83,6 +88,9 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
   const labels = (run: LoadedRun) => ({ report: run.task.reportId, destination_kind: run.task.destination.kind });
   /** Set when stop() gave up waiting for the jobs under way (Redis gone): see close(). */
   let cutOff = false;
+  /** Set once close() begins: a job waiting for another attempt of its run stops waiting. */
+  let stopping = false;
+  const runLocks = options.exclusive ? RunLocks.over(prisma, stage) : undefined;
 
   /**
    * Queues a finished run's notification. The run's outcome is already committed, so a failure
@@ -136,110 +144,121 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
     await enqueueNotify({ runId: payload.runId, tenantId: payload.tenantId, trace: payload.trace, outcome });
   }
 
+  /** One job of this stage: claims the run, runs the handler, hands over or fails the run. */
+  async function processJob(payload: JobPayload<S>, job: Job, span: Span): Promise<void> {
+    // Claims the run for this stage (status, start, attempt) unless it has finished or moved on.
+    const begun = await beginStage(prisma, { runId: payload.runId, tenantId: payload.tenantId, stage, at: new Date() });
+    if (begun.state === "missing") {
+      logger.warn({ runId: payload.runId }, "run no longer exists; job dropped");
+      return;
+    }
+    if (begun.state === "passed") {
+      logger.warn({ runId: payload.runId, status: begun.status }, "a later stage has the run already; stale job ignored");
+      return;
+    }
+    if (begun.state === "refused") {
+      // A queued run whose task was deleted or disabled, or account disabled, before it began.
+      if (await skipUnstartedRun(prisma, { runId: payload.runId, refusal: begun.refusal, at: new Date() })) runsSkipped.add(1, { reason: begun.refusal.code });
+      logger.info({ runId: payload.runId, tenantId: payload.tenantId, reason: begun.refusal.code }, "queued run not started");
+      return;
+    }
+    if (begun.state === "finished") {
+      logger.info({ runId: payload.runId, status: begun.status }, "run already finished; job ignored");
+      await ensureNotified(payload, begun.status);
+      return;
+    }
+    const run: LoadedRun = { ...begun.run, task: begun.task, tenant: begun.tenant };
+    span.setAttributes({ "transporter.task_id": run.taskId, "transporter.report": run.task.reportId, "transporter.destination_kind": run.task.destination.kind });
+    // attempts counts this one already: the run's very first stage attempt starts it.
+    if (stage === "fetch" && run.attempts === 1) runsStarted.add(1, { ...labels(run), trigger: run.trigger });
+    const started = Date.now();
+    const runLogger = logger.child({ runId: run.id, tenantId: run.tenantId, taskId: run.taskId, stage });
+    let fields: RunFields = {};
+    const setRunFields = (more: RunFields) => void (fields = { ...fields, ...more });
+    try {
+      // An earlier attempt committed this stage's finish and then failed to enqueue the next
+      // stage: its output is on the run, so only the hand-off is done again (the work is not).
+      if (stage !== "deliver" && stageFinished(run, stage)) {
+        const next = jobCatalog[stage].next as Exclude<Stage, "fetch">;
+        runLogger.info({ next }, "stage already finished; handing over again");
+        await producer.enqueue(next, { runId: run.id, tenantId: run.tenantId, trace: payload.trace, ...((run.staging ?? {}) as Record<string, string>) } as never);
+        return;
+      }
+      const output = (await options.handler({ run, task: run.task, tenant: run.tenant, payload, job, logger: runLogger, span, setRunFields })) ?? {};
+      const staging = { ...((run.staging ?? {}) as Record<string, string>), ...output };
+      stageDuration.record((Date.now() - started) / 1000, { stage, report: run.task.reportId });
+      const records = stage === "fetch" && typeof fields.records === "number" ? fields.records : null;
+      const bytes = stage === "deliver" && (typeof fields.bytes === "bigint" || typeof fields.bytes === "number") ? Number(fields.bytes) : null;
+      if (records !== null) span.setAttribute("transporter.records", records);
+      if (bytes !== null) span.setAttribute("transporter.bytes", bytes);
+      // Counted once the result is committed: a retry after a failed write would count it twice.
+      const countOutput = () => {
+        if (records !== null) recordsProcessed.add(records, labels(run));
+        if (bytes !== null) bytesDelivered.add(bytes, labels(run));
+      };
+      if (stage === "deliver") {
+        const at = new Date();
+        const notify = hasNotificationSettings(run.task.notifications);
+        if (!(await completeRun(prisma, { runId: run.id, fields, staging, resolveAlertKey: runFailureAlertKey(run.taskId), notify, at }))) {
+          // Failed meanwhile (its job stalled and the reconciler failed it): it stays FAILED, as
+          // its alert and notification said, and its history says where the file went.
+          const where = typeof fields.destinationPath === "string" ? ` to ${fields.destinationPath}` : "";
+          const note = `deliver: the file was delivered${where} at ${at.toISOString()}, after the run had been marked failed; a retry delivers it again`;
+          if (await addRunNote(prisma, run.id, note, { status: "FAILED" })) {
+            runLogger.warn({ destinationPath: fields.destinationPath }, "delivered after the run was marked failed; it stays failed");
+          } else {
+            // Not failed: another attempt of this stage (its job taken over after its lock
+            // lapsed) completed the run first, with the same file under the same name.
+            runLogger.warn({ destinationPath: fields.destinationPath }, "another attempt completed this delivery first; nothing recorded");
+          }
+          return;
+        }
+        countOutput();
+        runsSucceeded.add(1, labels(run));
+        if (notify) await enqueueNotify({ runId: run.id, tenantId: run.tenantId, trace: payload.trace, outcome: "succeeded" });
+        return;
+      }
+      if (!(await finishStage(prisma, { runId: run.id, stage: stage as Exclude<S, "deliver">, fields, staging, at: new Date() }))) {
+        runLogger.warn("the run was finished meanwhile (failed while this stage worked); nothing handed over");
+        return;
+      }
+      countOutput();
+      const next = jobCatalog[stage].next as Exclude<Stage, "fetch">;
+      await producer.enqueue(next, { runId: run.id, tenantId: run.tenantId, trace: payload.trace, ...output } as never);
+    } catch (error) {
+      // Cut off by a shutdown that stopped waiting for it, Redis being gone: not the run's
+      // failure. The job keeps its lock until it lapses; then another worker retries it.
+      if (cutOff) throw error;
+      const attempts = job.opts.attempts ?? 1;
+      const last = job.attemptsMade + 1 >= attempts;
+      runLogger.warn({ err: { message: (error as Error).message, code: errorCodeOf(error) }, attempt: job.attemptsMade + 1, attempts, permanent: isPermanent(error) }, "stage failed");
+      if (isPermanent(error) || last) {
+        await failRun(run, error, payload);
+        if (isPermanent(error)) throw new UnrecoverableError((error as Error).message);
+      } else {
+        stageRetries.add(1, { stage, reason: errorCodeOf(error), destination_kind: run.task.destination.kind });
+        // Guarded: the failure may come after the run was finished (deliver's notify enqueue).
+        await prisma.run.updateMany({
+          where: { id: run.id, status: { notIn: [...FINISHED_STATUSES] } },
+          data: { error: `${stage} attempt ${job.attemptsMade + 1} of ${attempts}: ${(error as Error).message}` },
+        });
+      }
+      throw error;
+    }
+  }
+
   const worker = createWorker(
     stage,
     async (payload, job) =>
       withTraceContext(payload.trace, () =>
         startSpan(tracer, `${stage} run`, { "transporter.stage": stage, "transporter.run_id": payload.runId, "transporter.tenant_id": payload.tenantId, "transporter.attempt": job.attemptsMade + 1 }, async (span) => {
-          // Claims the run for this stage (status, start, attempt) unless it has finished or moved on.
-          const begun = await beginStage(prisma, { runId: payload.runId, tenantId: payload.tenantId, stage, at: new Date() });
-          if (begun.state === "missing") {
-            logger.warn({ runId: payload.runId }, "run no longer exists; job dropped");
-            return;
-          }
-          if (begun.state === "passed") {
-            logger.warn({ runId: payload.runId, status: begun.status }, "a later stage has the run already; stale job ignored");
-            return;
-          }
-          if (begun.state === "refused") {
-            // A queued run whose task was deleted or disabled, or account disabled, before it began.
-            if (await skipUnstartedRun(prisma, { runId: payload.runId, refusal: begun.refusal, at: new Date() })) runsSkipped.add(1, { reason: begun.refusal.code });
-            logger.info({ runId: payload.runId, tenantId: payload.tenantId, reason: begun.refusal.code }, "queued run not started");
-            return;
-          }
-          if (begun.state === "finished") {
-            logger.info({ runId: payload.runId, status: begun.status }, "run already finished; job ignored");
-            await ensureNotified(payload, begun.status);
-            return;
-          }
-          const run: LoadedRun = { ...begun.run, task: begun.task, tenant: begun.tenant };
-          span.setAttributes({ "transporter.task_id": run.taskId, "transporter.report": run.task.reportId, "transporter.destination_kind": run.task.destination.kind });
-          // attempts counts this one already: the run's very first stage attempt starts it.
-          if (stage === "fetch" && run.attempts === 1) runsStarted.add(1, { ...labels(run), trigger: run.trigger });
-          const started = Date.now();
-          const runLogger = logger.child({ runId: run.id, tenantId: run.tenantId, taskId: run.taskId, stage });
-          let fields: RunFields = {};
-          const setRunFields = (more: RunFields) => void (fields = { ...fields, ...more });
-          try {
-            // An earlier attempt committed this stage's finish and then failed to enqueue the next
-            // stage: its output is on the run, so only the hand-off is done again (the work is not).
-            if (stage !== "deliver" && stageFinished(run, stage)) {
-              const next = jobCatalog[stage].next as Exclude<Stage, "fetch">;
-              runLogger.info({ next }, "stage already finished; handing over again");
-              await producer.enqueue(next, { runId: run.id, tenantId: run.tenantId, trace: payload.trace, ...((run.staging ?? {}) as Record<string, string>) } as never);
-              return;
-            }
-            const output = (await options.handler({ run, task: run.task, tenant: run.tenant, payload, job, logger: runLogger, span, setRunFields })) ?? {};
-            const staging = { ...((run.staging ?? {}) as Record<string, string>), ...output };
-            stageDuration.record((Date.now() - started) / 1000, { stage, report: run.task.reportId });
-            const records = stage === "fetch" && typeof fields.records === "number" ? fields.records : null;
-            const bytes = stage === "deliver" && (typeof fields.bytes === "bigint" || typeof fields.bytes === "number") ? Number(fields.bytes) : null;
-            if (records !== null) span.setAttribute("transporter.records", records);
-            if (bytes !== null) span.setAttribute("transporter.bytes", bytes);
-            // Counted once the result is committed: a retry after a failed write would count it twice.
-            const countOutput = () => {
-              if (records !== null) recordsProcessed.add(records, labels(run));
-              if (bytes !== null) bytesDelivered.add(bytes, labels(run));
-            };
-            if (stage === "deliver") {
-              const at = new Date();
-              const notify = hasNotificationSettings(run.task.notifications);
-              if (!(await completeRun(prisma, { runId: run.id, fields, staging, resolveAlertKey: runFailureAlertKey(run.taskId), notify, at }))) {
-                // Failed meanwhile (its job stalled and the reconciler failed it): it stays FAILED, as
-                // its alert and notification said, and its history says where the file went.
-                const where = typeof fields.destinationPath === "string" ? ` to ${fields.destinationPath}` : "";
-                const note = `deliver: the file was delivered${where} at ${at.toISOString()}, after the run had been marked failed; a retry delivers it again`;
-                if (await addRunNote(prisma, run.id, note, { status: "FAILED" })) {
-                  runLogger.warn({ destinationPath: fields.destinationPath }, "delivered after the run was marked failed; it stays failed");
-                } else {
-                  // Not failed: another attempt of this stage (its job taken over after its lock
-                  // lapsed) completed the run first, with the same file under the same name.
-                  runLogger.warn({ destinationPath: fields.destinationPath }, "another attempt completed this delivery first; nothing recorded");
-                }
-                return;
-              }
-              countOutput();
-              runsSucceeded.add(1, labels(run));
-              if (notify) await enqueueNotify({ runId: run.id, tenantId: run.tenantId, trace: payload.trace, outcome: "succeeded" });
-              return;
-            }
-            if (!(await finishStage(prisma, { runId: run.id, stage: stage as Exclude<S, "deliver">, fields, staging, at: new Date() }))) {
-              runLogger.warn("the run was finished meanwhile (failed while this stage worked); nothing handed over");
-              return;
-            }
-            countOutput();
-            const next = jobCatalog[stage].next as Exclude<Stage, "fetch">;
-            await producer.enqueue(next, { runId: run.id, tenantId: run.tenantId, trace: payload.trace, ...output } as never);
-          } catch (error) {
-            // Cut off by a shutdown that stopped waiting for it, Redis being gone: not the run's
-            // failure. The job keeps its lock until it lapses; then another worker retries it.
-            if (cutOff) throw error;
-            const attempts = job.opts.attempts ?? 1;
-            const last = job.attemptsMade + 1 >= attempts;
-            runLogger.warn({ err: { message: (error as Error).message, code: errorCodeOf(error) }, attempt: job.attemptsMade + 1, attempts, permanent: isPermanent(error) }, "stage failed");
-            if (isPermanent(error) || last) {
-              await failRun(run, error, payload);
-              if (isPermanent(error)) throw new UnrecoverableError((error as Error).message);
-            } else {
-              stageRetries.add(1, { stage, reason: errorCodeOf(error), destination_kind: run.task.destination.kind });
-              // Guarded: the failure may come after the run was finished (deliver's notify enqueue).
-              await prisma.run.updateMany({
-                where: { id: run.id, status: { notIn: [...FINISHED_STATUSES] } },
-                data: { error: `${stage} attempt ${job.attemptsMade + 1} of ${attempts}: ${(error as Error).message}` },
-              });
-            }
-            throw error;
-          }
+          if (!runLocks) return processJob(payload, job, span);
+          // One attempt at a time per run (see RunLocks): a job taken over while its first worker
+          // still works on it waits for that attempt to end, then finds the run finished.
+          return runLocks.hold(payload.runId, () => processJob(payload, job, span), {
+            stopping: () => stopping,
+            onWait: () => logger.warn({ runId: payload.runId }, "another attempt is working on this run; waiting for it to end"),
+          });
         }),
       ),
     { connection: redis, prefix: config.REDIS_PREFIX, concurrency: config[jobCatalog[stage].concurrencyKey], lockDurationMs: config.JOB_LOCK_MS },
@@ -249,7 +268,9 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
     worker,
     /** Waits for the jobs under way, unless Redis is gone (see closeWorker). */
     async close() {
+      stopping = true;
       await worker.close();
+      await runLocks?.close();
       if (worker.closeOutcome !== "closed") cutOff = true;
       if (ownsProducer) await producer.close();
     },

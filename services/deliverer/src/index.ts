@@ -55,6 +55,9 @@ export async function start(config: Config, deps: DelivererDeps = {}): Promise<{
     prisma,
     redis,
     logger,
+    // Two attempts writing one file at once (a job taken over while its worker still delivers)
+    // could interleave their writes to the same temporary file on SFTP.
+    exclusive: true,
     ...(deps.producer ? { producer: deps.producer } : {}),
     handler: createDeliverHandler({ config, prisma, keyring, staging, registry, ...(deps.now ? { now: deps.now } : {}) }),
   });

@@ -1,0 +1,74 @@
+/**
+ * A deliver job taken over while its first worker still delivers (its lock in Redis lapsed: an
+ * event loop blocked, or Redis out of that worker's reach, past the lock duration). The second
+ * worker must not deliver the same file at the same time; it waits, then finds the run finished.
+ */
+import { Writable } from "node:stream";
+import { testConfig, type Config } from "@transporter/config";
+import { createTestDatabase, type TestDatabase } from "@transporter/db/testing";
+import { createLogger } from "@transporter/telemetry";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createRedis, createStageWorker, jobIdFor, JobProducer, testRedisPrefix, type Redis } from "../src/index.js";
+
+describe("an exclusive stage (deliver) taken over while its first attempt still runs", () => {
+  let db: TestDatabase;
+  let redis: Redis;
+  const prefix = testRedisPrefix("exclusive");
+  // A short lock, so BullMQ's stalled-job check (every half lock) takes the job over quickly.
+  const config: Config = { ...testConfig({ REDIS_PREFIX: prefix, CONCURRENCY_DELIVER: "1" }), JOB_LOCK_MS: 2_000 };
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    redis = createRedis(config.REDIS_URL);
+  });
+  afterAll(async () => {
+    const keys = await redis.keys(`${prefix}:*`);
+    if (keys.length) await redis.del(...keys);
+    await redis.quit();
+    await db.drop();
+  });
+
+  it("the second worker waits for the first attempt to end, then finds the run delivered: one delivery, never two at once", async () => {
+    const tenant = await db.prisma.tenant.create({ data: { accountId: `a${Date.now()}`, name: "t", timezone: "UTC" } });
+    const destination = await db.prisma.destination.create({ data: { tenantId: tenant.id, name: "m", kind: "managed", config: {} } });
+    const task = await db.prisma.task.create({ data: { tenantId: tenant.id, description: "d", reportId: "messaging-conversations", format: "csv", frequency: "daily", time: "00:00", destinationId: destination.id, enabled: false } });
+    const run = await db.prisma.run.create({
+      data: { tenantId: tenant.id, taskId: task.id, windowStart: new Date(0), windowEnd: new Date(86_400_000), scheduledFor: new Date(), trigger: "manual", status: "ENCRYPTING", encryptFinishedAt: new Date() },
+    });
+
+    const logs: string[] = [];
+    const logger = createLogger({ name: "exclusive-test", level: "info", destination: new Writable({ write: (chunk, _enc, done) => void (logs.push(String(chunk)), done()) }) });
+    let delivering = 0;
+    let mostAtOnce = 0;
+    let deliveries = 0;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const handler = async ({ setRunFields }: { setRunFields(fields: Record<string, unknown>): void }) => {
+      deliveries += 1;
+      delivering += 1;
+      mostAtOnce = Math.max(mostAtOnce, delivering);
+      await gate;
+      delivering -= 1;
+      setRunFields({ fileName: "r.csv.pgp", destinationPath: "drop/r.csv.pgp", bytes: 10n });
+    };
+    const producer = new JobProducer(redis, prefix, { attempts: 3, backoffMs: 10 });
+    const first = createStageWorker({ stage: "deliver", config, prisma: db.prisma, redis, producer, logger, exclusive: true, handler });
+    await producer.enqueue("deliver", { runId: run.id, tenantId: tenant.id, encryptedKey: `tenants/${tenant.id}/runs/${run.id}/encrypted/report.csv.pgp` });
+    await expect.poll(() => deliveries, { timeout: 10_000 }).toBe(1);
+
+    // The first worker's lock is gone, as when it could not renew it; a second worker takes the job over.
+    const second = createStageWorker({ stage: "deliver", config, prisma: db.prisma, redis, producer, logger, exclusive: true, handler });
+    await redis.del(`${prefix}:deliver:${jobIdFor("deliver", run.id)}:lock`);
+    await expect.poll(() => deliveries > 1 || logs.some((line) => line.includes("another attempt is working on this run")), { timeout: 15_000 }).toBe(true);
+    expect(deliveries).toBe(1);
+
+    release();
+    // The second attempt's job ends completed (the first's cannot complete it: its lock is gone).
+    await expect.poll(async () => (await producer.queue("deliver").getJob(jobIdFor("deliver", run.id)))?.getState(), { timeout: 15_000 }).toBe("completed");
+    await Promise.all([first.close(), second.close()]);
+    await producer.close();
+
+    expect({ deliveries, mostAtOnce }).toEqual({ deliveries: 1, mostAtOnce: 1 });
+    expect(await db.prisma.run.findUniqueOrThrow({ where: { id: run.id } })).toMatchObject({ status: "SUCCEEDED", destinationPath: "drop/r.csv.pgp", notes: [] });
+  });
+});

@@ -29,6 +29,8 @@ export class RunLocks {
   /** Held by this process: a session's advisory locks are re-entrant, so the session alone cannot keep two of its own jobs apart. */
   private readonly held = new Set<string>();
   private closed = false;
+  /** The connection's statements, one after another (pg deprecates queueing them on one client). */
+  private statements: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly connectionConfig: pg.ClientConfig,
@@ -73,8 +75,7 @@ export class RunLocks {
     if (this.held.has(runId)) return false;
     this.held.add(runId);
     try {
-      const client = await this.connection();
-      const { rows } = await client.query<{ locked: boolean }>("SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked", [this.keyOf(runId)]);
+      const rows = await this.statement<{ locked: boolean }>(async (client) => client.query("SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked", [this.keyOf(runId)]));
       if (rows[0]?.locked) return true;
     } catch (error) {
       this.held.delete(runId);
@@ -87,12 +88,20 @@ export class RunLocks {
   private async unlock(runId: string): Promise<void> {
     try {
       // A connection lost meanwhile took its locks with it: nothing to release then.
-      if (this.client) await this.client.query("SELECT pg_advisory_unlock(hashtextextended($1, 0))", [this.keyOf(runId)]);
+      const client = this.client;
+      if (client) await this.statement((current) => (current === client ? current.query("SELECT pg_advisory_unlock(hashtextextended($1, 0))", [this.keyOf(runId)]) : Promise.resolve({ rows: [] })));
     } catch {
       // The same: the connection is gone, and its locks with it.
     } finally {
       this.held.delete(runId);
     }
+  }
+
+  /** Runs one statement on the connection once the ones before it are done. */
+  private statement<R extends pg.QueryResultRow>(run: (client: pg.Client) => Promise<{ rows: R[] }>): Promise<R[]> {
+    const result = this.statements.then(async () => (await run(await this.connection())).rows);
+    this.statements = result.catch(() => undefined);
+    return result;
   }
 
   private keyOf(runId: string): string {

@@ -5,6 +5,14 @@ import { poolOf } from "./client.js";
 /** How often a worker waiting for a run held elsewhere asks again. */
 const RETRY_MS = 500;
 
+export interface RunLocksOptions {
+  /**
+   * Called when the connection is lost while runs are held: their locks are gone (the server
+   * released them), so another attempt may now work on them at the same time as this one.
+   */
+  onLost?: (runIds: string[], error: Error | undefined) => void;
+}
+
 /** Thrown by `RunLocks.hold` when it stopped waiting (the worker is stopping). */
 export class RunLockWaitAbandoned extends Error {
   constructor(readonly runId: string) {
@@ -35,12 +43,15 @@ export class RunLocks {
   constructor(
     private readonly connectionConfig: pg.ClientConfig,
     private readonly namespace: string,
+    private readonly options: RunLocksOptions = {},
   ) {}
 
   /** Locks over the database `prisma` (made by createPrisma) uses; `namespace` separates kinds of work (e.g. "deliver"). */
-  static over(prisma: Db, namespace: string): RunLocks {
+  static over(prisma: Db, namespace: string, options: RunLocksOptions = {}): RunLocks {
     const { connectionString, host, port, user, password, database, ssl } = poolOf(prisma).options;
-    return new RunLocks({ connectionString, host, port, user, password, database, ssl }, namespace);
+    // Keep-alive: the connection sits idle while the work goes on, and a middlebox dropping an
+    // idle connection would release the locks unnoticed until the next statement.
+    return new RunLocks({ connectionString, host, port, user, password, database, ssl, keepAlive: true }, namespace, options);
   }
 
   /**
@@ -63,9 +74,17 @@ export class RunLocks {
     }
   }
 
-  /** Ends the connection, releasing whatever it holds. */
+  /**
+   * Takes no more locks and ends the connection once the runs held now are let go: ended while
+   * work still runs (a worker stopping without waiting for its jobs, Redis being gone), it would
+   * release their locks and let another attempt in beside them.
+   */
   async close(): Promise<void> {
     this.closed = true;
+    if (this.held.size === 0) await this.endConnection();
+  }
+
+  private async endConnection(): Promise<void> {
     const client = this.client ?? (await this.connecting?.catch(() => undefined));
     this.client = undefined;
     await client?.end().catch(() => undefined);
@@ -94,6 +113,7 @@ export class RunLocks {
       // The same: the connection is gone, and its locks with it.
     } finally {
       this.held.delete(runId);
+      if (this.closed && this.held.size === 0) await this.endConnection();
     }
   }
 
@@ -115,12 +135,17 @@ export class RunLocks {
       const client = new pg.Client(this.connectionConfig);
       // A connection the server drops (a restart, a failover) releases its locks: forget it, and
       // the next lock opens another.
-      client.on("error", () => {
-        if (this.client === client) this.client = undefined;
+      let lastError: Error | undefined;
+      const lost = () => {
+        if (this.client !== client) return;
+        this.client = undefined;
+        if (!this.closed && this.held.size > 0) this.options.onLost?.([...this.held], lastError);
+      };
+      client.on("error", (error) => {
+        lastError = error;
+        lost();
       });
-      client.on("end", () => {
-        if (this.client === client) this.client = undefined;
-      });
+      client.on("end", lost);
       try {
         await client.connect();
       } catch (error) {

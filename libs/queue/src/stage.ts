@@ -12,6 +12,9 @@ import { logWorkerErrors } from "./connection.js";
 
 type LoadedRun = Run & { task: StageTask; tenant: Tenant };
 
+/** What a job does once it has let go of its run: queueing the notification the run owes. */
+type Later = Array<() => Promise<void>>;
+
 /** Fields of the run a stage produces (records, bytes, file name…). */
 export type RunFields = StageRunFields;
 
@@ -90,7 +93,12 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
   let cutOff = false;
   /** Set once close() begins: a job waiting for another attempt of its run stops waiting. */
   let stopping = false;
-  const runLocks = options.exclusive ? RunLocks.over(prisma, stage) : undefined;
+  const runLocks = options.exclusive
+    ? RunLocks.over(prisma, stage, {
+        onLost: (runIds, error) =>
+          logger.error({ runIds, err: error ? { message: error.message } : undefined }, "lost the database connection holding these runs' locks while working on them; another attempt may now work on them at the same time"),
+      })
+    : undefined;
 
   /**
    * Queues a finished run's notification. The run's outcome is already committed, so a failure
@@ -110,7 +118,7 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
     }
   }
 
-  async function failRun(run: LoadedRun, error: unknown, payload: JobPayload<S>) {
+  async function failRun(run: LoadedRun, error: unknown, payload: JobPayload<S>, later: Later) {
     const message = (error as Error).message || "unknown error";
     const at = new Date();
     const notify = hasNotificationSettings(run.task.notifications);
@@ -127,7 +135,7 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
     });
     if (!failed) return;
     runsFailed.add(1, { ...labels(run), stage, reason: errorCodeOf(error) });
-    if (notify) await enqueueNotify({ runId: run.id, tenantId: run.tenantId, trace: payload.trace, outcome: "failed" });
+    if (notify) later.push(() => enqueueNotify({ runId: run.id, tenantId: run.tenantId, trace: payload.trace, outcome: "failed" }));
   }
 
   /**
@@ -136,16 +144,19 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
    * its notification, it makes sure the notify job exists (job ids are deterministic, so when it
    * does this is a no-op). Once the notify job has handled it, nothing is queued again.
    */
-  async function ensureNotified(payload: JobPayload<S>, status: string) {
+  async function ensureNotified(payload: JobPayload<S>, status: string, later: Later) {
     const outcome = owedNotificationOutcome(status);
     if (!outcome) return;
     const finished = await prisma.run.findFirst({ where: { id: payload.runId, tenantId: payload.tenantId }, select: { notificationDueAt: true } });
     if (!finished?.notificationDueAt) return;
-    await enqueueNotify({ runId: payload.runId, tenantId: payload.tenantId, trace: payload.trace, outcome });
+    later.push(() => enqueueNotify({ runId: payload.runId, tenantId: payload.tenantId, trace: payload.trace, outcome }));
   }
 
-  /** One job of this stage: claims the run, runs the handler, hands over or fails the run. */
-  async function processJob(payload: JobPayload<S>, job: Job, span: Span): Promise<void> {
+  /**
+   * One job of this stage: claims the run, runs the handler, hands over or fails the run. The
+   * notification a finished run owes goes into `later`, queued once the run's lock is released.
+   */
+  async function processJob(payload: JobPayload<S>, job: Job, span: Span, later: Later): Promise<void> {
     // Claims the run for this stage (status, start, attempt) unless it has finished or moved on.
     const begun = await beginStage(prisma, { runId: payload.runId, tenantId: payload.tenantId, stage, at: new Date() });
     if (begun.state === "missing") {
@@ -164,7 +175,7 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
     }
     if (begun.state === "finished") {
       logger.info({ runId: payload.runId, status: begun.status }, "run already finished; job ignored");
-      await ensureNotified(payload, begun.status);
+      await ensureNotified(payload, begun.status, later);
       return;
     }
     const run: LoadedRun = { ...begun.run, task: begun.task, tenant: begun.tenant };
@@ -215,7 +226,7 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
         }
         countOutput();
         runsSucceeded.add(1, labels(run));
-        if (notify) await enqueueNotify({ runId: run.id, tenantId: run.tenantId, trace: payload.trace, outcome: "succeeded" });
+        if (notify) later.push(() => enqueueNotify({ runId: run.id, tenantId: run.tenantId, trace: payload.trace, outcome: "succeeded" }));
         return;
       }
       if (!(await finishStage(prisma, { runId: run.id, stage: stage as Exclude<S, "deliver">, fields, staging, at: new Date() }))) {
@@ -233,7 +244,7 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
       const last = job.attemptsMade + 1 >= attempts;
       runLogger.warn({ err: { message: (error as Error).message, code: errorCodeOf(error) }, attempt: job.attemptsMade + 1, attempts, permanent: isPermanent(error) }, "stage failed");
       if (isPermanent(error) || last) {
-        await failRun(run, error, payload);
+        await failRun(run, error, payload, later);
         if (isPermanent(error)) throw new UnrecoverableError((error as Error).message);
       } else {
         stageRetries.add(1, { stage, reason: errorCodeOf(error), destination_kind: run.task.destination.kind });
@@ -252,13 +263,20 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
     async (payload, job) =>
       withTraceContext(payload.trace, () =>
         startSpan(tracer, `${stage} run`, { "transporter.stage": stage, "transporter.run_id": payload.runId, "transporter.tenant_id": payload.tenantId, "transporter.attempt": job.attemptsMade + 1 }, async (span) => {
-          if (!runLocks) return processJob(payload, job, span);
-          // One attempt at a time per run (see RunLocks): a job taken over while its first worker
-          // still works on it waits for that attempt to end, then finds the run finished.
-          return runLocks.hold(payload.runId, () => processJob(payload, job, span), {
-            stopping: () => stopping,
-            onWait: () => logger.warn({ runId: payload.runId }, "another attempt is working on this run; waiting for it to end"),
-          });
+          const later: Later = [];
+          try {
+            if (!runLocks) return await processJob(payload, job, span, later);
+            // One attempt at a time per run (see RunLocks): a job taken over while its first worker
+            // still works on it waits for that attempt to end, then finds the run finished.
+            return await runLocks.hold(payload.runId, () => processJob(payload, job, span, later), {
+              stopping: () => stopping,
+              onWait: () => logger.warn({ runId: payload.runId }, "another attempt is working on this run; waiting for it to end"),
+            });
+          } finally {
+            // Outside the run's lock: a notification waits on Redis, however long it is away, and
+            // a run whose outcome is committed has nothing left to keep apart.
+            for (const send of later) await send();
+          }
         }),
       ),
     { connection: redis, prefix: config.REDIS_PREFIX, concurrency: config[jobCatalog[stage].concurrencyKey], lockDurationMs: config.JOB_LOCK_MS },
@@ -270,8 +288,10 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
     async close() {
       stopping = true;
       await worker.close();
-      await runLocks?.close();
+      // At once: a job that gave up meanwhile must not fail its run (see the stage's catch).
       if (worker.closeOutcome !== "closed") cutOff = true;
+      // Jobs cut off still run: their runs stay locked until they end (see RunLocks.close).
+      await runLocks?.close();
       if (ownsProducer) await producer.close();
     },
   };

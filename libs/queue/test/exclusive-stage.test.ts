@@ -8,7 +8,8 @@ import { testConfig, type Config } from "@transporter/config";
 import { createTestDatabase, type TestDatabase } from "@transporter/db/testing";
 import { createLogger } from "@transporter/telemetry";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createRedis, createStageWorker, jobIdFor, JobProducer, testRedisPrefix, type Redis } from "../src/index.js";
+import { closeRedis, createRedis, createStageWorker, jobIdFor, JobProducer, testRedisPrefix, type Redis } from "../src/index.js";
+import { startRedisProxy } from "./support/redis-proxy.js";
 
 describe("an exclusive stage (deliver) taken over while its first attempt still runs", () => {
   let db: TestDatabase;
@@ -28,39 +29,47 @@ describe("an exclusive stage (deliver) taken over while its first attempt still 
     await db.drop();
   });
 
-  it("the second worker waits for the first attempt to end, then finds the run delivered: one delivery, never two at once", async () => {
-    const tenant = await db.prisma.tenant.create({ data: { accountId: `a${Date.now()}`, name: "t", timezone: "UTC" } });
+  async function newRun(notifications: Record<string, string> = {}) {
+    const tenant = await db.prisma.tenant.create({ data: { accountId: `a${Math.random()}`, name: "t", timezone: "UTC" } });
     const destination = await db.prisma.destination.create({ data: { tenantId: tenant.id, name: "m", kind: "managed", config: {} } });
-    const task = await db.prisma.task.create({ data: { tenantId: tenant.id, description: "d", reportId: "messaging-conversations", format: "csv", frequency: "daily", time: "00:00", destinationId: destination.id, enabled: false } });
-    const run = await db.prisma.run.create({
+    const task = await db.prisma.task.create({ data: { tenantId: tenant.id, description: "d", reportId: "messaging-conversations", format: "csv", frequency: "daily", time: "00:00", destinationId: destination.id, notifications, enabled: false } });
+    return db.prisma.run.create({
       data: { tenantId: tenant.id, taskId: task.id, windowStart: new Date(0), windowEnd: new Date(86_400_000), scheduledFor: new Date(), trigger: "manual", status: "ENCRYPTING", encryptFinishedAt: new Date() },
     });
+  }
 
-    const logs: string[] = [];
-    const logger = createLogger({ name: "exclusive-test", level: "info", destination: new Writable({ write: (chunk, _enc, done) => void (logs.push(String(chunk)), done()) }) });
-    let delivering = 0;
-    let mostAtOnce = 0;
-    let deliveries = 0;
+  /** A delivery handler that waits for `release()`, counting its calls and how many ran at once. */
+  function gatedDelivery() {
+    const counts = { deliveries: 0, delivering: 0, mostAtOnce: 0 };
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
     const handler = async ({ setRunFields }: { setRunFields(fields: Record<string, unknown>): void }) => {
-      deliveries += 1;
-      delivering += 1;
-      mostAtOnce = Math.max(mostAtOnce, delivering);
+      counts.deliveries += 1;
+      counts.delivering += 1;
+      counts.mostAtOnce = Math.max(counts.mostAtOnce, counts.delivering);
       await gate;
-      delivering -= 1;
+      counts.delivering -= 1;
       setRunFields({ fileName: "r.csv.pgp", destinationPath: "drop/r.csv.pgp", bytes: 10n });
     };
+    return { handler, release, counts };
+  }
+
+  it("the second worker waits for the first attempt to end, then finds the run delivered: one delivery, never two at once", async () => {
+    const run = await newRun();
+    const tenant = { id: run.tenantId };
+    const logs: string[] = [];
+    const logger = createLogger({ name: "exclusive-test", level: "info", destination: new Writable({ write: (chunk, _enc, done) => void (logs.push(String(chunk)), done()) }) });
+    const { handler, release, counts } = gatedDelivery();
     const producer = new JobProducer(redis, prefix, { attempts: 3, backoffMs: 10 });
     const first = createStageWorker({ stage: "deliver", config, prisma: db.prisma, redis, producer, logger, exclusive: true, handler });
     await producer.enqueue("deliver", { runId: run.id, tenantId: tenant.id, encryptedKey: `tenants/${tenant.id}/runs/${run.id}/encrypted/report.csv.pgp` });
-    await expect.poll(() => deliveries, { timeout: 10_000 }).toBe(1);
+    await expect.poll(() => counts.deliveries, { timeout: 10_000 }).toBe(1);
 
     // The first worker's lock is gone, as when it could not renew it; a second worker takes the job over.
     const second = createStageWorker({ stage: "deliver", config, prisma: db.prisma, redis, producer, logger, exclusive: true, handler });
     await redis.del(`${prefix}:deliver:${jobIdFor("deliver", run.id)}:lock`);
-    await expect.poll(() => deliveries > 1 || logs.some((line) => line.includes("another attempt is working on this run")), { timeout: 15_000 }).toBe(true);
-    expect(deliveries).toBe(1);
+    await expect.poll(() => counts.deliveries > 1 || logs.some((line) => line.includes("another attempt is working on this run")), { timeout: 15_000 }).toBe(true);
+    expect(counts.deliveries).toBe(1);
 
     release();
     // The second attempt's job ends completed (the first's cannot complete it: its lock is gone).
@@ -68,7 +77,45 @@ describe("an exclusive stage (deliver) taken over while its first attempt still 
     await Promise.all([first.close(), second.close()]);
     await producer.close();
 
-    expect({ deliveries, mostAtOnce }).toEqual({ deliveries: 1, mostAtOnce: 1 });
+    expect({ deliveries: counts.deliveries, mostAtOnce: counts.mostAtOnce }).toEqual({ deliveries: 1, mostAtOnce: 1 });
     expect(await db.prisma.run.findUniqueOrThrow({ where: { id: run.id } })).toMatchObject({ status: "SUCCEEDED", destinationPath: "drop/r.csv.pgp", notes: [] });
   });
+
+  it("Redis out of the first worker's reach: stopping it keeps its run locked while it delivers, and its notification waiting on Redis does not hold the run", async () => {
+    const queuePrefix = `${prefix}-away`;
+    const settings: Config = { ...config, REDIS_PREFIX: queuePrefix };
+    const run = await newRun({ webhookUrl: "https://hooks.example.test/runs", on: "always" });
+    const encryptedKey = `tenants/${run.tenantId}/runs/${run.id}/encrypted/report.csv.pgp`;
+    const { handler, release, counts } = gatedDelivery();
+
+    // The first worker reaches Redis through a proxy that is then cut: its lock lapses.
+    const proxy = await startRedisProxy(config.REDIS_URL);
+    const cutOffRedis = createRedis(proxy.url);
+    cutOffRedis.on("error", () => undefined);
+    const first = createStageWorker({ stage: "deliver", config: settings, prisma: db.prisma, redis: cutOffRedis, exclusive: true, handler });
+    const producer = new JobProducer(redis, queuePrefix, { attempts: 3, backoffMs: 10 });
+    await producer.enqueue("deliver", { runId: run.id, tenantId: run.tenantId, encryptedKey });
+    await expect.poll(() => counts.deliveries, { timeout: 10_000 }).toBe(1);
+    await proxy.kill();
+    // Stopped while it delivers: it gives up on Redis, but its delivery goes on, and so does its hold on the run.
+    await first.close();
+
+    const logs: string[] = [];
+    const logger = createLogger({ name: "exclusive-test", level: "info", destination: new Writable({ write: (chunk, _enc, done) => void (logs.push(String(chunk)), done()) }) });
+    const second = createStageWorker({ stage: "deliver", config: settings, prisma: db.prisma, redis, producer, logger, exclusive: true, handler });
+    await expect.poll(() => logs.some((line) => line.includes("another attempt is working on this run")), { timeout: 15_000 }).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    expect(counts.deliveries).toBe(1);
+
+    // The first attempt ends: the run is delivered, its notification waits for a Redis it cannot reach.
+    release();
+    await expect.poll(async () => (await producer.queue("deliver").getJob(jobIdFor("deliver", run.id)))?.getState(), { timeout: 15_000 }).toBe("completed");
+    // The second attempt found the run finished and queued the notification it still owes.
+    expect(await producer.hasJob("notify", run.id)).toBe(true);
+    expect({ deliveries: counts.deliveries, mostAtOnce: counts.mostAtOnce }).toEqual({ deliveries: 1, mostAtOnce: 1 });
+    expect(await db.prisma.run.findUniqueOrThrow({ where: { id: run.id } })).toMatchObject({ status: "SUCCEEDED" });
+    await second.close();
+    await closeRedis(cutOffRedis);
+    await producer.close();
+  }, 60_000);
 });

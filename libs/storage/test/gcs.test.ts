@@ -357,6 +357,19 @@ describe("gcs endpoints without ALLOW_INSECURE_ENDPOINTS", () => {
   });
 });
 
+describe("gcs: a body that fails while the endpoint's address is looked up", () => {
+  it("rejects the delivery, with nothing uncaught", async () => {
+    const port = new URL(gcs.url).port;
+    // A real lookup (the production policy), so the body fails while it is under way.
+    const { config, credentials } = settings({ apiEndpoint: `https://${hostname()}:${port}` }, { ...writer, token_uri: `https://${hostname()}:${port}/token` });
+    const body = new PassThrough();
+    const delivery = productionAdapter.deliver(body, "x.csv.pgp", meta, config, credentials);
+    body.destroy(new Error("staging read failed during the lookup"));
+    await expect(delivery).rejects.toBeDefined();
+    expect(body.destroyed).toBe(true);
+  });
+});
+
 describe("gcs timeouts", () => {
   /** Bodies of at most 256 KiB per request, so the per-request timeout's allowance for sending one is 1 s. */
   const small = { resumableThresholdBytes: 256 * 1024, chunkSizeBytes: 256 * 1024 };

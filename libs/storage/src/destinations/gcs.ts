@@ -518,18 +518,20 @@ export function createGcsAdapter(policy: EndpointPolicy, timeouts: GcsTimeouts =
         sourceError = error;
         measure.destroy(error);
       });
+      measure.once("error", (error) => crc.destroy(error));
+      crc.on("error", () => undefined); // read through its iterator below, which throws the error
       try {
         await assertEndpointsAllowed(config, credentials, policy);
       } catch (error) {
         body.destroy();
         throw gcsErrorToDestinationError(error, config, "checking the endpoint", tokenUri);
       }
+      if (sourceError !== undefined) throw sourceError;
       const { storage, authClient } = gcsStorageClient(config, credentials, "deliver", { requestTimeoutMs, policy });
       const name = gcsObjectName(config, fileName, meta.subfolder);
       const file = storage.bucket(config.bucket).file(name);
       const uploadTimeoutMs = uploadRequestTimeoutMs(config, requestTimeoutMs);
       const measured = body.pipe(measure).pipe(crc);
-      measure.once("error", (error) => crc.destroy(error));
       const contentType = meta.contentType ?? "application/octet-stream";
 
       // Read up to the threshold: a file that ends before it goes up in one request, a larger one

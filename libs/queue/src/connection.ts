@@ -1,4 +1,3 @@
-import { isNotConnectionError } from "bullmq";
 import { Redis, type RedisOptions } from "ioredis";
 
 /** An ioredis connection as BullMQ needs it (no per-command retry limit for blocking workers). */
@@ -32,6 +31,14 @@ export function logConnectionOutages(redis: Redis, logger: OutageLogger, connect
   });
 }
 
+/** Network errors of a connection that ioredis reconnects after (by code, or BullMQ's closed-connection message). */
+const CONNECTION_ERROR_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EAI_AGAIN", "EPIPE", "ECONNABORTED"]);
+
+function isConnectionError(error: Error): boolean {
+  const code = (error as NodeJS.ErrnoException).code;
+  return (code !== undefined && CONNECTION_ERROR_CODES.has(code)) || error.message === "Connection is closed." || /\b(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|EAI_AGAIN)\b/.test(error.message);
+}
+
 /**
  * Logs a BullMQ worker's errors, except those of its connections while Redis is away: the
  * worker re-emits one for every reconnection try of each, and the service's connection already
@@ -39,7 +46,7 @@ export function logConnectionOutages(redis: Redis, logger: OutageLogger, connect
  */
 export function logWorkerErrors(worker: { on(event: "error", listener: (error: Error) => void): unknown }, logger: OutageLogger, message: string): void {
   worker.on("error", (error) => {
-    if (isNotConnectionError(error)) logger.error({ err: { message: error.message } }, message);
+    if (!isConnectionError(error)) logger.error({ err: { message: error.message } }, message);
   });
 }
 

@@ -85,6 +85,6 @@ export async function requestRun(
   clearTimeout(timer);
   if (outcome !== "late" && !(outcome instanceof Error)) return outcome;
   if (outcome === "late") enqueued.catch((error: unknown) => log?.warn({ err: error, runId: run.id }, "could not queue the run; the reconciler will"));
-  log?.warn({ runId: run.id, err: outcome === "late" ? undefined : outcome }, "the run's job is not queued yet; the reconciler queues it if it stays so");
+  log?.warn({ runId: run.id, err: outcome === "late" ? undefined : outcome }, "the run's job is not confirmed queued yet; the reconciler queues it if it is missing");
   return run;
 }

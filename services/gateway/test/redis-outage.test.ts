@@ -35,6 +35,6 @@ describe("gateway with Redis gone", () => {
     expect(Date.now() - began).toBeLessThan(ENQUEUE_WAIT_MS + 5_000);
     const row = await gw.prisma.run.findUniqueOrThrow({ where: { id: asked.body.id } });
     expect(row.enqueuedAt).toBeNull();
-    expect(gw.logs.join("")).toMatch(/the run's job is not queued yet/);
+    expect(gw.logs.join("")).toMatch(/the run's job is not confirmed queued yet/);
   });
 });

@@ -77,12 +77,22 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return proto === null || proto === Object.prototype || Object.getPrototypeOf(proto) === null;
 }
 
+/** A UTF-16 surrogate without its other half (JSON's `"\ud800"`): not a character at all. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Why PostgreSQL could not store this text (a 500 for the caller), or undefined. */
+function unstorableText(text: string): string | undefined {
+  if (text.includes(NUL)) return "the NUL character (U+0000)";
+  if (LONE_SURROGATE.test(text)) return "a lone UTF-16 surrogate (not well-formed Unicode)";
+  return undefined;
+}
+
 /**
- * Where a parsed query string, path parameters or JSON body holds U+0000, in a string or a field
- * name: PostgreSQL text and jsonb cannot store it, so it would fail the query (a 500). One pass
- * without recursion: a deeply nested body cannot exhaust the stack.
+ * Where a parsed query string, path parameters or JSON body holds text PostgreSQL cannot store
+ * (U+0000, a lone surrogate), in a string or a field name: text and jsonb refuse it, so the query
+ * would fail (a 500). One pass without recursion: a deeply nested body cannot exhaust the stack.
  */
-function nulProblems(root: unknown, where: string): FieldProblem[] {
+function unstorableTextProblems(root: unknown, where: string): FieldProblem[] {
   type Node = { value: unknown; key: string; parent: Node | null };
   const pathOf = (node: Node) => {
     const keys: string[] = [];
@@ -95,7 +105,8 @@ function nulProblems(root: unknown, where: string): FieldProblem[] {
     const node = pending.pop()!;
     const { value } = node;
     if (typeof value === "string") {
-      if (value.includes(NUL)) problems.push({ path: pathOf(node), message: "must not contain the NUL character (U+0000)" });
+      const bad = unstorableText(value);
+      if (bad) problems.push({ path: pathOf(node), message: `must not contain ${bad}` });
     } else if (Array.isArray(value)) {
       for (let i = value.length - 1; i >= 0; i--) pending.push({ value: value[i], key: String(i), parent: node });
     } else if (isPlainObject(value)) {
@@ -103,7 +114,8 @@ function nulProblems(root: unknown, where: string): FieldProblem[] {
       for (let i = keys.length - 1; i >= 0; i--) {
         const key = keys[i]!;
         const child: Node = { value: value[key], key, parent: node };
-        if (key.includes(NUL)) problems.push({ path: pathOf(child), message: "field names must not contain the NUL character (U+0000)" });
+        const bad = unstorableText(key);
+        if (bad) problems.push({ path: pathOf(child), message: `field names must not contain ${bad}` });
         else pending.push(child);
       }
     }
@@ -262,7 +274,7 @@ export async function buildApp(deps: GatewayDeps): Promise<GatewayApp> {
 
   // Before the schemas: one check for every route, whatever its schema lets through.
   app.addHook("preValidation", async (req) => {
-    const problems = [...nulProblems(req.params, "params"), ...nulProblems(req.query, "querystring"), ...nulProblems(req.body, "body")].slice(0, MAX_NUL_PROBLEMS);
+    const problems = [...unstorableTextProblems(req.params, "params"), ...unstorableTextProblems(req.query, "querystring"), ...unstorableTextProblems(req.body, "body")].slice(0, MAX_NUL_PROBLEMS);
     if (problems.length > 0) throw badRequest(problems.map((p) => `${p.path}: ${p.message}`).join("; "), problems);
   });
 

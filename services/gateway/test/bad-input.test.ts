@@ -60,6 +60,24 @@ describe("bad input is 400 naming the field, never 500", () => {
       expectInvalid(res, "body.params.a\\u0000b", /NUL/);
     });
 
+    it("lone UTF-16 surrogates, which PostgreSQL cannot store either: in a string, a field name, an API key's name", async () => {
+      const t = await readyTenant(gw);
+      // As a client sends them: JSON escapes of half a surrogate pair.
+      const raw = (body: Record<string, unknown>, field: string, escaped: string) => JSON.stringify(body).replace(`"${field}"`, escaped);
+      const description = await gw.call(t.adminKey, "POST", "/v1/tasks", raw(t.body({ description: "PLACEHOLDER" }), "PLACEHOLDER", '"d \\ud800"'));
+      expectInvalid(description, "body.description", /surrogate/);
+      const subject = await gw.call(t.adminKey, "POST", "/v1/tasks", raw(t.body({ notifications: { emailSubject: "PLACEHOLDER" } }), "PLACEHOLDER", '"\\udc00 report"'));
+      expectInvalid(subject, "body.notifications.emailSubject", /surrogate/);
+      const key = await gw.call(t.adminKey, "POST", "/v1/api-keys", '{"name":"ops \\ud800","role":"viewer"}');
+      expectInvalid(key, "body.name", /surrogate/);
+      const fieldName = await gw.call(t.adminKey, "POST", "/v1/tasks", raw(t.body({ params: { PLACEHOLDER: 1 } }), "PLACEHOLDER", '"a\\ud800"'));
+      expect(fieldName.status).toBe(400);
+      expect(JSON.stringify(fieldName.body)).toMatch(/surrogate/);
+      // A whole pair is a character like any other.
+      expect((await gw.call(t.adminKey, "POST", "/v1/api-keys", { name: "ops 👩‍💻", role: "viewer" })).status).toBe(201);
+      expect(await gw.prisma.task.count({ where: { tenantId: t.tenant.id } })).toBe(0);
+    });
+
     it("in the query string", async () => {
       const { adminKey } = await gw.createTenant();
       for (const [url, path] of [
@@ -89,8 +107,10 @@ describe("bad input is 400 naming the field, never 500", () => {
       const res = await gw.call(adminKey, "POST", "/v1/api-keys", `{"name":"deep","role":"viewer","extra":${nested}}`);
       expect(res.status, JSON.stringify(res.body).slice(0, 300)).toBe(400);
       expect(res.body.errors[0].path).toMatch(/^body\.extra(\.0)+$/);
+      // Without the NUL, the walk goes through and the schema answers: a field the API does not know.
       const clean = await gw.call(adminKey, "POST", "/v1/api-keys", `{"name":"deep","role":"viewer","extra":${"[".repeat(depth)}${"]".repeat(depth)}}`);
-      expect(clean.status).toBe(201);
+      expect(clean.status).toBe(400);
+      expect(JSON.stringify(clean.body)).toMatch(/extra/);
     });
   });
 

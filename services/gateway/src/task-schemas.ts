@@ -30,6 +30,7 @@ export const scheduleBody = z
     /** Minutes between the end of a window and its run. */
     delayMinutes: wholeNumber(0, 1440, "delayMinutes must be a whole number from 0 to 1440").nullish(),
   })
+  .strict()
   .superRefine((schedule, ctx) => {
     for (const [field, { frequencies, message }] of Object.entries(FIELDS_OF)) {
       // null is "not set", as the task view shows unused fields: a schedule read back can be sent again.
@@ -66,6 +67,8 @@ export const notificationsBody = notificationSettingsSchema
   .extend({
     /** Write-only: HMAC-SHA256 key for the webhook signature. */
     webhookSecret: z.string().min(16, "must be at least 16 characters").max(256).optional(),
+    /** Read-only (the view's): ignored. */
+    webhookSecretSet: z.unknown().optional(),
   })
   .strict();
 
@@ -83,19 +86,44 @@ const taskFields = {
   enabled: z.boolean(),
 };
 
-export const taskBody = z.object({
-  ...taskFields,
-  reportVersion: taskFields.reportVersion.default("latest"),
-  sourceId: taskFields.sourceId.optional(),
-  params: taskFields.params.default({}),
-  options: taskFields.options.default({}),
-  notifications: taskFields.notifications.optional(),
-  enabled: taskFields.enabled.default(false),
-});
-export type TaskBody = z.output<typeof taskBody>;
+/**
+ * Fields of the task view the server sets: accepted and ignored, so a task read back can be sent
+ * again. Any other field not in the contract is refused (400), not dropped: a misspelt field
+ * (`enable`, `windowstart`) would otherwise "succeed" without doing what was asked.
+ */
+const readOnlyFields = {
+  id: z.unknown().optional().describe("read-only; ignored"),
+  nextRunAt: z.unknown().optional().describe("read-only; ignored"),
+  createdAt: z.unknown().optional().describe("read-only; ignored"),
+  updatedAt: z.unknown().optional().describe("read-only; ignored"),
+};
+
+/** The body without the read-only fields (see readOnlyFields). */
+export function writableFields<T extends Record<string, unknown>>(body: T): Omit<T, keyof typeof readOnlyFields> {
+  const { id: _id, nextRunAt: _nextRunAt, createdAt: _createdAt, updatedAt: _updatedAt, ...rest } = body;
+  return rest;
+}
+
+export const taskBody = z
+  .object({
+    ...taskFields,
+    reportVersion: taskFields.reportVersion.default("latest"),
+    sourceId: taskFields.sourceId.optional(),
+    params: taskFields.params.default({}),
+    options: taskFields.options.default({}),
+    notifications: taskFields.notifications.optional(),
+    enabled: taskFields.enabled.default(false),
+    ...readOnlyFields,
+  })
+  .strict();
+export type TaskBody = Omit<z.output<typeof taskBody>, keyof typeof readOnlyFields>;
 
 // No defaults here: a PATCH changes only the fields it names.
-export const taskPatchBody = z.object(taskFields).partial().refine((b) => Object.keys(b).length > 0, "send at least one field to change");
+export const taskPatchBody = z
+  .object({ ...taskFields, ...readOnlyFields })
+  .partial()
+  .strict()
+  .refine((b) => Object.keys(writableFields(b)).length > 0, "send at least one field to change");
 
 export const taskView = z.object({
   id: z.string(), description: z.string(), reportId: z.string(), reportVersion: z.union([z.literal("latest"), z.number()]),

@@ -24,7 +24,7 @@ export default async function accountRoutes(app: GatewayApp) {
 
   app.patch(
     "/v1/account",
-    { schema: { tags: ["account"], body: z.object({ timezone: timezoneField }), response: { 200: accountView } } },
+    { schema: { tags: ["account"], body: z.object({ timezone: timezoneField }).strict(), response: { 200: accountView } } },
     async (req) => {
       const tenantId = req.auth!.tenantId!;
       // The zone and every task's next run change in one transaction: a scheduler tick sees the

@@ -10,7 +10,7 @@ import { apiKeyView, idParams, nameText, toApiKeyView } from "./views.js";
 export default async function apiKeyRoutes(app: GatewayApp) {
   app.post(
     "/v1/api-keys",
-    { schema: { tags: ["api-keys"], body: z.object({ name: nameText, role: z.enum(["admin", "viewer"]) }), response: { 201: apiKeyView.extend({ key: z.string() }) } } },
+    { schema: { tags: ["api-keys"], body: z.object({ name: nameText, role: z.enum(["admin", "viewer"]) }).strict(), response: { 201: apiKeyView.extend({ key: z.string() }) } } },
     async (req, reply) => {
       const issued = generateApiKey();
       const key = await req.db.apiKey.create({ data: { name: req.body.name, role: req.body.role, prefix: issued.prefix, secretHash: issued.secretHash } as never });

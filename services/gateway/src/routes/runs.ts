@@ -104,7 +104,7 @@ export default async function runRoutes(app: GatewayApp) {
 
   app.post(
     "/v1/runs/:id/file/decrypt",
-    { schema: { tags: ["runs"], params: idParams, body: z.object({ privateKey: z.string().min(1).max(100_000), passphrase: z.string().max(1000) }) } },
+    { schema: { tags: ["runs"], params: idParams, body: z.object({ privateKey: z.string().min(1).max(100_000), passphrase: z.string().max(1000) }).strict() } },
     async (req, reply) => {
       const { run, file } = await managedFile(req, req.params.id);
       let plain;

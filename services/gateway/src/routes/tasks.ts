@@ -11,7 +11,7 @@ import { conflict, notFound, Problem } from "../problem.js";
 import { lockTask, withTenantLocked, type Transaction } from "../row-locks.js";
 import { MAX_REQUESTED_WINDOW_MS, requestRun } from "../run-requests.js";
 import { checkTask, nextRunAtFor, type TaskDraft } from "../task-rules.js";
-import { scheduleOf, taskBody, taskPatchBody, taskView, toTaskView, type TaskBody } from "../task-schemas.js";
+import { scheduleOf, taskBody, taskPatchBody, taskView, toTaskView, writableFields, type TaskBody } from "../task-schemas.js";
 import { runView, toRunView } from "./run-views.js";
 import { idParams } from "./views.js";
 
@@ -58,7 +58,7 @@ export default async function taskRoutes(app: GatewayApp) {
 
   function notificationColumns(tenantId: string, taskId: string, body: Partial<TaskBody>) {
     if (!body.notifications) return {};
-    const { webhookSecret, ...rest } = body.notifications;
+    const { webhookSecret, webhookSecretSet: _readOnly, ...rest } = body.notifications;
     return {
       notifications: rest as Prisma.InputJsonValue,
       ...(webhookSecret ? { sealedWebhookSecret: sealJson(webhookSecret, keyring, `tenant:${tenantId}/task:${taskId}/webhook`) } : {}),
@@ -67,8 +67,9 @@ export default async function taskRoutes(app: GatewayApp) {
 
   app.post("/v1/tasks", { schema: { tags: ["tasks"], body: taskBody, response: { 201: taskView } } }, async (req, reply) => {
     const tenantId = req.auth!.tenantId!;
-    const draft: TaskDraft = { ...req.body, schedule: req.body.schedule };
-    checkWebhookUrl(req.body);
+    const body = writableFields(req.body);
+    const draft: TaskDraft = { ...body, schedule: body.schedule };
+    checkWebhookUrl(body);
     const id = randomUUID();
     // Checked and written under the tenant's row lock: the task limit holds under concurrency, and
     // a source, destination or key deleted meanwhile (deletes take the same lock) is seen.
@@ -78,7 +79,7 @@ export default async function taskRoutes(app: GatewayApp) {
       const count = await tx.task.count({ where: { deletedAt: null } });
       if (count >= tenant.taskLimit) throw conflict(`your account may have ${tenant.taskLimit} task(s) and has ${count}; delete one or ask your operator to raise the limit`);
       return tx.task.create({
-        data: { id, ...columnsOf(req.body), ...notificationColumns(tenantId, id, req.body), nextRunAt: nextRunAtFor(draft, timezone, now()) } as Prisma.TaskUncheckedCreateInput,
+        data: { id, ...columnsOf(body), ...notificationColumns(tenantId, id, body), nextRunAt: nextRunAtFor(draft, timezone, now()) } as Prisma.TaskUncheckedCreateInput,
       });
     });
     await app.audit(req, { action: "task.create", targetType: "task", targetId: task.id, after: toTaskView(task) });
@@ -107,17 +108,31 @@ export default async function taskRoutes(app: GatewayApp) {
 
   app.get("/v1/tasks/:id", { schema: { tags: ["tasks"], params: idParams, response: { 200: taskView } } }, async (req) => toTaskView(await liveTask(req.db, req.params.id)));
 
-  async function updateTask(req: { db: TenantDb }, task: Task, body: Partial<TaskBody>): Promise<Task> {
+  /** A task changed, as it was just before (read under its lock) and as it is after. */
+  type TaskChange = { before: Task; after: Task };
+
+  /** The task under its lock in `tx`, or 404 when it is gone (deleted by a request that went first). */
+  async function lockLiveTask(tx: Transaction, task: Task): Promise<Task> {
+    const locked = await lockTask(tx, task.id, task.tenantId);
+    if (!locked || locked.deletedAt) throw notFound("task");
+    return locked;
+  }
+
+  async function updateTask(req: { db: TenantDb }, task: Task, body: Partial<TaskBody>): Promise<TaskChange> {
     // Disabling alone changes nothing that needs checking, and must work whatever went wrong
     // around the task (a source that lost a permission, a report version since retired).
     const onlyDisabling = body.enabled === false && Object.keys(body).every((field) => field === "enabled");
     // Coverage is kept: enabling again never reaches back over the windows already recorded.
-    if (onlyDisabling) return req.db.task.update({ where: { id: task.id }, data: { enabled: false, nextRunAt: null } });
+    if (onlyDisabling) {
+      return req.db.$transaction(async (tx) => {
+        const before = await lockLiveTask(tx, task);
+        return { before, after: await tx.task.update({ where: { id: task.id }, data: { enabled: false, nextRunAt: null } }) };
+      });
+    }
     // Checked and written under the tenant's row lock, like creates (see there), from the task as
     // it is under the lock (a change that went first, e.g. a disable, is seen).
     return withTenantLocked(req.db, task.tenantId, async (tx) => {
-      const before = await lockTask(tx, task.id, task.tenantId);
-      if (!before || before.deletedAt) throw notFound("task");
+      const before = await lockLiveTask(tx, task);
       const merged: TaskDraft = { ...draftOf(before), ...body, schedule: body.schedule ?? scheduleOf(before) } as TaskDraft;
       const enabling = merged.enabled && !before.enabled;
       const { timezone } = await checkTask(tx, merged, now(), {
@@ -126,7 +141,7 @@ export default async function taskRoutes(app: GatewayApp) {
         scheduleOrReport: enabling || body.schedule !== undefined || body.reportId !== undefined || body.reportVersion !== undefined,
         existing: { id: before.id, draft: draftOf(before) },
       });
-      return writeTaskChange(tx, before, body, merged, timezone);
+      return { before, after: await writeTaskChange(tx, before, body, merged, timezone) };
     });
   }
 
@@ -150,24 +165,30 @@ export default async function taskRoutes(app: GatewayApp) {
   }
 
   app.patch("/v1/tasks/:id", { schema: { tags: ["tasks"], params: idParams, body: taskPatchBody, response: { 200: taskView } } }, async (req) => {
-    const before = await liveTask(req.db, req.params.id);
-    checkWebhookUrl(req.body);
-    const task = await updateTask(req, before, req.body);
-    await app.audit(req, { action: "task.update", targetType: "task", targetId: task.id, before: toTaskView(before), after: toTaskView(task) });
-    return toTaskView(task);
+    const task = await liveTask(req.db, req.params.id);
+    const body = writableFields(req.body);
+    checkWebhookUrl(body);
+    // Audited from the task as it was under the lock: with changes at once, each event's "before"
+    // is the previous one's "after".
+    const { before, after } = await updateTask(req, task, body);
+    await app.audit(req, { action: "task.update", targetType: "task", targetId: after.id, before: toTaskView(before), after: toTaskView(after) });
+    return toTaskView(after);
   });
 
-  async function deleteTask(db: typeof app.deps.prisma, task: Task): Promise<Task> {
-    // Soft delete: history keeps its runs (shown as from a deleted task), managed files stay until retention.
-    const deleted = await db.task.update({ where: { id: task.id }, data: { deletedAt: new Date(), enabled: false, nextRunAt: null } });
+  async function deleteTask(db: TenantDb, task: Task): Promise<TaskChange> {
+    // Under the task's lock: of deletes at once, one deletes (and is audited); the others get 404.
+    const change = await db.$transaction(async (tx) => {
+      const before = await lockLiveTask(tx, task);
+      // Soft delete: history keeps its runs (shown as from a deleted task), managed files stay until retention.
+      return { before, after: await tx.task.update({ where: { id: task.id }, data: { deletedAt: new Date(), enabled: false, nextRunAt: null } }) };
+    });
     // Its failure alert can never be resolved by a later success: it goes with the task.
     await resolveAlert(app.deps.prisma, task.tenantId, runFailureAlertKey(task.id));
-    return deleted;
+    return change;
   }
 
   app.delete("/v1/tasks/:id", { schema: { tags: ["tasks"], params: idParams, response: { 204: z.null() } } }, async (req, reply) => {
-    const before = await liveTask(req.db, req.params.id);
-    await deleteTask(req.db, before);
+    const { before } = await deleteTask(req.db, await liveTask(req.db, req.params.id));
     await app.audit(req, { action: "task.delete", targetType: "task", targetId: before.id, before: toTaskView(before) });
     return reply.status(204).send(null);
   });
@@ -177,7 +198,7 @@ export default async function taskRoutes(app: GatewayApp) {
     {
       schema: {
         tags: ["tasks"],
-        body: z.object({ action: z.enum(["enable", "disable", "delete"]), ids: z.array(z.string().uuid()).min(1).max(500) }),
+        body: z.object({ action: z.enum(["enable", "disable", "delete"]), ids: z.array(z.string().uuid()).min(1).max(500) }).strict(),
         response: { 200: z.object({ results: z.array(z.object({ id: z.string(), ok: z.boolean(), status: z.number(), error: z.string().optional() })) }) },
       },
     },
@@ -188,9 +209,10 @@ export default async function taskRoutes(app: GatewayApp) {
       for (const id of req.body.ids) if (!ids.has(id.toLowerCase())) ids.set(id.toLowerCase(), id);
       for (const id of ids.values()) {
         try {
-          const before = await liveTask(req.db, id);
-          const after = req.body.action === "delete" ? await deleteTask(req.db, before) : await updateTask(req, before, { enabled: req.body.action === "enable" });
-          await app.audit(req, { action: `task.${req.body.action}`, targetType: "task", targetId: id, before: toTaskView(before), after: req.body.action === "delete" ? undefined : toTaskView(after) });
+          const task = await liveTask(req.db, id);
+          const { before, after } = req.body.action === "delete" ? await deleteTask(req.db, task) : await updateTask(req, task, { enabled: req.body.action === "enable" });
+          // Under the task's id as stored, however the caller spelled it: the audit is searched by it.
+          await app.audit(req, { action: `task.${req.body.action}`, targetType: "task", targetId: before.id, before: toTaskView(before), after: req.body.action === "delete" ? undefined : toTaskView(after) });
           results.push({ id, ok: true, status: 200 });
         } catch (error) {
           if (!(error instanceof Problem)) throw error;
@@ -207,7 +229,7 @@ export default async function taskRoutes(app: GatewayApp) {
       schema: {
         tags: ["tasks", "runs"],
         params: idParams,
-        body: z.object({ windowStart: instantField, windowEnd: instantField }).partial().nullish(),
+        body: z.object({ windowStart: instantField, windowEnd: instantField }).partial().strict().nullish(),
         response: { 202: runView },
       },
     },

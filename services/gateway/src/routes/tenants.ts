@@ -12,10 +12,11 @@ const createTenantBody = z.object({
   accountId: z.string().trim().regex(/^[0-9A-Za-z_-]{1,40}$/, "must be the platform account number"),
   timezone: timezoneField.optional(),
   taskLimit: z.number().int().min(0).max(100_000).optional(),
-});
+}).strict();
 const patchTenantBody = z
   .object({ name: nameText, taskLimit: z.number().int().min(0).max(100_000), disabled: z.boolean() })
   .partial()
+  .strict()
   .refine((b) => Object.keys(b).length > 0, "send at least one of name, taskLimit, disabled");
 
 /** Operators: create and manage tenants (brands). */

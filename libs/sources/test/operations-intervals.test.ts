@@ -49,24 +49,38 @@ describe("keepsInterval", () => {
   const to = Date.UTC(2026, 9, 5, 8, 0);
   const dataFrom = Date.UTC(2026, 9, 5, 7, 47);
 
-  it("END timestamps: keeps an interval lying inside [from, to) and nothing else", () => {
-    expect(keepsInterval("end", from, i, from, to, dataFrom)).toBe(false); // ends exactly at from: lies before the window
+  it("END timestamps: keeps an interval ending in (from, to], so consecutive windows share out every interval once", () => {
+    expect(keepsInterval("end", from, i, from, to, dataFrom)).toBe(false); // ends exactly at from: the previous window's
     expect(keepsInterval("end", to, i, from, to, dataFrom)).toBe(true); // ends exactly at to: the window's last interval
     expect(keepsInterval("end", to + i, i, from, to, dataFrom)).toBe(false); // rounded up past "now": still running
-    expect(keepsInterval("end", from + 5 * MINUTE, i, from, to, dataFrom)).toBe(false); // straddles from
     expect(keepsInterval("end", Number.NaN, i, from, to, dataFrom)).toBe(false);
+    // Window edges off the interval grid (a :30/:45 time zone, a window shorter than the interval):
+    // an interval crossing `from` belongs to this window, one crossing `to` to the next.
+    // (Before: both were dropped, by both windows.)
+    const whole = from - i; // data reaching back far enough for the interval crossing `from` to be whole
+    expect(keepsInterval("end", from + 5 * MINUTE, i, from, to, whole)).toBe(true); // crosses from
+    expect(keepsInterval("end", to + 5 * MINUTE, i, from, to, whole)).toBe(false); // crosses to
+    expect(keepsInterval("end", from + 5 * MINUTE, i, from, from + 6 * MINUTE, whole)).toBe(true); // window shorter than the interval
+    expect(keepsInterval("end", from + 5 * MINUTE, i, from + 6 * MINUTE, to, whole)).toBe(false); // … not again by the next one
   });
 
   it("END timestamps: never keeps the partial earliest interval as a whole one", () => {
     // Data starts at 07:52 (now − timeframe): the interval ending 08:00 holds only 8 minutes.
     expect(keepsInterval("end", to, i, from, to, from + 2 * MINUTE)).toBe(false);
     expect(keepsInterval("end", to, i, from, to, from)).toBe(true);
+    // Data starts at 07:47: the interval 07:45–07:55 crossing `from` holds only 8 minutes.
+    expect(keepsInterval("end", from + 5 * MINUTE, i, from, to, dataFrom)).toBe(false);
   });
 
-  it("START timestamps (msgqueuehealth) are unchanged: kept when the interval starts inside the window", () => {
+  it("START timestamps (msgqueuehealth): kept when the interval ENDS in (from, to], like agentactivity's", () => {
+    // On the grid: the intervals lying inside the window, as before.
     expect(keepsInterval("start", from, i, from, to, dataFrom)).toBe(true);
     expect(keepsInterval("start", to, i, from, to, dataFrom)).toBe(false);
     expect(keepsInterval("start", from - i, i, from, to, dataFrom)).toBe(false);
+    // Off the grid (before: kept when it STARTED inside the window, so an interval still running
+    // when a window was fetched just after closing was lost by that window and by the next):
+    expect(keepsInterval("start", from - 5 * MINUTE, i, from, to, dataFrom)).toBe(true); // crosses from
+    expect(keepsInterval("start", to - 5 * MINUTE, i, from, to, dataFrom)).toBe(false); // crosses to: the next window's
   });
 });
 

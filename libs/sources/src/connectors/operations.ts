@@ -37,25 +37,31 @@ function intervalOf(params: Record<string, unknown>): number {
  * Which interval blocks of a response belong to the window [from, to) (`to` already capped at
  * "now"), for a request whose data starts at `dataFrom` (now − timeframe).
  *
- * END timestamps: an interval [timestamp − interval, timestamp) is kept when it lies inside the
- * window, i.e. from + interval ≤ timestamp ≤ to. That drops the latest interval, whose timestamp
- * is rounded up past "now" (still running), and the earliest one, which holds only the remainder
- * of the timeframe: it is also required to start at or after `dataFrom`, so a partial interval is
- * never passed off as a whole one.
- * START timestamps: kept when the interval starts inside the window (from ≤ timestamp < to).
+ * Every interval belongs to exactly one window: the one its END falls in, from < end ≤ to. So
+ * consecutive windows deliver each interval once, whether or not their edges lie on the interval
+ * grid (time zones at :30/:45, windows shorter than the interval, manual runs); an interval
+ * crossing `from` is delivered by this window, one crossing `to` by the next. A window on the
+ * grid keeps exactly the intervals lying inside it. Since end ≤ to ≤ now, the interval still
+ * running is never kept; it belongs to a later window.
+ *
+ * END timestamps (agentactivity): end = timestamp. The earliest interval of a response holds only
+ * the remainder of the timeframe: an interval is also required to start at or after `dataFrom`, so
+ * a partial interval is never passed off as a whole one (the request reaches back one interval
+ * further than `from` so that the interval ending just after `from` is whole).
+ * START timestamps (msgqueuehealth): end = timestamp + interval.
  */
 export function keepsInterval(marks: "start" | "end", timestamp: number, intervalMs: number, from: number, to: number, dataFrom: number): boolean {
   if (!Number.isFinite(timestamp)) return false;
-  if (marks === "start") return timestamp >= from && timestamp < to;
-  const start = timestamp - intervalMs;
-  return start >= from && start >= dataFrom && timestamp <= to;
+  const end = marks === "end" ? timestamp : timestamp + intervalMs;
+  if (!(end > from && end <= to)) return false;
+  return marks === "start" || end - intervalMs >= dataFrom;
 }
 
 /**
  * Messaging Operations (near real time): one GET for "the last `timeframe` minutes" in intervals.
  * The window must lie within the API's 24-hour look-back; the timeframe is the smallest multiple
- * of the interval reaching back to the window's start, and only the window's intervals are kept
- * (`keepsInterval`).
+ * of the interval reaching back to the window's start, plus one interval (capped at the API's
+ * 1440 minutes), and only the intervals ending inside the window are kept (`keepsInterval`).
  */
 function operationsConnector(spec: OperationsSpec): Connector {
   async function call(session: SourceSession, timeframe: number, interval: number | null, params: Record<string, unknown>) {
@@ -86,7 +92,9 @@ function operationsConnector(spec: OperationsSpec): Connector {
       const from = +window.from;
       const to = Math.min(+window.to, now);
       if (to <= from) return;
-      const needed = Math.ceil((now - from) / (interval * MINUTE)) * interval;
+      // Back to `from`, and one interval more: the window's first interval ends after `from` and
+      // may start up to one interval before it.
+      const needed = (Math.ceil((now - from) / (interval * MINUTE)) + 1) * interval;
       const timeframe = needed > MAX_TIMEFRAME_MINUTES ? Math.floor(MAX_TIMEFRAME_MINUTES / interval) * interval : needed;
       // A run that starts a moment after its window closes (daily at 00:00, no delay) reaches back
       // just over 24 hours: within one interval of slack the API's full look-back is used. (For

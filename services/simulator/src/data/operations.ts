@@ -123,18 +123,23 @@ export function agentActivityIntervals(now: number, timeframeMinutes: number, in
   return out;
 }
 
-/** Interval starts (ascending) of the aligned intervals lying inside [from, to). */
-export function alignedIntervals(from: number, to: number, minutes: number): number[] {
+/**
+ * Interval starts (ascending) of the aligned intervals a window [from, to) is given: those ENDING
+ * in it, from < end ≤ to. Consecutive windows thus share out every interval exactly once, whether
+ * or not their edges lie on the interval grid; for a window on the grid these are the intervals
+ * lying inside it.
+ */
+export function intervalsEndingIn(from: number, to: number, minutes: number): number[] {
   const size = minutes * MINUTE_MS;
   const out: number[] = [];
-  for (let t = Math.ceil(from / size) * size; t + size <= to; t += size) out.push(t);
+  for (let t = Math.floor(from / size) * size; t + size <= to; t += size) out.push(t);
   return out;
 }
 
-/** Queue-health records (one per interval and skill) a connector yields for [from, to). */
+/** Queue-health records (one per interval and skill) a connector yields for [from, to): the intervals ending in (from, to], each `timestamp` the interval's start. */
 export function* queueHealthForWindow(accountId: string, from: Date | number, to: Date | number, seed: string, intervalMinutes = 15): Generator<Record<string, unknown>> {
   const skills = directoryFor(accountId, seed).skills.filter((s) => !s.deleted);
-  for (const t of alignedIntervals(+from, +to, intervalMinutes)) {
+  for (const t of intervalsEndingIn(+from, +to, intervalMinutes)) {
     for (const skill of skills) {
       yield { timestamp: t, intervalMinutes, skillId: skill.id, ...queueHealthMetrics(accountId, seed, skill.id, t, intervalMinutes) };
     }
@@ -142,12 +147,12 @@ export function* queueHealthForWindow(accountId: string, from: Date | number, to
 }
 
 /**
- * Agent-activity records (one per interval and agent) a connector yields for [from, to); each
- * `timestamp` is the interval's end.
+ * Agent-activity records (one per interval and agent) a connector yields for [from, to): the
+ * intervals ending in (from, to], each `timestamp` the interval's end.
  */
 export function* agentActivityForWindow(accountId: string, from: Date | number, to: Date | number, seed: string, intervalMinutes = 15): Generator<Record<string, unknown>> {
   const agents = directoryFor(accountId, seed).agents.filter((a) => !a.deleted);
-  for (const t of alignedIntervals(+from, +to, intervalMinutes)) {
+  for (const t of intervalsEndingIn(+from, +to, intervalMinutes)) {
     for (const agent of agents) {
       yield { timestamp: t + intervalMinutes * MINUTE_MS, intervalMinutes, agentId: agent.id, states: agentStates(accountId, seed, agent.id, t, intervalMinutes) };
     }

@@ -2,14 +2,15 @@ import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import { sealJson, unsealJson } from "@transporter/crypto";
 import { raiseAlert, resolveAlert } from "@transporter/db";
-import type { Destination, Prisma } from "@transporter/db";
+import type { Destination, Prisma, TenantDb } from "@transporter/db";
 import { BlockedEndpointError, createDestinationRegistry, createManagedStore, DESTINATION_KINDS } from "@transporter/storage";
 import type { AnyDestinationAdapter, DestinationError, DestinationKind, DestinationRegistry, StagingStore } from "@transporter/storage";
 import type { GatewayApp } from "../app.js";
+import { writeAudit } from "../audit.js";
 import { afterCursor, newestFirst, pageQuery, pageSchema, toPage } from "../pagination.js";
 import { badRequest, conflict, notFound, Problem } from "../problem.js";
 import type { FieldProblem } from "../problem.js";
-import { withTenantLocked } from "../row-locks.js";
+import { withTenantLocked, type Transaction } from "../row-locks.js";
 import { idParams, nameText } from "./views.js";
 
 const settings = z.record(z.string(), z.unknown());
@@ -87,6 +88,24 @@ function parseWith(schema: z.ZodType, value: unknown, field: "config" | "credent
     message: issue.message,
   }));
   throw badRequest(errors.map((e) => `${e.path}: ${e.message}`).join("; "), errors);
+}
+
+/**
+ * Writes a change made from `read` only if the row still has the settings read (same config and
+ * credentials, not deleted). Verification is a network round trip: a change merged into a read
+ * that another request changed meanwhile would undo that change, e.g. move a destination back to
+ * its old host while keeping the credentials just given for the new one, or put credentials back
+ * on a deleted row. The settings, not `updatedAt`: the deliverer records a failed delivery's
+ * error on the row, and a destination being fixed is the one failing.
+ */
+async function writeIfUnchanged(db: TenantDb | Transaction, read: Destination, data: Prisma.DestinationUpdateManyMutationInput): Promise<Destination> {
+  const [updated] = await db.destination.updateManyAndReturn({
+    where: { id: read.id, deletedAt: null, config: { equals: read.config as Prisma.InputJsonValue }, sealedCredentials: read.sealedCredentials },
+    data,
+  });
+  if (updated) return updated;
+  if (!(await db.destination.findUnique({ where: { id: read.id, deletedAt: null }, select: { id: true } }))) throw notFound("destination");
+  throw conflict("the destination changed meanwhile; read it again and retry");
 }
 
 function unverifiable(error: DestinationError): Problem {
@@ -184,7 +203,7 @@ export default async function destinationRoutes(app: GatewayApp) {
       const destination = await req.db.destination.findUnique({ where: { id: req.params.id, deletedAt: null } });
       if (!destination) throw notFound("destination");
       const before = toDestinationView(destination);
-      const data: Prisma.DestinationUpdateInput = {};
+      const data: Prisma.DestinationUpdateManyMutationInput = {};
       if (req.body.name !== undefined) data.name = req.body.name;
 
       let result: Awaited<ReturnType<AnyDestinationAdapter["verify"]>> | undefined;
@@ -220,10 +239,13 @@ export default async function destinationRoutes(app: GatewayApp) {
         data.verifiedAt = new Date();
         data.lastError = null;
       }
-      const updated = await req.db.destination.update({ where: { id: destination.id }, data });
+      // The change and its audit event together: neither without the other.
+      const view = await req.db.$transaction(async (tx) => {
+        const after = toDestinationView(await writeIfUnchanged(tx, destination, data));
+        await writeAudit(tx, req, { action: "destination.update", targetType: "destination", targetId: destination.id, before, after });
+        return after;
+      });
       if (result?.ok) await resolveAlert(app.deps.prisma, destination.tenantId, `destination.verification:${destination.id}`);
-      const view = toDestinationView(updated);
-      await app.audit(req, { action: "destination.update", targetType: "destination", targetId: destination.id, before, after: view });
       return { ...view, ...(result?.ok ? { verification: { ok: true, details: result.details } } : {}) };
     },
   );
@@ -241,7 +263,9 @@ export default async function destinationRoutes(app: GatewayApp) {
       }
       // Soft delete: run history (and disabled tasks, which cannot be enabled again while it is
       // gone) still reference the row; the credentials are wiped now.
-      await tx.destination.update({ where: { id: destination.id }, data: { deletedAt: new Date(), sealedCredentials: null } });
+      // Of deletes at once, the first deletes (and is audited); the others find it gone.
+      const { count } = await tx.destination.updateMany({ where: { id: destination.id, deletedAt: null }, data: { deletedAt: new Date(), sealedCredentials: null } });
+      if (count === 0) throw notFound("destination");
     });
     await resolveAlert(app.deps.prisma, destination.tenantId, `destination.verification:${destination.id}`);
     await app.audit(req, { action: "destination.delete", targetType: "destination", targetId: destination.id, before: toDestinationView(destination) });
@@ -260,21 +284,19 @@ export default async function destinationRoutes(app: GatewayApp) {
       const result = await adapter.verify(config, credentials);
       const dedupeKey = `destination.verification:${destination.id}`;
       if (result.ok) {
-        const updated = await req.db.destination.update({
-          where: { id: destination.id },
-          data: {
-            verifiedAt: new Date(),
-            lastError: null,
-            // Learn what was not known yet (a first pin, whether rename works); never replace a pinned key here.
-            config: { ...(result.configUpdates ?? {}), ...((destination.config ?? {}) as object), ...renameUpdate(result.configUpdates) } as Prisma.InputJsonValue,
-          },
+        // Only onto the settings verified: a PATCH meanwhile (another host, new credentials) is not undone.
+        const updated = await writeIfUnchanged(req.db, destination, {
+          verifiedAt: new Date(),
+          lastError: null,
+          // Learn what was not known yet (a first pin, whether rename works); never replace a pinned key here.
+          config: { ...(result.configUpdates ?? {}), ...((destination.config ?? {}) as object), ...renameUpdate(result.configUpdates) } as Prisma.InputJsonValue,
         });
         await resolveAlert(app.deps.prisma, destination.tenantId, dedupeKey);
         // Verification may change the settings (a first host-key pin, whether rename works): audited.
         await app.audit(req, { action: "destination.verify", targetType: "destination", targetId: destination.id, before: toDestinationView(destination), after: toDestinationView(updated) });
         return { ok: true, details: result.details, destination: toDestinationView(updated) };
       }
-      const updated = await req.db.destination.update({ where: { id: destination.id }, data: { lastError: result.error.message } });
+      const updated = await writeIfUnchanged(req.db, destination, { lastError: result.error.message });
       await app.audit(req, { action: "destination.verify", targetType: "destination", targetId: destination.id, before: toDestinationView(destination), after: toDestinationView(updated) });
       await raiseAlert(app.deps.prisma, {
         tenantId: destination.tenantId,

@@ -12,9 +12,10 @@ import {
 import type { PublicKeyInfo } from "@transporter/crypto";
 import { isUniqueViolation, refreshKeyExpiryAlerts, refreshSetupAlerts } from "@transporter/db";
 import type { EncryptionKey, TenantDb } from "@transporter/db";
-import { withTenantLocked } from "../row-locks.js";
+import { withTenantLocked, type Transaction } from "../row-locks.js";
 import type { FastifyRequest } from "fastify";
 import type { GatewayApp } from "../app.js";
+import { writeAudit } from "../audit.js";
 import { afterCursor, newestFirst, pageQuery, pageSchema, toPage } from "../pagination.js";
 import { Problem, conflict, notFound } from "../problem.js";
 import { idParams, nameText } from "./views.js";
@@ -54,8 +55,8 @@ const armoredKey = z.string().min(1).max(100_000);
 const passphraseField = z.string().max(PASSPHRASE_MAX_LENGTH);
 const nameField = nameText;
 
-const generateBody = z.object({ passphrase: passphraseField, algorithm: z.enum(KEY_ALGORITHMS).default("rsa-2048"), name: nameField.optional() });
-const importBody = z.object({ publicKey: armoredKey, privateKey: armoredKey.optional(), passphrase: passphraseField.optional(), name: nameField.optional() });
+const generateBody = z.object({ passphrase: passphraseField, algorithm: z.enum(KEY_ALGORITHMS).default("rsa-2048"), name: nameField.optional() }).strict();
+const importBody = z.object({ publicKey: armoredKey, privateKey: armoredKey.optional(), passphrase: passphraseField.optional(), name: nameField.optional() }).strict();
 
 /** A rejected key, passphrase or proof: 400 with the reason and its stable code (never the secret). */
 function rejected(error: CryptoError, path: string): Problem {
@@ -90,34 +91,42 @@ function keyFields(info: PublicKeyInfo) {
  * restored. A key already on the account is updated in place (a new expiry, a rotated or revoked
  * subkey keep the primary fingerprint): the new export is merged into the stored key, keeping its
  * id, name, origin and active flag; an update that would leave the key unusable is refused (400).
+ * `audit` runs in the same transaction: a key is stored with its audit event or not at all (a
+ * generated key stored while the caller got an error would be active with its private key lost).
  */
-async function storeKey(db: TenantDb, tenantId: string, key: NewKey): Promise<Stored> {
+async function storeKey(db: TenantDb, tenantId: string, key: NewKey, audit: (tx: Transaction, stored: Stored) => Promise<void>): Promise<Stored> {
   try {
-    return await withTenantLocked(db, tenantId, async (tx): Promise<Stored> => {
-      const existing = await tx.encryptionKey.findFirst({ where: { fingerprint: key.info.fingerprint } });
-      if (existing && !existing.deletedAt) {
-        let merged: PublicKeyInfo;
-        try {
-          merged = await updatePublicKey(existing.publicKey, key.info.publicKey);
-        } catch (error) {
-          if (error instanceof CryptoError) throw rejected(error, "body.publicKey");
-          throw error;
-        }
-        // The other columns are derived from the text: the same text and name is the same key.
-        const changed = merged.publicKey !== existing.publicKey || (key.name !== null && key.name !== existing.name);
-        if (!changed) return { outcome: "updated", key: existing, before: existing, info: merged, changed };
-        const data = { ...keyFields(merged), ...(key.name !== null ? { name: key.name } : {}) };
-        return { outcome: "updated", key: await tx.encryptionKey.update({ where: { id: existing.id }, data }), before: existing, info: merged, changed };
-      }
-      const hasActive = (await tx.encryptionKey.count({ where: { active: true, deletedAt: null } })) > 0;
-      const fields = { ...keyFields(key.info), name: key.name, origin: key.origin, active: !hasActive };
-      if (existing) return { outcome: "created", key: await tx.encryptionKey.update({ where: { id: existing.id }, data: { ...fields, deletedAt: null } }) };
-      return { outcome: "created", key: await tx.encryptionKey.create({ data: { ...fields, fingerprint: key.info.fingerprint } as never }) };
+    return await withTenantLocked(db, tenantId, async (tx) => {
+      const stored = await writeKey(tx, key);
+      await audit(tx, stored);
+      return stored;
     });
   } catch (error) {
     if (isUniqueViolation(error)) throw conflict(`this key (fingerprint ${key.info.fingerprint}) was just added by another request`);
     throw error;
   }
+}
+
+async function writeKey(tx: Transaction, key: NewKey): Promise<Stored> {
+  const existing = await tx.encryptionKey.findFirst({ where: { fingerprint: key.info.fingerprint } });
+  if (existing && !existing.deletedAt) {
+    let merged: PublicKeyInfo;
+    try {
+      merged = await updatePublicKey(existing.publicKey, key.info.publicKey);
+    } catch (error) {
+      if (error instanceof CryptoError) throw rejected(error, "body.publicKey");
+      throw error;
+    }
+    // The other columns are derived from the text: the same text and name is the same key.
+    const changed = merged.publicKey !== existing.publicKey || (key.name !== null && key.name !== existing.name);
+    if (!changed) return { outcome: "updated", key: existing, before: existing, info: merged, changed };
+    const data = { ...keyFields(merged), ...(key.name !== null ? { name: key.name } : {}) };
+    return { outcome: "updated", key: await tx.encryptionKey.update({ where: { id: existing.id }, data }), before: existing, info: merged, changed };
+  }
+  const hasActive = (await tx.encryptionKey.count({ where: { active: true, deletedAt: null } })) > 0;
+  const fields = { ...keyFields(key.info), name: key.name, origin: key.origin, active: !hasActive };
+  if (existing) return { outcome: "created", key: await tx.encryptionKey.update({ where: { id: existing.id }, data: { ...fields, deletedAt: null } }) };
+  return { outcome: "created", key: await tx.encryptionKey.create({ data: { ...fields, fingerprint: key.info.fingerprint } as never }) };
 }
 
 /**
@@ -130,9 +139,15 @@ async function storeKey(db: TenantDb, tenantId: string, key: NewKey): Promise<St
  */
 export default async function encryptionKeyRoutes(app: GatewayApp) {
   const admin = { preHandler: app.requireRole("admin") };
-  const refreshAlerts = async (tenantId: string) => {
-    await refreshSetupAlerts(app.deps.prisma, tenantId);
-    await refreshKeyExpiryAlerts(app.deps.prisma, tenantId);
+  // After the commit, best effort: the change is made and audited, so a failure here must not
+  // answer 500 (a generated private key would never reach its owner).
+  const refreshAlerts = async (req: FastifyRequest, tenantId: string) => {
+    try {
+      await refreshSetupAlerts(app.deps.prisma, tenantId);
+      await refreshKeyExpiryAlerts(app.deps.prisma, tenantId);
+    } catch (error) {
+      req.log.warn({ err: error, tenantId }, "encryption alerts not refreshed after a key change");
+    }
   };
 
   app.post(
@@ -152,9 +167,10 @@ export default async function encryptionKeyRoutes(app: GatewayApp) {
       if (weakness) throw new Problem(400, "Invalid request", weakness, { code: "passphrase.weak", errors: [{ path: "body.passphrase", message: weakness }] });
       const pair = await generateKeyPair({ passphrase: req.body.passphrase, algorithm: req.body.algorithm, ...(req.body.name ? { name: req.body.name } : {}) });
       const info = await inspectPublicKey(pair.publicKey);
-      const { key } = await storeKey(req.db, tenantId, { name: req.body.name ?? null, info, origin: "generated" });
-      await refreshAlerts(tenantId);
-      await app.audit(req, { action: "encryption_key.generate", targetType: "encryption_key", targetId: key.id, after: toView(key) });
+      const { key } = await storeKey(req.db, tenantId, { name: req.body.name ?? null, info, origin: "generated" }, (tx, { key }) =>
+        writeAudit(tx, req, { action: "encryption_key.generate", targetType: "encryption_key", targetId: key.id, after: toView(key) }),
+      );
+      await refreshAlerts(req, tenantId);
       return reply.status(201).send({ ...toViewWithPublic(key), privateKey: pair.privateKey });
     },
   );
@@ -197,26 +213,25 @@ export default async function encryptionKeyRoutes(app: GatewayApp) {
           throw error;
         }
       }
-      const stored = await storeKey(req.db, tenantId, { name: req.body.name ?? null, info, origin: "imported" });
-      const { key } = stored;
-      await refreshAlerts(tenantId);
-      if (stored.outcome === "created") {
-        await app.audit(req, { action: "encryption_key.import", targetType: "encryption_key", targetId: key.id, after: toView(key) });
-        return reply.status(201).send(toViewWithPublic(key));
-      }
-      if (stored.changed) {
-        // The view has no key text; the subkey files are encrypted to is what a rotation changes
-        // (null before when the old text no longer passes inspection, e.g. it has expired).
-        const before = await inspectPublicKey(stored.before.publicKey).catch(() => null);
-        await app.audit(req, {
-          action: "encryption_key.update",
-          targetType: "encryption_key",
-          targetId: key.id,
-          before: { ...toView(stored.before), encryptionKeyFingerprint: before?.encryptionKeyFingerprint ?? null },
-          after: { ...toView(key), encryptionKeyFingerprint: stored.info.encryptionKeyFingerprint },
-        });
-      }
-      return reply.status(200).send(toViewWithPublic(key));
+      const stored = await storeKey(req.db, tenantId, { name: req.body.name ?? null, info, origin: "imported" }, async (tx, stored) => {
+        const { key } = stored;
+        if (stored.outcome === "created") {
+          await writeAudit(tx, req, { action: "encryption_key.import", targetType: "encryption_key", targetId: key.id, after: toView(key) });
+        } else if (stored.changed) {
+          // The view has no key text; the subkey files are encrypted to is what a rotation changes
+          // (null before when the old text no longer passes inspection, e.g. it has expired).
+          const before = await inspectPublicKey(stored.before.publicKey).catch(() => null);
+          await writeAudit(tx, req, {
+            action: "encryption_key.update",
+            targetType: "encryption_key",
+            targetId: key.id,
+            before: { ...toView(stored.before), encryptionKeyFingerprint: before?.encryptionKeyFingerprint ?? null },
+            after: { ...toView(key), encryptionKeyFingerprint: stored.info.encryptionKeyFingerprint },
+          });
+        }
+      });
+      await refreshAlerts(req, tenantId);
+      return reply.status(stored.outcome === "created" ? 201 : 200).send(toViewWithPublic(stored.key));
     },
   );
 
@@ -241,12 +256,16 @@ export default async function encryptionKeyRoutes(app: GatewayApp) {
 
   app.patch(
     "/v1/encryption-keys/:id",
-    { ...admin, schema: { tags: ["encryption-keys"], summary: "Rename a key", params: idParams, body: z.object({ name: nameField.nullable() }), response: { 200: encryptionKeyView } } },
+    { ...admin, schema: { tags: ["encryption-keys"], summary: "Rename a key", params: idParams, body: z.object({ name: nameField.nullable() }).strict(), response: { 200: encryptionKeyView } } },
     async (req) => {
-      const key = await req.db.encryptionKey.findFirst({ where: { id: req.params.id, deletedAt: null } });
-      if (!key) throw notFound("encryption key");
-      const renamed = await req.db.encryptionKey.update({ where: { id: key.id }, data: { name: req.body.name } });
-      await app.audit(req, { action: "encryption_key.update", targetType: "encryption_key", targetId: key.id, before: toView(key), after: toView(renamed) });
+      // Under the tenant's lock with its audit event: a key deleted meanwhile is not renamed.
+      const renamed = await withTenantLocked(req.db, tenantOf(req), async (tx) => {
+        const key = await tx.encryptionKey.findFirst({ where: { id: req.params.id, deletedAt: null } });
+        if (!key) throw notFound("encryption key");
+        const after = await tx.encryptionKey.update({ where: { id: key.id }, data: { name: req.body.name } });
+        await writeAudit(tx, req, { action: "encryption_key.update", targetType: "encryption_key", targetId: key.id, before: toView(key), after: toView(after) });
+        return after;
+      });
       return toView(renamed);
     },
   );
@@ -256,10 +275,10 @@ export default async function encryptionKeyRoutes(app: GatewayApp) {
     { ...admin, schema: { tags: ["encryption-keys"], summary: "New runs encrypt with this key", params: idParams, response: { 200: encryptionKeyView } } },
     async (req) => {
       const tenantId = tenantOf(req);
-      const { before, after } = await withTenantLocked(req.db, tenantId, async (tx) => {
+      const after = await withTenantLocked(req.db, tenantId, async (tx) => {
         const key = await tx.encryptionKey.findFirst({ where: { id: req.params.id, deletedAt: null } });
         if (!key) throw notFound("encryption key");
-        if (key.active) return { before: key, after: key };
+        if (key.active) return key;
         // A key accepted once may have expired or been revoked since; never make it the one runs use.
         try {
           await inspectPublicKey(key.publicKey);
@@ -268,12 +287,11 @@ export default async function encryptionKeyRoutes(app: GatewayApp) {
           throw error;
         }
         await tx.encryptionKey.updateMany({ where: { active: true, NOT: { id: key.id } }, data: { active: false } });
-        return { before: key, after: await tx.encryptionKey.update({ where: { id: key.id }, data: { active: true } }) };
+        const activated = await tx.encryptionKey.update({ where: { id: key.id }, data: { active: true } });
+        await writeAudit(tx, req, { action: "encryption_key.activate", targetType: "encryption_key", targetId: key.id, before: toView(key), after: toView(activated) });
+        return activated;
       });
-      await refreshAlerts(tenantId);
-      if (before !== after) {
-        await app.audit(req, { action: "encryption_key.activate", targetType: "encryption_key", targetId: after.id, before: toView(before), after: toView(after) });
-      }
+      await refreshAlerts(req, tenantId);
       return toView(after);
     },
   );
@@ -291,7 +309,7 @@ export default async function encryptionKeyRoutes(app: GatewayApp) {
     },
     async (req) => {
       const tenantId = tenantOf(req);
-      const { before, after } = await withTenantLocked(req.db, tenantId, async (tx) => {
+      const after = await withTenantLocked(req.db, tenantId, async (tx) => {
         const key = await tx.encryptionKey.findFirst({ where: { id: req.params.id, deletedAt: null } });
         if (!key) throw notFound("encryption key");
         if (key.active) {
@@ -302,10 +320,11 @@ export default async function encryptionKeyRoutes(app: GatewayApp) {
             throw conflict(`this is the active key and enabled tasks encrypt to it (${names}${enabled.length > 5 ? ", …" : ""}): activate another key first, or disable those tasks`);
           }
         }
-        return { before: key, after: await tx.encryptionKey.update({ where: { id: key.id }, data: { deletedAt: new Date(), active: false } }) };
+        const deleted = await tx.encryptionKey.update({ where: { id: key.id }, data: { deletedAt: new Date(), active: false } });
+        await writeAudit(tx, req, { action: "encryption_key.delete", targetType: "encryption_key", targetId: key.id, before: toView(key), after: toView(deleted) });
+        return deleted;
       });
-      await refreshAlerts(tenantId);
-      await app.audit(req, { action: "encryption_key.delete", targetType: "encryption_key", targetId: after.id, before: toView(before), after: toView(after) });
+      await refreshAlerts(req, tenantId);
       return toView(after);
     },
   );

@@ -7,9 +7,10 @@ import type { Source, TenantDb } from "@transporter/db";
 import { getReport } from "@transporter/reports";
 import { isSourceApi, platformFromConfig, SOURCE_APIS, type Platform, type SourceApi, type SourceCredentials, type VerifyResult } from "@transporter/sources";
 import type { GatewayApp } from "../app.js";
+import { writeAudit } from "../audit.js";
 import { afterCursor, newestFirst, pageQuery, pageSchema, toPage } from "../pagination.js";
 import { conflict, notFound, Problem } from "../problem.js";
-import { withTenantLocked } from "../row-locks.js";
+import { withTenantLocked, type Transaction } from "../row-locks.js";
 import { idParams, nameText } from "./views.js";
 
 const secret = z.string().trim().min(1).max(512);
@@ -83,6 +84,22 @@ export function toSourceView(s: Source): SourceView {
 /** The sealing context of a source's credentials (the fetcher opens them with the same). */
 export function sourceCredentialsContext(tenantId: string, sourceId: string): string {
   return `tenant:${tenantId}/source:${sourceId}`;
+}
+
+/**
+ * Writes a change made from `read` only if the row is still that version (same `updatedAt`, not
+ * deleted). Verification is a network round trip: a change based on a read that another request
+ * changed meanwhile would undo that change, e.g. put a key back on a source deleted (and wiped) meanwhile.
+ */
+async function writeIfUnchanged(db: TenantDb | Transaction, read: Source, data: Prisma.SourceUpdateManyMutationInput): Promise<Source> {
+  const [updated] = await db.source.updateManyAndReturn({
+    where: { id: read.id, deletedAt: null, updatedAt: read.updatedAt },
+    // Always a new version, even within the millisecond of the one read.
+    data: { ...data, updatedAt: new Date(Math.max(Date.now(), read.updatedAt.getTime() + 1)) },
+  });
+  if (updated) return updated;
+  if (!(await db.source.findUnique({ where: { id: read.id, deletedAt: null }, select: { id: true } }))) throw notFound("source");
+  throw conflict("the source changed meanwhile; read it again and retry");
 }
 
 function unverifiable(result: VerifyResult): Problem {
@@ -199,7 +216,7 @@ export default async function sourceRoutes(app: GatewayApp) {
       const source = await req.db.source.findUnique({ where: { id: req.params.id, deletedAt: null } });
       if (!source) throw notFound("source");
       const before = toSourceView(source);
-      const data: Prisma.SourceUpdateInput = {};
+      const data: Prisma.SourceUpdateManyMutationInput = {};
       if (req.body.name !== undefined) data.name = req.body.name;
       let result: VerifyResult | undefined;
       let needed: SourceApi[] = [];
@@ -216,10 +233,13 @@ export default async function sourceRoutes(app: GatewayApp) {
         data.verifiedAt = new Date();
         data.lastError = null;
       }
-      const updated = await req.db.source.update({ where: { id: source.id }, data });
+      // The change and its audit event together: neither without the other.
+      const view = await req.db.$transaction(async (tx) => {
+        const after = toSourceView(await writeIfUnchanged(tx, source, data));
+        await writeAudit(tx, req, { action: "source.update", targetType: "source", targetId: source.id, before, after });
+        return after;
+      });
       if (result?.verified) await resolveAlert(app.deps.prisma, source.tenantId, `source.verification:${source.id}`);
-      const view = toSourceView(updated);
-      await app.audit(req, { action: "source.update", targetType: "source", targetId: source.id, before, after: view });
       return { ...view, ...(result ? { verification: verificationView(result, needed) } : {}) };
     },
   );
@@ -236,7 +256,9 @@ export default async function sourceRoutes(app: GatewayApp) {
         throw conflict(`${live.length} task(s) read from this source (${names}); delete them or point them at another source first`);
       }
       // Soft delete: the run history of deleted tasks still references the row; the key is wiped now.
-      await tx.source.update({ where: { id: source.id }, data: { deletedAt: new Date(), sealedCredentials: "", permissions: Prisma.DbNull } });
+      // Of deletes at once, the first deletes (and is audited); the others find it gone.
+      const { count } = await tx.source.updateMany({ where: { id: source.id, deletedAt: null }, data: { deletedAt: new Date(), sealedCredentials: "", permissions: Prisma.DbNull } });
+      if (count === 0) throw notFound("source");
     });
     await resolveAlert(app.deps.prisma, source.tenantId, `source.verification:${source.id}`);
     await app.audit(req, { action: "source.delete", targetType: "source", targetId: source.id, before: toSourceView(source) });
@@ -257,12 +279,12 @@ export default async function sourceRoutes(app: GatewayApp) {
       const view = verificationView(result, needed);
       const dedupeKey = `source.verification:${source.id}`;
       const problem = result.error?.message ?? (view.missing.length > 0 ? `the API key may not use ${view.missing.join(", ")}, which this source's tasks need` : null);
-      const updated = await req.db.source.update({
-        where: { id: source.id },
-        data: result.verified
-          ? { permissions: result.allowed as Prisma.InputJsonValue, verifiedAt: new Date(), lastError: problem }
-          : { lastError: problem },
-      });
+      // Only onto the key verified: one replaced or deleted meanwhile keeps what its own change wrote.
+      const updated = await writeIfUnchanged(
+        req.db,
+        source,
+        result.verified ? { permissions: result.allowed as Prisma.InputJsonValue, verifiedAt: new Date(), lastError: problem } : { lastError: problem },
+      );
       if (problem) {
         await raiseAlert(app.deps.prisma, {
           tenantId: source.tenantId,

@@ -15,6 +15,7 @@ export type SourceErrorCode =
   | "upstream_rejected"
   | "malformed_response"
   | "record_too_large"
+  | "response_too_large"
   | "pagination_loop";
 
 const PERMANENT: Record<SourceErrorCode, boolean> = {
@@ -26,6 +27,8 @@ const PERMANENT: Record<SourceErrorCode, boolean> = {
   upstream_rejected: true,
   // The same file would be refused again: a retry only downloads it once more.
   record_too_large: true,
+  // A page that large would be as large again.
+  response_too_large: true,
   rate_limited: false,
   upstream_unavailable: false,
   malformed_response: false,
@@ -69,6 +72,12 @@ export const sourceErrors = {
       "record_too_large",
       `${api ? SOURCE_API_LABELS[api] : "The platform"} sent a record larger than ${describeBytes(maxBytes)} (starting at byte ${byteOffset}); records that large are not supported`,
       { ...(api ? { api } : {}), byteOffset },
+    ),
+  responseTooLarge: (api: SourceApi, maxBytes: number) =>
+    new SourceError(
+      "response_too_large",
+      `${SOURCE_API_LABELS[api]} sent a page larger than ${describeBytes(maxBytes)}; stopped reading it there (pages that large are not supported)`,
+      { api },
     ),
 };
 

@@ -1,7 +1,7 @@
 import type { Readable } from "node:stream";
 import { metrics, SpanStatusCode, startSpan, trace, type Counter } from "@transporter/telemetry";
 import type { SourceApi, SourceCredentials } from "./apis.js";
-import { SourceError, sourceErrors } from "./errors.js";
+import { isSourceError, SourceError, sourceErrors } from "./errors.js";
 import { firstJsonError } from "./json-offset.js";
 import { oauthHeader } from "./oauth.js";
 import { unlimitedBudget, type RateBudget } from "./rate-budget.js";
@@ -16,6 +16,8 @@ export interface HttpOptions {
   max429Waits?: number;
   /** Longest single Retry-After honoured (default 120 s); longer asks give up at once. */
   maxRetryAfterMs?: number;
+  /** Largest body read whole (default 256 MiB): a larger 2xx page fails as `response_too_large`. */
+  maxBodyBytes?: number;
   /** Exponential backoff: base * 2^(attempt-1), capped, with full jitter (defaults 500 ms / 15 s). */
   backoffBaseMs?: number;
   backoffMaxMs?: number;
@@ -91,6 +93,35 @@ export function parseJsonText(text: string, api?: SourceApi): unknown {
   }
 }
 
+/** Error bodies are read up to this much: enough to name the problem. */
+const MAX_ERROR_BODY_BYTES = 64 * 1024;
+
+/**
+ * The body read as it arrives, never more than `maxBytes` of it in memory: past that the download
+ * is cancelled and `tooLarge` thrown or, when null, the first `maxBytes` kept.
+ */
+async function readCapped(body: ReadableStream<Uint8Array> | null, maxBytes: number, tooLarge: (() => Error) | null): Promise<Buffer> {
+  if (!body) return Buffer.alloc(0);
+  const reader = body.getReader();
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for (;;) {
+    const next = await reader.read();
+    if (next.done) break;
+    const chunk = Buffer.from(next.value.buffer, next.value.byteOffset, next.value.byteLength);
+    if (size + chunk.length > maxBytes) {
+      reader.cancel().catch(() => {});
+      if (tooLarge) throw tooLarge();
+      chunks.push(chunk.subarray(0, maxBytes - size));
+      size = maxBytes;
+      break;
+    }
+    chunks.push(chunk);
+    size += chunk.length;
+  }
+  return Buffer.concat(chunks, size);
+}
+
 function upstreamMessage(body: Buffer): string {
   const text = body.subarray(0, 300).toString("utf8");
   try {
@@ -126,6 +157,7 @@ export class PlatformHttp {
       maxRetryAfterMs: options.maxRetryAfterMs ?? 120_000,
       backoffBaseMs: options.backoffBaseMs ?? 500,
       backoffMaxMs: options.backoffMaxMs ?? 15_000,
+      maxBodyBytes: options.maxBodyBytes ?? 256 * 1024 * 1024,
     };
     this.budget = options.budget ?? unlimitedBudget;
     this.doFetch = options.fetch ?? fetch;
@@ -169,8 +201,9 @@ export class PlatformHttp {
   /**
    * Attempts until a 2xx answer or a final error. The timeout covers each attempt up to its
    * headers, plus its body unless a 2xx body is `streamed` (then it is left unread, and `abort`
-   * cancels it; its span ends with the headers). Error bodies are always read whole: they are
-   * short and name the problem.
+   * cancels it; its span ends with the headers). A 2xx body read whole is capped at `maxBodyBytes`
+   * (an endless body must not fill memory); error bodies are read up to their first 64 KiB, which
+   * name the problem.
    */
   private async exchange(
     ctx: CallContext,
@@ -211,8 +244,10 @@ export class PlatformHttp {
               },
               ...(body === undefined ? {} : { body: JSON.stringify(body) }),
             });
-            const leaveBody = read === "streamed" && answer.status >= 200 && answer.status < 300;
-            const bytes = leaveBody ? null : Buffer.from(await answer.arrayBuffer());
+            const ok = answer.status >= 200 && answer.status < 300;
+            let bytes: Buffer | null = null;
+            if (!ok) bytes = await readCapped(answer.body, MAX_ERROR_BODY_BYTES, null); // read for its message only
+            else if (read === "whole") bytes = await readCapped(answer.body, this.o.maxBodyBytes, () => sourceErrors.responseTooLarge(ctx.api, this.o.maxBodyBytes));
             span.setAttribute("http.response.status_code", answer.status);
             if (answer.status >= 400) span.setStatus({ code: SpanStatusCode.ERROR, message: `HTTP ${answer.status}` });
             this.requests.add(1, { api: ctx.api, status: String(answer.status) });
@@ -225,6 +260,8 @@ export class PlatformHttp {
         }));
       } catch (error) {
         if (ctx.signal?.aborted) throw ctx.signal.reason;
+        // A page over the size cap: the same page would come again.
+        if (isSourceError(error)) throw error;
         lastProblem = timedOut ? `no answer within ${this.o.timeoutMs} ms` : `network error (${(error as Error).message})`;
         failures++;
         if (failures >= this.o.maxAttempts) {

@@ -24,11 +24,12 @@ export class RecentIds {
   constructor(private readonly keep = 2) {
     this.generations = [new Set()];
   }
-  /** True when the id was seen recently; otherwise remembers it. */
+  /** True when the id was seen recently; either way it is remembered for the current page. */
   seen(id: string): boolean {
-    for (const generation of this.generations) if (generation.has(id)) return true;
+    const found = this.generations.some((generation) => generation.has(id));
+    // Recorded again when found in an older page: an id repeated page after page must not fall out.
     this.generations[0]!.add(id);
-    return false;
+    return found;
   }
   /** Call after each page. */
   rotate(): void {

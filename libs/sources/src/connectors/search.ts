@@ -96,8 +96,11 @@ class ReadAhead {
   }
 }
 
-/** Empty pages in a row, each with a next link, before paging is declared broken. */
-const MAX_EMPTY_PAGES = 20;
+/**
+ * Pages in a row that bring no new record (empty, or only repeats), each with a next link,
+ * before paging is declared broken.
+ */
+const MAX_STALLED_PAGES = 20;
 
 const info = (record: SourceRecord) => (record.info ?? {}) as Record<string, unknown>;
 
@@ -229,11 +232,22 @@ function searchConnector(spec: SearchSpec): Connector {
         );
         reader.request(first);
         const recent = new RecentIds(2);
-        let emptyStreak = 0;
+        let stalled = 0;
         for (let pending = reader.take(); pending; pending = reader.take()) {
           const { raw }: RawPage = await pending;
           const page = (options.asReceived ? receivedPage(raw) : null) ?? toPage(parseJsonText(raw.toString("utf8"), spec.api) as Record<string, unknown>);
-          emptyStreak = page.records.length === 0 ? emptyStreak + 1 : 0;
+          // Progress is a record not seen on the last pages, inside the window or not: the API's
+          // 10-minute rounding can fill edge pages with records outside it, and they are new.
+          const fresh: SourceRecord[] = [];
+          let progress = false;
+          for (const record of page.records) {
+            if (recent.seen(spec.idOf(record))) continue;
+            progress = true;
+            const t = spec.timeOf(record);
+            if (t >= range.from && t < range.to) fresh.push(record);
+          }
+          recent.rotate();
+          stalled = progress ? 0 : stalled + 1;
           if (page.next) {
             if (!sameOrigin(page.next, base)) {
               throw new SourceError("malformed_response", `${SOURCE_API_LABELS[spec.api]} pointed its next page at another host`, { api: spec.api, byteOffset: 0 });
@@ -241,8 +255,8 @@ function searchConnector(spec: SearchSpec): Connector {
             if (consumed.has(page.next)) {
               throw new SourceError("pagination_loop", `${SOURCE_API_LABELS[spec.api]} repeated a next-page link (${new URL(page.next).search}); stopping instead of looping`, { api: spec.api });
             }
-            if (emptyStreak > MAX_EMPTY_PAGES) {
-              throw new SourceError("pagination_loop", `${SOURCE_API_LABELS[spec.api]} kept answering empty pages with a next link`, { api: spec.api });
+            if (stalled > MAX_STALLED_PAGES) {
+              throw new SourceError("pagination_loop", `${SOURCE_API_LABELS[spec.api]} kept answering pages with no new records (empty or repeats) and a next link`, { api: spec.api });
             }
             consumed.add(page.next);
             // The parsed body is the authority: read-ahead of another link is dropped.
@@ -254,13 +268,7 @@ function searchConnector(spec: SearchSpec): Connector {
           } else {
             reader.clear();
           }
-          for (const record of page.records) {
-            const t = spec.timeOf(record);
-            if (!(t >= range.from && t < range.to)) continue;
-            if (recent.seen(spec.idOf(record))) continue;
-            yield record;
-          }
-          recent.rotate();
+          for (const record of fresh) yield record;
           if (!page.next) break;
         }
       }

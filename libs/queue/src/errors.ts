@@ -20,3 +20,13 @@ export function errorCodeOf(error: unknown): string {
   const code = typeof error === "object" && error !== null ? (error as { code?: unknown }).code : undefined;
   return typeof code === "string" && /^[a-z0-9_.-]{1,64}$/i.test(code) ? code : "internal";
 }
+
+/**
+ * How long the failing service asked to be left alone (a 429's Retry-After), when the error says
+ * (`details.retryAfterMs`, as the platform's rate-limit errors carry it).
+ */
+export function retryAfterOf(error: unknown): number | undefined {
+  const details = typeof error === "object" && error !== null ? (error as { details?: { retryAfterMs?: unknown } }).details : undefined;
+  const ms = details?.retryAfterMs;
+  return typeof ms === "number" && Number.isFinite(ms) && ms > 0 ? ms : undefined;
+}

@@ -1,11 +1,11 @@
 import { metrics, trace, type Span } from "@opentelemetry/api";
-import { UnrecoverableError, type Job, type Worker } from "bullmq";
+import { DelayedError, UnrecoverableError, type Job, type Worker } from "bullmq";
 import type { Config } from "@transporter/config";
 import { addRunNote, beginStage, RunLocks, completeRun, finishStage, owedNotificationOutcome, skipUnstartedRun, hasNotificationSettings, raiseAlert, runFailedAlert, runFailureAlertKey, stageFinished, type Db, type Run, type StageRunFields, type StageTask, type Task, type Tenant } from "@transporter/db";
 import { createLogger, startSpan, withTraceContext, type Logger } from "@transporter/telemetry";
 import type { Redis } from "ioredis";
 import { jobCatalog, type JobInput, type JobPayload, type Stage } from "./catalog.js";
-import { errorCodeOf, isPermanent } from "./errors.js";
+import { errorCodeOf, isPermanent, retryAfterOf } from "./errors.js";
 import { JobProducer } from "./producer.js";
 import { createWorker } from "./worker.js";
 import { logWorkerErrors } from "./connection.js";
@@ -57,6 +57,8 @@ export interface StageWorkerOptions<S extends Stage> {
 }
 
 const meter = () => metrics.getMeter("transporter-pipeline");
+/** How long after it was created a run may still be put off because the platform asked to wait. */
+const MAX_DEFERRAL_MS = 6 * 3600_000;
 /** Tries at queueing a finished run's notification before the job fails (0.25, 0.5, 1 s apart). */
 const NOTIFY_ENQUEUE_ATTEMPTS = 4;
 
@@ -156,7 +158,7 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
    * One job of this stage: claims the run, runs the handler, hands over or fails the run. The
    * notification a finished run owes goes into `later`, queued once the run's lock is released.
    */
-  async function processJob(payload: JobPayload<S>, job: Job, span: Span, later: Later): Promise<void> {
+  async function processJob(payload: JobPayload<S>, job: Job, token: string | undefined, span: Span, later: Later): Promise<void> {
     // Claims the run for this stage (status, start, attempt) unless it has finished or moved on.
     const begun = await beginStage(prisma, { runId: payload.runId, tenantId: payload.tenantId, stage, at: new Date() });
     if (begun.state === "missing") {
@@ -240,6 +242,21 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
       // Cut off by a shutdown that stopped waiting for it, Redis being gone: not the run's
       // failure. The job keeps its lock until it lapses; then another worker retries it.
       if (cutOff) throw error;
+      // The platform asked to be left alone for longer than any of BullMQ's retries would wait (a
+      // 429's Retry-After): the job waits that long and tries again, without using up an attempt,
+      // for as long as the run is young enough. BullMQ's backoff would retry sooner, be refused
+      // each time, and fail the run. Shorter asks take the ordinary retries.
+      const wait = isPermanent(error) ? undefined : retryAfterOf(error);
+      const longestBackoff = config.JOB_BACKOFF_MS * 2 ** Math.max(0, (job.opts.attempts ?? 1) - 1);
+      if (wait !== undefined && wait > longestBackoff && token && Date.now() + wait - run.createdAt.getTime() <= MAX_DEFERRAL_MS) {
+        runLogger.warn({ err: { message: (error as Error).message, code: errorCodeOf(error) }, waitMs: wait }, "the platform asked to wait; trying again then");
+        await prisma.run.updateMany({
+          where: { id: run.id, status: { notIn: [...FINISHED_STATUSES] } },
+          data: { error: `${stage}: waiting ${Math.ceil(wait / 1000)} s as the platform asked: ${(error as Error).message}` },
+        });
+        await job.moveToDelayed(Date.now() + wait, token);
+        throw new DelayedError();
+      }
       const attempts = job.opts.attempts ?? 1;
       const last = job.attemptsMade + 1 >= attempts;
       runLogger.warn({ err: { message: (error as Error).message, code: errorCodeOf(error) }, attempt: job.attemptsMade + 1, attempts, permanent: isPermanent(error) }, "stage failed");
@@ -260,15 +277,15 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
 
   const worker = createWorker(
     stage,
-    async (payload, job) =>
+    async (payload, job, token) =>
       withTraceContext(payload.trace, () =>
         startSpan(tracer, `${stage} run`, { "transporter.stage": stage, "transporter.run_id": payload.runId, "transporter.tenant_id": payload.tenantId, "transporter.attempt": job.attemptsMade + 1 }, async (span) => {
           const later: Later = [];
           try {
-            if (!runLocks) return await processJob(payload, job, span, later);
+            if (!runLocks) return await processJob(payload, job, token, span, later);
             // One attempt at a time per run (see RunLocks): a job taken over while its first worker
             // still works on it waits for that attempt to end, then finds the run finished.
-            return await runLocks.hold(payload.runId, () => processJob(payload, job, span, later), {
+            return await runLocks.hold(payload.runId, () => processJob(payload, job, token, span, later), {
               stopping: () => stopping,
               onWait: () => logger.warn({ runId: payload.runId }, "another attempt is working on this run; waiting for it to end"),
             });

@@ -41,20 +41,20 @@ export class QueueWorker extends Worker {
  */
 export function createWorker<Q extends QueueName>(
   name: Q,
-  handler: (payload: JobPayload<Q>, job: Job) => Promise<unknown>,
+  handler: (payload: JobPayload<Q>, job: Job, token: string | undefined) => Promise<unknown>,
   settings: WorkerSettings,
   extra: Partial<Omit<WorkerOptions, "connection">> = {},
 ): QueueWorker {
   const lockDuration = settings.lockDurationMs ?? jobCatalog[name].lockDurationMs;
   return new QueueWorker(
     name,
-    async (job) => {
+    async (job, token) => {
       const parsed = jobCatalog[name].payload.safeParse(job.data);
       // A payload that does not fit the contract will not fit it on a retry either.
       if (!parsed.success) throw new UnrecoverableError(`invalid ${name} job data: ${parsed.error.issues.map((i) => `${i.path.join(".") || "(payload)"} ${i.message}`).join("; ")}`);
       const foreign = foreignStagingKey(parsed.data);
       if (foreign) throw new UnrecoverableError(`invalid ${name} job data: ${foreign}`);
-      return handler(parsed.data as JobPayload<Q>, job);
+      return handler(parsed.data as JobPayload<Q>, job, token);
     },
     {
       connection: settings.connection,

@@ -4,39 +4,18 @@
  * worker must not deliver the same file at the same time; it waits, then finds the run finished.
  */
 import { Writable } from "node:stream";
-import { testConfig, type Config } from "@transporter/config";
-import { createTestDatabase, type TestDatabase } from "@transporter/db/testing";
+import type { Config } from "@transporter/config";
 import { createLogger } from "@transporter/telemetry";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { closeRedis, createRedis, createStageWorker, jobIdFor, JobProducer, testRedisPrefix, type Redis } from "../src/index.js";
+import { describe, expect, it } from "vitest";
+import { closeRedis, createRedis, createStageWorker, jobIdFor, JobProducer } from "../src/index.js";
 import { startRedisProxy } from "./support/redis-proxy.js";
+import { useStageTestEnv } from "./support/stage-env.js";
 
 describe("an exclusive stage (deliver) taken over while its first attempt still runs", () => {
-  let db: TestDatabase;
-  let redis: Redis;
-  const prefix = testRedisPrefix("exclusive");
   // A short lock, so BullMQ's stalled-job check (every half lock) takes the job over quickly.
-  const config: Config = { ...testConfig({ REDIS_PREFIX: prefix, CONCURRENCY_DELIVER: "1" }), JOB_LOCK_MS: 2_000 };
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    redis = createRedis(config.REDIS_URL);
-  });
-  afterAll(async () => {
-    const keys = await redis.keys(`${prefix}:*`);
-    if (keys.length) await redis.del(...keys);
-    await redis.quit();
-    await db.drop();
-  });
-
-  async function newRun(notifications: Record<string, string> = {}) {
-    const tenant = await db.prisma.tenant.create({ data: { accountId: `a${Math.random()}`, name: "t", timezone: "UTC" } });
-    const destination = await db.prisma.destination.create({ data: { tenantId: tenant.id, name: "m", kind: "managed", config: {} } });
-    const task = await db.prisma.task.create({ data: { tenantId: tenant.id, description: "d", reportId: "messaging-conversations", format: "csv", frequency: "daily", time: "00:00", destinationId: destination.id, notifications, enabled: false } });
-    return db.prisma.run.create({
-      data: { tenantId: tenant.id, taskId: task.id, windowStart: new Date(0), windowEnd: new Date(86_400_000), scheduledFor: new Date(), trigger: "manual", status: "ENCRYPTING", encryptFinishedAt: new Date() },
-    });
-  }
+  const env = useStageTestEnv("exclusive", { CONCURRENCY_DELIVER: "1" }, { JOB_LOCK_MS: 2_000 });
+  const { prefix, config } = env;
+  const newRun = (notifications: Record<string, string> = {}) => env.newRun({ status: "ENCRYPTING", notifications });
 
   /** A delivery handler that waits for `release()`, counting its calls and how many ran at once. */
   function gatedDelivery() {
@@ -60,14 +39,14 @@ describe("an exclusive stage (deliver) taken over while its first attempt still 
     const logs: string[] = [];
     const logger = createLogger({ name: "exclusive-test", level: "info", destination: new Writable({ write: (chunk, _enc, done) => void (logs.push(String(chunk)), done()) }) });
     const { handler, release, counts } = gatedDelivery();
-    const producer = new JobProducer(redis, prefix, { attempts: 3, backoffMs: 10 });
-    const first = createStageWorker({ stage: "deliver", config, prisma: db.prisma, redis, producer, logger, exclusive: true, handler });
+    const producer = new JobProducer(env.redis, prefix, { attempts: 3, backoffMs: 10 });
+    const first = createStageWorker({ stage: "deliver", config, prisma: env.db.prisma, redis: env.redis, producer, logger, exclusive: true, handler });
     await producer.enqueue("deliver", { runId: run.id, tenantId: tenant.id, encryptedKey: `tenants/${tenant.id}/runs/${run.id}/encrypted/report.csv.pgp` });
     await expect.poll(() => counts.deliveries, { timeout: 10_000 }).toBe(1);
 
     // The first worker's lock is gone, as when it could not renew it; a second worker takes the job over.
-    const second = createStageWorker({ stage: "deliver", config, prisma: db.prisma, redis, producer, logger, exclusive: true, handler });
-    await redis.del(`${prefix}:deliver:${jobIdFor("deliver", run.id)}:lock`);
+    const second = createStageWorker({ stage: "deliver", config, prisma: env.db.prisma, redis: env.redis, producer, logger, exclusive: true, handler });
+    await env.redis.del(`${prefix}:deliver:${jobIdFor("deliver", run.id)}:lock`);
     await expect.poll(() => counts.deliveries > 1 || logs.some((line) => line.includes("another attempt is working on this run")), { timeout: 15_000 }).toBe(true);
     expect(counts.deliveries).toBe(1);
 
@@ -78,7 +57,7 @@ describe("an exclusive stage (deliver) taken over while its first attempt still 
     await producer.close();
 
     expect({ deliveries: counts.deliveries, mostAtOnce: counts.mostAtOnce }).toEqual({ deliveries: 1, mostAtOnce: 1 });
-    expect(await db.prisma.run.findUniqueOrThrow({ where: { id: run.id } })).toMatchObject({ status: "SUCCEEDED", destinationPath: "drop/r.csv.pgp", notes: [] });
+    expect(await env.db.prisma.run.findUniqueOrThrow({ where: { id: run.id } })).toMatchObject({ status: "SUCCEEDED", destinationPath: "drop/r.csv.pgp", notes: [] });
   });
 
   it("Redis out of the first worker's reach: stopping it keeps its run locked while it delivers, and its notification waiting on Redis does not hold the run", async () => {
@@ -92,8 +71,8 @@ describe("an exclusive stage (deliver) taken over while its first attempt still 
     const proxy = await startRedisProxy(config.REDIS_URL);
     const cutOffRedis = createRedis(proxy.url);
     cutOffRedis.on("error", () => undefined);
-    const first = createStageWorker({ stage: "deliver", config: settings, prisma: db.prisma, redis: cutOffRedis, exclusive: true, handler });
-    const producer = new JobProducer(redis, queuePrefix, { attempts: 3, backoffMs: 10 });
+    const first = createStageWorker({ stage: "deliver", config: settings, prisma: env.db.prisma, redis: cutOffRedis, exclusive: true, handler });
+    const producer = new JobProducer(env.redis, queuePrefix, { attempts: 3, backoffMs: 10 });
     await producer.enqueue("deliver", { runId: run.id, tenantId: run.tenantId, encryptedKey });
     await expect.poll(() => counts.deliveries, { timeout: 10_000 }).toBe(1);
     await proxy.kill();
@@ -102,7 +81,7 @@ describe("an exclusive stage (deliver) taken over while its first attempt still 
 
     const logs: string[] = [];
     const logger = createLogger({ name: "exclusive-test", level: "info", destination: new Writable({ write: (chunk, _enc, done) => void (logs.push(String(chunk)), done()) }) });
-    const second = createStageWorker({ stage: "deliver", config: settings, prisma: db.prisma, redis, producer, logger, exclusive: true, handler });
+    const second = createStageWorker({ stage: "deliver", config: settings, prisma: env.db.prisma, redis: env.redis, producer, logger, exclusive: true, handler });
     await expect.poll(() => logs.some((line) => line.includes("another attempt is working on this run")), { timeout: 15_000 }).toBe(true);
     await new Promise((resolve) => setTimeout(resolve, 1_200));
     expect(counts.deliveries).toBe(1);
@@ -113,7 +92,7 @@ describe("an exclusive stage (deliver) taken over while its first attempt still 
     // The second attempt found the run finished and queued the notification it still owes.
     expect(await producer.hasJob("notify", run.id)).toBe(true);
     expect({ deliveries: counts.deliveries, mostAtOnce: counts.mostAtOnce }).toEqual({ deliveries: 1, mostAtOnce: 1 });
-    expect(await db.prisma.run.findUniqueOrThrow({ where: { id: run.id } })).toMatchObject({ status: "SUCCEEDED" });
+    expect(await env.db.prisma.run.findUniqueOrThrow({ where: { id: run.id } })).toMatchObject({ status: "SUCCEEDED" });
     await second.close();
     await closeRedis(cutOffRedis);
     await producer.close();

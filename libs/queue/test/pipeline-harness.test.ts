@@ -1,10 +1,10 @@
 import { context, trace } from "@opentelemetry/api";
 import { installTestTelemetry } from "@transporter/telemetry/testing";
-import { testConfig } from "@transporter/config";
 import { poolOf } from "@transporter/db";
-import { createTestDatabase, type TestDatabase } from "@transporter/db/testing";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createRedis, createStageWorker, createWorker, JobProducer, PermanentError, testRedisPrefix, type Redis } from "../src/index.js";
+import type { TestDatabase } from "@transporter/db/testing";
+import { beforeAll, describe, expect, it } from "vitest";
+import { createStageWorker, createWorker, JobProducer, PermanentError, type Redis } from "../src/index.js";
+import { useStageTestEnv } from "./support/stage-env.js";
 
 const telemetry = installTestTelemetry();
 const exporter = telemetry.spans;
@@ -20,20 +20,12 @@ async function waitFor<T>(probe: () => Promise<T | undefined | null | false>, ti
 }
 
 describe("queue contracts and the stage harness", () => {
+  const env = useStageTestEnv("queue", { JOB_ATTEMPTS: "2", JOB_BACKOFF_MS: "10" });
+  const { prefix, config } = env;
   let db: TestDatabase;
   let redis: Redis;
-  const prefix = testRedisPrefix("queue");
-  const config = testConfig({ REDIS_PREFIX: prefix, JOB_ATTEMPTS: "2", JOB_BACKOFF_MS: "10" });
-
-  beforeAll(async () => {
-    db = await createTestDatabase();
-    redis = createRedis(config.REDIS_URL);
-  });
-  afterAll(async () => {
-    const keys = await redis.keys(`${prefix}:*`);
-    if (keys.length) await redis.del(...keys);
-    await redis.quit();
-    await db.drop();
+  beforeAll(() => {
+    ({ db, redis } = env);
   });
 
   async function newRun(notifications: { [key: string]: string } = {}, options: { trigger?: "schedule" | "manual" | "retry"; enabled?: boolean } = {}) {

@@ -78,7 +78,7 @@ function sampler(samples: number[], heap: number[] = []): () => void {
 }
 
 async function runBare(simUrl: string, to: number): Promise<ChildResult> {
-  const { oauthHeader } = await import("../libs/sources/src/index.js");
+  const { MESSAGING_INTERACTIONS_SOURCE, oauthHeader } = await import("../libs/sources/src/index.js");
   const samples: number[] = [];
   const heap: number[] = [];
   const sample = sampler(samples, heap);
@@ -91,7 +91,7 @@ async function runBare(simUrl: string, to: number): Promise<ChildResult> {
   let total = Number.POSITIVE_INFINITY;
   let offset = 0;
   while (offset < total) {
-    const url = `${base}?offset=${offset}&limit=100&sort=start:asc`;
+    const url = `${base}?offset=${offset}&limit=100&sort=start:asc&source=${MESSAGING_INTERACTIONS_SOURCE}`;
     const res = await fetch(url, { method: "POST", headers: { authorization: oauthHeader("POST", url, CREDENTIALS), "content-type": "application/json" }, body });
     const text = await res.text();
     requests++;

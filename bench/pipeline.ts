@@ -31,7 +31,7 @@ import { loadConfig, type Config } from "@transporter/config";
 import { createTestDatabase } from "@transporter/db/testing";
 import { createOperatorKey } from "@transporter/gateway";
 import { createRedis, defaultJobOptions, testRedisPrefix, type Redis } from "@transporter/queue";
-import { oauthHeader, type SourceCredentials } from "@transporter/sources";
+import { MESSAGING_INTERACTIONS_SOURCE, oauthHeader, type SourceCredentials } from "@transporter/sources";
 import { startSimulator } from "@transporter/simulator";
 import { startSimulatorProcess } from "./support/simulator-process.js";
 import { startSystem } from "../scripts/system.js";
@@ -81,7 +81,7 @@ async function platformCeiling(
   windows: ReadonlyArray<{ start: Date; end: Date }>,
   concurrency: number,
 ): Promise<SystemResult["platformCeiling"]> {
-  const first = `${simulatorUrl}/messaging_history/api/account/${encodeURIComponent(accountId)}/conversations/search?offset=0&limit=100&sort=start:asc`;
+  const first = `${simulatorUrl}/messaging_history/api/account/${encodeURIComponent(accountId)}/conversations/search?offset=0&limit=100&sort=start:asc&source=${MESSAGING_INTERACTIONS_SOURCE}`;
   let requests = 0;
   let bytes = 0;
   let nextWindow = 0;

@@ -21,6 +21,7 @@ export { jsonDocuments, JsonDocumentSplitter, type JsonDocumentSplitterOptions }
 export { ndjsonChunks } from "./ndjson.js";
 export { RAW_JSON, attachRawJson, rawJsonOf } from "./raw-json.js";
 export { scanSearchPage, type SearchPageLayout } from "./search-page.js";
+export { MESSAGING_INTERACTIONS_SOURCE } from "./connectors/search.js";
 export type { Connector, FetchOptions, SourceRecord, SourceSession } from "./connectors/types.js";
 export {
   createPlatform,

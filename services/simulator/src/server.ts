@@ -280,6 +280,11 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     maxLimit: number,
   ) {
     const { offset, limit, fromR, toR, desc, content } = searchWindow(request, maxRangeMs, maxLimit);
+    // Documented as required of Messaging Interactions callers: who is calling, at most 20 characters.
+    const source = request.query.source;
+    if (kind === "conversations" && (typeof source !== "string" || source.length === 0 || source.length > 20)) {
+      throw new HttpProblem(400, { error: "Bad Request", message: "source is required (the calling application, at most 20 characters)" });
+    }
     const accountId = request.params.accountId;
     const volume = account.registration?.volume;
     const spec =
@@ -419,8 +424,13 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     ["agentGroups", "account-config-agent-groups", agentGroupsResource],
   ];
   for (const [resource, api, build] of configRoutes) {
-    app.get<{ Params: { accountId: string } }>(`/api/account/:accountId/configuration/le-users/${resource}`, (request, reply) =>
-      serve(request, reply, api, () => ({ ...json(build(request.params.accountId, seed)), headers: { "ac-revision": "42" } })),
+    app.get<{ Params: { accountId: string }; Querystring: Record<string, string> }>(`/api/account/:accountId/configuration/le-users/${resource}`, (request, reply) =>
+      serve(request, reply, api, () => {
+        // Documented: deleted entries only with include_deleted=true (default false).
+        const entries = build(request.params.accountId, seed) as Array<{ deleted?: boolean }>;
+        const listed = request.query.include_deleted === "true" ? entries : entries.filter((entry) => entry.deleted !== true);
+        return { ...json(listed), headers: { "ac-revision": "42" } };
+      }),
     );
   }
 

@@ -24,7 +24,7 @@ function signed(method: string, url: string, secret = creds.consumerSecret): Rec
 }
 
 async function search(query: string, body: unknown, secret?: string) {
-  const url = `${sim.url}/messaging_history/api/account/${account}/conversations/search?${query}`;
+  const url = `${sim.url}/messaging_history/api/account/${account}/conversations/search?${query}${query.includes("source=") ? "" : "&source=SimulatorTests"}`;
   const res = await fetch(url, { method: "POST", headers: { ...signed("POST", url, secret), "content-type": "application/json" }, body: JSON.stringify(body) });
   return { status: res.status, body: (await res.json()) as any };
 }
@@ -58,6 +58,15 @@ describe("platform simulator", () => {
   it("enforces the documented page size and range limits", async () => {
     expect((await search("offset=0&limit=101", { start: { from, to } })).status).toBe(400);
     expect((await search("offset=0&limit=10", { start: { from: from - 100 * 86_400_000, to } })).status).toBe(400);
+  });
+
+  it("requires the documented source parameter of Messaging Interactions callers (at most 20 characters)", async () => {
+    const body = { start: { from: Date.parse("2026-01-01T00:00:00Z"), to: Date.parse("2026-01-01T01:00:00Z") } };
+    expect((await search("offset=0&limit=10&source=", body)).status).toBe(400);
+    expect((await search("offset=0&limit=10&source=ThisNameIsFarTooLongForIt", body)).status).toBe(400);
+    const refused = await search("offset=0&limit=10&source=", body);
+    expect(refused.body.message).toMatch(/source is required/);
+    expect((await search("offset=0&limit=10&source=Transporter_Reports", body)).status).toBe(200);
   });
 
   it("pages deterministically through the same records the generator computes", async () => {

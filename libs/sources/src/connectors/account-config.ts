@@ -9,7 +9,9 @@ import type { Connector, SourceRecord, SourceSession } from "./types.js";
 function configConnector(api: SourceApi, resource: string, version: string): Connector {
   async function list(session: SourceSession): Promise<SourceRecord[]> {
     const base = await session.csds.baseUrl(session.accountId, "accountConfigReadOnly");
-    const url = `${base}/api/account/${encodeURIComponent(session.accountId)}/configuration/le-users/${resource}?v=${version}`;
+    // Deleted entries too (the API leaves them out by default): a report shows them or not
+    // (its includeDeleted parameter), and conversations of deleted agents still name them.
+    const url = `${base}/api/account/${encodeURIComponent(session.accountId)}/configuration/le-users/${resource}?v=${version}&include_deleted=true`;
     const { data } = await session.http.json<unknown>(
       { accountId: session.accountId, credentials: session.credentials, api, onCall: () => session.countCall(), ...(session.signal ? { signal: session.signal } : {}) },
       "GET",

@@ -2,6 +2,7 @@ import { SOURCE_API_LABELS, type FetchWindow, type SourceApi } from "../apis.js"
 import { SourceError, sourceErrors } from "../errors.js";
 import { GzipStreamError, gunzipIfGzip } from "../gunzip.js";
 import { JsonDocumentSplitter } from "../json-document-splitter.js";
+import { onPlatformHost } from "../platform-hosts.js";
 import { RecentIds, splitWindow } from "../window.js";
 import type { Connector, FetchOptions, SourceRecord, SourceSession } from "./types.js";
 
@@ -93,17 +94,11 @@ function dataAccessConnector(api: SourceApi, type: DataType): Connector {
     const files = data?.dataAccessFiles?.file;
     if (files === undefined || files === null) return [];
     const list = Array.isArray(files) ? files : [files]; // XML-to-JSON style: one file may come unwrapped
-    const origin = new URL(base).origin;
     return list.map((f: Record<string, unknown>) => {
       const href = String(f["@href"] ?? "");
       const name = String(f["@name"] ?? href.split("/").pop() ?? "");
-      let sameHost = false;
-      try {
-        sameHost = new URL(href).origin === origin;
-      } catch {
-        /* invalid */
-      }
-      if (!sameHost) throw new SourceError("malformed_response", `${SOURCE_API_LABELS[api]} listed a file on another host`, { api, byteOffset: 0 });
+      // The platform lists files on a sibling host of the one asked (va-a. for va.); never beyond it.
+      if (!onPlatformHost(href, base)) throw new SourceError("malformed_response", `${SOURCE_API_LABELS[api]} listed a file on a host outside the platform's`, { api, byteOffset: 0 });
       const scopeEnd = scopeEndOf(f, name);
       if (!Number.isFinite(scopeEnd)) throw sourceErrors.malformed(api, `file ${JSON.stringify(name)} is listed without the hour it covers (in its name or a zoned @scopeEndDate)`, 0);
       return { name, href, scopeEnd };

@@ -20,6 +20,8 @@ interface SearchSpec {
   timeOf(record: SourceRecord): number;
   /** Filter body fields from report parameters. */
   bodyFromParams(params: Record<string, unknown>): Record<string, unknown>;
+  /** Query parameters every request of this API carries, next-page links included. */
+  fixedQuery?: Record<string, string>;
 }
 
 interface RawPage {
@@ -122,6 +124,24 @@ function sameOrigin(a: string, b: string): boolean {
  * a repeating `next` link detected. Pages are requested ahead while the current one is consumed.
  */
 function searchConnector(spec: SearchSpec): Connector {
+  /** `url` with the API's fixed query parameters it lacks (a next-page link may leave them out). */
+  function withFixedQuery(url: string): string {
+    if (!spec.fixedQuery) return url;
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      return url; // refused later as a link to another host
+    }
+    let added = false;
+    for (const [name, value] of Object.entries(spec.fixedQuery)) {
+      if (parsed.searchParams.has(name)) continue;
+      parsed.searchParams.set(name, value);
+      added = true;
+    }
+    return added ? parsed.toString() : url;
+  }
+
   const callContext = (session: SourceSession) => ({
     accountId: session.accountId,
     credentials: session.credentials,
@@ -151,7 +171,7 @@ function searchConnector(spec: SearchSpec): Connector {
     if (records !== undefined && !Array.isArray(records)) {
       throw new SourceError("malformed_response", `Malformed response from ${SOURCE_API_LABELS[spec.api]}: "${spec.recordsKey}" is not a list`, { api: spec.api, byteOffset: 0 });
     }
-    const next = typeof metadata.next?.href === "string" ? metadata.next.href : null;
+    const next = typeof metadata.next?.href === "string" ? withFixedQuery(metadata.next.href) : null;
     return { records: (records ?? []) as SourceRecord[], next };
   }
 
@@ -172,7 +192,7 @@ function searchConnector(spec: SearchSpec): Connector {
     }
     assertWholePage(metadata);
     try {
-      const next = typeof metadata.next?.href === "string" ? metadata.next.href : null;
+      const next = typeof metadata.next?.href === "string" ? withFixedQuery(metadata.next.href) : null;
       const records: SourceRecord[] = new Array(layout.recordStarts.length);
       for (let k = 0; k < records.length; k++) {
         const infoStart = layout.infoStarts[k]!;
@@ -200,7 +220,7 @@ function searchConnector(spec: SearchSpec): Connector {
     const response = await session.http.send(callContext(session), "POST", url, body);
     const head = response.body.subarray(0, 4096).toString("utf8");
     const match = /"next"\s*:\s*\{[^{}]*?"href"\s*:\s*"([^"\\]+)"/.exec(head);
-    return { raw: response.body, peekedNext: match ? match[1]! : null };
+    return { raw: response.body, peekedNext: match ? withFixedQuery(match[1]!) : null };
   }
 
   return {
@@ -217,7 +237,7 @@ function searchConnector(spec: SearchSpec): Connector {
       for (const range of splitWindow(window, maxRange)) {
         // `to` is inclusive at the API: ask for [from, to - 1 ms] and keep [from, to).
         const body = { ...extra, start: { from: range.from, to: range.to - 1 } };
-        const first = `${base}${spec.path.replace("{accountId}", encodeURIComponent(session.accountId))}?offset=0&limit=${pageSize}&sort=start:asc`;
+        const first = withFixedQuery(`${base}${spec.path.replace("{accountId}", encodeURIComponent(session.accountId))}?offset=0&limit=${pageSize}&sort=start:asc`);
         // `consumed`: links whose page we committed to (a repeat is a loop); `requested`: every
         // link sent, read-ahead included (never requested twice).
         const consumed = new Set<string>([first]);
@@ -276,13 +296,16 @@ function searchConnector(spec: SearchSpec): Connector {
     async probe(session: SourceSession) {
       const base = await session.csds.baseUrl(session.accountId, spec.service);
       const now = session.now();
-      const url = `${base}${spec.path.replace("{accountId}", encodeURIComponent(session.accountId))}?offset=0&limit=1`;
+      const url = withFixedQuery(`${base}${spec.path.replace("{accountId}", encodeURIComponent(session.accountId))}?offset=0&limit=1`);
       await fetchPage(session, url, { start: { from: now - 3_600_000, to: now } });
     },
   };
 }
 
 const idList = (value: unknown): unknown[] | undefined => (Array.isArray(value) && value.length > 0 ? value : undefined);
+
+/** The `source` the Messaging Interactions API requires of every caller: this product's reports. */
+export const MESSAGING_INTERACTIONS_SOURCE = "Transporter_Reports";
 
 export const messagingInteractions = searchConnector({
   api: "messaging-interactions",
@@ -292,6 +315,8 @@ export const messagingInteractions = searchConnector({
   maxPageSize: 100,
   // Documented maximum: three months. 90 days stays inside it after the 10-minute rounding.
   maxRangeMs: 90 * 24 * 3_600_000,
+  // Documented as required: who is calling (at most 20 characters, ProjectName+AppName+UseCase).
+  fixedQuery: { source: MESSAGING_INTERACTIONS_SOURCE },
   idOf: (r) => String(info(r).conversationId),
   timeOf: (r) => Number(info(r).startTimeL),
   bodyFromParams: (p) => {
@@ -311,8 +336,9 @@ export const engagementHistory = searchConnector({
   path: "/interaction_history/api/account/{accountId}/interactions/search",
   recordsKey: "interactionHistoryRecords",
   maxPageSize: 100,
-  // Documented maximum: one month.
-  maxRangeMs: 30 * 24 * 3_600_000,
+  // Documented maximum: one month, and from/to are rounded out to 10 minutes: 29 days stays
+  // inside it however "one month" is counted.
+  maxRangeMs: 29 * 24 * 3_600_000,
   idOf: (r) => String(info(r).engagementId),
   timeOf: (r) => Number(info(r).startTimeL),
   bodyFromParams: (p) => {

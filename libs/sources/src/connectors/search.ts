@@ -237,13 +237,37 @@ function searchConnector(spec: SearchSpec): Connector {
       for (const range of splitWindow(window, maxRange)) {
         // `to` is inclusive at the API: ask for [from, to - 1 ms] and keep [from, to).
         const body = { ...extra, start: { from: range.from, to: range.to - 1 } };
-        const first = withFixedQuery(`${base}${spec.path.replace("{accountId}", encodeURIComponent(session.accountId))}?offset=0&limit=${pageSize}&sort=start:asc`);
+        const pageUrl = (offset: number, limit: number) =>
+          withFixedQuery(`${base}${spec.path.replace("{accountId}", encodeURIComponent(session.accountId))}?offset=${offset}&limit=${limit}&sort=start:asc`);
+        /**
+         * The page a `next` link points at, asked for on the host we were given and in our order:
+         * the platform's links may name an internal host (its documented examples show
+         * localhost:8080) and leave the sort out, and paging by offset in another order would
+         * skip and repeat records without a word. A link without an offset is followed as given
+         * (on our host only).
+         */
+        const linkTo = (href: string): string => {
+          let link: URL;
+          try {
+            link = new URL(href, base);
+          } catch {
+            return href;
+          }
+          const offset = link.searchParams.get("offset");
+          if (offset === null || !/^\d{1,9}$/.test(offset)) return href;
+          const limit = link.searchParams.get("limit");
+          return pageUrl(Number(offset), limit !== null && /^\d{1,3}$/.test(limit) && Number(limit) >= 1 && Number(limit) <= spec.maxPageSize ? Number(limit) : pageSize);
+        };
+        const first = pageUrl(0, pageSize);
         // `consumed`: links whose page we committed to (a repeat is a loop); `requested`: every
         // link sent, read-ahead included (never requested twice).
         const consumed = new Set<string>([first]);
         const requested = new Set<string>([first]);
         const reader = new ReadAhead(
-          (url) => fetchRaw(session, url, body),
+          async (url) => {
+            const fetched = await fetchRaw(session, url, body);
+            return { ...fetched, peekedNext: fetched.peekedNext === null ? null : linkTo(fetched.peekedNext) };
+          },
           (url) => {
             if (!sameOrigin(url, base) || requested.has(url)) return false;
             requested.add(url);
@@ -255,7 +279,8 @@ function searchConnector(spec: SearchSpec): Connector {
         let stalled = 0;
         for (let pending = reader.take(); pending; pending = reader.take()) {
           const { raw }: RawPage = await pending;
-          const page = (options.asReceived ? receivedPage(raw) : null) ?? toPage(parseJsonText(raw.toString("utf8"), spec.api) as Record<string, unknown>);
+          const parsed = (options.asReceived ? receivedPage(raw) : null) ?? toPage(parseJsonText(raw.toString("utf8"), spec.api) as Record<string, unknown>);
+          const page = { ...parsed, next: parsed.next === null ? null : linkTo(parsed.next) };
           // Progress is a record not seen on the last pages, inside the window or not: the API's
           // 10-minute rounding can fill edge pages with records outside it, and they are new.
           const fresh: SourceRecord[] = [];

@@ -58,6 +58,11 @@ export interface Faults {
   repeatNextLink?: boolean;
   outOfWindowRecords?: boolean;
   duplicateAcrossPages?: boolean;
+  /**
+   * Messaging Interactions: every third conversation on a page is partial (`info.isPartial`, only
+   * its first message), its full record served by the single-conversation method, as documented.
+   */
+  partialConversations?: boolean;
   /** Limit the faults above to these APIs (default: every API). */
   apis?: SimulatedApi[];
 }
@@ -110,6 +115,8 @@ interface AccountState {
   registration?: AccountRegistration;
   faults: Faults;
   log: RequestLogEntry[];
+  /** Conversations served partial (partialConversations), by id: what the single-conversation method serves whole. */
+  partial?: Map<string, EventRef>;
 }
 
 const TEN_MINUTES = 10 * MINUTE_MS;
@@ -306,6 +313,16 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       refs = sliceInRange(spec, fromR, toR, offset - dup, limit + dup);
     }
     const records = refs.map((ref) => build(accountId, seed, ref));
+    if (kind === "conversations" && faults.partialConversations && faultApplies(faults, api)) {
+      account.partial ??= new Map();
+      records.forEach((record, i) => {
+        if (i % 3 !== 1) return;
+        const info = record.info as Record<string, unknown>;
+        account.partial!.set(String(info.conversationId), refs[i]!);
+        record.info = { ...info, isPartial: true };
+        record.messageRecords = (record.messageRecords as unknown[]).slice(0, 1);
+      });
+    }
     if (faults.outOfWindowRecords && faultApplies(faults, api)) {
       // Records from well outside the asked range, as a misbehaving index would return.
       const stray = Math.floor(fromR / HOUR_MS) - 48;
@@ -340,6 +357,23 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       serve(request, reply, "messaging-interactions", (account) =>
         page(request as SearchRequest, account, "conversations", LIMITS.messagingInteractions.maxRangeMs, LIMITS.messagingInteractions.maxLimit),
       ),
+  );
+
+  // Documented: one conversation by id, whole, answered like a page of the search.
+  app.post<{ Params: { accountId: string }; Querystring: Record<string, string> }>(
+    "/messaging_history/api/account/:accountId/conversations/conversation/search",
+    (request, reply) =>
+      serve(request, reply, "messaging-interactions", (account) => {
+        const source = request.query.source;
+        if (typeof source !== "string" || source.length === 0 || source.length > 20) {
+          throw new HttpProblem(400, { error: "Bad Request", message: "source is required (the calling application, at most 20 characters)" });
+        }
+        const id = (request.body as { conversationId?: unknown } | null)?.conversationId;
+        if (typeof id !== "string" || id.length === 0) throw new HttpProblem(400, { error: "Bad Request", message: "conversationId is required" });
+        const ref = account.partial?.get(id);
+        const records = ref ? [buildConversation(request.params.accountId, seed, ref)] : [];
+        return json({ _metadata: { count: records.length }, conversationHistoryRecords: records });
+      }),
   );
 
   app.post<{ Params: { accountId: string }; Querystring: Record<string, string> }>(

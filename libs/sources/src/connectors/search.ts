@@ -22,6 +22,11 @@ interface SearchSpec {
   bodyFromParams(params: Record<string, unknown>): Record<string, unknown>;
   /** Query parameters every request of this API carries, next-page links included. */
   fixedQuery?: Record<string, string>;
+  /**
+   * Where a record the search marks partial (`info.isPartial`) is served whole: a POST path
+   * (with `{accountId}`) and its body for the record's id.
+   */
+  fullRecord?: { path: string; body(id: string): Record<string, unknown> };
 }
 
 interface RawPage {
@@ -216,6 +221,21 @@ function searchConnector(spec: SearchSpec): Connector {
    * full parse: lets the next request leave while this page is parsed. The link is checked
    * against the parsed one before it is trusted.
    */
+  /**
+   * The whole record for one the search served partial, asked for by its id (the documented way
+   * to its full data); a partial record stored as it came would silently lack messages.
+   */
+  async function fullRecordOf(session: SourceSession, base: string, record: SourceRecord, asReceived: boolean): Promise<SourceRecord> {
+    const { path, body } = spec.fullRecord!;
+    const id = spec.idOf(record);
+    const url = withFixedQuery(`${base}${path.replace("{accountId}", encodeURIComponent(session.accountId))}`);
+    const { raw } = await fetchRaw(session, url, body(id));
+    const page = (asReceived ? receivedPage(raw) : null) ?? toPage(parseJsonText(raw.toString("utf8"), spec.api) as Record<string, unknown>);
+    const full = page.records.find((candidate) => spec.idOf(candidate) === id);
+    if (!full) throw new SourceError("malformed_response", `${SOURCE_API_LABELS[spec.api]} listed ${id} as partial but did not return it whole`, { api: spec.api, byteOffset: 0 });
+    return full;
+  }
+
   async function fetchRaw(session: SourceSession, url: string, body: Record<string, unknown>): Promise<RawPage> {
     const response = await session.http.send(callContext(session), "POST", url, body);
     const head = response.body.subarray(0, 4096).toString("utf8");
@@ -313,7 +333,7 @@ function searchConnector(spec: SearchSpec): Connector {
           } else {
             reader.clear();
           }
-          for (const record of fresh) yield record;
+          for (const record of fresh) yield spec.fullRecord && info(record).isPartial === true ? await fullRecordOf(session, base, record, options.asReceived === true) : record;
           if (!page.next) break;
         }
       }
@@ -342,6 +362,7 @@ export const messagingInteractions = searchConnector({
   maxRangeMs: 90 * 24 * 3_600_000,
   // Documented as required: who is calling (at most 20 characters, ProjectName+AppName+UseCase).
   fixedQuery: { source: MESSAGING_INTERACTIONS_SOURCE },
+  fullRecord: { path: "/messaging_history/api/account/{accountId}/conversations/conversation/search", body: (id) => ({ conversationId: id }) },
   idOf: (r) => String(info(r).conversationId),
   timeOf: (r) => Number(info(r).startTimeL),
   bodyFromParams: (p) => {

@@ -72,6 +72,24 @@ describe("task writes", () => {
     expect(new Set(chain)).toEqual(new Set(["v0", "v1", "v2", "v3"]));
   });
 
+  it("a change whose audit event cannot be written is not made (no task created twice by a retry)", async () => {
+    const t = await readyTenant(gw);
+    const task = (await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ description: "kept" }))).body;
+    // Every audit insert fails until the trigger is dropped, as a database fault would.
+    await gw.prisma.$executeRawUnsafe(`CREATE OR REPLACE FUNCTION test_fail_audit() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'test: audit refused'; END $$ LANGUAGE plpgsql`);
+    await gw.prisma.$executeRawUnsafe(`CREATE TRIGGER test_fail_audit BEFORE INSERT ON "AuditEvent" FOR EACH ROW EXECUTE FUNCTION test_fail_audit()`);
+    try {
+      expect((await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ description: "not kept" }))).status).toBe(500);
+      expect((await gw.call(t.adminKey, "PATCH", `/v1/tasks/${task.id}`, { description: "renamed" })).status).toBe(500);
+      expect((await gw.call(t.adminKey, "DELETE", `/v1/tasks/${task.id}`)).status).toBe(500);
+      expect((await gw.call(t.adminKey, "POST", "/v1/tasks/bulk", { action: "disable", ids: [task.id] })).status).toBe(500);
+    } finally {
+      await gw.prisma.$executeRawUnsafe(`DROP TRIGGER test_fail_audit ON "AuditEvent"`);
+    }
+    const tasks = await gw.prisma.task.findMany({ where: { tenantId: t.tenant.id } });
+    expect(tasks.map((x) => ({ description: x.description, deleted: x.deletedAt !== null, enabled: x.enabled }))).toEqual([{ description: "kept", deleted: false, enabled: true }]);
+  });
+
   it("bulk actions are audited under the task's id as stored, however the caller spelled it", async () => {
     const t = await readyTenant(gw);
     const task = (await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ enabled: true }))).body;

@@ -6,6 +6,7 @@ import type { Prisma, Task, TenantDb } from "@transporter/db";
 import { delayMilliseconds, latestCompleteWindow, resumeAfterChange, resumeAfterEnable, sameSchedule } from "@transporter/schedule";
 import { endpointUrlProblem } from "@transporter/storage";
 import type { GatewayApp } from "../app.js";
+import { writeAudit } from "../audit.js";
 import { afterCursor, instantField, newestFirst, pageQuery, pageSchema, toPage } from "../pagination.js";
 import { conflict, notFound, Problem } from "../problem.js";
 import { lockTask, withTenantLocked, type Transaction } from "../row-locks.js";
@@ -78,11 +79,14 @@ export default async function taskRoutes(app: GatewayApp) {
       const tenant = await tx.tenant.findFirstOrThrow({ select: { taskLimit: true } });
       const count = await tx.task.count({ where: { deletedAt: null } });
       if (count >= tenant.taskLimit) throw conflict(`your account may have ${tenant.taskLimit} task(s) and has ${count}; delete one or ask your operator to raise the limit`);
-      return tx.task.create({
+      const created = await tx.task.create({
         data: { id, ...columnsOf(body), ...notificationColumns(tenantId, id, body), nextRunAt: nextRunAtFor(draft, timezone, now()) } as Prisma.TaskUncheckedCreateInput,
       });
+      // In the same transaction: no task without its audit event (a retry after a failed audit
+      // would otherwise make a second task).
+      await writeAudit(tx, req, { action: "task.create", targetType: "task", targetId: created.id, after: toTaskView(created) });
+      return created;
     });
-    await app.audit(req, { action: "task.create", targetType: "task", targetId: task.id, after: toTaskView(task) });
     return reply.status(201).send(toTaskView(task));
   });
 
@@ -110,6 +114,8 @@ export default async function taskRoutes(app: GatewayApp) {
 
   /** A task changed, as it was just before (read under its lock) and as it is after. */
   type TaskChange = { before: Task; after: Task };
+  /** Writes a change's audit event in the change's own transaction: both happen, or neither. */
+  type AuditChange = (tx: Transaction, change: TaskChange) => Promise<void>;
 
   /** The task under its lock in `tx`, or 404 when it is gone (deleted by a request that went first). */
   async function lockLiveTask(tx: Transaction, task: Task): Promise<Task> {
@@ -118,7 +124,7 @@ export default async function taskRoutes(app: GatewayApp) {
     return locked;
   }
 
-  async function updateTask(req: { db: TenantDb }, task: Task, body: Partial<TaskBody>): Promise<TaskChange> {
+  async function updateTask(req: { db: TenantDb }, task: Task, body: Partial<TaskBody>, audit: AuditChange): Promise<TaskChange> {
     // Disabling alone changes nothing that needs checking, and must work whatever went wrong
     // around the task (a source that lost a permission, a report version since retired).
     const onlyDisabling = body.enabled === false && Object.keys(body).every((field) => field === "enabled");
@@ -126,7 +132,9 @@ export default async function taskRoutes(app: GatewayApp) {
     if (onlyDisabling) {
       return req.db.$transaction(async (tx) => {
         const before = await lockLiveTask(tx, task);
-        return { before, after: await tx.task.update({ where: { id: task.id }, data: { enabled: false, nextRunAt: null } }) };
+        const change = { before, after: await tx.task.update({ where: { id: task.id }, data: { enabled: false, nextRunAt: null } }) };
+        await audit(tx, change);
+        return change;
       });
     }
     // Checked and written under the tenant's row lock, like creates (see there), from the task as
@@ -141,7 +149,9 @@ export default async function taskRoutes(app: GatewayApp) {
         scheduleOrReport: enabling || body.schedule !== undefined || body.reportId !== undefined || body.reportVersion !== undefined,
         existing: { id: before.id, draft: draftOf(before) },
       });
-      return { before, after: await writeTaskChange(tx, before, body, merged, timezone) };
+      const change = { before, after: await writeTaskChange(tx, before, body, merged, timezone) };
+      await audit(tx, change);
+      return change;
     });
   }
 
@@ -170,17 +180,20 @@ export default async function taskRoutes(app: GatewayApp) {
     checkWebhookUrl(body);
     // Audited from the task as it was under the lock: with changes at once, each event's "before"
     // is the previous one's "after".
-    const { before, after } = await updateTask(req, task, body);
-    await app.audit(req, { action: "task.update", targetType: "task", targetId: after.id, before: toTaskView(before), after: toTaskView(after) });
+    const { after } = await updateTask(req, task, body, (tx, { before, after }) =>
+      writeAudit(tx, req, { action: "task.update", targetType: "task", targetId: after.id, before: toTaskView(before), after: toTaskView(after) }),
+    );
     return toTaskView(after);
   });
 
-  async function deleteTask(db: TenantDb, task: Task): Promise<TaskChange> {
+  async function deleteTask(db: TenantDb, task: Task, audit: AuditChange): Promise<TaskChange> {
     // Under the task's lock: of deletes at once, one deletes (and is audited); the others get 404.
     const change = await db.$transaction(async (tx) => {
       const before = await lockLiveTask(tx, task);
       // Soft delete: history keeps its runs (shown as from a deleted task), managed files stay until retention.
-      return { before, after: await tx.task.update({ where: { id: task.id }, data: { deletedAt: new Date(), enabled: false, nextRunAt: null } }) };
+      const deleted = { before, after: await tx.task.update({ where: { id: task.id }, data: { deletedAt: new Date(), enabled: false, nextRunAt: null } }) };
+      await audit(tx, deleted);
+      return deleted;
     });
     // Its failure alert can never be resolved by a later success: it goes with the task.
     await resolveAlert(app.deps.prisma, task.tenantId, runFailureAlertKey(task.id));
@@ -188,8 +201,9 @@ export default async function taskRoutes(app: GatewayApp) {
   }
 
   app.delete("/v1/tasks/:id", { schema: { tags: ["tasks"], params: idParams, response: { 204: z.null() } } }, async (req, reply) => {
-    const { before } = await deleteTask(req.db, await liveTask(req.db, req.params.id));
-    await app.audit(req, { action: "task.delete", targetType: "task", targetId: before.id, before: toTaskView(before) });
+    await deleteTask(req.db, await liveTask(req.db, req.params.id), (tx, { before }) =>
+      writeAudit(tx, req, { action: "task.delete", targetType: "task", targetId: before.id, before: toTaskView(before) }),
+    );
     return reply.status(204).send(null);
   });
 
@@ -210,9 +224,12 @@ export default async function taskRoutes(app: GatewayApp) {
       for (const id of ids.values()) {
         try {
           const task = await liveTask(req.db, id);
-          const { before, after } = req.body.action === "delete" ? await deleteTask(req.db, task) : await updateTask(req, task, { enabled: req.body.action === "enable" });
+          const { action } = req.body;
           // Under the task's id as stored, however the caller spelled it: the audit is searched by it.
-          await app.audit(req, { action: `task.${req.body.action}`, targetType: "task", targetId: before.id, before: toTaskView(before), after: req.body.action === "delete" ? undefined : toTaskView(after) });
+          const audit: AuditChange = (tx, { before, after }) =>
+            writeAudit(tx, req, { action: `task.${action}`, targetType: "task", targetId: before.id, before: toTaskView(before), after: action === "delete" ? undefined : toTaskView(after) });
+          if (action === "delete") await deleteTask(req.db, task, audit);
+          else await updateTask(req, task, { enabled: action === "enable" }, audit);
           results.push({ id, ok: true, status: 200 });
         } catch (error) {
           if (!(error instanceof Problem)) throw error;

@@ -93,22 +93,21 @@ export class RunLocks {
   private async tryLock(runId: string): Promise<boolean> {
     if (this.held.has(runId)) return false;
     this.held.add(runId);
+    let locked = false;
     try {
-      const rows = await this.statement<{ locked: boolean }>(async (client) => client.query("SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked", [this.keyOf(runId)]));
-      if (rows[0]?.locked) return true;
-    } catch (error) {
-      this.held.delete(runId);
-      throw error;
+      const rows = await this.statement<{ locked: boolean }>((client) => client.query("SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked", [this.keyOf(runId)]));
+      locked = rows[0]?.locked === true;
+      return locked;
+    } finally {
+      if (!locked) this.held.delete(runId);
     }
-    this.held.delete(runId);
-    return false;
   }
 
   private async unlock(runId: string): Promise<void> {
     try {
-      // A connection lost meanwhile took its locks with it: nothing to release then.
-      const client = this.client;
-      if (client) await this.statement((current) => (current === client ? current.query("SELECT pg_advisory_unlock(hashtextextended($1, 0))", [this.keyOf(runId)]) : Promise.resolve({ rows: [] })));
+      // A connection lost meanwhile took its locks with it: nothing to release then (and on a
+      // newer one, unlocking what it never held does nothing).
+      if (this.client) await this.statement((client) => client.query("SELECT pg_advisory_unlock(hashtextextended($1, 0))", [this.keyOf(runId)]));
     } catch {
       // The same: the connection is gone, and its locks with it.
     } finally {

@@ -37,6 +37,21 @@ function whenRedisGone(redis: Redis, goneMs: number): { gone: Promise<"gone">; c
   return { gone, cancel: () => clearInterval(timer) };
 }
 
+/** Resolves true once `redis` is ready (at once if it is), false if it is not within `ms`. */
+export async function readyWithin(redis: Redis, ms: number): Promise<boolean> {
+  if (redis.status === "ready") return true;
+  let onReady = () => {};
+  let timer: NodeJS.Timeout | undefined;
+  const ready = await new Promise<boolean>((resolve) => {
+    onReady = () => resolve(true);
+    redis.once("ready", onReady);
+    timer = setTimeout(() => resolve(false), ms);
+  });
+  clearTimeout(timer);
+  redis.off("ready", onReady);
+  return ready;
+}
+
 /**
  * Waits for `closing`, unless `redis` is down for `goneMs` in a row meanwhile: then stops waiting
  * (`closing` carries on unawaited) and says "gone". For a close that waits on work that may in
@@ -65,15 +80,7 @@ export async function unlessRedisGone(closing: Promise<unknown>, redis: Redis, o
  */
 export async function closeWorker(worker: Pick<Worker, "pause" | "close">, redis: Redis, options: CloseOptions = {}): Promise<WorkerCloseOutcome> {
   let outcome: WorkerCloseOutcome = "closed";
-  if (redis.status !== "ready") {
-    let onReady = () => {};
-    const back = new Promise<void>((resolve) => {
-      onReady = () => resolve();
-      redis.once("ready", onReady);
-    });
-    if ((await unlessRedisGone(back, redis, options)) === "gone") outcome = "forced";
-    redis.off("ready", onReady);
-  }
+  if (!(await readyWithin(redis, options.goneMs ?? REDIS_GONE_MS))) outcome = "forced";
   if (outcome === "closed" && (await unlessRedisGone(worker.pause(), redis, options)) === "gone") outcome = "abandoned";
   // The jobs have finished, or are given up on: only the connections are left to close.
   await worker.close(true);

@@ -34,9 +34,12 @@ export function logConnectionOutages(redis: Redis, logger: OutageLogger, connect
 /** Network errors of a connection that ioredis reconnects after (by code, or BullMQ's closed-connection message). */
 const CONNECTION_ERROR_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EHOSTUNREACH", "ENETUNREACH", "ENOTFOUND", "EAI_AGAIN", "EPIPE", "ECONNABORTED"]);
 
+/** The same codes named in a message (an error wrapped by ioredis or BullMQ keeps only its text). */
+const CONNECTION_ERROR_TEXT = new RegExp(`\\b(${[...CONNECTION_ERROR_CODES].join("|")})\\b`);
+
 function isConnectionError(error: Error): boolean {
   const code = (error as NodeJS.ErrnoException).code;
-  return (code !== undefined && CONNECTION_ERROR_CODES.has(code)) || error.message === "Connection is closed." || /\b(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|EAI_AGAIN)\b/.test(error.message);
+  return (code !== undefined && CONNECTION_ERROR_CODES.has(code)) || error.message === "Connection is closed." || CONNECTION_ERROR_TEXT.test(error.message);
 }
 
 /**

@@ -3,7 +3,7 @@ export { PermanentError, isPermanent, errorCodeOf } from "./errors.js";
 export { createRedis, logConnectionOutages, logWorkerErrors, type OutageLogger, type Redis } from "./connection.js";
 export { JobProducer, defaultJobOptions, type RetryPolicy } from "./producer.js";
 export { createWorker, closeOnSignals, QueueWorker, type WorkerSettings } from "./worker.js";
-export { closeRedis, closeWorker, unlessRedisGone, REDIS_GONE_MS, type CloseOptions, type WorkerCloseOutcome } from "./close.js";
+export { closeRedis, closeWorker, readyWithin, unlessRedisGone, REDIS_GONE_MS, type CloseOptions, type WorkerCloseOutcome } from "./close.js";
 export { createStageWorker, type RunFields, type StageContext, type StageOutput, type StageWorkerOptions } from "./stage.js";
 export { testRedisPrefix } from "./testing.js";
 export { observeQueueDepths, type QueueDepthOptions } from "./metrics.js";

@@ -5,7 +5,7 @@ import swagger from "@fastify/swagger";
 import swaggerUi from "@fastify/swagger-ui";
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError, jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from "fastify-type-provider-zod";
 import type { TenantDb } from "@transporter/db";
-import { closeRedis, createRedis, logConnectionOutages, type Redis } from "@transporter/queue";
+import { closeRedis, createRedis, logConnectionOutages, readyWithin } from "@transporter/queue";
 import { createLogger } from "@transporter/telemetry";
 import { writeAudit, type AuditEntry } from "./audit.js";
 import { authenticate, requireRole, TenantClients, type AuthContext } from "./auth.js";
@@ -51,20 +51,6 @@ const NUL = "\u0000";
 const MAX_NUL_PROBLEMS = 10;
 /** How long counting a request against its rate limit may take before the request goes uncounted. */
 const RATE_LIMIT_COUNT_MS = 2_000;
-
-/** Resolves once `redis` is ready, or after `ms` (Redis away: the gateway starts all the same). */
-async function whenReady(redis: Redis, ms: number): Promise<void> {
-  if (redis.status === "ready") return;
-  let onReady = () => {};
-  let timer: NodeJS.Timeout | undefined;
-  await new Promise<void>((resolve) => {
-    onReady = resolve;
-    redis.once("ready", onReady);
-    timer = setTimeout(resolve, ms);
-  });
-  clearTimeout(timer);
-  redis.off("ready", onReady);
-}
 
 /**
  * A parsed JSON object, query string or path parameters (the router's and the query parser's are
@@ -232,7 +218,7 @@ export async function buildApp(deps: GatewayDeps): Promise<GatewayApp> {
   logConnectionOutages(limitRedis, logger, "gateway rate limit");
   app.addHook("onClose", async () => closeRedis(limitRedis));
   // Connected before the first request when Redis is there: the first requests would go uncounted.
-  await whenReady(limitRedis, RATE_LIMIT_COUNT_MS);
+  await readyWithin(limitRedis, RATE_LIMIT_COUNT_MS);
   await app.register(rateLimit, {
     global: true,
     max: deps.config.API_RATE_LIMIT_PER_MINUTE,

@@ -259,6 +259,14 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   // --- Messaging Interactions -----------------------------------------------------------------
   type SearchRequest = FastifyRequest<{ Params: { accountId: string }; Querystring: Record<string, string>; Body: unknown }>;
 
+  /** Documented as required of Messaging Interactions callers: who is calling, at most 20 characters. */
+  function requireSource(query: Record<string, string>): void {
+    const { source } = query;
+    if (typeof source !== "string" || source.length === 0 || source.length > 20) {
+      throw new HttpProblem(400, { error: "Bad Request", message: "source is required (the calling application, at most 20 characters)" });
+    }
+  }
+
   function searchWindow(request: SearchRequest, maxRangeMs: number, maxLimit: number) {
     const q = request.query;
     const offset = q.offset === undefined ? 0 : Number(q.offset);
@@ -287,11 +295,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     maxLimit: number,
   ) {
     const { offset, limit, fromR, toR, desc, content } = searchWindow(request, maxRangeMs, maxLimit);
-    // Documented as required of Messaging Interactions callers: who is calling, at most 20 characters.
-    const source = request.query.source;
-    if (kind === "conversations" && (typeof source !== "string" || source.length === 0 || source.length > 20)) {
-      throw new HttpProblem(400, { error: "Bad Request", message: "source is required (the calling application, at most 20 characters)" });
-    }
+    if (kind === "conversations") requireSource(request.query);
     const accountId = request.params.accountId;
     const volume = account.registration?.volume;
     const spec =
@@ -364,10 +368,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     "/messaging_history/api/account/:accountId/conversations/conversation/search",
     (request, reply) =>
       serve(request, reply, "messaging-interactions", (account) => {
-        const source = request.query.source;
-        if (typeof source !== "string" || source.length === 0 || source.length > 20) {
-          throw new HttpProblem(400, { error: "Bad Request", message: "source is required (the calling application, at most 20 characters)" });
-        }
+        requireSource(request.query);
         const id = (request.body as { conversationId?: unknown } | null)?.conversationId;
         if (typeof id !== "string" || id.length === 0) throw new HttpProblem(400, { error: "Bad Request", message: "conversationId is required" });
         const ref = account.partial?.get(id);

@@ -129,7 +129,7 @@ function sameOrigin(a: string, b: string): boolean {
  * a repeating `next` link detected. Pages are requested ahead while the current one is consumed.
  */
 function searchConnector(spec: SearchSpec): Connector {
-  /** `url` with the API's fixed query parameters it lacks (a next-page link may leave them out). */
+  /** `url` with the API's fixed query parameters it lacks. */
   function withFixedQuery(url: string): string {
     if (!spec.fixedQuery) return url;
     let parsed: URL;
@@ -176,7 +176,7 @@ function searchConnector(spec: SearchSpec): Connector {
     if (records !== undefined && !Array.isArray(records)) {
       throw new SourceError("malformed_response", `Malformed response from ${SOURCE_API_LABELS[spec.api]}: "${spec.recordsKey}" is not a list`, { api: spec.api, byteOffset: 0 });
     }
-    const next = typeof metadata.next?.href === "string" ? withFixedQuery(metadata.next.href) : null;
+    const next = typeof metadata.next?.href === "string" ? metadata.next.href : null;
     return { records: (records ?? []) as SourceRecord[], next };
   }
 
@@ -197,7 +197,7 @@ function searchConnector(spec: SearchSpec): Connector {
     }
     assertWholePage(metadata);
     try {
-      const next = typeof metadata.next?.href === "string" ? withFixedQuery(metadata.next.href) : null;
+      const next = typeof metadata.next?.href === "string" ? metadata.next.href : null;
       const records: SourceRecord[] = new Array(layout.recordStarts.length);
       for (let k = 0; k < records.length; k++) {
         const infoStart = layout.infoStarts[k]!;
@@ -216,11 +216,11 @@ function searchConnector(spec: SearchSpec): Connector {
     return toPage(data);
   }
 
-  /**
-   * The page's raw body plus the `next` link read from its head, before the (much slower)
-   * full parse: lets the next request leave while this page is parsed. The link is checked
-   * against the parsed one before it is trusted.
-   */
+  /** A page's body as records: as received when asked and plainly shaped, else parsed in full. */
+  function readPage(raw: Buffer, asReceived: boolean): SearchPage {
+    return (asReceived ? receivedPage(raw) : null) ?? toPage(parseJsonText(raw.toString("utf8"), spec.api) as Record<string, unknown>);
+  }
+
   /**
    * The whole record for one the search served partial, asked for by its id (the documented way
    * to its full data); a partial record stored as it came would silently lack messages.
@@ -230,17 +230,22 @@ function searchConnector(spec: SearchSpec): Connector {
     const id = spec.idOf(record);
     const url = withFixedQuery(`${base}${path.replace("{accountId}", encodeURIComponent(session.accountId))}`);
     const { raw } = await fetchRaw(session, url, body(id));
-    const page = (asReceived ? receivedPage(raw) : null) ?? toPage(parseJsonText(raw.toString("utf8"), spec.api) as Record<string, unknown>);
+    const page = readPage(raw, asReceived);
     const full = page.records.find((candidate) => spec.idOf(candidate) === id);
     if (!full) throw new SourceError("malformed_response", `${SOURCE_API_LABELS[spec.api]} listed ${id} as partial but did not return it whole`, { api: spec.api, byteOffset: 0 });
     return full;
   }
 
+  /**
+   * The page's raw body plus the `next` link read from its head, before the (much slower)
+   * full parse: lets the next request leave while this page is parsed. The link is checked
+   * against the parsed one before it is trusted.
+   */
   async function fetchRaw(session: SourceSession, url: string, body: Record<string, unknown>): Promise<RawPage> {
     const response = await session.http.send(callContext(session), "POST", url, body);
     const head = response.body.subarray(0, 4096).toString("utf8");
     const match = /"next"\s*:\s*\{[^{}]*?"href"\s*:\s*"([^"\\]+)"/.exec(head);
-    return { raw: response.body, peekedNext: match ? withFixedQuery(match[1]!) : null };
+    return { raw: response.body, peekedNext: match ? match[1]! : null };
   }
 
   return {
@@ -264,7 +269,7 @@ function searchConnector(spec: SearchSpec): Connector {
          * the platform's links may name an internal host (its documented examples show
          * localhost:8080) and leave the sort out, and paging by offset in another order would
          * skip and repeat records without a word. A link without an offset is followed as given
-         * (on our host only).
+         * (on our host only), with our fixed parameters.
          */
         const linkTo = (href: string): string => {
           let link: URL;
@@ -274,7 +279,7 @@ function searchConnector(spec: SearchSpec): Connector {
             return href;
           }
           const offset = link.searchParams.get("offset");
-          if (offset === null || !/^\d{1,9}$/.test(offset)) return href;
+          if (offset === null || !/^\d{1,9}$/.test(offset)) return withFixedQuery(href);
           const limit = link.searchParams.get("limit");
           return pageUrl(Number(offset), limit !== null && /^\d{1,3}$/.test(limit) && Number(limit) >= 1 && Number(limit) <= spec.maxPageSize ? Number(limit) : pageSize);
         };
@@ -299,7 +304,7 @@ function searchConnector(spec: SearchSpec): Connector {
         let stalled = 0;
         for (let pending = reader.take(); pending; pending = reader.take()) {
           const { raw }: RawPage = await pending;
-          const parsed = (options.asReceived ? receivedPage(raw) : null) ?? toPage(parseJsonText(raw.toString("utf8"), spec.api) as Record<string, unknown>);
+          const parsed = readPage(raw, options.asReceived === true);
           const page = { ...parsed, next: parsed.next === null ? null : linkTo(parsed.next) };
           // Progress is a record not seen on the last pages, inside the window or not: the API's
           // 10-minute rounding can fill edge pages with records outside it, and they are new.

@@ -7,10 +7,20 @@ const RETRY_MS = 500;
 
 export interface RunLocksOptions {
   /**
-   * Called when the connection is lost while runs are held: their locks are gone (the server
-   * released them), so another attempt may now work on them at the same time as this one.
+   * Called when the connection holding runs' locks was lost (the server released the locks) and
+   * they were taken again on a new one: `relocked` are held again (nobody came in meanwhile);
+   * `lost` were taken by another attempt, or could not be asked for, and their work's signal is
+   * aborted with RunLockLost.
    */
-  onLost?: (runIds: string[], error: Error | undefined) => void;
+  onLost?: (outcome: { relocked: string[]; lost: string[] }, error: Error | undefined) => void;
+}
+
+/** The reason a held run's signal is aborted: another attempt may now be working on the run. */
+export class RunLockLost extends Error {
+  constructor(readonly runId: string) {
+    super(`lost run ${runId}'s lock with its database connection, and another attempt may be working on it; this attempt stops`);
+    this.name = "RunLockLost";
+  }
 }
 
 /** Thrown by `RunLocks.hold` when it stopped waiting (the worker is stopping). */
@@ -30,12 +40,20 @@ export class RunLockWaitAbandoned extends Error {
  * both would write the same file at once. The second attempt waits here for the first to end;
  * then it finds the run finished. The lock goes with its connection, so a worker that dies
  * (SIGKILL, a lost node) lets the next attempt in at once, with no lease to run out.
+ *
+ * A connection lost while its process lives on (a failover, pg_terminate_backend, a middlebox)
+ * releases the locks under work still running. The locks are taken again on a new connection at
+ * once; a run whose lock another attempt took meanwhile has its work's signal aborted, so that
+ * the two never carry on side by side.
  */
 export class RunLocks {
   private client: pg.Client | undefined;
   private connecting: Promise<pg.Client> | undefined;
-  /** Held by this process: a session's advisory locks are re-entrant, so the session alone cannot keep two of its own jobs apart. */
-  private readonly held = new Set<string>();
+  /**
+   * Held by this process, each with its work's abort controller: a session's advisory locks are
+   * re-entrant, so the session alone cannot keep two of its own jobs apart.
+   */
+  private readonly held = new Map<string, AbortController>();
   private closed = false;
   /** The connection's statements, one after another (pg deprecates queueing them on one client). */
   private statements: Promise<unknown> = Promise.resolve();
@@ -57,18 +75,23 @@ export class RunLocks {
   /**
    * Runs `work` holding the run's lock, waiting as long as another attempt holds it, unless
    * `stopping()` says to stop waiting (RunLockWaitAbandoned). `onWait` is called once, when the
-   * lock is found taken.
+   * lock is found taken. `work`'s signal is aborted (reason RunLockLost) if the lock is lost to
+   * another attempt while it runs: it must then stop before it writes anything more.
    */
-  async hold<T>(runId: string, work: () => Promise<T>, options: { stopping?: () => boolean; onWait?: () => void } = {}): Promise<T> {
+  async hold<T>(runId: string, work: (lockLost: AbortSignal) => Promise<T>, options: { stopping?: () => boolean; onWait?: () => void } = {}): Promise<T> {
     let waited = false;
-    while (!(await this.tryLock(runId))) {
+    let controller: AbortController | undefined;
+    for (;;) {
+      if (this.closed) throw new RunLockWaitAbandoned(runId);
+      controller = await this.tryLock(runId);
+      if (controller) break;
       if (!waited) options.onWait?.();
       waited = true;
-      if (options.stopping?.() || this.closed) throw new RunLockWaitAbandoned(runId);
+      if (options.stopping?.()) throw new RunLockWaitAbandoned(runId);
       await new Promise((resolve) => setTimeout(resolve, RETRY_MS));
     }
     try {
-      return await work();
+      return await work(controller.signal);
     } finally {
       await this.unlock(runId);
     }
@@ -90,17 +113,50 @@ export class RunLocks {
     await client?.end().catch(() => undefined);
   }
 
-  private async tryLock(runId: string): Promise<boolean> {
-    if (this.held.has(runId)) return false;
-    this.held.add(runId);
+  /** The run's lock if it is free: the controller of the work that will hold it; undefined if taken. */
+  private async tryLock(runId: string): Promise<AbortController | undefined> {
+    if (this.held.has(runId)) return undefined;
+    const controller = new AbortController();
+    this.held.set(runId, controller);
     let locked = false;
     try {
-      const rows = await this.statement<{ locked: boolean }>((client) => client.query("SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked", [this.keyOf(runId)]));
-      locked = rows[0]?.locked === true;
-      return locked;
+      locked = await this.lockStatement(runId);
+      return locked ? controller : undefined;
     } finally {
       if (!locked) this.held.delete(runId);
     }
+  }
+
+  private async lockStatement(runId: string): Promise<boolean> {
+    const rows = await this.statement<{ locked: boolean }>((client) => client.query("SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS locked", [this.keyOf(runId)]));
+    return rows[0]?.locked === true;
+  }
+
+  /**
+   * After the connection was lost with runs held: takes their locks again on a new connection.
+   * A run whose lock is taken (another attempt got in first), or that cannot be asked for (the
+   * database is out of reach), has its work aborted.
+   */
+  private async relock(runIds: string[], error: Error | undefined): Promise<void> {
+    const outcome = { relocked: [] as string[], lost: [] as string[] };
+    for (const runId of runIds) {
+      const controller = this.held.get(runId);
+      // Its work ended meanwhile (its unlock found no connection: nothing to release).
+      if (!controller || controller.signal.aborted) continue;
+      const locked = await this.lockStatement(runId).catch(() => false);
+      // The work may have ended while the lock was asked for: then the lock is not its any more.
+      if (this.held.get(runId) !== controller) {
+        if (locked) await this.statement((client) => client.query("SELECT pg_advisory_unlock(hashtextextended($1, 0))", [this.keyOf(runId)])).catch(() => undefined);
+        continue;
+      }
+      if (locked) {
+        outcome.relocked.push(runId);
+      } else {
+        outcome.lost.push(runId);
+        controller.abort(new RunLockLost(runId));
+      }
+    }
+    this.options.onLost?.(outcome, error);
   }
 
   private async unlock(runId: string): Promise<void> {
@@ -128,7 +184,8 @@ export class RunLocks {
   }
 
   private async connection(): Promise<pg.Client> {
-    if (this.closed) throw new Error("run locks closed");
+    // Closed, a connection is still opened for the runs held (to take their locks again).
+    if (this.closed && this.held.size === 0) throw new Error("run locks closed");
     if (this.client) return this.client;
     this.connecting ??= (async () => {
       const client = new pg.Client(this.connectionConfig);
@@ -138,7 +195,7 @@ export class RunLocks {
       const lost = () => {
         if (this.client !== client) return;
         this.client = undefined;
-        if (!this.closed && this.held.size > 0) this.options.onLost?.([...this.held], lastError);
+        if (this.held.size > 0) void this.relock([...this.held.keys()], lastError);
       };
       client.on("error", (error) => {
         lastError = error;

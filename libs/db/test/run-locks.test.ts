@@ -1,16 +1,23 @@
 import { setTimeout as sleep } from "node:timers/promises";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { RunLocks, RunLockWaitAbandoned } from "../src/index.js";
+import { RunLockLost, RunLocks, RunLockWaitAbandoned, type RunLocksOptions } from "../src/index.js";
 import { createTestDatabase, type TestDatabase } from "../src/testing.js";
 
 describe("run locks (one attempt at a time per run, across processes)", () => {
   let db: TestDatabase;
   const opened: RunLocks[] = [];
-  const locks = (namespace = "deliver") => {
-    const made = RunLocks.over(db.prisma, namespace);
+  const locks = (namespace = "deliver", options: RunLocksOptions = {}) => {
+    const made = RunLocks.over(db.prisma, namespace, options);
     opened.push(made);
     return made;
   };
+  /** Ends the sessions holding advisory locks in this database, as a failover or pg_terminate_backend does, the process living on. */
+  const dropLockConnections = () =>
+    db.prisma.$executeRawUnsafe(
+      `SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid() AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+    );
+
   beforeAll(async () => {
     db = await createTestDatabase();
   });
@@ -62,12 +69,11 @@ describe("run locks (one attempt at a time per run, across processes)", () => {
   });
 
   it("a holder whose connection dies (its process killed) lets the next in; a waiter told to stop stops", async () => {
-    const dying = locks();
-    const entered = new Promise<void>((resolve) => void dying.hold("run-k", async () => {
-      resolve();
-      await new Promise(() => undefined);
-    }).catch(() => undefined));
-    await entered;
+    // Another process's session holding the run's lock, as a worker that is then killed.
+    const dying = new pg.Client({ connectionString: db.url });
+    await dying.connect();
+    dying.on("error", () => undefined);
+    await dying.query("SELECT pg_advisory_lock(hashtextextended($1, 0))", ["transporter:deliver:run-k"]);
     const other = locks();
     let stop = false;
     const abandoned = other.hold("run-k", async () => "ran", { stopping: () => stop });
@@ -75,9 +81,71 @@ describe("run locks (one attempt at a time per run, across processes)", () => {
     stop = true;
     await expect(abandoned).rejects.toBeInstanceOf(RunLockWaitAbandoned);
     // As the server ends a dead client's session.
-    await db.prisma.$executeRawUnsafe(
-      `SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND pid <> pg_backend_pid() AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
-    );
+    await dropLockConnections();
     await expect(other.hold("run-k", async () => "ran")).resolves.toBe("ran");
+    await dying.end().catch(() => undefined);
+  });
+
+  /** Holds runId until `release` is called; resolves `entered` with the work's signal. */
+  function holdUntilReleased(held: RunLocks, runId: string) {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let enter!: (signal: AbortSignal) => void;
+    const entered = new Promise<AbortSignal>((resolve) => (enter = resolve));
+    const done = held.hold(runId, async (lockLost) => {
+      enter(lockLost);
+      await Promise.race([gate, new Promise((_, reject) => lockLost.addEventListener("abort", () => reject(lockLost.reason)))]);
+      return "finished";
+    });
+    return { entered, release, done };
+  }
+
+  it("a connection lost while the process lives on: the locks are taken again on a new one and the work goes on, still alone", async () => {
+    const outcomes: Array<{ relocked: string[]; lost: string[] }> = [];
+    const first = locks("deliver", { onLost: (outcome) => void outcomes.push(outcome) });
+    const runId = "run-relocked";
+    const work = holdUntilReleased(first, runId);
+    const signal = await work.entered;
+    await dropLockConnections();
+    await expect.poll(() => outcomes, { timeout: 5_000 }).toEqual([{ relocked: [runId], lost: [] }]);
+    expect(signal.aborted).toBe(false);
+    // Held again: another process's attempt still waits for this one.
+    let waited = false;
+    const second = locks().hold(runId, async () => "second", { onWait: () => (waited = true) });
+    await expect.poll(() => waited, { timeout: 5_000 }).toBe(true);
+    work.release();
+    await expect(work.done).resolves.toBe("finished");
+    await expect(second).resolves.toBe("second");
+  });
+
+  it("a connection lost while another attempt waits: the other gets in first, and this attempt's work is aborted (RunLockLost)", async () => {
+    const outcomes: Array<{ relocked: string[]; lost: string[] }> = [];
+    const first = locks("deliver", { onLost: (outcome) => void outcomes.push(outcome) });
+    const runId = "run-taken-over";
+    const work = holdUntilReleased(first, runId);
+    await work.entered;
+    // Another process blocked on the lock gets it the moment the server ends the first's session.
+    const other = new pg.Client({ connectionString: db.url });
+    await other.connect();
+    try {
+      const taken = other.query("SELECT pg_advisory_lock(hashtextextended($1, 0))", [`transporter:deliver:${runId}`]);
+      await expect
+        .poll(async () => (await db.prisma.$queryRawUnsafe<Array<{ n: number }>>(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`))[0]?.n)
+        .toBe(1);
+      await dropLockConnections();
+      await taken;
+      const error = await work.done.catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(RunLockLost);
+      expect((error as RunLockLost).runId).toBe(runId);
+      expect(outcomes).toEqual([{ relocked: [], lost: [runId] }]);
+      // The lock is the other's: this process's next attempt waits for it.
+      const stop = { now: false };
+      const next = first.hold(runId, async () => "ran", { stopping: () => stop.now });
+      await sleep(700);
+      stop.now = true;
+      await expect(next).rejects.toBeInstanceOf(RunLockWaitAbandoned);
+    } finally {
+      await other.end();
+    }
   });
 });

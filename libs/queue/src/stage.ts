@@ -35,6 +35,12 @@ export interface StageContext<S extends Stage> {
    * called more than once; discarded if the stage fails.
    */
   setRunFields(fields: RunFields): void;
+  /**
+   * Of an exclusive stage (see StageWorkerOptions.exclusive): aborted, with RunLockLost as its
+   * reason, if the run's lock is lost to another attempt while the handler works. The handler
+   * must then stop before it writes anything more.
+   */
+  lockLost?: AbortSignal;
 }
 
 /** What a stage hands to the next one: the staging key(s) of its output. */
@@ -97,8 +103,11 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
   let stopping = false;
   const runLocks = options.exclusive
     ? RunLocks.over(prisma, stage, {
-        onLost: (runIds, error) =>
-          logger.error({ runIds, err: error ? { message: error.message } : undefined }, "lost the database connection holding these runs' locks while working on them; another attempt may now work on them at the same time"),
+        onLost: ({ relocked, lost }, error) => {
+          const err = error ? { message: error.message } : undefined;
+          if (relocked.length > 0) logger.warn({ runIds: relocked, err }, "lost the database connection holding these runs' locks while working on them; took the locks again on a new one");
+          if (lost.length > 0) logger.error({ runIds: lost, err }, "lost these runs' locks with the database connection holding them, and could not take them again; their attempts stop (another attempt may be working on them)");
+        },
       })
     : undefined;
 
@@ -158,7 +167,7 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
    * One job of this stage: claims the run, runs the handler, hands over or fails the run. The
    * notification a finished run owes goes into `later`, queued once the run's lock is released.
    */
-  async function processJob(payload: JobPayload<S>, job: Job, token: string | undefined, span: Span, later: Later): Promise<void> {
+  async function processJob(payload: JobPayload<S>, job: Job, token: string | undefined, span: Span, later: Later, lockLost?: AbortSignal): Promise<void> {
     // Claims the run for this stage (status, start, attempt) unless it has finished or moved on.
     const begun = await beginStage(prisma, { runId: payload.runId, tenantId: payload.tenantId, stage, at: new Date() });
     if (begun.state === "missing") {
@@ -197,7 +206,7 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
         await producer.enqueue(next, { runId: run.id, tenantId: run.tenantId, trace: payload.trace, ...((run.staging ?? {}) as Record<string, string>) } as never);
         return;
       }
-      const output = (await options.handler({ run, task: run.task, tenant: run.tenant, payload, job, logger: runLogger, span, setRunFields })) ?? {};
+      const output = (await options.handler({ run, task: run.task, tenant: run.tenant, payload, job, logger: runLogger, span, setRunFields, ...(lockLost ? { lockLost } : {}) })) ?? {};
       const staging = { ...((run.staging ?? {}) as Record<string, string>), ...output };
       stageDuration.record((Date.now() - started) / 1000, { stage, report: run.task.reportId });
       const records = stage === "fetch" && typeof fields.records === "number" ? fields.records : null;
@@ -241,7 +250,9 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
     } catch (error) {
       // Cut off by a shutdown that stopped waiting for it, Redis being gone: not the run's
       // failure. The job keeps its lock until it lapses; then another worker retries it.
-      if (cutOff) throw error;
+      // Or its run's lock was lost to another attempt, which carries the run on: this one
+      // writes nothing on the run (its job, taken over, is no longer this worker's either).
+      if (cutOff || lockLost?.aborted) throw error;
       // The platform asked to be left alone for longer than any of BullMQ's retries would wait (a
       // 429's Retry-After): the job waits that long and tries again, without using up an attempt,
       // for as long as the run is young enough. BullMQ's backoff would retry sooner, be refused
@@ -285,7 +296,7 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
             if (!runLocks) return await processJob(payload, job, token, span, later);
             // One attempt at a time per run (see RunLocks): a job taken over while its first worker
             // still works on it waits for that attempt to end, then finds the run finished.
-            return await runLocks.hold(payload.runId, () => processJob(payload, job, token, span, later), {
+            return await runLocks.hold(payload.runId, (lockLost) => processJob(payload, job, token, span, later, lockLost), {
               stopping: () => stopping,
               onWait: () => logger.warn({ runId: payload.runId }, "another attempt is working on this run; waiting for it to end"),
             });

@@ -4,6 +4,7 @@
  * worker must not deliver the same file at the same time; it waits, then finds the run finished.
  */
 import { Writable } from "node:stream";
+import pg from "pg";
 import type { Config } from "@transporter/config";
 import { createLogger } from "@transporter/telemetry";
 import { describe, expect, it } from "vitest";
@@ -97,4 +98,40 @@ describe("an exclusive stage (deliver) taken over while its first attempt still 
     await closeRedis(cutOffRedis);
     await producer.close();
   }, 60_000);
+
+  it("the first attempt's lock lost with its database connection to an attempt waiting elsewhere: the first stops and writes nothing on the run", async () => {
+    const run = await newRun();
+    const logs: string[] = [];
+    const logger = createLogger({ name: "exclusive-test", level: "info", destination: new Writable({ write: (chunk, _enc, done) => void (logs.push(String(chunk)), done()) }) });
+    let entered = false;
+    const handler = async ({ lockLost }: { lockLost?: AbortSignal }) => {
+      entered = true;
+      // A delivery under way: it stops only when told its lock is lost.
+      await new Promise((_, reject) => lockLost?.addEventListener("abort", () => reject(lockLost.reason)));
+    };
+    const producer = new JobProducer(env.redis, prefix, { attempts: 3, backoffMs: 10 });
+    const worker = createStageWorker({ stage: "deliver", config, prisma: env.db.prisma, redis: env.redis, producer, logger, exclusive: true, handler });
+    await producer.enqueue("deliver", { runId: run.id, tenantId: run.tenantId, encryptedKey: `tenants/${run.tenantId}/runs/${run.id}/encrypted/report.csv.pgp` });
+    await expect.poll(() => entered, { timeout: 10_000 }).toBe(true);
+
+    // Another process's attempt blocks on the run's lock; the server then ends the first's lock session.
+    const other = new pg.Client({ connectionString: env.db.url });
+    await other.connect();
+    try {
+      const taken = other.query("SELECT pg_advisory_lock(hashtextextended($1, 0))", [`transporter:deliver:${run.id}`]);
+      await expect.poll(async () => (await env.db.prisma.$queryRawUnsafe<Array<{ n: number }>>(`SELECT count(*)::int AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted`))[0]?.n).toBe(1);
+      await env.db.prisma.$executeRawUnsafe(
+        `SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted AND pid <> pg_backend_pid() AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
+      );
+      await taken;
+      await expect.poll(() => logs.some((line) => line.includes("could not take them again; their attempts stop")), { timeout: 10_000 }).toBe(true);
+      // The first attempt's failure leaves the run to the attempt that holds it: no error, no retry count, not failed.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(await env.db.prisma.run.findUniqueOrThrow({ where: { id: run.id } })).toMatchObject({ status: "DELIVERING", error: null });
+    } finally {
+      await worker.close();
+      await producer.close();
+      await other.end();
+    }
+  }, 30_000);
 });

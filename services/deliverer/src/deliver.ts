@@ -87,6 +87,12 @@ export function createDeliverHandler(deps: DeliverDeps) {
     const subfolder = options.dateFolders ? dateSubfolder(run.windowStart, zone) : undefined;
     const stored = await deps.staging.stat(payload.encryptedKey);
     const body = await deps.staging.get(payload.encryptedKey);
+    // The run's lock lost to another attempt (see RunLocks): the body fails under the adapter,
+    // which then cleans up as after any cut read, so this attempt never puts the file in place
+    // beside the other's.
+    const stopOnLockLost = () => body.destroy(ctx.lockLost?.reason as Error);
+    ctx.lockLost?.addEventListener("abort", stopOnLockLost, { once: true });
+    if (ctx.lockLost?.aborted) stopOnLockLost();
 
     ctx.span.setAttributes({ "transporter.destination_kind": destination.kind });
     let result;
@@ -111,11 +117,14 @@ export function createDeliverHandler(deps: DeliverDeps) {
       });
     } catch (error) {
       body.destroy();
+      if (ctx.lockLost?.aborted) throw ctx.lockLost.reason;
       if (isDestinationError(error) && error.permanent) {
         await deps.prisma.destination.update({ where: { id: destination.id }, data: { lastError: error.message } });
         throw new PermanentError(error.code, error.message, { cause: error });
       }
       throw error;
+    } finally {
+      ctx.lockLost?.removeEventListener("abort", stopOnLockLost);
     }
 
     const deliveredAt = now();

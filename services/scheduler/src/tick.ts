@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import type pg from "pg";
 import { RUN_IN_PROGRESS } from "@transporter/db";
-import { catchUpWindowsFor, computeNextRunAt, isValidTimeZone, planDueWindows, validateSchedule, type Schedule } from "@transporter/schedule";
+import { catchUpWindowsFor, isValidTimeZone, planDueWindows, resumeAfterEnable, validateSchedule, type Schedule } from "@transporter/schedule";
 
 /**
  * The due-task query. Its plan is one scan of the partial index "Task_due_idx" (nextRunAt
@@ -150,15 +150,19 @@ export async function processDueBatch(client: pg.ClientBase, options: BatchOptio
       result.unschedulable.push({ taskId: task.id, reason });
       advanceIds.push(task.id);
       advanceTo.push(null);
-      coveredUntil.push(null);
+      // Kept: where delivered windows end still bounds the windows made once it is schedulable.
+      coveredUntil.push(task.coveredUntil);
       continue;
     }
     if (tenant?.disabled) {
       // A disabled account runs nothing; its tasks resume from the next window once enabled
-      // (the disabled period is not covered, as for a disabled task).
+      // (the disabled period is not covered, as for a disabled task). The coverage moves up to
+      // that window's start, never back: a schedule change made meanwhile must not reach back
+      // over windows already delivered.
+      const resumed = resumeAfterEnable(task, zone, task.coveredUntil, now);
       advanceIds.push(task.id);
-      advanceTo.push(computeNextRunAt(task, zone, now));
-      coveredUntil.push(null);
+      advanceTo.push(resumed.nextRunAt);
+      coveredUntil.push(resumed.coveredUntil);
       continue;
     }
     const limit = catchUpWindowsFor(task, catchUpDays);
@@ -210,7 +214,7 @@ export async function processDueBatch(client: pg.ClientBase, options: BatchOptio
  */
 export async function initializeMissingNextRunAt(client: pg.ClientBase, now: Date, limit = 1000): Promise<number> {
   const { rows } = await client.query<DueTaskRow & { timezone: string }>(
-    `SELECT t.id, t."tenantId", t.frequency, t.time, t."dayOfWeek", t."everyMinutes", t."delayMinutes", t."nextRunAt", tn.timezone
+    `SELECT t.id, t."tenantId", t.frequency, t.time, t."dayOfWeek", t."everyMinutes", t."delayMinutes", t."nextRunAt", t."coveredUntil", tn.timezone
      FROM "Task" t JOIN "Tenant" tn ON tn.id = t."tenantId"
      WHERE t.enabled AND t."deletedAt" IS NULL AND t."nextRunAt" IS NULL AND tn.timezone IS NOT NULL
      LIMIT $1`,
@@ -218,13 +222,17 @@ export async function initializeMissingNextRunAt(client: pg.ClientBase, now: Dat
   );
   const ids: string[] = [];
   const next: Date[] = [];
+  const covered: (Date | null)[] = [];
   for (const task of rows) {
     if (!isValidTimeZone(task.timezone) || validateSchedule(task).length > 0) continue;
+    // Starting from now: nothing before it is owed, so the first window is a plain one, and it
+    // never reaches back over windows recorded before (as when a task is enabled again).
+    const resumed = resumeAfterEnable(task, task.timezone, task.coveredUntil, now);
     ids.push(task.id);
-    next.push(computeNextRunAt(task, task.timezone, now));
+    next.push(resumed.nextRunAt);
+    covered.push(resumed.coveredUntil);
   }
   if (ids.length === 0) return 0;
-  // Starting from now: nothing before it is owed, so the first window is a plain one.
-  const { rowCount } = await client.query(`${ADVANCE_TASKS_SQL} AND t."nextRunAt" IS NULL AND t.enabled`, [ids, next, ids.map(() => null)]);
+  const { rowCount } = await client.query(`${ADVANCE_TASKS_SQL} AND t."nextRunAt" IS NULL AND t.enabled`, [ids, next, covered]);
   return rowCount ?? 0;
 }

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { resumeAfterChange } from "@transporter/schedule";
 import { Clock, iso, runsOf, setup, type Env } from "./helpers.js";
 
 /** The tick continues each task's windows from Task.coveredUntil and keeps it up to date. */
@@ -81,13 +82,36 @@ describe("coverage: consecutive scheduled windows touch", () => {
     expect(await runsOf(env.pool, id)).toHaveLength(3);
   });
 
-  it("a disabled account's tasks start afresh once it is enabled again", async () => {
-    const owner = await env.tenant("UTC", { disabled: true });
-    const clock = new Clock(Date.parse("2026-11-23T11:01:00Z"));
-    const id = await env.task(owner, { frequency: "interval", everyMinutes: 60 }, "UTC", new Date("2026-11-23T10:30:00Z"));
-    await env.pool.query(`UPDATE "Task" SET "coveredUntil" = '2026-11-23T08:00:00Z' WHERE id = $1`, [id]);
-    await env.scheduler({ now: clock.now }).tick();
-    expect(await runsOf(env.pool, id)).toEqual([]);
-    expect(await coveredUntil(id)).toBeNull();
+  it("a disabled account's tasks skip the disabled period, and keep their coverage: a later schedule change never reaches back over delivered windows", async () => {
+    const owner = await env.tenant("UTC");
+    const clock = new Clock(Date.parse("2026-03-09T12:00:00Z"));
+    const id = await env.task(owner, { frequency: "daily", time: "00:00" }, "UTC", clock.now());
+    const scheduler = env.scheduler({ now: clock.now });
+    clock.set("2026-03-10T00:00:05Z");
+    await scheduler.tick();
+    expect(await coveredUntil(id)).toBe("2026-03-10T00:00:00.000Z");
+
+    await env.pool.query(`UPDATE "Tenant" SET disabled = true WHERE id = $1`, [owner.tenantId]);
+    clock.set("2026-03-11T00:00:05Z");
+    await scheduler.tick();
+    // Nothing run; the window 03-10 → 03-11 is not covered, nor reached back over later.
+    expect(await runsOf(env.pool, id)).toHaveLength(1);
+    expect(await coveredUntil(id)).toBe("2026-03-11T00:00:00.000Z");
+
+    // Enabled again; the admin makes the task weekly (Friday 00:00), as the gateway writes it.
+    await env.pool.query(`UPDATE "Tenant" SET disabled = false WHERE id = $1`, [owner.tenantId]);
+    const { rows } = await env.pool.query<{ nextRunAt: Date; coveredUntil: Date | null }>(`SELECT "nextRunAt", "coveredUntil" FROM "Task" WHERE id = $1`, [id]);
+    const next = resumeAfterChange(
+      { schedule: { frequency: "daily", time: "00:00" }, timeZone: "UTC", nextRunAt: rows[0]!.nextRunAt, coveredUntil: rows[0]!.coveredUntil },
+      { schedule: { frequency: "weekly", time: "00:00", dayOfWeek: 5 }, timeZone: "UTC" },
+      new Date("2026-03-11T02:00:00Z"),
+    );
+    await env.pool.query(`UPDATE "Task" SET frequency = 'weekly', "dayOfWeek" = 5, "nextRunAt" = $2, "coveredUntil" = $3 WHERE id = $1`, [id, next.nextRunAt, next.coveredUntil]);
+    clock.set("2026-03-13T00:00:05Z");
+    await scheduler.tick();
+    expect((await runsOf(env.pool, id)).map((r) => [iso(r.windowStart), iso(r.windowEnd)])).toEqual([
+      ["2026-03-09T00:00:00.000Z", "2026-03-10T00:00:00.000Z"],
+      ["2026-03-11T00:00:00.000Z", "2026-03-13T00:00:00.000Z"],
+    ]);
   });
 });

@@ -255,6 +255,48 @@ describe("gcs deliver checks", () => {
   });
 });
 
+describe("gcs token refused with invalid_grant", () => {
+  // Google's words for a JWT whose iat/exp fall outside its window: the worker's clock, not the key.
+  const SKEWED = "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. Check your iat and exp values in the JWT claim.";
+
+  it("a token refused for its time claims fails verify and deliver as retryable, naming the clock, with nothing sent past the token", async () => {
+    const { config, credentials } = settings({ prefix: "skewed-clock" });
+    let seen = gcs.requests.length;
+    gcs.refuseTokens({ error: "invalid_grant", description: SKEWED, times: 1 });
+    const verifyFailure = await verifyError(config, credentials);
+    expect(verifyFailure).toMatchObject({ code: "timeout", permanent: false });
+    expect(verifyFailure.message).toMatch(/clock and Google's differ too much/);
+    expect(verifyFailure.message).not.toMatch(/key was refused|iat|short-lived/);
+    expect(gcs.requests.slice(seen).map((r) => r.kind)).toEqual(["token"]);
+
+    seen = gcs.requests.length;
+    gcs.refuseTokens({ error: "invalid_grant", description: SKEWED, times: 1 });
+    const delivery = gcsAdapter.deliver(streamOf(randomBytes(1024)), "report.csv.pgp", meta, config, credentials);
+    await expect(delivery).rejects.toMatchObject({ name: "DestinationError", code: "timeout", permanent: false, message: expect.stringMatching(/clock and Google's differ too much/) });
+    expect(gcs.requests.slice(seen).map((r) => r.kind)).toEqual(["token"]);
+    expect([...gcs.objects(BUCKET).keys()].filter((n) => n.startsWith("skewed-clock/"))).toEqual([]);
+
+    // The clock put right: the same key delivers.
+    await expect(gcsAdapter.deliver(streamOf(randomBytes(1024)), "report.csv.pgp", meta, config, credentials)).resolves.toBeDefined();
+  });
+
+  it("a token refused as an invalid signature is still a permanent auth error about the key", async () => {
+    const { config, credentials } = settings({ prefix: "bad-signature" });
+    gcs.refuseTokens({ error: "invalid_grant", description: "Invalid JWT Signature.", times: 1 });
+    const verifyFailure = await verifyError(config, credentials);
+    expect(verifyFailure).toMatchObject({ code: "auth", permanent: true });
+    expect(verifyFailure.message).toContain("the service account key was refused");
+
+    gcs.refuseTokens({ error: "invalid_grant", description: "Invalid JWT Signature.", times: 1 });
+    await expect(gcsAdapter.deliver(streamOf(randomBytes(1024)), "report.csv.pgp", meta, config, credentials)).rejects.toMatchObject({
+      name: "DestinationError",
+      code: "auth",
+      permanent: true,
+      message: expect.stringContaining("the service account key was refused"),
+    });
+  });
+});
+
 describe("the test server", () => {
   it("computes crc32c as Google does (RFC 3720 test vector)", () => {
     // 32 bytes of zeros → 0x8A9136AA (iSCSI CRC32C check value).

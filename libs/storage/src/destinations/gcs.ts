@@ -342,6 +342,15 @@ function socketCode(error: unknown): string | undefined {
 }
 
 /**
+ * True when an OAuth error_description says the JWT's time claims were refused (Google: "Invalid
+ * JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. Check your
+ * iat and exp values in the JWT claim."), as opposed to the key itself ("Invalid JWT Signature.").
+ */
+function isJwtTimeRefusal(description: unknown): boolean {
+  return typeof description === "string" && /\b(iat|exp)\b|reasonable timeframe|short-lived token/i.test(description);
+}
+
+/**
  * Turns a client-library, OAuth or socket error into a DestinationError with a reason the tenant
  * can act on. Server messages are not copied in; the status and code say enough. `tokenUri` (the
  * key's) tells which setting a refused connection went to.
@@ -354,11 +363,19 @@ export function gcsErrorToDestinationError(error: unknown, config: GcsConfig, ac
   }
   const e = (error ?? {}) as { code?: unknown; status?: number; message?: string; response?: { status?: number; data?: unknown } };
   const status = typeof e.code === "number" ? e.code : (e.response?.status ?? e.status);
-  const oauthError = (e.response?.data as { error?: unknown } | undefined)?.error;
+  const oauthData = e.response?.data as { error?: unknown; error_description?: unknown } | undefined;
+  const oauthError = oauthData?.error;
   const at = where(config);
   // The client library compares its CRC32C/MD5 with the server's and deletes a mismatching upload itself.
   if (e.code === "FILE_NO_UPLOAD" || e.code === "FILE_NO_UPLOAD_DELETE")
     return new DestinationError("verification_failed", `${action}: the stored object's checksum differs from the bytes sent${e.code === "FILE_NO_UPLOAD" ? "; the object was removed" : ""} (${at})`);
+  // Google answers invalid_grant also to a JWT whose iat/exp fall outside its window, which a key
+  // cannot cause: this service's clock is off. Like S3's RequestTimeTooSkewed, worth retrying.
+  if (oauthError === "invalid_grant" && isJwtTimeRefusal(oauthData?.error_description))
+    return new DestinationError(
+      "timeout",
+      `${action}: the token endpoint refused the signed token's time (invalid_grant): this service's clock and Google's differ too much; the clock is off and needs synchronising (NTP) (${at})`,
+    );
   if (oauthError === "invalid_grant" || oauthError === "invalid_client" || oauthError === "unauthorized_client" || status === 401)
     return new DestinationError("auth", `${action}: the service account key was refused; check that the key is current and not deleted (${at})`);
   if (/DECODER routines|PEM|private key/i.test(e.message ?? "")) return new DestinationError("auth", `${action}: the service account key's private key cannot be used`);

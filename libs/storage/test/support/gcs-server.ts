@@ -150,6 +150,11 @@ export interface GcsTestServer {
   stall(options: { kinds: RequestKind[]; times: number }): void;
   /** The next `times` requests of these kinds wait `ms` before they are read and answered, as a slow endpoint would. */
   delay(options: { kinds: RequestKind[]; ms: number; times: number }): void;
+  /**
+   * The next `times` token requests are answered 400 with this OAuth error and error_description
+   * whatever the JWT, as Google's token endpoint answers one it refuses (e.g. iat/exp outside its window).
+   */
+  refuseTokens(options: { error: string; description: string; times: number }): void;
   stop(): Promise<void>;
 }
 
@@ -161,7 +166,7 @@ export async function startGcsServer(): Promise<GcsTestServer> {
   const requests: RecordedRequest[] = [];
   const unrecognised: RecordedRequest[] = [];
   const sockets = new Set<Socket>();
-  const fault = { afterBytes: 0, times: 0, corruptNext: false, lostReplies: 0, stallKinds: new Set<RequestKind>(), stallTimes: 0, delayKinds: new Set<RequestKind>(), delayMs: 0, delayTimes: 0 };
+  const fault = { afterBytes: 0, times: 0, corruptNext: false, lostReplies: 0, stallKinds: new Set<RequestKind>(), stallTimes: 0, delayKinds: new Set<RequestKind>(), delayMs: 0, delayTimes: 0, tokenRefusal: { error: "", description: "" }, tokenRefusals: 0 };
   let generation = 1_700_000_000_000_000;
   let baseUrl = "";
 
@@ -252,6 +257,10 @@ export async function startGcsServer(): Promise<GcsTestServer> {
 
   const handleToken = async (req: IncomingMessage, res: ServerResponse, record: RecordedRequest) => {
     const body = new URLSearchParams((await readBody(req, record, false))!.toString());
+    if (fault.tokenRefusals > 0) {
+      fault.tokenRefusals -= 1;
+      return sendJson(res, 400, { error: fault.tokenRefusal.error, error_description: fault.tokenRefusal.description });
+    }
     const assertion = body.get("assertion") ?? "";
     const [header = "", payload = "", signature = ""] = assertion.split(".");
     const claims = JSON.parse(base64url(payload).toString() || "{}") as { iss?: string; exp?: number; scope?: string };
@@ -495,6 +504,10 @@ export async function startGcsServer(): Promise<GcsTestServer> {
       fault.delayKinds = new Set(options.kinds);
       fault.delayMs = options.ms;
       fault.delayTimes = options.times;
+    },
+    refuseTokens(options) {
+      fault.tokenRefusal = { error: options.error, description: options.description };
+      fault.tokenRefusals = options.times;
     },
     async stop() {
       for (const socket of sockets) socket.destroy();

@@ -4,7 +4,7 @@ export type { StagingStore } from "./staging/types.js";
 export { FsStagingStore } from "./staging/fs-store.js";
 export { S3StagingStore, createS3Client, type S3ConnectionOptions } from "./staging/s3-store.js";
 export { createStagingStore, type StagingConfig } from "./staging/create.js";
-export { stagingKey, stagingRunPrefix, assertValidKey, type StagingStage } from "./staging/keys.js";
+export { stagingKey, stagedPath, stagingRunPrefix, assertValidKey, type StagingStage } from "./staging/keys.js";
 export { MeasuringStream } from "./staging/measure.js";
 
 export {

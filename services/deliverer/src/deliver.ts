@@ -5,7 +5,7 @@ import type { Keyring } from "@transporter/crypto";
 import { liveDestination, type Db, type Destination } from "@transporter/db";
 import { PermanentError } from "@transporter/queue";
 import type { StageContext, StageOutput } from "@transporter/queue";
-import { dateSubfolder, isDestinationError, managedFileExpiry } from "@transporter/storage";
+import { isDestinationError, managedFileExpiry, stagedPath } from "@transporter/storage";
 import { startSpan, trace } from "@transporter/telemetry";
 import type { AnyDestinationAdapter, DestinationRegistry, StagingStore } from "@transporter/storage";
 
@@ -21,10 +21,6 @@ export interface DeliverDeps {
 /** The sealing context of a destination's credentials: a sealed value only opens on its own row. */
 export function destinationCredentialsContext(tenantId: string, destinationId: string): string {
   return `tenant:${tenantId}/destination:${destinationId}`;
-}
-
-interface TaskOptions {
-  dateFolders?: boolean;
 }
 
 /**
@@ -78,13 +74,13 @@ export function createDeliverHandler(deps: DeliverDeps) {
     const adapter = deps.registry.adapterFor(destination.kind);
     const { config, credentials } = prepare(destination, adapter, deps.keyring);
 
-    // The name the encryptor staged the file under (the report's name, plus .pgp or .asc): the bytes
-    // were made under the task's settings of that transform (format, pattern, description, zone),
-    // and every attempt of this run lands on the same name, whatever changed since.
-    const fileName = posix.basename(payload.encryptedKey);
-    const zone = tenant.timezone ?? "UTC";
-    const options = (task.options ?? {}) as TaskOptions;
-    const subfolder = options.dateFolders ? dateSubfolder(run.windowStart, zone) : undefined;
+    // The path the encryptor staged the file under (the report's date folders, if any, and its
+    // name plus .pgp or .asc): the bytes were made under the task's settings of that transform
+    // (format, pattern, description, zone, date folders), and every attempt of this run lands on
+    // the same path, whatever changed since.
+    const path = stagedPath(payload.encryptedKey, tenant.id, run.id, "encrypted");
+    const fileName = posix.basename(path);
+    const subfolder = posix.dirname(path) === "." ? undefined : posix.dirname(path);
     const stored = await deps.staging.stat(payload.encryptedKey);
     const body = await deps.staging.get(payload.encryptedKey);
     // The run's lock lost to another attempt (see RunLocks): the body fails under the adapter,

@@ -16,7 +16,7 @@ import { createTestDatabase } from "@transporter/db/testing";
 import type { TestDatabase } from "@transporter/db/testing";
 import { createRedis, JobProducer, testRedisPrefix } from "@transporter/queue";
 import type { Redis } from "@transporter/queue";
-import { createMailer, createManagedStore, createStagingStore, fileNamePatternOf, reportFileName, stagingKey } from "@transporter/storage";
+import { createMailer, createManagedStore, createStagingStore, dateSubfolder, fileNamePatternOf, reportFileName, stagingKey } from "@transporter/storage";
 import type { StagingStore } from "@transporter/storage";
 import { createLogger } from "@transporter/telemetry";
 import { startSshd } from "../../../libs/storage/test/support/sshd.js";
@@ -186,7 +186,9 @@ describe("deliverer service", () => {
     const data = randomBytes(2 * 1024 * 1024 + 5);
     // Staged as the transformer names the report and the encryptor its encrypted file.
     const reportName = reportFileName({ description: task.description, windowStart: run.windowStart, windowEnd: run.windowEnd, format: task.format, zone: tenant.timezone!, encrypted: false, pattern: fileNamePatternOf(task.options), reportId: task.reportId, runId: run.id });
-    const encryptedKey = stagingKey(tenant.id, run.id, "encrypted", `${reportName}.${options.armored ? "asc" : "pgp"}`);
+    // With date folders, the transformer stages the report below its folder and the encryptor keeps it.
+    const folder = (options.taskOptions as { dateFolders?: boolean } | undefined)?.dateFolders ? `${dateSubfolder(run.windowStart, tenant.timezone!)}/` : "";
+    const encryptedKey = stagingKey(tenant.id, run.id, "encrypted", `${folder}${reportName}.${options.armored ? "asc" : "pgp"}`);
     await staging.put(encryptedKey, Readable.from([data]));
     return { tenant, destination, task, run, data, encryptedKey };
   }
@@ -199,13 +201,17 @@ describe("deliverer service", () => {
   }
 
   it("delivers to SFTP into date folders, records the delivery on the run and notifies by webhook and email", async () => {
-    const { tenant, run, data, encryptedKey } = await setUp({
+    const { tenant, task, run, data, encryptedKey } = await setUp({
       kind: "sftp",
       destinationConfig: { host: sshd.host, port: sshd.port, username: sshd.username, folder: "drop", hostKeyFingerprint: sshd.hostKeyFingerprint },
       credentials: { password: sshd.password },
       notifications: { webhookUrl: hookUrl, emails: ["ops@acme.test"], on: "always", emailSubject: "{{task}} {{status}}" },
       taskOptions: { dateFolders: true },
     });
+    // Changed after the file was made: the delivery still lands on the path it was made for (a
+    // retry must never put a second copy into another folder).
+    await prisma.tenant.update({ where: { id: tenant.id }, data: { timezone: "America/New_York" } });
+    await prisma.task.update({ where: { id: task.id }, data: { options: {} } });
     await producer.enqueue("deliver", { runId: run.id, tenantId: tenant.id, encryptedKey });
     const done = await finished(run.id);
     expect(done.status).toBe("SUCCEEDED");

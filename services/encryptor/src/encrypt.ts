@@ -3,7 +3,7 @@ import { KeyRejectedError, encryptStream } from "@transporter/crypto";
 import { activeEncryptionKey, encryptionKeyExists, type Db, type EncryptionKey } from "@transporter/db";
 import { PermanentError } from "@transporter/queue";
 import type { StageContext, StageOutput } from "@transporter/queue";
-import { stagingKey } from "@transporter/storage";
+import { stagedPath, stagingKey } from "@transporter/storage";
 import type { StagingStore } from "@transporter/storage";
 
 export interface EncryptDeps {
@@ -29,6 +29,13 @@ export function encryptedFileName(reportKey: string, armor: boolean): string {
   return `${posix.basename(reportKey)}.${armor ? "asc" : "pgp"}`;
 }
 
+/** The encrypted file's path below the run's `encrypted` folder: the report's path (its date folders kept) with the extension added. */
+function encryptedPath(reportPath: string, armor: boolean): string {
+  const folder = posix.dirname(reportPath);
+  const name = encryptedFileName(reportPath, armor);
+  return folder === "." ? name : `${folder}/${name}`;
+}
+
 async function activeKey(prisma: Db, tenantId: string): Promise<EncryptionKey> {
   const key = await activeEncryptionKey(prisma, tenantId);
   if (!key) {
@@ -52,7 +59,7 @@ export function createEncryptHandler(deps: EncryptDeps) {
     const key = await activeKey(deps.prisma, tenant.id);
     const options = encryptionOptions(task.options);
     const fileName = posix.basename(payload.reportKey);
-    const encryptedKey = stagingKey(tenant.id, run.id, "encrypted", encryptedFileName(payload.reportKey, options.armor));
+    const encryptedKey = stagingKey(tenant.id, run.id, "encrypted", encryptedPath(stagedPath(payload.reportKey, tenant.id, run.id, "report"), options.armor));
     span.setAttributes({ "transporter.key_fingerprint": key.fingerprint, "transporter.armor": options.armor, "transporter.compression": options.compression });
 
     const report = await deps.staging.get(payload.reportKey);

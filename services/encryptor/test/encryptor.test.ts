@@ -120,7 +120,7 @@ describe("encryptor service", () => {
     await rm(workDir, { recursive: true, force: true });
   });
 
-  async function setUp(options: { key?: GeneratedKeyPair | { publicKey: string; fingerprint: string } | null; taskOptions?: Record<string, unknown>; report?: Buffer }) {
+  async function setUp(options: { key?: GeneratedKeyPair | { publicKey: string; fingerprint: string } | null; taskOptions?: Record<string, unknown>; report?: Buffer; reportFolder?: string }) {
     const tenant = await prisma.tenant.create({ data: { name: "Acme", accountId: String(randomBytes(4).readUInt32BE()), timezone: "Europe/Berlin" } });
     const key = options.key === undefined ? rsa : options.key;
     const stored = key
@@ -154,7 +154,7 @@ describe("encryptor service", () => {
       },
     });
     const report = options.report ?? Buffer.concat([Buffer.from("id,text\n"), randomBytes(1024 * 1024), Buffer.from("1,\"é, ü\"\r\n".repeat(50_000))]);
-    const reportKey = stagingKey(tenant.id, run.id, "report", "daily-messaging_2026-11-22T0000+0100_2026-11-23T0000+0100.csv");
+    const reportKey = stagingKey(tenant.id, run.id, "report", `${options.reportFolder ?? ""}daily-messaging_2026-11-22T0000+0100_2026-11-23T0000+0100.csv`);
     await staging.put(reportKey, Readable.from([report]));
     return { tenant, run, report, reportKey, key: stored };
   }
@@ -210,6 +210,14 @@ describe("encryptor service", () => {
     expect(ciphertext.toString("latin1")).toMatch(/^-----BEGIN PGP MESSAGE-----/);
     expect(ciphertext.length).toBeGreaterThan(report.length);
     expect(sha256(await gpgDecrypt(ciphertext))).toBe(sha256(report));
+  });
+
+  it("keeps the date folders the report was staged under, whatever the task says now", async () => {
+    const { tenant, run, reportKey } = await setUp({ reportFolder: "2026/11/22/" });
+    await producer.enqueue("encrypt", { runId: run.id, tenantId: tenant.id, reportKey });
+    const done = await encryptFinished(run.id);
+    expect(done.error).toBeNull();
+    expect((done.staging as Record<string, string>).encryptedKey).toBe(stagingKey(tenant.id, run.id, "encrypted", "2026/11/22/daily-messaging_2026-11-22T0000+0100_2026-11-23T0000+0100.csv.pgp"));
   });
 
   it("encrypts an empty report", async () => {

@@ -3,7 +3,7 @@ import type { Db } from "@transporter/db";
 import { PermanentError } from "@transporter/queue";
 import type { StageContext, StageOutput } from "@transporter/queue";
 import { FORMAT_FILES, REPORT_FORMATS, resolveVersion, transformStream, ZonedTime, type ReportFormat, type TransformPool, type TransformResult } from "@transporter/reports";
-import { fileNamePatternOf, reportFileName, stagingKey } from "@transporter/storage";
+import { dateSubfolder, fileNamePatternOf, reportFileName, stagingKey } from "@transporter/storage";
 import type { StagingStore } from "@transporter/storage";
 
 export interface TransformDeps {
@@ -78,7 +78,11 @@ export function createTransformHandler(deps: TransformDeps) {
       reportId,
       runId: run.id,
     });
-    const reportKey = stagingKey(tenant.id, run.id, "report", fileName);
+    // With date folders, the report is staged below its folder: the later stages keep the path
+    // as it is, so a retried delivery never lands in another folder (a zone changed meanwhile).
+    const options = (task.options ?? {}) as { dateFolders?: unknown };
+    const path = options.dateFolders === true ? `${dateSubfolder(run.windowStart, zone)}/${fileName}` : fileName;
+    const reportKey = stagingKey(tenant.id, run.id, "report", path);
     span.setAttributes({ "transporter.report": reportId, "transporter.report_version": version, "transporter.format": format });
 
     const raw = await deps.staging.get(payload.rawKey);

@@ -120,6 +120,12 @@ describe("transformer service", () => {
     return (job.data as { reportKey: string }).reportKey;
   }
 
+  it("stages the report below its date folders (in the account's zone) when the task asks for them", async () => {
+    const { run, tenant } = await runTransform({ reportId: "messaging-conversations", format: "csv", options: { dateFolders: true } }, conversations.slice(0, 2));
+    expect(run.status).toBe("TRANSFORMING");
+    expect(await reportKeyOf(run)).toBe(stagingKey(tenant.id, run.id, "report", "2026/03/29/nightly-messaging_2026-03-29T0100+0100_2026-03-29T0400+0200.csv"));
+  });
+
   it("writes the report, counts rows and skipped records, and hands the file to encrypt", async () => {
     const lines = [...conversations.slice(0, 5), "{broken", JSON.stringify({ info: { startTimeL: 1 } }), ...conversations.slice(5)];
     const { run, tenant } = await runTransform({ reportId: "messaging-conversations", format: "csv", params: { includeTranscript: true } }, lines);

@@ -32,6 +32,17 @@ export function stagingKey(tenantId: string, runId: string, stage: StagingStage 
   return assertValidKey(`tenants/${tenantId}/runs/${runId}/${stage}/${file}`);
 }
 
+/**
+ * The path of a run's staged file below its stage's folder: `name.csv`, or `2026/03/02/name.csv`
+ * with date folders. The transformer decides it (with the report's name) and the later stages
+ * keep it, so every delivery attempt of the run lands on the same path, whatever changed since.
+ */
+export function stagedPath(key: string, tenantId: string, runId: string, stage: StagingStage): string {
+  const folder = `tenants/${tenantId}/runs/${runId}/${stage}/`;
+  if (!key.startsWith(folder) || key.length === folder.length) throw new RangeError(`staging key "${key.slice(0, 200)}" is not a ${stage} file of run ${runId}`);
+  return key.slice(folder.length);
+}
+
 /** The prefix under which all staging objects of a run live (for deletePrefix). */
 export function stagingRunPrefix(tenantId: string, runId: string): string {
   return assertValidPrefix(`tenants/${tenantId}/runs/${runId}/`);

@@ -9,4 +9,4 @@ export { addRunNote, beginStage, finishStage, SKIP_REFUSED_RUN_SQL, skipRefusedR
 export { hasNotificationSettings, owedNotificationOutcome, settleOwedNotification, SETTLE_OWED_NOTIFICATION_SQL, type OwedOutcome } from "./notification-outbox.js";
 export { liveSource, liveDestination, activeEncryptionKey, encryptionKeyExists } from "./pipeline-reads.js";
 export { checkKeyExpiry, refreshKeyExpiryAlerts, keyExpiringAlertKey, KEY_EXPIRY_WARNING_DAYS, KEY_EXPIRING_ALERT_KIND, type KeyExpiryCheckResult, type KeyExpiryLogger } from "./key-expiry.js";
-export { RunLocks, RunLockLost, RunLockWaitAbandoned, type RunLocksOptions } from "./run-locks.js";
+export { lockConnectionConfig, RunLocks, RunLockLost, RunLockWaitAbandoned, type RunLocksOptions } from "./run-locks.js";

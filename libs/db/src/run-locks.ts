@@ -23,6 +23,23 @@ export class RunLockLost extends Error {
   }
 }
 
+/**
+ * The lock connection's settings: the pool's database, with keep-alives on both ends. The
+ * connection sits idle while the work goes on. Without them, a middlebox dropping it would release
+ * the locks unnoticed until the next statement (this end), and a worker's node lost without a
+ * word (power, network) would keep its runs locked until the server's own TCP keep-alive gave up
+ * on it, two hours by default (the server end: probes after 15 s idle, gone after 3 missed 5 s apart).
+ */
+export function lockConnectionConfig(pool: pg.ClientConfig): pg.ClientConfig {
+  const { connectionString, host, port, user, password, database, ssl } = pool;
+  return {
+    connectionString, host, port, user, password, database, ssl,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 15_000,
+    options: "-c tcp_keepalives_idle=15 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3",
+  };
+}
+
 /** Thrown by `RunLocks.hold` when it stopped waiting (the worker is stopping). */
 export class RunLockWaitAbandoned extends Error {
   constructor(readonly runId: string) {
@@ -66,10 +83,7 @@ export class RunLocks {
 
   /** Locks over the database `prisma` (made by createPrisma) uses; `namespace` separates kinds of work (e.g. "deliver"). */
   static over(prisma: Db, namespace: string, options: RunLocksOptions = {}): RunLocks {
-    const { connectionString, host, port, user, password, database, ssl } = poolOf(prisma).options;
-    // Keep-alive: the connection sits idle while the work goes on, and a middlebox dropping an
-    // idle connection would release the locks unnoticed until the next statement.
-    return new RunLocks({ connectionString, host, port, user, password, database, ssl, keepAlive: true }, namespace, options);
+    return new RunLocks(lockConnectionConfig(poolOf(prisma).options), namespace, options);
   }
 
   /**

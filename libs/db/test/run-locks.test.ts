@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { RunLockLost, RunLocks, RunLockWaitAbandoned, type RunLocksOptions } from "../src/index.js";
+import { lockConnectionConfig, poolOf, RunLockLost, RunLocks, RunLockWaitAbandoned, type RunLocksOptions } from "../src/index.js";
 import { createTestDatabase, type TestDatabase } from "../src/testing.js";
 
 describe("run locks (one attempt at a time per run, across processes)", () => {
@@ -146,6 +146,17 @@ describe("run locks (one attempt at a time per run, across processes)", () => {
       await expect(next).rejects.toBeInstanceOf(RunLockWaitAbandoned);
     } finally {
       await other.end();
+    }
+  });
+
+  it("the lock connection has the server probe it: a node lost without a word lets its runs go in seconds, not the server's default two hours", async () => {
+    const client = new pg.Client(lockConnectionConfig(poolOf(db.prisma).options));
+    await client.connect();
+    try {
+      const setting = async (name: string) => (await client.query<{ value: string }>("SELECT current_setting($1) AS value", [name])).rows[0]?.value;
+      expect({ idle: await setting("tcp_keepalives_idle"), interval: await setting("tcp_keepalives_interval"), count: await setting("tcp_keepalives_count") }).toEqual({ idle: "15", interval: "5", count: "3" });
+    } finally {
+      await client.end();
     }
   });
 });

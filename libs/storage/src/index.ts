@@ -66,7 +66,7 @@ export {
 } from "./destinations/gcs.js";
 
 export { reportFileName, fileNamePatternOf, fileNameShape, dateSubfolder, slugify, formatWindowInstant, validateFileNamePattern, FILE_NAME_PLACEHOLDERS, MAX_SLUG_LENGTH, MAX_FILE_NAME_PATTERN_LENGTH, type FileNamePlaceholder, type FileNameShapeInput, type ReportFileNameInput } from "./naming.js";
-export { sweepManagedFiles, sweepStaging, type ManagedSweepResult, type StagingSweepResult, type SweepLogger, type SweepFailure } from "./retention.js";
+export { sweepManagedFiles, sweepStaging, type ManagedSweepResult, type StagingSweepResult, type SweepLogger, type SweepFailure, type SweepPosition } from "./retention.js";
 export {
   createSftpAdapter,
   sftpAdapter,

@@ -14,9 +14,22 @@ export interface SweepFailure {
   error: string;
 }
 
+/**
+ * A sweep's position in its order of due runs: the time and id of the last run it looked at. A
+ * sweep that gave up after too many failures returns it (`resumeAfter`), and the next sweep given
+ * it (`startAfter`) goes on from there: runs that keep failing at the front of the order must not
+ * hold up every run behind them for ever. The sweep after that starts from the front again.
+ */
+export interface SweepPosition {
+  at: Date;
+  id: string;
+}
+
 export interface ManagedSweepResult {
   removed: Array<{ runId: string; tenantId: string; path: string }>;
   failed: SweepFailure[];
+  /** Where the next sweep should go on from: set when this one gave up after too many failures. */
+  resumeAfter: SweepPosition | null;
 }
 
 const HOUR_MS = 60 * 60 * 1000;
@@ -48,19 +61,13 @@ class FailureLimit {
   }
 }
 
-/** A sweep's paging position: the time and id of the last run it looked at. */
-interface Cursor {
-  at: Date;
-  id: string;
-}
-
 /**
  * Runs whose `column` is at most `upTo`, after `cursor` in (column, id) order. Paging from the
  * last run seen steps over the runs that failed without listing them (a growing NOT IN list once
  * exceeded the database's parameter limit). gte bounds the index range scan; the OR then only
  * sorts out the runs sharing the cursor's time.
  */
-function dueAfter(column: "fileExpiresAt" | "finishedAt", upTo: Date, cursor: Cursor | null): Prisma.RunWhereInput {
+function dueAfter(column: "fileExpiresAt" | "finishedAt", upTo: Date, cursor: SweepPosition | null): Prisma.RunWhereInput {
   if (!cursor) return { [column]: { lte: upTo } };
   return { [column]: { lte: upTo, gte: cursor.at }, OR: [{ [column]: { gt: cursor.at } }, { [column]: cursor.at, id: { gt: cursor.id } }] };
 }
@@ -85,23 +92,26 @@ export async function sweepManagedFiles(options: {
   store: StagingStore;
   now: Date;
   logger?: SweepLogger;
+  /** Go on after this position (the last sweep's resumeAfter); from the front if absent. */
+  startAfter?: SweepPosition | null;
 }): Promise<ManagedSweepResult> {
   const { prisma, store, now, logger } = options;
-  const result: ManagedSweepResult = { removed: [], failed: [] };
+  const result: ManagedSweepResult = { removed: [], failed: [], resumeAfter: null };
   const limit = new FailureLimit();
   // Pages by (fileExpiresAt, id), served by the partial index "Run_fileExpiresAt_id_idx"
   // (unmarked runs with an expiry): each batch reads only due runs, not the whole table.
-  const batchAfter = (cursor: Cursor | null) =>
+  const batchAfter = (cursor: SweepPosition | null) =>
     prisma.run.findMany({
       where: { fileDeletedAt: null, destinationPath: { not: null }, ...dueAfter("fileExpiresAt", now, cursor) },
       select: { id: true, tenantId: true, destinationPath: true, fileExpiresAt: true },
       orderBy: [{ fileExpiresAt: "asc" }, { id: "asc" }],
       take: BATCH,
     });
-  let cursor: Cursor | null = null;
+  let cursor: SweepPosition | null = options.startAfter ?? null;
   for (;;) {
     const runs = await batchAfter(cursor);
     for (const run of runs) {
+      cursor = { at: run.fileExpiresAt as Date, id: run.id };
       const path = run.destinationPath as string;
       try {
         await store.delete(path);
@@ -123,11 +133,12 @@ export async function sweepManagedFiles(options: {
         if (limit.failed()) break;
       }
     }
-    const last = runs.at(-1);
-    if (limit.reached || runs.length < BATCH || !last) break;
-    cursor = { at: last.fileExpiresAt as Date, id: last.id };
+    if (limit.reached || runs.length < BATCH) break;
   }
-  if (limit.reached) logger?.warn({ failed: result.failed.length }, "managed retention sweep stopped after too many failures; the runs left wait for the next sweep");
+  if (limit.reached) {
+    result.resumeAfter = cursor;
+    logger?.warn({ failed: result.failed.length }, "managed retention sweep stopped after too many failures; the runs left wait for the next sweep, which goes on after the last run tried");
+  }
   logger?.info({ removed: result.removed.length, failed: result.failed.length }, "managed retention sweep done");
   return result;
 }
@@ -135,6 +146,8 @@ export async function sweepManagedFiles(options: {
 export interface StagingSweepResult {
   runs: Array<{ runId: string; tenantId: string; objects: number }>;
   failed: SweepFailure[];
+  /** Where the next sweep should go on from: set when this one gave up after too many failures. */
+  resumeAfter: SweepPosition | null;
 }
 
 /**
@@ -155,26 +168,29 @@ export async function sweepStaging(options: {
   now: Date;
   retentionHours: number;
   logger?: SweepLogger;
+  /** Go on after this position (the last sweep's resumeAfter); from the front if absent. */
+  startAfter?: SweepPosition | null;
 }): Promise<StagingSweepResult> {
   const { prisma, staging, managed, now, logger } = options;
   const finishedBefore = new Date(now.getTime() - options.retentionHours * HOUR_MS);
-  const result: StagingSweepResult = { runs: [], failed: [] };
+  const result: StagingSweepResult = { runs: [], failed: [], resumeAfter: null };
   const limit = new FailureLimit();
   // Pages by (finishedAt, id), served by the partial index "Run_finishedAt_id_idx" (finished
   // runs not yet swept).
-  const batchAfter = (cursor: Cursor | null) =>
+  const batchAfter = (cursor: SweepPosition | null) =>
     prisma.run.findMany({
       where: { status: { in: ["SUCCEEDED", "FAILED", "SKIPPED"] }, stagingDeletedAt: null, ...dueAfter("finishedAt", finishedBefore, cursor) },
       select: { id: true, tenantId: true, staging: true, finishedAt: true, deliverStartedAt: true, fileExpiresAt: true, fileDeletedAt: true },
       orderBy: [{ finishedAt: "asc" }, { id: "asc" }],
       take: BATCH,
     });
-  let cursor: Cursor | null = null;
+  let cursor: SweepPosition | null = options.startAfter ?? null;
   for (;;) {
     const runs = await batchAfter(cursor);
     let batchRuns = 0;
     let batchObjects = 0;
     for (const run of runs) {
+      cursor = { at: run.finishedAt as Date, id: run.id };
       try {
         const prefix = stagingRunPrefix(run.tenantId, run.id);
         let objects = await staging.deletePrefix(prefix);
@@ -202,12 +218,13 @@ export async function sweepStaging(options: {
     }
     // Logged per batch: a sweep cut short later must not lose the record of what it removed.
     if (batchRuns > 0) logger?.info({ runs: batchRuns, objects: batchObjects }, "staging objects removed by retention");
-    const last = runs.at(-1);
-    if (limit.reached || runs.length < BATCH || !last) break;
-    cursor = { at: last.finishedAt as Date, id: last.id };
+    if (limit.reached || runs.length < BATCH) break;
   }
   const objects = result.runs.reduce((sum, run) => sum + run.objects, 0);
-  if (limit.reached) logger?.warn({ failed: result.failed.length }, "staging retention sweep stopped after too many failures; the runs left wait for the next sweep");
+  if (limit.reached) {
+    result.resumeAfter = cursor;
+    logger?.warn({ failed: result.failed.length }, "staging retention sweep stopped after too many failures; the runs left wait for the next sweep, which goes on after the last run tried");
+  }
   logger?.info({ runs: result.runs.length, objects, failed: result.failed.length }, "staging retention sweep done");
   return result;
 }

@@ -8,7 +8,7 @@ import { createTestDatabase } from "@transporter/db/testing";
 import type { TestDatabase } from "@transporter/db/testing";
 import { afterAll, describe, expect, it } from "vitest";
 import { sweepManagedFiles, sweepStaging } from "../src/index.js";
-import type { StagingStore, SweepLogger } from "../src/index.js";
+import type { StagingStore, SweepLogger, SweepPosition } from "../src/index.js";
 
 const now = new Date("2026-11-23T06:00:00Z");
 const HOUR = 60 * 60 * 1000;
@@ -215,6 +215,38 @@ describe("failing deletes", () => {
     expect(result.failed.map((r) => r.runId).sort()).toEqual([...failing].sort());
     expect(result.runs).toHaveLength(445);
     expect(await f.prisma.run.count({ where: { stagingDeletedAt: null } })).toBe(5);
+  });
+});
+
+describe("runs that keep failing at the front of the order", () => {
+  it("do not hold up the runs behind them: the next sweep goes on after the last run tried, the one after starts from the front", async () => {
+    const f = await fixture();
+    const ids = [...(await dueRuns(f, 30))].sort();
+    // The first 25 in the sweeps' order (one expiry and finish time: by id) always fail.
+    const failing = new Set(ids.slice(0, 25));
+    const { store } = deletingStore({ fails: (runId) => failing.has(runId) });
+
+    for (const sweep of ["managed", "staging"] as const) {
+      const run = (startAfter: SweepPosition | null) =>
+        sweep === "managed"
+          ? sweepManagedFiles({ prisma: f.prisma, store, now, startAfter }).then((r) => ({ done: r.removed.map((x) => x.runId), failed: r.failed.map((x) => x.runId), resumeAfter: r.resumeAfter }))
+          : sweepStaging({ prisma: f.prisma, staging: store, now, retentionHours: RETENTION_HOURS, startAfter }).then((r) => ({ done: r.runs.map((x) => x.runId), failed: r.failed.map((x) => x.runId), resumeAfter: r.resumeAfter }));
+      const first = await run(null);
+      expect(first.done).toEqual([]);
+      expect(first.failed).toEqual(ids.slice(0, 20));
+      expect(first.resumeAfter?.id).toBe(ids[19]);
+
+      const second = await run(first.resumeAfter);
+      expect(second.failed).toEqual(ids.slice(20, 25));
+      expect(second.done).toEqual(ids.slice(25));
+      expect(second.resumeAfter).toBeNull();
+
+      // From the front again: the failing runs are tried again first.
+      const third = await run(second.resumeAfter);
+      expect(third.failed).toEqual(ids.slice(0, 20));
+    }
+    expect(await f.prisma.run.count({ where: { fileDeletedAt: null } })).toBe(25);
+    expect(await f.prisma.run.count({ where: { stagingDeletedAt: null } })).toBe(25);
   });
 });
 

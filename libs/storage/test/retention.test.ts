@@ -116,7 +116,7 @@ describe("sweepManagedFiles", () => {
     expect(logger.lines.filter((l) => l.message === "managed file removed by retention").map((l) => (l.details as { path: string }).path).sort()).toEqual([expiredPath]);
 
     const again = await sweepManagedFiles({ prisma, store, now });
-    expect(again).toEqual({ removed: [], failed: [] });
+    expect(again).toEqual({ removed: [], failed: [], resumeAfter: null });
   });
 
   it("marks a run whose file is already gone, and leaves a run whose delete fails for the next sweep", async () => {
@@ -178,7 +178,7 @@ describe("sweepStaging", () => {
 
     const marked = await prisma.run.findMany({ where: { stagingDeletedAt: { not: null } }, select: { id: true } });
     expect(marked.map((r) => r.id).sort()).toEqual([oldSuccess.run.id, oldFailure.run.id, skipped.id].sort());
-    expect(await sweepStaging({ prisma, staging, now, retentionHours: 24 })).toEqual({ runs: [], failed: [] });
+    expect(await sweepStaging({ prisma, staging, now, retentionHours: 24 })).toEqual({ runs: [], failed: [], resumeAfter: null });
   });
 
   it("removes what a cut-off managed delivery left in the run's folder once the run has finished without a kept file", async () => {

@@ -1,6 +1,6 @@
 import type { Config } from "@transporter/config";
 import { checkKeyExpiry, type Db } from "@transporter/db";
-import { sweepManagedFiles, sweepStaging, type StagingStore } from "@transporter/storage";
+import { sweepManagedFiles, sweepStaging, type StagingStore, type SweepPosition } from "@transporter/storage";
 import type { Logger } from "@transporter/telemetry";
 
 /**
@@ -20,9 +20,16 @@ export function periodicSweeps(deps: {
 }): Array<() => Promise<void>> {
   const { prisma, staging, managed, config, logger } = deps;
   const now = deps.now ?? (() => new Date());
+  // Where each retention sweep that gave up after too many failures goes on from next time.
+  let stagingFrom: SweepPosition | null = null;
+  let managedFrom: SweepPosition | null = null;
   return [
-    async () => void (await sweepStaging({ prisma, staging, managed, now: now(), retentionHours: config.STAGING_RETENTION_HOURS, logger })),
-    async () => void (await sweepManagedFiles({ prisma, store: managed, now: now(), logger })),
+    async () => {
+      stagingFrom = (await sweepStaging({ prisma, staging, managed, now: now(), retentionHours: config.STAGING_RETENTION_HOURS, logger, startAfter: stagingFrom })).resumeAfter;
+    },
+    async () => {
+      managedFrom = (await sweepManagedFiles({ prisma, store: managed, now: now(), logger, startAfter: managedFrom })).resumeAfter;
+    },
     async () => void (await checkKeyExpiry({ prisma, now: now(), logger })),
   ];
 }

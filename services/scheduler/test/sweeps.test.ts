@@ -18,7 +18,7 @@ describe("the scheduler's periodic retention sweeps", () => {
     const tenant = await db.prisma.tenant.create({ data: { accountId: `acc-${randomUUID().slice(0, 8)}`, name: "Sweep Co", timezone: "UTC" } });
     const destination = await db.prisma.destination.create({ data: { tenantId: tenant.id, name: "Managed", kind: "managed", config: {} } });
     const task = await db.prisma.task.create({ data: { tenantId: tenant.id, description: "Daily", reportId: "messaging", format: "csv", frequency: "daily", time: "00:00", destinationId: destination.id } });
-    const ids = Array.from({ length: 30 }, () => randomUUID()).sort();
+    const ids: string[] = Array.from({ length: 30 }, () => randomUUID()).sort();
     await db.prisma.run.createMany({
       data: ids.map((id, i) => ({
         id, tenantId: tenant.id, taskId: task.id, trigger: "manual" as const, status: "SUCCEEDED" as const,

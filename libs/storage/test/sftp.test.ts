@@ -89,7 +89,7 @@ describe("sftp destination against OpenSSH sshd", () => {
       const result = await sftpAdapter.verify(configFor(server), passwordOf(server));
       expect(result.ok).toBe(true);
       if (!result.ok) return;
-      expect(result.configUpdates).toEqual({ hostKeyFingerprint: server.hostKeyFingerprint, renameAllowed: true });
+      expect(result.configUpdates).toEqual({ hostKeyFingerprint: server.hostKeyFingerprint, hostKeyType: "ssh-ed25519", renameAllowed: true });
       expect(result.details).toContain(server.hostKeyFingerprint);
       expect(await readdir(dropDir)).toEqual([]);
     });
@@ -300,6 +300,79 @@ describe("sftp destination against OpenSSH sshd", () => {
   });
 });
 
+describe("sftp destination whose server adds a host key of another type", () => {
+  let server: SshdServer;
+
+  beforeAll(async () => {
+    // Pinned while the server has only an RSA key.
+    server = await startSshd({ hostKeyTypes: ["rsa"] });
+  }, 60_000);
+
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it("pins the RSA key with its type, and learns the type of a pin made without one", async () => {
+    const result = await sftpAdapter.verify(configFor(server, { folder: "." }), passwordOf(server));
+    expect(result.ok).toBe(true);
+    if (!result.ok) return;
+    expect(result.configUpdates).toEqual({ hostKeyFingerprint: server.hostKeyFingerprints.rsa, hostKeyType: "ssh-rsa", renameAllowed: true });
+
+    // A pin saved before types were recorded: checked as before, and its type is learned.
+    const legacy = await sftpAdapter.verify(configFor(server, { folder: ".", hostKeyFingerprint: server.hostKeyFingerprints.rsa }), passwordOf(server));
+    expect(legacy.ok).toBe(true);
+    if (legacy.ok) expect(legacy.configUpdates).toMatchObject({ hostKeyFingerprint: server.hostKeyFingerprints.rsa, hostKeyType: "ssh-rsa" });
+  });
+
+  it("keeps delivering to the pinned RSA key after an ed25519 key (which ssh2 prefers) is added", async () => {
+    const verified = await sftpAdapter.verify(configFor(server, { folder: "." }), passwordOf(server));
+    if (!verified.ok) throw verified.error;
+    const config = configFor(server, { folder: ".", ...verified.configUpdates });
+    const rsa = server.hostKeyFingerprints.rsa;
+
+    await server.offerHostKeys(["rsa", "ed25519"]);
+    expect(server.hostKeyFingerprints.rsa).toBe(rsa);
+    // Unpinned, the server now shows its ed25519 key.
+    const fresh = await sftpAdapter.verify(configFor(server, { folder: "." }), passwordOf(server));
+    expect(fresh.ok && fresh.configUpdates).toMatchObject({ hostKeyFingerprint: server.hostKeyFingerprints.ed25519 });
+
+    const data = randomBytes(100_000);
+    const result = await sftpAdapter.deliver(streamOf(data), "added-key.csv.pgp", meta(), config, passwordOf(server));
+    expect(result.notes).toEqual([]);
+    expect(sha256(await readBack(server, result.path))).toBe(sha256(data));
+    const again = await sftpAdapter.verify(config, passwordOf(server));
+    expect(again.ok && again.configUpdates).toMatchObject({ hostKeyFingerprint: rsa, hostKeyType: "ssh-rsa" });
+  }, 60_000);
+
+  it("refuses a changed key of the pinned type, and a server that no longer offers that type, sending nothing", async () => {
+    await server.offerHostKeys(["rsa", "ed25519"]);
+    const verified = await sftpAdapter.verify(configFor(server, { folder: "." }), passwordOf(server));
+    if (!verified.ok) throw verified.error;
+    const pinned = server.hostKeyFingerprints.ed25519!;
+    expect(verified.configUpdates).toMatchObject({ hostKeyFingerprint: pinned, hostKeyType: "ssh-ed25519" });
+    const config = configFor(server, { folder: ".", ...verified.configUpdates });
+    const before = await readdir(server.home);
+
+    // The ed25519 key replaced, the RSA key unchanged: the pinned key is gone.
+    await server.replaceHostKey("ed25519");
+    expect(server.hostKeyFingerprints.ed25519).not.toBe(pinned);
+    const changed = await expectFailure(sftpAdapter.deliver(streamOf(randomBytes(100)), "changed.csv.pgp", meta(), config, passwordOf(server)));
+    expect(changed.code).toBe("host_key_changed");
+    expect(changed.permanent).toBe(true);
+    expect(changed.message).toContain(pinned);
+    expect(changed.message).toContain(server.hostKeyFingerprints.ed25519);
+
+    // Only the RSA key left: no key of the pinned type at all.
+    await server.offerHostKeys(["rsa"]);
+    const gone = await expectFailure(sftpAdapter.deliver(streamOf(randomBytes(100)), "gone.csv.pgp", meta(), config, passwordOf(server)));
+    expect(gone.code).toBe("host_key_changed");
+    expect(gone.permanent).toBe(true);
+    expect(gone.message).toContain(pinned);
+    expect(gone.message).toContain("(a ssh-ed25519 key), the server no longer offers a key of that type");
+    expect(await readdir(server.home)).toEqual(before);
+  }, 60_000);
+});
+
 describe("sftp destination when the server forbids rename", () => {
   let server: SshdServer;
 
@@ -315,7 +388,7 @@ describe("sftp destination when the server forbids rename", () => {
     const result = await sftpAdapter.verify(configFor(server, { folder: "." }), passwordOf(server));
     expect(result.ok).toBe(true);
     if (!result.ok) return;
-    expect(result.configUpdates).toEqual({ hostKeyFingerprint: server.hostKeyFingerprint, renameAllowed: false });
+    expect(result.configUpdates).toEqual({ hostKeyFingerprint: server.hostKeyFingerprint, hostKeyType: "ssh-ed25519", renameAllowed: false });
     expect(result.details).toContain("forbids rename");
     expect(await readdir(server.home)).toEqual([]);
   });

@@ -56,7 +56,7 @@ describe("destination endpoints", () => {
       kind: "sftp",
       credentialsSet: true,
       lastError: null,
-      config: { host: sshd.host, port: sshd.port, username: sshd.username, folder: "drop", hostKeyFingerprint: sshd.hostKeyFingerprint, renameAllowed: true },
+      config: { host: sshd.host, port: sshd.port, username: sshd.username, folder: "drop", hostKeyFingerprint: sshd.hostKeyFingerprint, hostKeyType: "ssh-ed25519", renameAllowed: true },
       verification: { ok: true },
     });
     expect(res.body.verifiedAt).toEqual(expect.any(String));
@@ -178,6 +178,30 @@ describe("destination endpoints", () => {
     // The same server with the credentials given again is fine.
     const again = await gw.call(adminKey, "PATCH", `/v1/destinations/${id}`, { config: { port: sshd.port }, credentials: { password: sshd.password } });
     expect(again.status).toBe(200);
+  });
+
+  it("pins the host key's type with its fingerprint: learned for an older pin, and learned again when the pinned key is replaced by one of another type", async () => {
+    const created = await gw.call(adminKey, "POST", "/v1/destinations", sftpBody());
+    const id: string = created.body.id;
+    // A pin saved before key types were recorded: verification adds its type, the pin stays.
+    const { hostKeyType: _type, ...legacy } = created.body.config as Record<string, unknown>;
+    await gw.prisma.destination.update({ where: { id }, data: { config: legacy as never } });
+    const learned = await gw.call(adminKey, "POST", `/v1/destinations/${id}/verify`);
+    expect(learned.body).toMatchObject({ ok: true, destination: { config: { hostKeyFingerprint: sshd.hostKeyFingerprint, hostKeyType: "ssh-ed25519" } } });
+
+    // The server's ed25519 key is replaced by an RSA key: refused until the admin pins the new key.
+    const ed25519 = sshd.hostKeyFingerprint;
+    await sshd.offerHostKeys(["rsa"]);
+    try {
+      const refused = await gw.call(adminKey, "POST", `/v1/destinations/${id}/verify`);
+      expect(refused.body).toMatchObject({ ok: false, error: { code: "host_key_changed" } });
+      const repinned = await gw.call(adminKey, "PATCH", `/v1/destinations/${id}`, { config: { hostKeyFingerprint: sshd.hostKeyFingerprints.rsa } });
+      expect(repinned.status).toBe(200);
+      expect(repinned.body.config).toMatchObject({ hostKeyFingerprint: sshd.hostKeyFingerprints.rsa, hostKeyType: "ssh-rsa" });
+    } finally {
+      await sshd.offerHostKeys(["ed25519"]);
+    }
+    expect(sshd.hostKeyFingerprint).toBe(ed25519);
   });
 
   it("verifies on request, raising an alert on failure and resolving it on success", async () => {

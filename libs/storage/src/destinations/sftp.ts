@@ -2,7 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { posix } from "node:path";
 import type { Readable } from "node:stream";
 import SftpClient from "ssh2-sftp-client";
-import type { Client, SFTPWrapper, Stats } from "ssh2";
+import type { Client, ServerHostKeyAlgorithm, SFTPWrapper, Stats } from "ssh2";
 import { z } from "zod";
 import { DestinationError } from "../errors.js";
 import type { DestinationErrorCode } from "../errors.js";
@@ -15,8 +15,10 @@ import type { DeliveryMeta, DeliveryResult, DestinationAdapter, VerifyResult } f
  * SFTP destination (ssh2-sftp-client over ssh2).
  *
  * Safety rules:
- * - the server's host key is pinned at the first verification (OpenSSH "SHA256:…" form) and any
- *   other key is refused afterwards, so a changed or spoofed server never receives a file;
+ * - the server's host key is pinned at the first verification (OpenSSH "SHA256:…" form, with the
+ *   key's type) and any other key is refused afterwards, so a changed or spoofed server never
+ *   receives a file; connections ask for a key of the pinned type only, so a server that adds a
+ *   key of another type (which ssh2 might prefer) still shows the pinned one;
  * - a file is written under a hidden temporary name in the target folder and renamed into place
  *   (posix-rename, which replaces an existing file, so a retry never leaves two copies);
  * - when the server forbids rename the file is written directly to its final name and the run
@@ -27,6 +29,20 @@ import type { DeliveryMeta, DeliveryResult, DestinationAdapter, VerifyResult } f
  */
 
 const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/;
+
+/**
+ * The host key types ssh2 negotiates (the name at the start of the key blob), each with the host
+ * key algorithms that authenticate the server with a key of that type (RSA keys sign with several).
+ */
+const HOST_KEY_ALGORITHMS = {
+  "ssh-ed25519": ["ssh-ed25519"],
+  "ecdsa-sha2-nistp256": ["ecdsa-sha2-nistp256"],
+  "ecdsa-sha2-nistp384": ["ecdsa-sha2-nistp384"],
+  "ecdsa-sha2-nistp521": ["ecdsa-sha2-nistp521"],
+  "ssh-rsa": ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"],
+} as const satisfies Record<string, readonly ServerHostKeyAlgorithm[]>;
+export type SshHostKeyType = keyof typeof HOST_KEY_ALGORITHMS;
+const HOST_KEY_TYPES = Object.keys(HOST_KEY_ALGORITHMS) as [SshHostKeyType, ...SshHostKeyType[]];
 
 export const sftpConfigSchema = z.object({
   host: z
@@ -41,6 +57,13 @@ export const sftpConfigSchema = z.object({
   folder: z.string().min(1).max(1024).default("."),
   /** Pinned at verification; a server presenting another key is refused. */
   hostKeyFingerprint: z.string().regex(FINGERPRINT, 'an OpenSSH SHA-256 fingerprint, "SHA256:" + 43 base64 characters').optional(),
+  /**
+   * The type of the pinned key ("ssh-rsa", "ssh-ed25519", "ecdsa-sha2-nistp256"…), recorded with
+   * the fingerprint: connections ask the server for a key of this type only, so a key of another
+   * type added to the server later does not hide the pinned one. Ignored without a fingerprint;
+   * a pin made before it was recorded has none and is checked against the key the server prefers.
+   */
+  hostKeyType: z.enum(HOST_KEY_TYPES).optional(),
   /** Learned at verification: false when the server refuses to rename files (direct upload then). */
   renameAllowed: z.boolean().optional(),
 });
@@ -65,6 +88,15 @@ export const sftpCredentialsSchema = z
     path: ["passphrase"],
   });
 export type SftpCredentials = z.output<typeof sftpCredentialsSchema>;
+
+/** The type named at the start of an SSH public key blob (a uint32 length, then the name), if it is one ssh2 negotiates. */
+function sshKeyType(keyBlob: Buffer): SshHostKeyType | undefined {
+  if (keyBlob.length < 4) return undefined;
+  const length = keyBlob.readUInt32BE(0);
+  if (length > keyBlob.length - 4) return undefined;
+  const name = keyBlob.toString("latin1", 4, 4 + length);
+  return Object.hasOwn(HOST_KEY_ALGORITHMS, name) ? (name as SshHostKeyType) : undefined;
+}
 
 /** OpenSSH's form of a host key fingerprint: "SHA256:" + unpadded base64 of the key blob's sha256. */
 export function sshFingerprint(keyBlob: Buffer): string {
@@ -105,6 +137,8 @@ interface SftpLimits {
 interface SftpSession {
   sftp: SFTPWrapper;
   fingerprint: string;
+  /** The type of the key the server presented (undefined for one ssh2 does not name). */
+  keyType: SshHostKeyType | undefined;
   /**
    * Set when the connection or the SFTP channel is gone, or the server stopped answering: requests
    * sent after that would never be answered (ssh2 silently drops them on a closed channel).
@@ -172,6 +206,10 @@ async function connect(config: SftpConfig, credentials: SftpCredentials, policy:
   const ssh = (client as unknown as { client: Client }).client;
   const closed = new Promise<void>((resolve) => ssh.once("close", () => resolve()));
   let presented: string | undefined;
+  let presentedType: SshHostKeyType | undefined;
+  // With a pin of a known type, only that type's algorithms are offered: the server shows the pinned
+  // key even when it also holds keys of types ssh2 prefers.
+  const pinnedType = config.hostKeyFingerprint !== undefined ? config.hostKeyType : undefined;
   let rawError: SftpStatusError | undefined;
   let stallTimer: NodeJS.Timeout | undefined;
   const state: Pick<SftpSession, "lost" | "pending"> = { lost: undefined, pending: new Set() };
@@ -238,8 +276,10 @@ async function connect(config: SftpConfig, credentials: SftpCredentials, policy:
       keepaliveInterval: 10_000,
       keepaliveCountMax: 3,
       retries: 0,
+      ...(pinnedType !== undefined ? { algorithms: { serverHostKey: [...HOST_KEY_ALGORITHMS[pinnedType]] } } : {}),
       hostVerifier: (key: Buffer) => {
         presented = sshFingerprint(key);
+        presentedType = sshKeyType(key);
         return config.hostKeyFingerprint === undefined || config.hostKeyFingerprint === presented;
       },
     });
@@ -254,17 +294,24 @@ async function connect(config: SftpConfig, credentials: SftpCredentials, policy:
     sftp.on("end", () => markLost(new Error("SFTP session ended")));
     sftp.on("close", () => markLost(new Error("SFTP session closed")));
     if (state.lost) throw state.lost;
-    return Object.assign(state, { sftp, fingerprint: presented, watch, end });
+    return Object.assign(state, { sftp, fingerprint: presented, keyType: presentedType, watch, end });
   } catch (error) {
     clearTimeout(openTimer);
     markLost(error instanceof Error ? error : new Error(String(error)));
     void end();
     if (error instanceof DestinationError) throw error;
+    const replacedOnPurpose =
+      "Nothing was sent. If the server's key was replaced on purpose, update the destination with the new fingerprint (or clear it to pin again).";
     if (presented !== undefined && config.hostKeyFingerprint !== undefined && presented !== config.hostKeyFingerprint) {
       throw new DestinationError(
         "host_key_changed",
-        `the host key of ${where(config)} changed: pinned ${config.hostKeyFingerprint}, the server now presents ${presented}. ` +
-          "Nothing was sent. If the server's key was replaced on purpose, update the destination with the new fingerprint (or clear it to pin again).",
+        `the host key of ${where(config)} changed: pinned ${config.hostKeyFingerprint}, the server now presents ${presented}. ${replacedOnPurpose}`,
+      );
+    }
+    if (presented === undefined && pinnedType !== undefined && rawError?.level === "handshake" && /no matching host key/i.test(rawError.message)) {
+      throw new DestinationError(
+        "host_key_changed",
+        `the host key of ${where(config)} changed: pinned ${config.hostKeyFingerprint} (a ${pinnedType} key), the server no longer offers a key of that type. ${replacedOnPurpose}`,
       );
     }
     throw connectError(config, rawError ?? (error as SftpStatusError));
@@ -669,7 +716,8 @@ async function verify(config: SftpConfig, credentials: SftpCredentials, policy: 
       details:
         `wrote, renamed and deleted a probe file in ${where(config)}:${folder} as "${config.username}"; host key ${session.fingerprint}` +
         (renameAllowed ? "" : "; the server forbids rename, so files will be uploaded directly to their final name"),
-      configUpdates: { hostKeyFingerprint: session.fingerprint, renameAllowed },
+      // The key type with its fingerprint: a pin made without one (or the server's key at a first pin) learns it here.
+      configUpdates: { hostKeyFingerprint: session.fingerprint, ...(session.keyType !== undefined ? { hostKeyType: session.keyType } : {}), renameAllowed },
     };
   } catch (error) {
     if (leftOver !== undefined) await removeQuietly(session, leftOver);

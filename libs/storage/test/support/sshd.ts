@@ -23,12 +23,16 @@ export interface SshdServer {
   passphrase: string;
   /** The user's login directory ("." over SFTP); the same path on this machine. */
   home: string;
-  /** Fingerprint of the current host key as `ssh-keygen -l -E sha256` prints it. */
+  /** Fingerprint of the current host key (the first offered type's) as `ssh-keygen -l -E sha256` prints it. */
   hostKeyFingerprint: string;
+  /** Fingerprints of the host keys offered now, by type. */
+  hostKeyFingerprints: Partial<Record<SshdHostKeyType, string>>;
   uid: number;
   gid: number;
-  /** Restarts sshd on the same port with a new host key (a "changed server"). */
-  replaceHostKey(): Promise<void>;
+  /** Restarts sshd on the same port with a new host key of `type` (default: the first offered type), a "changed server". */
+  replaceHostKey(type?: SshdHostKeyType): Promise<void>;
+  /** Restarts sshd on the same port offering host keys of these types: a type offered before keeps its key, another gets a new one. */
+  offerHostKeys(types: SshdHostKeyType[]): Promise<void>;
   /** SIGKILLs this sshd's per-connection processes: every open session drops at once. */
   killSessions(): Promise<number>;
   /**
@@ -40,7 +44,11 @@ export interface SshdServer {
   stop(): Promise<void>;
 }
 
+export type SshdHostKeyType = "ed25519" | "rsa" | "ecdsa";
+
 export interface SshdOptions {
+  /** The host keys sshd offers, one of each type (default: one ed25519 key). */
+  hostKeyTypes?: SshdHostKeyType[];
   /** internal-sftp denies rename and posix-rename requests (`-P rename,posix-rename`). */
   denyRename?: boolean;
   /**
@@ -70,7 +78,7 @@ async function freePort(): Promise<number> {
   });
 }
 
-async function keygen(path: string, type: "ed25519" | "rsa", passphrase = ""): Promise<void> {
+async function keygen(path: string, type: SshdHostKeyType, passphrase = ""): Promise<void> {
   await run("ssh-keygen", ["-q", "-t", type, ...(type === "rsa" ? ["-b", "2048"] : []), "-N", passphrase, "-C", "transporter-test", "-f", path]);
 }
 
@@ -129,6 +137,7 @@ async function removeStaleUsers(): Promise<void> {
 }
 
 export async function startSshd(options: SshdOptions = {}): Promise<SshdServer> {
+  if (options.hostKeyTypes?.length === 0) throw new Error("sshd needs a host key");
   const root = await mkdtemp(join(tmpdir(), "tp-sshd-"));
   // The user must traverse to its home and read authorized_keys inside this root-owned dir.
   await chmod(root, 0o755);
@@ -138,7 +147,15 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdServer> 
   const passphrase = randomBytes(9).toString("base64url");
   const port = await freePort();
 
-  await keygen(join(root, "host_key"), "ed25519");
+  let hostKeyTypes = [...(options.hostKeyTypes ?? ["ed25519"])];
+  // The ed25519 key keeps its historical name.
+  const hostKeyPath = (type: SshdHostKeyType) => join(root, type === "ed25519" ? "host_key" : `host_key_${type}`);
+  const hostKeyFingerprints = async () => {
+    const found: Partial<Record<SshdHostKeyType, string>> = {};
+    for (const type of hostKeyTypes) found[type] = await fingerprintOf(`${hostKeyPath(type)}.pub`);
+    return found;
+  };
+  for (const type of hostKeyTypes) await keygen(hostKeyPath(type), type);
   await keygen(join(root, "client_key"), "ed25519");
   await keygen(join(root, "client_key_encrypted"), "rsa", passphrase);
   const authorizedKeys =
@@ -157,32 +174,34 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdServer> 
   await mkdir("/run/sshd", { recursive: true, mode: 0o755 });
   const configPath = join(root, "sshd_config");
   const sftpCommand = (options.sftpServer === "process" ? SFTP_SERVER : "internal-sftp") + (options.denyRename ? " -P rename,posix-rename" : "");
-  await writeFile(
-    configPath,
-    [
-      `Port ${port}`,
-      "ListenAddress 127.0.0.1",
-      `HostKey ${join(root, "host_key")}`,
-      `PidFile ${join(root, "sshd.pid")}`,
-      `AuthorizedKeysFile ${join(root, "authorized_keys")}`,
-      "StrictModes no",
-      "UsePAM no",
-      "PasswordAuthentication yes",
-      "PermitEmptyPasswords no",
-      "KbdInteractiveAuthentication no",
-      "PubkeyAuthentication yes",
-      "PermitRootLogin no",
-      `AllowUsers ${username}`,
-      "AllowTcpForwarding no",
-      "X11Forwarding no",
-      "PrintMotd no",
-      "MaxStartups 100",
-      "LogLevel VERBOSE",
-      `Subsystem sftp ${sftpCommand}`,
-      `ForceCommand ${options.sftpServer === "mute" ? "cat >/dev/null" : sftpCommand}`,
-      "",
-    ].join("\n"),
-  );
+  const writeConfig = () =>
+    writeFile(
+      configPath,
+      [
+        `Port ${port}`,
+        "ListenAddress 127.0.0.1",
+        ...hostKeyTypes.map((type) => `HostKey ${hostKeyPath(type)}`),
+        `PidFile ${join(root, "sshd.pid")}`,
+        `AuthorizedKeysFile ${join(root, "authorized_keys")}`,
+        "StrictModes no",
+        "UsePAM no",
+        "PasswordAuthentication yes",
+        "PermitEmptyPasswords no",
+        "KbdInteractiveAuthentication no",
+        "PubkeyAuthentication yes",
+        "PermitRootLogin no",
+        `AllowUsers ${username}`,
+        "AllowTcpForwarding no",
+        "X11Forwarding no",
+        "PrintMotd no",
+        "MaxStartups 100",
+        "LogLevel VERBOSE",
+        `Subsystem sftp ${sftpCommand}`,
+        `ForceCommand ${options.sftpServer === "mute" ? "cat >/dev/null" : sftpCommand}`,
+        "",
+      ].join("\n"),
+    );
+  await writeConfig();
 
   let sshd: ChildProcess | undefined;
   const signalled = new Set<number>();
@@ -242,15 +261,29 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdServer> 
     encryptedPrivateKey: await readFile(join(root, "client_key_encrypted"), "utf8"),
     passphrase,
     home,
-    hostKeyFingerprint: await fingerprintOf(join(root, "host_key.pub")),
+    hostKeyFingerprint: await fingerprintOf(`${hostKeyPath(hostKeyTypes[0]!)}.pub`),
+    hostKeyFingerprints: await hostKeyFingerprints(),
     uid,
     gid,
-    async replaceHostKey() {
+    async replaceHostKey(type = hostKeyTypes[0]!) {
       await halt();
-      await rm(join(root, "host_key"), { force: true });
-      await rm(join(root, "host_key.pub"), { force: true });
-      await keygen(join(root, "host_key"), "ed25519");
-      server.hostKeyFingerprint = await fingerprintOf(join(root, "host_key.pub"));
+      await rm(hostKeyPath(type), { force: true });
+      await rm(`${hostKeyPath(type)}.pub`, { force: true });
+      await keygen(hostKeyPath(type), type);
+      server.hostKeyFingerprint = await fingerprintOf(`${hostKeyPath(hostKeyTypes[0]!)}.pub`);
+      server.hostKeyFingerprints = await hostKeyFingerprints();
+      await launch();
+    },
+    async offerHostKeys(types) {
+      if (types.length === 0) throw new Error("sshd needs a host key");
+      await halt();
+      hostKeyTypes = [...types];
+      for (const type of hostKeyTypes) {
+        if (!(await stat(hostKeyPath(type)).then(() => true, () => false))) await keygen(hostKeyPath(type), type);
+      }
+      await writeConfig();
+      server.hostKeyFingerprint = await fingerprintOf(`${hostKeyPath(hostKeyTypes[0]!)}.pub`);
+      server.hostKeyFingerprints = await hostKeyFingerprints();
       await launch();
     },
     async killSessions() {

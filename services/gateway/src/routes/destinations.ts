@@ -221,6 +221,8 @@ export default async function destinationRoutes(app: GatewayApp) {
           delete merged.hostKeyFingerprint;
           delete merged.renameAllowed;
         }
+        // The pinned key's type goes with its fingerprint: another fingerprint (or none) is another key, whose type verification learns.
+        if (merged.hostKeyFingerprint !== before.config.hostKeyFingerprint && !("hostKeyType" in changes)) delete merged.hostKeyType;
         const config = parseWith(adapter.configSchema, merged, "config");
         const movedCredentials = CREDENTIALS_RECIPIENT.filter((key) => key in changes && changes[key] !== before.config[key]);
         if (movedCredentials.length > 0 && req.body.credentials === undefined && destination.sealedCredentials) {

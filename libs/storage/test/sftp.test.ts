@@ -469,6 +469,37 @@ async function timedFailure(promise: Promise<unknown>): Promise<{ error: Destina
   return { error, ms: Date.now() - started };
 }
 
+describe("sftp destination whose server takes the whole file's time to rename (object storage behind SFTP)", () => {
+  const RENAME_MS = 3_500;
+  let server: SshdServer;
+
+  beforeAll(async () => {
+    server = await startSshd({ slowRenameMs: RENAME_MS });
+    await mkdir(join(server.home, "drop"));
+    await chown(join(server.home, "drop"), server.uid, server.gid);
+  }, 60_000);
+
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it("waits for a rename as long as the file's size allows, past the plain request limit; a limit that does not scale gives up", async () => {
+    const data = randomBytes(4 * 1024 * 1024);
+    const config = configFor(server, { hostKeyFingerprint: server.hostKeyFingerprint, folder: "drop" });
+    // 2 s for any request, plus 2 s for this file at 2 MiB/s: more than the server's 3.5 s rename.
+    const patient = createSftpAdapter({ allowInsecureEndpoints: true }, { requestTimeoutMs: REQUEST_TIMEOUT_MS, wholeFileBytesPerSecond: 2 * 1024 * 1024 });
+    const result = await patient.deliver(streamOf(data), "copied.csv.pgp", meta(), config, passwordOf(server));
+    expect(sha256(await readBack(server, result.path))).toBe(sha256(data));
+
+    // The same server with only the plain limit for the rename: the connection is dropped as a
+    // timeout, and every retry would be (the server may still finish that rename: a whole file).
+    const impatient = createSftpAdapter({ allowInsecureEndpoints: true }, { requestTimeoutMs: REQUEST_TIMEOUT_MS, wholeFileBytesPerSecond: 1024 ** 4 });
+    const { error } = await timedFailure(impatient.deliver(streamOf(data), "dropped.csv.pgp", meta(), config, passwordOf(server)));
+    expect(error.code).toBe("timeout");
+    expect(error.permanent).toBe(false);
+  }, 60_000);
+});
+
 describe("sftp destination when the SFTP server process stops answering or dies (sshd stays up)", () => {
   let server: SshdServer;
   let dropDir: string;

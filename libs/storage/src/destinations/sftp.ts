@@ -117,6 +117,8 @@ const READS_AHEAD = 8;
 const READY_TIMEOUT_MS = 20_000;
 /** Default for SftpAdapterOptions.requestTimeoutMs. */
 const REQUEST_TIMEOUT_MS = 60_000;
+/** Default for SftpAdapterOptions.wholeFileBytesPerSecond: 4 MiB/s, a slow object-store copy. */
+const WHOLE_FILE_BYTES_PER_SECOND = 4 * 1024 * 1024;
 /** How long an ending connection may take to close before its socket is destroyed. */
 const END_GRACE_MS = 2_000;
 
@@ -128,10 +130,18 @@ export interface SftpAdapterOptions {
    * server's last answer, so a slow link that keeps answering is never cut off.
    */
   requestTimeoutMs?: number;
+  /**
+   * The requests that make a server handle the whole file (closing it after the writes, renaming
+   * it) may wait requestTimeoutMs plus the file's size at this rate (default 4 MiB/s): servers
+   * backed by object storage (AWS Transfer Family, Azure Blob) upload or copy the whole file
+   * then, and answer nothing meanwhile, however long it is.
+   */
+  wholeFileBytesPerSecond?: number;
 }
 
 interface SftpLimits {
   requestTimeoutMs: number;
+  wholeFileBytesPerSecond: number;
 }
 
 interface SftpSession {
@@ -144,8 +154,13 @@ interface SftpSession {
    * sent after that would never be answered (ssh2 silently drops them on a closed channel).
    */
   lost: Error | undefined;
-  /** Rejecters of the requests awaiting an answer, failed at once when the session is lost. */
-  pending: Set<(error: Error) => void>;
+  /**
+   * Rejecters of the requests awaiting an answer (failed at once when the session is lost), each
+   * with how long it may wait for an answer.
+   */
+  pending: Map<(error: Error) => void, number>;
+  /** How long a request that makes the server handle a whole file of `bytes` may wait (see wholeFileBytesPerSecond). */
+  wholeFileWait(bytes: number): number;
   /** (Re)starts the stall timer while requests are pending: on each answer, and when a request is sent with none pending. */
   watch(): void;
   /** Closes the connection; settles within END_GRACE_MS whatever the server does. */
@@ -212,7 +227,7 @@ async function connect(config: SftpConfig, credentials: SftpCredentials, policy:
   const pinnedType = config.hostKeyFingerprint !== undefined ? config.hostKeyType : undefined;
   let rawError: SftpStatusError | undefined;
   let stallTimer: NodeJS.Timeout | undefined;
-  const state: Pick<SftpSession, "lost" | "pending"> = { lost: undefined, pending: new Set() };
+  const state: Pick<SftpSession, "lost" | "pending"> = { lost: undefined, pending: new Map() };
 
   let ending: Promise<void> | undefined;
   /** Ends the connection politely, and destroys its socket if it is not closed within END_GRACE_MS. */
@@ -230,19 +245,22 @@ async function connect(config: SftpConfig, credentials: SftpCredentials, policy:
     state.lost ??= error;
     clearTimeout(stallTimer);
     stallTimer = undefined;
-    for (const abort of state.pending) abort(state.lost);
+    for (const abort of state.pending.keys()) abort(state.lost);
     state.pending.clear();
   };
-  const onStall = () => {
-    markLost(
-      new DestinationError("timeout", `${where(config)} stopped answering SFTP requests (nothing for ${seconds(limits.requestTimeoutMs)}); the connection was dropped`),
-    );
+  const onStall = (waitedMs: number) => {
+    markLost(new DestinationError("timeout", `${where(config)} stopped answering SFTP requests (nothing for ${seconds(waitedMs)}); the connection was dropped`));
     void end();
   };
   const watch = () => {
     clearTimeout(stallTimer);
-    stallTimer = state.pending.size > 0 && state.lost === undefined ? setTimeout(onStall, limits.requestTimeoutMs) : undefined;
+    stallTimer = undefined;
+    if (state.pending.size === 0 || state.lost !== undefined) return;
+    // As long as the most patient request pending may wait: a server busy with a whole file answers nothing else meanwhile.
+    const waitMs = Math.max(...state.pending.values());
+    stallTimer = setTimeout(() => onStall(waitMs), waitMs);
   };
+  const wholeFileWait = (bytes: number) => limits.requestTimeoutMs + Math.ceil((bytes * 1000) / limits.wholeFileBytesPerSecond);
   // ssh2-sftp-client rewraps errors and drops `level`; keep the original to classify precisely.
   client.on("error", (error: SftpStatusError) => {
     rawError ??= error;
@@ -294,7 +312,7 @@ async function connect(config: SftpConfig, credentials: SftpCredentials, policy:
     sftp.on("end", () => markLost(new Error("SFTP session ended")));
     sftp.on("close", () => markLost(new Error("SFTP session closed")));
     if (state.lost) throw state.lost;
-    return Object.assign(state, { sftp, fingerprint: presented, keyType: presentedType, watch, end });
+    return Object.assign(state, { sftp, fingerprint: presented, keyType: presentedType, watch, wholeFileWait, end });
   } catch (error) {
     clearTimeout(openTimer);
     markLost(error instanceof Error ? error : new Error(String(error)));
@@ -345,14 +363,14 @@ function connectError(config: SftpConfig, error: SftpStatusError): DestinationEr
 /**
  * Runs one callback-style SFTP request. It fails at once when the session is lost meanwhile (or
  * already was: a request on a closed channel would never be answered), and with a "timeout" when
- * the server answers nothing for requestTimeoutMs while it waits.
+ * the server answers nothing for `waitMs` (default requestTimeoutMs) while it waits.
  */
-function call<T>(session: SftpSession, run: (done: (error: Error | undefined | null, value?: T) => void) => void): Promise<T> {
+function call<T>(session: SftpSession, run: (done: (error: Error | undefined | null, value?: T) => void) => void, waitMs?: number): Promise<T> {
   if (session.lost) return Promise.reject(session.lost);
   return new Promise<T>((resolve, reject) => {
     const idle = session.pending.size === 0;
-    session.pending.add(reject);
-    if (idle) session.watch();
+    session.pending.set(reject, waitMs ?? session.wholeFileWait(0));
+    if (idle || waitMs !== undefined) session.watch();
     try {
       run((error, value) => {
         // Already failed with the lost session's error.
@@ -486,7 +504,8 @@ async function upload(session: SftpSession, body: AsyncIterable<Buffer | string>
     await Promise.all(inFlight);
     if (failure !== undefined) throw failure;
     closed = true;
-    await call<void>(session, (done) => sftp.close(handle, done));
+    // Closing is when a server on object storage uploads the file it buffered: the whole file's time.
+    await call<void>(session, (done) => sftp.close(handle, done), session.wholeFileWait(position));
     return { bytes: position, checksum: hash.digest("hex") };
   } finally {
     if (!closed) {
@@ -551,12 +570,17 @@ async function copyRemote(session: SftpSession, from: string, to: string): Promi
   }
 }
 
-/** Moves `from` onto `to`, replacing `to`. Returns false when the server forbids renaming. */
-async function renameInto(session: SftpSession, from: string, to: string): Promise<boolean> {
+/**
+ * Moves `from` (a file of `bytes`) onto `to`, replacing `to`. Returns false when the server
+ * forbids renaming. A server on object storage renames by copying: each rename may take the whole
+ * file's time.
+ */
+async function renameInto(session: SftpSession, from: string, to: string, bytes: number): Promise<boolean> {
   const { sftp } = session;
+  const waitMs = session.wholeFileWait(bytes);
   try {
     // posix-rename replaces the target atomically; plain SFTP rename refuses an existing target.
-    await call<void>(session, (done) => sftp.ext_openssh_rename(from, to, done));
+    await call<void>(session, (done) => sftp.ext_openssh_rename(from, to, done), waitMs);
     return true;
   } catch (error) {
     const status = statusOf(error);
@@ -565,7 +589,7 @@ async function renameInto(session: SftpSession, from: string, to: string): Promi
     if (status === undefined && !(error instanceof Error && /not support/i.test(error.message))) throw error;
   }
   try {
-    await call<void>(session, (done) => sftp.rename(from, to, done));
+    await call<void>(session, (done) => sftp.rename(from, to, done), waitMs);
     return true;
   } catch (error) {
     const status = statusOf(error);
@@ -574,7 +598,7 @@ async function renameInto(session: SftpSession, from: string, to: string): Promi
   }
   // Plain rename failed because the target exists (a previous delivery of this file): replace it.
   await call<void>(session, (done) => sftp.unlink(to, done));
-  await call<void>(session, (done) => sftp.rename(from, to, done));
+  await call<void>(session, (done) => sftp.rename(from, to, done), waitMs);
   return true;
 }
 
@@ -647,7 +671,7 @@ async function deliver(
       written = await upload(session, body, tempPath).catch(failedTo(config, "write", tempPath));
       checkExpected(meta, written);
       await checkSize(session, config, tempPath, written.bytes);
-      const renamed = await renameInto(session, tempPath, finalPath).catch(failedTo(config, "rename into place", finalPath));
+      const renamed = await renameInto(session, tempPath, finalPath, written.bytes).catch(failedTo(config, "rename into place", finalPath));
       unfinished = [finalPath];
       if (!renamed) {
         // The body stream is spent: send the uploaded copy again, this time under the final name.
@@ -706,7 +730,7 @@ async function verify(config: SftpConfig, credentials: SftpCredentials, policy: 
     const content = Buffer.from(`transporter probe ${new Date().toISOString()}\n`);
     await upload(session, [content], probe).catch(failedTo(config, "write a file in", folder));
     await checkSize(session, config, probe, content.length);
-    const renameAllowed = await renameInto(session, probe, renamed).catch(failedTo(config, "rename a file in", folder));
+    const renameAllowed = await renameInto(session, probe, renamed, content.length).catch(failedTo(config, "rename a file in", folder));
     if (renameAllowed) leftOver = renamed;
     if (leftOver === renamed) await checkSize(session, config, renamed, content.length);
     await call<void>(session, (done) => session.sftp.unlink(leftOver as string, done)).catch(failedTo(config, "delete a file in", folder));
@@ -733,8 +757,9 @@ async function verify(config: SftpConfig, credentials: SftpCredentials, policy: 
  * deliver resolve the host, check every address and connect to a checked one.
  */
 export function createSftpAdapter(policy: EndpointPolicy, options: SftpAdapterOptions = {}): DestinationAdapter<SftpConfig, SftpCredentials> {
-  const limits: SftpLimits = { requestTimeoutMs: options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS };
+  const limits: SftpLimits = { requestTimeoutMs: options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS, wholeFileBytesPerSecond: options.wholeFileBytesPerSecond ?? WHOLE_FILE_BYTES_PER_SECOND };
   if (!Number.isFinite(limits.requestTimeoutMs) || limits.requestTimeoutMs <= 0) throw new RangeError("requestTimeoutMs must be a positive number of milliseconds");
+  if (!Number.isFinite(limits.wholeFileBytesPerSecond) || limits.wholeFileBytesPerSecond <= 0) throw new RangeError("wholeFileBytesPerSecond must be a positive number of bytes per second");
   return {
     kind: "sftp",
     configSchema: sftpConfigSchemaFor(policy),

@@ -58,7 +58,42 @@ export interface SshdOptions {
    * (it reads and discards until the client goes away), like a hung server.
    */
   sftpServer?: "internal" | "process" | "mute";
+  /**
+   * OpenSSH's stand-alone sftp-server behind a relay that holds the answer to each rename request
+   * this long (a server on object storage, which renames by copying the whole file).
+   */
+  slowRenameMs?: number;
 }
+
+/**
+ * The relay of `slowRenameMs`: passes SFTP packets both ways (uint32 length, type byte, uint32
+ * request id), noting the ids of rename and posix-rename requests, and holds their answers.
+ */
+const SLOW_RENAME_RELAY = String.raw`
+import struct, subprocess, sys, threading, time
+delay = int(sys.argv[1]) / 1000
+server = subprocess.Popen([sys.argv[2]], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+slow = set()
+def packets(stream):
+    while True:
+        head = stream.read(4)
+        if len(head) < 4: return
+        body = stream.read(struct.unpack(">I", head)[0])
+        yield head + body
+def requests():
+    for packet in packets(sys.stdin.buffer):
+        kind = packet[4]
+        if kind == 18 or (kind == 200 and b"posix-rename@openssh.com" in packet[9:40]):
+            slow.add(struct.unpack(">I", packet[5:9])[0])
+        server.stdin.write(packet)
+        server.stdin.flush()
+    server.stdin.close()
+threading.Thread(target=requests, daemon=True).start()
+for packet in packets(server.stdout):
+    if packet[4] != 2 and struct.unpack(">I", packet[5:9])[0] in slow: time.sleep(delay)
+    sys.stdout.buffer.write(packet)
+    sys.stdout.buffer.flush()
+`;
 
 const run = promisify(execFile);
 const USER_LOCK = "/tmp/transporter-test-useradd.lock";
@@ -173,7 +208,12 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdServer> 
 
   await mkdir("/run/sshd", { recursive: true, mode: 0o755 });
   const configPath = join(root, "sshd_config");
-  const sftpCommand = (options.sftpServer === "process" ? SFTP_SERVER : "internal-sftp") + (options.denyRename ? " -P rename,posix-rename" : "");
+  let sftpCommand = (options.sftpServer === "process" ? SFTP_SERVER : "internal-sftp") + (options.denyRename ? " -P rename,posix-rename" : "");
+  if (options.slowRenameMs !== undefined) {
+    const relay = join(root, "slow-rename-relay.py");
+    await writeFile(relay, SLOW_RENAME_RELAY, { mode: 0o644 });
+    sftpCommand = `/usr/bin/python3 ${relay} ${Math.round(options.slowRenameMs)} ${SFTP_SERVER}`;
+  }
   const writeConfig = () =>
     writeFile(
       configPath,

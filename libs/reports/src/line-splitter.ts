@@ -10,8 +10,9 @@ const UTF8_BOM = [0xef, 0xbb, 0xbf];
  * Cuts a byte stream into line-aligned chunks of at least `minChunkBytes` (except the last),
  * so that each chunk can be read on its own, in this thread or another. A newline byte never
  * occurs inside a UTF-8 sequence, so cutting after one never splits a character. A leading
- * byte order mark is dropped. Memory stays bounded: a line still unfinished after
- * `maxLineBytes` is dropped up to its end and reported as an `overlong` chunk in its place.
+ * byte order mark is dropped. A line longer than `maxLineBytes` (without its newline) is dropped
+ * and reported as an `overlong` chunk in its place, however the stream was cut: one still
+ * unfinished past the limit is dropped up to its end without being held, so memory stays bounded.
  */
 export class LineSplitter {
   private parts: Buffer[] = [];
@@ -38,6 +39,9 @@ export class LineSplitter {
       this.discarding = false;
       chunk = chunk.subarray(nl + 1);
     }
+    // Only when the unfinished line and this piece together exceed the limit can a line that
+    // ends in this piece be too long: look for such lines then, and not otherwise.
+    if (this.size - this.wholeLines + chunk.length > this.maxLineBytes) chunk = this.dropLongLines(chunk, out);
     if (chunk.length === 0) return out;
     const last = chunk.lastIndexOf(10);
     this.parts.push(chunk);
@@ -46,15 +50,50 @@ export class LineSplitter {
     if (this.size - this.wholeLines > this.maxLineBytes) {
       // The unfinished line is already too long: the whole lines before it go on, then its marker.
       if (this.wholeLines > 0) out.push({ kind: "lines", bytes: this.take(this.wholeLines) });
-      out.push({ kind: "overlong", maxLineBytes: this.maxLineBytes });
-      this.parts = [];
-      this.size = 0;
-      this.wholeLines = 0;
+      this.dropHeldLine(out);
       this.discarding = true;
     } else if (this.wholeLines > 0 && this.wholeLines >= this.minChunkBytes) {
       out.push({ kind: "lines", bytes: this.take(this.wholeLines) });
     }
     return out;
+  }
+
+  /**
+   * Drops each line that ends in `chunk` and is longer than the limit (it may have begun in the
+   * bytes held), so a line is dropped whatever the pieces the stream came in. The lines before a
+   * dropped one go on, then its marker. Returns the part of `chunk` after the last line dropped.
+   */
+  private dropLongLines(chunk: Buffer, out: LineChunk[]): Buffer {
+    // Where the current line starts, relative to `chunk`: negative when it began in the bytes held.
+    let lineStart = this.wholeLines - this.size;
+    let nl = chunk.indexOf(10);
+    while (nl >= 0) {
+      if (nl - lineStart > this.maxLineBytes) {
+        if (lineStart > 0) {
+          // The held bytes and the start of this piece are whole lines.
+          this.parts.push(chunk.subarray(0, lineStart));
+          this.size += lineStart;
+          this.wholeLines = this.size;
+        }
+        if (this.wholeLines > 0) out.push({ kind: "lines", bytes: this.take(this.wholeLines) });
+        this.dropHeldLine(out);
+        chunk = chunk.subarray(nl + 1);
+        lineStart = 0;
+        nl = chunk.indexOf(10);
+      } else {
+        lineStart = nl + 1;
+        nl = chunk.indexOf(10, lineStart);
+      }
+    }
+    return chunk;
+  }
+
+  /** Forgets the (only) unfinished line held and puts its marker out. */
+  private dropHeldLine(out: LineChunk[]): void {
+    out.push({ kind: "overlong", maxLineBytes: this.maxLineBytes });
+    this.parts = [];
+    this.size = 0;
+    this.wholeLines = 0;
   }
 
   /** What is left at the end of the stream: the last lines, the last one maybe without a newline. */

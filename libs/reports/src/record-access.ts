@@ -74,11 +74,21 @@ export function optionalText(o: Json, key: string, base = ""): string | null {
   throw new MalformedRecordError(at(base, key), `expected a string, got ${describe(v)}`);
 }
 
+/**
+ * A number id as text. JSON.parse has already rounded a number beyond 2^53 (12345678901234567890
+ * reads as 12345678901234567000), so only whole numbers a double holds exactly are ids: anything
+ * else would be written as a different id with the record counted good.
+ */
+export function numberId(v: number, path: string): string {
+  if (Number.isSafeInteger(v)) return String(v);
+  throw new MalformedRecordError(path, `expected an id (text, or a whole number of at most ${Number.MAX_SAFE_INTEGER}), got ${v}`);
+}
+
 /** Identifiers arrive as numbers in some APIs and strings in others; reports carry them as text. */
 export function requiredId(o: Json, key: string, base = ""): string {
   const v = o[key];
   if (typeof v === "string" && v.length > 0) return v;
-  if (typeof v === "number" && Number.isFinite(v)) return String(v);
+  if (typeof v === "number") return numberId(v, at(base, key));
   throw new MalformedRecordError(at(base, key), v === undefined ? "missing" : `expected an id, got ${describe(v)}`);
 }
 
@@ -86,7 +96,7 @@ export function optionalId(o: Json, key: string, base = ""): string | null {
   const v = o[key];
   if (v === undefined || v === null || v === "" || v === "undefined" || v === "null") return null;
   if (typeof v === "string") return v;
-  if (typeof v === "number" && Number.isFinite(v)) return String(v);
+  if (typeof v === "number") return numberId(v, at(base, key));
   throw new MalformedRecordError(at(base, key), `expected an id, got ${describe(v)}`);
 }
 
@@ -114,34 +124,68 @@ export function optionalBoolean(o: Json, key: string, base = ""): boolean | null
 // (account configuration writes "2017-11-13 13:20:01").
 const PLATFORM_TIME = /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,3}))?(Z|[+-]\d{2}:?\d{2})?$/;
 
-/** Epoch ms of a platform time string, or NaN when it is not one. */
+/** Offsets in use run from -12:00 to +14:00; one beyond ±14:00 is not an offset. */
+const MAX_OFFSET_MINUTES = 14 * 60;
+
+function daysInMonth(year: number, month: number): number {
+  if (month === 2) return year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0) ? 29 : 28;
+  return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
+}
+
+/**
+ * Epoch ms of a platform time string, or NaN when it is not one: each field must be in range
+ * (a real calendar day, hours to 23, minutes and seconds to 59, an offset within ±14:00), never
+ * carried into the next month or day. Years are taken as written (0001 is year 1, not 1901).
+ */
 export function parsePlatformTime(text: string): number {
   const m = PLATFORM_TIME.exec(text);
   if (!m) return Number.NaN;
-  const ms = m[7] ? Number(m[7].padEnd(3, "0")) : 0;
-  let utc = Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6]), ms);
+  const year = Number(m[1]);
+  const month = Number(m[2]);
+  const day = Number(m[3]);
+  const hour = Number(m[4]);
+  const minute = Number(m[5]);
+  const second = Number(m[6]);
+  if (month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month) || hour > 23 || minute > 59 || second > 59) return Number.NaN;
+  let offsetMinutes = 0;
   const zone = m[8];
   if (zone !== undefined && zone !== "Z") {
-    const sign = zone[0] === "-" ? -1 : 1;
     const digits = zone.slice(1).replace(":", "");
-    utc -= sign * (Number(digits.slice(0, 2)) * 60 + Number(digits.slice(2, 4))) * 60_000;
+    const hours = Number(digits.slice(0, 2));
+    const minutes = Number(digits.slice(2, 4));
+    if (minutes > 59 || hours * 60 + minutes > MAX_OFFSET_MINUTES) return Number.NaN;
+    offsetMinutes = (zone[0] === "-" ? -1 : 1) * (hours * 60 + minutes);
   }
-  return utc;
+  // setUTCFullYear takes the year as given; Date.UTC would read 0–99 as 1900–1999.
+  const midnight = new Date(0).setUTCFullYear(year, month - 1, day);
+  const ms = m[7] ? Number(m[7].padEnd(3, "0")) : 0;
+  return midnight + ((hour * 60 + minute - offsetMinutes) * 60 + second) * 1000 + ms;
 }
 
-/** The last millisecond of year 9999: later instants cannot be written as ISO 8601 or spreadsheet dates. */
-const LATEST_INSTANT_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+/**
+ * The latest instant a report writes: 10:00 UTC on 31 December 9999, the last millisecond of
+ * year 9999 in the zone furthest ahead (+14:00). A later instant would read as year 10000 in some
+ * tenant's zone, which neither ISO 8601 nor a spreadsheet date can hold. The earliest is the
+ * epoch: in the zone furthest behind (-12:00) that is 1969-12-31T12:00-12:00, still writable.
+ */
+const LATEST_INSTANT_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999) - MAX_OFFSET_MINUTES * 60_000;
+
+/** Whether `ms` is a whole epoch millisecond a report can write in any zone (1970 to 9999). */
+export function isWritableInstant(ms: number): boolean {
+  return Number.isInteger(ms) && ms >= 0 && ms <= LATEST_INSTANT_MS;
+}
 
 /**
  * An instant given as epoch ms in `msKey` (e.g. `startTimeL`) or as platform text in `textKey`
  * (e.g. `startTime`). The platform marks "not yet" with -1 / "undefined": that reads as null.
  * Epoch ms must be a whole number from 1970 to 9999 (a fraction, or microseconds sent as ms,
- * would otherwise be written as a garbled or far-future time with the record counted good).
+ * would otherwise be written as a garbled or far-future time with the record counted good);
+ * text must be a real time in that same range.
  */
 export function optionalInstant(o: Json, msKey: string, textKey: string | null, base = ""): number | null {
   const ms = o[msKey];
   if (ms === -1) return null;
-  if (typeof ms === "number" && Number.isInteger(ms) && ms >= 0 && ms <= LATEST_INSTANT_MS) return ms;
+  if (typeof ms === "number" && isWritableInstant(ms)) return ms;
   if (typeof ms === "number") throw new MalformedRecordError(at(base, msKey), `expected whole epoch milliseconds from 1970 to 9999, got ${ms}`);
   if (ms !== undefined && ms !== null) throw new MalformedRecordError(at(base, msKey), `expected epoch milliseconds, got ${describe(ms)}`);
   if (textKey === null) return null;
@@ -150,6 +194,7 @@ export function optionalInstant(o: Json, msKey: string, textKey: string | null, 
   if (typeof text !== "string") throw new MalformedRecordError(at(base, textKey), `expected a time, got ${describe(text)}`);
   const parsed = parsePlatformTime(text);
   if (Number.isNaN(parsed)) throw new MalformedRecordError(at(base, textKey), `not a time: ${JSON.stringify(text.slice(0, 40))}`);
+  if (!isWritableInstant(parsed)) throw new MalformedRecordError(at(base, textKey), `expected a time from 1970 to 9999, got ${JSON.stringify(text.slice(0, 40))}`);
   return parsed;
 }
 

@@ -30,7 +30,7 @@ function keep(record: Json, params: AdminParams): boolean {
 }
 
 function idsOf(record: Json, key: string): string | null {
-  return idList(optionalArray(record, key));
+  return idList(optionalArray(record, key), key);
 }
 
 function managerOf(record: Json): string | null {

@@ -1,6 +1,8 @@
 import { z } from "zod";
+import { MalformedRecordError } from "../errors.js";
 import {
   element,
+  isWritableInstant,
   object,
   optionalArray,
   optionalId,
@@ -42,18 +44,40 @@ interface Interval {
   minutes: number;
 }
 
+/**
+ * The platform aggregates by whole minutes (`interval=<minutes>`; no fixed set of values is
+ * documented) over short look-backs of hours, so a length is a whole number of minutes from 1 to
+ * a day (1440). Anything else (a fraction, zero, a negative, 1e12) would be written as a garbled,
+ * reversed or unwritable interval end.
+ */
+const MAX_INTERVAL_MINUTES = 1440;
+
+function intervalMinutesOf(record: Json): number {
+  const minutes = requiredNumber(record, "intervalMinutes");
+  if (Number.isInteger(minutes) && minutes >= 1 && minutes <= MAX_INTERVAL_MINUTES) return minutes;
+  throw new MalformedRecordError("intervalMinutes", `expected whole minutes from 1 to ${MAX_INTERVAL_MINUTES}, got ${minutes}`);
+}
+
+/** The interval's other end, `minutes` from `timestamp`, must be writable too (1970 to 9999). */
+function otherEnd(timestamp: number, minutes: number, direction: 1 | -1): number {
+  const ms = timestamp + direction * minutes * 60_000;
+  if (isWritableInstant(ms)) return ms;
+  const which = direction > 0 ? "ends after 9999" : "starts before 1970";
+  throw new MalformedRecordError("timestamp", `the ${minutes}-minute interval at ${timestamp} ${which}`);
+}
+
 /** The interval of a record whose `timestamp` marks its start (msgqueuehealth). */
 function intervalFromStart(record: Json): Interval {
   const start = requiredInstant(record, "timestamp", null);
-  const minutes = requiredNumber(record, "intervalMinutes");
-  return { start, end: start + minutes * 60_000, minutes };
+  const minutes = intervalMinutesOf(record);
+  return { start, end: otherEnd(start, minutes, 1), minutes };
 }
 
 /** The interval of a record whose `timestamp` marks its end (agentactivity). */
 function intervalFromEnd(record: Json): Interval {
   const end = requiredInstant(record, "timestamp", null);
-  const minutes = requiredNumber(record, "intervalMinutes");
-  return { start: end - minutes * 60_000, end, minutes };
+  const minutes = intervalMinutesOf(record);
+  return { start: otherEnd(end, minutes, -1), end, minutes };
 }
 
 const queueParams = z.strictObject({ skillIds, intervalMinutes });

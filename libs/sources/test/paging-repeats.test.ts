@@ -69,6 +69,22 @@ describe("search paging that makes no progress", () => {
     expect(calls.search).toBeLessThanOrEqual(25);
   });
 
+  it("yields the records of pages that come round again in a cycle of three (new offsets) once, then stops with pagination_loop", async () => {
+    // Pages A, B, C, then A, B, C again and again under new next links: past the two pages the
+    // recent-ids window remembers. Ends after 300 pages so that code without the check finishes.
+    const cycle = [0, 1, 2].map((p) => [{ id: `p${p}a`, t: FROM + 1000 + p }, { id: `p${p}b`, t: FROM + 2000 + p }]);
+    const { source, calls } = fakePlatform((offset) => ({ ids: cycle[offset % 3]!, next: offset < 300 }));
+    const out: string[] = [];
+    const error = await failure(
+      (async () => {
+        for await (const r of source.fetch("messaging-interactions", { from: new Date(FROM), to: new Date(TO) })) out.push(String((r.info as { conversationId: string }).conversationId));
+      })(),
+    );
+    expect(error).toMatchObject({ code: "pagination_loop", permanent: false });
+    expect(out).toEqual(["p0a", "p0b", "p1a", "p1b", "p2a", "p2b"]);
+    expect(calls.search).toBeLessThanOrEqual(30);
+  });
+
   it("still pages through edge pages that hold only records outside the window", async () => {
     // 30 pages of new records just before the window (the API rounds it out), then the window's.
     const { source } = fakePlatform((offset) =>

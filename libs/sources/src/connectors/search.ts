@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { SOURCE_API_LABELS, type FetchWindow, type SourceApi } from "../apis.js";
 import type { CsdsService } from "../csds.js";
 import { SourceError } from "../errors.js";
@@ -110,6 +111,16 @@ class ReadAhead {
 const MAX_STALLED_PAGES = 20;
 
 const info = (record: SourceRecord) => (record.info ?? {}) as Record<string, unknown>;
+
+/** Remembers a page by the hash of its sorted ids; false when a page with the same ids was seen before. */
+function rememberPage(seen: Set<string>, ids: string[]): boolean {
+  const hash = createHash("sha256");
+  for (const id of [...ids].sort()) hash.update(id).update("\n");
+  const key = hash.digest("base64");
+  if (seen.has(key)) return false;
+  seen.add(key);
+  return true;
+}
 
 /** The `_metadata` fields read: the next page, and (Engagement History) whether every shard answered. */
 type PageMetadata = { next?: { href?: unknown }; shardsStatusResult?: { partialResult?: unknown; failureShards?: unknown; totalShards?: unknown } };
@@ -301,6 +312,10 @@ function searchConnector(spec: SearchSpec): Connector {
         );
         reader.request(first);
         const recent = new RecentIds(2);
+        // Every page's set of ids, hashed: a page that repeats an earlier one whole, at a new
+        // offset, brings nothing new however far back the earlier one was (a cycle of three or
+        // more pages slips past the recent-ids window of two). A few bytes per page.
+        const pagesSeen = new Set<string>();
         let stalled = 0;
         for (let pending = reader.take(); pending; pending = reader.take()) {
           const { raw }: RawPage = await pending;
@@ -310,8 +325,9 @@ function searchConnector(spec: SearchSpec): Connector {
           // 10-minute rounding can fill edge pages with records outside it, and they are new.
           const fresh: SourceRecord[] = [];
           let progress = false;
+          const repeatsAPage = page.records.length > 0 && !rememberPage(pagesSeen, page.records.map(spec.idOf));
           for (const record of page.records) {
-            if (recent.seen(spec.idOf(record))) continue;
+            if (recent.seen(spec.idOf(record)) || repeatsAPage) continue;
             progress = true;
             const t = spec.timeOf(record);
             if (t >= range.from && t < range.to) fresh.push(record);

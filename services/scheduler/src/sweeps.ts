@@ -2,13 +2,15 @@ import type { Config } from "@transporter/config";
 import { checkKeyExpiry, type Db } from "@transporter/db";
 import { sweepManagedFiles, sweepStaging, type StagingStore, type SweepPosition } from "@transporter/storage";
 import type { Logger } from "@transporter/telemetry";
+import { checkFileNameClashes } from "./file-name-clashes.js";
 
 /**
  * The periodic sweeps the scheduler runs (every RETENTION_SWEEP_INTERVAL_MS), the same whether it
  * runs alone (services/scheduler/src/main.ts) or with every service in one process
  * (scripts/system.ts): staging objects of finished runs, with what a managed delivery cut off
  * mid-write left behind; managed files past their retention; and, periodic like them, alerts for
- * active encryption keys close to (or past) their expiry.
+ * active encryption keys close to (or past) their expiry and for tasks that overwrite each
+ * other's files.
  */
 export function periodicSweeps(deps: {
   prisma: Db;
@@ -31,5 +33,6 @@ export function periodicSweeps(deps: {
       managedFrom = (await sweepManagedFiles({ prisma, store: managed, now: now(), logger, startAfter: managedFrom })).resumeAfter;
     },
     async () => void (await checkKeyExpiry({ prisma, now: now(), logger })),
+    async () => void (await checkFileNameClashes({ prisma, logger })),
   ];
 }

@@ -4,6 +4,7 @@ import { createTestDatabase, type TestDatabase } from "@transporter/db/testing";
 import type { StagingStore } from "@transporter/storage";
 import { createLogger } from "@transporter/telemetry";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { checkFileNameClashes, FILE_NAME_CLASH_ALERT_KIND } from "../src/file-name-clashes.js";
 import { periodicSweeps } from "../src/sweeps.js";
 
 describe("the scheduler's periodic retention sweeps", () => {
@@ -43,5 +44,32 @@ describe("the scheduler's periodic retention sweeps", () => {
     expect(await db.prisma.run.count({ where: { fileDeletedAt: { not: null } } })).toBe(0);
     await managedSweep!();
     expect((await db.prisma.run.findMany({ where: { fileDeletedAt: { not: null } }, select: { id: true }, orderBy: { id: "asc" } })).map((r) => r.id)).toEqual(ids.slice(25));
+  });
+
+  it("keep an alert open while two live tasks (saved before the API refused it) overwrite each other's files, and resolve it once they no longer do", async () => {
+    const tenant = await db.prisma.tenant.create({ data: { accountId: `acc-${randomUUID().slice(0, 8)}`, name: "Clash Co", timezone: "UTC" } });
+    const sftp = await db.prisma.destination.create({ data: { tenantId: tenant.id, name: "SFTP", kind: "sftp", config: { host: "sftp.example.com", username: "u" } } });
+    const managed = await db.prisma.destination.create({ data: { tenantId: tenant.id, name: "Managed", kind: "managed", config: {} } });
+    const task = (description: string, destinationId: string, options: object = {}) =>
+      db.prisma.task.create({ data: { tenantId: tenant.id, description, reportId: "messaging-conversations", format: "csv", frequency: "daily", time: "00:00", destinationId, options } });
+    const first = await task("Daily export", sftp.id);
+    const second = await task("Daily Export", sftp.id);
+    // Managed storage keeps every run's files apart; a {runId} pattern names every file alone.
+    await task("Daily export", managed.id);
+    await task("Daily export", sftp.id, { fileNamePattern: "daily_{runId}" });
+    const openAlerts = () => db.prisma.alert.findMany({ where: { tenantId: tenant.id, kind: FILE_NAME_CLASH_ALERT_KIND, resolvedAt: null } });
+
+    expect(await checkFileNameClashes({ prisma: db.prisma })).toEqual({ clashes: 1 });
+    const [alert] = await openAlerts();
+    expect(alert).toMatchObject({ taskId: first.id, destinationId: sftp.id, severity: "error", occurrences: 1 });
+    expect(alert!.message).toContain(first.id);
+    expect(alert!.message).toContain(second.id);
+    // Checked again: still one alert, not raised again.
+    await checkFileNameClashes({ prisma: db.prisma });
+    expect((await openAlerts()).map((a) => a.occurrences)).toEqual([1]);
+
+    await db.prisma.task.update({ where: { id: second.id }, data: { options: { fileNamePattern: "{task}_{report}_{startDate}" } } });
+    expect(await checkFileNameClashes({ prisma: db.prisma })).toEqual({ clashes: 0 });
+    expect(await openAlerts()).toEqual([]);
   });
 });

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import type { Config } from "@transporter/config";
 import { unseal } from "@transporter/crypto";
 import type { Keyring } from "@transporter/crypto";
@@ -58,6 +59,20 @@ export function runSummary(run: Run, task: Task): RunSummary {
   };
 }
 
+/**
+ * The webhook delivery id of a run's notification: a name-based UUID (version 5 layout) of the
+ * run and the time the notification became owed, so the same notification sent again (its job
+ * run again after a crash before the bookkeeping) carries the same id, and the receiver can drop
+ * the repeat. A later notification of the run (after a retry finished it again) gets another.
+ */
+export function notificationDeliveryId(runId: string, dueAt: Date): string {
+  const bytes = createHash("sha256").update(`transporter:notification:${runId}:${dueAt.toISOString()}`).digest().subarray(0, 16);
+  bytes[6] = (bytes[6]! & 0x0f) | 0x50;
+  bytes[8] = (bytes[8]! & 0x3f) | 0x80;
+  const hex = bytes.toString("hex");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
 export interface NotifyOutcome {
   webhook: "sent" | "failed" | "skipped";
   email: "sent" | "failed" | "skipped";
@@ -80,7 +95,7 @@ export function createNotifyHandler(deps: NotifyDeps) {
       logger.info("the run's notification was handled already; nothing sent");
       return outcome;
     }
-    await sendAsTaskAsks(run, logger, outcome);
+    await sendAsTaskAsks(run, dueAt, logger, outcome);
     // Bookkeeping only: when it fails, the job still completes (a retry would send again) and the
     // reconciler, finding the notify job completed, clears the mark.
     try {
@@ -91,7 +106,7 @@ export function createNotifyHandler(deps: NotifyDeps) {
     return outcome;
   };
 
-  async function sendAsTaskAsks(run: Run & { task: Task }, logger: Logger, outcome: NotifyOutcome): Promise<void> {
+  async function sendAsTaskAsks(run: Run & { task: Task }, dueAt: Date, logger: Logger, outcome: NotifyOutcome): Promise<void> {
     const parsed = notificationSettingsSchema.safeParse(run.task.notifications ?? {});
     if (!parsed.success) {
       logger.warn("task notification settings are unreadable; nothing sent");
@@ -138,6 +153,7 @@ export function createNotifyHandler(deps: NotifyDeps) {
         const secret = run.task.sealedWebhookSecret ? openWebhookSecret(run.task.sealedWebhookSecret, deps.keyring, run) : undefined;
         const sent = await sendWebhook(summary, {
           url: settings.webhookUrl,
+          deliveryId: notificationDeliveryId(run.id, dueAt),
           ...(secret !== undefined ? { secret } : {}),
           allowInsecure: deps.config.ALLOW_INSECURE_ENDPOINTS,
           attempts: deps.webhookAttempts ?? 5,

@@ -357,6 +357,23 @@ describe("deliverer service", () => {
     expect(hooks.filter((h) => h.body.includes(run.id))).toHaveLength(1);
   });
 
+  it("sends a notification sent again (its job re-run after a crash before the bookkeeping) under the same delivery id, so the receiver can drop the repeat", async () => {
+    const { tenant, run } = await setUp({ kind: "managed", notifications: { webhookUrl: hookUrl, on: "always" } });
+    const dueAt = new Date();
+    await prisma.run.update({ where: { id: run.id }, data: { status: "SUCCEEDED", finishedAt: new Date(), notificationDueAt: dueAt } });
+    const notify = createNotifyHandler({ config, prisma, keyring: keyringFromConfig(config), logger: createLogger({ name: "t", level: "silent" }) });
+    expect(await notify({ runId: run.id, tenantId: tenant.id, trace: {}, outcome: "succeeded" })).toMatchObject({ webhook: "sent" });
+    // As if the first attempt had died before marking the notification handled.
+    await prisma.run.update({ where: { id: run.id }, data: { notificationDueAt: dueAt } });
+    expect(await notify({ runId: run.id, tenantId: tenant.id, trace: {}, outcome: "succeeded" })).toMatchObject({ webhook: "sent" });
+    const sent = hooks.filter((h) => h.body.includes(run.id));
+    expect(sent).toHaveLength(2);
+    const ids = sent.map((h) => [h.headers["x-transporter-delivery"], (JSON.parse(h.body) as { deliveryId: string }).deliveryId]);
+    expect(ids[0]![0]).toBe(ids[0]![1]);
+    expect(ids[1]).toEqual(ids[0]);
+    expect(ids[0]![0]).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  });
+
   it("sends nothing for a successful run when the task asks for failures only", async () => {
     const { tenant, run } = await setUp({ kind: "managed", notifications: { webhookUrl: hookUrl, emails: ["ops@acme.test"], on: "failure" } });
     await prisma.run.update({ where: { id: run.id }, data: { status: "SUCCEEDED", finishedAt: new Date(), notificationDueAt: new Date() } });

@@ -21,6 +21,11 @@ export interface WebhookOptions {
   timeoutMs?: number;
   /** Allow plain http:// and this service's own network (tests, the demo); otherwise https to public addresses only. */
   allowInsecure?: boolean;
+  /**
+   * The notification's id (a UUID), the same whenever it is sent again (its job run again after a
+   * crash), so a receiver can drop repeats; a new one for each call if absent.
+   */
+  deliveryId?: string;
 }
 
 export interface WebhookDelivery {
@@ -101,7 +106,7 @@ export async function sendWebhook(summary: RunSummary, options: WebhookOptions):
   const attempts = Math.max(1, options.attempts ?? 5);
   const backoffMs = options.backoffMs ?? 1000;
   const timeoutMs = options.timeoutMs ?? 10_000;
-  const deliveryId = randomUUID();
+  const deliveryId = options.deliveryId ?? randomUUID();
   const sentAt = new Date();
   const body = JSON.stringify({ event: "run.finished", deliveryId, sentAt: sentAt.toISOString(), run: summary });
   const timestamp = String(Math.floor(sentAt.getTime() / 1000));

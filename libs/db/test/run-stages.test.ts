@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPrisma, poolOf } from "../src/client.js";
 import { raiseAlert } from "../src/alerts.js";
 import { activeEncryptionKey, encryptionKeyExists, liveDestination, liveSource } from "../src/pipeline-reads.js";
-import { beginStage, completeRun, finishStage, skipUnstartedRun, startRefusal, type StageRunFields } from "../src/run-stages.js";
+import { beginStage, completeRun, failStuckRun, finishStage, skipUnstartedRun, startRefusal, type StageRunFields } from "../src/run-stages.js";
 import { createTestDatabase, type TestDatabase } from "../src/testing.js";
 
 // The pipeline's hand-written SQL must return exactly what the model API returns and write
@@ -189,6 +189,56 @@ describe("run stages in SQL", () => {
     // A run that does not exist resolves nothing.
     await completeRun(db.prisma, { runId: crypto.randomUUID(), fields: {}, staging: {}, resolveAlertKey: "run.failed:other", notify: false, at });
     expect((await db.prisma.alert.findFirstOrThrow({ where: { tenantId: a.tenant.id, dedupeKey: "run.failed:other" } })).resolvedAt).toBeNull();
+  });
+
+  it("fails a stuck run of a deleted task with its reason and notification, but raises no alert, even when the delete commits while it waits", async () => {
+    const pool = poolOf(db.prisma);
+    const openAlerts = (taskId: string) => db.prisma.alert.count({ where: { taskId, resolvedAt: null } });
+    const stuck = async (t: Awaited<ReturnType<typeof seed>>) =>
+      db.prisma.run.update({ where: { id: t.run.id }, data: { status: "DELIVERING" }, select: { id: true, status: true, updatedAt: true } });
+    const fail = (run: Awaited<ReturnType<typeof stuck>>) =>
+      failStuckRun(pool, { runId: run.id, status: run.status, updatedAt: run.updatedAt, stage: "deliver", message: "the deliver job failed", errorCode: "job_failed", notify: true, at: new Date() });
+
+    // A task still there: the failure raises its alert.
+    const live = await seed();
+    expect(await fail(await stuck(live))).toEqual({ tenantId: live.tenant.id, taskId: live.task.id });
+    expect(await openAlerts(live.task.id)).toBe(1);
+
+    // Deleted before: the run fails as any, with nothing left open that no success could resolve.
+    const gone = await seed();
+    const goneRun = await stuck(gone);
+    await db.prisma.task.update({ where: { id: gone.task.id }, data: { deletedAt: new Date(), enabled: false } });
+    expect(await fail(goneRun)).toEqual({ tenantId: gone.tenant.id, taskId: gone.task.id });
+    const failed = await db.prisma.run.findUniqueOrThrow({ where: { id: goneRun.id } });
+    expect(failed).toMatchObject({ status: "FAILED", error: "deliver: the deliver job failed", errorCode: "job_failed" });
+    expect(failed.notificationDueAt).toEqual(failed.finishedAt);
+    expect(await openAlerts(gone.task.id)).toBe(0);
+
+    // Deleted meanwhile: the delete holds the task's row (FOR UPDATE, as the gateway's does) and has
+    // resolved its alert, not yet committed. The failure waits for it and then sees the task deleted.
+    const racing = await seed();
+    const racingRun = await stuck(racing);
+    const deleter = await pool.connect();
+    try {
+      await deleter.query("BEGIN");
+      await deleter.query(`SELECT id FROM "Task" WHERE id = $1 FOR UPDATE`, [racing.task.id]);
+      await deleter.query(`UPDATE "Task" SET "deletedAt" = now(), enabled = false WHERE id = $1`, [racing.task.id]);
+      await deleter.query(`UPDATE "Alert" SET "resolvedAt" = now() WHERE "tenantId" = $1 AND "dedupeKey" = $2 AND "resolvedAt" IS NULL`, [racing.tenant.id, `run.failed:${racing.task.id}`]);
+      let settled = false;
+      const failing = fail(racingRun).finally(() => (settled = true));
+      // Until the failure waits on a lock (or, were nothing to stop it, is done).
+      for (const until = Date.now() + 10_000; !settled && Date.now() < until; ) {
+        const { rows } = await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
+        if (rows[0]!.n > 0) break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await deleter.query("COMMIT");
+      expect(await failing).toEqual({ tenantId: racing.tenant.id, taskId: racing.task.id });
+    } finally {
+      deleter.release();
+    }
+    expect(await db.prisma.run.findUniqueOrThrow({ where: { id: racingRun.id } })).toMatchObject({ status: "FAILED", errorCode: "job_failed" });
+    expect(await openAlerts(racing.task.id)).toBe(0);
   });
 
   it("reads a stage's source, destination and keys as the model API does, within the tenant and not deleted", async () => {

@@ -78,8 +78,9 @@ const NOTIFY_ENQUEUE_ATTEMPTS = 4;
  *   enqueue fails after the commit, the retry only hands over again (or, for a finished run,
  *   makes sure its notify job exists) and never writes an error on a finished run;
  * - on a permanent error, or the last attempt of a transient one, marks the run FAILED with a
- *   readable reason, raises one alert per task and failure streak, and enqueues notify
- *   (notify: only for tasks with notification settings).
+ *   readable reason, raises one alert per task and failure streak (none once the task is
+ *   deleted: its alert went with it), and enqueues notify (notify: only for tasks with
+ *   notification settings).
  */
 export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S>): { worker: Worker; close(): Promise<void> } {
   const { stage, config, prisma, redis } = options;
@@ -136,12 +137,20 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
     // The FAILED status, its alert and the notification it owes are one transaction: whoever sees
     // the run failed sees its alert, and the reconciler sees the notification owed.
     const failed = await prisma.$transaction(async (tx) => {
+      // A run under way finishes when its task is deleted, and fails with its reason and its
+      // notification, but raises no alert: the task's failure alert goes with the task (its delete
+      // resolves it), and nothing could resolve one raised afterwards. The task's row is read under
+      // a share lock, which a delete's FOR UPDATE excludes: the delete either committed first and
+      // is seen here, or waits for this transaction and then resolves the alert raised here.
+      const [task] = await tx.$queryRaw<Array<{ deletedAt: Date | null }>>`SELECT "deletedAt" FROM "Task" WHERE id = ${run.taskId}::uuid FOR SHARE`;
       const updated = await tx.run.updateMany({
         where: { id: run.id, status: { notIn: [...FINISHED_STATUSES] } },
         data: { status: "FAILED", finishedAt: at, error: `${stage}: ${message}`, errorCode: errorCodeOf(error), notificationDueAt: notify ? at : null },
       });
       if (updated.count === 0) return false;
-      await raiseAlert(tx, runFailedAlert({ tenantId: run.tenantId, taskId: run.taskId, runId: run.id, description: run.task.description, windowStart: run.windowStart, windowEnd: run.windowEnd }, stage, message));
+      if (!task?.deletedAt) {
+        await raiseAlert(tx, runFailedAlert({ tenantId: run.tenantId, taskId: run.taskId, runId: run.id, description: run.task.description, windowStart: run.windowStart, windowEnd: run.windowEnd }, stage, message));
+      }
       return true;
     });
     if (!failed) return;

@@ -402,6 +402,79 @@ describe("queue contracts and the stage harness", () => {
     });
   });
 
+  describe("a run under way whose task is deleted", () => {
+    /**
+     * Fails a run under way (its fetch began before the task was deleted) with a permanent error.
+     * `whileHandling` runs once the handler has begun and before it throws; `beforeSettled` once
+     * it has thrown, before the job is waited for.
+     */
+    async function failUnderWay(hooks: { whileHandling?: (run: { taskId: string; tenantId: string }) => Promise<void>; beforeSettled?: (run: { id: string }) => Promise<void> } = {}) {
+      const queuePrefix = `${prefix}-deleted-${Math.random().toString(36).slice(2)}`;
+      const producer = new JobProducer(redis, queuePrefix, { attempts: 2, backoffMs: 10 });
+      const run = await newRun({ webhookUrl: "https://hooks.example.test/runs", on: "failure" }, { trigger: "schedule", enabled: true });
+      await db.prisma.run.update({ where: { id: run.id }, data: { status: "FETCHING", attempts: 1, fetchStartedAt: new Date() } });
+      const stage = createStageWorker({
+        stage: "fetch", config: { ...config, REDIS_PREFIX: queuePrefix }, prisma: db.prisma, redis, producer,
+        handler: async () => {
+          await hooks.whileHandling?.(run);
+          throw new PermanentError("bad_credentials", "the platform refused the API key (wrong secret)");
+        },
+      });
+      await producer.enqueue("fetch", { runId: run.id, tenantId: run.tenantId });
+      await hooks.beforeSettled?.(run);
+      const { state } = await settledJob(producer, "fetch", run.id);
+      await stage.close();
+      const notified = await producer.hasJob("notify", run.id);
+      await producer.queue("fetch").obliterate({ force: true });
+      await producer.queue("notify").obliterate({ force: true });
+      await producer.close();
+      const after = await db.prisma.run.findUniqueOrThrow({ where: { id: run.id } });
+      const openAlerts = await db.prisma.alert.findMany({ where: { taskId: run.taskId, resolvedAt: null } });
+      return { state, after, notified, openAlerts };
+    }
+
+    it("fails with its reason and its notification, but raises no alert that nothing could ever resolve", async () => {
+      const { state, after, notified, openAlerts } = await failUnderWay({
+        whileHandling: async ({ taskId }) => void (await db.prisma.task.update({ where: { id: taskId }, data: { deletedAt: new Date(), enabled: false, nextRunAt: null } })),
+      });
+      expect(state).toBe("failed");
+      expect(after).toMatchObject({ status: "FAILED", errorCode: "bad_credentials" });
+      expect(after.error).toContain("wrong secret");
+      expect(after.notificationDueAt).toEqual(after.finishedAt);
+      expect(notified).toBe(true);
+      expect(openAlerts).toEqual([]);
+    });
+
+    it("a failure meeting the delete in flight (task locked and soft-deleted, its alert resolved, not committed) waits for it and raises no alert", async () => {
+      const pool = poolOf(db.prisma);
+      const deleter = await pool.connect();
+      try {
+        const { after, openAlerts } = await failUnderWay({
+          // As the gateway's delete does, in one transaction: the task's row FOR UPDATE, the soft
+          // delete, its failure alert resolved (none open yet).
+          whileHandling: async ({ taskId, tenantId }) => {
+            await deleter.query("BEGIN");
+            await deleter.query(`SELECT id FROM "Task" WHERE id = $1 FOR UPDATE`, [taskId]);
+            await deleter.query(`UPDATE "Task" SET "deletedAt" = now(), enabled = false, "nextRunAt" = NULL WHERE id = $1`, [taskId]);
+            await deleter.query(`UPDATE "Alert" SET "resolvedAt" = now() WHERE "tenantId" = $1 AND "dedupeKey" = $2 AND "resolvedAt" IS NULL`, [tenantId, `run.failed:${taskId}`]);
+          },
+          // The delete commits once the failure waits on a lock (or, were nothing to stop it, has failed the run).
+          beforeSettled: async ({ id }) => {
+            await waitFor(async () => {
+              const { rows } = await pool.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
+              return rows[0]!.n > 0 || (await db.prisma.run.findUniqueOrThrow({ where: { id } })).status === "FAILED";
+            });
+            await deleter.query("COMMIT");
+          },
+        });
+        expect(after).toMatchObject({ status: "FAILED", errorCode: "bad_credentials" });
+        expect(openAlerts).toEqual([]);
+      } finally {
+        deleter.release();
+      }
+    });
+  });
+
   describe("a stage finishing after the run was failed meanwhile (a stalled job the reconciler failed)", () => {
     async function failWhileRunning(stage: "fetch" | "deliver", meanwhile: "FAILED" | "SUCCEEDED" = "FAILED") {
       const queuePrefix = `${prefix}-late-${stage}`;

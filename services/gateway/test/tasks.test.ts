@@ -1,5 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createStageWorker, JobProducer, PermanentError } from "@transporter/queue";
 import { readyTenant, setupGateway, type TestGateway } from "./helpers.js";
+
+async function until(check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error("timed out waiting");
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
 
 describe("tasks", () => {
   let gw: TestGateway;
@@ -460,6 +469,47 @@ describe("tasks", () => {
     expect(gone.body.expiredAt).toBe("2026-12-21T00:00:00.000Z");
   });
 
+  it("a managed file missing before its expiry is the platform's fault (500, logged with the run), not 410 with an expiry still to come", async () => {
+    const t = await readyTenant(gw);
+    const task = (await gw.call(t.adminKey, "POST", `/v1/tasks`, t.body())).body;
+    const run = (await gw.call(t.adminKey, "POST", `/v1/tasks/${task.id}/runs`, {})).body;
+    // Delivered to managed storage and recorded, and then lost from it well before its expiry.
+    const path = `tenants/${t.tenant.id}/runs/${run.id}/report.csv.pgp`;
+    await gw.prisma.run.update({ where: { id: run.id }, data: { status: "SUCCEEDED", destinationPath: path, fileName: "report.csv.pgp", fileExpiresAt: new Date("2026-12-21T00:00:00Z") } });
+    const lost = await gw.call(t.adminKey, "GET", `/v1/runs/${run.id}/file`);
+    expect(lost.status).toBe(500);
+    expect(lost.body.detail).toContain("the file is missing from managed storage before its expiry (2026-12-21T00:00:00.000Z)");
+    expect(lost.body.expiredAt).toBeUndefined();
+    const decrypt = await gw.call(t.adminKey, "POST", `/v1/runs/${run.id}/file/decrypt`, { privateKey: "not read: the file is missing", passphrase: "x" });
+    expect(decrypt.status).toBe(500);
+    const logged = gw.logs.flatMap((chunk) => chunk.split("\n").filter(Boolean)).map((line) => JSON.parse(line) as { level: number; runId?: string; msg: string }).filter((l) => l.runId === run.id && l.msg.includes("missing from managed storage before its expiry"));
+    expect(logged).toHaveLength(2);
+    expect(logged.every((l) => l.level === 50)).toBe(true);
+
+    // Removed by retention between the run's read and the store's (its expiry came meanwhile): gone, as ever.
+    const store = gw.app.deps.managedStore!;
+    const stat = store.stat.bind(store);
+    store.stat = async () => {
+      clock = new Date("2026-12-22T00:00:00Z");
+      await gw.prisma.run.update({ where: { id: run.id }, data: { fileDeletedAt: clock } });
+      return null;
+    };
+    try {
+      const gone = await gw.call(t.adminKey, "GET", `/v1/runs/${run.id}/file`);
+      expect(gone.status).toBe(410);
+      expect(gone.body.expiredAt).toBe("2026-12-21T00:00:00.000Z");
+    } finally {
+      store.stat = stat;
+      clock = new Date("2026-11-23T12:00:00Z");
+    }
+    // And once its expiry has passed, 410 with the date without looking in the store.
+    clock = new Date("2026-12-22T00:00:00Z");
+    const after = await gw.call(t.adminKey, "GET", `/v1/runs/${run.id}/file`);
+    clock = new Date("2026-11-23T12:00:00Z");
+    expect(after.status).toBe(410);
+    expect(after.body.expiredAt).toBe("2026-12-21T00:00:00.000Z");
+  });
+
   it("never serves another tenant's managed file through a run that went to the tenant's own storage", async () => {
     const { Readable } = await import("node:stream");
     const store = gw.app.deps.managedStore!;
@@ -513,6 +563,85 @@ describe("tasks", () => {
     const ack = await gw.call(t.adminKey, "POST", `/v1/alerts/${first.id}/ack`);
     expect(ack.body.state).toBe("acknowledged");
     expect((await gw.call(t.adminKey, "GET", "/v1/alerts?state=acknowledged")).body.items.map((a: { id: string }) => a.id)).toEqual([first.id]);
+  });
+
+  it("acknowledges an alert once: a second ack, after or at the same time, keeps who acknowledged it and is not audited again", async () => {
+    const t = await readyTenant(gw);
+    const other = await gw.call(t.adminKey, "POST", "/v1/api-keys", { name: "second admin", role: "admin" });
+    expect(other.status).toBe(201);
+    const firstKeyId = (await gw.prisma.apiKey.findFirstOrThrow({ where: { tenantId: t.tenant.id, id: { not: other.body.id } } })).id;
+    const alert = (title: string) => gw.prisma.alert.create({ data: { tenantId: t.tenant.id, kind: "run.failed", severity: "error", title, message: "m", dedupeKey: `ack-twice:${title}` } });
+    const audited = (id: string) => gw.prisma.auditEvent.findMany({ where: { action: "alert.ack", targetId: id } });
+
+    // One after the other, by two admins.
+    const sequential = await alert("sequential");
+    const ack = await gw.call(t.adminKey, "POST", `/v1/alerts/${sequential.id}/ack`);
+    const again = await gw.call(other.body.key, "POST", `/v1/alerts/${sequential.id}/ack`);
+    expect([ack.status, again.status]).toEqual([200, 200]);
+    expect(again.body).toEqual(ack.body);
+    expect(again.body.state).toBe("acknowledged");
+    expect((await gw.prisma.alert.findUniqueOrThrow({ where: { id: sequential.id } })).acknowledgedBy).toBe(firstKeyId);
+    expect((await audited(sequential.id)).map((e) => e.actorKeyId)).toEqual([firstKeyId]);
+
+    // At the same time: one acknowledges (and is audited); both answer the alert as stored.
+    const concurrent = await alert("concurrent");
+    const both = await Promise.all([t.adminKey, other.body.key].map((key: string) => gw.call(key, "POST", `/v1/alerts/${concurrent.id}/ack`)));
+    expect(both.map((r) => r.status)).toEqual([200, 200]);
+    expect(both[1]!.body).toEqual(both[0]!.body);
+    const stored = await gw.prisma.alert.findUniqueOrThrow({ where: { id: concurrent.id } });
+    expect(both[0]!.body.acknowledgedAt).toBe(stored.acknowledgedAt!.toISOString());
+    expect((await audited(concurrent.id)).map((e) => e.actorKeyId)).toEqual([stored.acknowledgedBy]);
+
+    // Still 404 for an alert that is not the tenant's.
+    expect((await gw.call(t.adminKey, "POST", "/v1/alerts/6a1c2a3e-0000-4000-8000-000000000000/ack")).status).toBe(404);
+  });
+});
+
+describe("a task deleted while its run is under way", () => {
+  let gw: TestGateway;
+  beforeAll(async () => {
+    gw = await setupGateway();
+  });
+  afterAll(async () => gw.close());
+
+  it("the run still finishes, and failing it raises no alert that nothing could ever resolve", async () => {
+    const t = await readyTenant(gw, { timezone: "UTC" });
+    const task = (await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ notifications: { webhookUrl: "https://hooks.example.com/transporter", on: "failure" } }))).body;
+    const run = await gw.call(t.adminKey, "POST", `/v1/tasks/${task.id}/runs`, {});
+    expect(run.status).toBe(202);
+    // The fetch stage takes the run on, and is at work when the task is deleted.
+    let entered = false;
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const producer = new JobProducer(gw.redis, gw.config.REDIS_PREFIX, { attempts: 1, backoffMs: 10 });
+    const fetcher = createStageWorker({
+      stage: "fetch", config: gw.config, prisma: gw.prisma, redis: gw.redis, producer,
+      handler: async () => {
+        entered = true;
+        await held;
+        throw new PermanentError("bad_credentials", "the platform refused the API key (wrong secret)");
+      },
+    });
+    try {
+      await until(async () => entered);
+      expect((await gw.call(t.adminKey, "DELETE", `/v1/tasks/${task.id}`)).status).toBe(204);
+      release();
+      await until(async () => (await gw.prisma.run.findUniqueOrThrow({ where: { id: run.body.id } })).status === "FAILED");
+    } finally {
+      release();
+      await fetcher.close();
+    }
+    const failed = await gw.call(t.adminKey, "GET", `/v1/runs/${run.body.id}`);
+    expect(failed.body).toMatchObject({ status: "FAILED", errorCode: "bad_credentials", taskDeleted: true });
+    expect(failed.body.error).toContain("wrong secret");
+    // Its notification is still owed and queued.
+    expect(await producer.hasJob("notify", run.body.id)).toBe(true);
+    await producer.close();
+    // No open alert for a task the tenant can no longer see or retry.
+    expect((await gw.call(t.adminKey, "GET", `/v1/tasks/${task.id}`)).status).toBe(404);
+    expect((await gw.call(t.adminKey, "POST", `/v1/runs/${run.body.id}/retry`)).status).toBe(409);
+    const open = (await gw.call(t.adminKey, "GET", "/v1/alerts?state=open")).body.items as Array<{ kind: string; taskId: string | null }>;
+    expect(open.filter((a) => a.taskId === task.id)).toEqual([]);
   });
 });
 

@@ -285,6 +285,21 @@ describe("reconciler: runs stuck in a stage status", () => {
     expect(await failureAlerts(taskId)).toEqual([]);
   });
 
+  it("a run under way whose job failed and whose task was deleted meanwhile is FAILED with its reason and notification, with no alert", async () => {
+    const { taskId, runId, tenantId, key } = await stuckRun("TRANSFORMING", new Date(Date.now() - HOUR), { staging: { rawKey: "raw.ndjson" }, notifications: { email: ["ops@example.com"], on: "failure" } });
+    await failedJob("transform", { runId, tenantId, rawKey: key("raw.ndjson") }, "job stalled more than allowable limit", 4);
+    // Deleted while the run was under way (a run that has begun finishes): the delete resolved the
+    // task's failure alert, and no later success could resolve one raised now.
+    await env.pool.query(`UPDATE "Task" SET "deletedAt" = now(), enabled = false, "nextRunAt" = NULL WHERE id = $1`, [taskId]);
+    const scheduler = env.scheduler({ now: () => new Date(Date.now() + 5 * MINUTE) });
+    expect((await scheduler.reconcile()).stuck).toMatchObject({ failed: 1 });
+    const run = await runRow(runId);
+    expect(run).toMatchObject({ status: "FAILED", errorCode: "job_stalled" });
+    expect(run.error).toMatch(/^transform: the transform job failed without recording why/);
+    expect(await failureAlerts(taskId)).toEqual([]);
+    expect((await scheduler.producer.queue("notify").getJob(`${runId}-notify`))?.data).toMatchObject({ runId, tenantId, outcome: "failed" });
+  });
+
   it("a TRANSFORMING run whose transform job Redis lost gets it back with its input, and the transform stage takes it on", async () => {
     const { runId, tenantId, key } = await stuckRun("TRANSFORMING", new Date(Date.now() - HOUR), { staging: { rawKey: "raw/records.ndjson" } });
     const scheduler = env.scheduler({ now: () => new Date(Date.now() + 5 * MINUTE) });

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import type { Alert } from "@transporter/db";
 import type { GatewayApp } from "../app.js";
+import { writeAudit } from "../audit.js";
 import { afterCursor, pageQuery, pageSchema, toPage } from "../pagination.js";
 import { notFound } from "../problem.js";
 import { idParams } from "./views.js";
@@ -37,10 +38,17 @@ export default async function alertRoutes(app: GatewayApp) {
   );
 
   app.post("/v1/alerts/:id/ack", { schema: { tags: ["alerts"], params: idParams, response: { 200: alertView } } }, async (req) => {
-    const alert = await req.db.alert.findUnique({ where: { id: req.params.id } });
-    if (!alert) throw notFound("alert");
-    const acked = alert.acknowledgedAt ? alert : await req.db.alert.update({ where: { id: alert.id }, data: { acknowledgedAt: new Date(), acknowledgedBy: req.auth!.keyId } });
-    await app.audit(req, { action: "alert.ack", targetType: "alert", targetId: alert.id });
+    const { id } = req.params;
+    const acked = await req.db.$transaction(async (tx) => {
+      // Acknowledged once: only an alert not acknowledged yet is written (a second ack, even one
+      // at the same moment, finds it acknowledged under the row's lock and changes nothing), and
+      // only that write is audited, in its own transaction.
+      const { count } = await tx.alert.updateMany({ where: { id, acknowledgedAt: null }, data: { acknowledgedAt: new Date(), acknowledgedBy: req.auth!.keyId } });
+      if (count > 0) await writeAudit(tx, req, { action: "alert.ack", targetType: "alert", targetId: id });
+      // The alert as stored, whoever acknowledged it.
+      return tx.alert.findUnique({ where: { id } });
+    });
+    if (!acked) throw notFound("alert");
     return toAlertView(acked);
   });
 }

@@ -1,3 +1,4 @@
+import type { FastifyBaseLogger } from "fastify";
 import { z } from "zod";
 import { decryptStream, DecryptionError } from "@transporter/crypto";
 import { openManagedFile } from "@transporter/storage";
@@ -75,20 +76,29 @@ export default async function runRoutes(app: GatewayApp) {
     return reply.status(202).send(toRunView({ ...run, task: original.task }));
   });
 
-  async function managedFile(req: { db: typeof app.deps.prisma }, id: string) {
+  async function managedFile(req: { db: typeof app.deps.prisma; id: string; log: FastifyBaseLogger }, id: string) {
     const run = await findRun(req.db, id);
     if (!run.destinationPath || run.status !== "SUCCEEDED") throw new Problem(404, "Not found", "this run has no delivered file");
     // The run's own record says where it went: the deliverer sets an expiry on managed deliveries
     // only. The task's current destination does not count: a run delivered to the tenant's own
     // S3 or SFTP records a path the tenant chose, which must never be read from managed storage.
     if (!run.fileExpiresAt) throw new Problem(404, "Not found", "this run delivered to your own storage; only managed files can be downloaded here");
-    if (run.fileDeletedAt || (run.fileExpiresAt && run.fileExpiresAt <= now())) {
-      throw new Problem(410, "Gone", `the file expired on ${run.fileExpiresAt?.toISOString()} and was removed by retention`, { expiredAt: run.fileExpiresAt?.toISOString() });
-    }
+    const expired = (at: { fileExpiresAt: Date | null; fileDeletedAt: Date | null }) => at.fileDeletedAt !== null || (at.fileExpiresAt !== null && at.fileExpiresAt <= now());
+    const gone = (expiresAt: Date) => new Problem(410, "Gone", `the file expired on ${expiresAt.toISOString()} and was removed by retention`, { expiredAt: expiresAt.toISOString() });
+    if (expired(run)) throw gone(run.fileExpiresAt);
     const store = app.deps.managedStore;
     if (!store) throw new Problem(503, "Unavailable", "managed storage is not configured on this gateway");
     const file = await openManagedFile(store, { tenantId: run.tenantId, runId: run.id }, run.destinationPath);
-    if (!file) throw new Problem(410, "Gone", "the file is no longer in managed storage", { expiredAt: run.fileExpiresAt?.toISOString() });
+    if (!file) {
+      // Retention may have removed it since the run was read (its expiry came meanwhile): gone.
+      const current = await req.db.run.findUnique({ where: { id: run.id }, select: { fileExpiresAt: true, fileDeletedAt: true } });
+      if (!current) throw notFound("run");
+      if (expired(current)) throw gone(current.fileExpiresAt ?? run.fileExpiresAt);
+      // Missing before its expiry: the platform lost a file it should still hold. Not "gone" (with
+      // an expiry date still to come), and nothing the tenant can fix: ours to look into.
+      req.log.error({ runId: run.id, tenantId: run.tenantId, path: run.destinationPath, fileExpiresAt: run.fileExpiresAt.toISOString() }, "managed file missing from managed storage before its expiry");
+      throw new Problem(500, "Internal error", `the file is missing from managed storage before its expiry (${run.fileExpiresAt.toISOString()}); quote request id ${req.id}`);
+    }
     return { run, file };
   }
 

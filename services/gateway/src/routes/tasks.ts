@@ -188,16 +188,18 @@ export default async function taskRoutes(app: GatewayApp) {
 
   async function deleteTask(db: TenantDb, task: Task, audit: AuditChange): Promise<TaskChange> {
     // Under the task's lock: of deletes at once, one deletes (and is audited); the others get 404.
-    const change = await db.$transaction(async (tx) => {
+    return db.$transaction(async (tx) => {
       const before = await lockLiveTask(tx, task);
       // Soft delete: history keeps its runs (shown as from a deleted task), managed files stay until retention.
       const deleted = { before, after: await tx.task.update({ where: { id: task.id }, data: { deletedAt: new Date(), enabled: false, nextRunAt: null } }) };
       await audit(tx, deleted);
+      // Its failure alert can never be resolved by a later success: it goes with the task, under
+      // the same lock. A run under way still finishes, and one that fails raises no alert for a
+      // deleted task (it reads the task under a share lock, which waits for this one): a failure
+      // that went first is resolved here, one that comes after sees the task deleted.
+      await resolveAlert(tx, task.tenantId, runFailureAlertKey(task.id));
       return deleted;
     });
-    // Its failure alert can never be resolved by a later success: it goes with the task.
-    await resolveAlert(app.deps.prisma, task.tenantId, runFailureAlertKey(task.id));
-    return change;
   }
 
   app.delete("/v1/tasks/:id", { schema: { tags: ["tasks"], params: idParams, response: { 204: z.null() } } }, async (req, reply) => {

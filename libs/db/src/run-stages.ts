@@ -296,6 +296,11 @@ export function runFailureAlertKey(taskId: string): string {
   return `run.failed:${taskId}`;
 }
 
+/** The dedupe key of a task's alert for a notification that failed on `channel` (resolved by the next one sent). */
+export function notificationAlertKey(channel: "webhook" | "email", taskId: string): string {
+  return `notification.${channel}:${taskId}`;
+}
+
 /** The task's run-failure alert for one failed run (the same from a stage and from the reconciler). */
 export function runFailedAlert(run: { tenantId: string; taskId: string; runId: string; description: string; windowStart: Date; windowEnd: Date }, stage: PipelineStage, message: string): AlertInput {
   return {

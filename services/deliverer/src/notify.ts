@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import type { Config } from "@transporter/config";
 import { unseal } from "@transporter/crypto";
 import type { Keyring } from "@transporter/crypto";
-import { raiseAlert, resolveAlert, settleOwedNotification } from "@transporter/db";
+import { notificationAlertKey, raiseAlert, resolveAlert, settleOwedNotification } from "@transporter/db";
 import type { Db, Run, Task } from "@transporter/db";
 import type { JobPayload } from "@transporter/queue";
 import { notificationSettingsSchema, sendWebhook, shouldNotify } from "@transporter/storage";
@@ -117,20 +117,27 @@ export function createNotifyHandler(deps: NotifyDeps) {
     const summary = runSummary(run, run.task);
 
     const problem = async (channel: "webhook" | "email", message: string | undefined) => {
-      const dedupeKey = `notification.${channel}:${run.taskId}`;
+      const dedupeKey = notificationAlertKey(channel, run.taskId);
       if (message === undefined) {
         await resolveAlert(deps.prisma, run.tenantId, dedupeKey);
         return;
       }
-      await raiseAlert(deps.prisma, {
-        tenantId: run.tenantId,
-        kind: `notification.${channel}`,
-        severity: "warning",
-        title: `The ${channel} notification of task "${run.task.description}" failed`,
-        message,
-        dedupeKey,
-        taskId: run.taskId,
-        runId: run.id,
+      await deps.prisma.$transaction(async (tx) => {
+        // None for a deleted task (its last runs still notify): the delete resolves the task's
+        // alerts, and nothing could resolve one raised afterwards. Read under a share lock, which
+        // the delete's FOR UPDATE excludes, so a delete under way is waited for and seen.
+        const [task] = await tx.$queryRaw<Array<{ deletedAt: Date | null }>>`SELECT "deletedAt" FROM "Task" WHERE id = ${run.taskId}::uuid FOR SHARE`;
+        if (!task || task.deletedAt) return;
+        await raiseAlert(tx, {
+          tenantId: run.tenantId,
+          kind: `notification.${channel}`,
+          severity: "warning",
+          title: `The ${channel} notification of task "${run.task.description}" failed`,
+          message,
+          dedupeKey,
+          taskId: run.taskId,
+          runId: run.id,
+        });
       });
     };
 

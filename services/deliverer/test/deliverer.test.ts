@@ -328,6 +328,21 @@ describe("deliverer service", () => {
     expect((await prisma.run.findUniqueOrThrow({ where: { id: run.id } })).status).toBe("SUCCEEDED");
   });
 
+  it("a deleted task's last run still notifies, but a notification that fails raises no alert for the deleted task", async () => {
+    const { tenant, run, task } = await setUp({ kind: "managed", notifications: { emails: ["nobody@reject.test"], on: "always" } });
+    await prisma.run.update({ where: { id: run.id }, data: { status: "SUCCEEDED", finishedAt: new Date(), notificationDueAt: new Date() } });
+    await prisma.task.update({ where: { id: task.id }, data: { deletedAt: new Date(), enabled: false } });
+    const notify = createNotifyHandler({
+      config,
+      prisma,
+      keyring: keyringFromConfig(config),
+      logger: createLogger({ name: "t", level: "silent" }),
+      mailer: createMailer({ smtpUrl: config.SMTP_URL ?? "", from: config.SMTP_FROM }),
+    });
+    expect(await notify({ runId: run.id, tenantId: tenant.id, trace: {}, outcome: "succeeded" })).toEqual({ webhook: "skipped", email: "failed" });
+    expect(await prisma.alert.findMany({ where: { tenantId: tenant.id, taskId: task.id, resolvedAt: null } })).toEqual([]);
+  });
+
   it("a webhook that went out stays sent when its alert bookkeeping fails: no second send, no false failure", async () => {
     const { tenant, run } = await setUp({ kind: "managed", notifications: { webhookUrl: hookUrl, on: "always" } });
     await prisma.run.update({ where: { id: run.id }, data: { status: "SUCCEEDED", finishedAt: new Date(), notificationDueAt: new Date() } });

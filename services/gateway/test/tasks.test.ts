@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { notificationAlertKey, raiseAlert } from "@transporter/db";
 import { createStageWorker, JobProducer, PermanentError } from "@transporter/queue";
 import { readyTenant, setupGateway, type TestGateway } from "./helpers.js";
 
@@ -642,6 +643,16 @@ describe("a task deleted while its run is under way", () => {
     expect((await gw.call(t.adminKey, "POST", `/v1/runs/${run.body.id}/retry`)).status).toBe(409);
     const open = (await gw.call(t.adminKey, "GET", "/v1/alerts?state=open")).body.items as Array<{ kind: string; taskId: string | null }>;
     expect(open.filter((a) => a.taskId === task.id)).toEqual([]);
+  });
+
+  it("deleting a task resolves its notification alerts too", async () => {
+    const t = await readyTenant(gw, { timezone: "UTC" });
+    const task = (await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ notifications: { webhookUrl: "https://hooks.example.com/transporter", on: "failure" } }))).body;
+    for (const channel of ["webhook", "email"] as const) {
+      await raiseAlert(gw.prisma, { tenantId: t.tenant.id, kind: `notification.${channel}`, severity: "warning", title: "failed", message: "failed", dedupeKey: notificationAlertKey(channel, task.id), taskId: task.id });
+    }
+    expect((await gw.call(t.adminKey, "DELETE", `/v1/tasks/${task.id}`)).status).toBe(204);
+    expect(await gw.prisma.alert.count({ where: { taskId: task.id, resolvedAt: null } })).toBe(0);
   });
 });
 

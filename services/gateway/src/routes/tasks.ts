@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import { sealJson } from "@transporter/crypto";
-import { resolveAlert, runFailureAlertKey } from "@transporter/db";
+import { notificationAlertKey, resolveAlert, runFailureAlertKey } from "@transporter/db";
 import type { Prisma, Task, TenantDb } from "@transporter/db";
 import { delayMilliseconds, latestCompleteWindow, resumeAfterChange, resumeAfterEnable, sameSchedule } from "@transporter/schedule";
 import { endpointUrlProblem } from "@transporter/storage";
@@ -198,6 +198,8 @@ export default async function taskRoutes(app: GatewayApp) {
       // deleted task (it reads the task under a share lock, which waits for this one): a failure
       // that went first is resolved here, one that comes after sees the task deleted.
       await resolveAlert(tx, task.tenantId, runFailureAlertKey(task.id));
+      // Its notification alerts likewise: its last runs still notify, but raise none for a deleted task.
+      for (const channel of ["webhook", "email"] as const) await resolveAlert(tx, task.tenantId, notificationAlertKey(channel, task.id));
       return deleted;
     });
   }

@@ -129,6 +129,17 @@ describe("Kubernetes manifests", () => {
     }
   });
 
+  it("the worker autoscalers' external metric is one value per queue and state (max over the gateway pods reporting it), never their sum", async () => {
+    const external = (await k8sDocs("deploy/k8s/transporter.yaml"))
+      .filter((d) => d.kind === "HorizontalPodAutoscaler")
+      .flatMap((d) => (d.spec.metrics as Array<{ type: string; external?: { metric: { name: string } } }>).filter((m) => m.type === "External").map((m) => m.external!.metric.name));
+    expect(new Set(external)).toEqual(new Set(["transporter_queue_jobs"]));
+    const [adapter] = await k8sDocs("deploy/k8s/prometheus-adapter.yaml");
+    const rules = parse(adapter!.data!["config.yaml"] as string) as { externalRules: Array<{ name: { as: string }; metricsQuery: string }> };
+    const rule = rules.externalRules.find((r) => r.name.as === "transporter_queue_jobs");
+    expect(rule?.metricsQuery).toMatch(/^max by \(queue, state\) \(<<\.Series>>\{<<\.LabelMatchers>>\}\)$/);
+  });
+
   it("config.yaml holds only the ConfigMap; the example Secret lives in its own, clearly named file", async () => {
     const config = await k8sDocs("deploy/k8s/config.yaml");
     expect(config.map((d) => d.kind)).toEqual(["ConfigMap"]);

@@ -47,6 +47,10 @@ describe("the OpenTelemetry Collector config", () => {
     expect(traces?.exporters.some((e) => ["otlp", "otlphttp", "jaeger", "zipkin"].includes(e.split("/")[0]!))).toBe(true);
   });
 
+  it("the collector's Prometheus exporter keeps the conventional suffixes (counters end in _total, as on the services' own /metrics)", () => {
+    expect((collector.exporters.prometheus as { add_metric_suffixes?: boolean } | null)?.add_metric_suffixes).not.toBe(false);
+  });
+
   it("every component a pipeline names is defined, and traces are scrubbed of secret-looking attributes", () => {
     for (const [name, pipeline] of Object.entries(collector.service.pipelines)) {
       for (const receiver of pipeline.receivers) expect(collector.receivers, `${name} receiver ${receiver}`).toHaveProperty([receiver]);

@@ -122,6 +122,12 @@ describe("the Prometheus endpoint started by startTelemetry", () => {
       expect(res.status).toBe(200);
       const exposition = parseExposition(await res.text());
       expect(valueOf(exposition, "transporter_test_while_redis_stalls_total", {})).toBe(1);
+      // More scrapes while it stalls: the depths' age grows, and the unanswered reads do not pile up.
+      const pendingAfterOne = (stalledRedis as unknown as { commandQueue: { length: number } }).commandQueue.length;
+      await scrape();
+      const later = (await scrape()).exposition;
+      expect(valueOf(later, "transporter_queue_depth_age", {})).toBeGreaterThan(0.3);
+      expect((stalledRedis as unknown as { commandQueue: { length: number } }).commandQueue.length).toBe(pendingAfterOne);
     } finally {
       stopStalled();
       stopDown();

@@ -217,13 +217,14 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
       }
       const output = (await options.handler({ run, task: run.task, tenant: run.tenant, payload, job, logger: runLogger, span, setRunFields, ...(lockLost ? { lockLost } : {}) })) ?? {};
       const staging = { ...((run.staging ?? {}) as Record<string, string>), ...output };
-      stageDuration.record((Date.now() - started) / 1000, { stage, report: run.task.reportId });
+      const seconds = (Date.now() - started) / 1000;
       const records = stage === "fetch" && typeof fields.records === "number" ? fields.records : null;
       const bytes = stage === "deliver" && (typeof fields.bytes === "bigint" || typeof fields.bytes === "number") ? Number(fields.bytes) : null;
       if (records !== null) span.setAttribute("transporter.records", records);
       if (bytes !== null) span.setAttribute("transporter.bytes", bytes);
       // Counted once the result is committed: a retry after a failed write would count it twice.
       const countOutput = () => {
+        stageDuration.record(seconds, { stage, report: run.task.reportId });
         if (records !== null) recordsProcessed.add(records, labels(run));
         if (bytes !== null) bytesDelivered.add(bytes, labels(run));
       };

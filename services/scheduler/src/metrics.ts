@@ -23,7 +23,7 @@ export function createSchedulerMetrics() {
       unit: "{run}",
     }),
     stuckRuns: meter.createCounter("scheduler.reconciler.stuck_runs", {
-      description: "Runs in a stage status whose stage job was missing (action=reenqueued) or had failed without failing the run (action=failed), by stage",
+      description: "Runs in a stage status whose stage job was missing (action=reenqueued) or had failed without failing the run (action=failed), or queued runs that may no longer start (action=skipped), by stage",
       unit: "{run}",
     }),
     owedNotifications: meter.createCounter("scheduler.reconciler.owed_notifications", {
@@ -32,6 +32,8 @@ export function createSchedulerMetrics() {
     }),
     /** The pipeline's own failure counter (the stages count theirs), so dashboards see every FAILED run. */
     runsFailed: metrics.getMeter("transporter-pipeline").createCounter("transporter.runs.failed", { description: "Runs that ended FAILED, by stage and reason", unit: "{run}" }),
+    /** Likewise for queued runs the reconciler ends SKIPPED (the fetch stage counts the ones it skips). */
+    runsSkipped: metrics.getMeter("transporter-pipeline").createCounter("transporter.runs.skipped", { description: "Queued runs not started: their task was deleted or disabled, or the account disabled, meanwhile", unit: "{run}" }),
     tickErrors: meter.createCounter("scheduler.errors", { description: "Failed ticks, reconciler passes and sweeps", unit: "{error}" }),
   };
 }

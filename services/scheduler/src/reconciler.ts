@@ -227,6 +227,7 @@ export async function recoverStuckRuns(deps: StuckRecoveryDeps, olderThan: Date,
       if (!rowCount) continue;
       result.skipped += 1;
       metrics.stuckRuns.add(1, { stage: run.stage, action: "skipped" });
+      metrics.runsSkipped.add(1, { reason: refusal.code });
       logger.info({ runId: run.id, tenantId: run.tenantId, reason: refusal.code }, "reconciler skipped a queued run that may no longer start");
     }
     for (const { run, message, errorCode } of failing) {

@@ -3,8 +3,12 @@ import { UnrecoverableError } from "bullmq";
 import { keyringFromConfig } from "@transporter/crypto";
 import { buildApp, generateApiKey, type GatewayApp } from "@transporter/gateway";
 import { createRedis, createStageWorker, createWorker, JobProducer, type Stage } from "@transporter/queue";
+import { installTestTelemetry } from "@transporter/telemetry/testing";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { Clock, DAY, fetchJobRunIds, HOUR, MINUTE, runsOf, setup, type Env } from "./helpers.js";
+
+const telemetry = installTestTelemetry();
+afterAll(async () => telemetry.shutdown());
 
 describe("reconciler", () => {
   let env: Env;
@@ -283,6 +287,9 @@ describe("reconciler: runs stuck in a stage status", () => {
     expect(result.stuck).toMatchObject({ failed: 0, skipped: 1 });
     expect(await runRow(runId)).toMatchObject({ status: "SKIPPED", errorCode: "task_deleted" });
     expect(await failureAlerts(taskId)).toEqual([]);
+    // Counted with the runs the fetch stage skips, by reason.
+    const skipped = (await telemetry.collectMetrics()).get("transporter.runs.skipped") ?? [];
+    expect(skipped).toEqual([{ attributes: { reason: "task_deleted" }, value: 1 }]);
   });
 
   it("a run under way whose job failed and whose task was deleted meanwhile is FAILED with its reason and notification, with no alert", async () => {

@@ -2,7 +2,17 @@ export * from "./seal.js";
 export * from "./errors.js";
 export * from "./passphrase.js";
 export * from "./generate-key-pair.js";
-export { MIN_RSA_BITS, inspectPublicKey, updatePublicKey, type PublicKeyInfo } from "./inspect-public-key.js";
+export {
+  MIN_RSA_BITS,
+  inspectPublicKey,
+  mergePublicKey,
+  publicKeyFingerprint,
+  updatePublicKey,
+  type MergedPublicKey,
+  type PublicKeyInfo,
+  type Revocation,
+  type RevokedPublicKey,
+} from "./inspect-public-key.js";
 export * from "./prove-key-pair.js";
 export * from "./encrypt-stream.js";
 export * from "./decrypt-stream.js";

@@ -17,7 +17,11 @@ export interface PublicKeyInfo {
   /** Modulus size for RSA; the curve's size for elliptic-curve keys. */
   bits: number | null;
   curve?: string;
-  /** When the key (or the subkey we encrypt to) stops being usable; absent when it never expires. */
+  /**
+   * When the key can no longer be encrypted to: the latest expiry among the (sub)keys valid for
+   * encryption now, each capped by the primary key's expiry (an older subkey takes over once the
+   * newest expires); absent when one of them never expires.
+   */
   expiresAt?: Date;
   /** Upper-case hex fingerprint of the (sub)key messages are actually encrypted to. */
   encryptionKeyFingerprint: string;
@@ -219,6 +223,32 @@ async function diagnoseNoEncryptionKey(key: Key, now: Date): Promise<KeyRejected
 }
 
 /**
+ * Until when the key can be encrypted to: the latest instant any (sub)key valid for encryption at
+ * `now` stays usable, each capped by the primary key's expiry; undefined when one never expires.
+ * Not just the expiry of the subkey encrypted to now (the newest valid one): once it expires,
+ * openpgp.js and GnuPG both fall back to an older valid subkey (or an encrypting primary key), so
+ * the key is only dead when the last of them is.
+ */
+async function usableUntil(key: Key, primaryExpiry: Date | undefined, now: Date): Promise<Date | undefined> {
+  let latest: Date | undefined;
+  for (const candidate of [key, ...key.subkeys]) {
+    try {
+      // The same checks as the encryption itself (flags, binding, revocation, expiry, RSA floor, curves), for this (sub)key alone.
+      await key.getEncryptionKey(candidate.getKeyID(), now, undefined, KEY_CHECK_CONFIG);
+    } catch (error) {
+      if (isEnvironmentFailure(error)) throw error;
+      continue;
+    }
+    if (unsupportedAlgorithm(candidate.getAlgorithmInfo())) continue;
+    const own = candidate === key ? undefined : expiryOf(await (candidate as Subkey).getExpirationTime(now, KEY_CHECK_CONFIG));
+    const until = own && primaryExpiry ? (own < primaryExpiry ? own : primaryExpiry) : (own ?? primaryExpiry);
+    if (!until) return undefined;
+    if (!latest || until > latest) latest = until;
+  }
+  return latest;
+}
+
+/**
  * Validates a public key a tenant brings and describes it. Rejects (KeyRejectedError, with a reason
  * the tenant can act on): unparseable armor, a private key pasted as public, several keys, a v6
  * key, DSA/ElGamal keys and the brainpool/secp256k1 curves, no encryption-capable (sub)key, expired
@@ -278,11 +308,7 @@ export async function inspectPublicKey(armored: string, now: Date = new Date()):
   if (unsupportedEncryption) {
     throw new KeyRejectedError("key.unsupported_algorithm", `the encryption key uses ${unsupportedEncryption}, which we do not encrypt to: ${SUPPORTED_ALGORITHMS}`);
   }
-  let expiresAt = primaryExpiry;
-  if (encryptionKey !== key) {
-    const subkeyExpiry = expiryOf(await (encryptionKey as Subkey).getExpirationTime(now, KEY_CHECK_CONFIG));
-    if (subkeyExpiry && (!expiresAt || subkeyExpiry < expiresAt)) expiresAt = subkeyExpiry;
-  }
+  const expiresAt = await usableUntil(key, primaryExpiry, now);
   const described = describeAlgorithm(primaryInfo);
   const info: PublicKeyInfo = {
     fingerprint: hexFingerprint(key),
@@ -297,26 +323,132 @@ export async function inspectPublicKey(armored: string, now: Date = new Date()):
   return info;
 }
 
+/** How a key that cannot be encrypted to is revoked by its owner. */
+export type Revocation =
+  /** The primary key is revoked: the whole key is withdrawn. */
+  | "key"
+  /** No (sub)key is valid for encryption and at least one encryption subkey is revoked (the others revoked or otherwise unusable). */
+  | "encryption_subkeys";
+
+/** The stored key merged with an update that revokes it: it can no longer be encrypted to. */
+export interface RevokedPublicKey {
+  /** Upper-case hex fingerprint of the primary key. */
+  fingerprint: string;
+  revocation: Revocation;
+  /** Why inspectPublicKey refuses the merged key (usually `key.revoked`). */
+  reason: KeyRejectedError;
+  /** The merged key re-armored from its packets, revocations included: what to store. */
+  publicKey: string;
+}
+
+/** What mergePublicKey made of an update: a key that can be encrypted to, or the owner's revocation of it. */
+export type MergedPublicKey = { usable: true; info: PublicKeyInfo } | { usable: false; revoked: RevokedPublicKey };
+
+/** The upper-case fingerprint of the one public key in `armored` (KeyRejectedError when it is not one), without judging the key. */
+export async function publicKeyFingerprint(armored: string): Promise<string> {
+  return hexFingerprint(await readSinglePublicKey(armored));
+}
+
 /**
- * The key on the account (`current`) updated with a new export of the same key (`update`), merged
- * the way GnuPG merges a key it imports: new self-signatures (an extended expiry), new subkeys and
- * revocations are taken, and nothing the stored key had is dropped, so an older export cannot undo
- * a subkey's revocation. The update must pass inspectPublicKey on its own and so must the merged
- * key (each refused with its KeyRejectedError); the result describes the merged key, whose
- * `publicKey` is what to store. A `current` that cannot be read is simply replaced.
+ * Whether the subkey has a valid revocation at `now`. Without a signature to check, openpgp.js's
+ * Subkey.isRevoked answers exactly that (as Key.isRevoked does), but its typings demand one.
  */
-export async function updatePublicKey(current: string, update: string, now: Date = new Date()): Promise<PublicKeyInfo> {
-  const incoming = await inspectPublicKey(update, now);
+function isSubkeyRevoked(subkey: Subkey, now: Date): Promise<boolean> {
+  return subkey.isRevoked(undefined as unknown as SignaturePacket, undefined as unknown as Subkey["keyPacket"], now, KEY_CHECK_CONFIG);
+}
+
+/** How `key` is revoked at `now`, or null when it is not (it can be encrypted to, or is unusable for another reason). */
+async function revocationOf(key: Key, now: Date): Promise<Revocation | null> {
+  if (await key.isRevoked(undefined, undefined, now, KEY_CHECK_CONFIG)) return "key";
+  try {
+    await key.getEncryptionKey(undefined, now, undefined, KEY_CHECK_CONFIG);
+    return null;
+  } catch (error) {
+    if (isEnvironmentFailure(error)) throw error;
+  }
+  const subkeys = (await encryptionCandidates(key, now)).filter((k): k is Subkey => k !== key);
+  const revoked = await Promise.all(subkeys.map((subkey) => isSubkeyRevoked(subkey, now)));
+  return revoked.some(Boolean) ? "encryption_subkeys" : null;
+}
+
+/** Fingerprints of the primary key and subkeys that are revoked at `now`. */
+async function revokedParts(key: Key, now: Date): Promise<Set<string>> {
+  const parts = new Set<string>();
+  if (await key.isRevoked(undefined, undefined, now, KEY_CHECK_CONFIG)) parts.add(hexFingerprint(key));
+  for (const subkey of key.subkeys) {
+    if (await isSubkeyRevoked(subkey, now)) parts.add(hexFingerprint(subkey));
+  }
+  return parts;
+}
+
+/**
+ * The key on the account (`current`) merged with a new export of the same key (`update`), the way
+ * GnuPG merges a key it imports: new self-signatures (an extended expiry), new subkeys and
+ * revocations are taken, and nothing the stored key had is dropped, so an older export cannot undo
+ * a subkey's revocation. A `current` that cannot be read is simply replaced by the update.
+ *
+ * The update must pass inspectPublicKey on its own and so must the merged key (each refused with
+ * its KeyRejectedError), with one exception: the owner's revocation. When the merged key is
+ * revoked (its primary key, or every encryption subkey revoked or unusable) and the update is what
+ * revoked it (the stored key was usable, or the update brings a revocation it lacked), or the
+ * stored key was already refused as revoked, the result is `{ usable: false }` with the merged key
+ * to store, so the caller can take the revocation and stop encrypting to the key. A revoked key
+ * with nothing stored to merge into is refused like any unusable key.
+ */
+export async function mergePublicKey(current: string, update: string, now: Date = new Date()): Promise<MergedPublicKey> {
+  const incoming = await readSinglePublicKey(update);
+  let incomingInfo: PublicKeyInfo | undefined;
+  let incomingRejection: KeyRejectedError | undefined;
+  try {
+    incomingInfo = await inspectPublicKey(update, now);
+  } catch (error) {
+    if (!(error instanceof KeyRejectedError) || !(await revocationOf(incoming, now))) throw error;
+    incomingRejection = error;
+  }
   let stored: Key;
   try {
     stored = await readSinglePublicKey(current);
   } catch (error) {
-    if (error instanceof KeyRejectedError) return incoming;
-    throw error;
+    if (!(error instanceof KeyRejectedError)) throw error;
+    if (!incomingInfo) throw incomingRejection as KeyRejectedError;
+    return { usable: true, info: incomingInfo };
   }
-  if (hexFingerprint(stored) !== incoming.fingerprint) {
-    throw new Error(`the update (fingerprint ${incoming.fingerprint}) is not the same key as ${hexFingerprint(stored)}`);
+  const fingerprint = hexFingerprint(stored);
+  if (hexFingerprint(incoming) !== fingerprint) {
+    throw new Error(`the update (fingerprint ${hexFingerprint(incoming)}) is not the same key as ${fingerprint}`);
   }
-  const merged = await stored.update(await readSinglePublicKey(update), now, KEY_CHECK_CONFIG);
-  return inspectPublicKey(merged.armor(KEY_CHECK_CONFIG), now);
+  const storedRejection = await inspectPublicKey(current, now).then(
+    () => null,
+    (error: unknown) => {
+      if (error instanceof KeyRejectedError) return error;
+      throw error;
+    },
+  );
+  const storedRevoked = await revokedParts(stored, now);
+  const merged = await stored.update(incoming, now, KEY_CHECK_CONFIG);
+  const publicKey = merged.armor(KEY_CHECK_CONFIG);
+  try {
+    return { usable: true, info: await inspectPublicKey(publicKey, now) };
+  } catch (error) {
+    if (!(error instanceof KeyRejectedError)) throw error;
+    const revocation = await revocationOf(merged, now);
+    if (!revocation) throw error;
+    // The update revoked it when the stored key was usable or it brings a revocation the stored key
+    // lacked; a key stored revoked stays so (the same revocation again is no error). Otherwise the
+    // key was already unusable (e.g. expired) and is refused as before.
+    const newlyRevoked = [...(await revokedParts(merged, now))].some((part) => !storedRevoked.has(part));
+    if (storedRejection !== null && !newlyRevoked && storedRejection.code !== "key.revoked") throw error;
+    return { usable: false, revoked: { fingerprint, revocation, reason: error, publicKey } };
+  }
+}
+
+/**
+ * mergePublicKey for callers that only take a key they can encrypt to: the owner's revocation is
+ * refused too (KeyRejectedError, usually `key.revoked`). The result describes the merged key,
+ * whose `publicKey` is what to store.
+ */
+export async function updatePublicKey(current: string, update: string, now: Date = new Date()): Promise<PublicKeyInfo> {
+  const merged = await mergePublicKey(current, update, now);
+  if (!merged.usable) throw merged.revoked.reason;
+  return merged.info;
 }

@@ -1,8 +1,10 @@
 import { randomBytes } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { generateKey, readPrivateKey, revokeKey } from "openpgp";
+import type { PrivateKey, SecretKeyPacket } from "openpgp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { KeyRejectedError, generateKeyPair, inspectPublicKey, updatePublicKey } from "../src/index.js";
+import { KeyRejectedError, generateKeyPair, inspectPublicKey, mergePublicKey, updatePublicKey } from "../src/index.js";
 import { createGnupgHome, fingerprintFromColons } from "./support/gnupg.js";
 import type { GnupgHome } from "./support/gnupg.js";
 
@@ -89,5 +91,72 @@ describe("updatePublicKey", () => {
   it("refuses another key", async () => {
     const other = await generateKeyPair({ passphrase: `Other key ${randomBytes(4).toString("hex")}!`, algorithm: "curve25519" });
     await expect(updatePublicKey(original, other.publicKey)).rejects.toThrow(/not the same key/);
+  });
+});
+
+describe("mergePublicKey: the owner's revocation", () => {
+  const DAY_S = 86_400;
+  const makeKey = async (options: { daysAgo?: number; expiresInDays?: number } = {}) =>
+    (
+      await generateKey({
+        type: "ecc",
+        curve: "curve25519Legacy",
+        userIDs: [{ name: `Merge ${randomBytes(3).toString("hex")}` }],
+        date: new Date(Date.now() - (options.daysAgo ?? 0) * DAY_MS),
+        ...(options.expiresInDays !== undefined ? { keyExpirationTime: ((options.daysAgo ?? 0) + options.expiresInDays) * DAY_S } : {}),
+        format: "object",
+      })
+    ).privateKey;
+  const publicOf = (key: PrivateKey) => key.toPublic().armor();
+  /** The key with its encryption subkey(s) at `indexes` revoked. */
+  const revokeSubkeys = async (key: PrivateKey, indexes: number[]) => {
+    const copy = await readPrivateKey({ armoredKey: key.armor() });
+    for (const i of indexes) copy.subkeys[i] = await copy.subkeys[i]!.revoke(copy.keyPacket as SecretKeyPacket);
+    return copy;
+  };
+
+  it("takes a revoked primary key: not usable, the merged key (revocation included) to store", async () => {
+    const key = await makeKey();
+    const revoked = (await revokeKey({ key, format: "object" })).publicKey;
+    const merged = await mergePublicKey(publicOf(key), revoked.armor());
+    expect(merged.usable).toBe(false);
+    if (merged.usable) return;
+    expect(merged.revoked).toMatchObject({ fingerprint: key.getFingerprint().toUpperCase(), revocation: "key" });
+    expect(merged.revoked.reason.code).toBe("key.revoked");
+    const stored = await inspectPublicKey(merged.revoked.publicKey).catch((e: unknown) => e);
+    expect((stored as KeyRejectedError).code).toBe("key.revoked");
+    // updatePublicKey, for callers that only take usable keys, still refuses it.
+    await expect(updatePublicKey(publicOf(key), revoked.armor())).rejects.toMatchObject({ code: "key.revoked" });
+  });
+
+  it("takes every encryption subkey revoked, and an older export cannot undo it", async () => {
+    const key = await makeKey();
+    const revoked = publicOf(await revokeSubkeys(key, [0]));
+    const merged = await mergePublicKey(publicOf(key), revoked);
+    expect(merged.usable).toBe(false);
+    if (merged.usable) return;
+    expect(merged.revoked.revocation).toBe("encryption_subkeys");
+    // The same revocation again, and the export from before it, leave the key revoked.
+    for (const again of [revoked, publicOf(key)]) {
+      const next = await mergePublicKey(merged.revoked.publicKey, again);
+      expect(next.usable).toBe(false);
+    }
+  });
+
+  it("keeps a key usable when a revoked subkey's export lacks a valid subkey the stored key has", async () => {
+    const key = await makeKey();
+    const withSecond = await key.addSubkey({});
+    const second = withSecond.subkeys[1]!.getFingerprint().toUpperCase();
+    expect(key.subkeys).toHaveLength(1);
+    // The first subkey revoked in an export made before the second was added.
+    const merged = await mergePublicKey(publicOf(withSecond), publicOf(await revokeSubkeys(key, [0])));
+    expect(merged.usable).toBe(true);
+    if (!merged.usable) return;
+    expect(merged.info.encryptionKeyFingerprint).toBe(second);
+  });
+
+  it("still refuses an expired key that nothing new revokes, with the inspection's reason", async () => {
+    const expired = publicOf(await makeKey({ daysAgo: 3, expiresInDays: -1 }));
+    await expect(mergePublicKey(expired, expired)).rejects.toMatchObject({ code: "key.expired" });
   });
 });

@@ -6,7 +6,8 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { encryptStream, generateKeyPair } from "@transporter/crypto";
+import { encryptStream, generateKeyPair, inspectPublicKey } from "@transporter/crypto";
+import { keyAndItsRevocation, twoSubkeyKey } from "../../../libs/crypto/test/support/key-builders.js";
 import { expiredPublicKey, revokedPublicKey, rsa1024PublicKey, signOnlyPublicKey } from "../../../libs/crypto/test/support/rejected-keys.js";
 import { setupGateway } from "./helpers.js";
 import type { TestGateway } from "./helpers.js";
@@ -278,17 +279,174 @@ describe("bring your own key made by GnuPG", () => {
     expect(res.status).toBe(200);
     expect(await gw.prisma.encryptionKey.findUniqueOrThrow({ where: { id: accepted.id } })).toEqual(before);
   });
+});
 
-  it("refuses an update that revokes the key, with the reason, changing nothing", async () => {
-    const before = await gw.prisma.encryptionKey.findUniqueOrThrow({ where: { id: accepted.id } });
+describe("the owner's revocation of a key on the account", () => {
+  const noPassphrase = ["--pinentry-mode", "loopback", "--passphrase", ""];
+  /** A new GnuPG key (never expires) uploaded to a new tenant, where it is the active key. */
+  async function activeGnupgKey(label: string) {
+    const other = await gw.createTenant();
+    const uid = `${label} ${randomBytes(3).toString("hex")}`;
+    await gpg([...noPassphrase, "--quick-gen-key", uid, "future-default", "default", "never"]);
+    const exported = await gpg(["--armor", "--export", uid]);
+    const first = await gw.call(other.adminKey, "POST", "/v1/encryption-keys", { publicKey: exported });
+    expect(first.status).toBe(201);
+    expect(first.body.active).toBe(true);
+    expect(await openEncryptionAlert(other.tenant.id)).toBeNull();
+    return { ...other, exported, key: first.body as { id: string; fingerprint: string; expiresAt: string | null } };
+  }
+
+  it("is taken: the revoked key is stored, deactivated and audited, and the setup alert returns", async () => {
+    const { adminKey: admin, tenant, exported, key } = await activeGnupgKey("Revoked by owner");
     // gpg keeps a revocation certificate for each key it makes, its armor line escaped with ":".
-    const certificate = await readFile(join(gnupgHome, "openpgp-revocs.d", `${accepted.fingerprint}.rev`), "utf8");
+    const certificate = await readFile(join(gnupgHome, "openpgp-revocs.d", `${key.fingerprint}.rev`), "utf8");
     await gpg(["--import"], certificate.replace(/^:-----BEGIN/m, "-----BEGIN"));
-    const res = await gw.call(adminKey, "POST", "/v1/encryption-keys", { publicKey: await gpg(["--armor", "--export", accepted.fingerprint]) });
+    const revoked = await gpg(["--armor", "--export", key.fingerprint]);
+
+    const res = await gw.call(admin, "POST", "/v1/encryption-keys", { publicKey: revoked });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ id: key.id, fingerprint: key.fingerprint, active: false, deletedAt: null, expiresAt: key.expiresAt });
+    const row = await gw.prisma.encryptionKey.findUniqueOrThrow({ where: { id: key.id } });
+    expect(row.active).toBe(false);
+    expect(row.publicKey).toBe(res.body.publicKey);
+    // What is stored is the revoked key: never encrypted to again.
+    await expect(inspectPublicKey(row.publicKey)).rejects.toMatchObject({ code: "key.revoked" });
+    expect(await activeKeys(tenant.id)).toHaveLength(0);
+    expect(await openEncryptionAlert(tenant.id)).not.toBeNull();
+    const audit = await gw.prisma.auditEvent.findFirst({ where: { tenantId: tenant.id, action: "encryption_key.revoke", targetId: key.id } });
+    expect(audit?.before).toMatchObject({ id: key.id, active: true });
+    expect(audit?.after).toMatchObject({ id: key.id, active: false, encryptionKeyFingerprint: null });
+
+    const activate = await gw.call(admin, "POST", `/v1/encryption-keys/${key.id}/activate`);
+    expect(activate.status).toBe(409);
+    expect(activate.body.code).toBe("key.revoked");
+
+    // The same revocation again changes nothing; the export from before it cannot undo it.
+    for (const again of [revoked, exported]) {
+      const repeat = await gw.call(admin, "POST", "/v1/encryption-keys", { publicKey: again });
+      expect(repeat.status).toBe(200);
+      expect(repeat.body.active).toBe(false);
+      expect(await gw.prisma.encryptionKey.findUniqueOrThrow({ where: { id: key.id } })).toEqual(row);
+    }
+    expect(await gw.prisma.auditEvent.count({ where: { tenantId: tenant.id, action: "encryption_key.revoke" } })).toBe(1);
+  });
+
+  it("is taken when it revokes every encryption subkey", async () => {
+    const { adminKey: admin, tenant, key } = await activeGnupgKey("Subkey revoked");
+    // gpg 2.2 has no one-line command to revoke a subkey: answer --edit-key's prompts.
+    await gpg([...noPassphrase, "--command-fd", "0", "--edit-key", key.fingerprint], "key 1\nrevkey\ny\n0\n\ny\nsave\n");
+    expect((await gpgSubkeys(key.fingerprint)).every((k) => k.revoked)).toBe(true);
+    const res = await gw.call(admin, "POST", "/v1/encryption-keys", { publicKey: await gpg(["--armor", "--export", key.fingerprint]) });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ id: key.id, active: false });
+    await expect(inspectPublicKey(res.body.publicKey)).rejects.toMatchObject({ code: "key.revoked" });
+    expect(await activeKeys(tenant.id)).toHaveLength(0);
+    expect(await openEncryptionAlert(tenant.id)).not.toBeNull();
+  });
+
+  it("is refused for a key that is not on the account, as any unusable key", async () => {
+    const other = await gw.createTenant();
+    const res = await gw.call(other.adminKey, "POST", "/v1/encryption-keys", { publicKey: await revokedPublicKey() });
     expect(res.status).toBe(400);
     expect(res.body.code).toBe("key.revoked");
-    expect(res.body.errors[0].path).toBe("body.publicKey");
-    expect(await gw.prisma.encryptionKey.findUniqueOrThrow({ where: { id: accepted.id } })).toEqual(before);
+    expect(await gw.prisma.encryptionKey.count({ where: { tenantId: other.tenant.id } })).toBe(0);
+  });
+});
+
+describe("a deleted key uploaded again", () => {
+  it("is merged with what was stored: an older export does not bring back a revoked subkey", async () => {
+    const other = await gw.createTenant();
+    const noPassphrase = ["--pinentry-mode", "loopback", "--passphrase", ""];
+    const uid = `Rotated ${randomBytes(3).toString("hex")}`;
+    await gpg([...noPassphrase, "--quick-gen-key", uid, "future-default", "default", "never"]);
+    const older = await gpg(["--armor", "--export", uid]);
+    const first = await gw.call(other.adminKey, "POST", "/v1/encryption-keys", { publicKey: older });
+    expect(first.status).toBe(201);
+    const [old] = await gpgSubkeys(first.body.fingerprint);
+    await gpg([...noPassphrase, "--quick-add-key", first.body.fingerprint, "cv25519", "encr", "never"]);
+    await gpg([...noPassphrase, "--command-fd", "0", "--edit-key", first.body.fingerprint], "key 1\nrevkey\ny\n0\n\ny\nsave\n");
+    const fresh = (await gpgSubkeys(first.body.fingerprint)).find((k) => !k.revoked)!;
+    const rotated = await gw.call(other.adminKey, "POST", "/v1/encryption-keys", { publicKey: await gpg(["--armor", "--export", uid]) });
+    expect(rotated.status).toBe(200);
+    expect((await inspectPublicKey(rotated.body.publicKey)).encryptionKeyFingerprint).toBe(fresh.fingerprint);
+
+    expect((await gw.call(other.adminKey, "DELETE", `/v1/encryption-keys/${first.body.id}`)).status).toBe(200);
+    const restored = await gw.call(other.adminKey, "POST", "/v1/encryption-keys", { publicKey: older });
+    expect(restored.status).toBe(201);
+    expect(restored.body).toMatchObject({ id: first.body.id, active: true, deletedAt: null });
+    const row = await gw.prisma.encryptionKey.findUniqueOrThrow({ where: { id: first.body.id } });
+    const info = await inspectPublicKey(row.publicKey);
+    expect(info.encryptionKeyFingerprint).toBe(fresh.fingerprint);
+    expect(info.encryptionKeyFingerprint).not.toBe(old!.fingerprint);
+  });
+
+  it("that its stored copy shows revoked is refused like a new revoked key", async () => {
+    const other = await gw.createTenant();
+    const { publicKey, revoked: revocation } = await keyAndItsRevocation("Deleted revoked");
+    const first = await gw.call(other.adminKey, "POST", "/v1/encryption-keys", { publicKey });
+    expect(first.status).toBe(201);
+    const revoked = await gw.call(other.adminKey, "POST", "/v1/encryption-keys", { publicKey: revocation });
+    expect(revoked.status).toBe(200);
+    expect((await gw.call(other.adminKey, "DELETE", `/v1/encryption-keys/${first.body.id}`)).status).toBe(200);
+    const again = await gw.call(other.adminKey, "POST", "/v1/encryption-keys", { publicKey });
+    expect(again.status).toBe(400);
+    expect(again.body.code).toBe("key.revoked");
+    expect((await gw.prisma.encryptionKey.findUniqueOrThrow({ where: { id: first.body.id } })).deletedAt).not.toBeNull();
+  });
+});
+
+describe("the expiry of a key with several encryption subkeys", () => {
+  /**
+   * Made 10 days ago with a never-expiring encryption subkey; a second one added a day ago expires
+   * in 2 days. The second is encrypted to now, the first once it has expired: the key never expires.
+   */
+  const twoSubkeyPublicKey = async () => (await twoSubkeyKey({ secondDays: 3 })).armored;
+
+  it("is the last valid subkey's (never), not the newest subkey's", async () => {
+    const other = await gw.createTenant();
+    const res = await gw.call(other.adminKey, "POST", "/v1/encryption-keys", { publicKey: await twoSubkeyPublicKey() });
+    expect(res.status).toBe(201);
+    expect(res.body).toMatchObject({ active: true, expiresAt: null });
+    expect(await gw.prisma.alert.count({ where: { tenantId: other.tenant.id, kind: "encryption_key.expiring", resolvedAt: null } })).toBe(0);
+  });
+
+  it("is corrected when the same text is uploaded again, even though the text has not changed", async () => {
+    const other = await gw.createTenant();
+    const publicKey = await twoSubkeyPublicKey();
+    const first = await gw.call(other.adminKey, "POST", "/v1/encryption-keys", { publicKey });
+    expect(first.status).toBe(201);
+    const stale = new Date(Date.now() + 2 * DAY_MS);
+    // A row written under the old rule: the newest subkey's expiry.
+    await gw.prisma.encryptionKey.update({ where: { id: first.body.id }, data: { expiresAt: stale } });
+
+    const again = await gw.call(other.adminKey, "POST", "/v1/encryption-keys", { publicKey: first.body.publicKey });
+    expect(again.status).toBe(200);
+    expect(again.body).toMatchObject({ id: first.body.id, expiresAt: null });
+    expect((await gw.prisma.encryptionKey.findUniqueOrThrow({ where: { id: first.body.id } })).expiresAt).toBeNull();
+    const audit = await gw.prisma.auditEvent.findFirst({ where: { tenantId: other.tenant.id, action: "encryption_key.update", targetId: first.body.id } });
+    expect(audit?.before).toMatchObject({ expiresAt: stale.toISOString() });
+    expect(audit?.after).toMatchObject({ expiresAt: null });
+  });
+
+  it("is corrected when the key is activated, even the already active key", async () => {
+    const other = await gw.createTenant();
+    const first = await gw.call(other.adminKey, "POST", "/v1/encryption-keys", { publicKey: await twoSubkeyPublicKey() });
+    expect(first.body.active).toBe(true);
+    const stale = new Date(Date.now() + 2 * DAY_MS);
+    await gw.prisma.encryptionKey.update({ where: { id: first.body.id }, data: { expiresAt: stale } });
+    const activeAgain = await gw.call(other.adminKey, "POST", `/v1/encryption-keys/${first.body.id}/activate`);
+    expect(activeAgain.status).toBe(200);
+    expect(activeAgain.body).toMatchObject({ active: true, expiresAt: null });
+    expect(await gw.prisma.auditEvent.count({ where: { tenantId: other.tenant.id, action: "encryption_key.update", targetId: first.body.id } })).toBe(1);
+
+    // And activating an inactive key with a stale expiry.
+    const second = await gw.call(other.adminKey, "POST", "/v1/encryption-keys", { publicKey: await twoSubkeyPublicKey() });
+    expect(second.body.active).toBe(false);
+    await gw.prisma.encryptionKey.update({ where: { id: second.body.id }, data: { expiresAt: stale } });
+    const activated = await gw.call(other.adminKey, "POST", `/v1/encryption-keys/${second.body.id}/activate`);
+    expect(activated.status).toBe(200);
+    expect(activated.body).toMatchObject({ active: true, expiresAt: null });
+    expect((await gw.prisma.encryptionKey.findUniqueOrThrow({ where: { id: second.body.id } })).expiresAt).toBeNull();
   });
 });
 

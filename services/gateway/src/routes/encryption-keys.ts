@@ -6,10 +6,11 @@ import {
   checkPassphrase,
   generateKeyPair,
   inspectPublicKey,
+  mergePublicKey,
   proveKeyPair,
-  updatePublicKey,
+  publicKeyFingerprint,
 } from "@transporter/crypto";
-import type { PublicKeyInfo } from "@transporter/crypto";
+import type { MergedPublicKey, PublicKeyInfo } from "@transporter/crypto";
 import { isUniqueViolation, refreshKeyExpiryAlerts, refreshSetupAlerts } from "@transporter/db";
 import type { EncryptionKey, TenantDb } from "@transporter/db";
 import { withTenantLocked, type Transaction } from "../row-locks.js";
@@ -69,28 +70,82 @@ function tenantOf(req: FastifyRequest): string {
   return tenantId;
 }
 
-interface NewKey {
-  name: string | null;
-  /** From inspectPublicKey: its `publicKey` (re-armored, never the text as pasted) is what is stored. */
+/** A key that passed inspectPublicKey: its `publicKey` (re-armored, never the text as pasted) is what is stored. */
+interface UsableUpload {
+  usable: true;
   info: PublicKeyInfo;
-  origin: "generated" | "imported";
-}
-
-/** What storeKey did: a new key (or a deleted one restored), or a live key updated in place. */
-type Stored =
-  | { outcome: "created"; key: EncryptionKey }
-  | { outcome: "updated"; key: EncryptionKey; before: EncryptionKey; info: PublicKeyInfo; changed: boolean };
-
-/** The columns derived from a key's text. */
-function keyFields(info: PublicKeyInfo) {
-  return { publicKey: info.publicKey, algorithm: info.algorithm, bits: info.bits, expiresAt: info.expiresAt ?? null };
 }
 
 /**
- * Stores a key; the tenant's first usable key becomes active. A deleted key uploaded again is
- * restored. A key already on the account is updated in place (a new expiry, a rotated or revoked
- * subkey keep the primary fingerprint): the new export is merged into the stored key, keeping its
- * id, name, origin and active flag; an update that would leave the key unusable is refused (400).
+ * A key that failed inspectPublicKey on its own: taken only as the owner's revocation of a key on
+ * the account (merged into it); otherwise `refusal` (the inspection's 400) is what the caller gets.
+ */
+interface UnusableUpload {
+  usable: false;
+  fingerprint: string;
+  /** As uploaded: the merge reads it and stores its packets re-armored. */
+  publicKey: string;
+  refusal: Problem;
+}
+
+interface NewKey {
+  name: string | null;
+  upload: UsableUpload | UnusableUpload;
+  origin: "generated" | "imported";
+}
+
+/**
+ * What storeKey did: a new key (or a deleted one restored), a live key updated in place, or a live
+ * key revoked by its owner (stored with the revocation and deactivated).
+ */
+type Stored =
+  | { outcome: "created"; key: EncryptionKey }
+  | { outcome: "updated"; key: EncryptionKey; before: EncryptionKey; info: PublicKeyInfo; changed: boolean }
+  | { outcome: "revoked"; key: EncryptionKey; before: EncryptionKey; changed: boolean };
+
+/** The columns derived from a key's text (besides the text itself). */
+function derivedFields(info: PublicKeyInfo) {
+  return { algorithm: info.algorithm, bits: info.bits, expiresAt: info.expiresAt ?? null };
+}
+
+/** The columns derived from a key's text, and the text. */
+function keyFields(info: PublicKeyInfo) {
+  return { publicKey: info.publicKey, ...derivedFields(info) };
+}
+
+/**
+ * Whether the stored columns differ from what the key's text says now: the same text can mean a
+ * different expiry than stored (the rule changed, or a row written before it), so an upload or an
+ * activation corrects them even when the text is unchanged.
+ */
+function derivedChanged(key: EncryptionKey, info: PublicKeyInfo): boolean {
+  const fields = derivedFields(info);
+  return fields.algorithm !== key.algorithm || fields.bits !== key.bits || (fields.expiresAt?.getTime() ?? null) !== (key.expiresAt?.getTime() ?? null);
+}
+
+/** The stored key merged with an upload of the same key (a CryptoError is the upload's 400). */
+async function merge(stored: string, uploaded: string): Promise<MergedPublicKey> {
+  try {
+    return await mergePublicKey(stored, uploaded);
+  } catch (error) {
+    if (error instanceof CryptoError) throw rejected(error, "body.publicKey");
+    throw error;
+  }
+}
+
+/**
+ * Stores a key; the tenant's first usable key becomes active. A key already on the account is
+ * updated in place (a new expiry, a rotated or revoked subkey keep the primary fingerprint): the
+ * new export is merged into the stored key, keeping its id, name, origin and active flag; the
+ * columns derived from the text (expiry, algorithm) are rewritten whenever they differ from the
+ * stored ones, even for the same text. A deleted key uploaded again is restored, merged into what
+ * was stored the same way (an older export cannot bring back a revoked subkey).
+ * An update that would leave the key unusable is refused (400), except the owner's revocation of a
+ * key on the account (its primary key revoked, or every encryption subkey revoked or unusable):
+ * that is taken, the revoked key is stored and deactivated (runs then fail with
+ * encryption_key_missing, "run now" with 409, rather than encrypt to a compromised key), answered
+ * 200; the caller refreshes the setup alert after the commit, as for every key change. A revoked key
+ * that is not on the account (new, or deleted) is refused (400 key.revoked) like any unusable key.
  * `audit` runs in the same transaction: a key is stored with its audit event or not at all (a
  * generated key stored while the caller got an error would be active with its private key lost).
  */
@@ -102,31 +157,48 @@ async function storeKey(db: TenantDb, tenantId: string, key: NewKey, audit: (tx:
       return stored;
     });
   } catch (error) {
-    if (isUniqueViolation(error)) throw conflict(`this key (fingerprint ${key.info.fingerprint}) was just added by another request`);
+    if (isUniqueViolation(error)) throw conflict(`this key (fingerprint ${uploadFingerprint(key.upload)}) was just added by another request`);
     throw error;
   }
 }
 
+function uploadFingerprint(upload: NewKey["upload"]): string {
+  return upload.usable ? upload.info.fingerprint : upload.fingerprint;
+}
+
 async function writeKey(tx: Transaction, key: NewKey): Promise<Stored> {
-  const existing = await tx.encryptionKey.findFirst({ where: { fingerprint: key.info.fingerprint } });
+  const { upload } = key;
+  const uploadedText = upload.usable ? upload.info.publicKey : upload.publicKey;
+  const existing = await tx.encryptionKey.findFirst({ where: { fingerprint: uploadFingerprint(upload) } });
   if (existing && !existing.deletedAt) {
-    let merged: PublicKeyInfo;
-    try {
-      merged = await updatePublicKey(existing.publicKey, key.info.publicKey);
-    } catch (error) {
-      if (error instanceof CryptoError) throw rejected(error, "body.publicKey");
-      throw error;
+    const renamed = key.name !== null && key.name !== existing.name;
+    const merged = await merge(existing.publicKey, uploadedText);
+    if (!merged.usable) {
+      // The owner's revocation: stored (so no older export can undo it) and never encrypted to again.
+      const data = { publicKey: merged.revoked.publicKey, active: false, ...(renamed ? { name: key.name } : {}) };
+      const changed = data.publicKey !== existing.publicKey || existing.active || renamed;
+      if (!changed) return { outcome: "revoked", key: existing, before: existing, changed };
+      return { outcome: "revoked", key: await tx.encryptionKey.update({ where: { id: existing.id }, data }), before: existing, changed };
     }
-    // The other columns are derived from the text: the same text and name is the same key.
-    const changed = merged.publicKey !== existing.publicKey || (key.name !== null && key.name !== existing.name);
-    if (!changed) return { outcome: "updated", key: existing, before: existing, info: merged, changed };
-    const data = { ...keyFields(merged), ...(key.name !== null ? { name: key.name } : {}) };
-    return { outcome: "updated", key: await tx.encryptionKey.update({ where: { id: existing.id }, data }), before: existing, info: merged, changed };
+    const info = merged.info;
+    const changed = info.publicKey !== existing.publicKey || derivedChanged(existing, info) || renamed;
+    if (!changed) return { outcome: "updated", key: existing, before: existing, info, changed };
+    const data = { ...keyFields(info), ...(renamed ? { name: key.name } : {}) };
+    return { outcome: "updated", key: await tx.encryptionKey.update({ where: { id: existing.id }, data }), before: existing, info, changed };
+  }
+  // Nothing on the account for a revocation to apply to: refused like any unusable key.
+  if (!upload.usable) throw upload.refusal;
+  let info = upload.info;
+  if (existing) {
+    // A deleted key keeps what was stored of it: a revoked subkey stays revoked in an older export uploaded again.
+    const merged = await merge(existing.publicKey, uploadedText);
+    if (!merged.usable) throw rejected(merged.revoked.reason, "body.publicKey");
+    info = merged.info;
   }
   const hasActive = (await tx.encryptionKey.count({ where: { active: true, deletedAt: null } })) > 0;
-  const fields = { ...keyFields(key.info), name: key.name, origin: key.origin, active: !hasActive };
+  const fields = { ...keyFields(info), name: key.name, origin: key.origin, active: !hasActive };
   if (existing) return { outcome: "created", key: await tx.encryptionKey.update({ where: { id: existing.id }, data: { ...fields, deletedAt: null } }) };
-  return { outcome: "created", key: await tx.encryptionKey.create({ data: { ...fields, fingerprint: key.info.fingerprint } as never }) };
+  return { outcome: "created", key: await tx.encryptionKey.create({ data: { ...fields, fingerprint: info.fingerprint } as never }) };
 }
 
 /**
@@ -167,7 +239,7 @@ export default async function encryptionKeyRoutes(app: GatewayApp) {
       if (weakness) throw new Problem(400, "Invalid request", weakness, { code: "passphrase.weak", errors: [{ path: "body.passphrase", message: weakness }] });
       const pair = await generateKeyPair({ passphrase: req.body.passphrase, algorithm: req.body.algorithm, ...(req.body.name ? { name: req.body.name } : {}) });
       const info = await inspectPublicKey(pair.publicKey);
-      const { key } = await storeKey(req.db, tenantId, { name: req.body.name ?? null, info, origin: "generated" }, (tx, { key }) =>
+      const { key } = await storeKey(req.db, tenantId, { name: req.body.name ?? null, upload: { usable: true, info }, origin: "generated" }, (tx, { key }) =>
         writeAudit(tx, req, { action: "encryption_key.generate", targetType: "encryption_key", targetId: key.id, after: toView(key) }),
       );
       await refreshAlerts(req, tenantId);
@@ -185,6 +257,8 @@ export default async function encryptionKeyRoutes(app: GatewayApp) {
         description:
           "A key whose primary fingerprint is already on the account is updated in place (extended expiry, new or revoked subkeys): " +
           "the export is merged into the stored key as GnuPG merges an import, and the key keeps its id and active flag. " +
+          "An export that revokes a key on the account (its primary key, or every encryption subkey) is taken: the key is stored revoked " +
+          "and deactivated (200, active false); a revoked key not on the account is refused (400 key.revoked). " +
           "The stored and returned key is re-armored from its packets, never the text as pasted.",
         body: importBody,
         response: { 200: encryptionKeyWithPublicView, 201: encryptionKeyWithPublicView },
@@ -193,12 +267,19 @@ export default async function encryptionKeyRoutes(app: GatewayApp) {
     async (req, reply) => {
       const tenantId = tenantOf(req);
       const { publicKey, privateKey, passphrase } = req.body;
-      let info: PublicKeyInfo;
+      let upload: NewKey["upload"];
       try {
-        info = await inspectPublicKey(publicKey);
+        upload = { usable: true, info: await inspectPublicKey(publicKey) };
       } catch (error) {
-        if (error instanceof CryptoError) throw rejected(error, "body.publicKey");
-        throw error;
+        if (!(error instanceof CryptoError)) throw error;
+        const refusal = rejected(error, "body.publicKey");
+        // Unusable on its own, it may still be the owner's revocation of a key on the account: the
+        // merge with the stored key decides (storeKey); anything else is refused as it is.
+        const fingerprint = await publicKeyFingerprint(publicKey).catch((readError: unknown) => {
+          if (readError instanceof CryptoError) throw refusal;
+          throw readError;
+        });
+        upload = { usable: false, fingerprint, publicKey, refusal };
       }
       if (privateKey !== undefined || passphrase !== undefined) {
         if (privateKey === undefined || passphrase === undefined) {
@@ -206,17 +287,31 @@ export default async function encryptionKeyRoutes(app: GatewayApp) {
             errors: [{ path: privateKey === undefined ? "body.privateKey" : "body.passphrase", message: "required with the other" }],
           });
         }
-        try {
-          await proveKeyPair(publicKey, privateKey, passphrase);
-        } catch (error) {
-          if (error instanceof CryptoError) throw rejected(error, error.code === "private_key.wrong_passphrase" ? "body.passphrase" : "body.privateKey");
-          throw error;
+        // The proof encrypts to the key, so it is made only for a key that can be encrypted to; one
+        // that cannot is refused by storeKey unless it is a revocation, which the primary key signed.
+        if (upload.usable) {
+          try {
+            await proveKeyPair(publicKey, privateKey, passphrase);
+          } catch (error) {
+            if (error instanceof CryptoError) throw rejected(error, error.code === "private_key.wrong_passphrase" ? "body.passphrase" : "body.privateKey");
+            throw error;
+          }
         }
       }
-      const stored = await storeKey(req.db, tenantId, { name: req.body.name ?? null, info, origin: "imported" }, async (tx, stored) => {
+      const stored = await storeKey(req.db, tenantId, { name: req.body.name ?? null, upload, origin: "imported" }, async (tx, stored) => {
         const { key } = stored;
         if (stored.outcome === "created") {
           await writeAudit(tx, req, { action: "encryption_key.import", targetType: "encryption_key", targetId: key.id, after: toView(key) });
+        } else if (stored.outcome === "revoked") {
+          if (!stored.changed) return;
+          const before = await inspectPublicKey(stored.before.publicKey).catch(() => null);
+          await writeAudit(tx, req, {
+            action: "encryption_key.revoke",
+            targetType: "encryption_key",
+            targetId: key.id,
+            before: { ...toView(stored.before), encryptionKeyFingerprint: before?.encryptionKeyFingerprint ?? null },
+            after: { ...toView(key), encryptionKeyFingerprint: null },
+          });
         } else if (stored.changed) {
           // The view has no key text; the subkey files are encrypted to is what a rotation changes
           // (null before when the old text no longer passes inspection, e.g. it has expired).
@@ -278,16 +373,26 @@ export default async function encryptionKeyRoutes(app: GatewayApp) {
       const after = await withTenantLocked(req.db, tenantId, async (tx) => {
         const key = await tx.encryptionKey.findFirst({ where: { id: req.params.id, deletedAt: null } });
         if (!key) throw notFound("encryption key");
-        if (key.active) return key;
         // A key accepted once may have expired or been revoked since; never make it the one runs use.
+        let info: PublicKeyInfo;
         try {
-          await inspectPublicKey(key.publicKey);
+          info = await inspectPublicKey(key.publicKey);
         } catch (error) {
-          if (error instanceof CryptoError) throw new Problem(409, "Conflict", `this key cannot be activated: ${error.message}`, { code: error.code });
-          throw error;
+          if (!(error instanceof CryptoError)) throw error;
+          // Already the active key: left as it is (its expiry, which the alerts follow, says why).
+          if (key.active) return key;
+          throw new Problem(409, "Conflict", `this key cannot be activated: ${error.message}`, { code: error.code });
+        }
+        // The expiry and algorithm stored may be stale (written under an older rule): corrected here.
+        const refreshed = derivedChanged(key, info) ? derivedFields(info) : {};
+        if (key.active) {
+          if (!derivedChanged(key, info)) return key;
+          const updated = await tx.encryptionKey.update({ where: { id: key.id }, data: refreshed });
+          await writeAudit(tx, req, { action: "encryption_key.update", targetType: "encryption_key", targetId: key.id, before: toView(key), after: toView(updated) });
+          return updated;
         }
         await tx.encryptionKey.updateMany({ where: { active: true, NOT: { id: key.id } }, data: { active: false } });
-        const activated = await tx.encryptionKey.update({ where: { id: key.id }, data: { active: true } });
+        const activated = await tx.encryptionKey.update({ where: { id: key.id }, data: { ...refreshed, active: true } });
         await writeAudit(tx, req, { action: "encryption_key.activate", targetType: "encryption_key", targetId: key.id, before: toView(key), after: toView(activated) });
         return activated;
       });

@@ -1,7 +1,7 @@
 import { metrics, trace, type Span } from "@opentelemetry/api";
 import { DelayedError, UnrecoverableError, type Job, type Worker } from "bullmq";
 import type { Config } from "@transporter/config";
-import { addRunNote, beginStage, RunLocks, completeRun, finishStage, owedNotificationOutcome, skipUnstartedRun, hasNotificationSettings, raiseAlert, runFailedAlert, runFailureAlertKey, stageFinished, type Db, type Run, type StageRunFields, type StageTask, type Task, type Tenant } from "@transporter/db";
+import { addRunNote, beginStage, RunLocks, completeRun, finishStage, owedNotificationOutcome, skipUnstartedRun, hasNotificationSettings, raiseAlert, runFailedAlert, runFailureAlertKey, stageFinished, stageStatus, type Db, type Run, type StageRunFields, type StageTask, type Task, type Tenant } from "@transporter/db";
 import { createLogger, startSpan, withTraceContext, type Logger } from "@transporter/telemetry";
 import type { Redis } from "ioredis";
 import { jobCatalog, type JobInput, type JobPayload, type Stage } from "./catalog.js";
@@ -19,7 +19,15 @@ type Later = Array<() => Promise<void>>;
 export type RunFields = StageRunFields;
 
 /** A run in one of these states is over: nothing may change its status or error any more. */
-const FINISHED_STATUSES = ["SUCCEEDED", "FAILED", "SKIPPED"] as const;
+/**
+ * The run as this attempt claimed it: in this stage's status, with the attempt count its claim
+ * wrote. The writes of a failing attempt (the failure, its reason) are made only while it still
+ * holds it: an attempt whose job was taken over (its lock lapsed), or whose stage a later one
+ * has passed the run on from, writes nothing, so a stale fetch cannot fail a run being delivered.
+ */
+function claimedBy(stage: Stage, run: { id: string; attempts: number }) {
+  return { id: run.id, status: stageStatus(stage), attempts: run.attempts };
+}
 
 export interface StageContext<S extends Stage> {
   run: Run;
@@ -144,7 +152,7 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
       // is seen here, or waits for this transaction and then resolves the alert raised here.
       const [task] = await tx.$queryRaw<Array<{ deletedAt: Date | null }>>`SELECT "deletedAt" FROM "Task" WHERE id = ${run.taskId}::uuid FOR SHARE`;
       const updated = await tx.run.updateMany({
-        where: { id: run.id, status: { notIn: [...FINISHED_STATUSES] } },
+        where: claimedBy(stage, run),
         data: { status: "FAILED", finishedAt: at, error: `${stage}: ${message}`, errorCode: errorCodeOf(error), notificationDueAt: notify ? at : null },
       });
       if (updated.count === 0) return false;
@@ -153,7 +161,10 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
       }
       return true;
     });
-    if (!failed) return;
+    if (!failed) {
+      logger.warn({ runId: run.id, stage, err: { message } }, "this attempt failed after the run moved on (another attempt or a later stage has it, or it finished); the run is left as it is");
+      return;
+    }
     runsFailed.add(1, { ...labels(run), stage, reason: errorCodeOf(error) });
     if (notify) later.push(() => enqueueNotify({ runId: run.id, tenantId: run.tenantId, trace: payload.trace, outcome: "failed" }));
   }
@@ -272,7 +283,7 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
       if (wait !== undefined && wait > longestBackoff && token && Date.now() + wait - run.createdAt.getTime() <= MAX_DEFERRAL_MS) {
         runLogger.warn({ err: { message: (error as Error).message, code: errorCodeOf(error) }, waitMs: wait }, "the platform asked to wait; trying again then");
         await prisma.run.updateMany({
-          where: { id: run.id, status: { notIn: [...FINISHED_STATUSES] } },
+          where: claimedBy(stage, run),
           data: { error: `${stage}: waiting ${Math.ceil(wait / 1000)} s as the platform asked: ${(error as Error).message}` },
         });
         await job.moveToDelayed(Date.now() + wait, token);
@@ -286,9 +297,10 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
         if (isPermanent(error)) throw new UnrecoverableError((error as Error).message);
       } else {
         stageRetries.add(1, { stage, reason: errorCodeOf(error), destination_kind: run.task.destination.kind });
-        // Guarded: the failure may come after the run was finished (deliver's notify enqueue).
+        // Guarded: the failure may come after the run was finished (deliver's notify enqueue), or
+        // moved on from this attempt.
         await prisma.run.updateMany({
-          where: { id: run.id, status: { notIn: [...FINISHED_STATUSES] } },
+          where: claimedBy(stage, run),
           data: { error: `${stage} attempt ${job.attemptsMade + 1} of ${attempts}: ${(error as Error).message}` },
         });
       }

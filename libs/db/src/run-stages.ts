@@ -106,16 +106,19 @@ export async function beginStage(db: Db, input: { runId: string; tenantId: strin
   // The fetch stage never claims a queued run that may no longer start (startRefusal, in SQL):
   // such a run stays unclaimed, so the decision to skip it is made again until it is written.
   const mayStart = stage === "fetch" ? `AND NOT (status = 'PENDING' AND EXISTS (${REFUSED_SQL}))` : "";
+  // Delivery pins the task's destination on the run when it first begins: every later attempt
+  // delivers to the same place, whatever the task was pointed at since.
+  const pinDestination = stage === "deliver" ? `, "destinationId" = COALESCE("destinationId", (SELECT t."destinationId" FROM "Task" t WHERE t.id = "Run"."taskId"))` : "";
   const [row] = await sqlRows<Run & { taskRow: Record<string, unknown> | null; destinationKind: DestinationKind | null; tenantRow: Record<string, unknown> | null }>(
     db,
     `WITH claimed AS (
-       UPDATE "Run" SET status = $3::"RunStatus", "${STARTED_COLUMN[stage]}" = $4::timestamptz, attempts = attempts + 1, "updatedAt" = $4::timestamptz
+       UPDATE "Run" SET status = $3::"RunStatus", "${STARTED_COLUMN[stage]}" = $4::timestamptz, attempts = attempts + 1, "updatedAt" = $4::timestamptz${pinDestination}
        WHERE id = $1::uuid AND "tenantId" = $2::uuid AND status = ANY($5::"RunStatus"[]) ${mayStart}
        RETURNING *)
      SELECT c.*, to_jsonb(t) AS "taskRow", d.kind AS "destinationKind", to_jsonb(tn) AS "tenantRow"
      FROM claimed c
      LEFT JOIN "Task" t ON t.id = c."taskId" AND t."tenantId" = c."tenantId"
-     LEFT JOIN "Destination" d ON d.id = t."destinationId"
+     LEFT JOIN "Destination" d ON d.id = COALESCE(c."destinationId", t."destinationId")
      LEFT JOIN "Tenant" tn ON tn.id = c."tenantId"`,
     [runId, tenantId, STAGE_STATUS[stage], at.toISOString(), claimableBy(stage)],
   );

@@ -69,8 +69,10 @@ export function createDeliverHandler(deps: DeliverDeps) {
   const tracer = trace.getTracer("transporter-deliverer");
   return async function deliverRun(ctx: StageContext<"deliver">): Promise<StageOutput | void> {
     const { run, task, tenant, payload, logger } = ctx;
-    const destination = await liveDestination(deps.prisma, tenant.id, task.destinationId);
-    if (!destination) throw new PermanentError("destination_missing", "the task's destination no longer exists");
+    // The destination pinned on the run when its delivery first began (see beginStage): a retry
+    // after the file landed must not put a second copy where the task points now.
+    const destination = await liveDestination(deps.prisma, tenant.id, run.destinationId ?? task.destinationId);
+    if (!destination) throw new PermanentError("destination_missing", "the run's destination no longer exists");
     const adapter = deps.registry.adapterFor(destination.kind);
     const { config, credentials } = prepare(destination, adapter, deps.keyring);
 

@@ -4,6 +4,9 @@ import { poolOf } from "./client.js";
 
 /** How often a worker waiting for a run held elsewhere asks again. */
 const RETRY_MS = 500;
+/** While runs are held, how often the lock connection is checked, and how long a statement on it may take. */
+const HEARTBEAT_MS = 5_000;
+const STATEMENT_TIMEOUT_MS = 10_000;
 
 export interface RunLocksOptions {
   /**
@@ -13,6 +16,14 @@ export interface RunLocksOptions {
    * aborted with RunLockLost.
    */
   onLost?: (outcome: { relocked: string[]; lost: string[] }, error: Error | undefined) => void;
+  /**
+   * While runs are held, the connection is checked this often (default 5 s), each statement
+   * on it given `statementTimeoutMs` (default 10 s, connecting too): a connection gone silent (a
+   * half-open socket, which the server has already given up and released the locks of) is taken
+   * as lost within seconds, not when the operating system's keep-alive gives up minutes later.
+   */
+  heartbeatMs?: number;
+  statementTimeoutMs?: number;
 }
 
 /** The reason a held run's signal is aborted: another attempt may now be working on the run. */
@@ -202,11 +213,14 @@ export class RunLocks {
     if (this.closed && this.held.size === 0) throw new Error("run locks closed");
     if (this.client) return this.client;
     this.connecting ??= (async () => {
-      const client = new pg.Client(this.connectionConfig);
+      const timeoutMs = this.options.statementTimeoutMs ?? STATEMENT_TIMEOUT_MS;
+      const client = new pg.Client({ ...this.connectionConfig, query_timeout: timeoutMs, connectionTimeoutMillis: timeoutMs });
       // A connection the server drops (a restart, a failover) releases its locks: forget it, and
       // the next lock opens another.
       let lastError: Error | undefined;
+      let heartbeat: NodeJS.Timeout | undefined;
       const lost = () => {
+        clearInterval(heartbeat);
         if (this.client !== client) return;
         this.client = undefined;
         if (this.held.size > 0) void this.relock([...this.held.keys()], lastError);
@@ -223,6 +237,18 @@ export class RunLocks {
         throw error;
       }
       this.client = client;
+      // A statement that gets no answer in time (the heartbeat's, or a lock's) means the
+      // connection is gone, whatever the socket says: its locks are the server's to release.
+      heartbeat = setInterval(() => {
+        if (this.client !== client || this.held.size === 0) return;
+        this.statement((c) => c.query("SELECT 1")).catch((error: unknown) => {
+          if (this.client !== client) return;
+          lastError = error instanceof Error ? error : new Error(String(error));
+          lost();
+          void client.end().catch(() => undefined);
+        });
+      }, this.options.heartbeatMs ?? HEARTBEAT_MS);
+      heartbeat.unref();
       return client;
     })().finally(() => {
       this.connecting = undefined;

@@ -1,3 +1,4 @@
+import { connect, createServer, type Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -159,4 +160,62 @@ describe("run locks (one attempt at a time per run, across processes)", () => {
       await client.end();
     }
   });
+
+  it("a lock connection gone silent (half-open: the server released its locks, no word reached us) is found out by the heartbeat, and the work is aborted once another attempt holds the run", async () => {
+    const url = new URL(db.url);
+    const proxy = await stallingProxyTo(url.hostname, Number(url.port || 5432));
+    const outcomes: Array<{ relocked: string[]; lost: string[] }> = [];
+    const throughProxy = new RunLocks(
+      { ...lockConnectionConfig(poolOf(db.prisma).options), connectionString: undefined, host: "127.0.0.1", port: proxy.port, user: decodeURIComponent(url.username) || undefined, database: url.pathname.slice(1) },
+      "deliver",
+      { heartbeatMs: 200, statementTimeoutMs: 500, onLost: (outcome) => void outcomes.push(outcome) },
+    );
+    opened.push(throughProxy);
+    const runId = "run-silent";
+    const work = holdUntilReleased(throughProxy, runId);
+    await work.entered;
+    try {
+      // The proxy passes nothing on any more (a network partition); the server ends the session,
+      // which releases the lock, and another attempt takes it.
+      proxy.stall();
+      await dropLockConnections();
+      const other = new pg.Client({ connectionString: db.url });
+      await other.connect();
+      try {
+        await other.query("SELECT pg_advisory_lock(hashtextextended($1, 0))", [`transporter:deliver:${runId}`]);
+        const error = await work.done.catch((caught: unknown) => caught);
+        expect(error).toBeInstanceOf(RunLockLost);
+        expect(outcomes).toEqual([{ relocked: [], lost: [runId] }]);
+      } finally {
+        await other.end();
+      }
+    } finally {
+      work.release();
+      proxy.close();
+    }
+  }, 20_000);
 });
+
+/** A TCP proxy that, once stalled, passes nothing on in either direction (its connections stay open). */
+async function stallingProxyTo(host: string, port: number): Promise<{ port: number; stall(): void; close(): void }> {
+  let stalled = false;
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(port, host);
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.on("error", () => undefined);
+    }
+    client.on("data", (chunk) => void (stalled || upstream.write(chunk)));
+    upstream.on("data", (chunk) => void (stalled || client.write(chunk)));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    port: (server.address() as { port: number }).port,
+    stall: () => void (stalled = true),
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      server.close();
+    },
+  };
+}

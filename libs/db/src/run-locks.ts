@@ -218,9 +218,9 @@ export class RunLocks {
       // A connection the server drops (a restart, a failover) releases its locks: forget it, and
       // the next lock opens another.
       let lastError: Error | undefined;
-      let heartbeat: NodeJS.Timeout | undefined;
+      const timers: { heartbeat?: NodeJS.Timeout } = {};
       const lost = () => {
-        clearInterval(heartbeat);
+        clearInterval(timers.heartbeat);
         if (this.client !== client) return;
         this.client = undefined;
         if (this.held.size > 0) void this.relock([...this.held.keys()], lastError);
@@ -239,7 +239,7 @@ export class RunLocks {
       this.client = client;
       // A statement that gets no answer in time (the heartbeat's, or a lock's) means the
       // connection is gone, whatever the socket says: its locks are the server's to release.
-      heartbeat = setInterval(() => {
+      timers.heartbeat = setInterval(() => {
         if (this.client !== client || this.held.size === 0) return;
         this.statement((c) => c.query("SELECT 1")).catch((error: unknown) => {
           if (this.client !== client) return;
@@ -248,7 +248,7 @@ export class RunLocks {
           void client.end().catch(() => undefined);
         });
       }, this.options.heartbeatMs ?? HEARTBEAT_MS);
-      heartbeat.unref();
+      timers.heartbeat.unref();
       return client;
     })().finally(() => {
       this.connecting = undefined;

@@ -1,6 +1,6 @@
 import type { Readable } from "node:stream";
 import { metrics, SpanStatusCode, startSpan, trace, type Counter } from "@transporter/telemetry";
-import type { SourceApi, SourceCredentials } from "./apis.js";
+import { SOURCE_API_LABELS, type SourceApi, type SourceCredentials } from "./apis.js";
 import { isSourceError, SourceError, sourceErrors } from "./errors.js";
 import { firstJsonError } from "./json-offset.js";
 import { oauthHeader } from "./oauth.js";
@@ -10,7 +10,7 @@ import { bodyStream } from "./response-body.js";
 export interface HttpOptions {
   /** Per attempt, including reading the body; for a streamed body, up to the headers and then between bytes. */
   timeoutMs?: number;
-  /** Attempts for 5xx, timeouts and network errors (default 4). */
+  /** Attempts for 5xx, 408, timeouts and network errors (default 4). */
   maxAttempts?: number;
   /** 429 answers waited out before giving up with `rate_limited` (default 8). */
   max429Waits?: number;
@@ -93,6 +93,33 @@ export function parseJsonText(text: string, api?: SourceApi): unknown {
   }
 }
 
+/**
+ * A 401 about the key itself: its signature, consumer key, access token, secret, nonce or
+ * timestamp. Whatever else such an answer names, the key is what is wrong.
+ */
+const CREDENTIAL_PROBLEM =
+  /signature|nonce|timestamp|token|secret|consumer|oauth|(?:invalid|unknown|wrong|bad|missing|expired|revoked|disabled)\s+(?:api\s+|app\s+)?(?:key|credentials?)\b|\bkey\s+(?:is\s+)?(?:invalid|unknown|wrong|not\s+found|expired|revoked|disabled)/i;
+
+/** A 401 saying the key may not use something: a permission, or an API it is not allowed. */
+const PERMISSION_NAMED = /permission|privilege|entitle|\bscopes?\b|not\s+(?:authori[sz]ed|permitted|allowed|entitled|enabled)\s+(?:for|to)\b/i;
+
+/** The platform's names of the APIs (their domain-discovery services), as a 401 may name them. */
+const SERVICE_NAMES = ["msgHist", "engHistDomain", "leDataReporting", "accountConfigReadOnly", "accountConfigReadWrite"];
+
+/**
+ * Whether a 401's body says the key lacks one API's permission (the platform answers so for some
+ * APIs, e.g. "API key is not authorized for msgHist") rather than that the key is wrong. An
+ * answer about the key's signature, token, nonce or timestamp, or one that names nothing (an
+ * empty or unreadable body), is about the key.
+ */
+function namesMissingPermission(body: Buffer, api: SourceApi): boolean {
+  const text = body.toString("utf8");
+  if (CREDENTIAL_PROBLEM.test(text)) return false;
+  if (PERMISSION_NAMED.test(text)) return true;
+  const lower = text.toLowerCase();
+  return [api, SOURCE_API_LABELS[api], ...SERVICE_NAMES].some((name) => lower.includes(name.toLowerCase()));
+}
+
 /** Error bodies are read up to this much: enough to name the problem. */
 const MAX_ERROR_BODY_BYTES = 64 * 1024;
 
@@ -136,7 +163,7 @@ function upstreamMessage(body: Buffer): string {
 
 /**
  * Signed requests to the platform with a timeout per attempt, retries with exponential backoff
- * and full jitter for 5xx, timeouts and network errors, 429 waited out per `Retry-After`, and
+ * and full jitter for 5xx, 408, timeouts and network errors, 429 waited out per `Retry-After`, and
  * every attempt paced by the account's shared rate budget. Status codes become typed errors.
  */
 export class PlatformHttp {
@@ -275,8 +302,10 @@ export class PlatformHttp {
       const status = response.status;
       if (status >= 200 && status < 300) return { response, buffer, abort };
       const text = buffer ?? Buffer.alloc(0);
-      if (status === 401) throw sourceErrors.badCredentials(status, ctx.api);
-      if (status === 403) {
+      // 401 is the platform's answer to a wrong key, and for some APIs to a key lacking their
+      // permission: the body tells which (a missing permission must not read as a wrong key).
+      if (status === 401 && !namesMissingPermission(text, ctx.api)) throw sourceErrors.badCredentials(status, ctx.api);
+      if (status === 401 || status === 403) {
         if (ctx.api.startsWith("data-access-") && /not enabled/i.test(text.toString("utf8"))) throw sourceErrors.dataAccessNotEnabled(ctx.api, status);
         throw sourceErrors.missingPermission(ctx.api, status);
       }
@@ -292,7 +321,8 @@ export class PlatformHttp {
         await this.sleep(retryAfter, ctx.signal);
         continue;
       }
-      if (status >= 500) {
+      // 408: a proxy or load balancer in front of the platform gave up waiting; retried as 5xx.
+      if (status >= 500 || status === 408) {
         failures++;
         lastProblem = `HTTP ${status}`;
         if (failures >= this.o.maxAttempts) {

@@ -4,9 +4,9 @@ import { BACKSLASH, CLOSE_ARRAY, CLOSE_OBJECT, isSpace, OPEN_ARRAY, OPEN_OBJECT,
  * The layout of one page of a search API (`{"_metadata": {...}, "<records>": [{...}, ...]}`),
  * read straight from the response bytes in one validating pass: where each record starts and
  * ends, where its `info` object is, and where `_metadata` is. The fetcher stores records as
- * received, so it needs their bytes, their `info` (time and id, to window and de-duplicate) and
- * the next-page link — not every record decoded into a string and parsed into objects, which
- * were the largest costs of fetching.
+ * received, so it needs their bytes, their `info` (time and id, to window and de-duplicate), the
+ * next-page link and the result count — not every record decoded into a string and parsed into
+ * objects, which were the largest costs of fetching.
  *
  * The pass checks the whole page against the JSON grammar (strings and their escapes, numbers,
  * literals, nesting, one top-level value), so a page it accepts is one JSON.parse accepts. Any
@@ -26,6 +26,11 @@ export interface SearchPageLayout {
   /** Byte range of the top-level `_metadata` object, or -1. */
   metadataStart: number;
   metadataEnd: number;
+  /**
+   * `_metadata.count` (the size of the whole result set, which paging checks stays put) when it
+   * is a number, else null.
+   */
+  count: number | null;
 }
 
 const COLON = 0x3a;
@@ -41,6 +46,8 @@ const enum Key {
   Records,
   Metadata,
   Info,
+  /** `count` in the top-level `_metadata`. */
+  Count,
 }
 
 /** What the grammar allows next. */
@@ -117,20 +124,23 @@ function sameBytes(b: Buffer, start: number, end: number, expected: Buffer): boo
 
 const METADATA_KEY = Buffer.from('"_metadata"');
 const INFO_KEY = Buffer.from('"info"');
+const COUNT_KEY = Buffer.from('"count"');
 
-/** Whether the member name at [start, end) is written with escapes and decodes to a name this scan reads. */
-function escapedNameIsOneWeRead(b: Buffer, start: number, end: number, recordsKey: string): boolean {
+/** Whether the member name at [start, end) is written with escapes and decodes to one of `names`. */
+function escapedNameIsOneOf(b: Buffer, start: number, end: number, names: readonly string[]): boolean {
   let escaped = false;
   for (let k = start + 1; k < end - 1 && !escaped; k++) escaped = b[k] === BACKSLASH;
   if (!escaped) return false;
-  const name = JSON.parse(b.toString("utf8", start, end)) as string;
-  return name === recordsKey || name === "_metadata" || name === "info";
+  return names.includes(JSON.parse(b.toString("utf8", start, end)) as string);
 }
+
+const METADATA_NAMES_READ = ["count"];
 
 /** The page's layout, or null when it is not valid JSON of that shape (parse it instead). */
 export function scanSearchPage(b: Buffer, recordsKey: string): SearchPageLayout | null {
   const recordsKeyBytes = Buffer.from(JSON.stringify(recordsKey));
-  const layout: SearchPageLayout = { recordStarts: [], recordEnds: [], infoStarts: [], infoEnds: [], hasRecords: false, metadataStart: -1, metadataEnd: -1 };
+  const namesRead = [recordsKey, "_metadata", "info"];
+  const layout: SearchPageLayout = { recordStarts: [], recordEnds: [], infoStarts: [], infoEnds: [], hasRecords: false, metadataStart: -1, metadataEnd: -1, count: null };
   const open = new Uint8Array(MAX_DEPTH);
   const n = b.length;
   let depth = 0;
@@ -163,16 +173,23 @@ export function scanSearchPage(b: Buffer, recordsKey: string): SearchPageLayout 
         let j = end;
         while (j < n && isSpace(b[j]!)) j++;
         if (b[j] !== COLON) return null;
-        // A member of the top-level object or directly of a record: one we want? JSON.parse keeps
-        // the last of duplicate names and decodes escapes in them; rather than follow it there, a
-        // page with either (at a level read here) takes the ordinary path.
-        if ((depth === 1 || (depth === recordsDepth + 1 && recordsDepth > 0)) && escapedNameIsOneWeRead(b, i, end, recordsKey)) return null;
+        // A member of the top-level object, directly of a record, or of `_metadata` (its
+        // `count`): one we want? JSON.parse keeps the last of duplicate names and decodes escapes
+        // in them; rather than follow it there, a page with either (at a level read here) takes
+        // the ordinary path — except a repeated `count`, a scalar, whose last value is kept here too.
+        const inMetadata = depth === 2 && layout.metadataStart >= 0 && layout.metadataEnd < 0;
+        if ((depth === 1 || (depth === recordsDepth + 1 && recordsDepth > 0)) && escapedNameIsOneOf(b, i, end, namesRead)) return null;
+        if (inMetadata && escapedNameIsOneOf(b, i, end, METADATA_NAMES_READ)) return null;
         if (depth === 1) {
           pending = sameBytes(b, i, end, recordsKeyBytes) ? Key.Records : sameBytes(b, i, end, METADATA_KEY) ? Key.Metadata : Key.None;
           if ((pending === Key.Records && layout.hasRecords) || (pending === Key.Metadata && layout.metadataStart >= 0)) return null;
         } else if (depth === recordsDepth + 1 && recordsDepth > 0) {
           pending = sameBytes(b, i, end, INFO_KEY) ? Key.Info : Key.None;
           if (pending === Key.Info && infoStart >= 0) return null;
+        } else if (inMetadata && sameBytes(b, i, end, COUNT_KEY)) {
+          // The last `count` decides, as in JSON.parse: none until its value is read as a number.
+          pending = Key.Count;
+          layout.count = null;
         } else pending = Key.None;
         expect = Expect.Value;
         i = j + 1;
@@ -218,6 +235,7 @@ export function scanSearchPage(b: Buffer, recordsKey: string): SearchPageLayout 
           end = literal && sameBytes(b, i, Math.min(n, i + literal.length), literal) ? i + literal.length : -1;
         }
         if (end < 0) return null;
+        if (pending === Key.Count && c !== QUOTE && LITERALS[c] === undefined) layout.count = Number(b.toString("latin1", i, end));
         pending = Key.None;
         expect = Expect.Next;
         i = end;

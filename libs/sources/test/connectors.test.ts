@@ -286,6 +286,15 @@ describe.each(SOURCE_APIS.map((api) => ({ api })))("$api errors", ({ api }) => {
     expect(error.message).toContain(SOURCE_API_LABELS[api]);
   });
 
+  it("names the API when the platform answers 401 saying the key is not authorized for it (not a wrong key)", async () => {
+    const { accountId, credentials } = newAccount(sim);
+    sim.control.setFaults(accountId, { unauthorized401: [api] });
+    const { platform } = platformFor(sim);
+    const error = await failure(collect(platform.openSource(accountId, credentials).fetch(api, window)));
+    expect(error).toMatchObject({ code: "missing_permission", permanent: true, details: { api, status: 401 } });
+    expect(error.message).toContain(SOURCE_API_LABELS[api]);
+  });
+
   it("waits out 429 per Retry-After, then succeeds", async () => {
     const { accountId, credentials } = newAccount(sim);
     sim.control.setFaults(accountId, { status429: { count: 2, retryAfterSeconds: 3 } });

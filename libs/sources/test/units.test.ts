@@ -83,11 +83,13 @@ describe("raw record text", () => {
       infos: layout.infoStarts.map((s, k) => (s < 0 ? undefined : (JSON.parse(text(s, layout.infoEnds[k]!)) as unknown))),
       metadata: layout.metadataStart < 0 ? undefined : (JSON.parse(text(layout.metadataStart, layout.metadataEnd)) as unknown),
       hasRecords: layout.hasRecords,
+      count: layout.count,
     };
   }
   const expected = (page: Record<string, unknown>) => {
     const records = (page[KEY] ?? []) as Array<Record<string, unknown>>;
-    return { records, infos: records.map((r) => r.info), metadata: page._metadata, hasRecords: KEY in page };
+    const count = (page._metadata as { count?: unknown } | undefined)?.count;
+    return { records, infos: records.map((r) => r.info), metadata: page._metadata, hasRecords: KEY in page, count: typeof count === "number" ? count : null };
   };
 
   it("finds each record, its info and the page metadata in the bytes, whatever the strings hold", () => {
@@ -105,14 +107,14 @@ describe("raw record text", () => {
     // Pretty-printed, metadata after the records: the same.
     const pretty = { [KEY]: records, _metadata: page._metadata };
     expect(readLayout(Buffer.from(JSON.stringify(pretty, null, 2)))).toEqual(expected(pretty));
-    expect(readLayout(Buffer.from('{"_metadata":{"count":0}}'))).toEqual({ records: [], infos: [], metadata: { count: 0 }, hasRecords: false });
+    expect(readLayout(Buffer.from('{"_metadata":{"count":0}}'))).toEqual({ records: [], infos: [], metadata: { count: 0 }, hasRecords: false, count: 0 });
   });
 
   it("agrees with JSON.parse on any page, and never reads a layout out of a damaged one", () => {
     const text = fc.oneof(fc.string(), fc.constantFrom('"', "\\", "\\\"", "]", "}", "{", "[", '","info":{', "👩‍💻", "日本", "\u2028"));
     const json = fc.letrec((tie) => ({
       value: fc.oneof({ depthSize: "small" }, text, fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.boolean(), fc.constant(null), tie("object"), fc.array(tie("value"), { maxLength: 3 })),
-      object: fc.dictionary(fc.oneof(text, fc.constantFrom("info", KEY, "_metadata")), tie("value"), { maxKeys: 4 }),
+      object: fc.dictionary(fc.oneof(text, fc.constantFrom("info", KEY, "_metadata", "count")), tie("value"), { maxKeys: 4 }),
     }));
     // `info` anywhere among the record's members, objects before and after it.
     const record = fc.record({ info: fc.option(json.object, { nil: undefined }), rest: json.object, at: fc.nat() }).map(({ info, rest, at }) => {
@@ -173,7 +175,22 @@ describe("raw record text", () => {
       expect(scanSearchPage(Buffer.from(`{"_metadata":{"count":1},"${KEY}":[{"info":${value},"x":1}]}`), KEY), value).toBeNull();
       expect(scanSearchPage(Buffer.from(`{"_metadata":${value},"${KEY}":[]}`), KEY), value).toBeNull();
     }
-    expect(readLayout(Buffer.from(`{"_metadata":{},"${KEY}":[{"info":{},"x":{"info":4}}]}`))).toEqual({ records: [{ info: {}, x: { info: 4 } }], infos: [{}], metadata: {}, hasRecords: true });
+    expect(readLayout(Buffer.from(`{"_metadata":{},"${KEY}":[{"info":{},"x":{"info":4}}]}`))).toEqual({ records: [{ info: {}, x: { info: 4 } }], infos: [{}], metadata: {}, hasRecords: true, count: null });
+  });
+
+  it("reads the result count from the page's _metadata only, the last one given, and only a number", () => {
+    const count = (page: string) => scanSearchPage(Buffer.from(page), KEY)?.count;
+    expect(count(`{"_metadata":{"next":{"href":"x","count":7},"count":150},"${KEY}":[{"info":{},"count":3}],"count":9}`)).toBe(150);
+    expect(count(`{"${KEY}":[], "_metadata" : { "count" : 1.5e2 } }`)).toBe(150);
+    expect(count(`{"_metadata":{"count":150,"count":149},"${KEY}":[]}`)).toBe(149);
+    for (const value of ['"150"', "null", "true", "{}", "[150]"]) {
+      expect(count(`{"_metadata":{"count":${value}},"${KEY}":[]}`), value).toBeNull();
+      expect(count(`{"_metadata":{"count":150,"count":${value}},"${KEY}":[]}`), value).toBeNull();
+    }
+    expect(count(`{"_metadata":{"next":{"href":"x"}},"${KEY}":[]}`)).toBeNull();
+    expect(count(`{"${KEY}":[],"count":150}`)).toBeNull();
+    // Written with an escape, the name is left to JSON.parse (the ordinary path).
+    expect(scanSearchPage(Buffer.from(`{"_metadata":{"co\\u0075nt":150},"${KEY}":[]}`), KEY)).toBeNull();
   });
 
   it("refuses what is not a page of records: no layout, so the page is parsed and its problem named", () => {

@@ -31,6 +31,22 @@ describe("verifySource", () => {
     expect(result.apis["data-access-survey"]).toMatchObject({ ok: false, code: "data_access_not_enabled" });
   });
 
+  it("takes a 401 naming one API for that API's missing permission and goes on checking the others", async () => {
+    const { accountId, credentials } = newAccount(sim);
+    sim.control.setFaults(accountId, { unauthorized401: ["messaging-interactions"] });
+    const { platform } = platformFor(sim);
+    const apis = ["messaging-interactions", "engagement-history", "account-config-users", "messaging-operations-queue-health"] as const;
+    const result = await verifySource(credentials, accountId, apis, platform);
+    expect(result).toMatchObject({ verified: true, accountId });
+    expect(result.error).toBeUndefined();
+    expect(result.apis["messaging-interactions"]).toMatchObject({ ok: false, code: "missing_permission", message: expect.stringContaining("Messaging Interactions") });
+    expect(result.allowed).toEqual(["engagement-history", "account-config-users", "messaging-operations-queue-health"]);
+    expect(result.sourceCalls).toBe(apis.length + 1);
+    // A 401 about the key itself (its signature) still stops verification.
+    const wrong = await verifySource({ ...credentials, tokenSecret: "nope" }, accountId, apis, platform);
+    expect(wrong).toMatchObject({ verified: false, allowed: [], error: { code: "bad_credentials" } });
+  });
+
   it("refuses a wrong secret and an unknown account", async () => {
     const { accountId, credentials } = newAccount(sim);
     const { platform } = platformFor(sim);

@@ -38,6 +38,17 @@ const DATA_ACCESS_API: Record<DataAccessType, SimulatedApi> = {
   survey: "data-access-survey",
 };
 
+/** The domain-discovery service each API is served from (the Data Access API has none). */
+const SERVICE_NAME: Partial<Record<SimulatedApi, string>> = {
+  "messaging-interactions": "msgHist",
+  "engagement-history": "engHistDomain",
+  "messaging-operations-queue-health": "leDataReporting",
+  "messaging-operations-agent-activity": "leDataReporting",
+  "account-config-users": "accountConfigReadOnly",
+  "account-config-skills": "accountConfigReadOnly",
+  "account-config-agent-groups": "accountConfigReadOnly",
+};
+
 export interface AccountRegistration extends OAuthCredentials {
   /** APIs this key may use (default: all). */
   permissions?: SimulatedApi[];
@@ -55,6 +66,11 @@ export interface Faults {
   /** Engagement History pages answered from some shards only (`shardsStatusResult.partialResult`), records missing. */
   partialResult?: { count: number };
   forbidden?: SimulatedApi[];
+  /**
+   * These APIs answer 401 naming the API's service (`API key is not authorized for msgHist`), as
+   * the platform does for a key lacking some APIs' permission: a 401 that is not a wrong key.
+   */
+  unauthorized401?: SimulatedApi[];
   repeatNextLink?: boolean;
   outOfWindowRecords?: boolean;
   duplicateAcrossPages?: boolean;
@@ -211,6 +227,9 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       if (!registration) throw new HttpProblem(401, { error: "Unauthorized", message: "unknown consumer key" });
       const verdict = verifyOAuth(request.method, `http://${request.headers.host}${request.url}`, request.headers.authorization, registration, now());
       if (!verdict.ok) throw new HttpProblem(401, { error: "Unauthorized", message: verdict.reason });
+      if ((faults.unauthorized401 ?? []).includes(gateApi)) {
+        throw new HttpProblem(401, { error: "Unauthorized", message: `API key is not authorized for ${SERVICE_NAME[gateApi] ?? gateApi}` });
+      }
       const forbidden = (faults.forbidden ?? []).includes(gateApi);
       const permitted = api === "data-access-base" || !registration.permissions || registration.permissions.includes(api);
       if (forbidden || !permitted) throw new HttpProblem(403, { error: "Forbidden", message: `API key is not authorized for ${api}` });

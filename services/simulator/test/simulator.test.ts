@@ -128,4 +128,17 @@ describe("platform simulator", () => {
     await fetch(`${sim.url}/_simulator/accounts/${account}/faults`, { method: "DELETE" });
     expect((await fetch(url, { headers: signed("GET", url) })).status).toBe(200);
   });
+
+  it("answers 401 naming the API's service for the APIs of the unauthorized401 fault, and only for those", async () => {
+    sim.control.setFaults(account, { unauthorized401: ["messaging-interactions"] });
+    try {
+      const denied = await search("offset=0&limit=5", { start: { from, to } });
+      expect(denied).toEqual({ status: 401, body: { error: "Unauthorized", message: "API key is not authorized for msgHist" } });
+      const url = `${sim.url}/api/account/${account}/configuration/le-users/skills?v=2.0`;
+      expect((await fetch(url, { headers: signed("GET", url) })).status).toBe(200);
+    } finally {
+      sim.control.clearFaults(account);
+    }
+    expect((await search("offset=0&limit=5", { start: { from, to } })).status).toBe(200);
+  });
 });

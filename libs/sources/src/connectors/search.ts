@@ -38,6 +38,8 @@ interface RawPage {
 interface SearchPage {
   records: SourceRecord[];
   next: string | null;
+  /** `_metadata.count`: how many records the whole search has (null when not given). */
+  count: number | null;
 }
 
 /** Pages requested ahead of the one being parsed. */
@@ -122,8 +124,11 @@ function rememberPage(seen: Set<string>, ids: string[]): boolean {
   return true;
 }
 
-/** The `_metadata` fields read: the next page, and (Engagement History) whether every shard answered. */
-type PageMetadata = { next?: { href?: unknown }; shardsStatusResult?: { partialResult?: unknown; failureShards?: unknown; totalShards?: unknown } };
+/** The `_metadata` fields read: the next page, the result count, and (Engagement History) whether every shard answered. */
+type PageMetadata = { next?: { href?: unknown }; count?: unknown; shardsStatusResult?: { partialResult?: unknown; failureShards?: unknown; totalShards?: unknown } };
+
+/** A count given as a whole number of records, else null (not checked). */
+const resultCount = (value: unknown): number | null => (typeof value === "number" && Number.isSafeInteger(value) && value >= 0 ? value : null);
 
 function sameOrigin(a: string, b: string): boolean {
   try {
@@ -188,7 +193,7 @@ function searchConnector(spec: SearchSpec): Connector {
       throw new SourceError("malformed_response", `Malformed response from ${SOURCE_API_LABELS[spec.api]}: "${spec.recordsKey}" is not a list`, { api: spec.api, byteOffset: 0 });
     }
     const next = typeof metadata.next?.href === "string" ? metadata.next.href : null;
-    return { records: (records ?? []) as SourceRecord[], next };
+    return { records: (records ?? []) as SourceRecord[], next, count: resultCount(metadata.count) };
   }
 
   /**
@@ -216,7 +221,7 @@ function searchConnector(spec: SearchSpec): Connector {
         attachRawJson(record, raw.subarray(layout.recordStarts[k], layout.recordEnds[k]));
         records[k] = record;
       }
-      return { records, next };
+      return { records, next, count: resultCount(layout.count) };
     } catch {
       return null;
     }
@@ -316,11 +321,28 @@ function searchConnector(spec: SearchSpec): Connector {
         // offset, brings nothing new however far back the earlier one was (a cycle of three or
         // more pages slips past the recent-ids window of two). A few bytes per page.
         const pagesSeen = new Set<string>();
+        // The result set's size as the pages so far gave it (`_metadata.count`). Offset paging
+        // over a set that shrank between pages (a conversation left a status filter, or was
+        // deleted) starts the next page that many records late and skips those records without a
+        // word; a set that grew repeats records instead, which the checks above drop.
+        let count: number | null = null;
         let stalled = 0;
         for (let pending = reader.take(); pending; pending = reader.take()) {
           const { raw }: RawPage = await pending;
           const parsed = readPage(raw, options.asReceived === true);
           const page = { ...parsed, next: parsed.next === null ? null : linkTo(parsed.next) };
+          if (page.count !== null) {
+            if (count !== null && page.count < count) {
+              // Not resumable in place: which records moved is unknown. The attempt fails as
+              // transient, and the job's retry fetches the window again.
+              throw new SourceError(
+                "upstream_unavailable",
+                `${SOURCE_API_LABELS[spec.api]} changed its result set while paging (${count} records, then ${page.count}): records may have been skipped, so the window must be fetched again`,
+                { api: spec.api },
+              );
+            }
+            count = page.count;
+          }
           // Progress is a record not seen on the last pages, inside the window or not: the API's
           // 10-minute rounding can fill edge pages with records outside it, and they are new.
           const fresh: SourceRecord[] = [];

@@ -85,6 +85,20 @@ function contract(name: string, open: () => Promise<{ store: StagingStore; listK
       expect(await store.stat(key)).toBeNull();
     });
 
+    it("a body its feeder stops with a plain destroy() (no error) mid-stream: the put rejects instead of waiting for ever, and leaves nothing", async () => {
+      const key = stagingKey("t1", "r-stopped", "raw", "records.ndjson");
+      const body = new PassThrough();
+      body.write(randomBytes(10 * 1024 * 1024));
+      setTimeout(() => body.destroy(), 50);
+      const settled = await Promise.race([
+        store.put(key, body).then(() => "resolved", (error: Error) => error.message),
+        new Promise((resolve) => setTimeout(() => resolve("still waiting"), 8_000)),
+      ]);
+      expect(settled).toMatch(/premature close/i);
+      expect(await store.stat(key)).toBeNull();
+      expect((await listKeys()).filter((k) => k.includes("r-stopped"))).toEqual([]);
+    });
+
     it("a failed first put leaves nothing visible", async () => {
       const key = stagingKey("t1", "r-failed", "raw", "records.ndjson");
       await expect(store.put(key, failingStream(randomBytes(10_000)))).rejects.toThrow("source cut mid-stream");

@@ -314,6 +314,35 @@ describe("gcs settings", () => {
   });
 });
 
+describe("gcs service account key fields", () => {
+  const keyFile = () => ({
+    ...writer,
+    auth_uri: "https://accounts.google.com/o/oauth2/auth",
+    token_uri: "https://oauth2.googleapis.com/token",
+    auth_provider_x509_cert_url: "https://www.googleapis.com/oauth2/v1/certs",
+    client_x509_cert_url: "https://www.googleapis.com/robot/v1/metadata/x509/w",
+    universe_domain: "googleapis.com",
+  });
+
+  it("keeps the fields of a key file and drops any other, as an object or as JSON text", () => {
+    const deep = JSON.parse(`${"[".repeat(20_000)}${"]".repeat(20_000)}`) as unknown;
+    for (const serviceAccountKey of [{ ...keyFile(), note: deep, other: "x" }, JSON.stringify({ ...keyFile(), note: "x" }).replace('"x"', `${"[".repeat(20_000)}${"]".repeat(20_000)}`)]) {
+      const parsed = gcsCredentialsSchema.parse({ serviceAccountKey });
+      expect(parsed.serviceAccountKey).toEqual(keyFile());
+      // What is kept can be sealed: it serialises without running out of stack.
+      expect(() => JSON.stringify(parsed)).not.toThrow();
+    }
+  });
+
+  it("refuses a key file field that is not text, naming it", () => {
+    for (const field of ["client_id", "project_id", "universe_domain", "auth_uri"]) {
+      const result = gcsCredentialsSchema.safeParse({ serviceAccountKey: { ...keyFile(), [field]: [[["x"]]] } });
+      expect(result.success, field).toBe(false);
+      expect(result.error?.issues[0]?.path, field).toEqual(["serviceAccountKey", field]);
+    }
+  });
+});
+
 describe("gcs apiEndpoint with credentials in it", () => {
   // Settings are not secret: viewer keys read them and audit events record them.
   it.each(["https://user:secret@storage.example.com/", "https://user@storage.example.com", "https://:secret@storage.example.com"])("refuses %s under either policy, saying where credentials go", (apiEndpoint) => {

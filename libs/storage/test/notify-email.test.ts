@@ -127,6 +127,15 @@ describe("email notifications against a loopback SMTP server", () => {
     const { subject } = renderRunEmail(run, { subjectTemplate: "{{status}}: {{error}}" });
     expect(subject).toBe("FAILED: line one Bcc: victim@evil.test");
   });
+
+  it("keeps control characters, line separators and bidi overrides out of the subject", () => {
+    const run = { ...failedRun(), task: "Daily\u2028report\u0085for\u009b31m ops\u2029\tteam", error: { code: "protocol", message: "abc\u202Egpj.exe \u2066x\u2069 \u202Ay\u202C\u0000" } };
+    const { subject, text } = renderRunEmail(run, { subjectTemplate: "{{task}}: {{error}}", messageTemplate: "{{task}}" });
+    expect(subject).toBe("Daily report for 31m ops team: abcgpj.exe x y");
+    expect(subject).not.toMatch(/[\p{Cc}\p{Zl}\p{Zp}\u202A-\u202E\u2066-\u2069]/u);
+    // The message body is not a header: it keeps what the task says.
+    expect(text).toBe(run.task);
+  });
 });
 
 describe("notification settings", () => {
@@ -142,6 +151,16 @@ describe("notification settings", () => {
   it("renders known placeholders and leaves unknown ones as written", () => {
     expect(renderTemplate("{{ task }} / {{file}} / {{nope}}", { task: "T", file: "f.csv" })).toBe("T / f.csv / {{nope}}");
     expect(unknownPlaceholders("{{task}} {{nope}} {{window}}")).toEqual(["nope"]);
+  });
+
+  it("refuses a webhook URL over 2048 characters, naming the field", () => {
+    const url = (length: number) => `https://hooks.acme.test/${"a".repeat(length - "https://hooks.acme.test/".length)}`;
+    expect(notificationSettingsSchema.safeParse({ webhookUrl: url(2048) }).success).toBe(true);
+    for (const length of [2049, 1_000_000]) {
+      const result = notificationSettingsSchema.safeParse({ webhookUrl: url(length) });
+      expect(result.success, String(length)).toBe(false);
+      expect(result.error?.issues.map((issue) => [issue.path.join("."), issue.message])).toContainEqual(["webhookUrl", "at most 2048 characters"]);
+    }
   });
 
   it("refuses templates with unknown placeholders", () => {

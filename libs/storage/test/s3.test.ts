@@ -4,7 +4,7 @@ import type { IncomingHttpHeaders } from "node:http";
 import { connect, createServer } from "node:net";
 import { hostname } from "node:os";
 import type { Server, Socket } from "node:net";
-import { Readable } from "node:stream";
+import { PassThrough, Readable } from "node:stream";
 import {
   AbortMultipartUploadCommand,
   CreateBucketCommand,
@@ -196,6 +196,20 @@ describe("s3 deliver", () => {
     expect((await readObject(result.path)).equals(data)).toBe(true);
   });
 
+  it("a source its feeder stops with a plain destroy() (no error) mid-upload fails the delivery instead of waiting for ever, and leaves no object and no parts", async () => {
+    const { config, credentials } = settings({ prefix: "stopped-source", partSizeBytes: 5 * MIB });
+    const body = new PassThrough();
+    body.write(randomBytes(12 * MIB));
+    setTimeout(() => body.destroy(), 100);
+    const settled = await Promise.race([
+      s3Adapter.deliver(body, "report.csv.pgp", meta, config, credentials).then(() => "delivered", (error: Error) => error.message),
+      new Promise((resolve) => setTimeout(() => resolve("still waiting"), 15_000)),
+    ]);
+    expect(settled).toMatch(/premature close/i);
+    expect(await keysUnder("stopped-source/")).toEqual([]);
+    expect(await lingeringUploads()).toEqual([]);
+  }, 30_000);
+
   it("connections cut mid-upload leave no object and no parts; the retry delivers one copy", async () => {
     const proxy = await startCuttingProxy(s3.port);
     try {
@@ -245,6 +259,30 @@ describe("s3 settings", () => {
     expect(s3ConfigSchema.safeParse({ bucket: "my-bucket", kmsKeyId: "k" }).success).toBe(false);
     expect(s3ConfigSchema.safeParse({ bucket: "my-bucket", serverSideEncryption: "aws:kms", kmsKeyId: "k" }).success).toBe(true);
     expect(s3CredentialsSchema.safeParse({ accessKeyId: "a" }).success).toBe(false);
+  });
+
+  it("takes only credentials an HTTP header can carry: printable ASCII, no line breaks", () => {
+    const good = { accessKeyId: "AKIAIOSFODNN7EXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY" };
+    expect(s3CredentialsSchema.safeParse(good).success).toBe(true);
+    // S3-compatible stores allow more than AWS's letters and digits; a secret is never sent, so it may hold a space.
+    expect(s3CredentialsSchema.safeParse({ accessKeyId: "minio-user_1.@", secretAccessKey: "pass word+/=", sessionToken: "eyJhbGciOi.JIUzI1NiJ9-_/+=" }).success).toBe(true);
+    const refused: Array<[Record<string, string>, string]> = [
+      [{ accessKeyId: "AKIA\u{1F600}" }, "accessKeyId"],
+      [{ accessKeyId: "AKIA\nX" }, "accessKeyId"],
+      [{ accessKeyId: "AKIA X" }, "accessKeyId"],
+      [{ accessKeyId: "AKIA\u00e9" }, "accessKeyId"],
+      [{ secretAccessKey: "secret\r\nX-Evil: 1" }, "secretAccessKey"],
+      [{ secretAccessKey: "secret\u0085" }, "secretAccessKey"],
+      [{ secretAccessKey: "s\u00e9cret" }, "secretAccessKey"],
+      [{ sessionToken: "tok\r\nX-Evil: 1" }, "sessionToken"],
+      [{ sessionToken: "tok en" }, "sessionToken"],
+      [{ sessionToken: "tok\u2028" }, "sessionToken"],
+    ];
+    for (const [override, field] of refused) {
+      const result = s3CredentialsSchema.safeParse({ ...good, ...override });
+      expect(result.success, JSON.stringify(override)).toBe(false);
+      expect(result.error?.issues.map((issue) => issue.path.join("."))).toEqual([field]);
+    }
   });
 
   it("verifies at the bucket root when there is no prefix", async () => {

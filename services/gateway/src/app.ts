@@ -11,6 +11,7 @@ import { writeAudit, type AuditEntry } from "./audit.js";
 import { authenticate, requireRole, TenantClients, type AuthContext } from "./auth.js";
 import type { GatewayDeps } from "./deps.js";
 import { badRequest, Problem, type FieldProblem } from "./problem.js";
+import { jsonBodyParser } from "./json-body.js";
 import { registerRoutes } from "./routes/index.js";
 import { ADMIN_QUEUES_PATH, registerQueueDashboard } from "./admin-queues.js";
 import { FastifyOtelInstrumentation } from "@fastify/otel";
@@ -49,6 +50,12 @@ function isPublicRoute(route: string): boolean {
 
 const NUL = "\u0000";
 const MAX_NUL_PROBLEMS = 10;
+/**
+ * How many objects and arrays a request may nest (the body itself is level 1). No request of the
+ * API needs a tenth of it; deeper values would be stored as they are and fail whatever walks them
+ * recursively later (JSON.stringify when sealing credentials or writing an audit event).
+ */
+export const MAX_JSON_DEPTH = 64;
 /** How long counting a request against its rate limit may take before the request goes uncounted. */
 const RATE_LIMIT_COUNT_MS = 2_000;
 
@@ -76,30 +83,34 @@ function unstorableText(text: string): string | undefined {
 /**
  * Where a parsed query string, path parameters or JSON body holds text PostgreSQL cannot store
  * (U+0000, a lone surrogate), in a string or a field name: text and jsonb refuse it, so the query
- * would fail (a 500). One pass without recursion: a deeply nested body cannot exhaust the stack.
+ * would fail (a 500); and where it nests objects and arrays deeper than MAX_JSON_DEPTH. One pass
+ * without recursion: a deeply nested body cannot exhaust the stack.
  */
 function unstorableTextProblems(root: unknown, where: string): FieldProblem[] {
-  type Node = { value: unknown; key: string; parent: Node | null };
+  type Node = { value: unknown; key: string; parent: Node | null; depth: number };
   const pathOf = (node: Node) => {
     const keys: string[] = [];
     for (let n: Node | null = node; n; n = n.parent) keys.push(n.key.replaceAll(NUL, "\\u0000"));
     return keys.reverse().join(".");
   };
   const problems: FieldProblem[] = [];
-  const pending: Node[] = [{ value: root, key: where, parent: null }];
+  // depth: how many objects and arrays hold the value (0 for the body itself).
+  const pending: Node[] = [{ value: root, key: where, parent: null, depth: 0 }];
   while (pending.length > 0 && problems.length < MAX_NUL_PROBLEMS) {
     const node = pending.pop()!;
     const { value } = node;
     if (typeof value === "string") {
       const bad = unstorableText(value);
       if (bad) problems.push({ path: pathOf(node), message: `must not contain ${bad}` });
+    } else if ((Array.isArray(value) || isPlainObject(value)) && node.depth >= MAX_JSON_DEPTH) {
+      problems.push({ path: pathOf(node), message: `nests objects and arrays too deeply: at most ${MAX_JSON_DEPTH} levels` });
     } else if (Array.isArray(value)) {
-      for (let i = value.length - 1; i >= 0; i--) pending.push({ value: value[i], key: String(i), parent: node });
+      for (let i = value.length - 1; i >= 0; i--) pending.push({ value: value[i], key: String(i), parent: node, depth: node.depth + 1 });
     } else if (isPlainObject(value)) {
       const keys = Object.keys(value);
       for (let i = keys.length - 1; i >= 0; i--) {
         const key = keys[i]!;
-        const child: Node = { value: value[key], key, parent: node };
+        const child: Node = { value: value[key], key, parent: node, depth: node.depth + 1 };
         const bad = unstorableText(key);
         if (bad) problems.push({ path: pathOf(child), message: `field names must not contain ${bad}` });
         else pending.push(child);
@@ -142,6 +153,12 @@ export async function buildApp(deps: GatewayDeps): Promise<GatewayApp> {
   app.addHook("onResponse", async (req, reply) => {
     req.log.info({ res: reply, responseTime: reply.elapsedTime }, "request completed");
   });
+
+  // JSON bodies: a key given twice in one object is refused, not resolved last-wins. No parser
+  // for text/plain (Fastify's passes the text on as the body): JSON sent as text is answered 415
+  // "send the body as application/json", like a form.
+  app.removeContentTypeParser("text/plain");
+  app.addContentTypeParser("application/json", { parseAs: "string" }, jsonBodyParser(app.getDefaultJsonParser("error", "error")));
 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);

@@ -114,6 +114,131 @@ describe("bad input is 400 naming the field, never 500", () => {
     });
   });
 
+  describe("the body is JSON as it reads, sent as JSON", () => {
+    it("refuses objects and arrays nested deeper than 64 levels with 400 naming where, before anything runs", async () => {
+      const t = await readyTenant(gw);
+      // The body is level 1, "extra" holds 63 more: at the limit, the schema answers (an unknown field).
+      const atLimit = await gw.call(t.adminKey, "POST", "/v1/api-keys", `{"name":"deep","role":"viewer","extra":${"[".repeat(63)}${"]".repeat(63)}}`);
+      expectInvalid(atLimit, "body");
+      expect(JSON.stringify(atLimit.body)).not.toMatch(/too deeply/);
+      const over = await gw.call(t.adminKey, "POST", "/v1/api-keys", `{"name":"deep","role":"viewer","extra":${"[".repeat(64)}${"]".repeat(64)}}`);
+      expectInvalid(over, `body.extra${".0".repeat(63)}`, /too deeply: at most 64 levels/);
+      // In a field a schema passes on as it is (task params), and in objects as in arrays.
+      let params: unknown = "x";
+      for (let i = 0; i < 70; i++) params = { a: params };
+      const task = await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ params }));
+      expectInvalid(task, `body.params${".a".repeat(63)}`, /too deeply/);
+      expect(await gw.prisma.task.count({ where: { tenantId: t.tenant.id } })).toBe(0);
+      expect(await gw.prisma.apiKey.count({ where: { tenantId: t.tenant.id, name: "deep" } })).toBe(0);
+    });
+
+    it("refuses a field given twice in one object with 400 naming it, not last-wins", async () => {
+      const t = await readyTenant(gw);
+      const keys = await gw.prisma.apiKey.count({ where: { tenantId: t.tenant.id } });
+      const role = await gw.call(t.adminKey, "POST", "/v1/api-keys", '{"name":"dup","role":"admin","role":"viewer"}');
+      expectInvalid(role, "body.role", /more than once/);
+      // Written differently, the same field: as JSON.parse reads it.
+      expectInvalid(await gw.call(t.adminKey, "POST", "/v1/api-keys", '{"name":"dup","role":"admin","r\u006fle":"viewer"}'), "body.role", /more than once/);
+      const enabled = JSON.stringify(t.body({ enabled: false, description: "dup enabled" })).replace(/}$/, ',"enabled":true}');
+      expectInvalid(await gw.call(t.adminKey, "POST", "/v1/tasks", enabled), "body.enabled", /more than once/);
+      const nested = JSON.stringify(t.body({ notifications: { emails: ["a@example.com"], on: "always" } })).replace('"on":"always"', '"on":"always","on":"failure"');
+      expectInvalid(await gw.call(t.adminKey, "POST", "/v1/tasks", nested), "body.notifications.on", /more than once/);
+      expect(await gw.prisma.apiKey.count({ where: { tenantId: t.tenant.id } })).toBe(keys);
+      expect(await gw.prisma.task.count({ where: { tenantId: t.tenant.id } })).toBe(0);
+      // The same name in two objects, and a duplicate inside a string, are no duplicates.
+      const fine = await gw.call(t.adminKey, "POST", "/v1/tasks", JSON.stringify(t.body({ description: '{"a":1,"a":2}', params: {}, notifications: { emails: [] } })));
+      expect(fine.status, JSON.stringify(fine.body)).toBe(201);
+      // Malformed JSON and prototype keys are refused as before.
+      for (const payload of ['{"name":"x",', '{"name":"x","role":"viewer","__proto__":{"a":1}}', ""]) {
+        const res = await gw.app.inject({ method: "POST", url: "/v1/api-keys", headers: { authorization: `Bearer ${t.adminKey}`, "content-type": "application/json" }, payload });
+        expect(res.statusCode, payload).toBe(400);
+        expect(res.json().detail).toBe("the body must be valid JSON sent as application/json");
+      }
+    });
+
+    it("answers JSON sent as text/plain with 415, as it does a form", async () => {
+      const t = await readyTenant(gw);
+      const keys = await gw.prisma.apiKey.count({ where: { tenantId: t.tenant.id } });
+      for (const contentType of ["text/plain", "text/plain; charset=utf-8", "application/x-www-form-urlencoded"]) {
+        const res = await gw.app.inject({ method: "POST", url: "/v1/api-keys", headers: { authorization: `Bearer ${t.adminKey}`, "content-type": contentType }, payload: '{"name":"tp","role":"viewer"}' });
+        expect(res.statusCode, contentType).toBe(415);
+        expect(res.headers["content-type"]).toContain("application/problem+json");
+        expect(res.json()).toMatchObject({ title: "Unsupported media type", detail: "send the body as application/json" });
+      }
+      expect(await gw.prisma.apiKey.count({ where: { tenantId: t.tenant.id } })).toBe(keys);
+    });
+  });
+
+  describe("names and descriptions are one line of visible text that reads as it displays", () => {
+    const badNames: Array<[string, string]> = [
+      ["a\u2028b", "LINE SEPARATOR"],
+      ["a\u2029b", "PARAGRAPH SEPARATOR"],
+      ["Brand\u0085Two", "C1 NEXT LINE"],
+      ["ops\u009b31mred", "C1 CSI"],
+      ["x\u0080y", "C1 control"],
+      ["abc\u202Egpj.exe", "RIGHT-TO-LEFT OVERRIDE"],
+      ["\u202Agpj", "LEFT-TO-RIGHT EMBEDDING"],
+      ["a\u2066b\u2069", "LEFT-TO-RIGHT ISOLATE"],
+      ["\u2067x", "RIGHT-TO-LEFT ISOLATE"],
+      ["\u200B\u200B", "zero-width spaces only"],
+      ["\u200B", "a zero-width space only"],
+      [" \u00A0\u200D ", "spaces and a joiner only"],
+      ["\u3164", "HANGUL FILLER only"],
+      ["\uFEFF\u2060", "BOM and WORD JOINER only"],
+    ];
+
+    it("refuses control characters, separators, bidi overrides and invisible-only names with 400, in every name and description", async () => {
+      const t = await readyTenant(gw);
+      const encryptionKey = await gw.prisma.encryptionKey.findFirstOrThrow({ where: { tenantId: t.tenant.id } });
+      const audits = await gw.prisma.auditEvent.count({ where: { tenantId: t.tenant.id } });
+      for (const [name, what] of badNames) {
+        expectInvalid(await gw.call(t.adminKey, "POST", "/v1/api-keys", { name, role: "viewer" }), "body.name");
+        expectInvalid(await gw.call(t.adminKey, "POST", "/v1/destinations", { name, kind: "managed" }), "body.name");
+        expectInvalid(await gw.call(t.adminKey, "PATCH", `/v1/encryption-keys/${encryptionKey.id}`, { name }), "body.name");
+        expectInvalid(await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ description: name })), "body.description");
+        const tenant = await gw.call(gw.operatorKey, "POST", "/v1/tenants", { name, accountId: `9${Date.now() % 1_000_000}` });
+        expect(tenant.status, what).toBe(400);
+        expect(tenant.body.errors[0].path, what).toBe("body.name");
+      }
+      expect(await gw.prisma.auditEvent.count({ where: { tenantId: t.tenant.id } })).toBe(audits);
+      expect(await gw.prisma.task.count({ where: { tenantId: t.tenant.id } })).toBe(0);
+      expect(await gw.prisma.destination.count({ where: { tenantId: t.tenant.id } })).toBe(1);
+      expect((await gw.prisma.encryptionKey.findUniqueOrThrow({ where: { id: encryptionKey.id } })).name).toBe(encryptionKey.name);
+    });
+
+    it("says which rule a name broke", async () => {
+      const { adminKey } = await gw.createTenant();
+      expectInvalid(await gw.call(adminKey, "POST", "/v1/api-keys", { name: "a\u2028b", role: "viewer" }), "body.name", /control characters, line or paragraph separators, or bidi overrides/);
+      expectInvalid(await gw.call(adminKey, "POST", "/v1/api-keys", { name: "\u200B\u200B", role: "viewer" }), "body.name", "must contain at least one visible character");
+    });
+
+    it("keeps accepting text with joiners, marks and scripts written right to left", async () => {
+      const { adminKey } = await gw.createTenant();
+      for (const name of ["ops 👩‍💻", "Café", "שלום עולם", "مرحبا\u200F", "a\u200Bb", "  padded  "]) {
+        const res = await gw.call(adminKey, "POST", "/v1/api-keys", { name, role: "viewer" });
+        expect(res.status, JSON.stringify(res.body)).toBe(201);
+        expect(res.body.name).toBe(name.trim());
+      }
+    });
+  });
+
+  describe("notification settings are bounded", () => {
+    it("refuses a webhook URL over 2048 characters with 400, leaving the task and its audit trail as they were", async () => {
+      const t = await readyTenant(gw);
+      const long = `https://hooks.example.com/${"a".repeat(2049 - "https://hooks.example.com/".length)}`;
+      expectInvalid(await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ notifications: { webhookUrl: long } })), "body.notifications.webhookUrl", "at most 2048 characters");
+      expect(await gw.prisma.task.count({ where: { tenantId: t.tenant.id } })).toBe(0);
+      const created = await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ notifications: { webhookUrl: long.slice(0, 2048) } }));
+      expect(created.status, JSON.stringify(created.body)).toBe(201);
+      const audits = await gw.prisma.auditEvent.count({ where: { tenantId: t.tenant.id } });
+      const huge = await gw.call(t.adminKey, "PATCH", `/v1/tasks/${created.body.id}`, { notifications: { webhookUrl: `https://example.com/${"a".repeat(1_000_000)}` } });
+      expectInvalid(huge, "body.notifications.webhookUrl", "at most 2048 characters");
+      expect(JSON.stringify(huge.body).length).toBeLessThan(2000);
+      expect((await gw.call(t.adminKey, "GET", `/v1/tasks/${created.body.id}`)).body.notifications.webhookUrl).toBe(long.slice(0, 2048));
+      expect(await gw.prisma.auditEvent.count({ where: { tenantId: t.tenant.id } })).toBe(audits);
+    });
+  });
+
   describe("schedule fields are bounded and belong to their frequency", () => {
     it("refuses numbers out of range with 400, not a database error", async () => {
       const t = await readyTenant(gw);

@@ -4,6 +4,8 @@ import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { keyringFromConfig, unsealJson } from "@transporter/crypto";
+import { startGcsServer } from "../../../libs/storage/test/support/gcs-server.js";
+import type { GcsTestServer } from "../../../libs/storage/test/support/gcs-server.js";
 import { startS3rver } from "../../../libs/storage/test/support/s3rver.js";
 import type { S3rverHandle } from "../../../libs/storage/test/support/s3rver.js";
 import { startSshd } from "../../../libs/storage/test/support/sshd.js";
@@ -135,6 +137,29 @@ describe("destination endpoints", () => {
     const onlyS3 = await gw.call(adminKey, "GET", "/v1/destinations?kind=s3");
     expect(onlyS3.body.items.every((d: { kind: string }) => d.kind === "s3")).toBe(true);
     expect(gw.logs.join("")).not.toContain(s3.secretAccessKey);
+  });
+
+  it("refuses S3 credentials that cannot travel in an HTTP header with 400 naming the field, before connecting", async () => {
+    const before = await countDestinations();
+    const audits = await gw.prisma.auditEvent.count({ where: { tenantId } });
+    const good = { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey };
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ ...good, accessKeyId: "AKIA\u{1F600}" }, "credentials.accessKeyId"],
+      [{ ...good, accessKeyId: "AKIA\nX" }, "credentials.accessKeyId"],
+      [{ ...good, accessKeyId: "AKIA X" }, "credentials.accessKeyId"],
+      [{ ...good, secretAccessKey: "secret\r\nX-Evil: 1" }, "credentials.secretAccessKey"],
+      [{ ...good, secretAccessKey: "s\u00e9cret" }, "credentials.secretAccessKey"],
+      [{ ...good, sessionToken: "tok\r\nX-Evil: 1" }, "credentials.sessionToken"],
+      [{ ...good, sessionToken: "tok\u0000" }, "body.credentials.sessionToken"],
+    ];
+    for (const [credentials, path] of cases) {
+      const res = await gw.call(adminKey, "POST", "/v1/destinations", { name: "S3", kind: "s3", config: { bucket, endpoint: s3.endpoint, region: s3.region }, credentials });
+      expect(res.status, path).toBe(400);
+      expect(res.body.errors.map((e: { path: string }) => e.path), path).toContain(path);
+      expect(JSON.stringify(res.body)).not.toContain(s3.secretAccessKey);
+    }
+    expect(await countDestinations()).toBe(before);
+    expect(await gw.prisma.auditEvent.count({ where: { tenantId } })).toBe(audits);
   });
 
   it("re-verifies on update and keeps the old settings when the new ones fail", async () => {
@@ -269,6 +294,82 @@ describe("destination endpoints", () => {
     const viewer = await gw.call(adminKey, "POST", "/v1/api-keys", { name: "reader", role: "viewer" });
     expect((await gw.call(viewer.body.key, "GET", "/v1/destinations")).status).toBe(200);
     expect((await gw.call(viewer.body.key, "POST", "/v1/destinations", { name: "x", kind: "managed" })).status).toBe(403);
+  });
+});
+
+describe("GCS service account keys", () => {
+  let gw: TestGateway;
+  let gcs: GcsTestServer;
+  let adminKey: string;
+  let tenantId: string;
+  const bucket = `tp-gcs-${randomBytes(3).toString("hex")}`;
+
+  beforeAll(async () => {
+    [gw, gcs] = await Promise.all([setupGateway(), startGcsServer()]);
+    gcs.createBucket(bucket);
+    const { tenant, adminKey: key } = await gw.createTenant();
+    adminKey = key;
+    tenantId = tenant.id;
+  }, 120_000);
+
+  afterAll(async () => {
+    await gw?.close();
+    await gcs?.stop();
+  });
+
+  const gcsBody = (serviceAccountKey: unknown) => ({ name: "Our GCS", kind: "gcs", config: { bucket, apiEndpoint: gcs.url }, credentials: { serviceAccountKey } });
+  /** The body's text with the string "DEEP" replaced by `depth` nested arrays. */
+  const nestedIn = (body: unknown, depth: number) => JSON.stringify(body).replace('"DEEP"', `${"[".repeat(depth)}${"]".repeat(depth)}`);
+  const state = async () => ({
+    destinations: await gw.prisma.destination.count({ where: { tenantId } }),
+    audits: await gw.prisma.auditEvent.count({ where: { tenantId } }),
+    gcsRequests: gcs.requests.length,
+  });
+
+  it("refuses a key with a field nested thousands of levels deep with 400, before verifying or saving anything", async () => {
+    const writer = { ...gcs.serviceAccount("writer"), token_uri: gcs.tokenUri };
+    const before = await state();
+    const created = await gw.call(adminKey, "POST", "/v1/destinations", nestedIn(gcsBody({ ...writer, note: "DEEP" }), 6000));
+    expect(created.status, JSON.stringify(created.body).slice(0, 300)).toBe(400);
+    expect(created.body.errors[0].path).toMatch(/^body\.credentials\.serviceAccountKey\.note(\.0)+$/);
+    expect(created.body.errors[0].message).toMatch(/too deeply/);
+    expect(await state()).toEqual(before);
+
+    const ok = await gw.call(adminKey, "POST", "/v1/destinations", gcsBody(writer));
+    expect(ok.status, JSON.stringify(ok.body)).toBe(201);
+    const stored = await gw.prisma.destination.findUniqueOrThrow({ where: { id: ok.body.id } });
+    const afterCreate = await state();
+    const patched = await gw.call(adminKey, "PATCH", `/v1/destinations/${ok.body.id}`, nestedIn({ credentials: { serviceAccountKey: { ...writer, note: "DEEP" } } }, 6000));
+    expect(patched.status, JSON.stringify(patched.body).slice(0, 300)).toBe(400);
+    expect(await state()).toEqual(afterCreate);
+    expect((await gw.prisma.destination.findUniqueOrThrow({ where: { id: ok.body.id } })).sealedCredentials).toBe(stored.sealedCredentials);
+    expect(gw.logs.join("")).not.toMatch(/unhandled error/);
+  });
+
+  it("keeps only the fields of a key file: others are dropped, whether the key comes as an object or as JSON text", async () => {
+    const writer = { ...gcs.serviceAccount("writer"), token_uri: gcs.tokenUri };
+    const keyFile = { ...writer, auth_uri: "https://accounts.google.com/o/oauth2/auth", auth_provider_x509_cert_url: "https://www.googleapis.com/oauth2/v1/certs", client_x509_cert_url: "https://www.googleapis.com/robot/v1/metadata/x509/w", universe_domain: "googleapis.com" };
+    const keyring = keyringFromConfig(gw.config);
+    const storedKey = async (id: string) => {
+      const row = await gw.prisma.destination.findUniqueOrThrow({ where: { id } });
+      return unsealJson<{ serviceAccountKey: Record<string, unknown> }>(row.sealedCredentials!, keyring, `tenant:${tenantId}/destination:${id}`).serviceAccountKey;
+    };
+    const asObject = await gw.call(adminKey, "POST", "/v1/destinations", gcsBody({ ...keyFile, note: { any: ["thing"] } }));
+    expect(asObject.status, JSON.stringify(asObject.body)).toBe(201);
+    expect(await storedKey(asObject.body.id)).toEqual(keyFile);
+
+    // As text, the gateway's depth limit does not see inside: the schema drops the field after parsing.
+    const text = JSON.stringify(keyFile).replace(/}$/, `,"extra":${"[".repeat(20_000)}${"]".repeat(20_000)}}`);
+    const asText = await gw.call(adminKey, "POST", "/v1/destinations", gcsBody(text));
+    expect(asText.status, JSON.stringify(asText.body).slice(0, 300)).toBe(201);
+    expect(await storedKey(asText.body.id)).toEqual(keyFile);
+
+    // A field of the key file that is not text is refused, naming it, before any request.
+    const before = await state();
+    const deepKnown = await gw.call(adminKey, "POST", "/v1/destinations", gcsBody(JSON.stringify({ ...keyFile, client_id: "DEEP" }).replace('"DEEP"', `${"[".repeat(20_000)}${"]".repeat(20_000)}`)));
+    expect(deepKnown.status).toBe(400);
+    expect(deepKnown.body.errors.map((e: { path: string }) => e.path)).toContain("credentials.serviceAccountKey.client_id");
+    expect(await state()).toEqual(before);
   });
 });
 

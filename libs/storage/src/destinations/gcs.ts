@@ -9,6 +9,7 @@ import { z } from "zod";
 import { DestinationError } from "../errors.js";
 import { endpointUrlSchema } from "../network/endpoint-url.js";
 import { googleRequestOptions } from "../network/google-http.js";
+import { watchSource } from "../staging/body-ownership.js";
 import { MeasuringStream } from "../staging/measure.js";
 import { assertPublicEndpoint, BlockedEndpointError, endpointSettingProblem, refusingBlockedEndpoints, SECURE_ENDPOINTS } from "./endpoint-policy.js";
 import type { EndpointPolicy } from "./endpoint-policy.js";
@@ -107,16 +108,24 @@ export function gcsConfigSchemaFor(policy: EndpointPolicy): z.ZodType<GcsConfig>
   return refusingBlockedEndpoints(gcsConfigSchema, policy, ["apiEndpoint"], (config) => endpointSettingProblem(config.apiEndpoint, policy));
 }
 
-const serviceAccountKeySchema = z
-  .object({
-    type: z.literal("service_account"),
-    client_email: z.string().email(),
-    private_key: z.string().includes("PRIVATE KEY", { message: "a PEM private key" }),
-    private_key_id: z.string().optional(),
-    project_id: z.string().optional(),
-    token_uri: z.url({ protocol: /^https?$/ }).optional(),
-  })
-  .loose();
+/**
+ * The fields of a service account key file, as Google writes them: nothing else is kept. Other
+ * fields are dropped (z.object strips them), so what is sealed and stored is a key, not whatever
+ * a client sent alongside it (a field nested thousands of levels deep cannot even be sealed).
+ */
+const serviceAccountKeySchema = z.object({
+  type: z.literal("service_account"),
+  client_email: z.string().email(),
+  private_key: z.string().includes("PRIVATE KEY", { message: "a PEM private key" }),
+  private_key_id: z.string().optional(),
+  project_id: z.string().optional(),
+  client_id: z.string().optional(),
+  token_uri: z.url({ protocol: /^https?$/ }).optional(),
+  auth_uri: z.string().optional(),
+  auth_provider_x509_cert_url: z.string().optional(),
+  client_x509_cert_url: z.string().optional(),
+  universe_domain: z.string().optional(),
+});
 export type GcsServiceAccountKey = z.output<typeof serviceAccountKeySchema>;
 
 /** The service account's JSON key, as downloaded from the Google Cloud console (object or its text). */
@@ -531,7 +540,8 @@ export function createGcsAdapter(policy: EndpointPolicy, timeouts: GcsTimeouts =
       // Listened to before anything is awaited: a body failing meanwhile would otherwise be an
       // uncaught error, or pipe nothing into an upload that then waits for ever.
       let sourceError: unknown;
-      body.once("error", (error) => {
+      // An error, or a close before its end, cuts the upload (see watchSource).
+      const source = watchSource(body, (error) => {
         sourceError = error;
         measure.destroy(error);
       });
@@ -540,7 +550,7 @@ export function createGcsAdapter(policy: EndpointPolicy, timeouts: GcsTimeouts =
       try {
         await assertEndpointsAllowed(config, credentials, policy);
       } catch (error) {
-        body.destroy();
+        source.stop();
         throw gcsErrorToDestinationError(error, config, "checking the endpoint", tokenUri);
       }
       if (sourceError !== undefined) throw sourceError;
@@ -632,7 +642,7 @@ export function createGcsAdapter(policy: EndpointPolicy, timeouts: GcsTimeouts =
           await uploadResumable();
         }
       } catch (error) {
-        body.destroy(); // release the staging file or connection behind it
+        source.stop(); // release the staging file or connection behind it
         crc.destroy(); // and whatever still reads from it
         if (sourceError !== undefined) throw sourceError;
         throw gcsErrorToDestinationError(error, config, `uploading ${name}`, tokenUri);

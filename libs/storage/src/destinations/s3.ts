@@ -11,6 +11,7 @@ import type { S3Client, ServerSideEncryption } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { z } from "zod";
 import { DestinationError } from "../errors.js";
+import { watchSource } from "../staging/body-ownership.js";
 import { MeasuringStream } from "../staging/measure.js";
 import { endpointUrlSchema } from "../network/endpoint-url.js";
 import { publicOnlyLookup } from "../network/public-address.js";
@@ -76,10 +77,20 @@ export function s3ConfigSchemaFor(policy: EndpointPolicy): z.ZodType<S3Config> {
   return refusingBlockedEndpoints(s3ConfigSchema, policy, ["endpoint"], (config) => endpointSettingProblem(config.endpoint, policy));
 }
 
+/**
+ * The credentials travel in HTTP headers (the access key id in Authorization, the session token
+ * in X-Amz-Security-Token) or sign them (the secret): a character a header cannot carry (a line
+ * break, an emoji) would fail every request as if the server were at fault. AWS access key ids
+ * are letters and digits; S3-compatible stores (MinIO, Ceph…) allow more, so any printable ASCII
+ * is taken. Only the secret, which is never sent, may hold a space.
+ */
+const PRINTABLE_ASCII_NO_SPACE = /^[\x21-\x7E]+$/;
+const PRINTABLE_ASCII = /^[\x20-\x7E]+$/;
+
 export const s3CredentialsSchema = z.object({
-  accessKeyId: z.string().min(1).max(256),
-  secretAccessKey: z.string().min(1).max(1024),
-  sessionToken: z.string().min(1).max(8192).optional(),
+  accessKeyId: z.string().min(1).max(256).regex(PRINTABLE_ASCII_NO_SPACE, "printable ASCII characters without spaces (an AWS access key id is letters and digits)"),
+  secretAccessKey: z.string().min(1).max(1024).regex(PRINTABLE_ASCII, "printable ASCII characters (no line breaks or other control characters)"),
+  sessionToken: z.string().min(1).max(8192).regex(PRINTABLE_ASCII_NO_SPACE, "printable ASCII characters without spaces or line breaks").optional(),
 });
 export type S3Credentials = z.output<typeof s3CredentialsSchema>;
 
@@ -246,7 +257,8 @@ export function createS3Adapter(policy: EndpointPolicy): DestinationAdapter<S3Co
       const key = s3ObjectKey(config, fileName, meta.subfolder);
       const measure = new MeasuringStream({ md5: true });
       let sourceError: unknown;
-      body.once("error", (error) => {
+      // An error, or a close before its end, cuts the upload (see watchSource).
+      const source = watchSource(body, (error) => {
         sourceError = error;
         measure.destroy(error);
       });
@@ -268,7 +280,7 @@ export function createS3Adapter(policy: EndpointPolicy): DestinationAdapter<S3Co
         try {
           uploaded = await upload.done();
         } catch (error) {
-          body.destroy(); // release the staging file or connection behind it
+          source.stop(); // release the staging file or connection behind it
           await abortUnfinishedUploads(client, config.bucket, key);
           // A failing source (staging read) is not the destination's fault: pass it on unchanged.
           if (sourceError !== undefined) throw sourceError;

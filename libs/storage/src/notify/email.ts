@@ -41,12 +41,21 @@ export interface Mailer {
   close(): void;
 }
 
-/** Renders subject and message from their templates; header values are kept on one line. */
+/**
+ * What breaks a subject line: control characters (C0, DEL, C1 such as U+0085 NEXT LINE and U+009B
+ * CSI) and line or paragraph separators, each run replaced by a space.
+ */
+const SUBJECT_BREAKS = /[\p{Cc}\p{Zl}\p{Zp}]+/gu;
+/** Bidi embeddings, overrides and isolates: they make a subject display in another order than it reads. */
+const BIDI_CONTROLS = /[\u202A-\u202E\u2066-\u2069]/g;
+
+/** Renders subject and message from their templates; the subject is kept on one line and reads as written. */
 export function renderRunEmail(summary: RunSummary, email: Pick<RunEmail, "subjectTemplate" | "messageTemplate">) {
   const values = summaryValues(summary);
   return {
     subject: renderTemplate(email.subjectTemplate ?? DEFAULT_EMAIL_SUBJECT, values)
-      .replace(/[\r\n]+/g, " ")
+      .replace(SUBJECT_BREAKS, " ")
+      .replace(BIDI_CONTROLS, "")
       .trim(),
     text: renderTemplate(email.messageTemplate ?? DEFAULT_EMAIL_MESSAGE, values),
   };

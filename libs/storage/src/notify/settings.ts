@@ -11,6 +11,9 @@ const template = (max: number) =>
       message: "uses a placeholder that does not exist (see TEMPLATE_PLACEHOLDERS)",
     });
 
+/** The longest webhook URL a task may keep (the length browsers and most servers accept). */
+export const MAX_WEBHOOK_URL_LENGTH = 2048;
+
 /**
  * A task's notification settings (`Task.notifications`); the webhook secret is kept apart,
  * sealed in `Task.sealedWebhookSecret`.
@@ -20,6 +23,8 @@ export const notificationSettingsSchema = z.object({
   // belongs in `webhookSecret` (sealed, write-only), never in the URL.
   webhookUrl: z
     .string()
+    // Kept with the task, returned by every read and copied into audit events.
+    .max(MAX_WEBHOOK_URL_LENGTH, `at most ${MAX_WEBHOOK_URL_LENGTH} characters`)
     .url()
     .refine((value) => !hasUserInfo(value), { message: "must not carry a user name or password; use webhookSecret to sign requests" })
     .optional(),

@@ -1,4 +1,4 @@
-import type { Readable } from "node:stream";
+import { finished, type Readable } from "node:stream";
 
 /**
  * Runs a store's write of `body` and destroys `body` if the write fails. A write can fail before
@@ -19,4 +19,23 @@ export async function destroyBodyOnFailure<T>(body: Readable, write: () => Promi
     body.destroy();
     throw error;
   }
+}
+
+/**
+ * Watches a body a destination uploads through pipe(), which passes on neither its error nor a
+ * close before its end (a plain destroy(): whoever feeds it stopping it): `cut` hears of both,
+ * so the upload can be failed instead of waiting for the rest for ever. `stop()` destroys the
+ * body without that counting as a cut (the destination failed first, and says why).
+ */
+export function watchSource(body: Readable, cut: (error: Error) => void): { stop(): void } {
+  let stopped = false;
+  finished(body, (error) => {
+    if (error && !stopped) cut(error);
+  });
+  return {
+    stop() {
+      stopped = true;
+      body.destroy();
+    },
+  };
 }

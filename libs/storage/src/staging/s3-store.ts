@@ -1,9 +1,9 @@
 import { DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import type { LookupFunction } from "node:net";
-import { finished, type Readable } from "node:stream";
+import type { Readable } from "node:stream";
 import { StorageObjectNotFoundError } from "../errors.js";
-import { destroyBodyOnFailure } from "./body-ownership.js";
+import { destroyBodyOnFailure, watchSource } from "./body-ownership.js";
 import { assertValidKey, assertValidPrefix } from "./keys.js";
 import { MeasuringStream } from "./measure.js";
 import type { StagingStore } from "./types.js";
@@ -81,11 +81,8 @@ export class S3StagingStore implements StagingStore {
   put(key: string, body: Readable): Promise<{ bytes: number; sha256: string }> {
     return destroyBodyOnFailure(body, async () => {
       const measure = new MeasuringStream();
-      // An error, or a close before its end (a plain destroy(): the caller stopping it), cuts the
-      // upload: pipe() passes neither on, and lib-storage would wait for the rest for ever.
-      finished(body, (error) => {
-        if (error) measure.destroy(error);
-      });
+      // An error, or a close before its end (the caller stopping it), cuts the upload.
+      watchSource(body, (error) => measure.destroy(error));
       const upload = new Upload({
         client: this.client,
         params: { Bucket: this.bucket, Key: this.objectKey(key), Body: body.pipe(measure) },

@@ -2,16 +2,30 @@ import { z } from "zod";
 import type { ApiKey, Tenant } from "@transporter/db";
 
 /**
- * A display name or description: trimmed, 1 to 200 characters, no control characters (PostgreSQL
- * text cannot hold NUL, and a line break in a name breaks e-mail subjects and file listings).
+ * Characters a name or description must not hold: control characters (C0, DEL and C1: NUL cannot
+ * be stored, a line break breaks e-mail subjects and file listings, U+009B starts a terminal
+ * escape), line and paragraph separators, and the bidi embeddings, overrides and isolates that
+ * make text display in another order than it reads ("\u202Egpj.exe").
+ */
+const FORBIDDEN_IN_NAMES = /[\p{Cc}\p{Zl}\p{Zp}\u202A-\u202E\u2066-\u2069]/u;
+/**
+ * A character that shows: not white space, a format character (zero-width space, joiners, marks)
+ * or one of the code points Unicode says are ignored in display (U+3164 HANGUL FILLER…).
+ */
+const VISIBLE = /[^\p{White_Space}\p{Cf}\p{Cc}\p{Z}\p{Default_Ignorable_Code_Point}]/u;
+
+/**
+ * A display name or description: trimmed, 1 to 200 characters with at least one that shows, no
+ * control characters, line separators or bidi overrides (see FORBIDDEN_IN_NAMES). Joiners inside
+ * text stay allowed ("ops 👩‍💻").
  */
 export const nameText = z
   .string()
   .trim()
   .min(1)
   .max(200)
-  .refine((value) => ![...value].some((ch) => ch.charCodeAt(0) < 0x20 || ch.charCodeAt(0) === 0x7f), "must not contain control characters (line breaks, tabs, NUL)");
-
+  .refine((value) => !FORBIDDEN_IN_NAMES.test(value), "must not contain control characters, line or paragraph separators, or bidi overrides (line breaks, tabs, NUL, U+2028, U+202E…)")
+  .refine((value) => value === "" || VISIBLE.test(value), "must contain at least one visible character");
 
 /** API views: what a response may contain. Rows never leave the gateway as they are. */
 export const idParams = z.object({ id: z.string().uuid("must be a UUID") });

@@ -62,6 +62,8 @@ export interface CatalogueEntry {
   window: ReportDefinition["window"];
   /** Smallest task delay the report accepts (0: any). */
   minDelayMinutes: number;
+  /** How far back (minutes before the run) the source serves data: window + delay + interval must fit (null: no limit). */
+  maxLookBackMinutes: number | null;
   malformedRecords: ReportDefinition["malformed"];
   latestVersion: number;
   versions: CatalogueVersion[];
@@ -99,6 +101,7 @@ export function describeReport(definition: ReportDefinition): CatalogueEntry {
     source: definition.source,
     window: definition.window,
     minDelayMinutes: definition.minDelayMinutes ?? 0,
+    maxLookBackMinutes: definition.maxLookBackMinutes ?? null,
     malformedRecords: definition.malformed,
     latestVersion: latest.version,
     versions,

@@ -82,6 +82,12 @@ export interface ReportDefinition {
    * data for the window is complete; tasks with less are refused. Absent: any delay.
    */
   minDelayMinutes?: number;
+  /**
+   * How far back, in minutes from the moment of fetching, the source can serve data (Messaging
+   * Operations: 1440). A task's window, delay, interval and scheduling lag must fit in it; tasks
+   * reaching further are refused. Absent: no limit.
+   */
+  maxLookBackMinutes?: number;
   malformed: MalformedPolicy;
   /** Oldest first; a version is never edited once published. */
   versions: readonly ReportVersion[];

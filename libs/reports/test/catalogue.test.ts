@@ -122,6 +122,14 @@ describe("catalogue", () => {
     expect(conversations.versions[0]!.columns).not.toEqual(conversations.versions[1]!.columns);
     expect(JSON.parse(JSON.stringify(conversations))).toEqual(conversations);
   });
+
+  it("gives the Messaging Operations reports the API's 24-hour look-back, and no other report a limit", () => {
+    for (const r of listReports()) {
+      const operations = r.source === "messaging-operations-agent-activity" || r.source === "messaging-operations-queue-health";
+      expect(describeReport(r).maxLookBackMinutes, r.id).toBe(operations ? 1440 : null);
+    }
+    expect(listReports().filter((r) => r.maxLookBackMinutes === 1440).map((r) => r.id).sort()).toEqual(["wfm-agent-activity", "wfm-agent-activity-raw", "wfm-queue-health", "wfm-queue-health-raw"]);
+  });
 });
 
 describe("validateTaskReport", () => {

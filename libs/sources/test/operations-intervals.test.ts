@@ -109,14 +109,19 @@ describe("agentactivity windows (END timestamps) against the simulator", () => {
     expect([...stamps].sort()).toEqual([from + 15 * MINUTE, from + 30 * MINUTE, from + 45 * MINUTE, to]);
   });
 
-  it("leaves out the API's partial earliest interval when a daily window is fetched just after it closes", async () => {
-    // A moment after the window closes, the API's 24-hour look-back starts that moment into the window.
+  it("refuses a daily window fetched just after it closes rather than deliver it without its first interval", async () => {
+    // A moment after the window closes, the API's 24-hour look-back starts that moment into the
+    // window: its first interval is only partly in the data. (Before: left out, the run succeeding
+    // with the window short of its first interval.)
     clock = offGrid(15 * MINUTE);
     const to = Math.floor(clock / (15 * MINUTE)) * 15 * MINUTE;
     const from = to - 24 * HOUR;
     const { accountId, credentials } = newAccount(sim);
-    const records = await fetchAgentActivity(accountId, credentials, from, to, 15);
-    expect(records).toEqual([...agentActivityForWindow(accountId, from + 15 * MINUTE, to, SEED, 15)]);
+    const error = await fetchAgentActivity(accountId, credentials, from, to, 15).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(error).toMatchObject({ code: "unsupported_window", permanent: true });
   });
 
   it("consecutive windows aligned to 5 minutes together hold every interval exactly once (property)", async () => {

@@ -4,7 +4,7 @@ import type { JobProducer } from "@transporter/queue";
 import { injectTraceContext } from "@transporter/telemetry";
 import { notFound, Problem } from "./problem.js";
 import { lockTask } from "./row-locks.js";
-import { assertKeyUnexpired } from "./task-rules.js";
+import { assertKeyUnexpired, lookBackOf, SCHEDULING_LAG_MINUTES } from "./task-rules.js";
 
 /** The longest window a run asked for through the API may cover (a given window or a retry). */
 export const MAX_REQUESTED_WINDOW_MS = 31 * 24 * 3600_000;
@@ -39,6 +39,31 @@ async function assertRunnable(db: TenantDb, task: Task, now: Date): Promise<void
   if (!destination) throw new Problem(409, "Conflict", "the task's destination was deleted: point the task at another destination (PATCH /v1/tasks/:id), then ask again");
 }
 
+/**
+ * A report whose source only looks back so far (Messaging Operations: 24 hours) cannot fetch a
+ * window starting further back: the run would fail, or (before the connector refused it) deliver
+ * the window short of its first interval. Measured as the task rules measure a schedule: from the
+ * window's start, plus one interval (the first may start up to one before the window) and the
+ * scheduling lag. A run asked for (a given window, or the latest one of a task saved before the
+ * rule) is refused with 400; a retry, whose window is the failed run's, with 409 (the time that
+ * has passed since is the conflict).
+ */
+export function assertWithinLookBack(task: Pick<Task, "reportId" | "reportVersion" | "params">, window: { start: Date }, trigger: "manual" | "retry", now: Date): void {
+  const lookBack = lookBackOf(task.reportId, task.reportVersion, task.params);
+  if (!lookBack) return;
+  const minute = 60_000;
+  const overhead = (lookBack.intervalMinutes + SCHEDULING_LAG_MINUTES) * minute;
+  if (now.getTime() - window.start.getTime() + overhead <= lookBack.maxMinutes * minute) return;
+  const earliest = new Date(now.getTime() - lookBack.maxMinutes * minute + overhead);
+  const ago = Math.ceil((now.getTime() - window.start.getTime()) / minute);
+  const message =
+    `report ${task.reportId} reads an API that only looks back ${lookBack.maxMinutes} minutes (${lookBack.maxMinutes / 60} hours): this window starts ${ago} minutes ago, and with its first ` +
+    `${lookBack.intervalMinutes}-minute interval and ${SCHEDULING_LAG_MINUTES} minutes allowed for the run to start, fetching it would reach back further than that; ` +
+    `its data can no longer be fetched whole. Ask for a window starting at or after ${earliest.toISOString()}`;
+  if (trigger === "retry") throw new Problem(409, "Conflict", message, { earliestWindowStart: earliest.toISOString() });
+  throw new Problem(400, "Invalid request", message, { errors: [{ path: "body.windowStart", message }], earliestWindowStart: earliest.toISOString() });
+}
+
 export async function requestRun(
   db: TenantDb,
   queues: JobProducer,
@@ -49,6 +74,7 @@ export async function requestRun(
   options: { retryOfId?: string; log?: RequestLog } = {},
 ): Promise<Run> {
   const { retryOfId, log } = options;
+  assertWithinLookBack(task, window, trigger, now);
   await assertRunnable(db, task, now);
   const carrier = injectTraceContext();
   // One run of a window at a time: two would deliver the same file name at once (a double

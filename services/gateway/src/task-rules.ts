@@ -1,5 +1,5 @@
 import { findReport, getReport, validateTaskReport } from "@transporter/reports";
-import { computeNextRunAt, validateSchedule, type Schedule } from "@transporter/schedule";
+import { computeNextRunAt, validateSchedule, windowLengthMinutesNominal, type Schedule } from "@transporter/schedule";
 import { fileNamePatternOf, fileNameShape, validateFileNamePattern } from "@transporter/storage";
 import type { TenantDb } from "@transporter/db";
 import type { FieldProblem } from "./problem.js";
@@ -47,7 +47,8 @@ export async function checkTask(
 ): Promise<{ timezone: string | null }> {
   const tenant = await db.tenant.findFirstOrThrow({ select: { timezone: true } });
   const problems: FieldProblem[] = [];
-  for (const message of validateSchedule(draft.schedule, tenant.timezone ?? undefined)) {
+  const scheduleProblems = validateSchedule(draft.schedule, tenant.timezone ?? undefined);
+  for (const message of scheduleProblems) {
     problems.push({ path: `schedule.${fieldOfScheduleProblem(message)}`, message });
   }
   // The pattern's own rules were checked with the body; here, whether it suits the schedule.
@@ -70,6 +71,13 @@ export async function checkTask(
       message: `report ${draft.reportId} needs a delay of at least ${minDelay} minutes: the platform publishes its data for a window up to ${minDelay / 60} hours after the window ends, and a run before that would miss it`,
     });
   }
+  const lookBack = lookBackOf(draft.reportId, draft.reportVersion, draft.params);
+  // Checked when what it depends on changes (schedule, report, or the interval in the params), like the delay.
+  const intervalChanged = change.existing !== undefined && lookBack !== null && lookBackOf(change.existing.draft.reportId, change.existing.draft.reportVersion, change.existing.draft.params)?.intervalMinutes !== lookBack.intervalMinutes;
+  if (lookBack && (change.scheduleOrReport || intervalChanged) && scheduleProblems.length === 0) {
+    const message = lookBackProblem(draft.reportId, draft.schedule, lookBack);
+    if (message) problems.push({ path: "schedule", message });
+  }
   if (problems.length > 0) {
     throw new Problem(400, "Invalid request", problems.map((p) => `${p.path}: ${p.message}`).join("; "), { errors: problems });
   }
@@ -87,6 +95,64 @@ export async function checkTask(
     if (change.enabling) assertKeyUnexpired(activeKey, now);
   }
   return { timezone: tenant.timezone };
+}
+
+/**
+ * Minutes allowed between the moment a window's run is due and the moment it fetches (the
+ * scheduler's tick, a queue): a run reaches back that much further than its window and delay.
+ */
+export const SCHEDULING_LAG_MINUTES = 5;
+
+/** How far back a report's source serves data, and the interval its records come in (0: none). */
+export interface LookBack {
+  maxMinutes: number;
+  intervalMinutes: number;
+}
+
+/**
+ * The look-back limit of a report's source (Messaging Operations: 1440 minutes), with the
+ * interval the task's params ask for (or the report's default), or null when the source has no
+ * such limit. A window's first interval may start up to one interval before the window, so a run
+ * reaches back over its window, its delay and one interval.
+ */
+export function lookBackOf(reportId: string, reportVersion: "latest" | number | string, params: unknown): LookBack | null {
+  const maxMinutes = findReport(reportId)?.maxLookBackMinutes;
+  if (maxMinutes === undefined) return null;
+  let intervalMinutes = 0;
+  try {
+    const parsed = getReport(reportId, reportVersion).version.params.safeParse(params ?? {});
+    const value = parsed.success ? (parsed.data as Record<string, unknown> | undefined)?.intervalMinutes : undefined;
+    if (typeof value === "number") intervalMinutes = value;
+  } catch {
+    // An unknown version or bad params are reported with the report's own checks.
+  }
+  return { maxMinutes, intervalMinutes };
+}
+
+/**
+ * Why a (valid) schedule's runs would reach back further than the report's source serves, with
+ * the way out, or null when they fit: nominal window + delay + one interval + scheduling lag.
+ */
+export function lookBackProblem(reportId: string, schedule: Schedule, lookBack: LookBack): string | null {
+  const window = windowLengthMinutesNominal(schedule);
+  const delay = schedule.delayMinutes ?? 0;
+  const { maxMinutes, intervalMinutes } = lookBack;
+  const overhead = intervalMinutes + SCHEDULING_LAG_MINUTES;
+  const reach = window + delay + overhead;
+  if (reach <= maxMinutes) return null;
+  const kind = schedule.frequency === "interval" ? "" : ` (${schedule.frequency})`;
+  // everyMinutes is 15 to 1440 and divides a day: the longest window that fits with this delay.
+  let longest = 0;
+  for (let n = 15; n <= 1440; n++) if (1440 % n === 0 && n + delay + overhead <= maxMinutes) longest = n;
+  const wayOut =
+    longest > 0
+      ? `use an interval schedule of at most ${longest} minutes (everyMinutes) with this delay, or a shorter delay`
+      : `lower delayMinutes to at most ${maxMinutes - 15 - overhead} and use an interval schedule with everyMinutes such that everyMinutes + delayMinutes + ${overhead} ≤ ${maxMinutes}`;
+  return (
+    `report ${reportId} reads an API that only looks back ${maxMinutes} minutes (${maxMinutes / 60} hours) from when a run fetches, and a run must reach back over its whole window: ` +
+    `a ${window}-minute window${kind} + ${delay} minutes of delay + one ${intervalMinutes}-minute interval (a window's first interval may start up to one interval before it) + ${SCHEDULING_LAG_MINUTES} minutes allowed for scheduling lag = ${reach} minutes, more than ${maxMinutes}; ` +
+    `${wayOut}`
+  );
 }
 
 /**

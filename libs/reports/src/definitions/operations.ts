@@ -80,16 +80,24 @@ function intervalFromEnd(record: Json): Interval {
   return { start: otherEnd(end, minutes, -1), end, minutes };
 }
 
+/**
+ * The Messaging Operations API answers for at most the last 1440 minutes (timeframe ≤ 1440) from
+ * the moment it is asked: a window's data must still be within that when its run fetches it.
+ */
+const LOOK_BACK_MINUTES = 1440;
+const LOOK_BACK_NOTE = " The platform answers for the last 24 hours only: a task's window, delay and interval must fit in them (an interval schedule; daily and weekly windows reach back too far).";
+
 const queueParams = z.strictObject({ skillIds, intervalMinutes });
 
 export const wfmQueueHealth: ReportDefinition = {
   id: "wfm-queue-health",
   name: "Queue health per skill and interval",
-  description: "Workforce management: queue figures per skill and interval from Messaging Operations.",
+  description: "Workforce management: queue figures per skill and interval from Messaging Operations." + LOOK_BACK_NOTE,
   category: "messaging",
   kind: "wfm-business",
   source: "messaging-operations-queue-health",
   window: "windowed",
+  maxLookBackMinutes: LOOK_BACK_MINUTES,
   malformed: "skip",
   versions: [
     rowsVersion<z.infer<typeof queueParams>>({
@@ -165,11 +173,12 @@ const activityParams = z.strictObject(
 export const wfmAgentActivity: ReportDefinition = {
   id: "wfm-agent-activity",
   name: "Agent activity per interval",
-  description: "Workforce management: time per agent state (online, back soon, away), chatting time and handled conversations, per agent and interval.",
+  description: "Workforce management: time per agent state (online, back soon, away), chatting time and handled conversations, per agent and interval." + LOOK_BACK_NOTE,
   category: "messaging",
   kind: "wfm-business",
   source: "messaging-operations-agent-activity",
   window: "windowed",
+  maxLookBackMinutes: LOOK_BACK_MINUTES,
   malformed: "skip",
   versions: [
     rowsVersion<z.infer<typeof activityParams>>({
@@ -227,11 +236,12 @@ function checkInterval(value: unknown, read: (record: Json) => Interval): Json {
 export const wfmQueueHealthRaw: ReportDefinition = {
   id: "wfm-queue-health-raw",
   name: "Queue health (raw)",
-  description: "Workforce management: Messaging Operations queue-health records as they came.",
+  description: "Workforce management: Messaging Operations queue-health records as they came." + LOOK_BACK_NOTE,
   category: "messaging",
   kind: "wfm-raw",
   source: "messaging-operations-queue-health",
   window: "windowed",
+  maxLookBackMinutes: LOOK_BACK_MINUTES,
   malformed: "skip",
   versions: [
     recordsVersion<z.infer<typeof queueParams>>({
@@ -250,11 +260,12 @@ export const wfmQueueHealthRaw: ReportDefinition = {
 export const wfmAgentActivityRaw: ReportDefinition = {
   id: "wfm-agent-activity-raw",
   name: "Agent activity (raw)",
-  description: "Workforce management: Messaging Operations agent-activity records as they came.",
+  description: "Workforce management: Messaging Operations agent-activity records as they came." + LOOK_BACK_NOTE,
   category: "messaging",
   kind: "wfm-raw",
   source: "messaging-operations-agent-activity",
   window: "windowed",
+  maxLookBackMinutes: LOOK_BACK_MINUTES,
   malformed: "skip",
   versions: [
     recordsVersion<z.infer<typeof activityParams>>({

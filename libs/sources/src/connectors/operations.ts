@@ -57,11 +57,18 @@ export function keepsInterval(marks: "start" | "end", timestamp: number, interva
   return marks === "start" || end - intervalMs >= dataFrom;
 }
 
+/** The end of the window's first interval: the earliest interval end after `from` on the grid of `anyEnd`. */
+function firstIntervalEnd(anyEnd: number, intervalMs: number, from: number): number {
+  return anyEnd + (Math.floor((from - anyEnd) / intervalMs) + 1) * intervalMs;
+}
+
 /**
  * Messaging Operations (near real time): one GET for "the last `timeframe` minutes" in intervals.
  * The window must lie within the API's 24-hour look-back; the timeframe is the smallest multiple
  * of the interval reaching back to the window's start, plus one interval (capped at the API's
  * 1440 minutes), and only the intervals ending inside the window are kept (`keepsInterval`).
+ * A window whose first interval starts before the data the API can give (now − timeframe) is
+ * refused (`unsupported_window`), never delivered without that interval.
  */
 function operationsConnector(spec: OperationsSpec): Connector {
   async function call(session: SourceSession, timeframe: number, interval: number | null, params: Record<string, unknown>) {
@@ -79,6 +86,16 @@ function operationsConnector(spec: OperationsSpec): Connector {
     return data;
   }
 
+  /** The window's first interval starts before what the API can reach: refused, with the way out. */
+  function outOfReach(interval: number, firstStart: string, dataFrom: number): SourceError {
+    return new SourceError(
+      "unsupported_window",
+      `${SOURCE_API_LABELS[spec.api]} only looks back 24 hours (${MAX_TIMEFRAME_MINUTES} minutes): the window's first ${interval}-minute interval, starting ${firstStart}, ` +
+        `is out of its reach (its data starts at ${new Date(dataFrom).toISOString()} for this fetch); schedule this report in shorter windows or with less delay`,
+      { api: spec.api },
+    );
+  }
+
   return {
     api: spec.api,
     label: SOURCE_API_LABELS[spec.api],
@@ -88,34 +105,44 @@ function operationsConnector(spec: OperationsSpec): Connector {
     async *fetch(session: SourceSession, window: FetchWindow, options: FetchOptions = {}) {
       const params = options.params ?? {};
       const interval = intervalOf(params);
+      const intervalMs = interval * MINUTE;
       const now = session.now();
       const from = +window.from;
       const to = Math.min(+window.to, now);
       if (to <= from) return;
       // Back to `from`, and one interval more: the window's first interval ends after `from` and
       // may start up to one interval before it.
-      const needed = (Math.ceil((now - from) / (interval * MINUTE)) + 1) * interval;
+      const needed = (Math.ceil((now - from) / intervalMs) + 1) * interval;
       const timeframe = needed > MAX_TIMEFRAME_MINUTES ? Math.floor(MAX_TIMEFRAME_MINUTES / interval) * interval : needed;
-      // A run that starts a moment after its window closes (daily at 00:00, no delay) reaches back
-      // just over 24 hours: within one interval of slack the API's full look-back is used. (For
-      // agentactivity the window's first interval is then the API's partial earliest one, and is
-      // left out rather than delivered as a whole interval.)
-      if (now - from > (MAX_TIMEFRAME_MINUTES + interval) * MINUTE) {
-        throw new SourceError(
-          "unsupported_window",
-          `${SOURCE_API_LABELS[spec.api]} only looks back 24 hours; this window starts ${Math.round((now - from) / 3_600_000)} hours ago`,
-          { api: spec.api },
-        );
-      }
+      // What the API can give: the data from now − timeframe on. Only a window reaching back
+      // further than that (a run that starts a while after a day-long window closes) is affected.
+      const dataFrom = now - timeframe * MINUTE;
+      // The window's first interval starts at `from` or up to one interval before it; beyond one
+      // interval before the data it is out of reach whatever the interval grid. (Closer, it depends
+      // on where the API puts its intervals: known from the response, below.)
+      if (from < dataFrom - intervalMs) throw outOfReach(interval, `at or before ${new Date(from).toISOString()}`, dataFrom);
       const data = await call(session, timeframe, interval, params);
       const intervals = data.metricsByIntervals;
       if (intervals !== undefined && !Array.isArray(intervals)) {
         throw new SourceError("malformed_response", `Malformed response from ${SOURCE_API_LABELS[spec.api]}: metricsByIntervals is not a list`, { api: spec.api, byteOffset: 0 });
       }
-      const blocks = ((intervals ?? []) as Array<{ timestamp?: unknown; metricsData?: Record<string, unknown> }>)
+      const all = ((intervals ?? []) as Array<{ timestamp?: unknown; metricsData?: Record<string, unknown> }>)
         .map((b) => ({ timestamp: Number(b.timestamp), data: b.metricsData ?? {} }))
-        .filter((b) => keepsInterval(spec.timestampMarks, b.timestamp, interval * MINUTE, from, to, now - timeframe * MINUTE))
-        .sort((a, b) => a.timestamp - b.timestamp);
+        .filter((b) => Number.isFinite(b.timestamp));
+      const blocks = all.filter((b) => keepsInterval(spec.timestampMarks, b.timestamp, intervalMs, from, to, dataFrom)).sort((a, b) => a.timestamp - b.timestamp);
+      // Never deliver the window without its first interval. agentactivity's earliest interval
+      // holds only what is left of the timeframe (it is not kept); msgqueuehealth's may simply be
+      // missing. Either way the window's first interval lies (partly) before the data's start.
+      const endOf = (timestamp: number) => (spec.timestampMarks === "end" ? timestamp : timestamp + intervalMs);
+      if (all.length > 0) {
+        const firstEnd = firstIntervalEnd(endOf(all[0]!.timestamp), intervalMs, from);
+        if (firstEnd <= to && firstEnd - intervalMs < dataFrom && !blocks.some((b) => endOf(b.timestamp) === firstEnd)) {
+          throw outOfReach(interval, `at ${new Date(firstEnd - intervalMs).toISOString()}`, dataFrom);
+        }
+      } else if (spec.timestampMarks === "end" && from < dataFrom) {
+        // No interval to tell the grid by; the first one starts at `from` or before, so before the data.
+        throw outOfReach(interval, `at or before ${new Date(from).toISOString()}`, dataFrom);
+      }
       const seen = new Set<string>();
       for (const block of blocks) {
         for (const record of spec.explode(block.timestamp, interval, block.data)) {

@@ -38,6 +38,8 @@ const reportSummary = z.object({
   source: z.string(),
   window: z.enum(["windowed", "snapshot"]),
   minDelayMinutes: z.number().int(),
+  /** How far back (minutes before a run) the source serves data; window + delay + interval must fit. null: no limit. */
+  maxLookBackMinutes: z.number().int().nullable(),
   latestVersion: z.number().int(),
   versions: z.array(z.number().int()),
   formats: z.array(z.string()),
@@ -61,6 +63,7 @@ const summaryOf = (entry: CatalogueEntry): z.infer<typeof reportSummary> => ({
   source: entry.source,
   window: entry.window,
   minDelayMinutes: entry.minDelayMinutes,
+  maxLookBackMinutes: entry.maxLookBackMinutes,
   latestVersion: entry.latestVersion,
   versions: entry.versions.map((v) => v.version),
   formats: [...entry.formats],

@@ -256,6 +256,9 @@ export function createS3Adapter(policy: EndpointPolicy): DestinationAdapter<S3Co
       }
       const key = s3ObjectKey(config, fileName, meta.subfolder);
       const measure = new MeasuringStream({ md5: true });
+      // Its errors reach the upload through its reads: never uncaught, even when the source is cut
+      // before the upload has begun reading.
+      measure.on("error", () => undefined);
       let sourceError: unknown;
       // An error, or a close before its end, cuts the upload (see watchSource).
       const source = watchSource(body, (error) => {

@@ -81,6 +81,9 @@ export class S3StagingStore implements StagingStore {
   put(key: string, body: Readable): Promise<{ bytes: number; sha256: string }> {
     return destroyBodyOnFailure(body, async () => {
       const measure = new MeasuringStream();
+      // Its errors reach the upload through its reads (and the put rejects): never uncaught, even
+      // when the source is cut before the upload has begun reading.
+      measure.on("error", () => undefined);
       // An error, or a close before its end (the caller stopping it), cuts the upload.
       watchSource(body, (error) => measure.destroy(error));
       const upload = new Upload({

@@ -18,13 +18,21 @@ export interface AlertInput {
 /**
  * Raise (or repeat) an alert. The open-alert partial unique index makes this safe under
  * concurrency: ON CONFLICT turns a second raise into an update of the open one.
+ *
+ * An alert about a task is raised only while the task lives: a deleted task's alerts went with it
+ * (its delete resolves them) and nothing could resolve one raised afterwards, though its last runs
+ * still finish, fail and notify. The task is read under a share lock, which the delete's FOR
+ * UPDATE excludes: a delete under way is waited for and then seen, or waits for this transaction
+ * and then resolves what it raised.
  */
 export async function raiseAlert(prisma: Pick<Db, "$executeRaw">, alert: AlertInput): Promise<void> {
+  const taskId = alert.taskId ?? null;
   await prisma.$executeRaw`
     INSERT INTO "Alert" (id, "tenantId", kind, severity, title, message, "dedupeKey", "taskId", "runId", "destinationId")
-    VALUES (gen_random_uuid(), ${alert.tenantId}::uuid, ${alert.kind}, ${alert.severity}::"AlertSeverity", ${alert.title},
-            ${alert.message}, ${alert.dedupeKey}, ${alert.taskId ?? null}::uuid, ${alert.runId ?? null}::uuid,
-            ${alert.destinationId ?? null}::uuid)
+    SELECT gen_random_uuid(), ${alert.tenantId}::uuid, ${alert.kind}, ${alert.severity}::"AlertSeverity", ${alert.title},
+           ${alert.message}, ${alert.dedupeKey}, ${taskId}::uuid, ${alert.runId ?? null}::uuid,
+           ${alert.destinationId ?? null}::uuid
+    WHERE ${taskId}::uuid IS NULL OR EXISTS (SELECT 1 FROM "Task" WHERE id = ${taskId}::uuid AND "deletedAt" IS NULL FOR SHARE)
     ON CONFLICT ("tenantId", "dedupeKey") WHERE "resolvedAt" IS NULL
     DO UPDATE SET occurrences = "Alert".occurrences + 1, "lastSeenAt" = now(), message = EXCLUDED.message,
                   title = EXCLUDED.title, "runId" = COALESCE(EXCLUDED."runId", "Alert"."runId")`;

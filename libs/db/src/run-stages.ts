@@ -340,23 +340,17 @@ export async function failStuckRun(
   const client = await pool.connect();
   try {
     await client.query("BEGIN");
-    // The task's row under a share lock first, as a stage's failure takes it: a delete (which
-    // holds it FOR UPDATE while it soft-deletes the task and resolves its failure alert) either
-    // committed before, and the UPDATE below sees it, or waits for this transaction and then
-    // resolves the alert raised here.
-    await client.query(`SELECT 1 FROM "Task" t JOIN "Run" r ON r."taskId" = t.id WHERE r.id = $1::uuid FOR SHARE OF t`, [runId]);
-    const { rows } = await client.query<FailedStuckRun & { windowStart: Date; windowEnd: Date; description: string; deletedAt: Date | null }>(
+    const { rows } = await client.query<FailedStuckRun & { windowStart: Date; windowEnd: Date; description: string }>(
       `UPDATE "Run" r SET status = 'FAILED', "finishedAt" = $4, error = $5, "errorCode" = $6, "updatedAt" = $4,
          "notificationDueAt" = CASE WHEN $7::boolean THEN $4::timestamptz END
        FROM "Task" t
        WHERE r.id = $1::uuid AND r.status = $2::"RunStatus" AND r."updatedAt" = $3 AND t.id = r."taskId"
-       RETURNING r."tenantId", r."taskId", r."windowStart", r."windowEnd", t.description, t."deletedAt"`,
+       RETURNING r."tenantId", r."taskId", r."windowStart", r."windowEnd", t.description`,
       [runId, status, updatedAt, at, `${stage}: ${message}`, errorCode, notify],
     );
     const run = rows[0];
-    // A run of a deleted task still fails (with its reason and notification) but raises no alert:
-    // the task's failure alert went with the task, and nothing could resolve one raised now.
-    if (run && !run.deletedAt) {
+    // A run of a deleted task still fails (with its reason and notification), but raises no alert (see raiseAlert).
+    if (run) {
       await raiseAlert(executeRawOn(client), runFailedAlert({ ...run, runId }, stage, message));
     }
     await client.query("COMMIT");

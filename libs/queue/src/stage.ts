@@ -18,7 +18,6 @@ type Later = Array<() => Promise<void>>;
 /** Fields of the run a stage produces (records, bytes, file name…). */
 export type RunFields = StageRunFields;
 
-/** A run in one of these states is over: nothing may change its status or error any more. */
 /**
  * The run as this attempt claimed it: in this stage's status, with the attempt count its claim
  * wrote. The writes of a failing attempt (the failure, its reason) are made only while it still
@@ -145,20 +144,13 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
     // The FAILED status, its alert and the notification it owes are one transaction: whoever sees
     // the run failed sees its alert, and the reconciler sees the notification owed.
     const failed = await prisma.$transaction(async (tx) => {
-      // A run under way finishes when its task is deleted, and fails with its reason and its
-      // notification, but raises no alert: the task's failure alert goes with the task (its delete
-      // resolves it), and nothing could resolve one raised afterwards. The task's row is read under
-      // a share lock, which a delete's FOR UPDATE excludes: the delete either committed first and
-      // is seen here, or waits for this transaction and then resolves the alert raised here.
-      const [task] = await tx.$queryRaw<Array<{ deletedAt: Date | null }>>`SELECT "deletedAt" FROM "Task" WHERE id = ${run.taskId}::uuid FOR SHARE`;
       const updated = await tx.run.updateMany({
         where: claimedBy(stage, run),
         data: { status: "FAILED", finishedAt: at, error: `${stage}: ${message}`, errorCode: errorCodeOf(error), notificationDueAt: notify ? at : null },
       });
       if (updated.count === 0) return false;
-      if (!task?.deletedAt) {
-        await raiseAlert(tx, runFailedAlert({ tenantId: run.tenantId, taskId: run.taskId, runId: run.id, description: run.task.description, windowStart: run.windowStart, windowEnd: run.windowEnd }, stage, message));
-      }
+      // None for a deleted task (a run under way finishes, and may fail, after its task is deleted): see raiseAlert.
+      await raiseAlert(tx, runFailedAlert({ tenantId: run.tenantId, taskId: run.taskId, runId: run.id, description: run.task.description, windowStart: run.windowStart, windowEnd: run.windowEnd }, stage, message));
       return true;
     });
     if (!failed) {

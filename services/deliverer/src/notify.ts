@@ -122,22 +122,16 @@ export function createNotifyHandler(deps: NotifyDeps) {
         await resolveAlert(deps.prisma, run.tenantId, dedupeKey);
         return;
       }
-      await deps.prisma.$transaction(async (tx) => {
-        // None for a deleted task (its last runs still notify): the delete resolves the task's
-        // alerts, and nothing could resolve one raised afterwards. Read under a share lock, which
-        // the delete's FOR UPDATE excludes, so a delete under way is waited for and seen.
-        const [task] = await tx.$queryRaw<Array<{ deletedAt: Date | null }>>`SELECT "deletedAt" FROM "Task" WHERE id = ${run.taskId}::uuid FOR SHARE`;
-        if (!task || task.deletedAt) return;
-        await raiseAlert(tx, {
-          tenantId: run.tenantId,
-          kind: `notification.${channel}`,
-          severity: "warning",
-          title: `The ${channel} notification of task "${run.task.description}" failed`,
-          message,
-          dedupeKey,
-          taskId: run.taskId,
-          runId: run.id,
-        });
+      // None for a deleted task, whose last runs still notify (see raiseAlert).
+      await raiseAlert(deps.prisma, {
+        tenantId: run.tenantId,
+        kind: `notification.${channel}`,
+        severity: "warning",
+        title: `The ${channel} notification of task "${run.task.description}" failed`,
+        message,
+        dedupeKey,
+        taskId: run.taskId,
+        runId: run.id,
       });
     };
 

@@ -1,8 +1,9 @@
 import { randomUUID } from "node:crypto";
-import { connect, createServer, type Socket } from "node:net";
+import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRedis, JobProducer, observeQueueDepths, testRedisPrefix, type Redis } from "@transporter/queue";
 import { HISTOGRAM_BUCKETS, metrics, startTelemetry, type Telemetry } from "@transporter/telemetry";
+import { stallingProxyTo } from "../../libs/db/test/support/stalling-proxy.js";
 import { histogramProblems, parseExposition, samplesOf, valueOf } from "./support/exposition.js";
 
 async function freePort(): Promise<number> {
@@ -104,7 +105,8 @@ describe("the Prometheus endpoint started by startTelemetry", () => {
     const meter = metrics.getMeter("prometheus-endpoint-test");
     meter.createCounter("transporter.test.while_redis_stalls").add(1);
     // Redis reached through a proxy that stops passing anything on, as a hung or partitioned server does.
-    const proxy = await stallingProxyTo(new URL(process.env.REDIS_URL ?? "redis://127.0.0.1:6379"));
+    const redisUrl = new URL(process.env.REDIS_URL ?? "redis://127.0.0.1:6379");
+    const proxy = await stallingProxyTo(redisUrl.hostname, Number(redisUrl.port || 6379));
     const stalledRedis = createRedis(`redis://127.0.0.1:${proxy.port}`);
     const stalledProducer = new JobProducer(stalledRedis, testRedisPrefix("prom-stalled"), { attempts: 1, backoffMs: 100 });
     await stalledRedis.ping();
@@ -139,26 +141,3 @@ describe("the Prometheus endpoint started by startTelemetry", () => {
   });
 });
 
-/** A TCP proxy to Redis that, once stalled, passes nothing on in either direction (connections stay open). */
-async function stallingProxyTo(target: URL): Promise<{ port: number; stall(): void; close(): void }> {
-  let stalled = false;
-  const sockets = new Set<Socket>();
-  const server = createServer((client) => {
-    const upstream = connect(Number(target.port || 6379), target.hostname);
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.on("error", () => undefined);
-    }
-    client.on("data", (chunk) => void (stalled || upstream.write(chunk)));
-    upstream.on("data", (chunk) => void (stalled || client.write(chunk)));
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return {
-    port: (server.address() as { port: number }).port,
-    stall: () => void (stalled = true),
-    close: () => {
-      for (const socket of sockets) socket.destroy();
-      server.close();
-    },
-  };
-}

@@ -157,6 +157,10 @@ export class RunLocks {
     return rows[0]?.locked === true;
   }
 
+  private async unlockStatement(runId: string): Promise<void> {
+    await this.statement((client) => client.query("SELECT pg_advisory_unlock(hashtextextended($1, 0))", [this.keyOf(runId)]));
+  }
+
   /**
    * After the connection was lost with runs held: takes their locks again on a new connection.
    * A run whose lock is taken (another attempt got in first), or that cannot be asked for (the
@@ -171,7 +175,7 @@ export class RunLocks {
       const locked = await this.lockStatement(runId).catch(() => false);
       // The work may have ended while the lock was asked for: then the lock is not its any more.
       if (this.held.get(runId) !== controller) {
-        if (locked) await this.statement((client) => client.query("SELECT pg_advisory_unlock(hashtextextended($1, 0))", [this.keyOf(runId)])).catch(() => undefined);
+        if (locked) await this.unlockStatement(runId).catch(() => undefined);
         continue;
       }
       if (locked) {
@@ -188,7 +192,7 @@ export class RunLocks {
     try {
       // A connection lost meanwhile took its locks with it: nothing to release then (and on a
       // newer one, unlocking what it never held does nothing).
-      if (this.client) await this.statement((client) => client.query("SELECT pg_advisory_unlock(hashtextextended($1, 0))", [this.keyOf(runId)]));
+      if (this.client) await this.unlockStatement(runId);
     } catch {
       // The same: the connection is gone, and its locks with it.
     } finally {

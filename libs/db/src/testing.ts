@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import pg from "pg";
-import { createPrisma, type Db } from "./client.js";
+import { createPrisma, poolOf, type Db } from "./client.js";
 import { migrate } from "./migrate.js";
 
 export interface TestDatabase {
@@ -37,4 +37,24 @@ export async function createTestDatabase(options: { migrate?: boolean } = {}): P
       await c.end();
     },
   };
+}
+
+/**
+ * Makes the pool under `prisma` fail the next `times` statements whose text matches `pattern`,
+ * as a connection dropped mid-statement would ("Connection terminated unexpectedly"). Tests of
+ * what a database blip at one write does; `restore()` puts the pool back.
+ */
+export function failStatements(prisma: Db, pattern: RegExp, times = 1): { failed(): number; restore(): void } {
+  const pool = poolOf(prisma) as unknown as { query: (...args: unknown[]) => unknown };
+  const query = pool.query.bind(pool);
+  let failed = 0;
+  pool.query = (config: unknown, ...rest: unknown[]) => {
+    const text = typeof config === "string" ? config : ((config as { text?: string } | undefined)?.text ?? "");
+    if (failed < times && pattern.test(text)) {
+      failed += 1;
+      return Promise.reject(new Error("Connection terminated unexpectedly"));
+    }
+    return query(config, ...rest);
+  };
+  return { failed: () => failed, restore: () => void (pool.query = query) };
 }

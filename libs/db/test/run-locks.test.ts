@@ -1,9 +1,9 @@
-import { connect, createServer, type Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { lockConnectionConfig, poolOf, RunLockLost, RunLocks, RunLockWaitAbandoned, type RunLocksOptions } from "../src/index.js";
 import { createTestDatabase, type TestDatabase } from "../src/testing.js";
+import { stallingProxyTo } from "./support/stalling-proxy.js";
 
 describe("run locks (one attempt at a time per run, across processes)", () => {
   let db: TestDatabase;
@@ -195,27 +195,3 @@ describe("run locks (one attempt at a time per run, across processes)", () => {
     }
   }, 20_000);
 });
-
-/** A TCP proxy that, once stalled, passes nothing on in either direction (its connections stay open). */
-async function stallingProxyTo(host: string, port: number): Promise<{ port: number; stall(): void; close(): void }> {
-  let stalled = false;
-  const sockets = new Set<Socket>();
-  const server = createServer((client) => {
-    const upstream = connect(port, host);
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.on("error", () => undefined);
-    }
-    client.on("data", (chunk) => void (stalled || upstream.write(chunk)));
-    upstream.on("data", (chunk) => void (stalled || client.write(chunk)));
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return {
-    port: (server.address() as { port: number }).port,
-    stall: () => void (stalled = true),
-    close: () => {
-      for (const socket of sockets) socket.destroy();
-      server.close();
-    },
-  };
-}

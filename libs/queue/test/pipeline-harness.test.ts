@@ -1,7 +1,7 @@
 import { context, trace } from "@opentelemetry/api";
 import { installTestTelemetry } from "@transporter/telemetry/testing";
 import { poolOf } from "@transporter/db";
-import type { TestDatabase } from "@transporter/db/testing";
+import { failStatements, type TestDatabase } from "@transporter/db/testing";
 import { beforeAll, describe, expect, it } from "vitest";
 import { createStageWorker, createWorker, JobProducer, PermanentError, type Redis } from "../src/index.js";
 import { useStageTestEnv } from "./support/stage-env.js";
@@ -372,21 +372,14 @@ describe("queue contracts and the stage harness", () => {
       const run = await newRun({}, { trigger: "manual", enabled: true });
       await db.prisma.task.update({ where: { id: run.taskId }, data: { enabled: false, deletedAt: new Date() } });
       // The database drops out once, just as the skip is written.
-      const pool = poolOf(db.prisma);
-      const query = pool.query.bind(pool);
-      let failures = 1;
-      pool.query = ((config: unknown, ...rest: unknown[]) => {
-        const text = typeof config === "string" ? config : (config as { text?: string }).text ?? "";
-        if (/SET status = 'SKIPPED'/.test(text) && failures-- > 0) return Promise.reject(new Error("Connection terminated unexpectedly"));
-        return (query as (...args: unknown[]) => unknown)(config, ...rest);
-      }) as typeof pool.query;
+      const blip = failStatements(db.prisma, /SET status = 'SKIPPED'/);
       try {
         const { settled, calls, transformed } = await fetchAll([run]);
         expect(calls.size).toBe(0);
         expect(transformed).toEqual([false]);
         expect(settled[0]).toMatchObject({ status: "SKIPPED", errorCode: "task_deleted", attempts: 0, fetchStartedAt: null });
       } finally {
-        pool.query = query;
+        blip.restore();
       }
     });
 

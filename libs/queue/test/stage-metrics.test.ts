@@ -1,5 +1,5 @@
 /** The stage harness's metrics count what was committed: a finish write that fails is not a stage done. */
-import { poolOf } from "@transporter/db";
+import { failStatements } from "@transporter/db/testing";
 import { installTestTelemetry } from "@transporter/telemetry/testing";
 import { afterAll, describe, expect, it } from "vitest";
 import { createRedis, createStageWorker, JobProducer } from "../src/index.js";
@@ -14,17 +14,7 @@ describe("stage metrics", () => {
   it("a stage whose finish write fails once and is retried records one duration and its records once", async () => {
     const run = await env.newRun();
     // The database drops the first write of the fetch stage's finish (a blip); the retry's goes through.
-    const pool = poolOf(env.db.prisma) as unknown as { query: (...args: unknown[]) => Promise<unknown> };
-    const query = pool.query.bind(pool);
-    let failedWrites = 0;
-    pool.query = (q: unknown, ...rest: unknown[]) => {
-      const text = typeof q === "string" ? q : (q as { text?: string } | undefined)?.text;
-      if (failedWrites === 0 && text?.includes('"fetchFinishedAt" =')) {
-        failedWrites += 1;
-        return Promise.reject(new Error("Connection terminated unexpectedly"));
-      }
-      return query(q, ...rest);
-    };
+    const blip = failStatements(env.db.prisma, /"fetchFinishedAt" =/);
     let handled = 0;
     const connection = createRedis(env.config.REDIS_URL);
     const worker = createStageWorker({
@@ -43,9 +33,9 @@ describe("stage metrics", () => {
       await worker.close();
       await producer.close();
       connection.disconnect();
-      pool.query = query;
+      blip.restore();
     }
-    expect({ failedWrites, handled }).toEqual({ failedWrites: 1, handled: 2 });
+    expect({ failedWrites: blip.failed(), handled }).toEqual({ failedWrites: 1, handled: 2 });
     const metrics = await telemetry.collectMetrics();
     const durations = (metrics.get("transporter.stage.duration") ?? []).filter((p) => p.attributes.stage === "fetch");
     expect(durations.map((p) => (p.value as { count: number }).count)).toEqual([1]);

@@ -193,6 +193,17 @@ describe("deliverer service", () => {
     return { tenant, destination, task, run, data, encryptedKey };
   }
 
+  /** The notify handler over the test's SMTP server (which refuses mail to @reject.test). */
+  function notifyHandlerWithMailer() {
+    return createNotifyHandler({
+      config,
+      prisma,
+      keyring: keyringFromConfig(config),
+      logger: createLogger({ name: "t", level: "silent" }),
+      mailer: createMailer({ smtpUrl: config.SMTP_URL ?? "", from: config.SMTP_FROM }),
+    });
+  }
+
   async function finished(runId: string): Promise<Run> {
     return waitFor(`run ${runId} to finish`, async () => {
       const run = await prisma.run.findUniqueOrThrow({ where: { id: runId } });
@@ -314,13 +325,7 @@ describe("deliverer service", () => {
   it("raises an alert for the task when its notification cannot be delivered, without touching the run", async () => {
     const { tenant, run, task } = await setUp({ kind: "managed", notifications: { emails: ["nobody@reject.test"], on: "always" } });
     await prisma.run.update({ where: { id: run.id }, data: { status: "SUCCEEDED", finishedAt: new Date(), notificationDueAt: new Date() } });
-    const notify = createNotifyHandler({
-      config,
-      prisma,
-      keyring: keyringFromConfig(config),
-      logger: createLogger({ name: "t", level: "silent" }),
-      mailer: createMailer({ smtpUrl: config.SMTP_URL ?? "", from: config.SMTP_FROM }),
-    });
+    const notify = notifyHandlerWithMailer();
     const outcome = await notify({ runId: run.id, tenantId: tenant.id, trace: {}, outcome: "succeeded" });
     expect(outcome).toEqual({ webhook: "skipped", email: "failed" });
     const alert = await prisma.alert.findFirst({ where: { tenantId: tenant.id, dedupeKey: `notification.email:${task.id}`, resolvedAt: null } });
@@ -332,13 +337,7 @@ describe("deliverer service", () => {
     const { tenant, run, task } = await setUp({ kind: "managed", notifications: { emails: ["nobody@reject.test"], on: "always" } });
     await prisma.run.update({ where: { id: run.id }, data: { status: "SUCCEEDED", finishedAt: new Date(), notificationDueAt: new Date() } });
     await prisma.task.update({ where: { id: task.id }, data: { deletedAt: new Date(), enabled: false } });
-    const notify = createNotifyHandler({
-      config,
-      prisma,
-      keyring: keyringFromConfig(config),
-      logger: createLogger({ name: "t", level: "silent" }),
-      mailer: createMailer({ smtpUrl: config.SMTP_URL ?? "", from: config.SMTP_FROM }),
-    });
+    const notify = notifyHandlerWithMailer();
     expect(await notify({ runId: run.id, tenantId: tenant.id, trace: {}, outcome: "succeeded" })).toEqual({ webhook: "skipped", email: "failed" });
     expect(await prisma.alert.findMany({ where: { tenantId: tenant.id, taskId: task.id, resolvedAt: null } })).toEqual([]);
   });

@@ -9,8 +9,7 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { z } from "zod";
 import { testConfig } from "@transporter/config";
-import { poolOf } from "@transporter/db";
-import { createTestDatabase, type TestDatabase } from "@transporter/db/testing";
+import { createTestDatabase, failStatements, type TestDatabase } from "@transporter/db/testing";
 import { closeRedis, createRedis, createStageWorker, jobIdFor, JobProducer, testRedisPrefix, type Redis } from "@transporter/queue";
 import { FsStagingStore } from "@transporter/storage";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -61,17 +60,7 @@ describe("the destination a run delivers to", () => {
       },
     };
     // The database drops the first attempt's completion (a connection cut mid-statement).
-    const pool = poolOf(prisma) as unknown as { query: (...args: unknown[]) => Promise<unknown> };
-    const query = pool.query.bind(pool);
-    let dropped = 0;
-    pool.query = (q: unknown, ...rest: unknown[]) => {
-      const text = typeof q === "string" ? q : (q as { text?: string } | undefined)?.text;
-      if (dropped === 0 && text?.includes("status = 'SUCCEEDED'")) {
-        dropped += 1;
-        return Promise.reject(new Error("Connection terminated unexpectedly"));
-      }
-      return query(q, ...rest);
-    };
+    const blip = failStatements(prisma, /status = 'SUCCEEDED'/);
     const producer = new JobProducer(redis, prefix, { attempts: 3, backoffMs: 10 });
     const worker = createStageWorker({
       stage: "deliver", config, prisma, redis, producer, exclusive: true,
@@ -81,11 +70,11 @@ describe("the destination a run delivers to", () => {
       await producer.enqueue("deliver", { runId: run.id, tenantId: tenant.id, encryptedKey });
       await expect.poll(async () => (await producer.queue("deliver").getJob(jobIdFor("deliver", run.id)))?.getState(), { timeout: 20_000 }).toBe("completed");
     } finally {
-      pool.query = query;
+      blip.restore();
       await worker.close();
       await producer.close();
     }
-    expect(dropped).toBe(1);
+    expect(blip.failed()).toBe(1);
     expect(landed).toEqual(["one/report.csv.pgp", "one/report.csv.pgp"]);
     expect(await prisma.run.findUniqueOrThrow({ where: { id: run.id } })).toMatchObject({ status: "SUCCEEDED", destinationId: one.id, destinationPath: "one/report.csv.pgp" });
   }, 60_000);

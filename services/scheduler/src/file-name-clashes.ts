@@ -38,7 +38,9 @@ export async function checkFileNameClashes(options: { prisma: Db; logger?: Pick<
     const shape = fileNameShape(task);
     if (shape === null) continue;
     const key = `${task.destinationId}\n${shape}`;
-    groups.set(key, [...(groups.get(key) ?? []), task]);
+    const group = groups.get(key);
+    if (group) group.push(task);
+    else groups.set(key, [task]);
   }
   const open = new Set<string>();
   for (const group of groups.values()) {

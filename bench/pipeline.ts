@@ -30,6 +30,7 @@ import { Queue, Worker } from "bullmq";
 import { loadConfig, type Config } from "@transporter/config";
 import { createTestDatabase } from "@transporter/db/testing";
 import { createOperatorKey } from "@transporter/gateway";
+import { getReport } from "@transporter/reports";
 import { createRedis, defaultJobOptions, testRedisPrefix, type Redis } from "@transporter/queue";
 import { MESSAGING_INTERACTIONS_SOURCE, oauthHeader, type SourceCredentials } from "@transporter/sources";
 import { startSimulator } from "@transporter/simulator";
@@ -50,6 +51,9 @@ const SIMULATOR_IN_PROCESS = process.env.BENCH_SIMULATOR === "in-process";
 const PARTS = new Set((process.env.BENCH_PARTS ?? "bare,system").split(",").map((p) => p.trim()));
 
 const fmt = (n: number, digits = 1) => n.toFixed(digits);
+const REPORT_ID = "messaging-conversations";
+/** What the fetcher asks the platform for, for the bench task's report (its latest version). */
+const CONTENT = getReport(REPORT_ID).version.sourceContent;
 
 /** Ours: 2,000 runs through the real services in one process. */
 interface SystemResult {
@@ -89,7 +93,8 @@ async function platformCeiling(
   async function downloader(): Promise<void> {
     for (let w = nextWindow++; w < windows.length; w = nextWindow++) {
       const { start, end } = windows[w]!;
-      const body = JSON.stringify({ start: { from: start.getTime(), to: end.getTime() - 1 } });
+      // The parts the report reads, as the fetcher asks for them.
+      const body = JSON.stringify({ start: { from: start.getTime(), to: end.getTime() - 1 }, contentToRetrieve: CONTENT });
       for (let url: string | undefined = first; url; ) {
         const response: Response = await fetch(url, { method: "POST", headers: { authorization: oauthHeader("POST", url, credentials), "content-type": "application/json" }, body });
         const page = Buffer.from(await response.arrayBuffer());
@@ -133,7 +138,7 @@ async function benchSystem(baseEnv: Record<string, string>): Promise<SystemResul
     const tenant = await provisionTenant(call, operator.key, simulator, { name: "Pipeline bench", conversationsPerHour: PER_HOUR });
     const task = await call<{ id: string }>(tenant.adminKey, "POST", "/v1/tasks", {
       description: "Pipeline bench",
-      reportId: "messaging-conversations",
+      reportId: REPORT_ID,
       format: "csv",
       schedule: { frequency: "interval", everyMinutes: WINDOW_MINUTES, delayMinutes: 0 },
       sourceId: tenant.sourceId,

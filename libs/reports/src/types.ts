@@ -46,6 +46,12 @@ interface VersionBase<P> {
   notes: string;
   params: z.ZodType<P>;
   formats: readonly ReportFormat[];
+  /**
+   * The parts of each source record this version reads besides `info`, for APIs that serve
+   * records in parts (Messaging Interactions' `contentToRetrieve`): the fetcher asks for only
+   * these, which keeps pages a third smaller. Absent: whole records.
+   */
+  sourceContent?: readonly string[];
 }
 
 /** Flat rows ready for spreadsheets and BI tools: explicit columns, one mapper. */

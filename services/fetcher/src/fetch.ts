@@ -20,11 +20,11 @@ export function sourceCredentialsContext(tenantId: string, sourceId: string): st
   return `tenant:${tenantId}/source:${sourceId}`;
 }
 
-function reportSource(reportId: string, version: string | number): { api: SourceApi; version: number } {
+function reportSource(reportId: string, version: string | number): { api: SourceApi; version: number; content: readonly string[] | undefined } {
   try {
     const { definition, version: resolved } = getReport(reportId, version);
     if (!isSourceApi(definition.source)) throw new PermanentError("report_source_unknown", `report ${reportId} names an unknown source API "${String(definition.source)}"`);
-    return { api: definition.source, version: resolved.version };
+    return { api: definition.source, version: resolved.version, content: resolved.sourceContent };
   } catch (error) {
     if (error instanceof UnknownReportError) throw new PermanentError("report_unknown", error.message);
     throw error;
@@ -63,7 +63,7 @@ export function createFetchHandler(deps: FetchDeps) {
 
     // A retry fetches the report the run first fetched, even if the task's report changed since.
     const reportId = run.reportId ?? task.reportId;
-    const { api, version } = reportSource(reportId, run.reportVersion ?? task.reportVersion);
+    const { api, version, content } = reportSource(reportId, run.reportVersion ?? task.reportVersion);
     const window = { from: run.windowStart, to: run.windowEnd };
     const rawKey = stagingKey(tenant.id, run.id, "raw", "records.ndjson");
     span.setAttributes({ "transporter.source_api": api, "transporter.source_id": source.id });
@@ -72,7 +72,7 @@ export function createFetchHandler(deps: FetchDeps) {
     let records = 0;
     const started = Date.now();
     try {
-      const lines = ndjsonChunks(opened.fetch(api, window, { params: (task.params ?? {}) as Record<string, unknown>, asReceived: true }), () => void records++);
+      const lines = ndjsonChunks(opened.fetch(api, window, { params: (task.params ?? {}) as Record<string, unknown>, asReceived: true, ...(content ? { content } : {}) }), () => void records++);
       await deps.staging.put(rawKey, Readable.from(lines));
     } catch (error) {
       await deps.prisma.run.update({ where: { id: run.id }, data: { sourceCalls: opened.calls } }).catch(() => undefined);

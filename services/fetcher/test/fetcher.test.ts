@@ -11,6 +11,7 @@ import { createTestDatabase, type TestDatabase } from "@transporter/db/testing";
 import { createRedis, JobProducer, testRedisPrefix, type Redis } from "@transporter/queue";
 import { conversationsForWindow, engagementsForWindow, startSimulator, type Simulator } from "@transporter/simulator";
 import { createPlatform, createRateBudget, SOURCE_APIS, type SourceCredentials } from "@transporter/sources";
+import { getReport } from "@transporter/reports";
 import { createStagingStore, stagingKey } from "@transporter/storage";
 import { start, sourceCredentialsContext } from "../src/index.js";
 
@@ -117,9 +118,21 @@ describe("fetcher service", () => {
     expect(run.records).toBe(want.length);
     expect(run.sourceCalls).toBeGreaterThanOrEqual(Math.ceil(want.length / 100));
     expect(run.reportVersion).toEqual(expect.any(Number));
-    expect(await raw(run.id)).toBe(ndjson(want));
+    // Only the parts the report's version reads were asked for (campaign, consumers, … left out).
+    const content = getReport("messaging-conversations", run.reportVersion!).version.sourceContent!;
+    expect(content).not.toContain("campaign");
+    const parts = (r: Record<string, unknown>) => Object.fromEntries(Object.entries(r).filter(([k]) => k === "info" || content.includes(k)));
+    expect(await raw(run.id)).toBe(ndjson(want.map(parts)));
     const job = await waitFor("the transform job", async () => (await transformQueue.getJob(`${run.id}-transform`)) ?? undefined);
     expect(job.data).toMatchObject({ runId: run.id, tenantId, rawKey: stagingKey(tenantId, run.id, "raw", "records.ndjson") });
+  });
+
+  it("stages whole records for a report that carries them as they came", async () => {
+    const { accountId, task } = await setup({ reportId: "messaging-conversations-raw" });
+    const run = await runWindow(task.id, "2026-10-05T00:00:00Z", "2026-10-05T06:00:00Z");
+    const want = [...conversationsForWindow(accountId, new Date("2026-10-05T00:00:00Z"), new Date("2026-10-05T06:00:00Z"), SEED, { perHour: 30 })];
+    expect(want.length).toBeGreaterThan(100);
+    expect(await raw(run.id)).toBe(ndjson(want));
   });
 
   it("gives identical NDJSON for the same window fetched twice", async () => {

@@ -302,8 +302,7 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     const toR = Math.ceil(to / TEN_MINUTES) * TEN_MINUTES + 1;
     const sort = q.sort ?? "start:asc";
     if (sort !== "start:asc" && sort !== "start:desc") throw new HttpProblem(400, { error: "Bad Request", message: "unsupported sort" });
-    const content = Array.isArray(body.contentToRetrieve) ? (body.contentToRetrieve as string[]) : null;
-    return { offset, limit, fromR, toR, desc: sort === "start:desc", content };
+    return { offset, limit, fromR, toR, desc: sort === "start:desc", content: contentToRetrieve(body.contentToRetrieve) };
   }
 
   function page(
@@ -390,8 +389,10 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
         requireSource(request.query);
         const id = (request.body as { conversationId?: unknown } | null)?.conversationId;
         if (typeof id !== "string" || id.length === 0) throw new HttpProblem(400, { error: "Bad Request", message: "conversationId is required" });
+        const content = contentToRetrieve((request.body as { contentToRetrieve?: unknown } | null)?.contentToRetrieve);
         const ref = account.partial?.get(id);
-        const records = ref ? [buildConversation(request.params.accountId, seed, ref)] : [];
+        const whole = ref ? [buildConversation(request.params.accountId, seed, ref)] : [];
+        const records = content ? whole.map((r) => pick(r, ["info", ...content])) : whole;
         return json({ _metadata: { count: records.length }, conversationHistoryRecords: records });
       }),
   );
@@ -601,11 +602,23 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   };
 }
 
-function pick(record: Record<string, unknown>, keys: string[]): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const key of keys) {
-    const k = key === "sdes" ? "sdes" : key;
-    if (k in record) out[k] = record[k];
+/** The documented `contentToRetrieve` values ("partial retrieval"); `info` always comes. */
+const CONTENT_TYPES = new Set([
+  "campaign", "messageRecords", "agentParticipants", "agentParticipantsLeave", "agentParticipantsActive", "consumerParticipants",
+  "transfers", "interactions", "messageScores", "messageStatuses", "conversationSurveys", "coBrowseSessions", "summary", "sdes",
+  "unAuthSdes", "monitoring", "responseTime",
+]);
+
+/** The content types a Messaging Interactions body asks for (null: everything); 400 for an unknown one. */
+function contentToRetrieve(value: unknown): string[] | null {
+  if (value === undefined || value === null) return null;
+  if (!Array.isArray(value) || value.some((v) => typeof v !== "string" || !CONTENT_TYPES.has(v))) {
+    throw new HttpProblem(400, { error: "Bad Request", message: `contentToRetrieve must list content types among: ${[...CONTENT_TYPES].join(", ")}` });
   }
-  return out;
+  return value as string[];
+}
+
+/** The record with only `keys`, in the record's own order (as the platform serialises them). */
+function pick(record: Record<string, unknown>, keys: string[]): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(record).filter(([key]) => keys.includes(key)));
 }

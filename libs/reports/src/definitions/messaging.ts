@@ -276,6 +276,7 @@ export const messagingConversations: ReportDefinition = {
       notes: "First version.",
       params: conversationsParamsV1,
       formats: TABLE_FORMATS,
+      sourceContent: ["messageRecords", "agentParticipants", "conversationSurveys"],
       columns: conversationColumnsV1,
       map(record) {
         const c = readConversation(record);
@@ -288,6 +289,7 @@ export const messagingConversations: ReportDefinition = {
       notes: "Adds transferCount, summary and an optional transcript column.",
       params: conversationsParamsV2,
       formats: TABLE_FORMATS,
+      sourceContent: ["messageRecords", "agentParticipants", "conversationSurveys", "transfers", "summary"],
       columns: [
         ...conversationColumnsV1,
         column("transferCount", "integer", "Transfers during the conversation."),
@@ -330,6 +332,7 @@ export const messagingMessages: ReportDefinition = {
       notes: "First version.",
       params: messagesParams,
       formats: TABLE_FORMATS,
+      sourceContent: ["messageRecords", "agentParticipants"],
       columns: [
         column("conversationId", "string", "Conversation id."),
         column("messageId", "string", "Message id."),

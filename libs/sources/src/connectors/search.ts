@@ -28,6 +28,11 @@ interface SearchSpec {
    * (with `{accountId}`) and its body for the record's id.
    */
   fullRecord?: { path: string; body(id: string): Record<string, unknown> };
+  /**
+   * The body field that limits the parts of each record served (`FetchOptions.content`), for
+   * APIs that serve records in parts; others get whole records whatever is asked.
+   */
+  contentField?: string;
 }
 
 interface RawPage {
@@ -237,15 +242,20 @@ function searchConnector(spec: SearchSpec): Connector {
     return (asReceived ? receivedPage(raw) : null) ?? toPage(parseJsonText(raw.toString("utf8"), spec.api) as Record<string, unknown>);
   }
 
+  /** The body field asking for only `content` (besides `info`), where the API serves parts. */
+  function contentBody(content: readonly string[] | undefined): Record<string, unknown> {
+    return spec.contentField && content !== undefined ? { [spec.contentField]: [...content] } : {};
+  }
+
   /**
    * The whole record for one the search served partial, asked for by its id (the documented way
    * to its full data); a partial record stored as it came would silently lack messages.
    */
-  async function fullRecordOf(session: SourceSession, base: string, record: SourceRecord, asReceived: boolean): Promise<SourceRecord> {
+  async function fullRecordOf(session: SourceSession, base: string, record: SourceRecord, asReceived: boolean, content: readonly string[] | undefined): Promise<SourceRecord> {
     const { path, body } = spec.fullRecord!;
     const id = spec.idOf(record);
     const url = withFixedQuery(`${base}${path.replace("{accountId}", encodeURIComponent(session.accountId))}`);
-    const { raw } = await fetchRaw(session, url, body(id));
+    const { raw } = await fetchRaw(session, url, { ...body(id), ...contentBody(content) });
     const page = readPage(raw, asReceived);
     const full = page.records.find((candidate) => spec.idOf(candidate) === id);
     if (!full) throw new SourceError("malformed_response", `${SOURCE_API_LABELS[spec.api]} listed ${id} as partial but did not return it whole`, { api: spec.api, byteOffset: 0 });
@@ -274,7 +284,7 @@ function searchConnector(spec: SearchSpec): Connector {
       const base = await session.csds.baseUrl(session.accountId, spec.service);
       const pageSize = Math.min(spec.maxPageSize, options.pageSize ?? spec.maxPageSize);
       const maxRange = Math.min(spec.maxRangeMs, options.maxRangeMs ?? spec.maxRangeMs);
-      const extra = spec.bodyFromParams(options.params ?? {});
+      const extra = { ...spec.bodyFromParams(options.params ?? {}), ...contentBody(options.content) };
       for (const range of splitWindow(window, maxRange)) {
         // `to` is inclusive at the API: ask for [from, to - 1 ms] and keep [from, to).
         const body = { ...extra, start: { from: range.from, to: range.to - 1 } };
@@ -376,7 +386,7 @@ function searchConnector(spec: SearchSpec): Connector {
           } else {
             reader.clear();
           }
-          for (const record of fresh) yield spec.fullRecord && info(record).isPartial === true ? await fullRecordOf(session, base, record, options.asReceived === true) : record;
+          for (const record of fresh) yield spec.fullRecord && info(record).isPartial === true ? await fullRecordOf(session, base, record, options.asReceived === true, options.content) : record;
           if (!page.next) break;
         }
       }
@@ -414,9 +424,10 @@ export const messagingInteractions = searchConnector({
     if (idList(p.agentIds)) body.agentIds = p.agentIds;
     if (idList(p.agentGroupIds)) body.agentGroupIds = p.agentGroupIds;
     if (idList(p.status)) body.status = p.status;
-    if (idList(p.contentToRetrieve)) body.contentToRetrieve = p.contentToRetrieve;
     return body;
   },
+  // Documented "partial retrieval": `info` always, plus the listed content types.
+  contentField: "contentToRetrieve",
 });
 
 export const engagementHistory = searchConnector({

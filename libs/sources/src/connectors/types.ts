@@ -28,6 +28,11 @@ export interface FetchOptions {
   /** Records per page (never above the API's maximum). */
   pageSize?: number;
   /**
+   * The parts of each record to ask for besides `info` (the report's `sourceContent`), where
+   * the API serves records in parts (Messaging Interactions); other APIs ignore it. Absent: all.
+   */
+  content?: readonly string[];
+  /**
    * For callers that store records as received (the fetcher): each record may carry only what
    * windowing and de-duplication read (for the search APIs, its `info`) plus its exact JSON
    * (`rawJsonOf`), which saves parsing every record in full. Others get whole records.

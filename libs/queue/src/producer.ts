@@ -1,6 +1,7 @@
 import { Queue, type JobsOptions } from "bullmq";
 import { injectTraceContext } from "@transporter/telemetry";
 import type { Redis } from "ioredis";
+import { QuietWhenClosedConnection } from "./bullmq-connection.js";
 import { jobCatalog, jobIdFor, type JobInput, type QueueName } from "./catalog.js";
 import { bullmqTelemetry } from "./otel.js";
 
@@ -40,7 +41,11 @@ export class JobProducer {
   queue(name: QueueName): Queue {
     let queue = this.queues.get(name);
     if (!queue) {
-      queue = new Queue(name, { connection: this.connection, prefix: this.prefix, defaultJobOptions: defaultJobOptions(this.policy), telemetry: bullmqTelemetry() });
+      queue = new Queue(
+        name,
+        { connection: this.connection, prefix: this.prefix, defaultJobOptions: defaultJobOptions(this.policy), telemetry: bullmqTelemetry() },
+        QuietWhenClosedConnection,
+      );
       // A queue re-emits its connection's errors; unheard, BullMQ prints each one. The
       // connection's owner reports them (logConnectionOutages), and the commands they hold up
       // fail or wait on their own.

@@ -1,6 +1,7 @@
 import { UnrecoverableError, Worker, type Job, type Processor, type WorkerOptions } from "bullmq";
 import type { Redis } from "ioredis";
 import { foreignStagingKey, jobCatalog, type JobPayload, type QueueName } from "./catalog.js";
+import { QuietWhenClosedConnection } from "./bullmq-connection.js";
 import { closeWorker, type WorkerCloseOutcome } from "./close.js";
 import { bullmqTelemetry } from "./otel.js";
 
@@ -22,7 +23,7 @@ export class QueueWorker extends Worker {
   private closingGracefully: Promise<void> | undefined;
 
   constructor(name: string, processor: Processor, opts: WorkerOptions & { connection: Redis }) {
-    super(name, processor, opts);
+    super(name, processor, opts, QuietWhenClosedConnection);
     this.redis = opts.connection;
   }
 

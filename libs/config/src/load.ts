@@ -1,3 +1,4 @@
+import type { z } from "zod";
 import { envSchema, type Config } from "./schema.js";
 
 /** Thrown at start-up when the environment is incomplete or malformed; names every problem. */
@@ -15,6 +16,49 @@ export class ConfigError extends Error {
 const DEVELOPMENT_KEY_BYTES = Buffer.alloc(32, "transporter-development-only");
 const DEVELOPMENT_MASTER_KEY = { dev: DEVELOPMENT_KEY_BYTES.toString("base64") };
 
+/**
+ * Each variable parsed on its own, for the cross-field rules: they are checked even when some
+ * other variable is malformed, so one start-up names every problem.
+ */
+function parseEach(cleaned: Record<string, string | undefined>): Partial<Config> {
+  const values: Record<string, unknown> = {};
+  for (const [name, schema] of Object.entries(envSchema.shape)) {
+    const parsed = (schema as z.ZodType).safeParse(cleaned[name]);
+    if (parsed.success) values[name] = parsed.data;
+  }
+  return values as Partial<Config>;
+}
+
+/** Rules across variables; each is checked only when the variables it reads are valid. */
+function crossFieldProblems(config: Partial<Config>, given: Record<string, string | undefined>): string[] {
+  const problems: string[] = [];
+  if (config.NODE_ENV === "production" && !("SECRETS_MASTER_KEYS" in given)) {
+    problems.push("SECRETS_MASTER_KEYS: required in production (id:base64 32-byte key)");
+  }
+  if (config.NODE_ENV === "production") {
+    // Compared as bytes, so another id or base64 spelling of the public development key is refused too.
+    for (const [id, key] of Object.entries(config.SECRETS_MASTER_KEYS ?? {})) {
+      if (Buffer.from(key, "base64").equals(DEVELOPMENT_KEY_BYTES)) {
+        problems.push(`SECRETS_MASTER_KEYS: key "${id}" is the development key, which is public; generate a production key (openssl rand -base64 32)`);
+      }
+    }
+  }
+  if (!("SECRETS_MASTER_KEYS" in given) || config.SECRETS_MASTER_KEYS) {
+    const masterKeys = config.SECRETS_MASTER_KEYS ?? DEVELOPMENT_MASTER_KEY;
+    const activeKeyId = config.SECRETS_ACTIVE_KEY_ID ?? Object.keys(masterKeys)[0]!;
+    if (!(activeKeyId in masterKeys)) {
+      problems.push(`SECRETS_ACTIVE_KEY_ID: "${activeKeyId}" is not one of the ids in SECRETS_MASTER_KEYS`);
+    }
+  }
+  if (config.STAGING_DRIVER === "s3" && !config.STAGING_S3_BUCKET) {
+    problems.push("STAGING_S3_BUCKET: required when STAGING_DRIVER=s3");
+  }
+  if (config.MANAGED_DRIVER === "s3" && !config.MANAGED_S3_BUCKET) {
+    problems.push("MANAGED_S3_BUCKET: required when MANAGED_DRIVER=s3");
+  }
+  return problems;
+}
+
 /** Parse and check the environment; throws ConfigError listing every bad or missing variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   // Empty strings mean "unset", as they do in docker-compose and Kubernetes manifests.
@@ -29,31 +73,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         const shown = name in cleaned && !/SECRET|KEY|PASSWORD|URL/.test(name) ? ` (got "${cleaned[name]}")` : "";
         return `${name}: ${issue.message}${shown}`;
       });
-  if (!parsed.success) throw new ConfigError(problems);
+  problems.push(...crossFieldProblems(parsed.success ? parsed.data : parseEach(cleaned), cleaned));
+  if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
   const config = parsed.data;
-
-  if (config.NODE_ENV === "production" && !config.SECRETS_MASTER_KEYS) {
-    problems.push("SECRETS_MASTER_KEYS: required in production (id:base64 32-byte key)");
-  }
-  if (config.NODE_ENV === "production") {
-    // Compared as bytes, so another id or base64 spelling of the public development key is refused too.
-    for (const [id, key] of Object.entries(config.SECRETS_MASTER_KEYS ?? {})) {
-      if (Buffer.from(key, "base64").equals(DEVELOPMENT_KEY_BYTES)) {
-        problems.push(`SECRETS_MASTER_KEYS: key "${id}" is the development key, which is public; generate a production key (openssl rand -base64 32)`);
-      }
-    }
-  }
   const masterKeys = config.SECRETS_MASTER_KEYS ?? DEVELOPMENT_MASTER_KEY;
-  const activeKeyId = config.SECRETS_ACTIVE_KEY_ID ?? Object.keys(masterKeys)[0]!;
-  if (!(activeKeyId in masterKeys)) {
-    problems.push(`SECRETS_ACTIVE_KEY_ID: "${activeKeyId}" is not one of the ids in SECRETS_MASTER_KEYS`);
-  }
-  if (config.STAGING_DRIVER === "s3" && !config.STAGING_S3_BUCKET) {
-    problems.push("STAGING_S3_BUCKET: required when STAGING_DRIVER=s3");
-  }
-  if (config.MANAGED_DRIVER === "s3" && !config.MANAGED_S3_BUCKET) {
-    problems.push("MANAGED_S3_BUCKET: required when MANAGED_DRIVER=s3");
-  }
-  if (problems.length > 0) throw new ConfigError(problems);
-  return { ...config, SECRETS_MASTER_KEYS: masterKeys, SECRETS_ACTIVE_KEY_ID: activeKeyId };
+  return { ...config, SECRETS_MASTER_KEYS: masterKeys, SECRETS_ACTIVE_KEY_ID: config.SECRETS_ACTIVE_KEY_ID ?? Object.keys(masterKeys)[0]! };
 }

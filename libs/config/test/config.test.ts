@@ -53,6 +53,26 @@ describe("configuration", () => {
     expect(() => loadConfig({ SECRETS_MASTER_KEYS: `a:${key()}`, SECRETS_ACTIVE_KEY_ID: "b" })).toThrow(/SECRETS_ACTIVE_KEY_ID/);
   });
 
+  it("names malformed variables and broken cross-field rules together, not one start-up after the other", () => {
+    let error: unknown;
+    try {
+      loadConfig({ NODE_ENV: "production", GATEWAY_PORT: "abc", LOG_LEVEL: "loud", MANAGED_DRIVER: "s3" });
+    } catch (e) {
+      error = e;
+    }
+    const names = (error as ConfigError).problems.map((p) => p.split(":")[0]);
+    expect(names.sort()).toEqual(["GATEWAY_PORT", "LOG_LEVEL", "MANAGED_S3_BUCKET", "SECRETS_MASTER_KEYS"]);
+    // A rule is checked only when the variables it reads are valid: a malformed driver is named once.
+    const second = (() => {
+      try {
+        loadConfig({ STAGING_DRIVER: "ftp", SECRETS_MASTER_KEYS: "short" });
+      } catch (e) {
+        return (e as ConfigError).problems.filter((p) => !p.startsWith("SECRETS_MASTER_KEYS: entry"));
+      }
+    })();
+    expect(second?.map((p) => p.split(":")[0]).sort()).toEqual(["SECRETS_MASTER_KEYS", "STAGING_DRIVER"]);
+  });
+
   it("parses a rotating set of master keys and rejects short or malformed ones without echoing them", () => {
     const [a, b] = [key(), key()];
     const config = loadConfig({ NODE_ENV: "production", SECRETS_MASTER_KEYS: `old:${a}, new:${b}`, SECRETS_ACTIVE_KEY_ID: "new" });

@@ -7,7 +7,6 @@ import { hasZodFastifySchemaValidationErrors, isResponseSerializationError, json
 import type { TenantDb } from "@transporter/db";
 import { closeRedis, createRedis, logConnectionOutages, readyWithin } from "@transporter/queue";
 import { createLogger } from "@transporter/telemetry";
-import { writeAudit, type AuditEntry } from "./audit.js";
 import { authenticate, requireRole, TenantClients, type AuthContext } from "./auth.js";
 import type { GatewayDeps } from "./deps.js";
 import { badRequest, Problem, type FieldProblem } from "./problem.js";
@@ -27,7 +26,6 @@ declare module "fastify" {
   interface FastifyInstance {
     deps: GatewayDeps;
     requireRole: typeof requireRole;
-    audit(req: FastifyRequest, entry: AuditEntry): Promise<void>;
   }
 }
 
@@ -164,7 +162,6 @@ export async function buildApp(deps: GatewayDeps): Promise<GatewayApp> {
   app.setSerializerCompiler(serializerCompiler);
   app.decorate("deps", deps);
   app.decorate("requireRole", requireRole);
-  app.decorate("audit", (req: FastifyRequest, entry: AuditEntry) => writeAudit(deps.prisma, req, entry));
   app.decorateRequest("auth", null);
   app.decorateRequest("db", null as unknown as TenantDb);
   // Once close() has begun, it waits for every open connection. A keep-alive client's would stay

@@ -1,11 +1,17 @@
 import { z } from "zod";
 import { badRequest } from "./problem.js";
 
-/** `?limit=` (default 50, max 500) and `?cursor=` as API.md defines them. */
-export const pageQuery = z.object({
-  limit: z.coerce.number().int().min(1).max(500).default(50),
-  cursor: z.string().max(200).optional(),
-});
+/**
+ * `?limit=` (default 50, max 500) and `?cursor=` as API.md defines them. Strict, and so is every
+ * list's `.extend()` of it: a misspelt filter (`?taskid=`) is refused with 400 naming it, as a
+ * body's unknown field is, instead of being ignored and answering with the whole list.
+ */
+export const pageQuery = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(500).default(50),
+    cursor: z.string().max(200).optional(),
+  })
+  .strict();
 
 interface CursorPosition {
   createdAt: Date;

@@ -3,7 +3,7 @@ import { RUN_IN_PROGRESS, type Run, type Task, type TenantDb } from "@transporte
 import type { JobProducer } from "@transporter/queue";
 import { injectTraceContext } from "@transporter/telemetry";
 import { notFound, Problem } from "./problem.js";
-import { lockTask } from "./row-locks.js";
+import { lockTask, type Transaction } from "./row-locks.js";
 import { assertKeyUnexpired, lookBackOf, SCHEDULING_LAG_MINUTES } from "./task-rules.js";
 
 /** The longest window a run asked for through the API may cover (a given window or a retry). */
@@ -71,9 +71,9 @@ export async function requestRun(
   window: { start: Date; end: Date },
   trigger: "manual" | "retry",
   now: Date,
-  options: { retryOfId?: string; log?: RequestLog } = {},
+  options: { retryOfId?: string; log?: RequestLog; audit?: (tx: Transaction, run: Run) => Promise<void> } = {},
 ): Promise<Run> {
-  const { retryOfId, log } = options;
+  const { retryOfId, log, audit } = options;
   assertWithinLookBack(task, window, trigger, now);
   await assertRunnable(db, task, now);
   const carrier = injectTraceContext();
@@ -93,12 +93,15 @@ export async function requestRun(
     if (underWay) {
       throw new Problem(409, "Conflict", `run ${underWay.id} of this window is under way (${underWay.status}); wait for it to finish`, { runId: underWay.id });
     }
-    return tx.run.create({
+    const created = await tx.run.create({
       data: {
         taskId: task.id, windowStart: window.start, windowEnd: window.end, scheduledFor: now, trigger,
         retryOfId: retryOfId ?? null, traceparent: carrier.traceparent ?? null,
       } as never,
     });
+    // The request's audit event in the same transaction: no run asked for without its event.
+    await audit?.(tx, created);
+    return created;
   });
   trace.getActiveSpan()?.setAttributes({ "transporter.run_id": run.id, "transporter.task_id": task.id, "transporter.tenant_id": task.tenantId, "transporter.report": task.reportId });
   const enqueued = queues.enqueue("fetch", { runId: run.id, tenantId: run.tenantId, trace: carrier }).then(() => db.run.update({ where: { id: run.id }, data: { enqueuedAt: new Date() } }));

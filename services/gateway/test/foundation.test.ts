@@ -218,6 +218,34 @@ describe("gateway foundation: tenants, keys, roles, errors", () => {
     expect((await gw.call(gw.operatorKey, "GET", `/v1/tenants?cursor=${forged[1]}`)).status).toBe(400);
   });
 
+  it("refuses a query parameter a list does not take with 400 naming it, and takes every one the API documents", async () => {
+    const { adminKey } = await gw.createTenant();
+    const id = "4f1c2a3e-0000-4000-8000-000000000000";
+    // Misspelt filters: ignored, each would answer with the whole list.
+    const unknown = [
+      `/v1/runs?taskid=${id}`, "/v1/tasks?Enabled=false", "/v1/alerts?status=open", "/v1/audit-events?target=x", "/v1/api-keys?role=admin",
+      "/v1/sources?name=x", "/v1/destinations?type=s3", "/v1/encryption-keys?active=true", "/v1/reports?categories=admin", "/v1/reports/messaging-conversations?v=1",
+    ];
+    for (const url of unknown) {
+      const res = await gw.call(adminKey, "GET", url);
+      const param = url.split("?")[1]!.split("=")[0]!;
+      expect(res.status, url).toBe(400);
+      expect(res.headers["content-type"]).toContain("application/problem+json");
+      expect(JSON.stringify(res.body.errors), url).toContain(param);
+    }
+    expect((await gw.call(gw.operatorKey, "GET", "/v1/tenants?accountId=1")).status).toBe(400);
+
+    // What API.md documents and this repository's clients send.
+    const documented = [
+      `/v1/runs?taskId=${id}&status=FAILED&from=2026-11-01T00:00:00Z&to=2026-11-10T00:00:00Z&limit=500`, `/v1/tasks?enabled=true&reportId=messaging-conversations&destinationId=${id}&limit=2`,
+      "/v1/alerts?state=open&kind=run.failed&limit=1", `/v1/audit-events?action=task.create&targetType=task&targetId=${id}`, "/v1/api-keys?limit=4",
+      "/v1/sources?limit=1", "/v1/destinations?kind=s3&limit=500", "/v1/encryption-keys?limit=2", "/v1/reports?category=admin&kind=wfm-raw&limit=50",
+      "/v1/reports/messaging-conversations?version=1",
+    ];
+    for (const url of documented) expect((await gw.call(adminKey, "GET", url)).status, url).toBe(200);
+    expect((await gw.call(gw.operatorKey, "GET", "/v1/tenants?limit=1")).status).toBe(200);
+  });
+
   it("pages alerts newest first by when they were first seen: an alert that repeats while a client pages is not skipped", async () => {
     const { tenant, adminKey } = await gw.createTenant();
     for (const key of ["one", "two", "three"]) {

@@ -107,3 +107,14 @@ export async function readyTenant(gw: TestGateway, options: { timezone?: string;
   });
   return { tenant, adminKey, source, destination, body };
 }
+
+/**
+ * Makes every insert into (or update of) `table` for which the SQL condition `when` holds fail
+ * until `undo()` is called, as a database fault would. A trigger, not `failStatements`: it also
+ * fails the statement inside a transaction, so what a failed write leaves behind can be checked.
+ */
+export async function failWrites(gw: TestGateway, table: "AuditEvent" | "Alert" | "Task", when = "TRUE"): Promise<() => Promise<unknown>> {
+  await gw.prisma.$executeRawUnsafe(`CREATE OR REPLACE FUNCTION test_fail_write() RETURNS trigger AS $$ BEGIN IF ${when} THEN RAISE EXCEPTION 'test: write refused'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql`);
+  await gw.prisma.$executeRawUnsafe(`CREATE TRIGGER test_fail_write BEFORE INSERT OR UPDATE ON "${table}" FOR EACH ROW EXECUTE FUNCTION test_fail_write()`);
+  return async () => gw.prisma.$executeRawUnsafe(`DROP TRIGGER test_fail_write ON "${table}"`);
+}

@@ -3,7 +3,7 @@
  * back can be sent again, and changes at once each do what they say once, audited in order.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { readyTenant, setupGateway, type TestGateway } from "./helpers.js";
+import { failWrites, readyTenant, setupGateway, type TestGateway } from "./helpers.js";
 
 describe("task writes", () => {
   let gw: TestGateway;
@@ -75,19 +75,42 @@ describe("task writes", () => {
   it("a change whose audit event cannot be written is not made (no task created twice by a retry)", async () => {
     const t = await readyTenant(gw);
     const task = (await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ description: "kept" }))).body;
-    // Every audit insert fails until the trigger is dropped, as a database fault would.
-    await gw.prisma.$executeRawUnsafe(`CREATE OR REPLACE FUNCTION test_fail_audit() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'test: audit refused'; END $$ LANGUAGE plpgsql`);
-    await gw.prisma.$executeRawUnsafe(`CREATE TRIGGER test_fail_audit BEFORE INSERT ON "AuditEvent" FOR EACH ROW EXECUTE FUNCTION test_fail_audit()`);
+    const undo = await failWrites(gw, "AuditEvent");
     try {
       expect((await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ description: "not kept" }))).status).toBe(500);
       expect((await gw.call(t.adminKey, "PATCH", `/v1/tasks/${task.id}`, { description: "renamed" })).status).toBe(500);
       expect((await gw.call(t.adminKey, "DELETE", `/v1/tasks/${task.id}`)).status).toBe(500);
-      expect((await gw.call(t.adminKey, "POST", "/v1/tasks/bulk", { action: "disable", ids: [task.id] })).status).toBe(500);
+      // A bulk action answers per id: this one failed on our side.
+      const bulk = await gw.call(t.adminKey, "POST", "/v1/tasks/bulk", { action: "disable", ids: [task.id] });
+      expect(bulk.body.results).toEqual([{ id: task.id, ok: false, status: 500, error: expect.stringMatching(/our side/) }]);
     } finally {
-      await gw.prisma.$executeRawUnsafe(`DROP TRIGGER test_fail_audit ON "AuditEvent"`);
+      await undo();
     }
     const tasks = await gw.prisma.task.findMany({ where: { tenantId: t.tenant.id } });
     expect(tasks.map((x) => ({ description: x.description, deleted: x.deletedAt !== null, enabled: x.enabled }))).toEqual([{ description: "kept", deleted: false, enabled: true }]);
+  });
+
+  it("a bulk action failing on one id for a reason of ours answers 500 for that id and still does the others", async () => {
+    const t = await readyTenant(gw);
+    const create = async (description: string) => (await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ description }))).body.id as string;
+    const [a, b, c] = [await create("a"), await create("b"), await create("c")];
+    // The second task's write fails, as a database blip would; the first is done by then.
+    const undo = await failWrites(gw, "Task", `NEW.id = '${b}'`);
+    let res;
+    try {
+      res = await gw.call(t.adminKey, "POST", "/v1/tasks/bulk", { action: "disable", ids: [a, b, c] });
+    } finally {
+      await undo();
+    }
+    expect(res.status, JSON.stringify(res.body)).toBe(200);
+    expect(res.body.results).toEqual([
+      { id: a, ok: true, status: 200 },
+      { id: b, ok: false, status: 500, error: expect.stringMatching(/our side/) },
+      { id: c, ok: true, status: 200 },
+    ]);
+    const enabled = await gw.prisma.task.findMany({ where: { id: { in: [a, b, c] } }, select: { id: true, enabled: true } });
+    expect(Object.fromEntries(enabled.map((x) => [x.id, x.enabled]))).toEqual({ [a]: false, [b]: true, [c]: false });
+    expect(gw.logs.some((line) => line.includes("bulk task action failed") && line.includes(b))).toBe(true);
   });
 
   it("bulk actions are audited under the task's id as stored, however the caller spelled it", async () => {

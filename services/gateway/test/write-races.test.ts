@@ -1,60 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { z } from "zod";
 import { keyringFromConfig, unsealJson } from "@transporter/crypto";
-import type { Platform, SourceCredentials, VerifyResult } from "@transporter/sources";
-import type { AnyDestinationAdapter, DestinationRegistry } from "@transporter/storage";
-import { setupGateway, type TestGateway } from "./helpers.js";
-
-/** A verification that can be held open: `hold()` arms the next call; `entered` resolves once it started. */
-function gate() {
-  let armed: { entered: () => void; wait: Promise<void> } | null = null;
-  return {
-    hold() {
-      let release!: () => void;
-      let entered!: () => void;
-      const wait = new Promise<void>((resolve) => (release = resolve));
-      const started = new Promise<void>((resolve) => (entered = resolve));
-      armed = { entered, wait };
-      return { release, started };
-    },
-    /** Called by the fake at the start of a verification. */
-    async pass() {
-      const held = armed;
-      armed = null;
-      if (held) {
-        held.entered();
-        await held.wait;
-      }
-    },
-  };
-}
-
-const destinationGate = gate();
-const sourceGate = gate();
-
-/** An SFTP-like destination kind whose verification always succeeds (once let through). */
-const fakeAdapter = {
-  kind: "sftp",
-  configSchema: z.object({ host: z.string(), port: z.number().optional(), folder: z.string().optional() }),
-  credentialsSchema: z.object({ password: z.string() }),
-  async verify() {
-    await destinationGate.pass();
-    return { ok: true as const, details: "fake: probe written and removed" };
-  },
-  async deliver() {
-    throw new Error("not used");
-  },
-} as unknown as AnyDestinationAdapter;
-const registry: DestinationRegistry = { adapterFor: () => fakeAdapter };
-
-const platform = {
-  async verifySource(_credentials: SourceCredentials, accountId: string): Promise<VerifyResult> {
-    await sourceGate.pass();
-    return { verified: true, accountId, allowed: ["messaging-interactions"], apis: { "messaging-interactions": { ok: true } }, sourceCalls: 1 } as VerifyResult;
-  },
-} as unknown as Platform;
-
-const credentialsOf = (n: number): SourceCredentials => ({ consumerKey: `ck${n}`, consumerSecret: `cs${n}`, token: `tk${n}`, tokenSecret: `ts${n}` });
+import { credentialsOf, destinationGate, fakeDestinations, fakePlatform, sourceGate } from "./fakes.js";
+import { failWrites, setupGateway, type TestGateway } from "./helpers.js";
 
 describe("writes racing other writes", () => {
   let gw: TestGateway;
@@ -62,7 +9,7 @@ describe("writes racing other writes", () => {
   let tenantId: string;
 
   beforeAll(async () => {
-    gw = await setupGateway({ deps: { destinations: registry, sourcePlatform: platform } });
+    gw = await setupGateway({ deps: { destinations: fakeDestinations, sourcePlatform: fakePlatform } });
     ({ adminKey, tenant: { id: tenantId } } = await gw.createTenant());
   }, 120_000);
 
@@ -203,18 +150,11 @@ describe("generating an encryption key when a write after it fails", () => {
     await gw?.close();
   });
 
-  /** Makes every insert into (or update of) `table` fail until `undo()` is called. */
-  async function failWrites(table: "AuditEvent" | "Alert", when = "TRUE") {
-    await gw.prisma.$executeRawUnsafe(`CREATE OR REPLACE FUNCTION test_fail_write() RETURNS trigger AS $$ BEGIN IF ${when} THEN RAISE EXCEPTION 'test: write refused'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql`);
-    await gw.prisma.$executeRawUnsafe(`CREATE TRIGGER test_fail_write BEFORE INSERT OR UPDATE ON "${table}" FOR EACH ROW EXECUTE FUNCTION test_fail_write()`);
-    return async () => gw.prisma.$executeRawUnsafe(`DROP TRIGGER test_fail_write ON "${table}"`);
-  }
-
   const passphrase = "correct horse battery staple 42";
 
   it("stores no key when its audit event cannot be written; a retry makes the one active key", async () => {
     const { tenant, adminKey } = await gw.createTenant();
-    const undo = await failWrites("AuditEvent", "NEW.action = 'encryption_key.generate'");
+    const undo = await failWrites(gw, "AuditEvent", "NEW.action = 'encryption_key.generate'");
     let failed;
     try {
       failed = await gw.call(adminKey, "POST", "/v1/encryption-keys/generate", { passphrase, algorithm: "curve25519" });
@@ -238,7 +178,7 @@ describe("generating an encryption key when a write after it fails", () => {
 
   it("still hands over the private key when the alerts cannot be refreshed after the commit", async () => {
     const { tenant, adminKey } = await gw.createTenant();
-    const undo = await failWrites("Alert");
+    const undo = await failWrites(gw, "Alert");
     let res;
     try {
       res = await gw.call(adminKey, "POST", "/v1/encryption-keys/generate", { passphrase, algorithm: "curve25519" });

@@ -33,10 +33,11 @@ export default async function accountRoutes(app: GatewayApp) {
       // zone is read under the lock too: two changes at once then apply one after the other.
       await withTenantLocked(req.db, tenantId, async (tx) => {
         const { timezone: previous } = await tx.tenant.findFirstOrThrow({ select: { timezone: true } });
+        // The zone it already has: nothing changes, and nothing is audited.
+        if (previous === req.body.timezone) return;
         await tx.tenant.updateMany({ data: { timezone: req.body.timezone } });
         // Audited in the same transaction: the events are in the order the changes were made.
         await writeAudit(tx, req, { action: "account.update", targetType: "tenant", targetId: tenantId, before: { timezone: previous }, after: { timezone: req.body.timezone } });
-        if (previous === req.body.timezone) return;
         // Schedules are in the account's zone: every task's next run moves with it, continuing
         // from where its recorded windows end so the first window in the new zone touches them.
         const now = app.deps.now?.() ?? new Date();

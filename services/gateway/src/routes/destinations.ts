@@ -1,8 +1,9 @@
 import { randomUUID } from "node:crypto";
+import { isDeepStrictEqual } from "node:util";
 import { z } from "zod";
 import { sealJson, unsealJson } from "@transporter/crypto";
 import { raiseAlert, resolveAlert } from "@transporter/db";
-import type { Destination, Prisma, TenantDb } from "@transporter/db";
+import type { Destination, Prisma } from "@transporter/db";
 import { BlockedEndpointError, createDestinationRegistry, createManagedStore, DESTINATION_KINDS } from "@transporter/storage";
 import type { AnyDestinationAdapter, DestinationError, DestinationKind, DestinationRegistry, StagingStore } from "@transporter/storage";
 import type { GatewayApp } from "../app.js";
@@ -91,21 +92,32 @@ function parseWith(schema: z.ZodType, value: unknown, field: "config" | "credent
 }
 
 /**
- * Writes a change made from `read` only if the row still has the settings read (same config and
- * credentials, not deleted). Verification is a network round trip: a change merged into a read
- * that another request changed meanwhile would undo that change, e.g. move a destination back to
- * its old host while keeping the credentials just given for the new one, or put credentials back
- * on a deleted row. The settings, not `updatedAt`: the deliverer records a failed delivery's
- * error on the row, and a destination being fixed is the one failing.
+ * The destination as it is under its row lock in `tx`, or 404 when it was deleted meanwhile: what
+ * a change's audit event records as "before". FOR NO KEY UPDATE, as withTenantLocked explains:
+ * tasks and runs referencing the row can still be inserted.
  */
-async function writeIfUnchanged(db: TenantDb | Transaction, read: Destination, data: Prisma.DestinationUpdateManyMutationInput): Promise<Destination> {
-  const [updated] = await db.destination.updateManyAndReturn({
-    where: { id: read.id, deletedAt: null, config: { equals: read.config as Prisma.InputJsonValue }, sealedCredentials: read.sealedCredentials },
-    data,
-  });
-  if (updated) return updated;
-  if (!(await db.destination.findUnique({ where: { id: read.id, deletedAt: null }, select: { id: true } }))) throw notFound("destination");
-  throw conflict("the destination changed meanwhile; read it again and retry");
+async function lockLiveDestination(tx: Transaction, read: Destination): Promise<Destination> {
+  await tx.$queryRaw`SELECT id FROM "Destination" WHERE id = ${read.id}::uuid AND "tenantId" = ${read.tenantId}::uuid FOR NO KEY UPDATE`;
+  const locked = await tx.destination.findUnique({ where: { id: read.id, deletedAt: null } });
+  if (!locked) throw notFound("destination");
+  return locked;
+}
+
+/**
+ * Writes a change made from `read` only if the row still has what was read (same name, config
+ * and credentials, not deleted), under the row's lock, and returns the row as it was just before
+ * (the audit event's "before") and after. Verification is a network round trip: a change merged
+ * into a read that another request changed meanwhile would undo that change, e.g. move a
+ * destination back to its old host while keeping the credentials just given for the new one, put
+ * credentials back on a deleted row, or audit a rename made meanwhile as never having happened.
+ * Not `updatedAt`: the deliverer records a failed delivery's error on the row, and a destination
+ * being fixed is the one failing.
+ */
+async function writeIfUnchanged(tx: Transaction, read: Destination, data: Prisma.DestinationUpdateManyMutationInput): Promise<{ before: Destination; after: Destination }> {
+  const before = await lockLiveDestination(tx, read);
+  const unchanged = before.name === read.name && before.sealedCredentials === read.sealedCredentials && isDeepStrictEqual(before.config, read.config);
+  if (!unchanged) throw conflict("the destination changed meanwhile; read it again and retry");
+  return { before, after: await tx.destination.update({ where: { id: read.id }, data }) };
 }
 
 function unverifiable(error: DestinationError): Problem {
@@ -153,19 +165,23 @@ export default async function destinationRoutes(app: GatewayApp) {
       // The id is chosen first: it is part of the credentials' sealing context.
       const id = randomUUID();
       const hasSecrets = req.body.credentials !== undefined && req.body.credentials !== null && Object.keys(req.body.credentials).length > 0;
-      const destination = await req.db.destination.create({
-        data: {
-          id,
-          name: req.body.name,
-          kind: req.body.kind,
-          config: { ...(config as object), ...(result.configUpdates ?? {}) } as Prisma.InputJsonValue,
-          sealedCredentials: hasSecrets ? sealJson(credentials, keyring, credentialsContext(tenantId, id)) : null,
-          verifiedAt: new Date(),
-          lastError: null,
-        } as Prisma.DestinationUncheckedCreateInput,
+      // With its audit event in one transaction (the verification above stays outside it).
+      const destination = await req.db.$transaction(async (tx) => {
+        const created = await tx.destination.create({
+          data: {
+            id,
+            name: req.body.name,
+            kind: req.body.kind,
+            config: { ...(config as object), ...(result.configUpdates ?? {}) } as Prisma.InputJsonValue,
+            sealedCredentials: hasSecrets ? sealJson(credentials, keyring, credentialsContext(tenantId, id)) : null,
+            verifiedAt: new Date(),
+            lastError: null,
+          } as Prisma.DestinationUncheckedCreateInput,
+        });
+        await writeAudit(tx, req, { action: "destination.create", targetType: "destination", targetId: id, after: toDestinationView(created) });
+        return created;
       });
       const view = toDestinationView(destination);
-      await app.audit(req, { action: "destination.create", targetType: "destination", targetId: id, after: view });
       return reply.status(201).send({ ...view, verification: { ok: true, details: result.details } });
     },
   );
@@ -243,8 +259,9 @@ export default async function destinationRoutes(app: GatewayApp) {
       }
       // The change and its audit event together: neither without the other.
       const view = await req.db.$transaction(async (tx) => {
-        const after = toDestinationView(await writeIfUnchanged(tx, destination, data));
-        await writeAudit(tx, req, { action: "destination.update", targetType: "destination", targetId: destination.id, before, after });
+        const change = await writeIfUnchanged(tx, destination, data);
+        const after = toDestinationView(change.after);
+        await writeAudit(tx, req, { action: "destination.update", targetType: "destination", targetId: destination.id, before: toDestinationView(change.before), after });
         return after;
       });
       if (result?.ok) await resolveAlert(app.deps.prisma, destination.tenantId, `destination.verification:${destination.id}`);
@@ -265,12 +282,13 @@ export default async function destinationRoutes(app: GatewayApp) {
       }
       // Soft delete: run history (and disabled tasks, which cannot be enabled again while it is
       // gone) still reference the row; the credentials are wiped now.
-      // Of deletes at once, the first deletes (and is audited); the others find it gone.
-      const { count } = await tx.destination.updateMany({ where: { id: destination.id, deletedAt: null }, data: { deletedAt: new Date(), sealedCredentials: null } });
-      if (count === 0) throw notFound("destination");
+      // Of deletes at once, the first deletes (and is audited, with the row as it was under the
+      // lock); the others find it gone.
+      const before = await lockLiveDestination(tx, destination);
+      await tx.destination.update({ where: { id: destination.id }, data: { deletedAt: new Date(), sealedCredentials: null } });
+      await writeAudit(tx, req, { action: "destination.delete", targetType: "destination", targetId: destination.id, before: toDestinationView(before) });
     });
     await resolveAlert(app.deps.prisma, destination.tenantId, `destination.verification:${destination.id}`);
-    await app.audit(req, { action: "destination.delete", targetType: "destination", targetId: destination.id, before: toDestinationView(destination) });
     return reply.status(204).send();
   });
 
@@ -285,21 +303,26 @@ export default async function destinationRoutes(app: GatewayApp) {
       const credentials = parseWith(adapter.credentialsSchema, openCredentials(destination), "credentials");
       const result = await adapter.verify(config, credentials);
       const dedupeKey = `destination.verification:${destination.id}`;
+      // Only onto the settings verified: a PATCH meanwhile (another host, new credentials) is not undone.
+      // Verification may change the settings (a first host-key pin, whether rename works): audited,
+      // in the same transaction as the write.
+      const record = (data: Prisma.DestinationUpdateManyMutationInput) =>
+        req.db.$transaction(async (tx) => {
+          const { before, after } = await writeIfUnchanged(tx, destination, data);
+          await writeAudit(tx, req, { action: "destination.verify", targetType: "destination", targetId: destination.id, before: toDestinationView(before), after: toDestinationView(after) });
+          return after;
+        });
       if (result.ok) {
-        // Only onto the settings verified: a PATCH meanwhile (another host, new credentials) is not undone.
-        const updated = await writeIfUnchanged(req.db, destination, {
+        const updated = await record({
           verifiedAt: new Date(),
           lastError: null,
           // Learn what was not known yet (a first pin, whether rename works); never replace a pinned key here.
           config: { ...(result.configUpdates ?? {}), ...((destination.config ?? {}) as object), ...renameUpdate(result.configUpdates) } as Prisma.InputJsonValue,
         });
         await resolveAlert(app.deps.prisma, destination.tenantId, dedupeKey);
-        // Verification may change the settings (a first host-key pin, whether rename works): audited.
-        await app.audit(req, { action: "destination.verify", targetType: "destination", targetId: destination.id, before: toDestinationView(destination), after: toDestinationView(updated) });
         return { ok: true, details: result.details, destination: toDestinationView(updated) };
       }
-      const updated = await writeIfUnchanged(req.db, destination, { lastError: result.error.message });
-      await app.audit(req, { action: "destination.verify", targetType: "destination", targetId: destination.id, before: toDestinationView(destination), after: toDestinationView(updated) });
+      const updated = await record({ lastError: result.error.message });
       await raiseAlert(app.deps.prisma, {
         tenantId: destination.tenantId,
         kind: "destination.verification",

@@ -10,6 +10,7 @@ import {
   type CatalogueEntry,
 } from "@transporter/reports";
 import type { GatewayApp } from "../app.js";
+import { pageQuery } from "../pagination.js";
 import { badRequest, notFound } from "../problem.js";
 
 const columnView = z.object({
@@ -86,7 +87,8 @@ export default async function reportRoutes(app: GatewayApp) {
     {
       schema: {
         tags: ["reports"],
-        querystring: z.object({ category: z.enum(REPORT_CATEGORIES).optional(), kind: z.enum(REPORT_KINDS).optional() }),
+        // The whole catalogue is one page: `limit` and `cursor`, which every list takes, change nothing.
+        querystring: pageQuery.extend({ category: z.enum(REPORT_CATEGORIES).optional(), kind: z.enum(REPORT_KINDS).optional() }),
         response: { 200: z.object({ items: z.array(reportSummary), nextCursor: z.null() }) },
       },
     },
@@ -105,7 +107,7 @@ export default async function reportRoutes(app: GatewayApp) {
       schema: {
         tags: ["reports"],
         params: z.object({ id: z.string().min(1).max(100) }),
-        querystring: z.object({ version: z.union([z.literal("latest"), z.coerce.number().int().positive()]).default("latest") }),
+        querystring: z.object({ version: z.union([z.literal("latest"), z.coerce.number().int().positive()]).default("latest") }).strict(),
         response: { 200: reportDetail },
       },
     },

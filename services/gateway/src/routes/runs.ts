@@ -3,6 +3,7 @@ import { z } from "zod";
 import { decryptStream, DecryptionError } from "@transporter/crypto";
 import { openManagedFile } from "@transporter/storage";
 import type { GatewayApp } from "../app.js";
+import { writeAudit } from "../audit.js";
 import { afterCursor, instantField, newestFirst, pageQuery, pageSchema, toPage } from "../pagination.js";
 import { badRequest, notFound, Problem } from "../problem.js";
 import { MAX_REQUESTED_WINDOW_MS, requestRun } from "../run-requests.js";
@@ -71,8 +72,11 @@ export default async function runRoutes(app: GatewayApp) {
         `this run covers ${days} days (${original.windowStart.toISOString()} to ${original.windowEnd.toISOString()}) and a run may cover at most 31; ask for the windows you need with POST /v1/tasks/${original.taskId}/runs`,
       );
     }
-    const run = await requestRun(req.db, app.deps.queues, original.task, { start: original.windowStart, end: original.windowEnd }, "retry", now(), { retryOfId: original.id, log: req.log });
-    await app.audit(req, { action: "run.retry", targetType: "run", targetId: run.id, after: { retryOf: original.id } });
+    const run = await requestRun(req.db, app.deps.queues, original.task, { start: original.windowStart, end: original.windowEnd }, "retry", now(), {
+      retryOfId: original.id,
+      log: req.log,
+      audit: (tx, retry) => writeAudit(tx, req, { action: "run.retry", targetType: "run", targetId: retry.id, after: { retryOf: original.id } }),
+    });
     return reply.status(202).send(toRunView({ ...run, task: original.task }));
   });
 

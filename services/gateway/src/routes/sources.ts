@@ -91,7 +91,7 @@ export function sourceCredentialsContext(tenantId: string, sourceId: string): st
  * deleted). Verification is a network round trip: a change based on a read that another request
  * changed meanwhile would undo that change, e.g. put a key back on a source deleted (and wiped) meanwhile.
  */
-async function writeIfUnchanged(db: TenantDb | Transaction, read: Source, data: Prisma.SourceUpdateManyMutationInput): Promise<Source> {
+async function writeIfUnchanged(db: Transaction, read: Source, data: Prisma.SourceUpdateManyMutationInput): Promise<Source> {
   const [updated] = await db.source.updateManyAndReturn({
     where: { id: read.id, deletedAt: null, updatedAt: read.updatedAt },
     // Always a new version, even within the millisecond of the one read.
@@ -178,20 +178,24 @@ export default async function sourceRoutes(app: GatewayApp) {
 
       // The id is chosen first: it is part of the credentials' sealing context.
       const id = randomUUID();
-      const source = await req.db.source.create({
-        data: {
-          id,
-          name: req.body.name,
-          kind: "liveperson",
-          accountId,
-          sealedCredentials: sealJson(req.body.credentials, keyring, sourceCredentialsContext(tenantId, id)),
-          permissions: result.allowed as Prisma.InputJsonValue,
-          verifiedAt: new Date(),
-          lastError: null,
-        } as Prisma.SourceUncheckedCreateInput,
+      // With its audit event in one transaction (the verification above stays outside it).
+      const source = await req.db.$transaction(async (tx) => {
+        const created = await tx.source.create({
+          data: {
+            id,
+            name: req.body.name,
+            kind: "liveperson",
+            accountId,
+            sealedCredentials: sealJson(req.body.credentials, keyring, sourceCredentialsContext(tenantId, id)),
+            permissions: result.allowed as Prisma.InputJsonValue,
+            verifiedAt: new Date(),
+            lastError: null,
+          } as Prisma.SourceUncheckedCreateInput,
+        });
+        await writeAudit(tx, req, { action: "source.create", targetType: "source", targetId: id, after: toSourceView(created) });
+        return created;
       });
       const view = toSourceView(source);
-      await app.audit(req, { action: "source.create", targetType: "source", targetId: id, after: view });
       await refreshSetupAlerts(app.deps.prisma, tenantId);
       return reply.status(201).send({ ...view, verification: verificationView(result, []) });
     },
@@ -256,12 +260,15 @@ export default async function sourceRoutes(app: GatewayApp) {
         throw conflict(`${live.length} task(s) read from this source (${names}); delete them or point them at another source first`);
       }
       // Soft delete: the run history of deleted tasks still references the row; the key is wiped now.
-      // Of deletes at once, the first deletes (and is audited); the others find it gone.
-      const { count } = await tx.source.updateMany({ where: { id: source.id, deletedAt: null }, data: { deletedAt: new Date(), sealedCredentials: "", permissions: Prisma.DbNull } });
-      if (count === 0) throw notFound("source");
+      // Of deletes at once, the first deletes (and is audited, with the row as it was under its
+      // lock: a change may have gone first); the others find it gone.
+      await tx.$queryRaw`SELECT id FROM "Source" WHERE id = ${source.id}::uuid AND "tenantId" = ${source.tenantId}::uuid FOR NO KEY UPDATE`;
+      const before = await tx.source.findUnique({ where: { id: source.id, deletedAt: null } });
+      if (!before) throw notFound("source");
+      await tx.source.update({ where: { id: source.id }, data: { deletedAt: new Date(), sealedCredentials: "", permissions: Prisma.DbNull } });
+      await writeAudit(tx, req, { action: "source.delete", targetType: "source", targetId: source.id, before: toSourceView(before) });
     });
     await resolveAlert(app.deps.prisma, source.tenantId, `source.verification:${source.id}`);
-    await app.audit(req, { action: "source.delete", targetType: "source", targetId: source.id, before: toSourceView(source) });
     await refreshSetupAlerts(app.deps.prisma, source.tenantId);
     return reply.status(204).send();
   });
@@ -280,11 +287,16 @@ export default async function sourceRoutes(app: GatewayApp) {
       const dedupeKey = `source.verification:${source.id}`;
       const problem = result.error?.message ?? (view.missing.length > 0 ? `the API key may not use ${view.missing.join(", ")}, which this source's tasks need` : null);
       // Only onto the key verified: one replaced or deleted meanwhile keeps what its own change wrote.
-      const updated = await writeIfUnchanged(
-        req.db,
-        source,
-        result.verified ? { permissions: result.allowed as Prisma.InputJsonValue, verifiedAt: new Date(), lastError: problem } : { lastError: problem },
-      );
+      // Verification may change what the source may use (its permissions): audited with the write.
+      const updated = await req.db.$transaction(async (tx) => {
+        const after = await writeIfUnchanged(
+          tx,
+          source,
+          result.verified ? { permissions: result.allowed as Prisma.InputJsonValue, verifiedAt: new Date(), lastError: problem } : { lastError: problem },
+        );
+        await writeAudit(tx, req, { action: "source.verify", targetType: "source", targetId: source.id, before: toSourceView(source), after: toSourceView(after) });
+        return after;
+      });
       if (problem) {
         await raiseAlert(app.deps.prisma, {
           tenantId: source.tenantId,
@@ -297,8 +309,6 @@ export default async function sourceRoutes(app: GatewayApp) {
       } else {
         await resolveAlert(app.deps.prisma, source.tenantId, dedupeKey);
       }
-      // Verification may change what the source may use (its permissions): audited.
-      await app.audit(req, { action: "source.verify", targetType: "source", targetId: source.id, before: toSourceView(source), after: toSourceView(updated) });
       return { ...view, source: toSourceView(updated) };
     },
   );

@@ -23,6 +23,12 @@ function draftOf(task: Task): TaskDraft {
   };
 }
 
+/** Whether a write changed the task (its updatedAt aside): what it shows, its progress or its webhook secret. */
+function taskChanged({ before, after }: { before: Task; after: Task }): boolean {
+  const state = (t: Task) => JSON.stringify({ ...toTaskView(t), updatedAt: null, coveredUntil: t.coveredUntil?.toISOString() ?? null, sealedWebhookSecret: t.sealedWebhookSecret });
+  return state(before) !== state(after);
+}
+
 function columnsOf(body: Partial<TaskBody>): Partial<Prisma.TaskUncheckedCreateInput> {
   const data: Partial<Prisma.TaskUncheckedCreateInput> = {};
   if (body.description !== undefined) data.description = body.description;
@@ -132,6 +138,8 @@ export default async function taskRoutes(app: GatewayApp) {
     if (onlyDisabling) {
       return req.db.$transaction(async (tx) => {
         const before = await lockLiveTask(tx, task);
+        // Already disabled: nothing to write or audit.
+        if (!before.enabled) return { before, after: before };
         const change = { before, after: await tx.task.update({ where: { id: task.id }, data: { enabled: false, nextRunAt: null } }) };
         await audit(tx, change);
         return change;
@@ -150,7 +158,8 @@ export default async function taskRoutes(app: GatewayApp) {
         existing: { id: before.id, draft: draftOf(before) },
       });
       const change = { before, after: await writeTaskChange(tx, before, body, merged, timezone) };
-      await audit(tx, change);
+      // A change to what the task already is (enabling an enabled task) is not audited.
+      if (taskChanged(change)) await audit(tx, change);
       return change;
     });
   }
@@ -236,8 +245,13 @@ export default async function taskRoutes(app: GatewayApp) {
           else await updateTask(req, task, { enabled: action === "enable" }, audit);
           results.push({ id, ok: true, status: 200 });
         } catch (error) {
-          if (!(error instanceof Problem)) throw error;
-          results.push({ id, ok: false, status: error.status, error: error.detail ?? error.title });
+          if (error instanceof Problem) results.push({ id, ok: false, status: error.status, error: error.detail ?? error.title });
+          else {
+            // Ours, not the caller's (a database blip): each id is its own transaction, so this one
+            // fails alone, the rest still go, and the caller learns which ids were done.
+            req.log.error({ err: { message: (error as Error).message, stack: (error as Error).stack }, taskId: id, action: req.body.action }, "bulk task action failed");
+            results.push({ id, ok: false, status: 500, error: `something went wrong on our side; quote request id ${req.id}` });
+          }
         }
       }
       return { results };
@@ -276,8 +290,11 @@ export default async function taskRoutes(app: GatewayApp) {
         const latest = latestCompleteWindow(schedule, tenant.timezone, new Date(now().getTime() - delayMilliseconds(schedule)));
         window = { start: latest.start, end: latest.end };
       }
-      const run = await requestRun(req.db, queues, task, window, "manual", now(), { log: req.log });
-      await app.audit(req, { action: "run.request", targetType: "run", targetId: run.id, after: { taskId: task.id, windowStart: window.start.toISOString(), windowEnd: window.end.toISOString() } });
+      const run = await requestRun(req.db, queues, task, window, "manual", now(), {
+        log: req.log,
+        audit: (tx, requested) =>
+          writeAudit(tx, req, { action: "run.request", targetType: "run", targetId: requested.id, after: { taskId: task.id, windowStart: window.start.toISOString(), windowEnd: window.end.toISOString() } }),
+      });
       return reply.status(202).send(toRunView({ ...run, task }));
     },
   );

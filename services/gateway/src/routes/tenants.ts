@@ -61,10 +61,18 @@ export default async function tenantRoutes(app: GatewayApp) {
   });
 
   app.patch("/v1/tenants/:id", { schema: { tags: ["tenants"], params: idParams, body: patchTenantBody, response: { 200: tenantView } } }, async (req) => {
-    const before = await prisma.tenant.findUnique({ where: { id: req.params.id } });
-    if (!before) throw notFound("tenant");
-    const tenant = await prisma.tenant.update({ where: { id: before.id }, data: req.body });
-    await app.audit(req, { tenantId: tenant.id, action: "tenant.update", targetType: "tenant", targetId: tenant.id, before: toTenantView(before), after: toTenantView(tenant) });
+    const tenant = await prisma.$transaction(async (tx) => {
+      // Read under the row's lock (as withTenantLocked takes it) and audited in the same
+      // transaction: with changes at once, each event's "before" is the previous one's "after".
+      await tx.$queryRaw`SELECT id FROM "Tenant" WHERE id = ${req.params.id}::uuid FOR NO KEY UPDATE`;
+      const before = await tx.tenant.findUnique({ where: { id: req.params.id } });
+      if (!before) throw notFound("tenant");
+      // Nothing to change: answered as it is, with no event.
+      if (Object.entries(req.body).every(([field, value]) => before[field as keyof typeof req.body] === value)) return before;
+      const after = await tx.tenant.update({ where: { id: before.id }, data: req.body });
+      await writeAudit(tx, req, { tenantId: after.id, action: "tenant.update", targetType: "tenant", targetId: after.id, before: toTenantView(before), after: toTenantView(after) });
+      return after;
+    });
     return toTenantView(tenant);
   });
 }

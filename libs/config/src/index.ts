@@ -1,3 +1,3 @@
 export { envSchema, type Config, type Env } from "./schema.js";
-export { loadConfig, ConfigError } from "./load.js";
+export { loadConfig, ConfigError, type LoadConfigOptions } from "./load.js";
 export { testConfig } from "./test-config.js";

@@ -29,10 +29,18 @@ function parseEach(cleaned: Record<string, string | undefined>): Partial<Config>
   return values as Partial<Config>;
 }
 
+export interface LoadConfigOptions {
+  /**
+   * Whether the process seals or opens stored secrets (default true). Without, production does
+   * not require SECRETS_MASTER_KEYS: the platform simulator, a test double, has none to keep.
+   */
+  secrets?: boolean;
+}
+
 /** Rules across variables; each is checked only when the variables it reads are valid. */
-function crossFieldProblems(config: Partial<Config>, given: Record<string, string | undefined>): string[] {
+function crossFieldProblems(config: Partial<Config>, given: Record<string, string | undefined>, options: LoadConfigOptions): string[] {
   const problems: string[] = [];
-  if (config.NODE_ENV === "production" && !("SECRETS_MASTER_KEYS" in given)) {
+  if (config.NODE_ENV === "production" && !("SECRETS_MASTER_KEYS" in given) && options.secrets !== false) {
     problems.push("SECRETS_MASTER_KEYS: required in production (id:base64 32-byte key)");
   }
   if (config.NODE_ENV === "production") {
@@ -60,7 +68,7 @@ function crossFieldProblems(config: Partial<Config>, given: Record<string, strin
 }
 
 /** Parse and check the environment; throws ConfigError listing every bad or missing variable. */
-export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+export function loadConfig(env: Record<string, string | undefined> = process.env, options: LoadConfigOptions = {}): Config {
   // Empty strings mean "unset", as they do in docker-compose and Kubernetes manifests.
   const cleaned = Object.fromEntries(
     Object.entries(env).filter(([key, value]) => key in envSchema.shape && value !== undefined && value !== ""),
@@ -73,7 +81,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         const shown = name in cleaned && !/SECRET|KEY|PASSWORD|URL/.test(name) ? ` (got "${cleaned[name]}")` : "";
         return `${name}: ${issue.message}${shown}`;
       });
-  problems.push(...crossFieldProblems(parsed.success ? parsed.data : parseEach(cleaned), cleaned));
+  problems.push(...crossFieldProblems(parsed.success ? parsed.data : parseEach(cleaned), cleaned, options));
   if (!parsed.success || problems.length > 0) throw new ConfigError(problems);
   const config = parsed.data;
   const masterKeys = config.SECRETS_MASTER_KEYS ?? DEVELOPMENT_MASTER_KEY;

@@ -3,6 +3,7 @@ export {
   computeNextRunAt,
   delayMilliseconds,
   latestCompleteWindow,
+  longestWindowMinutes,
   nextWindow,
   normalizeSchedule,
   resumeAfterChange,
@@ -12,5 +13,5 @@ export {
   windowLengthMinutesNominal,
   windowsBetween,
 } from "./schedule.js";
-export { isValidTimeZone, offsetAt, resolveLocalTime, wallTimeAt } from "./time-zone.js";
+export { isValidTimeZone, offsetAt, offsetChangesBetween, resolveLocalTime, wallTimeAt, type OffsetChange } from "./time-zone.js";
 export { catchUpWindowsFor, planDueWindows, type DuePlan } from "./catch-up.js";

@@ -1,4 +1,4 @@
-import { DAY_MS, MINUTE_MS, isValidTimeZone, resolveLocalTime, wallTimeAt } from "./time-zone.js";
+import { DAY_MS, MINUTE_MS, isValidTimeZone, offsetChangesBetween, resolveLocalTime, wallTimeAt } from "./time-zone.js";
 
 /** When a task runs; local times are in the tenant's IANA time zone. */
 export type Schedule = {
@@ -170,6 +170,25 @@ export function latestCompleteWindow(s: Schedule, timeZone: string, now: Date): 
 /** The nominal length of a window in minutes (a day, a week or the interval), ignoring DST. */
 export function windowLengthMinutesNominal(s: Schedule): number {
   return latticeOf(s).step / MINUTE_MS;
+}
+
+/**
+ * The longest window of this schedule in `timeZone` that holds an instant of [from, to), in
+ * minutes. Windows are aligned to local time, so one across a fall-back lasts its nominal length
+ * plus the shift (60 minutes in most zones, 30 on Lord Howe, 120 at Troll); the others, at most
+ * the nominal length.
+ */
+export function longestWindowMinutes(s: Schedule, timeZone: string, from: Date, to: Date): number {
+  const lattice = latticeOf(s);
+  assertZone(timeZone);
+  let longest = lattice.step;
+  for (const change of offsetChangesBetween(timeZone, assertInstant("from", from), assertInstant("to", to))) {
+    if (change.after >= change.before) continue;
+    // The window holding the last instant before the clocks go back: the one stretched.
+    const window = nextWindow(s, timeZone, new Date(change.at - 1));
+    longest = Math.max(longest, window.end.getTime() - window.start.getTime());
+  }
+  return longest / MINUTE_MS;
 }
 
 /** The delay between a window's end and its run, in milliseconds. */

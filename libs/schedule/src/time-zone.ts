@@ -163,4 +163,52 @@ function computeLocalTime(timeZone: string, local: number): number {
   return hi;
 }
 
+/** A change of a zone's UTC offset: at instant `at` (ms since the epoch), from `before` to `after` (ms). */
+export type OffsetChange = { at: number; before: number; after: number };
+
+// Samples this far apart see every change: no zone changes its offset twice within 6 hours.
+const SAMPLE_MS = 6 * HOUR_MS;
+const changesByYear = new Map<string, OffsetChange[]>();
+
+/** Every change of the zone's UTC offset at an instant in [from, to) (ms since the epoch), in order. */
+export function offsetChangesBetween(timeZone: string, from: number, to: number): OffsetChange[] {
+  const changes: OffsetChange[] = [];
+  for (let year = new Date(from).getUTCFullYear(); Date.UTC(year, 0, 1) < to; year += 1) {
+    for (const change of offsetChangesIn(timeZone, year)) if (change.at >= from && change.at < to) changes.push(change);
+  }
+  return changes;
+}
+
+// By UTC year, remembered: a year's scan costs about 1,500 formats, and the answer never changes.
+function offsetChangesIn(timeZone: string, year: number): OffsetChange[] {
+  const key = `${timeZone}|${year}`;
+  const known = changesByYear.get(key);
+  if (known) return known;
+  const start = Date.UTC(year, 0, 1);
+  const end = Date.UTC(year + 1, 0, 1);
+  const changes: OffsetChange[] = [];
+  // From the second before the year, so a change at its first instant is the year's.
+  let t = start - 1000;
+  let offset = exactOffsetAt(timeZone, t);
+  while (t < end - 1000) {
+    const next = Math.min(t + SAMPLE_MS, end - 1000);
+    const nextOffset = exactOffsetAt(timeZone, next);
+    if (nextOffset !== offset) {
+      let lo = t;
+      let hi = next;
+      while (hi - lo > 1000) {
+        const mid = lo + Math.floor((hi - lo) / 2000) * 1000;
+        if (exactOffsetAt(timeZone, mid) === offset) lo = mid;
+        else hi = mid;
+      }
+      changes.push({ at: hi, before: offset, after: nextOffset });
+    }
+    t = next;
+    offset = nextOffset;
+  }
+  if (changesByYear.size > 10_000) changesByYear.clear();
+  changesByYear.set(key, changes);
+  return changes;
+}
+
 export { DAY_MS, MINUTE_MS };

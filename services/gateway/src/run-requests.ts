@@ -1,13 +1,22 @@
 import { trace } from "@opentelemetry/api";
 import { RUN_IN_PROGRESS, type Run, type Task, type TenantDb } from "@transporter/db";
 import type { JobProducer } from "@transporter/queue";
+import { wallTimeAt } from "@transporter/schedule";
 import { injectTraceContext } from "@transporter/telemetry";
 import { notFound, Problem } from "./problem.js";
 import { lockTask, type Transaction } from "./row-locks.js";
 import { assertKeyUnexpired, lookBackOf, SCHEDULING_LAG_MINUTES } from "./task-rules.js";
 
-/** The longest window a run asked for through the API may cover (a given window or a retry). */
-export const MAX_REQUESTED_WINDOW_MS = 31 * 24 * 3600_000;
+/** The longest window a run asked for through the API may cover (a given window or a retry), in the account's local days. */
+export const MAX_REQUESTED_WINDOW_DAYS = 31;
+
+/**
+ * How many days a window spans in `timeZone`, counted in local calendar days (wall-clock time):
+ * a month of 31 days is 31 whatever its hours (October in London has 745, with its fall-back).
+ */
+export function localDaysOf(window: { start: Date; end: Date }, timeZone: string): number {
+  return (wallTimeAt(timeZone, window.end.getTime()) - wallTimeAt(timeZone, window.start.getTime())) / 86_400_000;
+}
 
 /** How long a run request waits for its job to reach Redis before it answers with the run as it is. */
 export const ENQUEUE_WAIT_MS = 2_000;

@@ -1,10 +1,11 @@
 import { findReport, getReport, validateTaskReport } from "@transporter/reports";
-import { computeNextRunAt, validateSchedule, windowLengthMinutesNominal, type Schedule } from "@transporter/schedule";
+import { computeNextRunAt, longestWindowMinutes, validateSchedule, windowLengthMinutesNominal, type Schedule } from "@transporter/schedule";
 import { fileNamePatternOf, fileNameShape, validateFileNamePattern } from "@transporter/storage";
 import type { TenantDb } from "@transporter/db";
 import type { FieldProblem } from "./problem.js";
 import { Problem } from "./problem.js";
 import type { Transaction } from "./row-locks.js";
+import { scheduleOf } from "./task-schemas.js";
 
 export interface TaskDraft {
   description: string;
@@ -75,7 +76,7 @@ export async function checkTask(
   // Checked when what it depends on changes (schedule, report, or the interval in the params), like the delay.
   const intervalChanged = change.existing !== undefined && lookBack !== null && lookBackOf(change.existing.draft.reportId, change.existing.draft.reportVersion, change.existing.draft.params)?.intervalMinutes !== lookBack.intervalMinutes;
   if (lookBack && (change.scheduleOrReport || intervalChanged) && scheduleProblems.length === 0) {
-    const message = lookBackProblem(draft.reportId, draft.schedule, lookBack);
+    const message = lookBackProblem(draft.reportId, draft.schedule, lookBack, tenant.timezone, now);
     if (message) problems.push({ path: "schedule", message });
   }
   if (problems.length > 0) {
@@ -129,30 +130,64 @@ export function lookBackOf(reportId: string, reportVersion: "latest" | number | 
   return { maxMinutes, intervalMinutes };
 }
 
+/** How far ahead the look-back rule looks for a zone's fall-backs: ten years of its known rules. */
+const ZONE_CHANGES_AHEAD_MS = 10 * 365 * 24 * 3600_000;
+
 /**
  * Why a (valid) schedule's runs would reach back further than the report's source serves, with
- * the way out, or null when they fit: nominal window + delay + one interval + scheduling lag.
+ * the way out, or null when they fit: longest window + delay + one interval + scheduling lag.
+ * Windows are aligned to local time, so the longest is the one across the zone's largest
+ * fall-back in the coming years (in New York 780 minutes for a 720-minute interval); without a
+ * zone (no task can be enabled yet, and enabling checks again) or in a zone that never goes back,
+ * the nominal one.
  */
-export function lookBackProblem(reportId: string, schedule: Schedule, lookBack: LookBack): string | null {
-  const window = windowLengthMinutesNominal(schedule);
+export function lookBackProblem(reportId: string, schedule: Schedule, lookBack: LookBack, timeZone: string | null, now: Date): string | null {
+  const nominal = windowLengthMinutesNominal(schedule);
+  const window = timeZone ? longestWindowMinutes(schedule, timeZone, now, new Date(now.getTime() + ZONE_CHANGES_AHEAD_MS)) : nominal;
+  const stretch = window - nominal;
   const delay = schedule.delayMinutes ?? 0;
   const { maxMinutes, intervalMinutes } = lookBack;
   const overhead = intervalMinutes + SCHEDULING_LAG_MINUTES;
   const reach = window + delay + overhead;
   if (reach <= maxMinutes) return null;
   const kind = schedule.frequency === "interval" ? "" : ` (${schedule.frequency})`;
-  // everyMinutes is 15 to 1440 and divides a day: the longest window that fits with this delay.
+  // everyMinutes is 15 to 1440 and divides a day: the longest window that fits with this delay
+  // (a fall-back stretches any window of the zone by the same minutes).
   let longest = 0;
-  for (let n = 15; n <= 1440; n++) if (1440 % n === 0 && n + delay + overhead <= maxMinutes) longest = n;
+  for (let n = 15; n <= 1440; n++) if (1440 % n === 0 && n + stretch + delay + overhead <= maxMinutes) longest = n;
   const wayOut =
     longest > 0
       ? `use an interval schedule of at most ${longest} minutes (everyMinutes) with this delay, or a shorter delay`
-      : `lower delayMinutes to at most ${maxMinutes - 15 - overhead} and use an interval schedule with everyMinutes such that everyMinutes + delayMinutes + ${overhead} ≤ ${maxMinutes}`;
+      : `lower delayMinutes to at most ${maxMinutes - 15 - stretch - overhead} and use an interval schedule with everyMinutes such that everyMinutes + delayMinutes + ${stretch + overhead} ≤ ${maxMinutes}`;
+  const stretched = stretch > 0 ? ` + ${stretch} minutes when ${timeZone}'s clocks go back` : "";
   return (
     `report ${reportId} reads an API that only looks back ${maxMinutes} minutes (${maxMinutes / 60} hours) from when a run fetches, and a run must reach back over its whole window: ` +
-    `a ${window}-minute window${kind} + ${delay} minutes of delay + one ${intervalMinutes}-minute interval (a window's first interval may start up to one interval before it) + ${SCHEDULING_LAG_MINUTES} minutes allowed for scheduling lag = ${reach} minutes, more than ${maxMinutes}; ` +
+    `a ${nominal}-minute window${kind}${stretched} + ${delay} minutes of delay + one ${intervalMinutes}-minute interval (a window's first interval may start up to one interval before it) + ${SCHEDULING_LAG_MINUTES} minutes allowed for scheduling lag = ${reach} minutes, more than ${maxMinutes}; ` +
     `${wayOut}`
   );
+}
+
+/**
+ * The enabled tasks a change of the account's zone would break: runs that fit the look-back in
+ * the old zone but not across a fall-back of the new one (in UTC a 720-minute window with 700
+ * minutes of delay fits; in New York it does not). Disabled ones are checked when enabled, and
+ * one that did not fit before (saved under older rules) is not the change's doing.
+ */
+export async function tasksBrokenByZone(db: TenantDb | Transaction, previous: string | null, next: string, now: Date): Promise<Array<{ id: string; description: string; problem: string }>> {
+  const tasks = await db.task.findMany({
+    where: { enabled: true, deletedAt: null },
+    select: { id: true, description: true, reportId: true, reportVersion: true, params: true, frequency: true, time: true, dayOfWeek: true, everyMinutes: true, delayMinutes: true },
+    orderBy: { createdAt: "asc" },
+  });
+  const broken: Array<{ id: string; description: string; problem: string }> = [];
+  for (const task of tasks) {
+    const lookBack = lookBackOf(task.reportId, task.reportVersion, task.params);
+    const schedule = scheduleOf(task);
+    if (!lookBack || validateSchedule(schedule).length > 0) continue;
+    const problem = lookBackProblem(task.reportId, schedule, lookBack, next, now);
+    if (problem && !lookBackProblem(task.reportId, schedule, lookBack, previous, now)) broken.push({ id: task.id, description: task.description, problem });
+  }
+  return broken;
 }
 
 /**

@@ -4,6 +4,8 @@ import { lockTask, withTenantLocked } from "../row-locks.js";
 import { resumeAfterChange } from "@transporter/schedule";
 import type { GatewayApp } from "../app.js";
 import { writeAudit } from "../audit.js";
+import { Problem } from "../problem.js";
+import { tasksBrokenByZone } from "../task-rules.js";
 import { scheduleOf } from "../task-schemas.js";
 import { timezoneField } from "./views.js";
 
@@ -35,12 +37,26 @@ export default async function accountRoutes(app: GatewayApp) {
         const { timezone: previous } = await tx.tenant.findFirstOrThrow({ select: { timezone: true } });
         // The zone it already has: nothing changes, and nothing is audited.
         if (previous === req.body.timezone) return;
+        const now = app.deps.now?.() ?? new Date();
+        // The look-back rule depends on the zone (a fall-back lengthens a window): a task it held
+        // for would fail its run every year when the clocks go back. Checked under the lock, so a
+        // task enabled or changed meanwhile is seen.
+        const broken = await tasksBrokenByZone(tx, previous, req.body.timezone, now);
+        if (broken.length > 0) {
+          throw new Problem(
+            409,
+            "Conflict",
+            `in ${req.body.timezone}, ${broken.length} enabled task(s) would reach back further than their report's source serves: ` +
+              broken.map((task) => `task ${task.id} ("${task.description}"): ${task.problem}`).join("; ") +
+              `; change or disable ${broken.length === 1 ? "it" : "them"} first, or keep the zone`,
+            { taskIds: broken.map((task) => task.id) },
+          );
+        }
         await tx.tenant.updateMany({ data: { timezone: req.body.timezone } });
         // Audited in the same transaction: the events are in the order the changes were made.
         await writeAudit(tx, req, { action: "account.update", targetType: "tenant", targetId: tenantId, before: { timezone: previous }, after: { timezone: req.body.timezone } });
         // Schedules are in the account's zone: every task's next run moves with it, continuing
         // from where its recorded windows end so the first window in the new zone touches them.
-        const now = app.deps.now?.() ?? new Date();
         const tasks = await tx.task.findMany({ where: { enabled: true, deletedAt: null }, select: { id: true }, orderBy: { id: "asc" } });
         for (const { id } of tasks) {
           const task = await lockTask(tx, id, tenantId);

@@ -6,7 +6,7 @@ import type { GatewayApp } from "../app.js";
 import { writeAudit } from "../audit.js";
 import { afterCursor, instantField, newestFirst, pageQuery, pageSchema, toPage } from "../pagination.js";
 import { badRequest, notFound, Problem } from "../problem.js";
-import { MAX_REQUESTED_WINDOW_MS, requestRun } from "../run-requests.js";
+import { localDaysOf, MAX_REQUESTED_WINDOW_DAYS, requestRun } from "../run-requests.js";
 import { runView, toRunView } from "./run-views.js";
 import { idParams } from "./views.js";
 
@@ -63,13 +63,15 @@ export default async function runRoutes(app: GatewayApp) {
       throw new Problem(409, "Conflict", `only failed or skipped runs can be retried; this one is ${original.status}`);
     }
     // The scheduler records a long outage beyond its catch-up limit as one SKIPPED entry for
-    // the whole gap; that is history, not a window to fetch in one go.
-    if (original.windowEnd.getTime() - original.windowStart.getTime() > MAX_REQUESTED_WINDOW_MS) {
-      const days = Math.round((original.windowEnd.getTime() - original.windowStart.getTime()) / 86_400_000);
+    // the whole gap; that is history, not a window to fetch in one go. Counted in the account's
+    // local days, as a window asked for is (without a zone no run can go: requestRun says so).
+    const { timezone } = await req.db.tenant.findFirstOrThrow({ select: { timezone: true } });
+    const days = localDaysOf({ start: original.windowStart, end: original.windowEnd }, timezone ?? "UTC");
+    if (days > MAX_REQUESTED_WINDOW_DAYS) {
       throw new Problem(
         409,
         "Conflict",
-        `this run covers ${days} days (${original.windowStart.toISOString()} to ${original.windowEnd.toISOString()}) and a run may cover at most 31; ask for the windows you need with POST /v1/tasks/${original.taskId}/runs`,
+        `this run covers ${Math.round(days)} days (${original.windowStart.toISOString()} to ${original.windowEnd.toISOString()}) and a run may cover at most ${MAX_REQUESTED_WINDOW_DAYS}; ask for the windows you need with POST /v1/tasks/${original.taskId}/runs`,
       );
     }
     const run = await requestRun(req.db, app.deps.queues, original.task, { start: original.windowStart, end: original.windowEnd }, "retry", now(), {

@@ -10,7 +10,7 @@ import { writeAudit } from "../audit.js";
 import { afterCursor, instantField, newestFirst, pageQuery, pageSchema, toPage } from "../pagination.js";
 import { conflict, notFound, Problem } from "../problem.js";
 import { lockTask, withTenantLocked, type Transaction } from "../row-locks.js";
-import { MAX_REQUESTED_WINDOW_MS, requestRun } from "../run-requests.js";
+import { localDaysOf, MAX_REQUESTED_WINDOW_DAYS, requestRun } from "../run-requests.js";
 import { checkTask, nextRunAtFor, type TaskDraft } from "../task-rules.js";
 import { scheduleOf, taskBody, taskPatchBody, taskView, toTaskView, writableFields, type TaskBody } from "../task-schemas.js";
 import { runView, toRunView } from "./run-views.js";
@@ -283,7 +283,9 @@ export default async function taskRoutes(app: GatewayApp) {
         // The task's delay is how long the platform needs to complete a window's data.
         const complete = new Date(window.end.getTime() + delayMilliseconds(scheduleOf(task)));
         if (complete > now()) throw new Problem(409, "Conflict", `the window's data is complete only at ${complete.toISOString()}: the task waits ${task.delayMinutes ?? 0} minutes after a window ends`, { completeAt: complete.toISOString() });
-        if (window.end.getTime() - window.start.getTime() > MAX_REQUESTED_WINDOW_MS) throw new Problem(400, "Invalid request", "a window may span at most 31 days", { errors: [{ path: "body.windowEnd", message: "window longer than 31 days" }] });
+        if (localDaysOf(window, tenant.timezone) > MAX_REQUESTED_WINDOW_DAYS) {
+          throw new Problem(400, "Invalid request", `a window may span at most ${MAX_REQUESTED_WINDOW_DAYS} days (local days in ${tenant.timezone})`, { errors: [{ path: "body.windowEnd", message: `window longer than ${MAX_REQUESTED_WINDOW_DAYS} days` }] });
+        }
       } else {
         // Complete means its delay has passed too, as for the scheduled run of the same window.
         const schedule = scheduleOf(task);

@@ -124,25 +124,51 @@ export interface ReportFileNameInput {
   /** For {report} and {runId} in a pattern. */
   reportId?: string;
   runId?: string;
+  /**
+   * Which of the window's names (see distinctNameTag): 0 (the default) is its plain name, the
+   * one every window gets unless another window of the same task already has it.
+   */
+  variant?: number;
 }
 
-/**
- * `<description slug>_<window start>_<window end>.<format>[.pgp]`, or the task's pattern expanded
- * with the same extensions; safe on Windows, POSIX and in S3/GCS keys either way.
- */
 /** A report format's file extension, without dot: its letters and digits in lower case. */
 function formatExtension(format: string): string {
   return format.toLowerCase().replace(/[^a-z0-9]/g, "");
 }
 
+/**
+ * `<description slug>_<window start>_<window end>.<format>[.pgp]`, or the task's pattern expanded
+ * with the same extensions; safe on Windows, POSIX and in S3/GCS keys either way. A `variant`
+ * adds the window's distinctNameTag before the extensions.
+ */
 export function reportFileName(input: ReportFileNameInput): string {
   const extension = formatExtension(input.format);
   if (extension === "") throw new RangeError(`report format "${input.format}" gives no file extension`);
   const suffix = `.${extension}${input.encrypted === false ? "" : ".pgp"}`;
-  if (input.pattern) return `${expandPattern(input.pattern, input)}${suffix}`;
-  const start = formatWindowInstant(input.windowStart, input.zone);
-  const end = formatWindowInstant(input.windowEnd, input.zone);
-  return `${slugify(input.description)}_${start}_${end}${suffix}`;
+  const stem = input.pattern
+    ? expandPattern(input.pattern, input)
+    : `${slugify(input.description)}_${formatWindowInstant(input.windowStart, input.zone)}_${formatWindowInstant(input.windowEnd, input.zone)}`;
+  const variant = input.variant ?? 0;
+  if (variant === 0) return `${stem}${suffix}`;
+  const tag = distinctNameTag(input.windowStart, input.windowEnd, input.zone, variant);
+  // Within the 255 bytes a name may have: a long pattern gives up its last characters to the tag.
+  return `${stem.slice(0, MAX_FILE_NAME_BYTES - EXTENSIONS_ROOM - tag.length)}${tag}${suffix}`;
+}
+
+/**
+ * What tells a window's file from another window's of the same task that has the same plain
+ * name (a time-zone change, a day a zone skipped or a changed pattern can give two windows one
+ * date), added to the name before its extensions. Variant 1 adds the window's start in the zone,
+ * with its offset ("daily_2026-01-02_2026-01-01T1600-0800"); 2 its start and end (two windows
+ * with one start); 3, 4… those and "-2", "-3"… (windows apart by less than a minute). Derived
+ * from the window alone, so a window gets the same name whenever it is named again.
+ */
+export function distinctNameTag(windowStart: Date, windowEnd: Date, zone: string, variant: number): string {
+  if (!Number.isSafeInteger(variant) || variant < 1) throw new RangeError(`file name variant must be a whole number from 1, not ${variant}`);
+  const start = `_${formatWindowInstant(windowStart, zone)}`;
+  if (variant === 1) return start;
+  const both = `${start}_${formatWindowInstant(windowEnd, zone)}`;
+  return variant === 2 ? both : `${both}-${variant - 1}`;
 }
 
 /** A task's `options.fileNamePattern`, if it has one. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { dateSubfolder, fileNamePatternOf, formatWindowInstant, MAX_SLUG_LENGTH, reportFileName, slugify, validateFileNamePattern } from "../src/index.js";
+import { dateSubfolder, distinctNameTag, fileNamePatternOf, formatWindowInstant, MAX_SLUG_LENGTH, reportFileName, slugify, validateFileNamePattern } from "../src/index.js";
 import { assertValidKey } from "../src/index.js";
 
 const windowStart = new Date("2026-11-21T23:00:00Z");
@@ -143,5 +143,40 @@ describe("file name patterns", () => {
     expect(fileNamePatternOf({})).toBeUndefined();
     expect(fileNamePatternOf(null)).toBeUndefined();
     expect(fileNamePatternOf({ fileNamePattern: 3 })).toBeUndefined();
+  });
+});
+
+describe("name variants (another window of the task has the plain name)", () => {
+  const base = { description: "Daily messaging", format: "csv", reportId: "messaging-conversations", encrypted: false };
+  // The first window after a switch from UTC to Los Angeles starts at the old zone's boundary.
+  const odd = { ...base, windowStart: new Date("2026-01-02T00:00:00Z"), windowEnd: new Date("2026-01-02T08:00:00Z"), zone: "America/Los_Angeles" };
+
+  it("keeps the plain name as variant 0 and adds the window's start, then its end, then a number", () => {
+    expect(reportFileName({ ...odd, pattern: "daily_{endDate}" })).toBe("daily_2026-01-02.csv");
+    expect(reportFileName({ ...odd, pattern: "daily_{endDate}", variant: 0 })).toBe("daily_2026-01-02.csv");
+    expect(reportFileName({ ...odd, pattern: "daily_{endDate}", variant: 1 })).toBe("daily_2026-01-02_2026-01-01T1600-0800.csv");
+    expect(reportFileName({ ...odd, pattern: "daily_{endDate}", variant: 2, encrypted: true })).toBe("daily_2026-01-02_2026-01-01T1600-0800_2026-01-02T0000-0800.csv.pgp");
+    expect(reportFileName({ ...odd, pattern: "daily_{endDate}", variant: 3 })).toBe("daily_2026-01-02_2026-01-01T1600-0800_2026-01-02T0000-0800-2.csv");
+    expect(reportFileName({ ...odd, variant: 1 })).toBe("daily-messaging_2026-01-01T1600-0800_2026-01-02T0000-0800_2026-01-01T1600-0800.csv");
+    expect(distinctNameTag(odd.windowStart, odd.windowEnd, "UTC", 1)).toBe("_2026-01-02T0000+0000");
+    expect(() => distinctNameTag(odd.windowStart, odd.windowEnd, "UTC", 0)).toThrow(RangeError);
+    expect(() => reportFileName({ ...odd, variant: 1.5 })).toThrow(RangeError);
+  });
+
+  it("stays within 255 bytes and safe everywhere for the longest patterns", () => {
+    // Expands to 214 characters: with a tag, its end gives way (the extensions keep their room).
+    const longest = "{task}-{task}_{start}_{end}_{startDate}";
+    expect(validateFileNamePattern(longest)).toEqual([]);
+    const input = { ...odd, encrypted: true, format: "ndjson", description: "x".repeat(200), pattern: longest, runId: "0b7c6f4e-1d2a-4c3b-9e8f-112233445566" };
+    const names = [0, 1, 2, 3, 12].map((variant) => reportFileName({ ...input, variant }));
+    expect(new Set(names).size).toBe(names.length);
+    for (const name of names) {
+      expect(Buffer.byteLength(name.replace(/\.pgp$/, ".asc"))).toBeLessThanOrEqual(255);
+      expect(name).not.toMatch(UNSAFE);
+      expect(() => assertValidKey(name)).not.toThrow();
+    }
+    expect(names[0]!.length).toBe(214 + ".ndjson.pgp".length);
+    expect(names[4]!.endsWith("_2026-01-01T1600-0800_2026-01-02T0000-0800-11.ndjson.pgp")).toBe(true);
+    expect(names[4]!.length).toBe(255);
   });
 });

@@ -1,9 +1,10 @@
+import { posix } from "node:path";
 import { PassThrough } from "node:stream";
 import type { Db } from "@transporter/db";
 import { PermanentError } from "@transporter/queue";
 import type { StageContext, StageOutput } from "@transporter/queue";
 import { FORMAT_FILES, REPORT_FORMATS, resolveVersion, transformStream, ZonedTime, type ReportFormat, type TransformPool, type TransformResult } from "@transporter/reports";
-import { dateSubfolder, fileNamePatternOf, reportFileName, stagingKey } from "@transporter/storage";
+import { claimReportPath, dateSubfolder, fileNamePatternOf, formatWindowInstant, reportFileName } from "@transporter/storage";
 import type { StagingStore } from "@transporter/storage";
 
 export interface TransformDeps {
@@ -37,6 +38,12 @@ export function skippedRecordsNote(result: TransformResult): string | null {
   return `${SKIPPED_NOTE_PREFIX}${result.skipped} of ${result.records} records skipped (report ${result.reportId} v${result.reportVersion} cannot read them): ${examples}${more}`;
 }
 
+/** The run's note when its report could not take its plain name: which name it has, and why. */
+function renamedNote(plainPath: string, path: string, holder: { runId: string; windowStart: Date; windowEnd: Date }, zone: string): string {
+  const window = `${formatWindowInstant(holder.windowStart, zone)} – ${formatWindowInstant(holder.windowEnd, zone)}`;
+  return `${SKIPPED_NOTE_PREFIX}report named "${posix.basename(path)}", not "${posix.basename(plainPath)}": that name is the file of another window of this task (${window}, run ${holder.runId})`;
+}
+
 function formatOf(format: string): ReportFormat {
   if ((REPORT_FORMATS as readonly string[]).includes(format)) return format as ReportFormat;
   throw new PermanentError("report.unknown_format", `the task's format "${format}" is not a report format`);
@@ -67,7 +74,7 @@ export function createTransformHandler(deps: TransformDeps) {
     // that report's, whatever the task was switched to since.
     const reportId = run.reportId ?? task.reportId;
     const version = run.reportVersion ?? resolveVersion(reportId, task.reportVersion);
-    const fileName = reportFileName({
+    const naming = {
       description: task.description,
       windowStart: run.windowStart,
       windowEnd: run.windowEnd,
@@ -77,13 +84,18 @@ export function createTransformHandler(deps: TransformDeps) {
       pattern: fileNamePatternOf(task.options),
       reportId,
       runId: run.id,
-    });
+    };
     // With date folders, the report is staged below its folder: the later stages keep the path
     // as it is, so a retried delivery never lands in another folder (a zone changed meanwhile).
     const options = (task.options ?? {}) as { dateFolders?: unknown };
-    const path = options.dateFolders === true ? `${dateSubfolder(run.windowStart, zone)}/${fileName}` : fileName;
-    const reportKey = stagingKey(tenant.id, run.id, "report", path);
-    span.setAttributes({ "transporter.report": reportId, "transporter.report_version": version, "transporter.format": format });
+    const folder = options.dateFolders === true ? `${dateSubfolder(run.windowStart, zone)}/` : "";
+    const pathFor = (variant: number) => `${folder}${reportFileName({ ...naming, variant })}`;
+    // A task or zone that cannot give a name fails here, before the name is claimed.
+    const plainPath = pathFor(0);
+    // The plain name, unless another window of the task has it already (see claimReportPath).
+    const claimed = await claimReportPath(deps.prisma, { tenantId: tenant.id, taskId: run.taskId, runId: run.id, attempts: run.attempts, windowStart: run.windowStart, windowEnd: run.windowEnd, pathFor });
+    const reportKey = claimed.key;
+    span.setAttributes({ "transporter.report": reportId, "transporter.report_version": version, "transporter.format": format, "transporter.file_name_variant": claimed.variant });
 
     const raw = await deps.staging.get(payload.rawKey);
     const file = new PassThrough();
@@ -117,9 +129,11 @@ export function createTransformHandler(deps: TransformDeps) {
 
     const note = skippedRecordsNote(result);
     const notes = (Array.isArray(run.notes) ? (run.notes as unknown[]) : []).filter((n) => !(typeof n === "string" && n.startsWith(SKIPPED_NOTE_PREFIX)));
+    if (claimed.plainNameHolder) notes.push(renamedNote(plainPath, claimed.path, claimed.plainNameHolder, zone));
     if (note) notes.push(note);
     ctx.setRunFields({ rows: result.rows, skippedRecords: result.skipped, reportId, reportVersion: result.reportVersion, format, notes: notes as string[] });
     span.setAttributes({ "transporter.rows": result.rows, "transporter.skipped_records": result.skipped, "transporter.report_bytes": result.bytes });
+    if (claimed.plainNameHolder) logger.info({ plainPath, path: claimed.path, holderRunId: claimed.plainNameHolder.runId }, "another window of the task has the report's plain name: named after its window");
     logger.info({ reportKey, rows: result.rows, skipped: result.skipped, bytes: stored.value.bytes, reportVersion: result.reportVersion }, "report written");
     return { reportKey };
   };

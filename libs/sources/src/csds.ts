@@ -1,5 +1,6 @@
 import { startSpan, trace, type Span } from "@transporter/telemetry";
-import { SourceError } from "./errors.js";
+import type { SourceApi } from "./apis.js";
+import { SourceError, sourceErrors } from "./errors.js";
 
 /** CSDS service names of the APIs used here. */
 export type CsdsService = "msgHist" | "engHistDomain" | "leDataReporting" | "accountConfigReadOnly";
@@ -37,11 +38,15 @@ export class CsdsClient {
     this.scheme = new URL(options.csdsUrl).protocol;
   }
 
-  /** Base URL (scheme://host) of a service for an account. */
-  async baseUrl(accountId: string, service: CsdsService): Promise<string> {
+  /**
+   * Base URL (scheme://host) of a service for an account. A service the account's domains do not
+   * list is an API the account does not have (`api_not_available`, permanent, naming `api`):
+   * asking again gives the same list.
+   */
+  async baseUrl(accountId: string, service: CsdsService, api?: SourceApi): Promise<string> {
     const domains = await this.domains(accountId);
     const host = domains.get(service);
-    if (!host) throw new SourceError("upstream_unavailable", `Domain discovery has no "${service}" service for account ${accountId}`);
+    if (!host) throw sourceErrors.apiNotAvailable(service, accountId, api);
     return /^https?:\/\//.test(host) ? host.replace(/\/$/, "") : `${this.scheme}//${host}`;
   }
 
@@ -87,15 +92,22 @@ export class CsdsClient {
       throw new SourceError("unknown_account", `Domain discovery does not know account ${accountId}`, { status: response.status });
     }
     if (!response.ok) throw new SourceError("upstream_unavailable", `Domain discovery (CSDS) answered HTTP ${response.status}`, { status: response.status });
-    let body: { baseURIs?: Array<{ service?: unknown; baseURI?: unknown }> };
+    let body: unknown;
     try {
       body = JSON.parse(text);
     } catch {
       throw new SourceError("malformed_response", "Domain discovery (CSDS) returned malformed JSON", { byteOffset: Buffer.byteLength(text) });
     }
+    // Valid JSON of another shape is as broken as invalid JSON (and as likely to pass on a retry).
+    const malformed = (what: string) => new SourceError("malformed_response", `Domain discovery (CSDS) returned a malformed answer: ${what}`, { byteOffset: 0 });
+    if (typeof body !== "object" || body === null || Array.isArray(body)) throw malformed("not an object");
+    const list = (body as { baseURIs?: unknown }).baseURIs ?? [];
+    if (!Array.isArray(list)) throw malformed('"baseURIs" is not a list');
     const domains = new Map<string, string>();
-    for (const entry of body.baseURIs ?? []) {
-      if (typeof entry.service === "string" && typeof entry.baseURI === "string") domains.set(entry.service, entry.baseURI);
+    for (const entry of list as unknown[]) {
+      if (typeof entry !== "object" || entry === null) throw malformed('an entry of "baseURIs" is not an object');
+      const { service, baseURI } = entry as { service?: unknown; baseURI?: unknown };
+      if (typeof service === "string" && typeof baseURI === "string") domains.set(service, baseURI);
     }
     if (domains.size === 0) throw new SourceError("unknown_account", `Domain discovery returned no services for account ${accountId}`);
     return domains;

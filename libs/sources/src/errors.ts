@@ -8,6 +8,7 @@ export type SourceErrorCode =
   | "bad_credentials"
   | "missing_permission"
   | "data_access_not_enabled"
+  | "api_not_available"
   | "unknown_account"
   | "unsupported_window"
   | "rate_limited"
@@ -22,6 +23,8 @@ const PERMANENT: Record<SourceErrorCode, boolean> = {
   bad_credentials: true,
   missing_permission: true,
   data_access_not_enabled: true,
+  // Domain discovery lists no host for the API: the account does not have it.
+  api_not_available: true,
   unknown_account: true,
   unsupported_window: true,
   upstream_rejected: true,
@@ -65,6 +68,12 @@ export const sourceErrors = {
     new SourceError("missing_permission", `The API key has no permission for ${SOURCE_API_LABELS[api]}: enable it for this key in the platform's API key settings`, { api, status }),
   dataAccessNotEnabled: (api: SourceApi, status: number) =>
     new SourceError("data_access_not_enabled", `The account is not enabled for the Data Access API (${SOURCE_API_LABELS[api]}); ask the platform to enable it`, { api, status }),
+  apiNotAvailable: (service: string, accountId: string, api?: SourceApi) =>
+    new SourceError(
+      "api_not_available",
+      `Domain discovery lists no "${service}" service for account ${accountId}: ${api ? SOURCE_API_LABELS[api] : "the API served from it"} is not available to this account`,
+      api ? { api } : {},
+    ),
   malformed: (api: SourceApi | undefined, what: string, byteOffset: number) =>
     new SourceError("malformed_response", `Malformed response from ${api ? SOURCE_API_LABELS[api] : "the platform"}: ${what} at byte ${byteOffset}`, { ...(api ? { api } : {}), byteOffset }),
   recordTooLarge: (api: SourceApi | undefined, maxBytes: number, byteOffset: number) =>

@@ -163,8 +163,9 @@ function upstreamMessage(body: Buffer): string {
 
 /**
  * Signed requests to the platform with a timeout per attempt, retries with exponential backoff
- * and full jitter for 5xx, 408, timeouts and network errors, 429 waited out per `Retry-After`, and
- * every attempt paced by the account's shared rate budget. Status codes become typed errors.
+ * and full jitter for 5xx, 408, timeouts and network errors, 429 waited out per `Retry-After` (and
+ * the account's shared rate budget paused as long), and every attempt paced by that budget.
+ * Status codes become typed errors.
  */
 export class PlatformHttp {
   private readonly o: Required<Omit<HttpOptions, "fetch" | "budget" | "sleep" | "random">>;
@@ -314,6 +315,9 @@ export class PlatformHttp {
         const asked = parseRetryAfter(response.headers.get("retry-after"), Number.isFinite(serverNow) ? serverNow : Date.now());
         // No wait given, or one already over (a date in the past): back off rather than retry at once.
         const retryAfter = asked !== null && asked > 0 ? asked : this.backoff(waits429 + 1);
+        // The limit is the account's: every task of it holds off, not only this one. Never for
+        // longer than this client honours (a longer ask fails below and is waited out by the job).
+        await this.budget.pause(ctx.accountId, Math.min(retryAfter, this.o.maxRetryAfterMs));
         waits429++;
         if (waits429 > this.o.max429Waits || retryAfter > this.o.maxRetryAfterMs) {
           throw new SourceError("rate_limited", `The platform kept rate-limiting the ${ctx.api} API (HTTP 429, ${waits429} times)`, { api: ctx.api, status, retryAfterMs: retryAfter });

@@ -46,6 +46,19 @@ export interface Platform {
 
 const REGIONAL_DATA_ACCESS: Record<string, string> = { va: "va.da.liveperson.net", lo: "lo.da.liveperson.net", sy: "sy.da.liveperson.net" };
 
+/**
+ * The lowercased host name of a discovered domain, given bare (`lo.msghist.liveperson.net`, with
+ * or without a port) or as a URL (`https://lo.msghist.liveperson.net`), as domain discovery
+ * accepts both; "" when it is neither.
+ */
+function hostnameOf(domain: string): string {
+  try {
+    return new URL(/^[a-z][a-z\d+.-]*:\/\//i.test(domain) ? domain : `https://${domain}`).hostname;
+  } catch {
+    return "";
+  }
+}
+
 export function createPlatform(options: PlatformOptions): Platform {
   const insecure = (url: string) => new URL(url).protocol === "http:";
   if (!options.allowInsecure && (insecure(options.csdsUrl) || (options.dataAccessUrl && insecure(options.dataAccessUrl)))) {
@@ -76,7 +89,7 @@ export function createPlatform(options: PlatformOptions): Platform {
         // from the account's other domains (va./lo./sy.).
         const domains = await csds.domains(accountId);
         const sample = domains.get("msgHist") ?? domains.get("accountConfigReadOnly") ?? [...domains.values()][0] ?? "";
-        const region = /^(va|lo|sy)[.-]/.exec(sample)?.[1] ?? "va";
+        const region = /^(va|lo|sy)[.-]/.exec(hostnameOf(sample))?.[1] ?? "va";
         return `https://${REGIONAL_DATA_ACCESS[region]}`;
       },
       fetch(api, window, fetchOptions) {

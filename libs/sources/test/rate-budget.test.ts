@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { conversationsForWindow, type Simulator } from "@transporter/simulator";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createPlatform, createRateBudget } from "../src/index.js";
+import { createPlatform, createRateBudget, PlatformHttp, type CallContext } from "../src/index.js";
 import { collect, newCredentials, SEED, startSimulator } from "./helpers.js";
 
 let sim: Simulator;
@@ -71,6 +71,43 @@ describe("per-account rate budget (Redis token bucket)", () => {
       expect(results[i]!.length).toBe([...conversationsForWindow(accountId, windows[i]!.from, windows[i]!.to, SEED, { perHour: 20 })].length);
     }
   }, 30_000);
+
+  it("holds off every task of the account, not only the one answered 429, until the Retry-After time", async () => {
+    const accountId = `paused-${randomBytes(4).toString("hex")}`;
+    const sent: Array<{ task: string; at: number; status: number }> = [];
+    let answered429: () => void;
+    const got429 = new Promise<void>((resolve) => (answered429 = resolve));
+    // Two tasks of one account, on separate clients and Redis connections: one shared budget.
+    const connections = [0, 1].map(() => new Redis(process.env.REDIS_URL ?? "redis://127.0.0.1:6379"));
+    const task = (name: string, connection: Redis) => {
+      const fetch = (async () => {
+        const first = name === "a" && sent.length === 0;
+        sent.push({ task: name, at: Date.now(), status: first ? 429 : 200 });
+        if (!first) return new Response("{}", { status: 200 });
+        setImmediate(() => answered429());
+        return new Response("{}", { status: 429, headers: { "retry-after": "2" } });
+      }) as typeof globalThis.fetch;
+      const http = new PlatformHttp({ fetch, timeoutMs: 5_000, budget: createRateBudget(connection, { prefix, ratePerSecond: 100 }) });
+      const ctx: CallContext = { accountId, credentials: { consumerKey: "k", consumerSecret: "s", token: "t", tokenSecret: "ts" }, api: "account-config-users" };
+      return http.send(ctx, "GET", "http://platform.test/api/account/1/configuration/le-users/users?v=4.0");
+    };
+    const a = task("a", connections[0]!);
+    await got429;
+    const limitedAt = sent[0]!.at;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const b = task("b", connections[1]!);
+    // Another account is not held off.
+    const other = createRateBudget(connections[1]!, { prefix, ratePerSecond: 100 });
+    const started = Date.now();
+    await other.acquire(`${accountId}-other`);
+    expect(Date.now() - started).toBeLessThan(500);
+    await Promise.all([a, b]);
+    for (const connection of connections) await connection.quit();
+
+    expect(sent.map((r) => r.status)).toEqual([429, 200, 200]);
+    // Both the retry and the other task's request wait out the 2 s (less a little for the clocks' rounding).
+    for (const request of sent.slice(1)) expect(request.at - limitedAt).toBeGreaterThanOrEqual(1_950);
+  }, 15_000);
 
   it("keeps accounts independent", async () => {
     const budget = createRateBudget(redis, { prefix, ratePerSecond: 1, burst: 1 });

@@ -1,7 +1,7 @@
 import type { Simulator } from "@transporter/simulator";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SOURCE_APIS, verifySource } from "../src/index.js";
-import { newAccount, platformFor, SEED, startSimulator } from "./helpers.js";
+import { createPlatform, SOURCE_APIS, verifySource, type SourceCredentials } from "../src/index.js";
+import { collect, failure, newAccount, platformFor, SEED, startSimulator } from "./helpers.js";
 
 let sim: Simulator;
 beforeAll(async () => {
@@ -64,4 +64,29 @@ describe("verifySource", () => {
     expect(result).toMatchObject({ verified: false, error: { code: "upstream_unavailable" } });
   });
   void SEED;
+});
+
+describe("an account whose domain discovery lists no service for one API", () => {
+  const BASE = "http://platform.test";
+  const credentials: SourceCredentials = { consumerKey: "k", consumerSecret: "s", token: "t", tokenSecret: "ts" };
+  const json = (body: unknown) => new Response(JSON.stringify(body), { status: 200, headers: { "content-type": "application/json" } });
+
+  it("has that API alone reported not available, the others checked, and its fetches failing permanently", async () => {
+    // No engHistDomain: the account has no Engagement History.
+    const fetch = (async (input: string | URL | Request) => {
+      const url = new URL(String(input instanceof Request ? input.url : input));
+      if (url.pathname.includes("baseURI.json")) return json({ baseURIs: ["msgHist", "leDataReporting", "accountConfigReadOnly"].map((service) => ({ service, baseURI: BASE })) });
+      if (url.pathname.includes("conversations/search")) return json({ _metadata: { count: 0 }, conversationHistoryRecords: [] });
+      return json([]);
+    }) as typeof globalThis.fetch;
+    const platform = createPlatform({ csdsUrl: BASE, allowInsecure: true, http: { fetch, timeoutMs: 5_000, sleep: async () => {} } });
+    const result = await platform.verifySource(credentials, "123", ["engagement-history", "messaging-interactions", "account-config-users"]);
+    expect(result).toMatchObject({ verified: true, allowed: ["messaging-interactions", "account-config-users"] });
+    expect(result.error).toBeUndefined();
+    expect(result.apis["engagement-history"]).toMatchObject({ ok: false, code: "api_not_available", message: expect.stringMatching(/engHistDomain.*Engagement History is not available/) });
+
+    const window = { from: new Date("2026-10-04T00:00:00Z"), to: new Date("2026-10-04T01:00:00Z") };
+    const error = await failure(collect(platform.openSource("123", credentials).fetch("engagement-history", window)));
+    expect(error).toMatchObject({ code: "api_not_available", permanent: true, details: { api: "engagement-history" } });
+  });
 });

@@ -25,7 +25,7 @@ export { queueHealthForWindow, agentActivityForWindow, agentActivityIntervals, q
 export { dataAccessRecordsForWindow, dataAccessFileRecords, dataAccessFileName, DATA_ACCESS_TYPES, DEFAULT_DATA_ACCESS_PER_HOUR, type DataAccessType } from "./data/data-access.js";
 export { directoryFor, usersResource, skillsResource, agentGroupsResource, type Directory, type Agent, type Skill, type AgentGroup } from "./data/directory.js";
 export { countInRange, eventsInRange, type SeriesSpec, type EventRef } from "./data/series.js";
-export { verifyOAuth, parseAuthorizationHeader } from "./oauth.js";
+export { verifyOAuth, parseAuthorizationHeader, NonceLog, type OAuthVerdict, type VerifyOptions } from "./oauth.js";
 export { CONSUMER_TEXTS, AGENT_TEXTS } from "./data/text.js";
 
 import type { Simulator, SimulatorOptions } from "./server.js";

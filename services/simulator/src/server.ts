@@ -13,7 +13,7 @@ import { buildEngagement, engagementSeries } from "./data/engagements.js";
 import { agentActivityIntervals, agentStates, queueHealthMetrics, sumMetrics, type QueueMetrics } from "./data/operations.js";
 import { HOUR_MS, MINUTE_MS } from "./data/random.js";
 import { countInRange, sliceInRange, type EventRef } from "./data/series.js";
-import { verifyOAuth, type OAuthCredentials } from "./oauth.js";
+import { NonceLog, verifyOAuth, type OAuthCredentials } from "./oauth.js";
 
 /** API names, the same strings as `SourceApi` in libs/sources (kept separate: the simulator is an independent peer). */
 export const SIMULATED_APIS = [
@@ -180,8 +180,13 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
     },
   };
 
+  // Nonces of this simulator's accepted requests: a replayed request is refused.
+  const nonces = new NonceLog();
+
   const app = Fastify({ logger: options.logger ?? false, bodyLimit: 1024 * 1024 });
-  // Accept JSON bodies whatever content type the client claims (the platform is lenient too).
+  // A form body is kept as sent: its parameters are part of the OAuth signature (RFC 5849 §3.4.1.3.1).
+  app.addContentTypeParser("application/x-www-form-urlencoded", { parseAs: "string" }, (_req, body, done) => done(null, body));
+  // Accept JSON bodies whatever other content type the client claims (the platform is lenient too).
   app.addContentTypeParser("*", { parseAs: "string" }, (_req, body, done) => {
     try {
       done(null, body === "" ? {} : JSON.parse(body as string));
@@ -225,7 +230,12 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
       if (faults.slowMs && faultApplies(faults, gateApi)) await new Promise((r) => setTimeout(r, faults.slowMs));
       const registration = account.registration;
       if (!registration) throw new HttpProblem(401, { error: "Unauthorized", message: "unknown consumer key" });
-      const verdict = verifyOAuth(request.method, `http://${request.headers.host}${request.url}`, request.headers.authorization, registration, now());
+      const form = /^application\/x-www-form-urlencoded\s*(;|$)/i.test(request.headers["content-type"] ?? "") && typeof request.body === "string";
+      const formBody = form ? (request.body as string) : undefined;
+      const verdict = verifyOAuth(request.method, `http://${request.headers.host}${request.url}`, request.headers.authorization, registration, now(), {
+        nonces,
+        ...(formBody === undefined ? {} : { formBody }),
+      });
       if (!verdict.ok) throw new HttpProblem(401, { error: "Unauthorized", message: verdict.reason });
       if ((faults.unauthorized401 ?? []).includes(gateApi)) {
         throw new HttpProblem(401, { error: "Unauthorized", message: `API key is not authorized for ${SERVICE_NAME[gateApi] ?? gateApi}` });

@@ -8,7 +8,7 @@ import type { Connector, SourceRecord, SourceSession } from "./types.js";
  */
 function configConnector(api: SourceApi, resource: string, version: string): Connector {
   async function list(session: SourceSession): Promise<SourceRecord[]> {
-    const base = await session.csds.baseUrl(session.accountId, "accountConfigReadOnly");
+    const base = await session.csds.baseUrl(session.accountId, "accountConfigReadOnly", api);
     // Deleted entries too (the API leaves them out by default): a report shows them or not
     // (its includeDeleted parameter), and conversations of deleted agents still name them.
     const url = `${base}/api/account/${encodeURIComponent(session.accountId)}/configuration/le-users/${resource}?v=${version}&include_deleted=true`;

@@ -72,7 +72,7 @@ function firstIntervalEnd(anyEnd: number, intervalMs: number, from: number): num
  */
 function operationsConnector(spec: OperationsSpec): Connector {
   async function call(session: SourceSession, timeframe: number, interval: number | null, params: Record<string, unknown>) {
-    const base = await session.csds.baseUrl(session.accountId, "leDataReporting");
+    const base = await session.csds.baseUrl(session.accountId, "leDataReporting", spec.api);
     const query = new URLSearchParams({ timeframe: String(timeframe), ...spec.query(params), ...(interval ? { interval: String(interval) } : {}), v: "1" });
     const url = `${base}/operations/api/account/${encodeURIComponent(session.accountId)}/${spec.resource}?${query.toString()}`;
     const { data } = await session.http.json<Record<string, unknown>>(

@@ -190,9 +190,21 @@ function searchConnector(spec: SearchSpec): Connector {
     }
   }
 
-  function toPage(data: Record<string, unknown>): SearchPage {
-    const records = data?.[spec.recordsKey];
-    const metadata = (data?._metadata ?? {}) as PageMetadata;
+  /**
+   * A body that is not a page (not an object, or one with neither the records nor `_metadata`)
+   * is malformed, never an empty page: taken for one, the window's records would be lost without
+   * a word.
+   */
+  function notAPage(what: string): SourceError {
+    return new SourceError("malformed_response", `Malformed response from ${SOURCE_API_LABELS[spec.api]}: ${what}`, { api: spec.api, byteOffset: 0 });
+  }
+
+  function toPage(data: unknown): SearchPage {
+    if (typeof data !== "object" || data === null || Array.isArray(data)) throw notAPage("not an object");
+    const page = data as Record<string, unknown>;
+    if (!Object.hasOwn(page, spec.recordsKey) && !Object.hasOwn(page, "_metadata")) throw notAPage(`neither "${spec.recordsKey}" nor "_metadata"`);
+    const records = page[spec.recordsKey];
+    const metadata = (page._metadata ?? {}) as PageMetadata;
     assertWholePage(metadata);
     if (records !== undefined && !Array.isArray(records)) {
       throw new SourceError("malformed_response", `Malformed response from ${SOURCE_API_LABELS[spec.api]}: "${spec.recordsKey}" is not a list`, { api: spec.api, byteOffset: 0 });
@@ -209,7 +221,8 @@ function searchConnector(spec: SearchSpec): Connector {
    */
   function receivedPage(raw: Buffer): SearchPage | null {
     const layout = scanSearchPage(raw, spec.recordsKey);
-    if (!layout) return null;
+    // Neither records nor `_metadata`: the ordinary path refuses it.
+    if (!layout || (!layout.hasRecords && layout.metadataStart < 0)) return null;
     let metadata: PageMetadata;
     try {
       metadata = layout.metadataStart >= 0 ? (JSON.parse(raw.toString("utf8", layout.metadataStart, layout.metadataEnd)) as PageMetadata) : {};
@@ -233,13 +246,13 @@ function searchConnector(spec: SearchSpec): Connector {
   }
 
   async function fetchPage(session: SourceSession, url: string, body: Record<string, unknown>): Promise<SearchPage> {
-    const { data } = await session.http.json<Record<string, unknown>>(callContext(session), "POST", url, body);
+    const { data } = await session.http.json<unknown>(callContext(session), "POST", url, body);
     return toPage(data);
   }
 
   /** A page's body as records: as received when asked and plainly shaped, else parsed in full. */
   function readPage(raw: Buffer, asReceived: boolean): SearchPage {
-    return (asReceived ? receivedPage(raw) : null) ?? toPage(parseJsonText(raw.toString("utf8"), spec.api) as Record<string, unknown>);
+    return (asReceived ? receivedPage(raw) : null) ?? toPage(parseJsonText(raw.toString("utf8"), spec.api));
   }
 
   /** The body field asking for only `content` (besides `info`), where the API serves parts. */
@@ -281,7 +294,7 @@ function searchConnector(spec: SearchSpec): Connector {
     recordId: spec.idOf,
     recordTime: spec.timeOf,
     async *fetch(session: SourceSession, window: FetchWindow, options: FetchOptions = {}) {
-      const base = await session.csds.baseUrl(session.accountId, spec.service);
+      const base = await session.csds.baseUrl(session.accountId, spec.service, spec.api);
       const pageSize = Math.min(spec.maxPageSize, options.pageSize ?? spec.maxPageSize);
       const maxRange = Math.min(spec.maxRangeMs, options.maxRangeMs ?? spec.maxRangeMs);
       const extra = { ...spec.bodyFromParams(options.params ?? {}), ...contentBody(options.content) };
@@ -392,7 +405,7 @@ function searchConnector(spec: SearchSpec): Connector {
       }
     },
     async probe(session: SourceSession) {
-      const base = await session.csds.baseUrl(session.accountId, spec.service);
+      const base = await session.csds.baseUrl(session.accountId, spec.service, spec.api);
       const now = session.now();
       const url = withFixedQuery(`${base}${spec.path.replace("{accountId}", encodeURIComponent(session.accountId))}?offset=0&limit=1`);
       await fetchPage(session, url, { start: { from: now - 3_600_000, to: now } });

@@ -39,8 +39,13 @@ export interface LoadConfigOptions {
 
 /** Rules across variables; each is checked only when the variables it reads are valid. */
 function crossFieldProblems(config: Partial<Config>, given: Record<string, string | undefined>, options: LoadConfigOptions): string[] {
+  // A process that keeps no secrets is not held to the rules about them.
+  return [...(options.secrets === false ? [] : secretProblems(config, given)), ...storageProblems(config)];
+}
+
+function secretProblems(config: Partial<Config>, given: Record<string, string | undefined>): string[] {
   const problems: string[] = [];
-  if (config.NODE_ENV === "production" && !("SECRETS_MASTER_KEYS" in given) && options.secrets !== false) {
+  if (config.NODE_ENV === "production" && !("SECRETS_MASTER_KEYS" in given)) {
     problems.push("SECRETS_MASTER_KEYS: required in production (id:base64 32-byte key)");
   }
   if (config.NODE_ENV === "production") {
@@ -58,6 +63,11 @@ function crossFieldProblems(config: Partial<Config>, given: Record<string, strin
       problems.push(`SECRETS_ACTIVE_KEY_ID: "${activeKeyId}" is not one of the ids in SECRETS_MASTER_KEYS`);
     }
   }
+  return problems;
+}
+
+function storageProblems(config: Partial<Config>): string[] {
+  const problems: string[] = [];
   if (config.STAGING_DRIVER === "s3" && !config.STAGING_S3_BUCKET) {
     problems.push("STAGING_S3_BUCKET: required when STAGING_DRIVER=s3");
   }

@@ -73,6 +73,14 @@ describe("configuration", () => {
     expect(second?.map((p) => p.split(":")[0]).sort()).toEqual(["SECRETS_MASTER_KEYS", "STAGING_DRIVER"]);
   });
 
+  it("holds a process that keeps no secrets (secrets: false) to none of the rules about them", () => {
+    const env = { NODE_ENV: "production", SECRETS_ACTIVE_KEY_ID: "prod", MANAGED_DRIVER: "s3", MANAGED_S3_BUCKET: "files" };
+    expect(loadConfig(env, { secrets: false }).NODE_ENV).toBe("production");
+    expect(() => loadConfig(env)).toThrow(/SECRETS_MASTER_KEYS: required in production/);
+    // The other rules still hold.
+    expect(() => loadConfig({ ...env, MANAGED_S3_BUCKET: "" }, { secrets: false })).toThrow(/MANAGED_S3_BUCKET/);
+  });
+
   it("parses a rotating set of master keys and rejects short or malformed ones without echoing them", () => {
     const [a, b] = [key(), key()];
     const config = loadConfig({ NODE_ENV: "production", SECRETS_MASTER_KEYS: `old:${a}, new:${b}`, SECRETS_ACTIVE_KEY_ID: "new" });

@@ -107,7 +107,11 @@ export class CsdsClient {
     for (const entry of list as unknown[]) {
       if (typeof entry !== "object" || entry === null) throw malformed('an entry of "baseURIs" is not an object');
       const { service, baseURI } = entry as { service?: unknown; baseURI?: unknown };
-      if (typeof service === "string" && typeof baseURI === "string") domains.set(service, baseURI);
+      // An entry without its host is a broken answer, not a service the account lacks: that
+      // would fail its runs for good (api_not_available) on what a retry may well fix.
+      if (typeof service !== "string" || service === "") throw malformed('an entry of "baseURIs" names no service');
+      if (typeof baseURI !== "string" || baseURI.trim() === "") throw malformed(`the entry for "${service}" has no baseURI`);
+      domains.set(service, baseURI.trim());
     }
     if (domains.size === 0) throw new SourceError("unknown_account", `Domain discovery returned no services for account ${accountId}`);
     return domains;

@@ -19,6 +19,10 @@ describe("domain discovery answers not of the documented shape", () => {
     ["baseURIs not a list", { baseURIs: {} }],
     ["an entry that is not an object", { baseURIs: [null] }],
     ["an entry that is a string", { baseURIs: ["msgHist"] }],
+    // An entry without its host is broken, not an API the account lacks (that would be permanent).
+    ["an entry whose baseURI is null", { baseURIs: [{ service: "msgHist", baseURI: null }, { service: "engHistDomain", baseURI: "h.platform.test" }] }],
+    ["an entry whose baseURI is empty", { baseURIs: [{ service: "msgHist", baseURI: " " }] }],
+    ["an entry without a service", { baseURIs: [{ baseURI: "h.platform.test" }] }],
   ])("are malformed_response (%s), also for verification", async (_what, body) => {
     const csds = new CsdsClient({ csdsUrl: CSDS, fetch: answering(body) });
     await expect(csds.domains("123")).rejects.toMatchObject({ code: "malformed_response", permanent: false, message: expect.stringMatching(/Domain discovery \(CSDS\) returned a malformed answer/) });

@@ -612,11 +612,15 @@ export async function startSimulator(options: SimulatorOptions = {}): Promise<Si
   };
 }
 
-/** The documented `contentToRetrieve` values ("partial retrieval"); `info` always comes. */
+/**
+ * The documented `contentToRetrieve` values ("partial retrieval"); `info` always comes. The
+ * conversation-by-id method documents six more; both endpoints accept them all.
+ */
 const CONTENT_TYPES = new Set([
   "campaign", "messageRecords", "agentParticipants", "agentParticipantsLeave", "agentParticipantsActive", "consumerParticipants",
   "transfers", "interactions", "messageScores", "messageStatuses", "conversationSurveys", "coBrowseSessions", "summary", "sdes",
   "unAuthSdes", "monitoring", "responseTime",
+  "dialogs", "skillChanges", "intents", "uniqueIntents", "latestAgentSurvey", "previouslySubmittedAgentSurveys",
 ]);
 
 /** The content types a Messaging Interactions body asks for (null: everything); 400 for an unknown one. */

@@ -13,13 +13,13 @@ export interface TestDatabase {
 const baseUrl = () => process.env.DATABASE_URL ?? "postgresql://postgres@127.0.0.1:5432/postgres";
 
 /** A fresh, migrated database for one test file (so files run in parallel and twice). */
-export async function createTestDatabase(options: { migrate?: boolean } = {}): Promise<TestDatabase> {
+export async function createTestDatabase(options: { migrate?: boolean; /** CREATE DATABASE options, e.g. another locale. */ create?: string } = {}): Promise<TestDatabase> {
   const name = `t_${Date.now().toString(36)}_${randomBytes(4).toString("hex")}`;
   const admin = new URL(baseUrl());
   admin.pathname = "/postgres";
   const client = new pg.Client({ connectionString: admin.toString() });
   await client.connect();
-  await client.query(`CREATE DATABASE "${name}"`);
+  await client.query(`CREATE DATABASE "${name}" ${options.create ?? ""}`);
   await client.end();
   const url = new URL(baseUrl());
   url.pathname = `/${name}`;

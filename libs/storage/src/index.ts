@@ -65,7 +65,7 @@ export {
   type GcsTimeouts,
 } from "./destinations/gcs.js";
 
-export { reportFileName, distinctNameTag, fileNamePatternOf, fileNameShape, dateSubfolder, slugify, formatWindowInstant, validateFileNamePattern, FILE_NAME_PLACEHOLDERS, MAX_SLUG_LENGTH, MAX_FILE_NAME_PATTERN_LENGTH, type FileNamePlaceholder, type FileNameShapeInput, type ReportFileNameInput } from "./naming.js";
+export { reportFileName, distinctNameTag, fileNamePatternOf, fileNameShape, namesWholeWindow, dateSubfolder, slugify, formatWindowInstant, validateFileNamePattern, FILE_NAME_PLACEHOLDERS, MAX_SLUG_LENGTH, MAX_FILE_NAME_PATTERN_LENGTH, type FileNamePlaceholder, type FileNameShapeInput, type ReportFileNameInput } from "./naming.js";
 export { claimReportPath, type ReportPathClaim, type ClaimedReportPath } from "./report-path.js";
 export { sweepManagedFiles, sweepStaging, type ManagedSweepResult, type StagingSweepResult, type SweepLogger, type SweepFailure, type SweepPosition } from "./retention.js";
 export {

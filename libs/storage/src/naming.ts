@@ -73,6 +73,16 @@ const WINDOW_PLACEHOLDERS: FileNamePlaceholder[] = ["start", "end", "startDate",
 const INTRADAY_PLACEHOLDERS: FileNamePlaceholder[] = ["start", "end", "startTime", "endTime", "runId"];
 
 /**
+ * Whether names from `pattern` (none: the default, `<task>_<start>_<end>`) hold the whole window,
+ * both its instants, or the run's id: then no other window's name can equal them.
+ */
+export function namesWholeWindow(pattern: string | undefined): boolean {
+  if (pattern === undefined) return true;
+  const used = new Set([...pattern.matchAll(PLACEHOLDER)].map(([, name]) => name));
+  return used.has("runId") || (used.has("start") && used.has("end"));
+}
+
+/**
  * Problems with a file-name pattern (empty when usable): unknown placeholders, characters that
  * are not safe in file names and object keys, and patterns that would give two windows of the
  * task the same name (one file would overwrite the other at the destination).

@@ -36,10 +36,11 @@ async function transformingRun(taskId: string, windowStart: Date, windowEnd: Dat
   return prisma.run.create({ data: { tenantId, taskId, windowStart, windowEnd, scheduledFor: windowEnd, trigger: "schedule", status: "TRANSFORMING", attempts: 1 } });
 }
 
-/** Claims with daily_{endDate} names in `zone`, as the transformer does. */
-function claim(run: { id: string; taskId: string; windowStart: Date; windowEnd: Date; attempts: number }, zone: string, pattern = "daily_{endDate}") {
-  return claimReportPath(prisma, {
+/** Claims with daily_{endDate} names in `zone`, as the transformer does (for a schedule window unless told). */
+function claim(run: { id: string; taskId: string; windowStart: Date; windowEnd: Date; attempts: number }, zone: string, pattern = "daily_{endDate}", mayTakePlainName = true, db: Db = prisma) {
+  return claimReportPath(db, {
     tenantId,
+    mayTakePlainName,
     taskId: run.taskId,
     runId: run.id,
     attempts: run.attempts,
@@ -74,6 +75,43 @@ describe("claimReportPath", () => {
     // Named again (a retried transform): the same names; a run's own claim does not count.
     expect((await claim(before, "UTC")).path).toBe(first.path);
     expect((await claim(after, "America/Los_Angeles")).path).toBe(second.path);
+  });
+
+  it("gives a window asked for by hand its start even when transformed before the schedule's window of that date", async () => {
+    const taskId = await newTask();
+    const manual = await prisma.run.create({
+      data: { tenantId, taskId, windowStart: new Date("2026-03-02T00:00Z"), windowEnd: new Date("2026-03-02T12:00Z"), scheduledFor: new Date("2026-03-02T12:00Z"), trigger: "manual", status: "TRANSFORMING", attempts: 1 },
+    });
+    const scheduled = await transformingRun(taskId, new Date("2026-03-01T12:00Z"), new Date("2026-03-02T12:00Z"));
+    expect((await claim(manual, "UTC", "daily_{endDate}", false)).path).toBe("daily_2026-03-02_2026-03-02T0000+0000.csv");
+    expect((await claim(scheduled, "UTC")).path).toBe("daily_2026-03-02.csv");
+    // A retry of a window a scheduled run had (the schedule changed since) keeps the plain name.
+    const retry = await prisma.run.create({
+      data: { tenantId, taskId, windowStart: scheduled.windowStart, windowEnd: scheduled.windowEnd, scheduledFor: scheduled.windowEnd, trigger: "retry", status: "TRANSFORMING", attempts: 1 },
+    });
+    expect((await claim(retry, "UTC", "daily_{endDate}", false)).path).toBe("daily_2026-03-02.csv");
+  });
+
+  it("folds ASCII case only, whatever the database's locale (Turkish lowers I to ı)", async () => {
+    const turkish = await createTestDatabase({ create: "TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'tr-TR' LOCALE 'C.UTF-8'" });
+    try {
+      const tenant = await turkish.prisma.tenant.create({ data: { accountId: `acc-${randomUUID().slice(0, 8)}`, name: "İstanbul", timezone: "UTC" } });
+      const destination = await turkish.prisma.destination.create({ data: { tenantId: tenant.id, name: "Bucket", kind: "s3", config: { bucket: "b" } } });
+      const task = await turkish.prisma.task.create({ data: { tenantId: tenant.id, description: "Inbox", reportId: "messaging", format: "csv", frequency: "daily", time: "00:00", destinationId: destination.id } });
+      const run = (start: string, end: string) =>
+        turkish.prisma.run.create({ data: { tenantId: tenant.id, taskId: task.id, windowStart: new Date(start), windowEnd: new Date(end), scheduledFor: new Date(end), trigger: "schedule", status: "TRANSFORMING", attempts: 1 } });
+      const first = await run("2026-11-22T00:00Z", "2026-11-23T00:00Z");
+      const second = await run("2026-11-23T00:00Z", "2026-11-23T08:00Z");
+      const claimIn = (r: typeof first) =>
+        claimReportPath(turkish.prisma, {
+          tenantId: tenant.id, taskId: task.id, runId: r.id, attempts: 1, windowStart: r.windowStart, windowEnd: r.windowEnd, mayTakePlainName: true,
+          pathFor: (variant) => reportFileName({ description: "Inbox", windowStart: r.windowStart, windowEnd: r.windowEnd, format: "csv", zone: "UTC", encrypted: false, pattern: "INBOX_{endDate}", variant }),
+        });
+      expect((await claimIn(first)).path).toBe("INBOX_2026-11-23.csv");
+      expect((await claimIn(second)).path).toBe("INBOX_2026-11-23_2026-11-23T0000+0000.csv");
+    } finally {
+      await turkish.drop();
+    }
   });
 
   it("lets runs of the same window share a name, and tells case apart as Windows and macOS do not", async () => {
@@ -148,7 +186,7 @@ describe("claimReportPath", () => {
     const path = (variant: number) => `q_2024-06-01_0000${variant === 0 ? "" : `_${variant}`}.csv`;
     const { rows } = await pool.query<{ "QUERY PLAN": string }>(`EXPLAIN ${TAKEN_SQL}`, [taskId, run.id, run.windowStart, run.windowEnd, [path(0), path(1)]]);
     expect(rows.map((r) => r["QUERY PLAN"]).join("\n")).toContain("Run_taskId_reportPath_idx");
-    const claimed = await claimReportPath(prisma, { tenantId, taskId, runId: run.id, attempts: 1, windowStart: run.windowStart, windowEnd: run.windowEnd, pathFor: path });
+    const claimed = await claimReportPath(prisma, { tenantId, taskId, runId: run.id, attempts: 1, windowStart: run.windowStart, windowEnd: run.windowEnd, mayTakePlainName: true, pathFor: path });
     expect(claimed.path).toBe("q_2024-06-01_0000_1.csv");
   });
 });

@@ -4,7 +4,8 @@ import type { Db } from "@transporter/db";
 import { PermanentError } from "@transporter/queue";
 import type { StageContext, StageOutput } from "@transporter/queue";
 import { FORMAT_FILES, REPORT_FORMATS, resolveVersion, transformStream, ZonedTime, type ReportFormat, type TransformPool, type TransformResult } from "@transporter/reports";
-import { claimReportPath, dateSubfolder, fileNamePatternOf, formatWindowInstant, reportFileName } from "@transporter/storage";
+import { nextWindow, validateSchedule, type Schedule } from "@transporter/schedule";
+import { claimReportPath, dateSubfolder, fileNamePatternOf, formatWindowInstant, namesWholeWindow, reportFileName } from "@transporter/storage";
 import type { StagingStore } from "@transporter/storage";
 
 export interface TransformDeps {
@@ -42,6 +43,14 @@ export function skippedRecordsNote(result: TransformResult): string | null {
 function renamedNote(plainPath: string, path: string, holder: { runId: string; windowStart: Date; windowEnd: Date }, zone: string): string {
   const window = `${formatWindowInstant(holder.windowStart, zone)} – ${formatWindowInstant(holder.windowEnd, zone)}`;
   return `${SKIPPED_NOTE_PREFIX}report named "${posix.basename(path)}", not "${posix.basename(plainPath)}": that name is the file of another window of this task (${window}, run ${holder.runId})`;
+}
+
+/** Whether the run's window is one the task's schedule makes in `zone` (what "run now" asks for). */
+function isScheduleWindow(task: StageContext<"transform">["task"], zone: string, run: { windowStart: Date; windowEnd: Date }): boolean {
+  const schedule = { frequency: task.frequency, time: task.time, dayOfWeek: task.dayOfWeek, everyMinutes: task.everyMinutes, delayMinutes: task.delayMinutes } as Schedule;
+  if (validateSchedule(schedule, zone).length > 0) return false;
+  const window = nextWindow(schedule, zone, run.windowStart);
+  return window.start.getTime() === run.windowStart.getTime() && window.end.getTime() === run.windowEnd.getTime();
 }
 
 function formatOf(format: string): ReportFormat {
@@ -93,7 +102,16 @@ export function createTransformHandler(deps: TransformDeps) {
     // A task or zone that cannot give a name fails here, before the name is claimed.
     const plainPath = pathFor(0);
     // The plain name, unless another window of the task has it already (see claimReportPath).
-    const claimed = await claimReportPath(deps.prisma, { tenantId: tenant.id, taskId: run.taskId, runId: run.id, attempts: run.attempts, windowStart: run.windowStart, windowEnd: run.windowEnd, pathFor });
+    const claimed = await claimReportPath(deps.prisma, {
+      tenantId: tenant.id,
+      taskId: run.taskId,
+      runId: run.id,
+      attempts: run.attempts,
+      windowStart: run.windowStart,
+      windowEnd: run.windowEnd,
+      mayTakePlainName: run.trigger === "schedule" || namesWholeWindow(naming.pattern) || isScheduleWindow(task, zone, run),
+      pathFor,
+    });
     const reportKey = claimed.key;
     span.setAttributes({ "transporter.report": reportId, "transporter.report_version": version, "transporter.format": format, "transporter.file_name_variant": claimed.variant });
 

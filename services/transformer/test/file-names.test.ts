@@ -213,6 +213,28 @@ describe("report file names across a task's windows", () => {
     expect(new Set(paths).size).toBe(paths.length);
   });
 
+  it("names a window asked for by hand apart from the schedule's, whichever is transformed first, unless its name holds the whole window", async () => {
+    const day = { start: new Date("2026-05-04T00:00Z"), end: new Date("2026-05-05T00:00Z") };
+    const halfDay = { start: new Date("2026-05-04T00:00Z"), end: new Date("2026-05-04T12:00Z") };
+    {
+      const { tenant, task } = await createTask("daily", { fileNamePattern: "conv_{startDate}" });
+      // The half-day extract is transformed while the day's scheduled run is still fetching.
+      const manual = await transformIn("UTC", tenant, task, await fetchedRun(tenant, task, halfDay, "manual"));
+      const scheduled = await transformIn("UTC", tenant, task, await fetchedRun(tenant, task, day));
+      expect(manual.path).toBe("conv_2026-05-04_2026-05-04T0000+0000.csv");
+      expect(scheduled.path).toBe("conv_2026-05-04.csv");
+      // "Run now" asks for a window of the schedule: the plain name, as its scheduled run would have.
+      const runNow = await transformIn("UTC", tenant, task, await fetchedRun(tenant, task, { start: new Date("2026-05-05T00:00Z"), end: new Date("2026-05-06T00:00Z") }, "manual"));
+      expect(runNow.path).toBe("conv_2026-05-05.csv");
+    }
+    {
+      // The default name holds both instants: no schedule window's can equal it.
+      const { tenant, task } = await createTask("daily", {});
+      const manual = await fetchedRun(tenant, task, halfDay, "manual");
+      expect((await transformIn("UTC", tenant, task, manual)).path).toBe(plainPath(task, halfDay, "UTC", manual.id));
+    }
+  });
+
   it("keeps a run's name when its transform is tried again, and a window's name for a retry run of it", async () => {
     const windows = utcThenLosAngeles("daily", 2, 1);
     const { tenant, task, results } = await deliverHistory("daily", { fileNamePattern: "daily_{endDate}" }, windows);

@@ -5,12 +5,26 @@
 import { randomBytes } from "node:crypto";
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { loadConfig } from "@transporter/config";
 import { createOperatorKey } from "@transporter/gateway";
 import { startSimulator } from "@transporter/simulator";
-import { startSystem } from "./system.js";
+import { startSystem, type System } from "./system.js";
 
 const keep = process.argv.includes("--keep");
+
+// Ctrl-C (or SIGTERM) at any moment ends the demo through its finally: the operator key revoked,
+// the system and the simulator stopped. A second signal gets Node's default: exit at once.
+const SIGNALS = ["SIGINT", "SIGTERM"] as const;
+const interrupted = new AbortController();
+const onSignal = (name: NodeJS.Signals) => {
+  for (const each of SIGNALS) process.removeListener(each, onSignal);
+  console.log(`\n${name}: stopping the demo (again to exit at once)…`);
+  interrupted.abort(new Error(`stopped by ${name}`));
+};
+for (const each of SIGNALS) process.on(each, onSignal);
+const { signal } = interrupted;
+
 const simulator = await startSimulator({ port: 0, host: "127.0.0.1" });
 const config = loadConfig({
   LOG_LEVEL: "warn",
@@ -20,14 +34,15 @@ const config = loadConfig({
   PLATFORM_DATA_ACCESS_URL: simulator.url,
   ALLOW_INSECURE_ENDPOINTS: "true",
 });
-const system = await startSystem(config);
-const api = system.gateway.url;
+let system: System | undefined;
+let api = "";
 
 async function call<T = any>(key: string, method: string, path: string, body?: unknown): Promise<T> {
   const res = await fetch(`${api}${path}`, {
     method,
     headers: { authorization: `Bearer ${key}`, ...(body ? { "content-type": "application/json" } : {}) },
     body: body ? JSON.stringify(body) : undefined,
+    signal,
   });
   const text = await res.text();
   if (!res.ok) throw new Error(`${method} ${path} → ${res.status}: ${text}`);
@@ -36,6 +51,9 @@ async function call<T = any>(key: string, method: string, path: string, body?: u
 
 let operator: { id: string; key: string } | undefined;
 try {
+  system = await startSystem(config);
+  api = system.gateway.url;
+  signal.throwIfAborted();
   operator = await createOperatorKey(system.prisma, "demo operator");
   const accountId = `demo${randomBytes(3).toString("hex")}`;
   const { tenant, adminApiKey } = await call(operator.key, "POST", "/v1/tenants", { name: "Demo Brand", accountId, timezone: "Europe/London" });
@@ -66,7 +84,7 @@ try {
   console.log(`Running task "${task.description}" for ${run.windowStart} – ${run.windowEnd} …`);
   const deadline = Date.now() + 180_000;
   while (!["SUCCEEDED", "FAILED"].includes(run.status) && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 500));
+    await sleep(500, undefined, { signal });
     run = await call(admin, "GET", `/v1/runs/${run.id}`);
   }
   if (run.status !== "SUCCEEDED") throw new Error(`the run ended ${run.status}: ${run.error ?? "timed out"}`);
@@ -89,11 +107,15 @@ Decrypt it with GnuPG:
 `);
   if (keep) {
     console.log(`API: ${api} (docs ${api}/docs). Ctrl-C to stop.`);
-    await new Promise<void>((resolveStop) => process.once("SIGINT", () => resolveStop()));
+    if (!signal.aborted) await new Promise((resolveStop) => signal.addEventListener("abort", resolveStop, { once: true }));
   }
+} catch (error) {
+  // Interrupted: the finally below cleans up; 130, as a shell reports a Ctrl-C.
+  if (!signal.aborted) throw error;
+  process.exitCode = 130;
 } finally {
   // The operator key was only for setting up this demo (it is never shown): revoked, not left behind.
-  if (operator) await system.prisma.apiKey.update({ where: { id: operator.id }, data: { revokedAt: new Date() } }).catch(() => undefined);
-  await system.stop();
+  if (operator) await system?.prisma.apiKey.update({ where: { id: operator.id }, data: { revokedAt: new Date() } }).catch(() => undefined);
+  await system?.stop();
   await simulator.stop();
 }

@@ -44,8 +44,16 @@ export async function startSystem(config: Config, options: { now?: () => Date; l
   const shared = { prisma, redis, keyring, staging, logger, producer: queues, ...(options.now ? { now: options.now } : {}) };
 
   const started: Array<{ stop(): Promise<void> }> = [];
+  /**
+   * Every service's stop begins at once: the scheduler's loops end and every worker pauses before
+   * anything is awaited, so no run is scheduled and no job begins once stopping has begun (one
+   * service at a time, those not yet stopping kept scheduling runs and taking jobs while the
+   * others waited). Then the gateway's requests and the jobs under way are waited for (those
+   * still running at the end of a runServiceMain stop's grace period handed back), and only
+   * then do the shared connections close.
+   */
   async function stopAll(): Promise<void> {
-    for (const service of [...started].reverse()) await service.stop().catch(() => undefined);
+    await Promise.all(started.map((service) => service.stop().catch(() => undefined)));
     await queues.close();
     // A plain disconnect when Redis is gone: QUIT would wait for it.
     await closeRedis(redis);

@@ -2,15 +2,19 @@
  * SIGTERM as an orchestrator sends it, to real service processes (`services/<name>/src/main.ts`).
  * A service gets 30 s to stop before it forces its own exit with code 1, so each stop here must
  * finish well within that: with a keep-alive client that had a request under way (the gateway
- * waited for its idle connection until the force-exit), and with Redis gone (every close step
- * waited for Redis to come back).
+ * waited for its idle connection until the force-exit), with Redis gone (every close step
+ * waited for Redis to come back), and with a job that would outlast it (it was cut off by the
+ * force-exit, and counted as stalled each time: the fourth failed its run).
  */
 import http from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createOperatorKey } from "@transporter/gateway";
+import { jobIdFor } from "@transporter/queue";
+import { HAND_BACK_MS } from "@transporter/telemetry";
 import { startRedisProxy, type RedisProxy } from "../../libs/queue/test/support/redis-proxy.js";
-import { apiClient, pastWindows, provisionTenant, requestRun } from "./support/api.js";
+import { apiClient, pastWindows, provisionTenant, requestRun, type RunView } from "./support/api.js";
+import { listManagedFiles, managedDeliveryProblems } from "./support/delivery.js";
 import { startInfrastructure, type Infrastructure } from "./support/infrastructure.js";
 import { ProcessGroup, type Exit, type ServiceProcess } from "./support/processes.js";
 import { QueueInspector } from "./support/queues.js";
@@ -27,6 +31,25 @@ describe("service shutdown on SIGTERM", () => {
   let infra: Infrastructure | undefined;
   let inspector: QueueInspector | undefined;
   let operatorKey: string;
+
+  /** A tenant with a disabled hourly conversations task whose platform answers after `slowMs`. */
+  async function tenantWithSlowSource(infra: Infrastructure, slowMs: number) {
+    const call = apiClient(infra.gatewayUrl);
+    const tenant = await provisionTenant(call, operatorKey, infra.simulator);
+    const task = await call<{ id: string }>(tenant.adminKey, "POST", "/v1/tasks", {
+      description: "Conversations hourly",
+      reportId: "messaging-conversations",
+      reportVersion: "latest",
+      format: "csv",
+      schedule: { frequency: "interval", everyMinutes: 60, delayMinutes: 0 },
+      sourceId: tenant.sourceId,
+      destinationId: tenant.managedDestinationId,
+      enabled: false,
+    });
+    infra.simulator.control.setFaults(tenant.accountId, { slowMs });
+    return { call, tenant, task };
+  }
+
   const groups: ProcessGroup[] = [];
   const proxies: RedisProxy[] = [];
 
@@ -102,19 +125,7 @@ describe("service shutdown on SIGTERM", () => {
     await waitUntilReady(group, inspector, infra.gatewayUrl, 90_000);
 
     // A run whose fetch is under way (the platform answers slowly) when Redis goes.
-    const call = apiClient(infra.gatewayUrl);
-    const tenant = await provisionTenant(call, operatorKey, infra.simulator);
-    const task = await call<{ id: string }>(tenant.adminKey, "POST", "/v1/tasks", {
-      description: "Conversations hourly",
-      reportId: "messaging-conversations",
-      reportVersion: "latest",
-      format: "csv",
-      schedule: { frequency: "interval", everyMinutes: 60, delayMinutes: 0 },
-      sourceId: tenant.sourceId,
-      destinationId: tenant.managedDestinationId,
-      enabled: false,
-    });
-    infra.simulator.control.setFaults(tenant.accountId, { slowMs: 120_000 });
+    const { call, tenant, task } = await tenantWithSlowSource(infra, 120_000);
     const [window] = pastWindows(1, 60, 120);
     const run = await requestRun(call, tenant.adminKey, task.id, window!);
     await waitFor("the run's fetch to begin", async () => (await infra.db.prisma.run.findUniqueOrThrow({ where: { id: run.id } })).status === "FETCHING", {
@@ -167,5 +178,52 @@ describe("service shutdown on SIGTERM", () => {
     const after = await infra.db.prisma.run.findUniqueOrThrow({ where: { id: run.id } });
     expect(after.status).toBe("FETCHING");
     expect(await inspector.counts("fetch")).toMatchObject({ active: 1, failed: 0 });
+  }, 150_000);
+
+  it("a job still under way when the grace period ends is handed back: the worker exits 0 at once, another takes the job up, and the run is delivered once, with no stall", async () => {
+    const { infra, inspector } = system();
+    // A short grace period, so the hand-back comes within seconds (30 s in all by default).
+    const graceMs = 1_500;
+    const group = new ProcessGroup({ ...infra.env, SHUTDOWN_GRACE_MS: String(graceMs) });
+    groups.push(group);
+    for (const service of ["gateway", "fetcher", "transformer", "encryptor", "deliverer"] as const) group.start(service);
+    await waitUntilReady(group, inspector, infra.gatewayUrl, 90_000);
+
+    // The source call hangs far longer than any stop waits.
+    const { call, tenant, task } = await tenantWithSlowSource(infra, 600_000);
+    let sourceCalled = false;
+    const onRequest = (req: http.IncomingMessage) => void (sourceCalled ||= Boolean(req.url?.includes(`/${tenant.accountId}/`) && !req.url.includes("baseURI")));
+    infra.simulator.app.server.on("request", onRequest);
+    const [window] = pastWindows(1, 60, 120);
+    const run = await requestRun(call, tenant.adminKey, task.id, window!);
+    await waitFor("the run's source call to begin", () => sourceCalled, { timeoutMs: 30_000, context: () => group.describe() });
+    infra.simulator.app.server.off("request", onRequest);
+    // The call under way stays hung; the next attempt's calls are answered.
+    infra.simulator.control.clearFaults(tenant.accountId);
+    const [first] = group.live("fetcher");
+    // The other fetcher starts during the grace period (as in a rollout) and takes the job up.
+    group.start("fetcher");
+
+    const { exit, ms, output } = await terminate(first!);
+    expect(exit, output).toEqual(CLEAN_EXIT);
+    expect(ms, output).toBeGreaterThanOrEqual(graceMs);
+    expect(ms, output).toBeLessThan(graceMs + HAND_BACK_MS);
+    expect(output).toContain("handed the job back to its queue");
+
+    const done = await waitFor(
+      "the run to be delivered by the other fetcher",
+      async () => {
+        const view = await call<RunView>(tenant.adminKey, "GET", `/v1/runs/${run.id}`);
+        return ["SUCCEEDED", "FAILED"].includes(view.status) && view;
+      },
+      { timeoutMs: 60_000, context: () => group.describe() },
+    );
+    const listing = await listManagedFiles(infra.managedDir, tenant.tenantId);
+    expect(await managedDeliveryProblems(done, listing, infra.managedDir)).toEqual([]);
+    expect(done.error).toBeNull();
+    // (The earlier test's job, cut off with Redis, stalls in this file's queue meanwhile: not this one.)
+    const jobId = jobIdFor("fetch", run.id);
+    expect(await inspector.stalledJobIds("fetch")).not.toContain(jobId);
+    expect(await inspector.state("fetch", jobId)).toBe("completed");
   }, 150_000);
 });

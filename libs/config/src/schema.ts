@@ -93,6 +93,8 @@ export const envSchema = z.object({
    * recovery, but a lock must outlast the longest pause of a healthy worker.
    */
   JOB_LOCK_MS: positiveInt.optional(),
+  /** On SIGTERM/SIGINT, how long a service waits for its jobs before handing back those still running. */
+  SHUTDOWN_GRACE_MS: positiveInt.default(25_000),
   CONCURRENCY_FETCH: positiveInt.default(4),
   CONCURRENCY_TRANSFORM: positiveInt.default(2),
   CONCURRENCY_ENCRYPT: positiveInt.default(2),

@@ -1,11 +1,12 @@
 import { metrics, trace, type Span } from "@opentelemetry/api";
 import { DelayedError, UnrecoverableError, type Job, type Worker } from "bullmq";
 import type { Config } from "@transporter/config";
-import { addRunNote, beginStage, RunLocks, completeRun, finishStage, owedNotificationOutcome, skipUnstartedRun, hasNotificationSettings, raiseAlert, runFailedAlert, runFailureAlertKey, stageFinished, stageStatus, type Db, type Run, type StageRunFields, type StageTask, type Task, type Tenant } from "@transporter/db";
-import { createLogger, startSpan, withTraceContext, type Logger } from "@transporter/telemetry";
+import { addRunNote, beginStage, RunLocks, RunLockWaitAbandoned, completeRun, finishStage, owedNotificationOutcome, skipUnstartedRun, hasNotificationSettings, raiseAlert, runFailedAlert, runFailureAlertKey, stageFinished, stageStatus, type Db, type Run, type StageRunFields, type StageTask, type Task, type Tenant } from "@transporter/db";
+import { createLogger, shutdownGraceOver, startSpan, withTraceContext, type Logger } from "@transporter/telemetry";
 import type { Redis } from "ioredis";
 import { jobCatalog, type JobInput, type JobPayload, type Stage } from "./catalog.js";
 import { errorCodeOf, isPermanent, retryAfterOf } from "./errors.js";
+import { handBack, JobsUnderWay, unlessAborted } from "./hand-back.js";
 import { JobProducer } from "./producer.js";
 import { createWorker } from "./worker.js";
 import { logWorkerErrors } from "./connection.js";
@@ -43,11 +44,26 @@ export interface StageContext<S extends Stage> {
    */
   setRunFields(fields: RunFields): void;
   /**
-   * Of an exclusive stage (see StageWorkerOptions.exclusive): aborted, with RunLockLost as its
-   * reason, if the run's lock is lost to another attempt while the handler works. The handler
-   * must then stop before it writes anything more.
+   * Aborted when this attempt must stop before it writes anything more: its worker is stopping
+   * and hands the job back (HandedBack, see close()), or, of an exclusive stage, the run's lock
+   * was lost (RunLockLost). Passed to long calls, it ends them; a handler that ignores it is
+   * not waited for, but whatever it would write after is its own to undo.
+   */
+  signal: AbortSignal;
+  /**
+   * Of an exclusive stage (see StageWorkerOptions.exclusive): `signal` again, aborted with
+   * RunLockLost as its reason if the run's lock is lost to another attempt while the handler
+   * works, or HandedBack. The handler must then stop before it writes anything more.
    */
   lockLost?: AbortSignal;
+}
+
+export interface StageCloseOptions {
+  /**
+   * When aborted, the jobs still under way are handed back (see hand-back.ts). By default the
+   * process's stop grace period (shutdownGraceOver); without one, the close waits for them.
+   */
+  handBack?: AbortSignal;
 }
 
 /** What a stage hands to the next one: the staging key(s) of its output. */
@@ -87,9 +103,11 @@ const NOTIFY_ENQUEUE_ATTEMPTS = 4;
  * - on a permanent error, or the last attempt of a transient one, marks the run FAILED with a
  *   readable reason, raises one alert per task and failure streak (none once the task is
  *   deleted: its alert went with it), and enqueues notify (notify: only for tasks with
- *   notification settings).
+ *   notification settings);
+ * - on close, hands back the jobs still under way when the stop's grace period ends: the run is
+ *   left in its stage, unwritten, for the next attempt to claim (see hand-back.ts).
  */
-export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S>): { worker: Worker; close(): Promise<void> } {
+export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S>): { worker: Worker; close(options?: StageCloseOptions): Promise<void> } {
   const { stage, config, prisma, redis } = options;
   const producer = options.producer ?? new JobProducer(redis, config.REDIS_PREFIX, { attempts: config.JOB_ATTEMPTS, backoffMs: config.JOB_BACKOFF_MS });
   const ownsProducer = !options.producer;
@@ -109,6 +127,7 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
   let cutOff = false;
   /** Set once close() begins: a job waiting for another attempt of its run stops waiting. */
   let stopping = false;
+  const underWay = new JobsUnderWay();
   const runLocks = options.exclusive
     ? RunLocks.over(prisma, stage, {
         onLost: ({ relocked, lost }, error) => {
@@ -178,8 +197,10 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
   /**
    * One job of this stage: claims the run, runs the handler, hands over or fails the run. The
    * notification a finished run owes goes into `later`, queued once the run's lock is released.
+   * Once `abandon` is aborted (see StageContext.signal), the handler is no longer waited for and
+   * the attempt writes nothing more on the run.
    */
-  async function processJob(payload: JobPayload<S>, job: Job, token: string | undefined, span: Span, later: Later, lockLost?: AbortSignal): Promise<void> {
+  async function processJob(payload: JobPayload<S>, job: Job, token: string | undefined, span: Span, later: Later, abandon: AbortSignal): Promise<void> {
     // Claims the run for this stage (status, start, attempt) unless it has finished or moved on.
     const begun = await beginStage(prisma, { runId: payload.runId, tenantId: payload.tenantId, stage, at: new Date() });
     if (begun.state === "missing") {
@@ -218,7 +239,8 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
         await producer.enqueue(next, { runId: run.id, tenantId: run.tenantId, trace: payload.trace, ...((run.staging ?? {}) as Record<string, string>) } as never);
         return;
       }
-      const output = (await options.handler({ run, task: run.task, tenant: run.tenant, payload, job, logger: runLogger, span, setRunFields, ...(lockLost ? { lockLost } : {}) })) ?? {};
+      const handled = options.handler({ run, task: run.task, tenant: run.tenant, payload, job, logger: runLogger, span, setRunFields, signal: abandon, ...(options.exclusive ? { lockLost: abandon } : {}) });
+      const output = (await unlessAborted(handled, abandon)) ?? {};
       const staging = { ...((run.staging ?? {}) as Record<string, string>), ...output };
       const seconds = (Date.now() - started) / 1000;
       const records = stage === "fetch" && typeof fields.records === "number" ? fields.records : null;
@@ -263,9 +285,10 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
     } catch (error) {
       // Cut off by a shutdown that stopped waiting for it, Redis being gone: not the run's
       // failure. The job keeps its lock until it lapses; then another worker retries it.
-      // Or its run's lock was lost to another attempt, which carries the run on: this one
-      // writes nothing on the run (its job, taken over, is no longer this worker's either).
-      if (cutOff || lockLost?.aborted) throw error;
+      // Or its run's lock was lost to another attempt, which carries the run on, or its worker
+      // hands the job back: this attempt writes nothing on the run, which stays in this stage
+      // for the next attempt to claim (its job, taken over or handed back, is not this one's).
+      if (cutOff || abandon.aborted) throw error;
       // The platform asked to be left alone for longer than any of BullMQ's retries would wait (a
       // 429's Retry-After): the job waits that long and tries again, without using up an attempt,
       // for as long as the run is young enough. BullMQ's backoff would retry sooner, be refused
@@ -302,34 +325,63 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
 
   const worker = createWorker(
     stage,
-    async (payload, job, token) =>
-      withTraceContext(payload.trace, () =>
+    async (payload, job, token) => {
+      // Taken as the worker paused (BullMQ's pause ends its wait for a job by taking one): no job
+      // begins once stopping has, so it goes back to its queue untouched.
+      if (stopping && token) {
+        logger.info({ runId: payload.runId, stage }, "stopping: handed a job taken meanwhile back to its queue");
+        await handBack(job, token);
+      }
+      return withTraceContext(payload.trace, () =>
         startSpan(tracer, `${stage} run`, { "transporter.stage": stage, "transporter.run_id": payload.runId, "transporter.tenant_id": payload.tenantId, "transporter.attempt": job.attemptsMade + 1 }, async (span) => {
           const later: Later = [];
+          const attempt = underWay.begin();
           try {
-            if (!runLocks) return await processJob(payload, job, token, span, later);
+            if (!runLocks) return await processJob(payload, job, token, span, later, attempt.signal);
             // One attempt at a time per run (see RunLocks): a job taken over while its first worker
             // still works on it waits for that attempt to end, then finds the run finished.
-            return await runLocks.hold(payload.runId, (lockLost) => processJob(payload, job, token, span, later, lockLost), {
+            return await runLocks.hold(payload.runId, (lockLost) => processJob(payload, job, token, span, later, AbortSignal.any([lockLost, attempt.signal])), {
               stopping: () => stopping,
               onWait: () => logger.warn({ runId: payload.runId }, "another attempt is working on this run; waiting for it to end"),
             });
+          } catch (error) {
+            // Stopped by this worker's stop (its work aborted, or its wait for the run's lock given
+            // up): back to its queue, once the run's lock is let go, for another worker at once.
+            // (Not one moved to wait for the platform meanwhile: it is no longer this worker's.)
+            if (token && !(error instanceof DelayedError) && (attempt.signal.aborted || error instanceof RunLockWaitAbandoned)) {
+              logger.warn({ runId: payload.runId, stage }, "stopping: handed the job back to its queue; another worker takes it up");
+              await handBack(job, token);
+            }
+            throw error;
           } finally {
+            attempt.end();
             // Outside the run's lock: a notification waits on Redis, however long it is away, and
             // a run whose outcome is committed has nothing left to keep apart.
             for (const send of later) await send();
           }
         }),
-      ),
+      );
+    },
     { connection: redis, prefix: config.REDIS_PREFIX, concurrency: config[jobCatalog[stage].concurrencyKey], lockDurationMs: config.JOB_LOCK_MS },
   );
   logWorkerErrors(worker, logger, "worker error");
   return {
     worker,
-    /** Waits for the jobs under way, unless Redis is gone (see closeWorker). */
-    async close() {
+    /**
+     * Waits for the jobs under way, unless Redis is gone (see closeWorker); those still running
+     * when `handBack` is aborted are handed back.
+     */
+    async close(closeOptions: StageCloseOptions = {}) {
       stopping = true;
-      await worker.close();
+      const handBackSignal = closeOptions.handBack ?? shutdownGraceOver();
+      const handBackAll = () => underWay.handBackAll();
+      if (handBackSignal.aborted) handBackAll();
+      handBackSignal.addEventListener("abort", handBackAll, { once: true });
+      try {
+        await worker.close();
+      } finally {
+        handBackSignal.removeEventListener("abort", handBackAll);
+      }
       // At once: a job that gave up meanwhile must not fail its run (see the stage's catch).
       if (worker.closeOutcome !== "closed") cutOff = true;
       // Jobs cut off still run: their runs stay locked until they end (see RunLocks.close).

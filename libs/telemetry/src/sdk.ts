@@ -30,6 +30,11 @@ export interface TelemetryOptions {
 
 export interface Telemetry {
   prometheus?: PrometheusExporter;
+  /**
+   * Resolves once the Prometheus endpoint listens (at once without one); rejects, naming the
+   * port, if it cannot (a port in use): a service must not run unscraped without a word.
+   */
+  started: Promise<void>;
   shutdown(): Promise<void>;
 }
 
@@ -57,8 +62,16 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
     }));
   }
   let prometheus: PrometheusExporter | undefined;
+  let started = Promise.resolve();
   if (options.prometheusPort !== undefined) {
-    prometheus = new PrometheusExporter({ port: options.prometheusPort, preventServerStart: false });
+    const port = options.prometheusPort;
+    // Started here rather than by the exporter, whose listen error would only reach OTel's diag log.
+    prometheus = new PrometheusExporter({ port, preventServerStart: true });
+    started = prometheus.startServer().catch((error: unknown) => {
+      throw new Error(`cannot serve Prometheus metrics on port ${port}: ${(error as Error).message}`, { cause: error });
+    });
+    // Handled by whoever awaits `started` (runServiceMain); not an unhandled rejection meanwhile.
+    started.catch(() => undefined);
     readers.push(prometheus);
   }
   const sdk = new NodeSDK({
@@ -95,6 +108,7 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
   }
   active = {
     prometheus,
+    started,
     async shutdown() {
       active = undefined;
       await sdk.shutdown();

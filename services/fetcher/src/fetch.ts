@@ -68,7 +68,8 @@ export function createFetchHandler(deps: FetchDeps) {
     const rawKey = stagingKey(tenant.id, run.id, "raw", "records.ndjson");
     span.setAttributes({ "transporter.source_api": api, "transporter.source_id": source.id });
 
-    const opened: OpenedSource = deps.platform.openSource(source.accountId, credentials);
+    // A hand-back at shutdown (ctx.signal) cuts the calls under way instead of leaving them running.
+    const opened: OpenedSource = deps.platform.openSource(source.accountId, credentials, { signal: ctx.signal });
     let records = 0;
     const started = Date.now();
     try {

@@ -10,6 +10,8 @@ export const SERVICES = ["gateway", "scheduler", "fetcher", "transformer", "encr
 export type ServiceName = (typeof SERVICES)[number];
 /** What a group can start: our services, and the platform simulator standing in for the platform. */
 export type ProcessName = ServiceName | "simulator";
+/** A repository script run as its own process (`npm run demo`: scripts/demo.ts). */
+export type ScriptName = "demo";
 
 const OUTPUT_LINES = 200;
 
@@ -28,7 +30,7 @@ export class ServiceProcess {
   private readonly lines: string[] = [];
 
   constructor(
-    readonly service: ProcessName,
+    readonly service: ProcessName | ScriptName,
     /** Unique within its group, e.g. "fetcher-2". */
     readonly label: string,
     private readonly child: ChildProcess,
@@ -105,7 +107,7 @@ export class ServiceProcess {
  */
 export class ProcessGroup {
   private readonly processes: ServiceProcess[] = [];
-  private readonly counters = new Map<ProcessName, number>();
+  private readonly counters = new Map<ProcessName | ScriptName, number>();
   private readonly killOnExit = () => this.killAll();
 
   constructor(private readonly env: Record<string, string>) {
@@ -114,14 +116,23 @@ export class ProcessGroup {
 
   /** Starts one service process; `extraEnv` overrides the group's environment for it alone. */
   start(service: ProcessName, extraEnv: Record<string, string> = {}): ServiceProcess {
-    const n = (this.counters.get(service) ?? 0) + 1;
-    this.counters.set(service, n);
-    const child = spawn(process.execPath, ["--import", "tsx", `services/${service}/src/main.ts`], {
+    return this.spawn(service, `services/${service}/src/main.ts`, [], extraEnv);
+  }
+
+  /** Starts a script as `npm run <name>` does (`node --import tsx scripts/<name>.ts`). */
+  script(name: ScriptName, args: string[] = [], extraEnv: Record<string, string> = {}): ServiceProcess {
+    return this.spawn(name, `scripts/${name}.ts`, args, extraEnv);
+  }
+
+  private spawn(name: ProcessName | ScriptName, path: string, args: string[], extraEnv: Record<string, string>): ServiceProcess {
+    const n = (this.counters.get(name) ?? 0) + 1;
+    this.counters.set(name, n);
+    const child = spawn(process.execPath, ["--import", "tsx", path, ...args], {
       cwd: REPO_ROOT,
       env: { ...this.env, ...extraEnv },
       stdio: ["ignore", "pipe", "pipe"],
     });
-    const started = new ServiceProcess(service, `${service}-${n}`, child);
+    const started = new ServiceProcess(name, `${name}-${n}`, child);
     this.processes.push(started);
     return started;
   }

@@ -76,6 +76,11 @@ export class QueueInspector {
     await this.queue(name).resume();
   }
 
+  /** One job's state (`waiting`, `active`, `completed`, `failed`…; `unknown` when there is none). */
+  async state(name: QueueName, jobId: string): Promise<string> {
+    return this.queue(name).getJobState(jobId);
+  }
+
   async counts(name: QueueName): Promise<Record<string, number>> {
     return this.queue(name).getJobCounts("waiting", "active", "delayed", "completed", "failed", "prioritized");
   }

@@ -11,11 +11,13 @@ import { assertKeyUnexpired, lookBackOf, SCHEDULING_LAG_MINUTES } from "./task-r
 export const MAX_REQUESTED_WINDOW_DAYS = 31;
 
 /**
- * How many days a window spans in `timeZone`, counted in local calendar days (wall-clock time):
- * a month of 31 days is 31 whatever its hours (October in London has 745, with its fall-back).
+ * How many days a window spans in `timeZone`: its local calendar days (wall-clock time), so a
+ * month of 31 days is 31 whatever its hours (October in London has 745, with its fall-back), or
+ * its days of 24 hours when fewer (a day the zone skipped, as Samoa did on 2011-12-30, never was).
  */
 export function localDaysOf(window: { start: Date; end: Date }, timeZone: string): number {
-  return (wallTimeAt(timeZone, window.end.getTime()) - wallTimeAt(timeZone, window.start.getTime())) / 86_400_000;
+  const local = (wallTimeAt(timeZone, window.end.getTime()) - wallTimeAt(timeZone, window.start.getTime())) / 86_400_000;
+  return Math.min(local, (window.end.getTime() - window.start.getTime()) / 86_400_000);
 }
 
 /** How long a run request waits for its job to reach Redis before it answers with the run as it is. */

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { localDaysOf } from "../src/run-requests.js";
 import { readyTenant, setupGateway, type TestGateway } from "./helpers.js";
 
 /**
@@ -15,6 +16,14 @@ describe("a window asked for spans at most 31 local days", () => {
   afterAll(async () => gw.close());
 
   const hours = (w: { windowStart: string; windowEnd: string }) => (Date.parse(w.windowEnd) - Date.parse(w.windowStart)) / 3_600_000;
+
+  it("counts no day a zone skipped: 31 real days across Samoa's missing 2011-12-30 are 31", () => {
+    // 2011-12-29 00:00 -10:00 to 2012-01-30 00:00 +14:00: 32 dates on the calendar, one of which never was.
+    const window = { start: new Date("2011-12-29T10:00:00Z"), end: new Date("2012-01-29T10:00:00Z") };
+    expect(localDaysOf(window, "Pacific/Apia")).toBe(31);
+    expect(localDaysOf({ start: window.start, end: new Date(window.end.getTime() + 60_000) }, "Pacific/Apia")).toBeGreaterThan(31);
+    expect(localDaysOf({ start: new Date("2026-10-01T00:00:00+01:00"), end: new Date("2026-11-01T00:00:00Z") }, "Europe/London")).toBe(31);
+  });
 
   it("takes a whole local month across a fall-back, and refuses one local minute more", async () => {
     // [zone, a 31-day local month across its fall-back, its hours]
@@ -41,13 +50,14 @@ describe("a window asked for spans at most 31 local days", () => {
     }
   });
 
-  it("counts a month across a spring-forward in local days too: 743 hours are 31 days, 744 more", async () => {
+  it("takes a month across a spring-forward (743 hours, 31 local days) and 31 days of 24 hours, but no more", async () => {
     const t = await readyTenant(gw, { timezone: "Europe/London" });
     const task = (await gw.call(t.adminKey, "POST", "/v1/tasks", t.body())).body;
     const runs = `/v1/tasks/${task.id}/runs`;
     expect((await gw.call(t.adminKey, "POST", runs, { windowStart: "2026-03-01T00:00:00Z", windowEnd: "2026-04-01T00:00:00+01:00" })).status).toBe(202);
-    // 744 hours end at 01:00 on 1 April: 31 days and an hour of London time.
-    expect((await gw.call(t.adminKey, "POST", runs, { windowStart: "2026-03-01T00:00:00Z", windowEnd: "2026-04-01T01:00:00+01:00" })).status).toBe(400);
+    // 744 hours end at 01:00 on 1 April: 31 days of 24 hours (and an hour more of London time).
+    expect((await gw.call(t.adminKey, "POST", runs, { windowStart: "2026-03-01T00:00:00Z", windowEnd: "2026-04-01T01:00:00+01:00" })).status).toBe(202);
+    expect((await gw.call(t.adminKey, "POST", runs, { windowStart: "2026-03-01T00:00:00Z", windowEnd: "2026-04-01T01:01:00+01:00" })).status).toBe(400);
     expect((await gw.call(t.adminKey, "POST", runs, { windowStart: "2026-07-01T00:00:00+01:00", windowEnd: "2026-08-01T00:00:00+01:00" })).status).toBe(202);
   });
 

@@ -5,7 +5,7 @@ import { PermanentError } from "@transporter/queue";
 import type { StageContext, StageOutput } from "@transporter/queue";
 import { FORMAT_FILES, REPORT_FORMATS, resolveVersion, transformStream, ZonedTime, type ReportFormat, type TransformPool, type TransformResult } from "@transporter/reports";
 import { nextWindow, validateSchedule, type Schedule } from "@transporter/schedule";
-import { claimReportPath, dateSubfolder, fileNamePatternOf, formatWindowInstant, namesWholeWindow, reportFileName } from "@transporter/storage";
+import { claimReportPath, dateSubfolder, fileNamePatternOf, formatWindowInstant, namesWholeWindow, reportFileName, stagingKey, type ClaimedReportPath } from "@transporter/storage";
 import type { StagingStore } from "@transporter/storage";
 
 export interface TransformDeps {
@@ -101,17 +101,20 @@ export function createTransformHandler(deps: TransformDeps) {
     const pathFor = (variant: number) => `${folder}${reportFileName({ ...naming, variant })}`;
     // A task or zone that cannot give a name fails here, before the name is claimed.
     const plainPath = pathFor(0);
-    // The plain name, unless another window of the task has it already (see claimReportPath).
-    const claimed = await claimReportPath(deps.prisma, {
-      tenantId: tenant.id,
-      taskId: run.taskId,
-      runId: run.id,
-      attempts: run.attempts,
-      windowStart: run.windowStart,
-      windowEnd: run.windowEnd,
-      mayTakePlainName: run.trigger === "schedule" || namesWholeWindow(naming.pattern) || isScheduleWindow(task, zone, run),
-      pathFor,
-    });
+    // The plain name, unless another window of the task has it already (see claimReportPath). A
+    // name that holds the whole window is no other window's: nothing to look up.
+    const claimed: Pick<ClaimedReportPath, "key" | "path" | "variant" | "plainNameHolder"> = namesWholeWindow(naming.pattern)
+      ? { key: stagingKey(tenant.id, run.id, "report", plainPath), path: plainPath, variant: 0, plainNameHolder: null }
+      : await claimReportPath(deps.prisma, {
+          tenantId: tenant.id,
+          taskId: run.taskId,
+          runId: run.id,
+          attempts: run.attempts,
+          windowStart: run.windowStart,
+          windowEnd: run.windowEnd,
+          mayTakePlainName: run.trigger === "schedule" || isScheduleWindow(task, zone, run),
+          pathFor,
+        });
     const reportKey = claimed.key;
     span.setAttributes({ "transporter.report": reportId, "transporter.report_version": version, "transporter.format": format, "transporter.file_name_variant": claimed.variant });
 

@@ -244,6 +244,32 @@ describe("gcs deliver checks", () => {
   });
 
   it.each([
+    ["small (multipart)", 100_000, 60_000],
+    ["large (resumable)", 5 * MIB, 4 * MIB],
+    ["longer than expected", 100_000, 150_000],
+  ])("a delivery of the wrong size (%s) fails before it is finalised, and the earlier object stays", async (_label, expected, sent) => {
+    const prefix = `keep-old-${expected}-${sent}`;
+    const { config, credentials } = settings({ prefix });
+    const good = randomBytes(expected);
+    await gcsAdapter.deliver(streamOf(good), "r.csv.pgp", { ...meta, expectedBytes: expected }, config, credentials);
+    const attempt = gcsAdapter.deliver(streamOf(randomBytes(sent)), "r.csv.pgp", { ...meta, expectedBytes: expected }, config, credentials);
+    await expect(attempt).rejects.toMatchObject({ code: "verification_failed", message: expect.stringContaining("nothing was written") });
+    expect(gcs.objects(BUCKET).get(`${prefix}/r.csv.pgp`)?.data.equals(good)).toBe(true);
+  }, 120_000);
+
+  it("an upload session that expires mid-upload (404) is a retryable failure, not a missing bucket; the retry delivers", async () => {
+    const { config, credentials } = settings({ prefix: "expired-session", resumableThresholdBytes: 1 * MIB, chunkSizeBytes: 1 * MIB });
+    const data = randomBytes(5 * MIB);
+    gcs.expireNextSession(1);
+    const error = (await gcsAdapter.deliver(streamOf(data), "r.csv.pgp", meta, config, credentials).catch((e: unknown) => e)) as DestinationError;
+    expect(error).toBeInstanceOf(DestinationError);
+    expect(error.permanent).toBe(false);
+    expect(error.message).not.toMatch(/does not exist/);
+    const result = await gcsAdapter.deliver(streamOf(data), "r.csv.pgp", meta, config, credentials);
+    expect(gcs.objects(BUCKET).get(result.path)?.data.equals(data)).toBe(true);
+  }, 60_000);
+
+  it.each([
     ["small (multipart)", 100_000],
     ["large (resumable)", 5 * MIB],
   ])("a %s object stored with other bytes than sent is reported and removed", async (_label, size) => {

@@ -183,6 +183,22 @@ describe("s3 deliver", () => {
     expect(await keysUnder("size-check/")).toEqual([]);
   });
 
+  it.each([
+    ["a single PUT", 100_000, 60_000],
+    ["a multipart upload", 12 * MIB, 11 * MIB],
+    ["a file longer than expected", 100_000, 150_000],
+  ])("a delivery of the wrong size (%s) fails before it completes, and the earlier file stays", async (_label, expected, sent) => {
+    const prefix = `keep-old-${expected}-${sent}`;
+    const { config, credentials } = settings({ prefix, partSizeBytes: 5 * MIB });
+    const good = randomBytes(expected);
+    await s3Adapter.deliver(streamOf(good), "r.csv.pgp", { ...meta, expectedBytes: expected }, config, credentials);
+    const attempt = s3Adapter.deliver(streamOf(randomBytes(sent)), "r.csv.pgp", { ...meta, expectedBytes: expected }, config, credentials);
+    await expect(attempt).rejects.toMatchObject({ code: "verification_failed", message: expect.stringContaining("nothing was written") });
+    const kept = await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: `${prefix}/r.csv.pgp` }));
+    expect(Buffer.from(await kept.Body!.transformToByteArray()).equals(good)).toBe(true);
+    expect(await lingeringUploads()).toEqual([]);
+  }, 120_000);
+
   it("a source failing mid-upload leaves no object and no parts; the retry delivers one copy", async () => {
     const { config, credentials } = settings({ prefix: "cut-source", partSizeBytes: 5 * MIB });
     const data = randomBytes(24 * MIB);
@@ -420,29 +436,40 @@ describe("s3 verify when the probe's reply is lost", () => {
   });
 });
 
-describe("s3 clock skew", () => {
-  it("reports RequestTimeTooSkewed (a 403) as a retryable clock problem, not access denied", async () => {
+describe("s3 errors the store answers", () => {
+  /** The verify error against an endpoint that answers every request with this S3 error. */
+  async function verifyErrorFrom(status: number, code: string, message: string): Promise<DestinationError> {
     const server = createHttpServer((req, res) => {
       req.resume();
       req.on("end", () => {
-        res.writeHead(403, { "content-type": "application/xml" });
-        res.end(
-          '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>RequestTimeTooSkewed</Code><Message>The difference between the request time and the current time is too large.</Message><RequestId>1</RequestId></Error>',
-        );
+        res.writeHead(status, { "content-type": "application/xml" });
+        res.end(`<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${code}</Code><Message>${message}</Message><RequestId>1</RequestId></Error>`);
       });
     });
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     try {
       const { config, credentials } = settings({ endpoint: `http://127.0.0.1:${(server.address() as { port: number }).port}` });
-      const error = await verifyError(config, credentials);
-      expect(error.code).toBe("timeout");
-      expect(error.permanent).toBe(false);
-      expect(error.message).toContain("clock");
-      expect(error.message).not.toContain("access denied");
+      return await verifyError(config, credentials);
     } finally {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
     }
+  }
+
+  it("reports RequestTimeTooSkewed (a 403) as a retryable clock problem, not access denied", async () => {
+    const error = await verifyErrorFrom(403, "RequestTimeTooSkewed", "The difference between the request time and the current time is too large.");
+    expect(error.code).toBe("timeout");
+    expect(error.permanent).toBe(false);
+    expect(error.message).toContain("clock");
+    expect(error.message).not.toContain("access denied");
+  });
+
+  it("reports a request signed for another region (AuthorizationHeaderMalformed naming it) as the bucket's region, not a bad key", async () => {
+    const error = await verifyErrorFrom(400, "AuthorizationHeaderMalformed", "The authorization header is malformed; the region 'us-east-1' is wrong; expecting 'eu-west-1'");
+    expect(error).toMatchObject({ code: "not_found", permanent: true, message: expect.stringContaining("set the bucket's region") });
+    expect(error.message).not.toContain("access key");
+    // Malformed for another reason: the key's side.
+    expect((await verifyErrorFrom(400, "AuthorizationHeaderMalformed", "The authorization header is malformed; a non-empty Access Key (AKID) must be provided in the credential.")).code).toBe("auth");
   });
 });
 

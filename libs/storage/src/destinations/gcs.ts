@@ -389,7 +389,11 @@ export function gcsErrorToDestinationError(error: unknown, config: GcsConfig, ac
     return new DestinationError("auth", `${action}: the service account key was refused; check that the key is current and not deleted (${at})`);
   if (/DECODER routines|PEM|private key/i.test(e.message ?? "")) return new DestinationError("auth", `${action}: the service account key's private key cannot be used`);
   if (status === 403) return new DestinationError("permission", `${action}: access denied; the service account needs storage.objects.create, get and delete on ${at}`);
-  if (status === 404) return new DestinationError("not_found", `${action}: bucket "${config.bucket}" does not exist at ${at}`);
+  if (status === 404 && /bucket/i.test(e.message ?? "")) return new DestinationError("not_found", `${action}: bucket "${config.bucket}" does not exist at ${at}`);
+  // Any other 404 (or 410) names no bucket: an upload session Google expired or cancelled, which
+  // a new upload replaces, or an object gone meanwhile. Worth a retry, not a "missing bucket".
+  if (status === 404 || status === 410)
+    return new DestinationError("protocol", `${action}: ${at} no longer knows the upload or object (HTTP ${status}; an upload session expires or is cancelled); a retry starts over`);
   if (isRedirect(error)) return new DestinationError("protocol", `${action}: the endpoint answered with a redirect, which is not followed; use the address it redirects to (${at})`);
   const code = socketCode(error);
   if (code && DNS_CODES.has(code)) return new DestinationError("dns", `${action}: host name of ${at} cannot be resolved (${code})`);
@@ -535,7 +539,9 @@ export function createGcsAdapter(policy: EndpointPolicy, timeouts: GcsTimeouts =
 
     async deliver(body: Readable, fileName: string, meta: DeliveryMeta, config, credentials): Promise<DeliveryResult> {
       const tokenUri = credentials.serviceAccountKey.token_uri;
-      const measure = new MeasuringStream({ md5: true });
+      // A staging read of the wrong size fails the upload before it is finalised: the object it
+      // would replace (an earlier delivery of the window) stays as it was.
+      const measure = new MeasuringStream({ md5: true, ...(meta.expectedBytes !== undefined ? { expectedBytes: meta.expectedBytes } : {}) });
       const crc = new Crc32cStream();
       // Listened to before anything is awaited: a body failing meanwhile would otherwise be an
       // uncaught error, or pipe nothing into an upload that then waits for ever.
@@ -645,6 +651,7 @@ export function createGcsAdapter(policy: EndpointPolicy, timeouts: GcsTimeouts =
         source.stop(); // release the staging file or connection behind it
         crc.destroy(); // and whatever still reads from it
         if (sourceError !== undefined) throw sourceError;
+        if (measure.sizeProblem) throw new DestinationError("verification_failed", `${where(config)}: ${measure.sizeProblem}; nothing was written`);
         throw gcsErrorToDestinationError(error, config, `uploading ${name}`, tokenUri);
       }
 

@@ -118,6 +118,8 @@ function where(config: S3Config): string {
 }
 
 const AUTH_CODES = new Set(["InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken", "TokenRefreshRequired", "InvalidClientTokenId", "AuthorizationHeaderMalformed"]);
+/** Codes AWS answers a request signed for another region than the bucket's with. */
+const WRONG_REGION_CODES = new Set(["PermanentRedirect", "IllegalLocationConstraintException"]);
 const PERMISSION_CODES = new Set(["AccessDenied", "AllAccessDisabled", "AccountProblem", "Forbidden"]);
 const DNS_CODES = new Set(["ENOTFOUND", "EAI_AGAIN", "EAI_FAIL", "EAI_NONAME"]);
 const CONNECT_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "EHOSTUNREACH", "ENETUNREACH", "EPIPE", "ECONNABORTED", "EPROTO", "ERR_SSL_WRONG_VERSION_NUMBER", "CERT_HAS_EXPIRED", "DEPTH_ZERO_SELF_SIGNED_CERT", "UNABLE_TO_VERIFY_LEAF_SIGNATURE"]);
@@ -129,7 +131,7 @@ const TIMEOUT_CODES = new Set(["ETIMEDOUT", "TimeoutError", "RequestTimeout"]);
  */
 export function s3ErrorToDestinationError(error: unknown, config: S3Config, action: string): DestinationError {
   if (error instanceof DestinationError) return error;
-  const e = (error ?? {}) as { name?: string; code?: string; Code?: string; $metadata?: { httpStatusCode?: number }; cause?: { code?: string } };
+  const e = (error ?? {}) as { name?: string; code?: string; Code?: string; message?: string; $metadata?: { httpStatusCode?: number }; cause?: { code?: string } };
   const name = e.Code ?? e.name ?? "";
   const code = e.code ?? e.cause?.code ?? "";
   const status = e.$metadata?.httpStatusCode;
@@ -140,9 +142,11 @@ export function s3ErrorToDestinationError(error: unknown, config: S3Config, acti
   if (name === "RequestTimeTooSkewed")
     return new DestinationError("timeout", `${action}: ${at} refused the request's time (RequestTimeTooSkewed): this service's clock and the store's differ by more than 15 minutes; the clock is off and needs synchronising (NTP)`);
   if (name === "NoSuchBucket") return new DestinationError("not_found", `${action}: bucket "${config.bucket}" does not exist at ${at}`);
+  // "The authorization header is malformed; the region 'us-east-1' is wrong; expecting 'eu-west-1'":
+  // the usual result of the default region for a bucket elsewhere, not of a bad key.
+  const wrongRegion = WRONG_REGION_CODES.has(name) || (name === "AuthorizationHeaderMalformed" && /region/i.test(e.message ?? ""));
+  if (wrongRegion) return new DestinationError("not_found", `${action}: bucket "${config.bucket}" is not in region ${config.region}; set the bucket's region`, { permanent: true });
   if (AUTH_CODES.has(name)) return new DestinationError("auth", `${action}: the access key was refused (${name}); check the access key id, secret and session token for ${at}`);
-  if (name === "PermanentRedirect" || name === "IllegalLocationConstraintException")
-    return new DestinationError("not_found", `${action}: bucket "${config.bucket}" is not in region ${config.region}; set the bucket's region`, { permanent: true });
   if (name.startsWith("KMS.") || name === "KMSAccessDenied") return new DestinationError("permission", `${action}: the KMS key was refused (${name}); check kmsKeyId and the key policy for ${at}`);
   if (PERMISSION_CODES.has(name) || status === 403) return new DestinationError("permission", `${action}: access denied (${name || "403"}); the key needs s3:PutObject, s3:GetObject and s3:DeleteObject on ${at}`);
   if (DNS_CODES.has(code)) return new DestinationError("dns", `${action}: host name of ${at} cannot be resolved (${code})`);
@@ -255,7 +259,9 @@ export function createS3Adapter(policy: EndpointPolicy): DestinationAdapter<S3Co
         throw error;
       }
       const key = s3ObjectKey(config, fileName, meta.subfolder);
-      const measure = new MeasuringStream({ md5: true });
+      // A staging read of the wrong size fails the upload before it completes: the object it
+      // would replace (an earlier delivery of the window) stays as it was.
+      const measure = new MeasuringStream({ md5: true, ...(meta.expectedBytes !== undefined ? { expectedBytes: meta.expectedBytes } : {}) });
       // Its errors reach the upload through its reads: never uncaught, even when the source is cut
       // before the upload has begun reading.
       measure.on("error", () => undefined);
@@ -287,6 +293,7 @@ export function createS3Adapter(policy: EndpointPolicy): DestinationAdapter<S3Co
           await abortUnfinishedUploads(client, config.bucket, key);
           // A failing source (staging read) is not the destination's fault: pass it on unchanged.
           if (sourceError !== undefined) throw sourceError;
+          if (measure.sizeProblem) throw new DestinationError("verification_failed", `${where(config)}: ${measure.sizeProblem}; nothing was written`);
           throw s3ErrorToDestinationError(error, config, `uploading ${key}`);
         }
 

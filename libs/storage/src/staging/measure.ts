@@ -14,16 +14,37 @@ export class MeasuringStream extends Transform {
   private readonly md5Hash;
   private md5Digest: string | undefined;
 
-  constructor(options: { md5?: boolean } = {}) {
+  /** What `expectedBytes` found wrong (the stream failed with it), if anything. */
+  sizeProblem: string | undefined;
+  private readonly expectedBytes: number | undefined;
+
+  /**
+   * With `expectedBytes`, the stream fails as soon as more have come, or at its end when fewer
+   * did: an upload reading it then fails before it completes, and the object it would replace
+   * at the destination stays as it was.
+   */
+  constructor(options: { md5?: boolean; expectedBytes?: number } = {}) {
     super();
     this.md5Hash = options.md5 ? createHash("md5") : undefined;
+    this.expectedBytes = options.expectedBytes;
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
     this.bytes += chunk.length;
+    if (this.expectedBytes !== undefined && this.bytes > this.expectedBytes) return callback(this.sizeError(`more than the ${this.expectedBytes} bytes expected`));
     this.hash.update(chunk);
     this.md5Hash?.update(chunk);
     callback(null, chunk);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    if (this.expectedBytes !== undefined && this.bytes !== this.expectedBytes) return callback(this.sizeError(`${this.bytes} bytes, ${this.expectedBytes} expected`));
+    callback();
+  }
+
+  private sizeError(problem: string): Error {
+    this.sizeProblem = `read ${problem} from staging`;
+    return new Error(this.sizeProblem);
   }
 
   /** MD5 of the bytes as a Buffer (constructed with { md5: true }); call once the stream has ended. */

@@ -138,6 +138,8 @@ export interface GcsTestServer {
   cutUploads(options: { afterBytes: number; times: number }): void;
   /** Flips one byte of the next object stored, as a faulty backend would. */
   corruptNextObject(): void;
+  /** The next upload session expires once it has taken `chunks` chunks: its next request gets 404. */
+  expireNextSession(chunks: number): void;
   /**
    * The next `times` single-request uploads store their object, then have their connection cut
    * instead of answered, as when the reply is lost on its way back.
@@ -166,7 +168,7 @@ export async function startGcsServer(): Promise<GcsTestServer> {
   const requests: RecordedRequest[] = [];
   const unrecognised: RecordedRequest[] = [];
   const sockets = new Set<Socket>();
-  const fault = { afterBytes: 0, times: 0, corruptNext: false, lostReplies: 0, stallKinds: new Set<RequestKind>(), stallTimes: 0, delayKinds: new Set<RequestKind>(), delayMs: 0, delayTimes: 0, tokenRefusal: { error: "", description: "" }, tokenRefusals: 0 };
+  const fault = { afterBytes: 0, times: 0, corruptNext: false, lostReplies: 0, stallKinds: new Set<RequestKind>(), stallTimes: 0, delayKinds: new Set<RequestKind>(), delayMs: 0, delayTimes: 0, tokenRefusal: { error: "", description: "" }, tokenRefusals: 0, expireSessionsAfterChunks: 0 };
   let generation = 1_700_000_000_000_000;
   let baseUrl = "";
 
@@ -394,6 +396,11 @@ export async function startGcsServer(): Promise<GcsTestServer> {
       const fresh = body.subarray(session.received - first);
       session.chunks.push(fresh);
       session.received += fresh.length;
+      // Expired after this chunk: the next request of the session finds it gone (404), as Google's do.
+      if (fault.expireSessionsAfterChunks > 0 && session.chunks.length >= fault.expireSessionsAfterChunks) {
+        fault.expireSessionsAfterChunks = 0;
+        sessions.delete(query.upload_id);
+      }
       const total = chunk[3] === "*" ? (chunk[2] === "*" ? session.received : undefined) : Number(chunk[3]);
       if (total !== undefined && session.received >= total) return finish(res, query.upload_id, session);
       return incomplete(res, session);
@@ -488,6 +495,9 @@ export async function startGcsServer(): Promise<GcsTestServer> {
     openSessions: () => sessions.size,
     corruptNextObject() {
       fault.corruptNext = true;
+    },
+    expireNextSession(chunks) {
+      fault.expireSessionsAfterChunks = chunks;
     },
     loseUploadReplies(times) {
       fault.lostReplies = times;

@@ -1,4 +1,4 @@
-import { WaitingError, type Job } from "bullmq";
+import { UnrecoverableError, WaitingError, type Job } from "bullmq";
 
 /**
  * Handing jobs back when a worker stops. A stop waits for the jobs under way; one that would
@@ -37,24 +37,41 @@ export class JobsUnderWay {
 }
 
 /**
- * Settles as `work` does, or rejects with `signal`'s reason as soon as it is aborted: work that
- * does not heed the signal is left to itself (nobody waits for it, nor for its outcome).
+ * Settles as `work` does; once `signal` is aborted, rejects with its reason as soon as the work
+ * has stopped (it was asked to, through the signal), whatever its outcome: nothing of an aborted
+ * attempt is recorded. Never before: until its work has stopped, the job stays this worker's (and
+ * an exclusive stage's run stays locked), so no other worker runs it alongside (an upload that
+ * had read its whole file would still be finishing). Work that never stops is ended by the
+ * process's force-exit, and its job recovered as stalled, as before hand-backs.
  */
-export function unlessAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  work.catch(() => undefined);
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason as Error);
-    signal.addEventListener("abort", onAbort, { once: true });
-    work.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
-  });
+export async function settledOrAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  const stopped = work.then(
+    (value) => ({ value }),
+    (error: unknown) => ({ error }),
+  );
+  const outcome = await stopped;
+  if (signal.aborted) throw signal.reason as Error;
+  if ("error" in outcome) throw outcome.error;
+  return outcome.value;
 }
+
+/** Hand-backs of one job at most: one that outlasts every stop's grace period fails instead. */
+export const MAX_HAND_BACKS = 5;
 
 /**
  * Puts a job this worker holds (`token`) back at the head of its waiting list, then throws
- * WaitingError: BullMQ then neither fails nor completes it, and counts no attempt.
+ * WaitingError: BullMQ then neither fails nor completes it, and counts no attempt. A job whose
+ * work was aborted is counted (in its data, `handBacks`); after MAX_HAND_BACKS it fails for good
+ * instead (UnrecoverableError, with the reason; the reconciler fails its run with it): work that
+ * outlasts every stop would otherwise be taken and handed back at each one, for ever. A job
+ * taken as its worker paused, never begun, is not counted.
  */
-export async function handBack(job: Job, token: string): Promise<never> {
+export async function handBack(job: Job, token: string, options: { begun: boolean }): Promise<never> {
+  const handBacks = Number((job.data as { handBacks?: unknown }).handBacks ?? 0) + (options.begun ? 1 : 0);
+  if (handBacks > MAX_HAND_BACKS) {
+    throw new UnrecoverableError(`it was handed back ${MAX_HAND_BACKS} times at a worker's stop: each attempt outlasted the stop's grace period (SHUTDOWN_GRACE_MS)`);
+  }
+  if (options.begun) await job.updateData({ ...(job.data as object), handBacks });
   await job.moveToWait(token);
   throw new WaitingError();
 }

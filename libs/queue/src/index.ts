@@ -5,7 +5,7 @@ export { JobProducer, defaultJobOptions, type RetryPolicy } from "./producer.js"
 export { createWorker, closeOnSignals, QueueWorker, type WorkerSettings } from "./worker.js";
 export { closeRedis, closeWorker, readyWithin, unlessRedisGone, REDIS_GONE_MS, type CloseOptions, type WorkerCloseOutcome } from "./close.js";
 export { createStageWorker, type RunFields, type StageCloseOptions, type StageContext, type StageOutput, type StageWorkerOptions } from "./stage.js";
-export { HandedBack } from "./hand-back.js";
+export { HandedBack, MAX_HAND_BACKS } from "./hand-back.js";
 export { testRedisPrefix } from "./testing.js";
 export { observeQueueDepths, type QueueDepthOptions } from "./metrics.js";
 export { bullmqTelemetry } from "./otel.js";

@@ -6,7 +6,7 @@ import { createLogger, shutdownGraceOver, startSpan, withTraceContext, type Logg
 import type { Redis } from "ioredis";
 import { jobCatalog, type JobInput, type JobPayload, type Stage } from "./catalog.js";
 import { errorCodeOf, isPermanent, retryAfterOf } from "./errors.js";
-import { handBack, JobsUnderWay, unlessAborted } from "./hand-back.js";
+import { handBack, JobsUnderWay, settledOrAborted } from "./hand-back.js";
 import { JobProducer } from "./producer.js";
 import { createWorker } from "./worker.js";
 import { logWorkerErrors } from "./connection.js";
@@ -46,8 +46,9 @@ export interface StageContext<S extends Stage> {
   /**
    * Aborted when this attempt must stop before it writes anything more: its worker is stopping
    * and hands the job back (HandedBack, see close()), or, of an exclusive stage, the run's lock
-   * was lost (RunLockLost). Passed to long calls, it ends them; a handler that ignores it is
-   * not waited for, but whatever it would write after is its own to undo.
+   * was lost (RunLockLost). Passed to long calls, it ends them. The job is handed back only once
+   * the handler has stopped (until then no other worker runs it), and nothing it returns is
+   * recorded: a handler that ignores the signal holds up its worker's stop until the force-exit.
    */
   signal: AbortSignal;
   /**
@@ -197,8 +198,8 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
   /**
    * One job of this stage: claims the run, runs the handler, hands over or fails the run. The
    * notification a finished run owes goes into `later`, queued once the run's lock is released.
-   * Once `abandon` is aborted (see StageContext.signal), the handler is no longer waited for and
-   * the attempt writes nothing more on the run.
+   * Once `abandon` is aborted (see StageContext.signal), the attempt writes nothing more on the
+   * run: it waits for the handler to stop, then gives up.
    */
   async function processJob(payload: JobPayload<S>, job: Job, token: string | undefined, span: Span, later: Later, abandon: AbortSignal): Promise<void> {
     // Claims the run for this stage (status, start, attempt) unless it has finished or moved on.
@@ -240,7 +241,7 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
         return;
       }
       const handled = options.handler({ run, task: run.task, tenant: run.tenant, payload, job, logger: runLogger, span, setRunFields, signal: abandon, ...(options.exclusive ? { lockLost: abandon } : {}) });
-      const output = (await unlessAborted(handled, abandon)) ?? {};
+      const output = (await settledOrAborted(handled, abandon)) ?? {};
       const staging = { ...((run.staging ?? {}) as Record<string, string>), ...output };
       const seconds = (Date.now() - started) / 1000;
       const records = stage === "fetch" && typeof fields.records === "number" ? fields.records : null;
@@ -330,7 +331,7 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
       // begins once stopping has, so it goes back to its queue untouched.
       if (stopping && token) {
         logger.info({ runId: payload.runId, stage }, "stopping: handed a job taken meanwhile back to its queue");
-        await handBack(job, token);
+        await handBack(job, token, { begun: false });
       }
       return withTraceContext(payload.trace, () =>
         startSpan(tracer, `${stage} run`, { "transporter.stage": stage, "transporter.run_id": payload.runId, "transporter.tenant_id": payload.tenantId, "transporter.attempt": job.attemptsMade + 1 }, async (span) => {
@@ -350,7 +351,7 @@ export function createStageWorker<S extends Stage>(options: StageWorkerOptions<S
             // (Not one moved to wait for the platform meanwhile: it is no longer this worker's.)
             if (token && !(error instanceof DelayedError) && (attempt.signal.aborted || error instanceof RunLockWaitAbandoned)) {
               logger.warn({ runId: payload.runId, stage }, "stopping: handed the job back to its queue; another worker takes it up");
-              await handBack(job, token);
+              await handBack(job, token, { begun: true });
             }
             throw error;
           } finally {

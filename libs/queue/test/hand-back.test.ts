@@ -7,7 +7,7 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { describe, expect, it } from "vitest";
-import { createStageWorker, HandedBack, jobIdFor, JobProducer, type StageContext } from "../src/index.js";
+import { createStageWorker, HandedBack, jobIdFor, JobProducer, MAX_HAND_BACKS, type StageContext } from "../src/index.js";
 import { useStageTestEnv } from "./support/stage-env.js";
 
 describe("a stage worker handing its jobs back when it stops", () => {
@@ -24,13 +24,13 @@ describe("a stage worker handing its jobs back when it stops", () => {
     const run = await env.newRun();
     const producer = new JobProducer(env.redis, prefix, { attempts: 1, backoffMs: 10 });
     const seen: { started: boolean; signal?: AbortSignal } = { started: false };
-    // A source call that hangs and does not heed the signal: the handler is not waited for.
+    // A source call that hangs until the signal cuts it, as the fetcher's does.
     const first = createStageWorker({
       stage: "fetch", config, prisma: env.db.prisma, redis: env.redis, producer,
       handler: (ctx) => {
         seen.started = true;
         seen.signal = ctx.signal;
-        return new Promise(() => {});
+        return new Promise((_, reject) => ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason as Error)));
       },
     });
     await producer.enqueue("fetch", { runId: run.id, tenantId: run.tenantId });
@@ -64,6 +64,70 @@ describe("a stage worker handing its jobs back when it stops", () => {
     expect(await stalledEvents("fetch")).toBe(0);
     await producer.close();
   });
+
+  it("a delivery still finishing after the abort keeps its job and run lock until it stops; only then does another worker take it", async () => {
+    const run = await env.newRun({ status: "ENCRYPTING" });
+    const producer = new JobProducer(env.redis, prefix, { attempts: 3, backoffMs: 10 });
+    const encryptedKey = `tenants/${run.tenantId}/runs/${run.id}/encrypted/report.csv.pgp`;
+    const events: string[] = [];
+    let inFlight = 0;
+    let maxInFlight = 0;
+    // The upload has read its whole file: cutting the body stops nothing, its last step takes 1.5 s.
+    const upload = async (who: string, ms: number) => {
+      maxInFlight = Math.max(maxInFlight, ++inFlight);
+      events.push(`${who} start`);
+      await sleep(ms);
+      events.push(`${who} in place`);
+      inFlight--;
+    };
+    const first = createStageWorker({
+      stage: "deliver", config, prisma: env.db.prisma, redis: env.redis, producer, exclusive: true,
+      handler: () => upload("A", 1_500),
+    });
+    await producer.enqueue("deliver", { runId: run.id, tenantId: run.tenantId, encryptedKey });
+    await expect.poll(() => events.includes("A start"), { timeout: 10_000 }).toBe(true);
+    const graceOver = new AbortController();
+    graceOver.abort();
+    const closing = first.close({ handBack: graceOver.signal });
+    const second = createStageWorker({
+      stage: "deliver", config, prisma: env.db.prisma, redis: env.redis, producer, exclusive: true,
+      handler: async ({ setRunFields }) => {
+        await upload("B", 300);
+        setRunFields({ fileName: "r.csv.pgp", destinationPath: "drop/r.csv.pgp", bytes: 10n });
+      },
+    });
+    await closing;
+    await expect.poll(async () => (await producer.queue("deliver").getJob(jobIdFor("deliver", run.id)))?.getState(), { timeout: 15_000 }).toBe("completed");
+    await second.close();
+    expect(maxInFlight).toBe(1);
+    expect(events).toEqual(["A start", "A in place", "B start", "B in place"]);
+    expect(await env.db.prisma.run.findUniqueOrThrow({ where: { id: run.id } })).toMatchObject({ status: "SUCCEEDED", error: null });
+    await producer.close();
+  });
+
+  it(`a job handed back ${MAX_HAND_BACKS} times fails at the next, with the reason, instead of going round for ever`, async () => {
+    const run = await env.newRun();
+    const producer = new JobProducer(env.redis, prefix, { attempts: 2, backoffMs: 10 });
+    await producer.enqueue("fetch", { runId: run.id, tenantId: run.tenantId });
+    const graceOver = new AbortController();
+    graceOver.abort();
+    for (let stop = 0; stop <= MAX_HAND_BACKS; stop++) {
+      let started = false;
+      const worker = createStageWorker({
+        stage: "fetch", config, prisma: env.db.prisma, redis: env.redis, producer,
+        handler: (ctx) => {
+          started = true;
+          return new Promise((_, reject) => ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason as Error)));
+        },
+      });
+      await expect.poll(() => started, { timeout: 10_000 }).toBe(true);
+      await worker.close({ handBack: graceOver.signal });
+    }
+    const job = await producer.queue("fetch").getJob(jobIdFor("fetch", run.id));
+    expect(await job?.getState()).toBe("failed");
+    expect(job?.failedReason).toMatch(new RegExp(`handed back ${MAX_HAND_BACKS} times.*SHUTDOWN_GRACE_MS`));
+    await producer.close();
+  }, 60_000);
 
   it("a job that finishes within the grace period finishes normally", async () => {
     const run = await env.newRun();

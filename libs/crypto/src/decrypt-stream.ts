@@ -104,6 +104,10 @@ export async function decryptStream(input: Readable, privateKeyArmored: string, 
       if (/session key/i.test(text)) {
         throw new DecryptionError("decrypt.wrong_key", "the private key given cannot decrypt this file's session key");
       }
+      // A subkey exported without its secret (gpg's stub for a key kept on a smartcard).
+      if (/gnu-dummy/i.test(text)) {
+        throw new DecryptionError("decrypt.key_is_stub", "the private key given has no secret part for the subkey this file is encrypted to (a stub: the key lives on a smartcard or was exported without it); decrypt the file where that key is, e.g. with gpg");
+      }
       throw new DecryptionError("decrypt.malformed_message", "the file is not a valid OpenPGP message");
     }
     return nodeFromChunks(plaintextChunks(result.data as ReadableStream<Uint8Array>, input));

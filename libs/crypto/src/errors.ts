@@ -55,6 +55,7 @@ export class KeyPairProofError extends CryptoError {
 export type DecryptionErrorCode =
   | PrivateKeyUnlockCode
   | "decrypt.wrong_key"
+  | "decrypt.key_is_stub"
   | "decrypt.malformed_message"
   | "decrypt.integrity_check_failed";
 

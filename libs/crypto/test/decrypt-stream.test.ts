@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
+import { readPrivateKey, type SecretSubkeyPacket } from "openpgp";
 import { beforeAll, describe, expect, it } from "vitest";
 import { DecryptionError, decryptStream, encryptStream, generateKeyPair } from "../src/index.js";
 import type { GeneratedKeyPair } from "../src/index.js";
@@ -59,6 +60,14 @@ describe("decryptStream", () => {
     const error = await decryptionFailure(decryptStream(chunked(await encrypted(Buffer.from("secret"))), other.privateKey, PASSPHRASE));
     expect(error.code).toBe("decrypt.wrong_key");
     expect(error.message).toContain(other.fingerprint);
+  });
+
+  it("says a private key whose encryption subkey has no secret (a stub, the key on a smartcard) cannot decrypt, not that the file is bad", async () => {
+    const stub = await readPrivateKey({ armoredKey: mine.privateKey });
+    for (const subkey of stub.subkeys) (subkey.keyPacket as SecretSubkeyPacket).makeDummy();
+    const error = await decryptionFailure(decryptStream(chunked(await encrypted(Buffer.from("secret"))), stub.armor(), PASSPHRASE));
+    expect(error.code).toBe("decrypt.key_is_stub");
+    expect(error.message).toMatch(/no secret part/);
   });
 
   it("rejects a public key given as the private key", async () => {

@@ -180,6 +180,12 @@ describe("POST /v1/encryption-keys (bring your own) rejects, with a reason", () 
     expect(res.status).toBe(400);
     expect(res.body.errors[0].path).toBe("body.publicKey");
   });
+
+  it("a key over 100,000 characters, with what to do about it", async () => {
+    const res = await gw.call(adminKey, "POST", "/v1/encryption-keys", { publicKey: "x".repeat(100_001) });
+    expect(res.status).toBe(400);
+    expect(res.body.errors[0]).toMatchObject({ path: "body.publicKey", message: expect.stringContaining("export-minimal") });
+  });
 });
 
 describe("bring your own key made by GnuPG", () => {

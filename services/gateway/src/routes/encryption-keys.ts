@@ -51,7 +51,10 @@ const toView = (k: EncryptionKey): z.infer<typeof encryptionKeyView> => ({
 const toViewWithPublic = (k: EncryptionKey) => ({ ...toView(k), publicKey: k.publicKey });
 
 // Armored keys are a few KB; 100k characters leaves room for keys with many signatures.
-const armoredKey = z.string().min(1).max(100_000);
+const armoredKey = z
+  .string()
+  .min(1)
+  .max(100_000, "the key is over 100,000 characters (third-party signatures or a photo id make keys that large): export it without them, with gpg's --export-options export-minimal");
 // Length only: the strength rules are checked in the handler so the 400 can say why.
 const passphraseField = z.string().max(PASSPHRASE_MAX_LENGTH);
 const nameField = nameText;

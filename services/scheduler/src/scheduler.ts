@@ -173,6 +173,10 @@ export function createScheduler(config: Config, deps: SchedulerDeps = {}): Sched
       const runs = await pendingRunsOlderThan(pool, olderThan, cursor, RECONCILE_PAGE);
       result.checked += runs.length;
       const missing = await runsWithoutFetchJob(redis, producer, runs);
+      // A tick whose enqueue reached Redis but whose reply was lost never recorded it: the job is
+      // there, so the run was enqueued, (about) when it was created.
+      const queued = runs.filter((run) => !missing.includes(run)).map((run) => run.id);
+      if (queued.length > 0) await pool.query(`UPDATE "Run" SET "enqueuedAt" = "createdAt" WHERE id = ANY($1::uuid[]) AND "enqueuedAt" IS NULL`, [queued]);
       if (missing.length > 0) {
         // The job id is the run's: if another replica re-enqueued it meanwhile, BullMQ keeps the one job.
         await producer.enqueueBulk(

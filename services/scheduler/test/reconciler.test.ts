@@ -77,6 +77,29 @@ describe("reconciler", () => {
     expect((await runsOf(env.pool, taskId))[0]!.enqueuedAt).not.toBeNull();
   });
 
+  it("records a run as enqueued when the tick's enqueue reached Redis though its reply was lost", async () => {
+    const clock = new Clock(Date.parse("2026-06-04T00:00:00Z"));
+    const owner = await env.tenant("UTC");
+    const taskId = await env.task(owner, { frequency: "daily", time: "06:00" }, "UTC", clock.now());
+    // The jobs are added, then the reply is lost (Redis went away after taking the write).
+    const lossy = new JobProducer(env.redis, env.prefix);
+    const add = lossy.enqueueBulk.bind(lossy);
+    lossy.enqueueBulk = async (name, payloads) => {
+      await add(name, payloads);
+      throw new Error("connection reset before the reply");
+    };
+    clock.set("2026-06-04T06:01:00Z");
+    await expect(env.scheduler({ now: clock.now, producer: lossy }).tick()).rejects.toThrow("reply");
+    const [run] = await runsOf(env.pool, taskId);
+    expect(run).toMatchObject({ status: "PENDING", enqueuedAt: null });
+
+    const healthy = env.scheduler({ now: clock.now });
+    clock.advance(3 * MINUTE);
+    expect((await healthy.reconcile()).reenqueued).toBe(0);
+    // Enqueued (about) when it was created: its job is there.
+    expect((await runsOf(env.pool, taskId))[0]!.enqueuedAt).toEqual(run!.createdAt);
+  });
+
   it("leaves runs that moved past PENDING to the stuck-run pass, which gives a FETCHING run its lost fetch job back", async () => {
     const clock = new Clock(Date.parse("2026-06-03T00:00:00Z"));
     const owner = await env.tenant("UTC");

@@ -51,6 +51,14 @@ describe("webhook notifications against a loopback receiver", () => {
       req.on("data", (chunk: Buffer) => chunks.push(chunk));
       req.on("end", () => {
         received.push({ method: req.method ?? "", path: req.url ?? "", headers: req.headers, body: Buffer.concat(chunks).toString("utf8") });
+        if (req.url === "/slow-body") {
+          // Accepted at once, then a body that trickles for 2 s.
+          res.writeHead(200);
+          let sent = 0;
+          const timer = setInterval(() => (++sent < 20 ? res.write(".") : (clearInterval(timer), res.end())), 100);
+          res.on("close", () => clearInterval(timer));
+          return;
+        }
         const status = script.shift() ?? 200;
         res.statusCode = status;
         if (status >= 300 && status < 400) res.setHeader("location", `${base}/elsewhere`);
@@ -107,6 +115,12 @@ describe("webhook notifications against a loopback receiver", () => {
     expect(received).toHaveLength(3);
     expect(new Set(received.map((r) => r.body)).size).toBe(1);
     expect(new Set(received.map((r) => r.headers["x-transporter-signature"])).size).toBe(1);
+  });
+
+  it("counts a 2xx as delivered when it arrives, whatever its body still takes: no timeout, no second send", async () => {
+    const result = await sendWebhook(summary(), { url: `${base}/slow-body`, secret, allowInsecure: true, backoffMs: 5, attempts: 2, timeoutMs: 500 });
+    expect(result.attempts).toBe(1);
+    expect(received).toHaveLength(1);
   });
 
   it("does not retry a 4xx answer and reports it as permanent", async () => {

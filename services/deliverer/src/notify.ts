@@ -5,9 +5,24 @@ import type { Keyring } from "@transporter/crypto";
 import { notificationAlertKey, raiseAlert, resolveAlert, settleOwedNotification } from "@transporter/db";
 import type { Db, Run, Task } from "@transporter/db";
 import type { JobPayload } from "@transporter/queue";
-import { notificationSettingsSchema, sendWebhook, shouldNotify } from "@transporter/storage";
+import { EmailError, notificationSettingsSchema, sendWebhook, shouldNotify } from "@transporter/storage";
 import type { Mailer, RunSummary } from "@transporter/storage";
 import type { Logger } from "@transporter/telemetry";
+
+/** Tries of an email the relay refuses for now (a 4xx, greylisting) or cannot be reached for. */
+const EMAIL_ATTEMPTS = 3;
+
+/** Sends, trying again after `backoffMs`, then 2×… while the failure is temporary (not a 5xx). */
+async function withEmailRetries<T>(send: () => Promise<T>, attempts: number, backoffMs: number): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await send();
+    } catch (error) {
+      if (attempt >= attempts || !(error instanceof EmailError) || error.permanent) throw error;
+      await new Promise((resolve) => setTimeout(resolve, backoffMs * 2 ** (attempt - 1)));
+    }
+  }
+}
 
 export interface NotifyDeps {
   config: Pick<Config, "ALLOW_INSECURE_ENDPOINTS" | "JOB_BACKOFF_MS">;
@@ -17,6 +32,8 @@ export interface NotifyDeps {
   mailer?: Mailer;
   logger: Logger;
   webhookAttempts?: number;
+  /** Tries of an email refused for now (default 3). */
+  emailAttempts?: number;
 }
 
 /** The sealing context of a task's webhook secret. */
@@ -175,13 +192,19 @@ export function createNotifyHandler(deps: NotifyDeps) {
         logger.warn("email notification skipped: no SMTP relay configured (SMTP_URL)");
       } else {
         let failure: string | undefined;
-        try {
-          await deps.mailer.sendRunEmail(summary, {
-            to: settings.emails,
+        const mailer = deps.mailer;
+        const send = () =>
+          mailer.sendRunEmail(summary, {
+            to: settings.emails!,
             ...(settings.emailSubject ? { subjectTemplate: settings.emailSubject } : {}),
             ...(settings.emailMessage ? { messageTemplate: settings.emailMessage } : {}),
           });
+        try {
+          const sent = await withEmailRetries(send, deps.emailAttempts ?? EMAIL_ATTEMPTS, deps.config.JOB_BACKOFF_MS);
           outcome.email = "sent";
+          // The relay took the message for some recipients and refused the others (5xx for them):
+          // those get nothing, every time, so it is the channel's failure to report.
+          if (sent.rejected.length > 0) failure = `${sent.rejected.length} of ${settings.emails.length} recipient(s) refused by the SMTP relay`;
         } catch (error) {
           outcome.email = "failed";
           failure = error instanceof Error ? error.message : "unknown error";

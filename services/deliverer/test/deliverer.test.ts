@@ -48,6 +48,7 @@ describe("deliverer service", () => {
   let hookServer: Server;
   let hookUrl: string;
   let smtp: SMTPServer;
+  const greylisted = new Set<string>();
   let producer: JobProducer;
   let staging: StagingStore;
   let service: { stop(): Promise<void> };
@@ -81,7 +82,11 @@ describe("deliverer service", () => {
       logger: false,
       onRcptTo(address, _session, callback) {
         if (address.address.endsWith("@reject.test")) callback(Object.assign(new Error("mailbox unavailable"), { responseCode: 550 }));
-        else callback();
+        // Greylisting: the first try of each address is refused for now (451), the next accepted.
+        else if (address.address.endsWith("@grey.test") && !greylisted.has(address.address)) {
+          greylisted.add(address.address);
+          callback(Object.assign(new Error("greylisted, try again later"), { responseCode: 451 }));
+        } else callback();
       },
       onData(stream, _session, callback) {
         const chunks: Buffer[] = [];
@@ -331,6 +336,23 @@ describe("deliverer service", () => {
     const alert = await prisma.alert.findFirst({ where: { tenantId: tenant.id, dedupeKey: `notification.email:${task.id}`, resolvedAt: null } });
     expect(alert).toMatchObject({ kind: "notification.email", severity: "warning", runId: run.id });
     expect((await prisma.run.findUniqueOrThrow({ where: { id: run.id } })).status).toBe("SUCCEEDED");
+  });
+
+  it("tries an email the relay refuses for now (451, greylisting) again, and it goes", async () => {
+    const { tenant, run, task } = await setUp({ kind: "managed", notifications: { emails: ["ops@grey.test"], on: "always" } });
+    await prisma.run.update({ where: { id: run.id }, data: { status: "SUCCEEDED", finishedAt: new Date(), notificationDueAt: new Date() } });
+    const before = mails.length;
+    expect(await notifyHandlerWithMailer()({ runId: run.id, tenantId: tenant.id, trace: {}, outcome: "succeeded" })).toEqual({ webhook: "skipped", email: "sent" });
+    expect(mails.length).toBe(before + 1);
+    expect(await prisma.alert.findFirst({ where: { tenantId: tenant.id, dedupeKey: `notification.email:${task.id}`, resolvedAt: null } })).toBeNull();
+  });
+
+  it("raises the email alert when the relay refuses some of the recipients, though it took the message for the others", async () => {
+    const { tenant, run, task } = await setUp({ kind: "managed", notifications: { emails: ["ops@acme.test", "boss@reject.test"], on: "always" } });
+    await prisma.run.update({ where: { id: run.id }, data: { status: "SUCCEEDED", finishedAt: new Date(), notificationDueAt: new Date() } });
+    expect(await notifyHandlerWithMailer()({ runId: run.id, tenantId: tenant.id, trace: {}, outcome: "succeeded" })).toEqual({ webhook: "skipped", email: "sent" });
+    const alert = await prisma.alert.findFirst({ where: { tenantId: tenant.id, dedupeKey: `notification.email:${task.id}`, resolvedAt: null } });
+    expect(alert?.message).toContain("1 of 2 recipient(s) refused");
   });
 
   it("a deleted task's last run still notifies, but a notification that fails raises no alert for the deleted task", async () => {

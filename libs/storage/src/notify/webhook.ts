@@ -60,8 +60,10 @@ export function signWebhookBody(body: string | Buffer, secret: string, timestamp
 }
 
 /**
- * One POST; resolves with the status once the answer is read (and drained, so the connection
- * can be reused). Host names are resolved through `publicOnlyLookup` unless `anyAddress`.
+ * One POST; resolves with the status as soon as it arrives: a receiver that accepted the
+ * delivery has, whatever its body still takes (read and thrown away, not waited for: a slow
+ * body would otherwise time the accepted delivery out, and send it again). Host names are
+ * resolved through `publicOnlyLookup` unless `anyAddress`.
  */
 function post(url: URL, headers: Record<string, string>, body: string, options: { timeoutMs: number; anyAddress: boolean }): Promise<number> {
   const request = url.protocol === "https:" ? httpsRequest : httpRequest;
@@ -74,9 +76,10 @@ function post(url: URL, headers: Record<string, string>, body: string, options: 
     });
     req.on("error", reject);
     req.on("response", (response) => {
-      response.on("error", reject);
-      response.on("end", () => resolve(response.statusCode ?? 0));
+      // The body is not awaited: its errors (the timeout cutting a slow one) matter to no one.
+      response.on("error", () => undefined);
       response.resume();
+      resolve(response.statusCode ?? 0);
     });
     req.end(body);
   });

@@ -305,26 +305,18 @@ export default async function encryptionKeyRoutes(app: GatewayApp) {
         const { key } = stored;
         if (stored.outcome === "created") {
           await writeAudit(tx, req, { action: "encryption_key.import", targetType: "encryption_key", targetId: key.id, after: toView(key) });
-        } else if (stored.outcome === "revoked") {
-          if (!stored.changed) return;
-          const before = await inspectPublicKey(stored.before.publicKey).catch(() => null);
-          await writeAudit(tx, req, {
-            action: "encryption_key.revoke",
-            targetType: "encryption_key",
-            targetId: key.id,
-            before: { ...toView(stored.before), encryptionKeyFingerprint: before?.encryptionKeyFingerprint ?? null },
-            after: { ...toView(key), encryptionKeyFingerprint: null },
-          });
         } else if (stored.changed) {
           // The view has no key text; the subkey files are encrypted to is what a rotation changes
-          // (null before when the old text no longer passes inspection, e.g. it has expired).
+          // (null before when the old text no longer passes inspection, e.g. it has expired), and
+          // a revocation leaves none.
           const before = await inspectPublicKey(stored.before.publicKey).catch(() => null);
+          const revoked = stored.outcome === "revoked";
           await writeAudit(tx, req, {
-            action: "encryption_key.update",
+            action: revoked ? "encryption_key.revoke" : "encryption_key.update",
             targetType: "encryption_key",
             targetId: key.id,
             before: { ...toView(stored.before), encryptionKeyFingerprint: before?.encryptionKeyFingerprint ?? null },
-            after: { ...toView(key), encryptionKeyFingerprint: stored.info.encryptionKeyFingerprint },
+            after: { ...toView(key), encryptionKeyFingerprint: revoked ? null : stored.info.encryptionKeyFingerprint },
           });
         }
       });

@@ -20,7 +20,9 @@ export function createPrisma(databaseUrl: string, options: { poolSize?: number; 
   // would end the process unheard. The adapter listens only once Prisma itself has connected,
   // and the pipeline's own SQL may use the pool long before that.
   pool.on("error", options.onIdleError ?? ((error) => process.emitWarning(`an idle database connection was closed: ${error.message}`, "DatabaseConnectionWarning")));
-  const prisma = new PrismaClient({ adapter: new PrismaPg(pool, { disposeExternalPool: true }) });
+  // Prisma's defaults (2 s to begin, 5 s in all) fail, under load, transactions that queue for a
+  // row lock behind others (concurrent run requests on one task wait on its lock in turn).
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool, { disposeExternalPool: true }), transactionOptions: { maxWait: 10_000, timeout: 30_000 } });
   pools.set(prisma, pool);
   return prisma;
 }

@@ -1,4 +1,4 @@
-// `npm run bench <name>`: runs bench/<name>.ts (scheduler, fetch, transform, encrypt, deliver, pipeline).
+// `npm run bench <name>`: runs bench/<name>.ts (scheduler, fetch, transform, encrypt, deliver, pipeline, startup).
 import { spawnSync } from "node:child_process";
 import { existsSync, readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";

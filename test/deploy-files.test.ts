@@ -29,12 +29,13 @@ const k8sDocs = async (file: string): Promise<K8sDoc[]> => {
 };
 
 /**
- * The command of `npm run start:<service>` as a container runs it: the script's words after its
- * `exec` (the script execs node so that npm's shell hands on signals), checked to start node.
+ * The command of `npm run serve:<name>` (a service, or `db:migrate`, run from the compiled
+ * build) as a container runs it: the script's words after its `exec` (the script execs node so
+ * that npm's shell hands on signals), checked to start node on compiled JavaScript.
  */
-function nodeCommandOf(scripts: Record<string, string>, service: string): string[] {
-  const script = scripts[`start:${service}`];
-  expect(script, `package.json script start:${service}`).toMatch(/^exec node /);
+function nodeCommandOf(scripts: Record<string, string>, name: string): string[] {
+  const script = scripts[`serve:${name}`];
+  expect(script, `package.json script serve:${name}`).toMatch(/^exec node --conditions=compiled \S+\/dist\/\S+\.js$/);
   return script!.replace(/^exec /, "").split(" ");
 }
 
@@ -53,9 +54,20 @@ describe("deployment files", () => {
     for (const name of ["gateway", "scheduler", "fetcher", "transformer", "encryptor", "deliverer"]) {
       const service = compose.services[name]!;
       expect(service.image).toBe("transporter:latest");
-      // Node itself, as `npm run start:<name>` runs it (npm's shell would not pass SIGTERM on).
+      // Node itself, as `npm run serve:<name>` runs it (npm's shell would not pass SIGTERM on).
       expect(service.command).toEqual(nodeCommandOf(scripts, name));
       expect(service.stop_grace_period, `${name} stop_grace_period`).toMatch(/^(4[0-9]|[5-9][0-9])s$/);
+    }
+    expect(compose.services.migrate!.command).toEqual(nodeCommandOf(scripts, "db:migrate"));
+  });
+
+  it("every serve:<name> script runs the compiled form of a source file that exists", () => {
+    const scripts = JSON.parse(readFileSync("package.json", "utf8")).scripts as Record<string, string>;
+    const served = Object.keys(scripts).filter((name) => name.startsWith("serve:"));
+    expect(served.length).toBeGreaterThanOrEqual(7);
+    for (const name of served) {
+      const file = nodeCommandOf(scripts, name.slice("serve:".length)).at(-1)!;
+      expect(existsSync(file.replace("/dist/", "/src/").replace(/\.js$/, ".ts")), `${name}: the source of ${file}`).toBe(true);
     }
   });
 
@@ -86,7 +98,7 @@ describe("deployment files", () => {
     for (const match of script.matchAll(/mc mb ((?:(?:-p|--ignore-existing) )+)((?:[^\s&;|]+ ?)+)/g)) {
       for (const target of match[2]!.trim().split(/\s+/)) made.add(target);
     }
-    const app = Object.entries(compose.services).filter(([, s]) => s.image?.startsWith("transporter") && [s.command].flat().join(" ").startsWith("node --import tsx services/"));
+    const app = Object.entries(compose.services).filter(([, s]) => s.image?.startsWith("transporter") && [s.command].flat().join(" ").startsWith("node --conditions=compiled services/"));
     expect(app.length).toBeGreaterThanOrEqual(6);
     for (const [service, definition] of app) {
       for (const variable of ["STAGING_S3_BUCKET", "MANAGED_S3_BUCKET"]) {
@@ -97,16 +109,19 @@ describe("deployment files", () => {
     }
   });
 
-  it("the Dockerfile builds from the lockfile and runs node itself under tini as a non-root user", () => {
+  it("the Dockerfile builds from the lockfile, compiles, drops the dev tools and runs node itself under tini as a non-root user", () => {
     const dockerfile = readFileSync("deploy/Dockerfile", "utf8");
-    expect(dockerfile).toMatch(/npm ci/);
+    expect(dockerfile).toMatch(/npm ci && npm run build && npm prune --omit=dev/);
+    // What runs TypeScript from source is a dev tool: the pruned image has none.
+    const manifest = JSON.parse(readFileSync("package.json", "utf8")) as { dependencies?: Record<string, string>; devDependencies: Record<string, string> };
+    for (const tool of ["tsx", "typescript", "turbo"]) expect(manifest.dependencies?.[tool], tool).toBeUndefined();
     expect(dockerfile).toMatch(/^USER transporter$/m);
     expect(dockerfile).toMatch(/^ENTRYPOINT \["\/usr\/bin\/tini", "--"\]$/m);
     const scripts = JSON.parse(readFileSync("package.json", "utf8")).scripts as Record<string, string>;
     expect(dockerfile).toContain(`CMD ${JSON.stringify(nodeCommandOf(scripts, "gateway")).replaceAll(",", ", ")}`);
     // The build context leaves out what the image builds itself (dependencies) or never needs (history).
     const ignored = readFileSync(".dockerignore", "utf8").split("\n").map((line) => line.trim());
-    for (const entry of [".git", "node_modules", "**/node_modules"]) expect(ignored, `.dockerignore: ${entry}`).toContain(entry);
+    for (const entry of [".git", "node_modules", "**/node_modules", "**/dist"]) expect(ignored, `.dockerignore: ${entry}`).toContain(entry);
   });
 });
 
@@ -167,9 +182,8 @@ describe("Kubernetes manifests", () => {
     expect(pod.containers).toHaveLength(1);
     const container = pod.containers[0];
     expect(container.image).toBe("transporter:latest");
-    expect(container.command.join(" ")).toBe("npm run db:migrate");
     const scripts = JSON.parse(readFileSync("package.json", "utf8")).scripts as Record<string, string>;
-    expect(scripts["db:migrate"]).toBeDefined();
+    expect(container.command).toEqual(["/usr/bin/tini", "--", ...nodeCommandOf(scripts, "db:migrate")]);
     // The same environment as the services (ConfigMap and Secret), so it migrates the database they use.
     const gateway = (await k8sDocs("deploy/k8s/transporter.yaml")).find((d) => d.kind === "Deployment" && d.metadata.name === "transporter-gateway")!;
     expect(container.envFrom).toEqual(gateway.spec.template.spec.containers[0].envFrom);

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { QueueName } from "@transporter/queue";
 import { createOperatorKey } from "@transporter/gateway";
 import { createGnupgHome, type GnupgHome } from "../../libs/crypto/test/support/gnupg.js";
-import { apiClient, listTaskRuns, pastWindows, provisionTenant, requestRun, type ApiCall, type ProvisionedTenant, type RunView } from "./support/api.js";
+import { apiClient, createConversationsTask, listTaskRuns, pastWindows, provisionTenant, requestRun, type ApiCall, type ProvisionedTenant, type RunView } from "./support/api.js";
 import { csvConversationIds, gpgDecrypt, listManagedFiles, managedDeliveryProblems, simulatedConversationIds } from "./support/delivery.js";
 import { startInfrastructure, type Infrastructure } from "./support/infrastructure.js";
 import { ProcessGroup, type Exit, type ServiceName, type ServiceProcess } from "./support/processes.js";
@@ -65,17 +65,7 @@ describe("multi-process system (every service its own process, staging in s3rver
     call = apiClient(infra.gatewayUrl);
     const operator = await createOperatorKey(infra.db.prisma, "multi-process e2e operator");
     tenant = await provisionTenant(call, operator.key, infra.simulator, { conversationsPerHour: CONVERSATIONS_PER_HOUR });
-    const task = await call<{ id: string }>(tenant.adminKey, "POST", "/v1/tasks", {
-      description: "Conversations every 15 minutes",
-      reportId: "messaging-conversations",
-      reportVersion: "latest",
-      format: "csv",
-      schedule: { frequency: "interval", everyMinutes: WINDOW_MINUTES, delayMinutes: 0 },
-      sourceId: tenant.sourceId,
-      destinationId: tenant.managedDestinationId,
-      // Disabled: only the runs this test asks for exist (a disabled task still runs on request).
-      enabled: false,
-    });
+    const task = await createConversationsTask(call, tenant, { description: "Conversations every 15 minutes", everyMinutes: WINDOW_MINUTES });
     taskId = task.id;
     await gnupg.gpg(["--import"], tenant.privateKey);
   }, 180_000);

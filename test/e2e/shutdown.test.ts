@@ -13,7 +13,7 @@ import { createOperatorKey } from "@transporter/gateway";
 import { jobIdFor } from "@transporter/queue";
 import { HAND_BACK_MS } from "@transporter/telemetry";
 import { startRedisProxy, type RedisProxy } from "../../libs/queue/test/support/redis-proxy.js";
-import { apiClient, pastWindows, provisionTenant, requestRun, type RunView } from "./support/api.js";
+import { apiClient, createConversationsTask, pastWindows, provisionTenant, requestRun, type RunView } from "./support/api.js";
 import { listManagedFiles, managedDeliveryProblems } from "./support/delivery.js";
 import { startInfrastructure, type Infrastructure } from "./support/infrastructure.js";
 import { ProcessGroup, type Exit, type ServiceProcess } from "./support/processes.js";
@@ -36,16 +36,7 @@ describe("service shutdown on SIGTERM", () => {
   async function tenantWithSlowSource(infra: Infrastructure, slowMs: number) {
     const call = apiClient(infra.gatewayUrl);
     const tenant = await provisionTenant(call, operatorKey, infra.simulator);
-    const task = await call<{ id: string }>(tenant.adminKey, "POST", "/v1/tasks", {
-      description: "Conversations hourly",
-      reportId: "messaging-conversations",
-      reportVersion: "latest",
-      format: "csv",
-      schedule: { frequency: "interval", everyMinutes: 60, delayMinutes: 0 },
-      sourceId: tenant.sourceId,
-      destinationId: tenant.managedDestinationId,
-      enabled: false,
-    });
+    const task = await createConversationsTask(call, tenant, { description: "Conversations hourly", everyMinutes: 60 });
     infra.simulator.control.setFaults(tenant.accountId, { slowMs });
     return { call, tenant, task };
   }

@@ -148,3 +148,20 @@ export async function listTaskRuns(call: ApiCall, key: string, taskId: string): 
   } while (cursor);
   return runs;
 }
+
+/**
+ * A CSV conversations task every `everyMinutes` to the tenant's managed storage, created
+ * disabled: only the runs a test asks for exist (a disabled task still runs on request).
+ */
+export async function createConversationsTask(call: ApiCall, tenant: ProvisionedTenant, options: { description: string; everyMinutes: number }): Promise<{ id: string }> {
+  return call<{ id: string }>(tenant.adminKey, "POST", "/v1/tasks", {
+    description: options.description,
+    reportId: "messaging-conversations",
+    reportVersion: "latest",
+    format: "csv",
+    schedule: { frequency: "interval", everyMinutes: options.everyMinutes, delayMinutes: 0 },
+    sourceId: tenant.sourceId,
+    destinationId: tenant.managedDestinationId,
+    enabled: false,
+  });
+}

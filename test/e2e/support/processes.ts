@@ -20,7 +20,11 @@ export interface Exit {
   signal: NodeJS.Signals | null;
 }
 
-/** One service running as its own OS process: `node --import tsx services/<name>/src/main.ts`. */
+/**
+ * One service running as its own OS process: `node --import tsx services/<name>/src/main.ts`
+ * (`npm run start:<name>`), or from the compiled build, `node --conditions=compiled
+ * services/<name>/dist/main.js` (`npm run serve:<name>`, as the image runs it).
+ */
 export class ServiceProcess {
   readonly pid: number;
   /** Resolves when the process has exited (never rejects). */
@@ -110,24 +114,29 @@ export class ProcessGroup {
   private readonly counters = new Map<ProcessName | ScriptName, number>();
   private readonly killOnExit = () => this.killAll();
 
-  constructor(private readonly env: Record<string, string>) {
+  constructor(
+    private readonly env: Record<string, string>,
+    /** Services run from the compiled build (`npm run build` first) instead of their sources. */
+    private readonly options: { compiled?: boolean } = {},
+  ) {
     process.once("exit", this.killOnExit);
   }
 
   /** Starts one service process; `extraEnv` overrides the group's environment for it alone. */
   start(service: ProcessName, extraEnv: Record<string, string> = {}): ServiceProcess {
-    return this.spawn(service, `services/${service}/src/main.ts`, [], extraEnv);
+    const entry = this.options.compiled ? ["--conditions=compiled", `services/${service}/dist/main.js`] : ["--import", "tsx", `services/${service}/src/main.ts`];
+    return this.spawn(service, entry, extraEnv);
   }
 
   /** Starts a script as `npm run <name>` does (`node --import tsx scripts/<name>.ts`). */
   script(name: ScriptName, args: string[] = [], extraEnv: Record<string, string> = {}): ServiceProcess {
-    return this.spawn(name, `scripts/${name}.ts`, args, extraEnv);
+    return this.spawn(name, ["--import", "tsx", `scripts/${name}.ts`, ...args], extraEnv);
   }
 
-  private spawn(name: ProcessName | ScriptName, path: string, args: string[], extraEnv: Record<string, string>): ServiceProcess {
+  private spawn(name: ProcessName | ScriptName, nodeArgs: string[], extraEnv: Record<string, string>): ServiceProcess {
     const n = (this.counters.get(name) ?? 0) + 1;
     this.counters.set(name, n);
-    const child = spawn(process.execPath, ["--import", "tsx", path, ...args], {
+    const child = spawn(process.execPath, nodeArgs, {
       cwd: REPO_ROOT,
       env: { ...this.env, ...extraEnv },
       stdio: ["ignore", "pipe", "pipe"],

@@ -1,3 +1,4 @@
+import path from "node:path";
 import type { z } from "zod";
 import { envSchema, type Config } from "./schema.js";
 
@@ -74,7 +75,30 @@ function storageProblems(config: Partial<Config>): string[] {
   if (config.MANAGED_DRIVER === "s3" && !config.MANAGED_S3_BUCKET) {
     problems.push("MANAGED_S3_BUCKET: required when MANAGED_DRIVER=s3");
   }
+  // Both stores keep a run's objects under tenants/<tenant>/runs/<run>/, and the staging sweep
+  // deletes that folder STAGING_RETENTION_HOURS after the run: sharing one place would delete
+  // the managed files with it, long before MANAGED_RETENTION_DAYS.
+  const why = "the staging sweep would delete managed files after STAGING_RETENTION_HOURS";
+  if (config.STAGING_DRIVER === "fs" && config.MANAGED_DRIVER === "fs" && config.STAGING_DIR && config.MANAGED_DIR) {
+    const [staging, managed] = [path.resolve(config.STAGING_DIR), path.resolve(config.MANAGED_DIR)];
+    const within = (inner: string, outer: string) => inner === outer || inner.startsWith(outer + path.sep);
+    if (within(staging, managed) || within(managed, staging)) {
+      problems.push(`STAGING_DIR and MANAGED_DIR: the same place or one inside the other (${staging}, ${managed}); ${why}`);
+    }
+  }
+  if (config.STAGING_DRIVER === "s3" && config.MANAGED_DRIVER === "s3" && config.STAGING_S3_BUCKET && config.STAGING_S3_BUCKET === config.MANAGED_S3_BUCKET) {
+    if (sameEndpoint(config.STAGING_S3_ENDPOINT, config.MANAGED_S3_ENDPOINT)) {
+      problems.push(`STAGING_S3_BUCKET and MANAGED_S3_BUCKET: the same place (bucket "${config.STAGING_S3_BUCKET}" at one endpoint); use two buckets, as ${why}`);
+    }
+  }
   return problems;
+}
+
+/** Whether two S3 endpoints are the same service (unset: AWS's, where bucket names are global). */
+function sameEndpoint(a: string | undefined, b: string | undefined): boolean {
+  if (a === undefined || b === undefined) return a === b;
+  const [x, y] = [new URL(a), new URL(b)];
+  return x.protocol === y.protocol && x.host === y.host && x.pathname.replace(/\/+$/, "") === y.pathname.replace(/\/+$/, "");
 }
 
 /** Parse and check the environment; throws ConfigError listing every bad or missing variable. */

@@ -53,6 +53,31 @@ describe("configuration", () => {
     expect(() => loadConfig({ SECRETS_MASTER_KEYS: `a:${key()}`, SECRETS_ACTIVE_KEY_ID: "b" })).toThrow(/SECRETS_ACTIVE_KEY_ID/);
   });
 
+  it("refuses staging and managed storage in the same place (the staging sweep would delete managed files with a run's staging)", () => {
+    const overlapping = [
+      { STAGING_DIR: "/srv/data", MANAGED_DIR: "/srv/data" },
+      { STAGING_DIR: "/srv/data/", MANAGED_DIR: "/srv/./data" },
+      { STAGING_DIR: "/srv/data", MANAGED_DIR: "/srv/data/managed" },
+      { STAGING_DIR: "/srv/data/staging", MANAGED_DIR: "/srv/data" },
+      { STAGING_DIR: ".data", MANAGED_DIR: ".data/managed" },
+      { STAGING_DRIVER: "s3", STAGING_S3_BUCKET: "transporter", MANAGED_DRIVER: "s3", MANAGED_S3_BUCKET: "transporter" },
+      { STAGING_DRIVER: "s3", STAGING_S3_BUCKET: "files", STAGING_S3_ENDPOINT: "https://minio:9000", MANAGED_DRIVER: "s3", MANAGED_S3_BUCKET: "files", MANAGED_S3_ENDPOINT: "https://MINIO:9000/" },
+    ];
+    for (const env of overlapping) {
+      expect(() => loadConfig(env), JSON.stringify(env)).toThrow(/STAGING_.*MANAGED_.*same place/);
+    }
+    const apart = [
+      {},
+      { STAGING_DIR: "/srv/data/staging", MANAGED_DIR: "/srv/data/managed" },
+      { STAGING_DIR: "/srv/data", MANAGED_DIR: "/srv/data2" },
+      // Only one driver is the file system: the other's folder setting is unused.
+      { STAGING_DRIVER: "s3", STAGING_S3_BUCKET: "staging", STAGING_DIR: "/srv/data", MANAGED_DIR: "/srv/data" },
+      { STAGING_DRIVER: "s3", STAGING_S3_BUCKET: "staging", MANAGED_DRIVER: "s3", MANAGED_S3_BUCKET: "managed" },
+      { STAGING_DRIVER: "s3", STAGING_S3_BUCKET: "files", STAGING_S3_ENDPOINT: "https://minio-a:9000", MANAGED_DRIVER: "s3", MANAGED_S3_BUCKET: "files", MANAGED_S3_ENDPOINT: "https://minio-b:9000" },
+    ];
+    for (const env of apart) expect(() => loadConfig(env), JSON.stringify(env)).not.toThrow();
+  });
+
   it("names malformed variables and broken cross-field rules together, not one start-up after the other", () => {
     let error: unknown;
     try {

@@ -62,11 +62,64 @@ export function afterCursor(cursor: string | undefined, column = "createdAt"): R
 
 export const newestFirst = [{ createdAt: "desc" as const }, { id: "desc" as const }];
 
+interface RunCursorPosition extends CursorPosition {
+  windowStart: Date;
+}
+
+/**
+ * Runs are newest first by creation, then by window: a scheduler tick records all its catch-up
+ * windows with the tick's time, and their random ids alone would list them in any order.
+ */
+export const runsNewestFirst = [{ createdAt: "desc" as const }, { windowStart: "desc" as const }, { id: "desc" as const }];
+
+export function encodeRunCursor(row: RunCursorPosition): string {
+  return Buffer.from(JSON.stringify([row.createdAt.toISOString(), row.windowStart.toISOString(), row.id])).toString("base64url");
+}
+
+/**
+ * A run list's cursor: [createdAt, windowStart, id]. One of the former kind ([createdAt, id],
+ * from before runs were ordered by window) is refused like any other the list did not hand out:
+ * its position would skip or repeat the runs of its tick.
+ */
+function decodeRunCursor(cursor: string): RunCursorPosition {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(cursor, "base64url").toString("utf8"));
+  } catch {
+    parsed = null;
+  }
+  const [createdAt, windowStart, id] = Array.isArray(parsed) ? (parsed as unknown[]) : [];
+  const at = new Date(typeof createdAt === "string" ? createdAt : Number.NaN);
+  const start = new Date(typeof windowStart === "string" ? windowStart : Number.NaN);
+  if (Array.isArray(parsed) && parsed.length === 3 && typeof id === "string" && UUID.test(id) && isStorableInstant(at) && isStorableInstant(start)) {
+    return { createdAt: at, windowStart: start, id };
+  }
+  const former = Array.isArray(parsed) && parsed.length === 2;
+  throw badRequest(
+    former ? "this cursor is from an earlier version of the run list, which pages in another order; list again without a cursor" : "cursor is not one this API returned",
+    [{ path: "cursor", message: "invalid cursor" }],
+  );
+}
+
+/**
+ * `afterCursor` for the run list, in `runsNewestFirst` order. No index of its own: the tenant's
+ * (tenantId, createdAt) index gives the order by creation and one tick's runs are sorted among
+ * themselves (an incremental sort); `lte` lets the index start the scan at the cursor's time.
+ */
+export function afterRunCursor(cursor: string | undefined): Record<string, unknown> {
+  if (!cursor) return {};
+  const { createdAt: at, windowStart: start, id } = decodeRunCursor(cursor);
+  return {
+    createdAt: { lte: at },
+    OR: [{ createdAt: { lt: at } }, { createdAt: at, windowStart: { lt: start } }, { createdAt: at, windowStart: start, id: { lt: id } }],
+  };
+}
+
 /** Fetch limit + 1 rows, return `{ items, nextCursor }`. */
-export function toPage<T extends CursorPosition, U>(rows: T[], limit: number, map: (row: T) => U): { items: U[]; nextCursor: string | null } {
+export function toPage<T extends CursorPosition, U>(rows: T[], limit: number, map: (row: T) => U, encode: (row: T) => string = encodeCursor): { items: U[]; nextCursor: string | null } {
   const more = rows.length > limit;
   const page = more ? rows.slice(0, limit) : rows;
-  return { items: page.map(map), nextCursor: more ? encodeCursor(page[page.length - 1]!) : null };
+  return { items: page.map(map), nextCursor: more ? encode(page[page.length - 1]!) : null };
 }
 
 export const pageSchema = <T extends z.ZodType>(item: T) => z.object({ items: z.array(item), nextCursor: z.string().nullable() });

@@ -99,6 +99,39 @@ describe("scheduled windows across schedule and time-zone changes", () => {
     ]);
   });
 
+  it("history lists the windows of one catch-up tick newest first by window, and pages through them with a cursor without skipping or repeating", async () => {
+    const t = await readyTenant("UTC");
+    at("2026-11-23T09:50:00Z");
+    const id = await t.createTask({ frequency: "interval", everyMinutes: 60 });
+    await tickAt("2026-11-23T10:01:00Z");
+    // Down from 10:01 to 21:01: one tick records the 11 windows owed, all created at 21:01.
+    expect((await tickAt("2026-11-23T21:01:00Z")).created).toBe(11);
+    const expected = Array.from({ length: 12 }, (_, i) => new Date(Date.parse("2026-11-23T20:00:00Z") - i * HOUR).toISOString());
+
+    const all = await t.call("GET", `/v1/runs?taskId=${id}`);
+    expect(all.status).toBe(200);
+    expect(all.body.items.map((r: { windowStart: string }) => r.windowStart)).toEqual(expected);
+
+    const paged: { id: string; windowStart: string }[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: { status: number; body: { items: { id: string; windowStart: string }[]; nextCursor: string | null } } = await t.call("GET", `/v1/runs?taskId=${id}&limit=3${cursor ? `&cursor=${cursor}` : ""}`);
+      expect(page.status).toBe(200);
+      expect(page.body.items.length).toBeLessThanOrEqual(3);
+      paged.push(...page.body.items);
+      cursor = page.body.nextCursor;
+    } while (cursor);
+    expect(paged.map((r) => r.windowStart)).toEqual(expected);
+    expect(paged.map((r) => r.id)).toEqual(all.body.items.map((r: { id: string }) => r.id));
+
+    // A cursor of the former kind ([createdAt, id]) would page in another order: refused, saying so.
+    const former = Buffer.from(JSON.stringify([all.body.items[2].createdAt, all.body.items[2].id])).toString("base64url");
+    const refused = await t.call("GET", `/v1/runs?taskId=${id}&limit=3&cursor=${former}`);
+    expect(refused.status).toBe(400);
+    expect(refused.body.errors).toEqual([{ path: "cursor", message: "invalid cursor" }]);
+    expect(refused.body.detail).toMatch(/earlier version/);
+  });
+
   it("scenario B: daily 00:00 → weekly Monday 00:00: the first weekly window starts after the last daily one", async () => {
     const t = await readyTenant("UTC");
     at("2026-11-22T12:00:00Z"); // a Sunday

@@ -4,7 +4,7 @@ import { decryptStream, DecryptionError } from "@transporter/crypto";
 import { openManagedFile } from "@transporter/storage";
 import type { GatewayApp } from "../app.js";
 import { writeAudit } from "../audit.js";
-import { afterCursor, instantField, newestFirst, pageQuery, pageSchema, toPage } from "../pagination.js";
+import { afterRunCursor, encodeRunCursor, instantField, pageQuery, pageSchema, runsNewestFirst, toPage } from "../pagination.js";
 import { badRequest, notFound, Problem } from "../problem.js";
 import { localDaysOf, MAX_REQUESTED_WINDOW_DAYS, requestRun } from "../run-requests.js";
 import { runView, toRunView } from "./run-views.js";
@@ -35,16 +35,16 @@ export default async function runRoutes(app: GatewayApp) {
       if (from && to && new Date(from) > new Date(to)) throw badRequest("from must not be after to", [{ path: "querystring.to", message: "before from" }]);
       const rows = await req.db.run.findMany({
         where: {
-          ...afterCursor(cursor),
+          ...afterRunCursor(cursor),
           ...(taskId ? { taskId } : {}),
           ...(status ? { status } : {}),
           ...(from || to ? { windowStart: { ...(from ? { gte: new Date(from) } : {}), ...(to ? { lt: new Date(to) } : {}) } } : {}),
         },
         include: { task: true },
-        orderBy: newestFirst,
+        orderBy: runsNewestFirst,
         take: limit + 1,
       });
-      return toPage(rows, limit, toRunView);
+      return toPage(rows, limit, toRunView, encodeRunCursor);
     },
   );
 

@@ -1,6 +1,8 @@
 import type { Db } from "./client.js";
 import { raiseAlert, resolveAlert } from "./alerts.js";
 
+type Transaction = Parameters<Parameters<Db["$transaction"]>[0]>[0];
+
 /**
  * The setup reminders a tenant sees until its account can deliver anything: a time zone, an
  * active encryption key that has not expired, and a source. Recomputed from the data after any
@@ -8,6 +10,17 @@ import { raiseAlert, resolveAlert } from "./alerts.js";
  * a key), so the alerts can never disagree with the account's state.
  */
 export async function refreshSetupAlerts(prisma: Db, tenantId: string, now: Date = new Date()): Promise<void> {
+  // Read and written under the tenant's row lock (FOR NO KEY UPDATE, as the gateway's
+  // withTenantLocked takes it), in one transaction: refreshes after changes made at once queue up,
+  // and the last sees the final state. Unlocked, one that read "no source" could raise the
+  // reminder after another that saw the new source had resolved it.
+  await prisma.$transaction(async (tx) => {
+    await tx.$queryRaw`SELECT id FROM "Tenant" WHERE id = ${tenantId}::uuid FOR NO KEY UPDATE`;
+    await refreshLocked(tx, tenantId, now);
+  });
+}
+
+async function refreshLocked(prisma: Transaction, tenantId: string, now: Date): Promise<void> {
   const tenant = await prisma.tenant.findUnique({
     where: { id: tenantId },
     select: {

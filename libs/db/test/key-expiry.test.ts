@@ -53,6 +53,28 @@ describe("refreshSetupAlerts", () => {
     await refreshSetupAlerts(db.prisma, tenant.id, NOW);
     expect(await openAlerts(tenant.id)).toEqual([]);
   });
+
+  it("refreshes at once after a source is deleted and another added: the last one sees the new source, and no 'Connect a source' is left open", async () => {
+    const { tenant } = await tenantWithKey(null);
+    // Inserting the reminder takes 1.5 s, so that the refresh after the delete is still raising
+    // it when the source is added and refreshed for.
+    await db.prisma.$executeRawUnsafe(`CREATE FUNCTION test_slow_alert() RETURNS trigger AS $$ BEGIN PERFORM pg_sleep(1.5); RETURN NEW; END $$ LANGUAGE plpgsql`);
+    await db.prisma.$executeRawUnsafe(`CREATE TRIGGER test_slow_alert BEFORE INSERT ON "Alert" FOR EACH ROW WHEN (NEW."dedupeKey" = 'setup.source') EXECUTE FUNCTION test_slow_alert()`);
+    try {
+      await db.prisma.source.updateMany({ where: { tenantId: tenant.id }, data: { deletedAt: NOW } });
+      const afterDelete = refreshSetupAlerts(db.prisma, tenant.id, NOW);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await db.prisma.source.create({
+        data: { tenantId: tenant.id, name: "LP 2", kind: "liveperson", accountId: tenant.accountId, sealedCredentials: "v1.k.n.c", permissions: ["messaging-interactions"] },
+      });
+      await Promise.all([afterDelete, refreshSetupAlerts(db.prisma, tenant.id, NOW)]);
+    } finally {
+      await db.prisma.$executeRawUnsafe(`DROP TRIGGER test_slow_alert ON "Alert"`);
+      await db.prisma.$executeRawUnsafe(`DROP FUNCTION test_slow_alert()`);
+    }
+    expect(await db.prisma.source.count({ where: { tenantId: tenant.id, deletedAt: null } })).toBe(1);
+    expect(await openAlerts(tenant.id)).toEqual([]);
+  });
 });
 
 describe("checkKeyExpiry", () => {

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { keyringFromConfig, unsealJson } from "@transporter/crypto";
+import type { Platform, SourceCredentials, VerifyResult } from "@transporter/sources";
+import { DestinationError, type DestinationRegistry } from "@transporter/storage";
 import { credentialsOf, destinationGate, fakeDestinations, fakePlatform, sourceGate } from "./fakes.js";
 import { failWrites, setupGateway, type TestGateway } from "./helpers.js";
 
@@ -136,6 +138,79 @@ describe("writes racing other writes", () => {
     expect(late.status).toBe(409);
     const row = await gw.prisma.source.findUniqueOrThrow({ where: { id } });
     expect(unsealJson(row.sealedCredentials, keyringFromConfig(gw.config), `tenant:${tenantId}/source:${id}`)).toEqual(credentialsOf(5));
+  });
+});
+
+describe("a failed verification racing a delete", () => {
+  let gw: TestGateway;
+  let adminKey: string;
+  // The fakes pass until told to fail: a destination or source is created verified first.
+  let failing = false;
+  const sftp = fakeDestinations.adapterFor("sftp");
+  const flakyDestinations = {
+    adapterFor: () => ({
+      ...sftp,
+      verify: (...args: Parameters<typeof sftp.verify>) => (failing ? Promise.resolve({ ok: false as const, error: new DestinationError("permission", "fake: permission denied") }) : sftp.verify(...args)),
+    }),
+  } as unknown as DestinationRegistry;
+  const flakyPlatform = {
+    ...fakePlatform,
+    verifySource: async (credentials: SourceCredentials, accountId: string): Promise<VerifyResult> =>
+      failing
+        ? { verified: false, accountId, allowed: [], apis: {}, error: { code: "bad_credentials", message: "fake: key refused" }, sourceCalls: 1 }
+        : fakePlatform.verifySource(credentials, accountId),
+  } as unknown as Platform;
+
+  beforeAll(async () => {
+    gw = await setupGateway({ deps: { destinations: flakyDestinations, sourcePlatform: flakyPlatform } });
+    ({ adminKey } = await gw.createTenant());
+    // Raising a verification alert takes 1.5 s: a delete 500 ms after the verification began
+    // comes while it is being raised.
+    await gw.prisma.$executeRawUnsafe(`CREATE FUNCTION test_slow_alert() RETURNS trigger AS $$ BEGIN PERFORM pg_sleep(1.5); RETURN NEW; END $$ LANGUAGE plpgsql`);
+    await gw.prisma.$executeRawUnsafe(`CREATE TRIGGER test_slow_alert BEFORE INSERT ON "Alert" FOR EACH ROW WHEN (NEW.kind LIKE '%.verification') EXECUTE FUNCTION test_slow_alert()`);
+  }, 120_000);
+
+  afterAll(async () => {
+    await gw?.close();
+  });
+
+  const alertsOf = (dedupeKey: string) => gw.prisma.alert.findMany({ where: { dedupeKey }, select: { resolvedAt: true } });
+
+  it("a destination deleted while its failed verification raises the alert: the alert does not stay open", async () => {
+    failing = false;
+    const created = await gw.call(adminKey, "POST", "/v1/destinations", { name: "Partner", kind: "sftp", config: { host: "a.example", folder: "in" }, credentials: { password: "pw" } });
+    expect(created.status).toBe(201);
+    const id = created.body.id as string;
+    failing = true;
+    const verify = gw.call(adminKey, "POST", `/v1/destinations/${id}/verify`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect((await gw.call(adminKey, "DELETE", `/v1/destinations/${id}`)).status).toBe(204);
+    const verified = await verify;
+
+    expect(verified.status).toBe(200);
+    expect(verified.body).toMatchObject({ ok: false, error: { code: "permission" } });
+    // Raised by the verification, then resolved by the delete.
+    const alerts = await alertsOf(`destination.verification:${id}`);
+    expect(alerts).toHaveLength(1);
+    expect(alerts[0]!.resolvedAt).not.toBeNull();
+  });
+
+  it("a source deleted while its failed verification raises the alert: the alert does not stay open", async () => {
+    failing = false;
+    const created = await gw.call(adminKey, "POST", "/v1/sources", { name: "LP", kind: "liveperson", credentials: credentialsOf(7) });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const id = created.body.id as string;
+    failing = true;
+    const verify = gw.call(adminKey, "POST", `/v1/sources/${id}/verify`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect((await gw.call(adminKey, "DELETE", `/v1/sources/${id}`)).status).toBe(204);
+    const verified = await verify;
+
+    expect(verified.status).toBe(200);
+    expect(verified.body).toMatchObject({ ok: false, error: { code: "bad_credentials" } });
+    const alerts = await alertsOf(`source.verification:${id}`);
+    expect(alerts).toHaveLength(1);
+    expect(alerts[0]!.resolvedAt).not.toBeNull();
   });
 });
 

@@ -305,11 +305,13 @@ export default async function destinationRoutes(app: GatewayApp) {
       const dedupeKey = `destination.verification:${destination.id}`;
       // Only onto the settings verified: a PATCH meanwhile (another host, new credentials) is not undone.
       // Verification may change the settings (a first host-key pin, whether rename works): audited,
-      // in the same transaction as the write.
-      const record = (data: Prisma.DestinationUpdateManyMutationInput) =>
+      // in the same transaction as the write. A failure's alert too, under the row's lock: a delete
+      // waits for it and then resolves it; raised after a delete's commit, nothing could.
+      const record = (data: Prisma.DestinationUpdateManyMutationInput, alert?: (tx: Transaction) => Promise<void>) =>
         req.db.$transaction(async (tx) => {
           const { before, after } = await writeIfUnchanged(tx, destination, data);
           await writeAudit(tx, req, { action: "destination.verify", targetType: "destination", targetId: destination.id, before: toDestinationView(before), after: toDestinationView(after) });
+          await alert?.(tx);
           return after;
         });
       if (result.ok) {
@@ -322,16 +324,17 @@ export default async function destinationRoutes(app: GatewayApp) {
         await resolveAlert(app.deps.prisma, destination.tenantId, dedupeKey);
         return { ok: true, details: result.details, destination: toDestinationView(updated) };
       }
-      const updated = await record({ lastError: result.error.message });
-      await raiseAlert(app.deps.prisma, {
-        tenantId: destination.tenantId,
-        kind: "destination.verification",
-        severity: "error",
-        title: `Destination "${destination.name}" failed verification`,
-        message: result.error.message,
-        dedupeKey,
-        destinationId: destination.id,
-      });
+      const updated = await record({ lastError: result.error.message }, (tx) =>
+        raiseAlert(tx, {
+          tenantId: destination.tenantId,
+          kind: "destination.verification",
+          severity: "error",
+          title: `Destination "${destination.name}" failed verification`,
+          message: result.error.message,
+          dedupeKey,
+          destinationId: destination.id,
+        }),
+      );
       return { ok: false, error: { code: result.error.code, message: result.error.message }, destination: toDestinationView(updated) };
     },
   );

@@ -288,6 +288,8 @@ export default async function sourceRoutes(app: GatewayApp) {
       const problem = result.error?.message ?? (view.missing.length > 0 ? `the API key may not use ${view.missing.join(", ")}, which this source's tasks need` : null);
       // Only onto the key verified: one replaced or deleted meanwhile keeps what its own change wrote.
       // Verification may change what the source may use (its permissions): audited with the write.
+      // A problem's alert too, while the write holds the row: a delete waits for it and then
+      // resolves it; raised after a delete's commit, nothing could.
       const updated = await req.db.$transaction(async (tx) => {
         const after = await writeIfUnchanged(
           tx,
@@ -295,20 +297,19 @@ export default async function sourceRoutes(app: GatewayApp) {
           result.verified ? { permissions: result.allowed as Prisma.InputJsonValue, verifiedAt: new Date(), lastError: problem } : { lastError: problem },
         );
         await writeAudit(tx, req, { action: "source.verify", targetType: "source", targetId: source.id, before: toSourceView(source), after: toSourceView(after) });
+        if (problem) {
+          await raiseAlert(tx, {
+            tenantId: source.tenantId,
+            kind: "source.verification",
+            severity: "error",
+            title: `Source "${source.name}" failed verification`,
+            message: problem,
+            dedupeKey,
+          });
+        }
         return after;
       });
-      if (problem) {
-        await raiseAlert(app.deps.prisma, {
-          tenantId: source.tenantId,
-          kind: "source.verification",
-          severity: "error",
-          title: `Source "${source.name}" failed verification`,
-          message: problem,
-          dedupeKey,
-        });
-      } else {
-        await resolveAlert(app.deps.prisma, source.tenantId, dedupeKey);
-      }
+      if (!problem) await resolveAlert(app.deps.prisma, source.tenantId, dedupeKey);
       return { ...view, source: toSourceView(updated) };
     },
   );

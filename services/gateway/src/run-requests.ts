@@ -31,6 +31,8 @@ type RequestLog = { warn(fields: object, message: string): void };
  * path as a scheduled run: a Run row first, then the `fetch` job with jobId = run id + stage
  * (after commit). If the enqueue is lost, the scheduler's reconciler enqueues the PENDING run.
  */
+const DESTINATION_DELETED = "the task's destination was deleted: point the task at another destination (PATCH /v1/tasks/:id), then ask again";
+
 /**
  * What a run needs that can be known before it is queued: the account's zone, an active key, and
  * the task's source and destination (a disabled task's may have been deleted since). Without
@@ -47,7 +49,7 @@ async function assertRunnable(db: TenantDb, task: Task, now: Date): Promise<void
   if (!activeKey) throw new Problem(409, "Conflict", "set up encryption first: runs need an active encryption key");
   assertKeyUnexpired(activeKey, now);
   if (!source) throw new Problem(409, "Conflict", "the task's source was deleted: point the task at another source (PATCH /v1/tasks/:id), then ask again");
-  if (!destination) throw new Problem(409, "Conflict", "the task's destination was deleted: point the task at another destination (PATCH /v1/tasks/:id), then ask again");
+  if (!destination) throw new Problem(409, "Conflict", DESTINATION_DELETED);
 }
 
 /**
@@ -97,6 +99,12 @@ export async function requestRun(
     if (!locked || locked.deletedAt) {
       throw trigger === "retry" ? new Problem(409, "Conflict", "the task of this run was deleted; it cannot run again") : notFound("task");
     }
+    // The destination is still there, and stays until this run is committed: a delete takes the
+    // row's lock and then refuses while a run under way delivers there (FOR SHARE waits for a
+    // delete under way, then sees it).
+    const [destination] = await tx.$queryRaw<Array<{ id: string }>>`
+      SELECT id FROM "Destination" WHERE id = ${locked.destinationId}::uuid AND "tenantId" = ${task.tenantId}::uuid AND "deletedAt" IS NULL FOR SHARE`;
+    if (!destination) throw new Problem(409, "Conflict", DESTINATION_DELETED);
     const underWay = await tx.run.findFirst({
       where: { taskId: task.id, windowStart: window.start, windowEnd: window.end, status: { in: [...RUN_IN_PROGRESS] } },
       select: { id: true, status: true },

@@ -10,7 +10,7 @@ import { startS3rver } from "../../../libs/storage/test/support/s3rver.js";
 import type { S3rverHandle } from "../../../libs/storage/test/support/s3rver.js";
 import { startSshd } from "../../../libs/storage/test/support/sshd.js";
 import type { SshdServer } from "../../../libs/storage/test/support/sshd.js";
-import { setupGateway } from "./helpers.js";
+import { readyTenant, setupGateway } from "./helpers.js";
 import type { TestGateway } from "./helpers.js";
 
 describe("destination endpoints", () => {
@@ -282,6 +282,61 @@ describe("destination endpoints", () => {
     const enable = await gw.call(adminKey, "PATCH", `/v1/tasks/${task.id}`, { enabled: true });
     expect(enable.status).toBe(400);
     expect(enable.body.errors.map((e: { path: string }) => e.path)).toContain("destinationId");
+  });
+
+  it("refuses to delete a destination a run under way will deliver to (its task disabled, or moved after the delivery began), naming the runs; deletes it once they have finished", async () => {
+    const create = (name: string) => gw.prisma.destination.create({ data: { tenantId, name, kind: "managed", config: {} } });
+    const [old, next] = await Promise.all([create("Busy A"), create("Busy B")]);
+    const task = await gw.prisma.task.create({
+      data: { tenantId, description: "Hourly busy", reportId: "messaging-conversations", format: "csv", frequency: "interval", everyMinutes: 60, destinationId: old.id, enabled: false },
+    });
+    const run = (status: "ENCRYPTING" | "DELIVERING", destinationId: string | null, hour: number) =>
+      gw.prisma.run.create({
+        data: { tenantId, taskId: task.id, windowStart: new Date(hour * 3_600_000), windowEnd: new Date((hour + 1) * 3_600_000), scheduledFor: new Date(), trigger: "manual", status, destinationId },
+      });
+    // Not yet delivering: it will deliver to the task's destination, A.
+    const encrypting = await run("ENCRYPTING", null, 0);
+    const first = await gw.call(adminKey, "DELETE", `/v1/destinations/${old.id}`);
+    expect(first.status).toBe(409);
+    expect(first.body.detail).toContain(encrypting.id);
+
+    // Delivering, pinned to A, while the task now points at B: A is still in use.
+    await gw.prisma.run.update({ where: { id: encrypting.id }, data: { status: "SUCCEEDED" } });
+    await gw.prisma.task.update({ where: { id: task.id }, data: { destinationId: next.id } });
+    const pinned = await run("DELIVERING", old.id, 1);
+    // A run not yet delivering now goes to B: no reason to keep A.
+    await run("ENCRYPTING", null, 2);
+    const second = await gw.call(adminKey, "DELETE", `/v1/destinations/${old.id}`);
+    expect(second.status).toBe(409);
+    expect(second.body.detail).toContain(pinned.id);
+    expect((await gw.prisma.destination.findUniqueOrThrow({ where: { id: old.id } })).deletedAt).toBeNull();
+    expect(await gw.prisma.auditEvent.count({ where: { tenantId, action: "destination.delete", targetId: old.id } })).toBe(0);
+
+    await gw.prisma.run.update({ where: { id: pinned.id }, data: { status: "FAILED" } });
+    expect((await gw.call(adminKey, "DELETE", `/v1/destinations/${old.id}`)).status).toBe(204);
+  });
+
+  it("a run asked for while its destination is being deleted waits for the delete, then is refused: no run is made for a deleted destination", async () => {
+    const t = await readyTenant(gw, { timezone: "UTC" });
+    const task = (await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ enabled: false }))).body;
+    const { default: pg } = await import("pg");
+    const deleting = new pg.Client({ connectionString: gw.db.url });
+    await deleting.connect();
+    try {
+      // A delete under way: it holds the destination's row, as the DELETE route does.
+      await deleting.query("BEGIN");
+      await deleting.query(`SELECT id FROM "Destination" WHERE id = $1 FOR NO KEY UPDATE`, [t.destination.id]);
+      const request = gw.call(t.adminKey, "POST", `/v1/tasks/${task.id}/runs`, {});
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await deleting.query(`UPDATE "Destination" SET "deletedAt" = now() WHERE id = $1`, [t.destination.id]);
+      await deleting.query("COMMIT");
+      const answer = await request;
+      expect(answer.status, JSON.stringify(answer.body)).toBe(409);
+      expect(answer.body.detail).toContain("destination was deleted");
+      expect(await gw.prisma.run.count({ where: { taskId: task.id } })).toBe(0);
+    } finally {
+      await deleting.end();
+    }
   });
 
   it("keeps destinations to their tenant and writes to admins only", async () => {

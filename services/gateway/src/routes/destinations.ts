@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
 import { z } from "zod";
 import { sealJson, unsealJson } from "@transporter/crypto";
-import { raiseAlert, resolveAlert } from "@transporter/db";
+import { raiseAlert, resolveAlert, RUN_IN_PROGRESS } from "@transporter/db";
 import type { Destination, Prisma } from "@transporter/db";
 import { BlockedEndpointError, createDestinationRegistry, createManagedStore, DESTINATION_KINDS } from "@transporter/storage";
 import type { AnyDestinationAdapter, DestinationError, DestinationKind, DestinationRegistry, StagingStore } from "@transporter/storage";
@@ -285,6 +285,19 @@ export default async function destinationRoutes(app: GatewayApp) {
       // Of deletes at once, the first deletes (and is audited, with the row as it was under the
       // lock); the others find it gone.
       const before = await lockLiveDestination(tx, destination);
+      // A run under way finishes where it was going (its task disabled since, or pointed
+      // elsewhere after its delivery began, which pinned it here): gone, the destination would
+      // fail it. Checked under the row's lock, which a run request holds (FOR SHARE) while it
+      // creates its run, so none is created unseen.
+      const busy = await tx.$queryRaw<Array<{ id: string; status: string }>>`
+        SELECT r.id, r.status::text AS status FROM "Run" r JOIN "Task" t ON t.id = r."taskId"
+        WHERE r."tenantId" = ${destination.tenantId}::uuid AND r.status = ANY(${[...RUN_IN_PROGRESS]}::"RunStatus"[])
+          AND COALESCE(r."destinationId", t."destinationId") = ${destination.id}::uuid
+        ORDER BY r."createdAt" LIMIT 6`;
+      if (busy.length > 0) {
+        const named = busy.slice(0, 5).map((r) => `${r.id} (${r.status})`).join(", ");
+        throw conflict(`run(s) under way will deliver to this destination: ${named}${busy.length > 5 ? ", …" : ""}; wait for them to finish, then delete it`);
+      }
       await tx.destination.update({ where: { id: destination.id }, data: { deletedAt: new Date(), sealedCredentials: null } });
       await writeAudit(tx, req, { action: "destination.delete", targetType: "destination", targetId: destination.id, before: toDestinationView(before) });
     });

@@ -47,3 +47,7 @@ export interface FetchWindow {
   from: Date;
   to: Date;
 }
+
+// The platform's text times, here too so the report mappers read them with the fetcher's parser
+// through this light entry point (the package root brings the HTTP client and Redis).
+export { MAX_OFFSET_MINUTES, parsePlatformTime } from "./platform-time.js";

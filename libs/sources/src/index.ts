@@ -10,6 +10,7 @@
  * - data-access-*: one session document `{ dataType, metaData, recordCollection }` (Avro-JSON style)
  */
 export { SOURCE_APIS, SOURCE_API_LABELS, isSourceApi, type SourceApi, type SourceCredentials, type FetchWindow } from "./apis.js";
+export { parsePlatformTime } from "./platform-time.js";
 export { SourceError, isSourceError, sourceErrors, type SourceErrorCode } from "./errors.js";
 export { oauthHeader, oauthEncode } from "./oauth.js";
 export { CsdsClient, type CsdsService, type CsdsOptions } from "./csds.js";

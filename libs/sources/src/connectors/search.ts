@@ -3,6 +3,7 @@ import { SOURCE_API_LABELS, type FetchWindow, type SourceApi } from "../apis.js"
 import type { CsdsService } from "../csds.js";
 import { SourceError } from "../errors.js";
 import { parseJsonText } from "../http.js";
+import { parsePlatformTime } from "../platform-time.js";
 import { attachRawJson } from "../raw-json.js";
 import { scanSearchPage } from "../search-page.js";
 import { RecentIds, splitWindow } from "../window.js";
@@ -18,6 +19,7 @@ interface SearchSpec {
   /** The longest `start` range one request may ask for. */
   maxRangeMs: number;
   idOf(record: SourceRecord): string;
+  /** Epoch ms the window is checked against; NaN when the record gives none. */
   timeOf(record: SourceRecord): number;
   /** Filter body fields from report parameters. */
   bodyFromParams(params: Record<string, unknown>): Record<string, unknown>;
@@ -118,6 +120,16 @@ class ReadAhead {
 const MAX_STALLED_PAGES = 20;
 
 const info = (record: SourceRecord) => (record.info ?? {}) as Record<string, unknown>;
+
+/**
+ * A record's start, epoch ms: `startTimeL`, else the text `startTime` (documented as its
+ * alternative, and what the mappers then read), by the mappers' parser. NaN when neither is one.
+ */
+function startOf(record: SourceRecord): number {
+  const { startTimeL, startTime } = info(record);
+  if (typeof startTimeL === "number" && Number.isFinite(startTimeL)) return startTimeL;
+  return typeof startTime === "string" ? parsePlatformTime(startTime) : Number.NaN;
+}
 
 /** Remembers a page by the hash of its sorted ids; false when a page with the same ids was seen before. */
 function rememberPage(seen: Set<string>, ids: string[]): boolean {
@@ -375,6 +387,10 @@ function searchConnector(spec: SearchSpec): Connector {
             if (recent.seen(spec.idOf(record)) || repeatsAPage) continue;
             progress = true;
             const t = spec.timeOf(record);
+            // No time fails every window check: the record would be lost without a word.
+            if (Number.isNaN(t)) {
+              throw new SourceError("malformed_response", `Malformed response from ${SOURCE_API_LABELS[spec.api]}: record ${spec.idOf(record)} has no start time (startTimeL or startTime)`, { api: spec.api, byteOffset: 0 });
+            }
             if (t >= range.from && t < range.to) fresh.push(record);
           }
           recent.rotate();
@@ -430,7 +446,7 @@ export const messagingInteractions = searchConnector({
   fixedQuery: { source: MESSAGING_INTERACTIONS_SOURCE },
   fullRecord: { path: "/messaging_history/api/account/{accountId}/conversations/conversation/search", body: (id) => ({ conversationId: id }) },
   idOf: (r) => String(info(r).conversationId),
-  timeOf: (r) => Number(info(r).startTimeL),
+  timeOf: startOf,
   bodyFromParams: (p) => {
     const body: Record<string, unknown> = {};
     if (idList(p.skillIds)) body.skillIds = p.skillIds;
@@ -453,7 +469,7 @@ export const engagementHistory = searchConnector({
   // inside it however "one month" is counted.
   maxRangeMs: 29 * 24 * 3_600_000,
   idOf: (r) => String(info(r).engagementId),
-  timeOf: (r) => Number(info(r).startTimeL),
+  timeOf: startOf,
   bodyFromParams: (p) => {
     const body: Record<string, unknown> = {};
     if (idList(p.skillIds)) body.skillIds = p.skillIds;

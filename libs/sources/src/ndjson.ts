@@ -5,8 +5,9 @@ const NEWLINE = Buffer.from("\n");
 
 /**
  * Records as NDJSON in chunks of about `chunkBytes` (one write per chunk rather than one per
- * record), for a stream into the staging store. A record that arrived with its own JSON (one line)
- * is written as received, bytes untouched; others are serialised here. `onRecord` counts as they pass.
+ * record), for a stream into the staging store. A record that arrived with its own JSON is written
+ * as received (line breaks between its tokens as spaces, `rawJsonOf`); others are serialised
+ * here. `onRecord` counts as they pass.
  */
 export async function* ndjsonChunks(records: AsyncIterable<SourceRecord>, onRecord: () => void = () => {}, chunkBytes = 256 * 1024): AsyncGenerator<Buffer> {
   let parts: Buffer[] = [];

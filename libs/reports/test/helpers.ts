@@ -113,7 +113,16 @@ export async function transformToBuffer(
 
 export type SheetCell = string | number | boolean | null | { date: string };
 
-/** An XLSX file's sheets as typed cells: dates as { date: ISO of the wall-clock fields }. */
+/**
+ * Text as Excel reads it from a cell (ECMA-376 ST_Xstring): each `_xHHHH_` is the character
+ * U+HHHH, left to right. exceljs decodes them in shared strings only, not in the `str` cells the
+ * streaming writer writes.
+ */
+export function fromXstring(text: string): string {
+  return text.replace(/_x([0-9A-Fa-f]{4})_/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+}
+
+/** An XLSX file's sheets as typed cells: dates as { date: ISO of the wall-clock fields }, text as Excel reads it. */
 export async function readXlsx(buffer: Buffer): Promise<{ name: string; rows: SheetCell[][] }[]> {
   const workbook = new ExcelJS.Workbook();
   await workbook.xlsx.load(buffer as unknown as ArrayBuffer);
@@ -126,7 +135,8 @@ export async function readXlsx(buffer: Buffer): Promise<{ name: string; rows: Sh
         const v = row.getCell(c).value;
         if (v === null || v === undefined) cells.push(null);
         else if (v instanceof Date) cells.push({ date: v.toISOString() });
-        else if (typeof v === "string" || typeof v === "number" || typeof v === "boolean") cells.push(v);
+        else if (typeof v === "string") cells.push(fromXstring(v));
+        else if (typeof v === "number" || typeof v === "boolean") cells.push(v);
         else cells.push(JSON.stringify(v));
       }
       rows.push(cells);

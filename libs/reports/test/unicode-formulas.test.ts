@@ -1,7 +1,9 @@
 import { parse } from "csv-parse/sync";
+import JSZip from "jszip";
 import { describe, expect, it } from "vitest";
 import { createCsvWriter, createXlsxWriter, isFormulaLike, neutraliseFormula, ZonedTime, type Column, type Row } from "../src/index.js";
 import { BufferSink, readXlsx, transformToBuffer } from "./helpers.js";
+import { XLSX_MAX_CELL_CHARS } from "../src/index.js";
 
 /** Texts that break naive writers; each must come back exactly. */
 const TEXTS = [
@@ -59,12 +61,11 @@ describe("text round-trips", () => {
     const [sheet] = await readXlsx(output);
     const header = sheet!.rows[0] as string[];
     const texts = sheet!.rows.slice(1).map((r) => r[header.indexOf("text")]);
-    // XML turns a carriage return into a line feed on reading: the only change XLSX allows.
-    const expected = [...TEXTS, ...FORMULAS.map((f) => `'${f}`)].map((t) => t.replace(/\r\n?/g, "\n"));
-    expect(texts.map((t) => (typeof t === "string" ? t.replace(/\r\n?/g, "\n") : t))).toEqual(expected);
+    // Carriage returns too: written as _x000D_, as XML itself would read one back as a line feed.
+    expect(texts).toEqual([...TEXTS, ...FORMULAS.map((f) => `'${f}`)]);
     const raw = await transformToBuffer({ report: "messaging-messages", version: 1, format: "xlsx", timeZone: "Asia/Tokyo", options: { keepFormulas: true } }, input);
     const [rawSheet] = await readXlsx(raw.output);
-    expect(rawSheet!.rows.slice(1).map((r) => r[header.indexOf("text")])).toEqual(all.map((t) => t.replace(/\r\n?/g, "\n")));
+    expect(rawSheet!.rows.slice(1).map((r) => r[header.indexOf("text")])).toEqual(all);
   });
 
   it("XLSX types cells: numbers, booleans and dates in the tenant's wall-clock time", async () => {
@@ -161,5 +162,60 @@ describe("XLSX sheets", () => {
     await new Promise((r) => sink.on("finish", r));
     const [sheet] = await readXlsx(sink.buffer);
     expect(sheet!.rows.map((r) => r[0])).toEqual(["text", "a\uFFFDb", "c\uFFFDd", "e\uFFFDf", "g\uFFFDh", "ok \u{1F600}"]);
+  });
+
+  /** One text column of `texts` as an XLSX file: its first sheet's XML, and the texts read back. */
+  async function textCells(texts: string[]): Promise<{ xml: string; read: unknown[] }> {
+    const columns: Column[] = [{ key: "text", type: "string", description: "" }];
+    const writer = createXlsxWriter({ columns, time: new ZonedTime("UTC"), sheetName: "Data", keepFormulas: true });
+    const sink = new BufferSink();
+    writer.pipe(sink);
+    writer.end({ kind: "rows", rows: texts.map((t) => [t]) });
+    await new Promise((r) => sink.on("finish", r));
+    const xml = await (await JSZip.loadAsync(sink.buffer)).file("xl/worksheets/sheet1.xml")!.async("string");
+    const [sheet] = await readXlsx(sink.buffer);
+    return { xml, read: sheet!.rows.slice(1).map((r) => r[0]) };
+  }
+
+  it("escapes text Excel would read as an _xHHHH_ escape, and control characters, instead of losing them", async () => {
+    const texts = [
+      "_x0041_",
+      "lower _x004a_ too",
+      "_x0041_x0042_", // overlapping: both underscores start one
+      "_xABCD\u0001", // the control's escape must not complete the text before it
+      "a\u0001b\u001Fc\u007Fd",
+      "cr\rhere",
+      "tab\tand\nline feed",
+      "_x00 not one_ _xGGGG_",
+    ];
+    const { xml, read } = await textCells(texts);
+    expect(xml).toContain(">_x005F_x0041_<");
+    expect(xml).toContain("lower _x005F_x004a_ too");
+    expect(xml).toContain("_x005F_x0041_x005F_x0042_");
+    expect(xml).toContain("_x005F_xABCD_x0001_");
+    expect(xml).toContain("a_x0001_b_x001F_c_x007F_d");
+    expect(xml).toContain("cr_x000D_here");
+    // TAB and LF are kept as they are: XML holds them in text.
+    expect(xml).toContain("tab\tand\nline feed");
+    expect(xml).toContain("_x00 not one_ _xGGGG_");
+    // Read back as Excel reads it: every text as written.
+    expect(read).toEqual(texts);
+  });
+
+  it("keeps an escaped text within the cell limit, never cutting an escape in half", async () => {
+    const controls = "\u0001".repeat(XLSX_MAX_CELL_CHARS);
+    const mixed = `${"a".repeat(XLSX_MAX_CELL_CHARS - 10)}\u0002\u0003b`;
+    const underscore = `${"a".repeat(XLSX_MAX_CELL_CHARS - 10)}_x0041_`;
+    const { xml, read } = await textCells([controls, mixed, underscore]);
+    const cells = [...xml.matchAll(/<v>([^<]*)<\/v>/g)].map((m) => m[1]!).slice(1);
+    expect(cells).toHaveLength(3);
+    for (const cell of cells) expect(cell.length).toBeLessThanOrEqual(XLSX_MAX_CELL_CHARS);
+    // 32,767 / 7 escapes fit whole; then the plain text up to the limit.
+    expect(read[0]).toBe("\u0001".repeat(Math.floor(XLSX_MAX_CELL_CHARS / 7)));
+    expect(cells[1]).toBe(`${"a".repeat(XLSX_MAX_CELL_CHARS - 10)}_x0002_`);
+    expect(read[1]).toBe(`${"a".repeat(XLSX_MAX_CELL_CHARS - 10)}\u0002`);
+    // An underscore cut off from its escape's end is plain text again: the cell reads as a prefix.
+    expect(cells[2]!.startsWith(`${"a".repeat(XLSX_MAX_CELL_CHARS - 10)}_x00`)).toBe(true);
+    expect(underscore.startsWith(read[2] as string)).toBe(true);
   });
 });

@@ -37,13 +37,45 @@ function widthOf(column: Column): number {
   }
 }
 
-/** Excel refuses longer cells; cut on a code point boundary so no half surrogate pair remains. */
+/**
+ * What OOXML text (ST_Xstring) must spell as `_xHHHH_`: C0 controls but TAB and LF (which XML
+ * text holds as they are), CR (XML reads it back as LF) and DEL, all of which exceljs drops; and
+ * an underscore that would start such an escape (`_x0041_` reads as "A" in Excel), the following
+ * control counted as the underscore its escape starts with.
+ */
+// eslint-disable-next-line no-control-regex
+const OOXML_ESCAPED = /_(?=x[0-9A-Fa-f]{4}[_\x00-\x08\x0B-\x1F\x7F])|[\x00-\x08\x0B-\x1F\x7F]/g;
+const NEEDS_ESCAPE = new RegExp(OOXML_ESCAPED.source);
+/** Characters an escape adds: each escaped one is written as the 7 of `_xHHHH_`. */
+const ESCAPE_GROWTH = 6;
+
+function ooxmlEscape(text: string): string {
+  if (!NEEDS_ESCAPE.test(text)) return text;
+  return text.replace(OOXML_ESCAPED, (c) => `_x${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, "0")}_`);
+}
+
+/**
+ * The cell's text as written: escaped, and within Excel's limit counted as written. A longer one
+ * is cut in the text, not in its escapes (half an escape would show as its letters), and on a
+ * code point boundary so no half surrogate pair remains.
+ */
 function fitCell(text: string): string {
-  if (text.length <= XLSX_MAX_CELL_CHARS) return text;
-  let end = XLSX_MAX_CELL_CHARS;
+  const escaped = ooxmlEscape(text);
+  if (escaped.length <= XLSX_MAX_CELL_CHARS) return escaped;
+  let growth = 0;
+  let end = -1;
+  for (const m of text.matchAll(OOXML_ESCAPED)) {
+    if (m.index + growth + ESCAPE_GROWTH + 1 > XLSX_MAX_CELL_CHARS) {
+      end = Math.min(m.index, XLSX_MAX_CELL_CHARS - growth);
+      break;
+    }
+    growth += ESCAPE_GROWTH;
+  }
+  if (end < 0) end = XLSX_MAX_CELL_CHARS - growth;
   const last = text.charCodeAt(end - 1);
   if (last >= 0xd800 && last <= 0xdbff) end -= 1;
-  return text.slice(0, end);
+  // Cutting only removes escapes (an underscore whose escape's end was cut off): never longer.
+  return ooxmlEscape(text.slice(0, end));
 }
 
 /**

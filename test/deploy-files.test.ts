@@ -112,7 +112,7 @@ describe("deployment files", () => {
   it("the Dockerfile builds from the lockfile, compiles, drops the dev tools and runs node itself under tini as a non-root user", () => {
     const dockerfile = readFileSync("deploy/Dockerfile", "utf8");
     expect(dockerfile).toMatch(/npm ci && npm run build && npm prune --omit=dev/);
-    // What runs TypeScript from source is a dev tool: the pruned image has none.
+    // What runs TypeScript from source is a dev tool, pruned from the image.
     const manifest = JSON.parse(readFileSync("package.json", "utf8")) as { dependencies?: Record<string, string>; devDependencies: Record<string, string> };
     for (const tool of ["tsx", "typescript", "turbo"]) expect(manifest.dependencies?.[tool], tool).toBeUndefined();
     expect(dockerfile).toMatch(/^USER transporter$/m);

@@ -65,6 +65,11 @@ const PLACEHOLDER_MAX_LENGTH: Record<FileNamePlaceholder, number> = {
   task: MAX_SLUG_LENGTH, report: 40, start: 20, end: 20, startDate: 10, endDate: 10, startTime: 9, endTime: 9, runId: 36,
 };
 const PLACEHOLDER = /\{([A-Za-z]+)\}/g;
+
+/** Whether `name` is one of FILE_NAME_PLACEHOLDERS: own keys only, not Object.prototype's ({constructor}, {toString}…). */
+function isPlaceholder(name: string): name is FileNamePlaceholder {
+  return Object.hasOwn(FILE_NAME_PLACEHOLDERS, name);
+}
 /** What may stand between placeholders: safe on Windows, POSIX and in S3/GCS keys and URLs. */
 const PATTERN_LITERAL = /^[A-Za-z0-9._-]*$/;
 /** Placeholders that tell windows apart (any one of them is enough for daily and weekly tasks). */
@@ -93,7 +98,7 @@ export function validateFileNamePattern(pattern: string, frequency?: "daily" | "
   if (pattern.length === 0 || pattern.length > MAX_FILE_NAME_PATTERN_LENGTH) problems.push(`must be 1 to ${MAX_FILE_NAME_PATTERN_LENGTH} characters`);
   const used = new Set<string>();
   for (const [, name] of pattern.matchAll(PLACEHOLDER)) {
-    if (!(name! in FILE_NAME_PLACEHOLDERS)) problems.push(`unknown placeholder {${name}}; use ${Object.keys(FILE_NAME_PLACEHOLDERS).map((k) => `{${k}}`).join(", ")}`);
+    if (!isPlaceholder(name!)) problems.push(`unknown placeholder {${name}}; use ${Object.keys(FILE_NAME_PLACEHOLDERS).map((k) => `{${k}}`).join(", ")}`);
     used.add(name!);
   }
   const literal = pattern.replace(PLACEHOLDER, "");
@@ -106,7 +111,7 @@ export function validateFileNamePattern(pattern: string, frequency?: "daily" | "
   // no placeholder value has a dot, so that part is the pattern's up to its first dot.
   const stem = pattern.split(".")[0]!;
   if (WINDOWS_RESERVED.test(stem.toLowerCase())) problems.push(`must not start with "${stem}" before the first ".": Windows reserves that name for a device and cannot open the file`);
-  const longest = literal.length + [...pattern.matchAll(PLACEHOLDER)].reduce((sum, [, name]) => sum + (PLACEHOLDER_MAX_LENGTH[name as FileNamePlaceholder] ?? 0), 0);
+  const longest = literal.length + [...pattern.matchAll(PLACEHOLDER)].reduce((sum, [, name]) => sum + (isPlaceholder(name!) ? PLACEHOLDER_MAX_LENGTH[name] : 0), 0);
   if (longest + EXTENSIONS_ROOM > MAX_FILE_NAME_BYTES) {
     problems.push(`may expand to ${longest} characters; with the extensions a file name must stay within ${MAX_FILE_NAME_BYTES} (use fewer placeholders)`);
   }
@@ -218,7 +223,7 @@ export function fileNameShape(task: FileNameShapeInput): string | null {
     ? pattern.replace(PLACEHOLDER, (_, placeholder: FileNamePlaceholder) => {
         if (placeholder === "task") return slugify(task.description);
         if (placeholder === "report") return slugify(task.reportId);
-        return WINDOW_TOKENS[placeholder] ?? `{${placeholder}}`;
+        return (Object.hasOwn(WINDOW_TOKENS, placeholder) ? WINDOW_TOKENS[placeholder] : undefined) ?? `{${placeholder}}`;
       })
     : `${slugify(task.description)}_{instant}_{instant}`;
   const options = (typeof task.options === "object" && task.options !== null ? task.options : {}) as { armor?: unknown; dateFolders?: unknown };
@@ -256,7 +261,11 @@ function expandPattern(pattern: string, input: ReportFileNameInput): string {
       return input.runId;
     },
   };
-  return pattern.replace(PLACEHOLDER, (_, name: FileNamePlaceholder) => values[name]());
+  // Validated above, so every placeholder is one of ours (never an Object.prototype name).
+  return pattern.replace(PLACEHOLDER, (_, name: string) => {
+    if (!isPlaceholder(name)) throw new RangeError(`file name pattern "${pattern}" has unknown placeholder {${name}}`);
+    return values[name]();
+  });
 }
 
 /** The optional date folders `YYYY/MM/DD` of a window: the local date its data starts on. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { dateSubfolder, distinctNameTag, fileNamePatternOf, formatWindowInstant, MAX_SLUG_LENGTH, reportFileName, slugify, validateFileNamePattern } from "../src/index.js";
+import { dateSubfolder, distinctNameTag, fileNamePatternOf, fileNameShape, formatWindowInstant, MAX_SLUG_LENGTH, reportFileName, slugify, validateFileNamePattern } from "../src/index.js";
 import { assertValidKey } from "../src/index.js";
 
 const windowStart = new Date("2026-11-21T23:00:00Z");
@@ -120,6 +120,16 @@ describe("file name patterns", () => {
     // Four 80-character slugs and a date: over 255 bytes once expanded.
     expect(problems("{task}{task}{task}{task}{startDate}")).toMatch(/may expand to 330 characters/);
     expect(problems("{task}_{report}_{start}_{end}_{runId}")).toBe("");
+  });
+
+  it("knows only its own placeholders, not names every object inherits ({constructor}, {toString}…)", () => {
+    for (const name of ["constructor", "toString", "valueOf", "hasOwnProperty", "isPrototypeOf"]) {
+      expect(validateFileNamePattern(`daily_{start}_{${name}}`).join(" | "), name).toContain(`unknown placeholder {${name}}`);
+      expect(() => reportFileName({ ...base, pattern: `daily_{start}_{${name}}` }), name).toThrow(RangeError);
+    }
+    // The length check still adds numbers: {valueOf} once made the sum a string and skipped it.
+    expect(validateFileNamePattern("{task}{task}{task}{valueOf}{startDate}").join(" | ")).toMatch(/may expand to/);
+    expect(fileNameShape({ description: "d", reportId: "r", format: "csv", options: { fileNamePattern: "a_{start}_{constructor}" } })).toBe("a_{instant}_{constructor}.csv.pgp");
   });
 
   it("gives the two windows of the hour a change back from daylight time repeats two names", () => {

@@ -54,6 +54,8 @@ const MAX_NUL_PROBLEMS = 10;
  * recursively later (JSON.stringify when sealing credentials or writing an audit event).
  */
 export const MAX_JSON_DEPTH = 64;
+/** Marks, between the swagger transforms, an operation whose body may be left out. */
+const OPTIONAL_BODY = "x-transporter-optional-body";
 /** How long counting a request against its rate limit may take before the request goes uncounted. */
 const RATE_LIMIT_COUNT_MS = 2_000;
 
@@ -116,6 +118,21 @@ function unstorableTextProblems(root: unknown, where: string): FieldProblem[] {
     }
   }
   return problems;
+}
+
+/**
+ * What is wrong with the body of a request to a route that takes none (no body schema): any field
+ * is one the API does not know, refused rather than ignored (a `{"id": …}` sent to activate
+ * would otherwise "succeed" without doing what was asked). No body, null and {} are fine.
+ */
+function unexpectedBodyProblems(body: unknown): FieldProblem[] {
+  if (body === undefined || body === null) return [];
+  if (isPlainObject(body)) {
+    return Object.keys(body)
+      .slice(0, MAX_NUL_PROBLEMS)
+      .map((key) => ({ path: `body.${key}`, message: "unknown field: this request takes no body" }));
+  }
+  return [{ path: "body", message: "this request takes no body (send none, or {})" }];
 }
 
 /**
@@ -219,7 +236,26 @@ export async function buildApp(deps: GatewayDeps): Promise<GatewayApp> {
       components: { securitySchemes: { apiKey: { type: "http", scheme: "bearer", description: "An API key: `tp_<prefix>_<secret>`" } } },
       security: [{ apiKey: [] }],
     },
-    transform: jsonSchemaTransform,
+    // Swagger documents every body schema as required; one that takes no body at all (POST
+    // /v1/tasks/:id/runs) is marked here and documented as optional below.
+    transform: (input) => {
+      const result = jsonSchemaTransform(input);
+      // Routes without a schema (the queue dashboard's) come with none.
+      const body = (input.schema as { body?: { safeParse?: (value: unknown) => { success: boolean } } } | undefined)?.body;
+      return body?.safeParse?.(undefined).success ? { ...result, schema: { ...result.schema, [OPTIONAL_BODY]: true } } : result;
+    },
+    transformObject: (document) => {
+      const openapi = "openapiObject" in document ? document.openapiObject : document.swaggerObject;
+      for (const operations of Object.values(openapi.paths ?? {})) {
+        for (const operation of Object.values(operations ?? {}) as Array<Record<string, unknown>>) {
+          if (typeof operation !== "object" || operation === null || !(OPTIONAL_BODY in operation)) continue;
+          delete operation[OPTIONAL_BODY];
+          const requestBody = operation.requestBody as { required?: boolean } | undefined;
+          if (requestBody) requestBody.required = false;
+        }
+      }
+      return openapi;
+    },
   });
   await app.register(swaggerUi, { routePrefix: "/docs" });
 
@@ -276,6 +312,12 @@ export async function buildApp(deps: GatewayDeps): Promise<GatewayApp> {
   app.addHook("preValidation", async (req) => {
     const problems = [...unstorableTextProblems(req.params, "params"), ...unstorableTextProblems(req.query, "querystring"), ...unstorableTextProblems(req.body, "body")].slice(0, MAX_NUL_PROBLEMS);
     if (problems.length > 0) throw badRequest(problems.map((p) => `${p.path}: ${p.message}`).join("; "), problems);
+    // The API's own routes without a body schema (the queue dashboard's are bull-board's).
+    const route = matchedRoute(req);
+    if (route?.startsWith("/v1/") && req.routeOptions.schema?.body === undefined) {
+      const unexpected = unexpectedBodyProblems(req.body);
+      if (unexpected.length > 0) throw badRequest(unexpected.map((p) => `${p.path}: ${p.message}`).join("; "), unexpected);
+    }
   });
 
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());

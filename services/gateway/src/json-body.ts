@@ -1,5 +1,5 @@
 import type { FastifyBodyParser, FastifyRequest } from "fastify";
-import { badRequest } from "./problem.js";
+import { badRequest, Problem } from "./problem.js";
 
 const QUOTE = 0x22; // "
 const BACKSLASH = 0x5c;
@@ -69,6 +69,26 @@ export function duplicateKeyPath(text: string): string[] | undefined {
   return undefined;
 }
 
+/**
+ * The charset a content-type header names (`application/json; charset="ISO-8859-1"` →
+ * "iso-8859-1"), lower-cased and unquoted, or undefined when it names none.
+ */
+export function charsetOf(contentType: string | undefined): string | undefined {
+  for (const parameter of (contentType ?? "").split(";").slice(1)) {
+    const eq = parameter.indexOf("=");
+    if (eq < 0 || parameter.slice(0, eq).trim().toLowerCase() !== "charset") continue;
+    const value = parameter.slice(eq + 1).trim();
+    return (value.startsWith('"') && value.endsWith('"') && value.length >= 2 ? value.slice(1, -1).replace(/\\(.)/g, "$1") : value).toLowerCase();
+  }
+  return undefined;
+}
+
+/** Whether a route's body schema takes no body at all (none, or one that accepts undefined). */
+function takesNoBody(req: FastifyRequest): boolean {
+  const schema = req.routeOptions.schema?.body as { safeParse?: (value: unknown) => { success: boolean } } | undefined;
+  return schema === undefined || schema.safeParse?.(undefined).success === true;
+}
+
 type ParseDone = (error: Error | null, value?: unknown) => void;
 type StringBodyParser = (req: FastifyRequest, body: string, done: ParseDone) => void;
 
@@ -80,6 +100,14 @@ type StringBodyParser = (req: FastifyRequest, body: string, done: ParseDone) => 
 export function jsonBodyParser(defaultParser: FastifyBodyParser<string>): StringBodyParser {
   const parseJson = defaultParser as StringBodyParser;
   return (req, body, done) => {
+    // The body is read as UTF-8: text sent in another charset would be stored garbled ("Caf\uFFFD").
+    const charset = charsetOf(req.headers["content-type"]);
+    if (charset !== undefined && charset !== "utf-8") {
+      return done(new Problem(415, "Unsupported media type", "send the body as application/json in UTF-8 (charset=utf-8, or no charset)"), undefined);
+    }
+    // A content type with nothing after it (some clients send one with every request) is no body where
+    // the route takes none; where it needs one, an empty body is still invalid JSON.
+    if (body === "" && takesNoBody(req)) return done(null, undefined);
     parseJson(req, body, (error, value) => {
       if (error) return done(error, undefined);
       const duplicate = duplicateKeyPath(body);

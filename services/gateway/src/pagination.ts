@@ -30,7 +30,8 @@ export function isStorableInstant(date: Date): boolean {
 /** An ISO 8601 instant with an offset, in years 1–9999 (a query parameter or body field). */
 export const instantField = z
   .string()
-  .datetime({ offset: true })
+  // Not an ISO instant: that alone is the problem (its year cannot be judged).
+  .datetime({ offset: true, abort: true })
   .refine((value) => isStorableInstant(new Date(value)), "must be a date in years 0001 to 9999");
 
 export function encodeCursor(row: CursorPosition): string {

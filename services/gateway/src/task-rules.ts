@@ -47,28 +47,29 @@ export async function checkTask(
   change: TaskChange = { enabling: draft.enabled, scheduleOrReport: true },
 ): Promise<{ timezone: string | null }> {
   const tenant = await db.tenant.findFirstOrThrow({ select: { timezone: true } });
+  // Paths as the body schema names them ("body.schedule.everyMinutes"): one field, one path, whichever check found it.
   const problems: FieldProblem[] = [];
   const scheduleProblems = validateSchedule(draft.schedule, tenant.timezone ?? undefined);
   for (const message of scheduleProblems) {
-    problems.push({ path: `schedule.${fieldOfScheduleProblem(message)}`, message });
+    problems.push({ path: `body.schedule.${fieldOfScheduleProblem(message)}`, message });
   }
   // The pattern's own rules were checked with the body; here, whether it suits the schedule.
   const pattern = fileNamePatternOf(draft.options);
-  if (pattern) for (const message of validateFileNamePattern(pattern, draft.schedule.frequency)) problems.push({ path: "options.fileNamePattern", message });
+  if (pattern) for (const message of validateFileNamePattern(pattern, draft.schedule.frequency)) problems.push({ path: "body.options.fileNamePattern", message });
   for (const p of validateTaskReport({ reportId: draft.reportId, reportVersion: draft.reportVersion, format: draft.format, params: draft.params })) {
-    problems.push({ path: p.path, message: p.message });
+    problems.push({ path: `body.${p.path}`, message: p.message });
   }
   const [source, destination] = await Promise.all([
     draft.sourceId ? db.source.findUnique({ where: { id: draft.sourceId, deletedAt: null } }) : Promise.resolve(null),
     db.destination.findUnique({ where: { id: draft.destinationId, deletedAt: null } }),
   ]);
-  if (draft.sourceId && !source) problems.push({ path: "sourceId", message: "no source with this id in your account" });
-  if (!destination) problems.push({ path: "destinationId", message: "no destination with this id in your account" });
-  if (!draft.sourceId) problems.push({ path: "sourceId", message: "a task needs a source to read from" });
+  if (draft.sourceId && !source) problems.push({ path: "body.sourceId", message: "no source with this id in your account" });
+  if (!destination) problems.push({ path: "body.destinationId", message: "no destination with this id in your account" });
+  if (!draft.sourceId) problems.push({ path: "body.sourceId", message: "a task needs a source to read from" });
   const minDelay = findReport(draft.reportId)?.minDelayMinutes ?? 0;
   if (change.scheduleOrReport && (draft.schedule.delayMinutes ?? 0) < minDelay) {
     problems.push({
-      path: "schedule.delayMinutes",
+      path: "body.schedule.delayMinutes",
       message: `report ${draft.reportId} needs a delay of at least ${minDelay} minutes: the platform publishes its data for a window up to ${minDelay / 60} hours after the window ends, and a run before that would miss it`,
     });
   }
@@ -77,7 +78,7 @@ export async function checkTask(
   const intervalChanged = change.existing !== undefined && lookBack !== null && lookBackOf(change.existing.draft.reportId, change.existing.draft.reportVersion, change.existing.draft.params)?.intervalMinutes !== lookBack.intervalMinutes;
   if (lookBack && (change.scheduleOrReport || intervalChanged) && scheduleProblems.length === 0) {
     const message = lookBackProblem(draft.reportId, draft.schedule, lookBack, tenant.timezone, now);
-    if (message) problems.push({ path: "schedule", message });
+    if (message) problems.push({ path: "body.schedule", message });
   }
   if (problems.length > 0) {
     throw new Problem(400, "Invalid request", problems.map((p) => `${p.path}: ${p.message}`).join("; "), { errors: problems });

@@ -108,7 +108,8 @@ export const taskBody = z
   .object({
     ...taskFields,
     reportVersion: taskFields.reportVersion.default("latest"),
-    sourceId: taskFields.sourceId.optional(),
+    // Required, as the task rules say: documented so, and refused by the schema when missing.
+    sourceId: z.string({ error: (issue) => (issue.input == null ? "a task needs a source to read from" : undefined) }).uuid(),
     params: taskFields.params.default({}),
     options: taskFields.options.default({}),
     notifications: taskFields.notifications.optional(),
@@ -116,7 +117,8 @@ export const taskBody = z
     ...readOnlyFields,
   })
   .strict();
-export type TaskBody = Omit<z.output<typeof taskBody>, keyof typeof readOnlyFields>;
+/** A create's fields or a PATCH's (whose sourceId may be null, which the task rules refuse). */
+export type TaskBody = Omit<z.output<typeof taskBody>, keyof typeof readOnlyFields | "sourceId"> & { sourceId?: string | null };
 
 // No defaults here: a PATCH changes only the fields it names.
 export const taskPatchBody = z

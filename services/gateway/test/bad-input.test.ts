@@ -13,7 +13,7 @@ async function readyTenant(gw: TestGateway) {
     schedule: { frequency: "daily", time: "00:00", delayMinutes: 360 }, sourceId: source.id, destinationId: destination.id,
     params: {}, enabled: false, ...overrides,
   });
-  return { tenant, adminKey, body };
+  return { tenant, adminKey, body, source, destination };
 }
 
 type Reply = Awaited<ReturnType<TestGateway["call"]>>;
@@ -321,6 +321,165 @@ describe("bad input is 400 naming the field, never 500", () => {
         expect(res.status, JSON.stringify(res.body)).toBe(201);
         expect(res.body.schedule).toEqual({ time: null, dayOfWeek: null, everyMinutes: null, delayMinutes: 0, ...schedule });
       }
+    });
+  });
+
+  describe("nothing a request says is dropped or taken for a change it is not", () => {
+    it("refuses file-name placeholders every object inherits ({constructor}, {valueOf}…) like any unknown one", async () => {
+      const t = await readyTenant(gw);
+      for (const name of ["constructor", "toString", "valueOf", "hasOwnProperty"]) {
+        const res = await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ options: { fileNamePattern: `daily_{start}_{${name}}` } }));
+        expectInvalid(res, "body.options.fileNamePattern", new RegExp(`^unknown placeholder \\{${name}\\}`));
+      }
+      expect(await gw.prisma.task.count({ where: { tenantId: t.tenant.id } })).toBe(0);
+    });
+
+    it("refuses a destination's settings and credentials it does not know with 400 naming them, before verifying", async () => {
+      const t = await readyTenant(gw);
+      const cases: Array<[Record<string, unknown>, string[]]> = [
+        [{ kind: "sftp", config: { host: "sftp.example.com", username: "u", foldr: "/upload" }, credentials: { password: "p" } }, ["config.foldr"]],
+        [{ kind: "s3", config: { bucket: "my-bucket", prefx: "daily" }, credentials: { accessKeyId: "AK", secretAccessKey: "s", sessionTokn: "t" } }, ["config.prefx", "credentials.sessionTokn"]],
+        [{ kind: "gcs", config: { bucket: "my-bucket", chunkSize: 1 }, credentials: { serviceAccountKey: {}, keyFile: "x" } }, ["config.chunkSize", "credentials.keyFile"]],
+        [{ kind: "managed", config: { folder: "x" } }, ["config.folder"]],
+      ];
+      for (const [body, paths] of cases) {
+        const res = await gw.call(t.adminKey, "POST", "/v1/destinations", { name: "Typo", ...body });
+        for (const path of paths) expectInvalid(res, path, /^unknown field/);
+        expect(res.body.errors, JSON.stringify(res.body)).toHaveLength(paths.length);
+      }
+      expect(await gw.prisma.destination.count({ where: { tenantId: t.tenant.id } })).toBe(1);
+    });
+
+    it("refuses unknown settings in a destination's PATCH, yet still reads, and lets go of, a field stored before", async () => {
+      const t = await readyTenant(gw);
+      const url = `/v1/destinations/${t.destination.id}`;
+      const audits = await gw.prisma.auditEvent.count({ where: { tenantId: t.tenant.id } });
+      expectInvalid(await gw.call(t.adminKey, "PATCH", url, { config: { bogus: 1 } }), "config.bogus", /^unknown field/);
+      expectInvalid(await gw.call(t.adminKey, "PATCH", url, { config: { bogus: null } }), "config.bogus", /^unknown field/);
+      expect(await gw.prisma.auditEvent.count({ where: { tenantId: t.tenant.id } })).toBe(audits);
+      // A field the settings once had: the row still parses, and null removes it.
+      await gw.prisma.destination.update({ where: { id: t.destination.id }, data: { config: { retired: true } } });
+      expect((await gw.call(t.adminKey, "PATCH", url, { name: "Managed files" })).status).toBe(200);
+      const removed = await gw.call(t.adminKey, "PATCH", url, { config: { retired: null } });
+      expect(removed.status, JSON.stringify(removed.body)).toBe(200);
+      expect(removed.body.config).toEqual({});
+    });
+
+    it("refuses an empty PATCH of a source or destination, and writes and audits nothing for one that changes nothing", async () => {
+      const t = await readyTenant(gw);
+      const key = await gw.prisma.encryptionKey.findFirstOrThrow({ where: { tenantId: t.tenant.id } });
+      const audits = () => gw.prisma.auditEvent.count({ where: { tenantId: t.tenant.id } });
+      const before = await audits();
+      expectInvalid(await gw.call(t.adminKey, "PATCH", `/v1/sources/${t.source.id}`, {}), "body", /send at least one/);
+      expectInvalid(await gw.call(t.adminKey, "PATCH", `/v1/destinations/${t.destination.id}`, {}), "body", /send at least one/);
+      const source = await gw.call(t.adminKey, "PATCH", `/v1/sources/${t.source.id}`, { name: t.source.name, accountId: t.source.accountId });
+      expect(source.status, JSON.stringify(source.body)).toBe(200);
+      expect(source.body.updatedAt).toBe(t.source.updatedAt.toISOString());
+      const destination = await gw.call(t.adminKey, "PATCH", `/v1/destinations/${t.destination.id}`, { name: t.destination.name, config: {} });
+      expect(destination.status, JSON.stringify(destination.body)).toBe(200);
+      expect(destination.body.updatedAt).toBe(t.destination.updatedAt.toISOString());
+      expect(key.name).toBeNull();
+      expect((await gw.call(t.adminKey, "PATCH", `/v1/encryption-keys/${key.id}`, { name: null })).status).toBe(200);
+      expect(await audits()).toBe(before);
+      // A real change is still written and audited.
+      expect((await gw.call(t.adminKey, "PATCH", `/v1/destinations/${t.destination.id}`, { name: "Renamed" })).body.name).toBe("Renamed");
+      expect(await audits()).toBe(before + 1);
+    });
+
+    it("answers a body in another charset than UTF-8 with 415, and takes UTF-8 however it is written", async () => {
+      const t = await readyTenant(gw);
+      const keys = await gw.prisma.apiKey.count({ where: { tenantId: t.tenant.id } });
+      const send = (contentType: string, payload: Buffer) =>
+        gw.app.inject({ method: "POST", url: "/v1/api-keys", headers: { authorization: `Bearer ${t.adminKey}`, "content-type": contentType }, payload });
+      for (const contentType of ["application/json; charset=iso-8859-1", "application/json;charset=windows-1252", 'application/json; charset="latin1"', "application/json; charset=utf-16"]) {
+        const res = await send(contentType, Buffer.from('{"name":"Café","role":"viewer"}', "latin1"));
+        expect(res.statusCode, contentType).toBe(415);
+        expect(res.headers["content-type"]).toContain("application/problem+json");
+        expect(res.json()).toMatchObject({ title: "Unsupported media type", detail: expect.stringMatching(/application\/json in UTF-8/) });
+      }
+      expect(await gw.prisma.apiKey.count({ where: { tenantId: t.tenant.id } })).toBe(keys);
+      for (const contentType of ["application/json", "application/json; charset=utf-8", "application/json; charset=UTF-8", 'application/json;charset="utf-8"']) {
+        const res = await send(contentType, Buffer.from('{"name":"Café","role":"viewer"}', "utf8"));
+        expect(res.statusCode, contentType).toBe(201);
+        expect(res.json().name).toBe("Café");
+      }
+    });
+
+    it("stores a time zone under its proper name, so a change of case alone changes nothing", async () => {
+      const { tenant } = await gw.createTenant({ timezone: "asia/tokyo" });
+      expect((await gw.prisma.tenant.findUniqueOrThrow({ where: { id: tenant.id } })).timezone).toBe("Asia/Tokyo");
+      const t = await readyTenant(gw);
+      await gw.call(t.adminKey, "PATCH", "/v1/account", { timezone: "Europe/Paris" });
+      const task = await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ enabled: true }));
+      expect(task.status, JSON.stringify(task.body)).toBe(201);
+      const audits = await gw.prisma.auditEvent.count({ where: { tenantId: t.tenant.id } });
+      const row = await gw.prisma.task.findUniqueOrThrow({ where: { id: task.body.id } });
+      for (const timezone of ["europe/paris", "EUROPE/PARIS"]) {
+        const res = await gw.call(t.adminKey, "PATCH", "/v1/account", { timezone });
+        expect(res.status, JSON.stringify(res.body)).toBe(200);
+        expect(res.body.timezone).toBe("Europe/Paris");
+      }
+      expect(await gw.prisma.auditEvent.count({ where: { tenantId: t.tenant.id } })).toBe(audits);
+      expect((await gw.prisma.task.findUniqueOrThrow({ where: { id: task.body.id } })).updatedAt).toEqual(row.updatedAt);
+      // A link keeps the name it was given (the runtime's canonical one may be older: Asia/Katmandu),
+      // the schedule rules take it, and a change of its case alone changes nothing either.
+      for (const timezone of ["US/Pacific", "Asia/Kathmandu", "Asia/Kolkata"]) {
+        const res = await gw.call(t.adminKey, "PATCH", "/v1/account", { timezone });
+        expect(res.status, `${timezone}: ${JSON.stringify(res.body)}`).toBe(200);
+        expect(res.body.timezone).toBe(timezone);
+      }
+      const linked = await gw.prisma.auditEvent.count({ where: { tenantId: t.tenant.id } });
+      expect((await gw.call(t.adminKey, "PATCH", "/v1/account", { timezone: "asia/kolkata" })).body.timezone).toBe("Asia/Kolkata");
+      expect(await gw.prisma.auditEvent.count({ where: { tenantId: t.tenant.id } })).toBe(linked);
+    });
+
+    it("refuses a body sent to a route that takes none, naming its fields; no body, {} or an empty body still work", async () => {
+      const t = await readyTenant(gw);
+      const id = "4f1c2a3e-0000-4000-8000-000000000000";
+      const routes: Array<[string, string]> = [
+        ["POST", `/v1/encryption-keys/${id}/activate`], ["DELETE", `/v1/encryption-keys/${id}`], ["DELETE", `/v1/tasks/${id}`],
+        ["POST", `/v1/destinations/${id}/verify`], ["DELETE", `/v1/destinations/${id}`], ["POST", `/v1/sources/${id}/verify`], ["DELETE", `/v1/sources/${id}`],
+        ["POST", `/v1/runs/${id}/retry`], ["POST", `/v1/alerts/${id}/ack`], ["DELETE", `/v1/api-keys/${id}`],
+      ];
+      for (const [method, url] of routes) {
+        expectInvalid(await gw.call(t.adminKey, method, url, { id: "x" }), "body.id", /unknown field/);
+        expectInvalid(await gw.call(t.adminKey, method, url, [1]), "body");
+        // Without a body, the route answers as it always did (nothing with this id).
+        expect((await gw.call(t.adminKey, method, url)).status, `${method} ${url}`).toBe(404);
+        expect((await gw.call(t.adminKey, method, url, {})).status, `${method} ${url} {}`).toBe(404);
+      }
+      const task = await gw.call(t.adminKey, "POST", "/v1/tasks", t.body());
+      expectInvalid(await gw.call(t.adminKey, "DELETE", `/v1/tasks/${task.body.id}`, { x: 1 }), "body.x", /unknown field/);
+      expect((await gw.call(t.adminKey, "GET", `/v1/tasks/${task.body.id}`)).status).toBe(200);
+      // A content type with an empty body (some clients send one with every request) is no body.
+      const res = await gw.app.inject({ method: "DELETE", url: `/v1/tasks/${task.body.id}`, headers: { authorization: `Bearer ${t.adminKey}`, "content-type": "application/json" }, payload: "" });
+      expect(res.statusCode, res.body).toBe(204);
+    });
+
+    it("documents what it validates: a task's source is required, a run request's body optional", async () => {
+      const t = await readyTenant(gw);
+      const doc = (await gw.app.inject({ url: "/openapi.json" })).json();
+      expect(doc.paths["/v1/tasks"].post.requestBody.content["application/json"].schema.required).toContain("sourceId");
+      expect(doc.paths["/v1/tasks/{id}/runs"].post.requestBody.required).toBe(false);
+      expect(doc.paths["/v1/tasks"].post.requestBody.required).toBe(true);
+      expect(JSON.stringify(doc)).not.toContain("x-transporter-optional-body");
+      const { sourceId: _sourceId, ...noSource } = t.body();
+      expectInvalid(await gw.call(t.adminKey, "POST", "/v1/tasks", noSource), "body.sourceId", "a task needs a source to read from");
+    });
+
+    it("names a field by one path whichever check finds it, and says one thing about a malformed instant", async () => {
+      const t = await readyTenant(gw);
+      const divides = await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ schedule: { frequency: "interval", everyMinutes: 7 } }));
+      expectInvalid(divides, "body.schedule.everyMinutes");
+      const range = await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ schedule: { frequency: "interval", everyMinutes: 1441 } }));
+      expectInvalid(range, "body.schedule.everyMinutes");
+      const missing = "4f1c2a3e-0000-4000-8000-000000000000";
+      const refs = await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ sourceId: missing, destinationId: missing, format: "pdf" }));
+      for (const path of ["body.sourceId", "body.destinationId", "body.format"]) expectInvalid(refs, path);
+      const task = await gw.call(t.adminKey, "POST", "/v1/tasks", t.body());
+      const leap = await gw.call(t.adminKey, "POST", `/v1/tasks/${task.body.id}/runs`, { windowStart: "2026-11-20T23:59:60Z", windowEnd: "2026-11-21T00:00:00Z" });
+      expectInvalid(leap, "body.windowStart");
+      expect(leap.body.errors, JSON.stringify(leap.body)).toHaveLength(1);
     });
   });
 });

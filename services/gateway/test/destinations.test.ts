@@ -281,7 +281,7 @@ describe("destination endpoints", () => {
     expect((await gw.call(adminKey, "GET", `/v1/runs/${run.id}`)).status).toBe(200);
     const enable = await gw.call(adminKey, "PATCH", `/v1/tasks/${task.id}`, { enabled: true });
     expect(enable.status).toBe(400);
-    expect(enable.body.errors.map((e: { path: string }) => e.path)).toContain("destinationId");
+    expect(enable.body.errors.map((e: { path: string }) => e.path)).toContain("body.destinationId");
   });
 
   it("refuses to delete a destination a run under way will deliver to (its task disabled, or moved after the delivery began), naming the runs; deletes it once they have finished", async () => {

@@ -50,7 +50,7 @@ describe("reports with a look-back limit (Messaging Operations: 24 hours)", () =
       ]) {
         const res = await gw.call(t.adminKey, "POST", "/v1/tasks", t.wfm({ reportId, format, schedule }));
         expect(res.status, `${reportId} ${JSON.stringify(schedule)}`).toBe(400);
-        expect(schedulePaths(res.body)).toEqual(["schedule"]);
+        expect(schedulePaths(res.body)).toEqual(["body.schedule"]);
       }
     }
     const daily = await gw.call(t.adminKey, "POST", "/v1/tasks", t.wfm({ schedule: { frequency: "daily", time: "00:00" } }));
@@ -79,7 +79,7 @@ describe("reports with a look-back limit (Messaging Operations: 24 hours)", () =
     for (const [schedule, params, status] of cases) {
       const res = await gw.call(t.adminKey, "POST", "/v1/tasks", t.wfm({ schedule, params, enabled: false }));
       expect(res.status, `${JSON.stringify(schedule)} ${JSON.stringify(params)}: ${JSON.stringify(res.body)}`).toBe(status);
-      if (status === 400) expect(schedulePaths(res.body)).toEqual(["schedule"]);
+      if (status === 400) expect(schedulePaths(res.body)).toEqual(["body.schedule"]);
     }
     // Reports without the limit keep their daily schedules.
     expect((await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ schedule: { frequency: "daily", time: "00:00", delayMinutes: 0 } }))).status).toBe(201);
@@ -92,7 +92,7 @@ describe("reports with a look-back limit (Messaging Operations: 24 hours)", () =
     const url = `/v1/tasks/${task.id}`;
     const daily = await gw.call(t.adminKey, "PATCH", url, { schedule: { frequency: "daily", time: "00:00", delayMinutes: 0 } });
     expect(daily.status).toBe(400);
-    expect(schedulePaths(daily.body)).toEqual(["schedule"]);
+    expect(schedulePaths(daily.body)).toEqual(["body.schedule"]);
     // 720 + 600 + 60 + 5 = 1385 fits; with a 700-minute delay (1485) it does not.
     expect((await gw.call(t.adminKey, "PATCH", url, { params: { intervalMinutes: 60 } })).status).toBe(200);
     expect((await gw.call(t.adminKey, "PATCH", url, { schedule: { frequency: "interval", everyMinutes: 720, delayMinutes: 700 } })).status).toBe(400);
@@ -101,13 +101,13 @@ describe("reports with a look-back limit (Messaging Operations: 24 hours)", () =
     // 720 + 700 + 60 + 5 = 1485: the interval alone makes it too long.
     const params = await gw.call(t.adminKey, "PATCH", url, { params: { intervalMinutes: 60 } });
     expect(params.status).toBe(400);
-    expect(schedulePaths(params.body)).toEqual(["schedule"]);
+    expect(schedulePaths(params.body)).toEqual(["body.schedule"]);
     expect((await gw.prisma.task.findUniqueOrThrow({ where: { id: task.id } })).params).toEqual({ intervalMinutes: 15 });
     // A daily task of another report cannot become one of these.
     const conversations = (await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ description: "Daily conversations", schedule: { frequency: "daily", time: "00:00", delayMinutes: 0 } }))).body;
     const switched = await gw.call(t.adminKey, "PATCH", `/v1/tasks/${conversations.id}`, { reportId: "wfm-queue-health" });
     expect(switched.status).toBe(400);
-    expect(schedulePaths(switched.body)).toEqual(["schedule"]);
+    expect(schedulePaths(switched.body)).toEqual(["body.schedule"]);
   });
 
   it("allows for the zone's fall-back: a window across it is longer by the zone's shift", async () => {
@@ -126,7 +126,7 @@ describe("reports with a look-back limit (Messaging Operations: 24 hours)", () =
       expect(fits.status, `${timezone}: ${JSON.stringify(fits.body)}`).toBe(201);
       const over = await gw.call(t.adminKey, "POST", "/v1/tasks", t.wfm({ reportId: "wfm-queue-health", schedule: schedule(delayMinutes + 1), params: { intervalMinutes: 15 } }));
       expect(over.status, timezone).toBe(400);
-      expect(schedulePaths(over.body)).toEqual(["schedule"]);
+      expect(schedulePaths(over.body)).toEqual(["body.schedule"]);
       const message = over.body.errors[0].message as string;
       const shift = 700 - delayMinutes;
       expect(message).toContain(shift > 0 ? `a 720-minute window + ${shift} minutes when ${timezone}'s clocks go back + ${delayMinutes + 1} minutes of delay` : `a 720-minute window + ${delayMinutes + 1} minutes of delay`);
@@ -157,7 +157,7 @@ describe("reports with a look-back limit (Messaging Operations: 24 hours)", () =
     expect((await gw.call(t.adminKey, "PATCH", "/v1/account", { timezone: "America/New_York" })).status).toBe(200);
     const enable = await gw.call(t.adminKey, "PATCH", `/v1/tasks/${task.body.id}`, { enabled: true });
     expect(enable.status).toBe(400);
-    expect(schedulePaths(enable.body)).toEqual(["schedule"]);
+    expect(schedulePaths(enable.body)).toEqual(["body.schedule"]);
   });
 
   it("refuses a zone change that would break an enabled task, naming it; disabled tasks are checked when enabled", async () => {

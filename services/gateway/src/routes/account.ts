@@ -35,8 +35,8 @@ export default async function accountRoutes(app: GatewayApp) {
       // zone is read under the lock too: two changes at once then apply one after the other.
       await withTenantLocked(req.db, tenantId, async (tx) => {
         const { timezone: previous } = await tx.tenant.findFirstOrThrow({ select: { timezone: true } });
-        // The zone it already has: nothing changes, and nothing is audited.
-        if (previous === req.body.timezone) return;
+        // The zone it already has, in any case: nothing changes, and nothing is audited.
+        if (previous?.toLowerCase() === req.body.timezone.toLowerCase()) return;
         const now = app.deps.now?.() ?? new Date();
         // The look-back rule depends on the zone (a fall-back lengthens a window): a task it held
         // for would fail its run every year when the clocks go back. Checked under the lock, so a

@@ -34,7 +34,8 @@ const updateBody = z
     /** Replaces the stored credentials as a whole. */
     credentials: settings.nullable().optional(),
   })
-  .strict();
+  .strict()
+  .refine((b) => Object.keys(b).length > 0, "send at least one of name, config, credentials");
 
 export const destinationView = z.object({
   id: z.string(),
@@ -79,6 +80,37 @@ const SERVER_IDENTITY = ["host", "port"];
  * a server it was not given for.
  */
 const CREDENTIALS_RECIPIENT = ["host", "port", "endpoint", "apiEndpoint"];
+
+/**
+ * The fields an adapter's settings or credentials schema knows: its object's shape (refinements
+ * keep it; a transform's is its input's), or null when it is not one object (managed credentials,
+ * which refuse any field themselves).
+ */
+function fieldsOf(schema: z.ZodType): string[] | null {
+  const { shape, in: input } = schema as { shape?: unknown; in?: z.ZodType };
+  if (shape && typeof shape === "object") return Object.keys(shape);
+  return input ? fieldsOf(input) : null;
+}
+
+/**
+ * Problems for the fields of a request's `config` or `credentials` the adapter does not know: its
+ * schema would drop them, and a misspelt `foldr` would be saved as if it had done something.
+ * Checked on the request only (the top level: a GCS service account key keeps its own rule), not
+ * on stored settings, so a row saved with a field since retired still parses. `keep` lets a PATCH
+ * remove such a stored field by setting it to null.
+ */
+function unknownFields(schema: z.ZodType, value: unknown, field: "config" | "credentials", kind: DestinationKind, keep: (key: string, value: unknown) => boolean = () => false): FieldProblem[] {
+  const known = fieldsOf(schema);
+  if (!known || typeof value !== "object" || value === null) return [];
+  const message = `unknown field; ${kind} ${field === "config" ? "settings" : "credentials"} take ${known.length > 0 ? known.join(", ") : "no fields"}`;
+  return Object.entries(value)
+    .filter(([key, given]) => !known.includes(key) && !keep(key, given))
+    .map(([key]) => ({ path: `${field}.${key}`, message }));
+}
+
+function refuseUnknownFields(problems: FieldProblem[]): void {
+  if (problems.length > 0) throw badRequest(problems.map((e) => `${e.path}: ${e.message}`).join("; "), problems);
+}
 
 function parseWith(schema: z.ZodType, value: unknown, field: "config" | "credentials"): unknown {
   const result = schema.safeParse(value);
@@ -157,6 +189,10 @@ export default async function destinationRoutes(app: GatewayApp) {
     async (req, reply) => {
       const tenantId = req.auth!.tenantId!;
       const adapter = registry.adapterFor(req.body.kind);
+      refuseUnknownFields([
+        ...unknownFields(adapter.configSchema, req.body.config, "config", req.body.kind),
+        ...unknownFields(adapter.credentialsSchema, req.body.credentials, "credentials", req.body.kind),
+      ]);
       const config = parseWith(adapter.configSchema, req.body.config, "config");
       const credentials = parseWith(adapter.credentialsSchema, req.body.credentials ?? undefined, "credentials");
       const result = await adapter.verify(config, credentials);
@@ -220,13 +256,18 @@ export default async function destinationRoutes(app: GatewayApp) {
       if (!destination) throw notFound("destination");
       const before = toDestinationView(destination);
       const data: Prisma.DestinationUpdateManyMutationInput = {};
-      if (req.body.name !== undefined) data.name = req.body.name;
+      if (req.body.name !== undefined && req.body.name !== destination.name) data.name = req.body.name;
 
       let result: Awaited<ReturnType<AnyDestinationAdapter["verify"]>> | undefined;
       if (req.body.config !== undefined || req.body.credentials !== undefined) {
         const adapter = registry.adapterFor(destination.kind);
         const merged: Record<string, unknown> = { ...((destination.config ?? {}) as Record<string, unknown>) };
         const changes = req.body.config ?? {};
+        refuseUnknownFields([
+          // A field stored before (one since retired) may still be removed with null.
+          ...unknownFields(adapter.configSchema, changes, "config", destination.kind, (key, value) => value === null && Object.hasOwn(merged, key)),
+          ...unknownFields(adapter.credentialsSchema, req.body.credentials, "credentials", destination.kind),
+        ]);
         for (const [key, value] of Object.entries(changes)) {
           if (value === null) delete merged[key];
           else merged[key] = value;
@@ -239,24 +280,29 @@ export default async function destinationRoutes(app: GatewayApp) {
         }
         // The pinned key's type goes with its fingerprint: another fingerprint (or none) is another key, whose type verification learns.
         if (merged.hostKeyFingerprint !== before.config.hostKeyFingerprint && !("hostKeyType" in changes)) delete merged.hostKeyType;
-        const config = parseWith(adapter.configSchema, merged, "config");
-        const movedCredentials = CREDENTIALS_RECIPIENT.filter((key) => key in changes && changes[key] !== before.config[key]);
-        if (movedCredentials.length > 0 && req.body.credentials === undefined && destination.sealedCredentials) {
-          const message = `send the credentials again with a change of ${movedCredentials.join(", ")}: stored credentials only go to the server they were given for`;
-          throw new Problem(400, "Invalid request", `credentials: ${message}`, { errors: [{ path: "credentials", message }] });
+        // The settings as stored and no credentials: nothing to verify or write.
+        if (req.body.credentials !== undefined || !isDeepStrictEqual(merged, before.config)) {
+          const config = parseWith(adapter.configSchema, merged, "config");
+          const movedCredentials = CREDENTIALS_RECIPIENT.filter((key) => key in changes && changes[key] !== before.config[key]);
+          if (movedCredentials.length > 0 && req.body.credentials === undefined && destination.sealedCredentials) {
+            const message = `send the credentials again with a change of ${movedCredentials.join(", ")}: stored credentials only go to the server they were given for`;
+            throw new Problem(400, "Invalid request", `credentials: ${message}`, { errors: [{ path: "credentials", message }] });
+          }
+          const rawCredentials = req.body.credentials !== undefined ? (req.body.credentials ?? undefined) : openCredentials(destination);
+          const credentials = parseWith(adapter.credentialsSchema, rawCredentials, "credentials");
+          result = await adapter.verify(config, credentials);
+          if (!result.ok) throw unverifiable(result.error);
+          data.config = { ...(config as object), ...(result.configUpdates ?? {}) } as Prisma.InputJsonValue;
+          if (req.body.credentials !== undefined) {
+            const hasSecrets = rawCredentials !== undefined && Object.keys(rawCredentials as object).length > 0;
+            data.sealedCredentials = hasSecrets ? sealJson(credentials, keyring, credentialsContext(destination.tenantId, destination.id)) : null;
+          }
+          data.verifiedAt = new Date();
+          data.lastError = null;
         }
-        const rawCredentials = req.body.credentials !== undefined ? (req.body.credentials ?? undefined) : openCredentials(destination);
-        const credentials = parseWith(adapter.credentialsSchema, rawCredentials, "credentials");
-        result = await adapter.verify(config, credentials);
-        if (!result.ok) throw unverifiable(result.error);
-        data.config = { ...(config as object), ...(result.configUpdates ?? {}) } as Prisma.InputJsonValue;
-        if (req.body.credentials !== undefined) {
-          const hasSecrets = rawCredentials !== undefined && Object.keys(rawCredentials as object).length > 0;
-          data.sealedCredentials = hasSecrets ? sealJson(credentials, keyring, credentialsContext(destination.tenantId, destination.id)) : null;
-        }
-        data.verifiedAt = new Date();
-        data.lastError = null;
       }
+      // Nothing to change (the name it has, the settings it has): answered as it is, with no event.
+      if (Object.keys(data).length === 0) return before;
       // The change and its audit event together: neither without the other.
       const view = await req.db.$transaction(async (tx) => {
         const change = await writeIfUnchanged(tx, destination, data);

@@ -352,6 +352,8 @@ export default async function encryptionKeyRoutes(app: GatewayApp) {
       const renamed = await withTenantLocked(req.db, tenantOf(req), async (tx) => {
         const key = await tx.encryptionKey.findFirst({ where: { id: req.params.id, deletedAt: null } });
         if (!key) throw notFound("encryption key");
+        // The name it has (or none again): nothing to write, and nothing is audited.
+        if (key.name === req.body.name) return key;
         const after = await tx.encryptionKey.update({ where: { id: key.id }, data: { name: req.body.name } });
         await writeAudit(tx, req, { action: "encryption_key.update", targetType: "encryption_key", targetId: key.id, before: toView(key), after: toView(after) });
         return after;

@@ -35,7 +35,8 @@ const updateBody = z
     /** Replaces the stored key as a whole; verified before it is saved. */
     credentials: credentialsSchema.optional(),
   })
-  .strict();
+  .strict()
+  .refine((b) => Object.keys(b).length > 0, "send at least one of name, accountId, credentials");
 
 const apiVerdict = z.object({ ok: z.boolean(), code: z.string().optional(), message: z.string().optional() });
 
@@ -221,7 +222,7 @@ export default async function sourceRoutes(app: GatewayApp) {
       if (!source) throw notFound("source");
       const before = toSourceView(source);
       const data: Prisma.SourceUpdateManyMutationInput = {};
-      if (req.body.name !== undefined) data.name = req.body.name;
+      if (req.body.name !== undefined && req.body.name !== source.name) data.name = req.body.name;
       let result: VerifyResult | undefined;
       let needed: SourceApi[] = [];
       if (req.body.credentials !== undefined || (req.body.accountId !== undefined && req.body.accountId !== source.accountId)) {
@@ -237,6 +238,8 @@ export default async function sourceRoutes(app: GatewayApp) {
         data.verifiedAt = new Date();
         data.lastError = null;
       }
+      // Nothing to change (the name and account it has): answered as it is, with no event.
+      if (Object.keys(data).length === 0) return before;
       // The change and its audit event together: neither without the other.
       const view = await req.db.$transaction(async (tx) => {
         const after = toSourceView(await writeIfUnchanged(tx, source, data));

@@ -58,4 +58,16 @@ export function isKnownTimeZone(zone: string): boolean {
   }
 }
 
-export const timezoneField = z.string().min(1).max(64).refine(isKnownTimeZone, "must be an IANA time zone name such as Europe/London");
+/**
+ * A known zone as it is stored: in its proper case ("europe/paris" → "Europe/Paris"), the runtime's
+ * canonical spelling, so a change of case alone is no change. A link (US/Pacific, Asia/Kolkata)
+ * keeps the name it was given: Node's ICU resolves some current names to older ones (Asia/Kolkata
+ * to Asia/Calcutta, Asia/Kathmandu to Asia/Katmandu), which would answer with a name the caller
+ * did not choose. Either way the schedule rules and luxon read it as the same zone.
+ */
+export function canonicalTimeZone(zone: string): string {
+  const resolved = new Intl.DateTimeFormat("en-US", { timeZone: zone }).resolvedOptions().timeZone;
+  return resolved.toLowerCase() === zone.toLowerCase() ? resolved : zone;
+}
+
+export const timezoneField = z.string().min(1).max(64).refine(isKnownTimeZone, "must be an IANA time zone name such as Europe/London").transform(canonicalTimeZone);

@@ -411,6 +411,38 @@ describe("sftp destination when the server forbids rename", () => {
   });
 });
 
+describe("sftp destination on a server without posix-rename (rename refuses an existing file)", () => {
+  let server: SshdServer;
+  let failing: SshdServer;
+
+  beforeAll(async () => {
+    [server, failing] = await Promise.all([startSshd({ plainRenameOnly: {} }), startSshd({ plainRenameOnly: { failRetriedRename: true } })]);
+  }, 60_000);
+
+  afterAll(async () => {
+    await Promise.all([server?.stop(), failing?.stop()]);
+  });
+
+  it("delivers a file again over the earlier one: the new content in place, nothing left beside it", async () => {
+    const [first, second] = [randomBytes(64 * 1024), randomBytes(80 * 1024 + 3)];
+    const config = configFor(server, { folder: "." });
+    await sftpAdapter.deliver(streamOf(first), "again.csv.pgp", meta(), config, passwordOf(server));
+    const result = await sftpAdapter.deliver(streamOf(second), "again.csv.pgp", meta(), config, passwordOf(server));
+    expect(sha256(await readBack(server, result.path))).toBe(sha256(second));
+    expect(await readdir(server.home)).toEqual(["again.csv.pgp"]);
+  });
+
+  it("a failure while replacing the earlier file leaves the earlier file in place: the name never loses the file it had", async () => {
+    const [first, second] = [randomBytes(64 * 1024), randomBytes(80 * 1024 + 3)];
+    const config = configFor(failing, { folder: "." });
+    // Run ids apart, so each delivery's session counts its own renames.
+    const earlier = await sftpAdapter.deliver(streamOf(first), "kept.csv.pgp", meta(), config, passwordOf(failing));
+    await expectFailure(sftpAdapter.deliver(streamOf(second), "kept.csv.pgp", meta(), config, passwordOf(failing)));
+    expect(sha256(await readBack(failing, earlier.path))).toBe(sha256(first));
+    expect(await readdir(failing.home)).toEqual(["kept.csv.pgp"]);
+  });
+});
+
 describe("sftp hosts without ALLOW_INSECURE_ENDPOINTS", () => {
   let server: SshdServer;
 

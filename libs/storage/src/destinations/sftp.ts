@@ -596,9 +596,21 @@ async function renameInto(session: SftpSession, from: string, to: string, bytes:
     if (status === SFTP_PERMISSION_DENIED || status === SFTP_OP_UNSUPPORTED) return false;
     if (status !== SFTP_FAILURE || !(await statOrNull(session, to))) throw error;
   }
-  // Plain rename failed because the target exists (a previous delivery of this file): replace it.
-  await call<void>(session, (done) => sftp.unlink(to, done));
-  await call<void>(session, (done) => sftp.rename(from, to, done), waitMs);
+  // Plain rename failed because the target exists (a previous delivery of this file), and the
+  // server has nothing that replaces a file. Deleting it first would leave the name without any
+  // file if the rename then failed (the attempt's clean-up removes the new copy too): the old
+  // file is moved aside instead, put back if the new one cannot take its place, and removed once
+  // it has. A copy aside from an earlier attempt is stale (the name holds a file), so it goes first.
+  const aside = posix.join(posix.dirname(from), posix.basename(from).replace(/\.part$/, "") + ".old");
+  await removeQuietly(session, aside);
+  await call<void>(session, (done) => sftp.rename(to, aside, done), waitMs);
+  try {
+    await call<void>(session, (done) => sftp.rename(from, to, done), waitMs);
+  } catch (error) {
+    await call<void>(session, (done) => sftp.rename(aside, to, done), waitMs).catch(() => undefined);
+    throw error;
+  }
+  await removeQuietly(session, aside);
   return true;
 }
 

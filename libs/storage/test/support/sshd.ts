@@ -63,6 +63,14 @@ export interface SshdOptions {
    * this long (a server on object storage, which renames by copying the whole file).
    */
   slowRenameMs?: number;
+  /**
+   * OpenSSH's stand-alone sftp-server behind a relay that hides its posix-rename extension: a
+   * server with SFTPv3's rename alone, which refuses an existing target and has nothing that
+   * replaces a file. `failRetriedRename`: the relay also fails every rename of a `.part` file after
+   * the session's first (answering SSH_FX_FAILURE itself), as a server that errors between the
+   * steps of replacing a file would.
+   */
+  plainRenameOnly?: { failRetriedRename?: boolean };
 }
 
 /**
@@ -93,6 +101,58 @@ for packet in packets(server.stdout):
     if packet[4] != 2 and struct.unpack(">I", packet[5:9])[0] in slow: time.sleep(delay)
     sys.stdout.buffer.write(packet)
     sys.stdout.buffer.flush()
+`;
+
+/**
+ * The relay of `plainRenameOnly`: passes SFTP packets both ways, drops posix-rename@openssh.com
+ * from the server's SSH_FXP_VERSION, and (argv[1] == "fail") answers the second and later
+ * SSH_FXP_RENAME of a path ending in ".part" with SSH_FX_FAILURE instead of passing it on.
+ */
+const PLAIN_RENAME_RELAY = String.raw`
+import struct, subprocess, sys, threading
+fail = sys.argv[1] == "fail"
+server = subprocess.Popen([sys.argv[2]], stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+out = threading.Lock()
+def send(packet):
+    with out:
+        sys.stdout.buffer.write(packet)
+        sys.stdout.buffer.flush()
+def packets(stream):
+    while True:
+        head = stream.read(4)
+        if len(head) < 4: return
+        body = stream.read(struct.unpack(">I", head)[0])
+        yield head + body
+def string_at(data, at):
+    n = struct.unpack(">I", data[at:at + 4])[0]
+    return data[at + 4:at + 4 + n], at + 4 + n
+def requests():
+    part_renames = 0
+    for packet in packets(sys.stdin.buffer):
+        if packet[4] == 18:
+            old, _ = string_at(packet, 9)
+            if old.endswith(b".part"):
+                part_renames += 1
+                if fail and part_renames > 1:
+                    message = b"injected failure"
+                    body = bytes([101]) + packet[5:9] + struct.pack(">I", 4) + struct.pack(">I", len(message)) + message + struct.pack(">I", 0)
+                    send(struct.pack(">I", len(body)) + body)
+                    continue
+        server.stdin.write(packet)
+        server.stdin.flush()
+    server.stdin.close()
+threading.Thread(target=requests, daemon=True).start()
+for packet in packets(server.stdout):
+    if packet[4] == 2:
+        kept, at = packet[5:9], 9
+        while at < len(packet):
+            name, at = string_at(packet, at)
+            data, at = string_at(packet, at)
+            if name != b"posix-rename@openssh.com":
+                kept += struct.pack(">I", len(name)) + name + struct.pack(">I", len(data)) + data
+        body = bytes([2]) + kept
+        packet = struct.pack(">I", len(body)) + body
+    send(packet)
 `;
 
 const run = promisify(execFile);
@@ -213,6 +273,11 @@ export async function startSshd(options: SshdOptions = {}): Promise<SshdServer> 
     const relay = join(root, "slow-rename-relay.py");
     await writeFile(relay, SLOW_RENAME_RELAY, { mode: 0o644 });
     sftpCommand = `/usr/bin/python3 ${relay} ${Math.round(options.slowRenameMs)} ${SFTP_SERVER}`;
+  }
+  if (options.plainRenameOnly !== undefined) {
+    const relay = join(root, "plain-rename-relay.py");
+    await writeFile(relay, PLAIN_RENAME_RELAY, { mode: 0o644 });
+    sftpCommand = `/usr/bin/python3 ${relay} ${options.plainRenameOnly.failRetriedRename ? "fail" : "pass"} ${SFTP_SERVER}`;
   }
   const writeConfig = () =>
     writeFile(

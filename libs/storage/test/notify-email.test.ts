@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type { AddressInfo } from "node:net";
+import { createServer, type AddressInfo } from "node:net";
 import { SMTPServer } from "smtp-server";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createMailer, EmailError, notificationSettingsSchema, renderRunEmail, renderTemplate, shouldNotify, unknownPlaceholders } from "../src/notify/index.js";
@@ -120,6 +120,34 @@ describe("email notifications against a loopback SMTP server", () => {
     expect(error).toBeInstanceOf(EmailError);
     expect((error as EmailError).permanent).toBe(true);
     expect(received).toHaveLength(0);
+  });
+
+  it("gives up on a relay that stops answering mid-conversation within its socket timeout, as a failure to try again", async () => {
+    // Greets, then never answers another command: a hung relay.
+    const silent = createServer((socket) => {
+      socket.write("220 silent.test ESMTP\r\n");
+      socket.on("data", () => undefined);
+      socket.on("error", () => undefined);
+    });
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const port = (silent.address() as AddressInfo).port;
+    // The limit given to the mailer, and one the SMTP URL sets itself (which wins over the default).
+    const mailers = [
+      createMailer({ smtpUrl: `smtp://127.0.0.1:${port}`, from: "Transporter <no-reply@transporter.test>", timeouts: { socketMs: 500 } }),
+      createMailer({ smtpUrl: `smtp://127.0.0.1:${port}/?socketTimeout=500`, from: "Transporter <no-reply@transporter.test>" }),
+    ];
+    try {
+      for (const hung of mailers) {
+        const started = Date.now();
+        const error = await hung.sendRunEmail(failedRun(), { to: ["ops@acme.test"] }).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(EmailError);
+        expect((error as EmailError).permanent).toBe(false);
+        expect(Date.now() - started).toBeLessThan(10_000);
+      }
+    } finally {
+      for (const hung of mailers) hung.close();
+      silent.close();
+    }
   });
 
   it("keeps a multi-line value out of the subject header", () => {

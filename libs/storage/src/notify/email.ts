@@ -9,7 +9,26 @@ export interface MailerOptions {
   smtpUrl: string;
   /** Sender, e.g. "Transporter <no-reply@example.com>". */
   from: string;
+  /** Limits on a relay that does not answer (defaults: DEFAULT_SMTP_TIMEOUTS). */
+  timeouts?: Partial<SmtpTimeouts>;
 }
+
+export interface SmtpTimeouts {
+  /** To open the connection. */
+  connectionMs: number;
+  /** For the relay's greeting once connected. */
+  greetingMs: number;
+  /** Of silence from the relay at any later point (nodemailer's own default is 10 minutes). */
+  socketMs: number;
+}
+
+/**
+ * A hung relay must not hold a notification job (and, at CONCURRENCY_NOTIFY of them, every
+ * notification) for nodemailer's 2-minute connect and 10-minute silence defaults: the send fails
+ * as temporary and is tried again. SMTP_URL's own `?socketTimeout=` (ms, and the others by their
+ * nodemailer names) overrides these.
+ */
+export const DEFAULT_SMTP_TIMEOUTS: SmtpTimeouts = { connectionMs: 30_000, greetingMs: 30_000, socketMs: 60_000 };
 
 export interface RunEmail {
   to: string[];
@@ -61,8 +80,24 @@ export function renderRunEmail(summary: RunSummary, email: Pick<RunEmail, "subje
   };
 }
 
+/**
+ * The SMTP URL with the timeouts it does not set itself as query parameters, which nodemailer
+ * reads as transport options (given beside a URL, its options are dropped). Appended to the
+ * text as given, so the credentials in it reach nodemailer exactly as written.
+ */
+function withTimeouts(smtpUrl: string, timeouts: SmtpTimeouts): string {
+  const given = new URL(smtpUrl).searchParams;
+  const added = Object.entries({ connectionTimeout: timeouts.connectionMs, greetingTimeout: timeouts.greetingMs, socketTimeout: timeouts.socketMs })
+    .filter(([name]) => !given.has(name))
+    .map(([name, ms]) => `${name}=${Math.round(ms)}`);
+  if (added.length === 0) return smtpUrl;
+  const hash = smtpUrl.indexOf("#");
+  const [base, fragment] = hash < 0 ? [smtpUrl, ""] : [smtpUrl.slice(0, hash), smtpUrl.slice(hash)];
+  return `${base}${base.includes("?") ? (base.endsWith("?") || base.endsWith("&") ? "" : "&") : "?"}${added.join("&")}${fragment}`;
+}
+
 export function createMailer(options: MailerOptions): Mailer {
-  const transport = nodemailer.createTransport(options.smtpUrl);
+  const transport = nodemailer.createTransport(withTimeouts(options.smtpUrl, { ...DEFAULT_SMTP_TIMEOUTS, ...options.timeouts }));
   return {
     async sendRunEmail(summary, email) {
       const { subject, text } = renderRunEmail(summary, email);

@@ -1,4 +1,4 @@
-import { MAX_OFFSET_MINUTES, parsePlatformTime } from "@transporter/sources/apis";
+import { isWritableInstant, parsePlatformTime, readPlatformInstant } from "@transporter/sources/apis";
 import { MalformedRecordError } from "./errors.js";
 
 /**
@@ -124,40 +124,17 @@ export function optionalBoolean(o: Json, key: string, base = ""): boolean | null
 // The platform's text times are read by the same parser the fetcher windows records with.
 export { parsePlatformTime };
 
-/**
- * The latest instant a report writes: 10:00 UTC on 31 December 9999, the last millisecond of
- * year 9999 in the zone furthest ahead (+14:00). A later instant would read as year 10000 in some
- * tenant's zone, which neither ISO 8601 nor a spreadsheet date can hold. The earliest is the
- * epoch: in the zone furthest behind (-12:00) that is 1969-12-31T12:00-12:00, still writable.
- */
-const LATEST_INSTANT_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999) - MAX_OFFSET_MINUTES * 60_000;
-
-/** Whether `ms` is a whole epoch millisecond a report can write in any zone (1970 to 9999). */
-export function isWritableInstant(ms: number): boolean {
-  return Number.isInteger(ms) && ms >= 0 && ms <= LATEST_INSTANT_MS;
-}
+export { isWritableInstant };
 
 /**
  * An instant given as epoch ms in `msKey` (e.g. `startTimeL`) or as platform text in `textKey`
- * (e.g. `startTime`). The platform marks "not yet" with -1 / "undefined": that reads as null.
- * Epoch ms must be a whole number from 1970 to 9999 (a fraction, or microseconds sent as ms,
- * would otherwise be written as a garbled or far-future time with the record counted good);
- * text must be a real time in that same range.
+ * (e.g. `startTime`), as `readPlatformInstant` reads it (the fetcher windows records by the same
+ * reading); null when the record gives none.
  */
 export function optionalInstant(o: Json, msKey: string, textKey: string | null, base = ""): number | null {
-  const ms = o[msKey];
-  if (ms === -1) return null;
-  if (typeof ms === "number" && isWritableInstant(ms)) return ms;
-  if (typeof ms === "number") throw new MalformedRecordError(at(base, msKey), `expected whole epoch milliseconds from 1970 to 9999, got ${ms}`);
-  if (ms !== undefined && ms !== null) throw new MalformedRecordError(at(base, msKey), `expected epoch milliseconds, got ${describe(ms)}`);
-  if (textKey === null) return null;
-  const text = o[textKey];
-  if (text === undefined || text === null || text === "undefined" || text === "") return null;
-  if (typeof text !== "string") throw new MalformedRecordError(at(base, textKey), `expected a time, got ${describe(text)}`);
-  const parsed = parsePlatformTime(text);
-  if (Number.isNaN(parsed)) throw new MalformedRecordError(at(base, textKey), `not a time: ${JSON.stringify(text.slice(0, 40))}`);
-  if (!isWritableInstant(parsed)) throw new MalformedRecordError(at(base, textKey), `expected a time from 1970 to 9999, got ${JSON.stringify(text.slice(0, 40))}`);
-  return parsed;
+  const reading = readPlatformInstant(o, msKey, textKey);
+  if ("problem" in reading) throw new MalformedRecordError(at(base, reading.problem.key), reading.problem.message);
+  return "ms" in reading ? reading.ms : null;
 }
 
 export function requiredInstant(o: Json, msKey: string, textKey: string | null, base = ""): number {

@@ -143,6 +143,19 @@ describe("epoch milliseconds that are not instants", () => {
   });
 });
 
+describe("a start the platform marks \"not yet\" in epoch ms (-1)", () => {
+  it("is read from the text form beside it, as the fetcher places the record; with no text either it is missing", async () => {
+    const input = [
+      JSON.stringify({ info: { conversationId: "text", startTimeL: -1, startTime: "2026-01-05 09:00:00.000+0000", status: "CLOSE" } }),
+      JSON.stringify({ info: { conversationId: "none", startTimeL: -1, startTime: "undefined", status: "CLOSE" } }),
+    ].join("\n");
+    const { result, output } = await transformToBuffer({ report: "messaging-conversations", version: 1, format: "csv", timeZone: "UTC" }, input);
+    const rows = output.toString().trim().split("\r\n").slice(1);
+    expect(rows.map((row) => row.split(",").slice(0, 2))).toEqual([["text", "2026-01-05T09:00:00.000+00:00"]]);
+    expect(result.skippedExamples).toEqual([{ line: 2, reason: "info.startTimeL: missing" }]);
+  });
+});
+
 describe("platform times that are not real times", () => {
   it("reads nothing out of range as some other time", () => {
     // Date.UTC would read these as 1901, 2026-03-02, 2027-02-15 02:02:01 and an offset of 99:60.

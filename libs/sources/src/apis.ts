@@ -50,4 +50,4 @@ export interface FetchWindow {
 
 // The platform's text times, here too so the report mappers read them with the fetcher's parser
 // through this light entry point (the package root brings the HTTP client and Redis).
-export { MAX_OFFSET_MINUTES, parsePlatformTime } from "./platform-time.js";
+export { isWritableInstant, MAX_OFFSET_MINUTES, parsePlatformTime, readPlatformInstant, type InstantReading } from "./platform-time.js";

@@ -41,3 +41,50 @@ export function parsePlatformTime(text: string): number {
   const ms = m[7] ? Number(m[7].padEnd(3, "0")) : 0;
   return midnight + ((hour * 60 + minute - offsetMinutes) * 60 + second) * 1000 + ms;
 }
+
+/**
+ * The latest instant a report writes: 10:00 UTC on 31 December 9999, the last millisecond of
+ * year 9999 in the zone furthest ahead (+14:00). A later instant would read as year 10000 in some
+ * tenant's zone, which neither ISO 8601 nor a spreadsheet date can hold. The earliest is the
+ * epoch: in the zone furthest behind (-12:00) that is 1969-12-31T12:00-12:00, still writable.
+ */
+const LATEST_INSTANT_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999) - MAX_OFFSET_MINUTES * 60_000;
+
+/** Whether `ms` is a whole epoch millisecond a report can write in any zone (1970 to 9999). */
+export function isWritableInstant(ms: number): boolean {
+  return Number.isInteger(ms) && ms >= 0 && ms <= LATEST_INSTANT_MS;
+}
+
+/** What a record says of one instant: the time, that it gives none, or what is wrong with it. */
+export type InstantReading = { ms: number } | { absent: true } | { problem: { key: string; message: string } };
+
+function describeValue(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return "an array";
+  return typeof value === "object" ? "an object" : `a ${typeof value}`;
+}
+
+/**
+ * An instant given as epoch ms in `msKey` (e.g. `startTimeL`) or as platform text in `textKey`
+ * (e.g. `startTime`), the text read when the ms are not given. The platform marks "not yet" with
+ * -1 / "undefined": neither is a time. Epoch ms must be a whole number from 1970 to 9999 (a
+ * fraction, or microseconds sent as ms, would otherwise be written as a garbled or far-future
+ * time with the record counted good); text must be a real time in that same range. One reading
+ * for the fetcher (which windows a record by its start) and the report mappers (which write it):
+ * were they to differ, a record could be kept and then refused, or dropped unseen.
+ */
+export function readPlatformInstant(o: Record<string, unknown>, msKey: string, textKey: string | null): InstantReading {
+  const ms = o[msKey];
+  if (typeof ms === "number" && ms !== -1) {
+    return isWritableInstant(ms) ? { ms } : { problem: { key: msKey, message: `expected whole epoch milliseconds from 1970 to 9999, got ${ms}` } };
+  }
+  if (ms !== undefined && ms !== null && ms !== -1) return { problem: { key: msKey, message: `expected epoch milliseconds, got ${describeValue(ms)}` } };
+  if (textKey === null) return { absent: true };
+  const text = o[textKey];
+  if (text === undefined || text === null || text === "undefined" || text === "") return { absent: true };
+  if (typeof text !== "string") return { problem: { key: textKey, message: `expected a time, got ${describeValue(text)}` } };
+  const parsed = parsePlatformTime(text);
+  if (Number.isNaN(parsed)) return { problem: { key: textKey, message: `not a time: ${JSON.stringify(text.slice(0, 40))}` } };
+  if (!isWritableInstant(parsed)) return { problem: { key: textKey, message: `expected a time from 1970 to 9999, got ${JSON.stringify(text.slice(0, 40))}` } };
+  return { ms: parsed };
+}

@@ -51,11 +51,28 @@ describe.each(APIS)("%s start times", (_api, connector, recordsKey, idKey) => {
       expect(records.map((r) => (r.info as Record<string, unknown>)[idKey])).toEqual(["inside", "offset", "both"]);
     });
 
-    it.each([{}, { startTime: "yesterday" }, { startTimeL: "soon" }, { startTime: "undefined" }])("fails the attempt as malformed for a record without a start (%j)", async (start) => {
+    it("reads startTimeL -1 (the platform's \"not yet\") as no epoch time: the text start places the record", async () => {
+      const body = page({ [idKey]: "c1", startTimeL: -1, startTime: "2026-01-01 12:00:00.000+0000" }, { [idKey]: "c2", startTimeL: null, startTime: "2026-01-01 13:00:00.000+0000" });
+      const records = await collect(connector.fetch(answering(body), WINDOW, { asReceived }));
+      expect(records.map((r) => (r.info as Record<string, unknown>)[idKey])).toEqual(["c1", "c2"]);
+    });
+
+    it.each([
+      [{}, "no start time"],
+      [{ startTime: "undefined" }, "no start time"],
+      [{ startTimeL: -1 }, "no start time"],
+      [{ startTimeL: -1, startTime: "undefined" }, "no start time"],
+      [{ startTime: "yesterday" }, "info.startTime: not a time"],
+      [{ startTimeL: "soon" }, "info.startTimeL: expected epoch milliseconds, got a string"],
+      // A number sent as text is not the documented long: refused here as the mappers refuse it, and named.
+      [{ startTimeL: "1767268800000" }, "info.startTimeL: expected epoch milliseconds, got a string"],
+      [{ startTimeL: 1767268800000.5 }, "info.startTimeL: expected whole epoch milliseconds"],
+    ])("fails the attempt as malformed for a record without a start it can be placed by (%j), saying why", async (start, why) => {
       const body = page({ [idKey]: "c1", startTimeL: Date.UTC(2026, 0, 1, 1) }, { [idKey]: "c2", ...start });
       const error = await failure(collect(connector.fetch(answering(body), WINDOW, { asReceived })));
       expect(error).toMatchObject({ code: "malformed_response", permanent: false });
       expect(error.message).toContain("c2");
+      expect(error.message).toContain(why);
     });
   });
 });

@@ -3,7 +3,7 @@ import { SOURCE_API_LABELS, type FetchWindow, type SourceApi } from "../apis.js"
 import type { CsdsService } from "../csds.js";
 import { SourceError } from "../errors.js";
 import { parseJsonText } from "../http.js";
-import { parsePlatformTime } from "../platform-time.js";
+import { readPlatformInstant, type InstantReading } from "../platform-time.js";
 import { attachRawJson } from "../raw-json.js";
 import { scanSearchPage } from "../search-page.js";
 import { RecentIds, splitWindow } from "../window.js";
@@ -19,8 +19,8 @@ interface SearchSpec {
   /** The longest `start` range one request may ask for. */
   maxRangeMs: number;
   idOf(record: SourceRecord): string;
-  /** Epoch ms the window is checked against; NaN when the record gives none. */
-  timeOf(record: SourceRecord): number;
+  /** The record's time the window is checked against, as the report mappers read it. */
+  timeOf(record: SourceRecord): InstantReading;
   /** Filter body fields from report parameters. */
   bodyFromParams(params: Record<string, unknown>): Record<string, unknown>;
   /** Query parameters every request of this API carries, next-page links included. */
@@ -122,13 +122,11 @@ const MAX_STALLED_PAGES = 20;
 const info = (record: SourceRecord) => (record.info ?? {}) as Record<string, unknown>;
 
 /**
- * A record's start, epoch ms: `startTimeL`, else the text `startTime` (documented as its
- * alternative, and what the mappers then read), by the mappers' parser. NaN when neither is one.
+ * A record's start, as the report mappers read it (`startTimeL`, else the text `startTime`, which
+ * the documentation gives as its alternative): its epoch ms, or what keeps it from having one.
  */
-function startOf(record: SourceRecord): number {
-  const { startTimeL, startTime } = info(record);
-  if (typeof startTimeL === "number" && Number.isFinite(startTimeL)) return startTimeL;
-  return typeof startTime === "string" ? parsePlatformTime(startTime) : Number.NaN;
+function startOf(record: SourceRecord): InstantReading {
+  return readPlatformInstant(info(record), "startTimeL", "startTime");
 }
 
 /** Remembers a page by the hash of its sorted ids; false when a page with the same ids was seen before. */
@@ -304,7 +302,10 @@ function searchConnector(spec: SearchSpec): Connector {
     label: SOURCE_API_LABELS[spec.api],
     windowed: true,
     recordId: spec.idOf,
-    recordTime: spec.timeOf,
+    recordTime: (record) => {
+      const reading = spec.timeOf(record);
+      return "ms" in reading ? reading.ms : null;
+    },
     async *fetch(session: SourceSession, window: FetchWindow, options: FetchOptions = {}) {
       const base = await session.csds.baseUrl(session.accountId, spec.service, spec.api);
       const pageSize = Math.min(spec.maxPageSize, options.pageSize ?? spec.maxPageSize);
@@ -386,12 +387,14 @@ function searchConnector(spec: SearchSpec): Connector {
           for (const record of page.records) {
             if (recent.seen(spec.idOf(record)) || repeatsAPage) continue;
             progress = true;
-            const t = spec.timeOf(record);
-            // No time fails every window check: the record would be lost without a word.
-            if (Number.isNaN(t)) {
-              throw new SourceError("malformed_response", `Malformed response from ${SOURCE_API_LABELS[spec.api]}: record ${spec.idOf(record)} has no start time (startTimeL or startTime)`, { api: spec.api, byteOffset: 0 });
+            const reading = spec.timeOf(record);
+            // A record without a time it can be placed by would fail every window check, lost
+            // without a word (or, written anyway, in every window).
+            if (!("ms" in reading)) {
+              const why = "problem" in reading ? `info.${reading.problem.key}: ${reading.problem.message}` : "no start time (startTimeL or startTime)";
+              throw new SourceError("malformed_response", `Malformed response from ${SOURCE_API_LABELS[spec.api]}: record ${spec.idOf(record)} has ${"problem" in reading ? "a start time that is not one" : "no start time"} (${why})`, { api: spec.api, byteOffset: 0 });
             }
-            if (t >= range.from && t < range.to) fresh.push(record);
+            if (reading.ms >= range.from && reading.ms < range.to) fresh.push(record);
           }
           recent.rotate();
           stalled = progress ? 0 : stalled + 1;

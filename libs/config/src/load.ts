@@ -60,7 +60,7 @@ function secretProblems(config: Partial<Config>, given: Record<string, string | 
   if (!("SECRETS_MASTER_KEYS" in given) || config.SECRETS_MASTER_KEYS) {
     const masterKeys = config.SECRETS_MASTER_KEYS ?? DEVELOPMENT_MASTER_KEY;
     const activeKeyId = config.SECRETS_ACTIVE_KEY_ID ?? Object.keys(masterKeys)[0]!;
-    if (!(activeKeyId in masterKeys)) {
+    if (!Object.hasOwn(masterKeys, activeKeyId)) {
       problems.push(`SECRETS_ACTIVE_KEY_ID: "${activeKeyId}" is not one of the ids in SECRETS_MASTER_KEYS`);
     }
   }

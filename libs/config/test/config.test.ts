@@ -53,6 +53,13 @@ describe("configuration", () => {
     expect(() => loadConfig({ SECRETS_MASTER_KEYS: `a:${key()}`, SECRETS_ACTIVE_KEY_ID: "b" })).toThrow(/SECRETS_ACTIVE_KEY_ID/);
   });
 
+  it("refuses an active key id that is not one of the master keys' own, even one every object has (toString, constructor)", () => {
+    const key = Buffer.alloc(32, 7).toString("base64");
+    for (const id of ["nope", "toString", "constructor", "__proto__"]) {
+      expect(() => loadConfig({ NODE_ENV: "production", SECRETS_MASTER_KEYS: `k1:${key}`, SECRETS_ACTIVE_KEY_ID: id }), id).toThrow(/SECRETS_ACTIVE_KEY_ID: .* is not one of the ids/);
+    }
+  });
+
   it("refuses staging and managed storage in the same place (the staging sweep would delete managed files with a run's staging)", () => {
     const overlapping = [
       { STAGING_DIR: "/srv/data", MANAGED_DIR: "/srv/data" },

@@ -22,8 +22,9 @@ export class SealError extends Error {
 const VERSION = "v1";
 
 function keyFor(keyring: Keyring, id: string): Buffer {
-  const encoded = keyring.keys[id];
-  if (!encoded) throw new SealError(`sealed with unknown key id "${id}"`);
+  // Own ids only: a sealed value naming "constructor" must not find Object's.
+  const encoded = Object.hasOwn(keyring.keys, id) ? keyring.keys[id] : undefined;
+  if (typeof encoded !== "string") throw new SealError(`sealed with unknown key id "${id}"`);
   const key = Buffer.from(encoded, "base64");
   if (key.length !== 32) throw new SealError(`key "${id}" is not 32 bytes`);
   return key;

@@ -76,6 +76,13 @@ describe("key rotation with two key ids", () => {
     expect(() => unseal(old, retired, CONTEXT)).toThrow(/unknown key id "2025"/);
   });
 
+  it("fails clearly for a value naming a key id every object has (constructor, toString)", () => {
+    const old = seal("old secret", before, CONTEXT);
+    for (const id of ["constructor", "toString", "__proto__"]) {
+      expect(() => unseal(old.replace(".2025.", `.${id}.`), after, CONTEXT), id).toThrow(SealError);
+    }
+  });
+
   it("rejects a key of the wrong length", () => {
     const bad: Keyring = { activeKeyId: "short", keys: { short: randomBytes(16).toString("base64") } };
     expect(() => seal("x", bad, CONTEXT)).toThrow(/not 32 bytes/);

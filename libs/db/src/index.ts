@@ -5,7 +5,7 @@ export { raiseAlert, resolveAlert, resolveAlertQuery, type AlertInput } from "./
 export { refreshSetupAlerts } from "./setup-alerts.js";
 export { tenantScoped, TenantScopeError, type TenantDb } from "./tenant-scope.js";
 export * from "./generated/client.js";
-export { addRunNote, beginStage, finishStage, SKIP_REFUSED_RUN_SQL, skipRefusedRunParams, skipUnstartedRun, startRefusal, type StartRefusal, completeRun, failStuckRun, runFailedAlert, runFailureAlertKey, notificationAlertKey, RUN_IN_PROGRESS, stageFinished, stageStatus, type BegunStage, type FailedStuckRun, type PipelineStage, type StageRunFields, type StageTask } from "./run-stages.js";
+export { addRunNote, beginStage, finishStage, QUEUED_RUN_REFUSED_SQL, SKIP_REFUSED_RUN_SQL, skipRefusedRunParams, skipUnstartedRun, startRefusal, type StartRefusal, completeRun, failStuckRun, runFailedAlert, runFailureAlertKey, notificationAlertKey, RUN_IN_PROGRESS, stageFinished, stageStatus, type BegunStage, type FailedStuckRun, type PipelineStage, type StageRunFields, type StageTask } from "./run-stages.js";
 export { hasNotificationSettings, owedNotificationOutcome, settleOwedNotification, SETTLE_OWED_NOTIFICATION_SQL, type OwedOutcome } from "./notification-outbox.js";
 export { liveSource, liveDestination, activeEncryptionKey, encryptionKeyExists } from "./pipeline-reads.js";
 export { checkKeyExpiry, refreshKeyExpiryAlerts, keyExpiringAlertKey, KEY_EXPIRY_WARNING_DAYS, KEY_EXPIRING_ALERT_KIND, type KeyExpiryCheckResult, type KeyExpiryLogger } from "./key-expiry.js";

@@ -173,6 +173,12 @@ const REFUSED_SQL = `SELECT 1 FROM "Task" t JOIN "Tenant" tn ON tn.id = t."tenan
   WHERE t.id = "Run"."taskId" AND (tn.disabled OR t."deletedAt" IS NOT NULL OR (NOT t.enabled AND "Run".trigger = 'schedule'))`;
 
 /**
+ * Whether the "Run" row of the query (unaliased) is a queued run that will never start (see
+ * startRefusal): it is skipped, not run, so it holds nothing (such as its destination) in use.
+ */
+export const QUEUED_RUN_REFUSED_SQL = `("Run".status = 'PENDING' AND EXISTS (${REFUSED_SQL}))`;
+
+/**
  * Ends a queued run that may no longer start as SKIPPED with the reason, re-checking the refusal
  * in the write ($1 run id, $2 time, $3 message, $4 code; see skipRefusedRunParams). Shared by the
  * fetch stage (skipUnstartedRun) and the reconciler (a queued run whose fetch job failed).

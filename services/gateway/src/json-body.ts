@@ -89,6 +89,9 @@ function takesNoBody(req: FastifyRequest): boolean {
   return schema === undefined || schema.safeParse?.(undefined).success === true;
 }
 
+/** Charset labels the body may carry: UTF-8's (WHATWG Encoding), and ASCII, which UTF-8 reads as written. */
+const UTF8_LABELS = new Set(["utf-8", "utf8", "unicode-1-1-utf-8", "unicode11utf8", "unicode20utf8", "x-unicode20utf8", "us-ascii", "ascii"]);
+
 type ParseDone = (error: Error | null, value?: unknown) => void;
 type StringBodyParser = (req: FastifyRequest, body: string, done: ParseDone) => void;
 
@@ -102,7 +105,7 @@ export function jsonBodyParser(defaultParser: FastifyBodyParser<string>): String
   return (req, body, done) => {
     // The body is read as UTF-8: text sent in another charset would be stored garbled ("Caf\uFFFD").
     const charset = charsetOf(req.headers["content-type"]);
-    if (charset !== undefined && charset !== "utf-8") {
+    if (charset !== undefined && !UTF8_LABELS.has(charset)) {
       return done(new Problem(415, "Unsupported media type", "send the body as application/json in UTF-8 (charset=utf-8, or no charset)"), undefined);
     }
     // A content type with nothing after it (some clients send one with every request) is no body where

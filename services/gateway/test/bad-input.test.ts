@@ -398,7 +398,8 @@ describe("bad input is 400 naming the field, never 500", () => {
         expect(res.json()).toMatchObject({ title: "Unsupported media type", detail: expect.stringMatching(/application\/json in UTF-8/) });
       }
       expect(await gw.prisma.apiKey.count({ where: { tenantId: t.tenant.id } })).toBe(keys);
-      for (const contentType of ["application/json", "application/json; charset=utf-8", "application/json; charset=UTF-8", 'application/json;charset="utf-8"']) {
+      // UTF-8 under any of its labels, and ASCII (which UTF-8 reads as written).
+      for (const contentType of ["application/json", "application/json; charset=utf-8", "application/json; charset=UTF-8", 'application/json;charset="utf-8"', "application/json; charset=utf8", "application/json; charset=us-ascii"]) {
         const res = await send(contentType, Buffer.from('{"name":"Café","role":"viewer"}', "utf8"));
         expect(res.statusCode, contentType).toBe(201);
         expect(res.json().name).toBe("Café");
@@ -431,6 +432,25 @@ describe("bad input is 400 naming the field, never 500", () => {
       const linked = await gw.prisma.auditEvent.count({ where: { tenantId: t.tenant.id } });
       expect((await gw.call(t.adminKey, "PATCH", "/v1/account", { timezone: "asia/kolkata" })).body.timezone).toBe("Asia/Kolkata");
       expect(await gw.prisma.auditEvent.count({ where: { tenantId: t.tenant.id } })).toBe(linked);
+    });
+
+    it("corrects the spelling of a zone stored in another case (before names were stored in their proper case), moving no schedule", async () => {
+      const t = await readyTenant(gw);
+      expect((await gw.call(t.adminKey, "PATCH", "/v1/account", { timezone: "Europe/Paris" })).status).toBe(200);
+      const task = await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ enabled: true }));
+      expect(task.status, JSON.stringify(task.body)).toBe(201);
+      const row = await gw.prisma.task.findUniqueOrThrow({ where: { id: task.body.id } });
+      for (const [stored, sent] of [["europe/paris", "Europe/Paris"], ["asia/kolkata", "Asia/Kolkata"]] as const) {
+        await gw.prisma.tenant.update({ where: { id: t.tenant.id }, data: { timezone: stored } });
+        const audits = await gw.prisma.auditEvent.count({ where: { tenantId: t.tenant.id, action: "account.update" } });
+        const res = await gw.call(t.adminKey, "PATCH", "/v1/account", { timezone: sent });
+        expect(res.status, JSON.stringify(res.body)).toBe(200);
+        expect(res.body.timezone).toBe(sent);
+        expect((await gw.prisma.tenant.findUniqueOrThrow({ where: { id: t.tenant.id } })).timezone).toBe(sent);
+        expect(await gw.prisma.auditEvent.count({ where: { tenantId: t.tenant.id, action: "account.update" } })).toBe(audits + 1);
+      }
+      const after = await gw.prisma.task.findUniqueOrThrow({ where: { id: task.body.id } });
+      expect({ nextRunAt: after.nextRunAt, updatedAt: after.updatedAt }).toEqual({ nextRunAt: row.nextRunAt, updatedAt: row.updatedAt });
     });
 
     it("refuses a body sent to a route that takes none, naming its fields; no body, {} or an empty body still work", async () => {

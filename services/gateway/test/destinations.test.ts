@@ -316,6 +316,45 @@ describe("destination endpoints", () => {
     expect((await gw.call(adminKey, "DELETE", `/v1/destinations/${old.id}`)).status).toBe(204);
   });
 
+  it("a queued run that will never start (its scheduled task disabled since, or its task deleted) does not hold the destination", async () => {
+    const create = (name: string) => gw.prisma.destination.create({ data: { tenantId, name, kind: "managed", config: {} } });
+    const [a, b] = [await create("Queued A"), await create("Queued B")];
+    const task = (destinationId: string) =>
+      gw.prisma.task.create({ data: { tenantId, description: `Queued ${destinationId.slice(0, 4)}`, reportId: "messaging-conversations", format: "csv", frequency: "interval", everyMinutes: 60, destinationId, enabled: false } });
+    const queued = (taskId: string, trigger: "schedule" | "manual") =>
+      gw.prisma.run.create({ data: { tenantId, taskId, windowStart: new Date(0), windowEnd: new Date(3_600_000), scheduledFor: new Date(), trigger, status: "PENDING" } });
+    // A scheduled run of a task disabled since it was queued: the fetch stage skips it.
+    await queued((await task(a.id)).id, "schedule");
+    expect((await gw.call(adminKey, "DELETE", `/v1/destinations/${a.id}`)).status).toBe(204);
+    // Any queued run of a task deleted since.
+    const deleted = await task(b.id);
+    await queued(deleted.id, "manual");
+    await gw.prisma.task.update({ where: { id: deleted.id }, data: { deletedAt: new Date() } });
+    expect((await gw.call(adminKey, "DELETE", `/v1/destinations/${b.id}`)).status).toBe(204);
+  });
+
+  it("a PATCH that changes nothing as the adapter reads the settings (the prefix \"reports\" is \"reports/\") verifies, writes and audits nothing; a config read back is taken as it is", async () => {
+    const created = await gw.call(adminKey, "POST", "/v1/destinations", {
+      name: "Bucket, unchanged", kind: "s3",
+      config: { bucket, prefix: "reports", endpoint: s3.endpoint, region: s3.region },
+      credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+    });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    const row = await gw.prisma.destination.findUniqueOrThrow({ where: { id: created.body.id } });
+    const audits = () => gw.prisma.auditEvent.count({ where: { tenantId, targetId: created.body.id } });
+    const before = await audits();
+    const same = await gw.call(adminKey, "PATCH", `/v1/destinations/${created.body.id}`, { config: { prefix: "reports" } });
+    expect(same.status, JSON.stringify(same.body)).toBe(200);
+    expect(same.body.verification).toBeUndefined();
+    // Its whole config as read, sent back: a field stored before the settings knew no other is taken too.
+    await gw.prisma.destination.update({ where: { id: row.id }, data: { config: { ...(row.config as object), retiredSetting: "x" } } });
+    const read = await gw.call(adminKey, "GET", `/v1/destinations/${created.body.id}`);
+    const echoed = await gw.call(adminKey, "PATCH", `/v1/destinations/${created.body.id}`, { config: read.body.config });
+    expect(echoed.status, JSON.stringify(echoed.body)).toBe(200);
+    expect(await audits()).toBe(before);
+    expect((await gw.prisma.destination.findUniqueOrThrow({ where: { id: row.id } })).verifiedAt).toEqual(row.verifiedAt);
+  });
+
   it("a run asked for while its destination is being deleted waits for the delete, then is refused: no run is made for a deleted destination", async () => {
     const t = await readyTenant(gw, { timezone: "UTC" });
     const task = (await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ enabled: false }))).body;

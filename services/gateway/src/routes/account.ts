@@ -35,8 +35,20 @@ export default async function accountRoutes(app: GatewayApp) {
       // zone is read under the lock too: two changes at once then apply one after the other.
       await withTenantLocked(req.db, tenantId, async (tx) => {
         const { timezone: previous } = await tx.tenant.findFirstOrThrow({ select: { timezone: true } });
-        // The zone it already has, in any case: nothing changes, and nothing is audited.
-        if (previous?.toLowerCase() === req.body.timezone.toLowerCase()) return;
+        // The zone it already has: nothing changes, and nothing is audited.
+        if (previous === req.body.timezone) return;
+        // The same zone spelt in another case. Known names arrive in their proper case (see
+        // timezoneField); a link the runtime spells otherwise keeps the case it was sent in. One
+        // sent with capitals is taken as its proper spelling (a name stored all lower-case before
+        // is corrected: audited, and every schedule stays where it is); one sent all in one case
+        // changes nothing.
+        if (previous?.toLowerCase() === req.body.timezone.toLowerCase()) {
+          const { timezone } = req.body;
+          if (timezone === timezone.toLowerCase() || timezone === timezone.toUpperCase()) return;
+          await tx.tenant.updateMany({ data: { timezone: req.body.timezone } });
+          await writeAudit(tx, req, { action: "account.update", targetType: "tenant", targetId: tenantId, before: { timezone: previous }, after: { timezone: req.body.timezone } });
+          return;
+        }
         const now = app.deps.now?.() ?? new Date();
         // The look-back rule depends on the zone (a fall-back lengthens a window): a task it held
         // for would fail its run every year when the clocks go back. Checked under the lock, so a

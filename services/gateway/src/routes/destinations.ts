@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
 import { z } from "zod";
 import { sealJson, unsealJson } from "@transporter/crypto";
-import { raiseAlert, resolveAlert, RUN_IN_PROGRESS } from "@transporter/db";
+import { QUEUED_RUN_REFUSED_SQL, raiseAlert, resolveAlert, RUN_IN_PROGRESS } from "@transporter/db";
 import type { Destination, Prisma } from "@transporter/db";
 import { BlockedEndpointError, createDestinationRegistry, createManagedStore, DESTINATION_KINDS } from "@transporter/storage";
 import type { AnyDestinationAdapter, DestinationError, DestinationKind, DestinationRegistry, StagingStore } from "@transporter/storage";
@@ -264,8 +264,9 @@ export default async function destinationRoutes(app: GatewayApp) {
         const merged: Record<string, unknown> = { ...((destination.config ?? {}) as Record<string, unknown>) };
         const changes = req.body.config ?? {};
         refuseUnknownFields([
-          // A field stored before (one since retired) may still be removed with null.
-          ...unknownFields(adapter.configSchema, changes, "config", destination.kind, (key, value) => value === null && Object.hasOwn(merged, key)),
+          // A field stored before (one since retired) may still be removed with null, or sent
+          // back as it is (a read destination's config sent again).
+          ...unknownFields(adapter.configSchema, changes, "config", destination.kind, (key, value) => Object.hasOwn(merged, key) && (value === null || isDeepStrictEqual(value, merged[key]))),
           ...unknownFields(adapter.credentialsSchema, req.body.credentials, "credentials", destination.kind),
         ]);
         for (const [key, value] of Object.entries(changes)) {
@@ -280,9 +281,12 @@ export default async function destinationRoutes(app: GatewayApp) {
         }
         // The pinned key's type goes with its fingerprint: another fingerprint (or none) is another key, whose type verification learns.
         if (merged.hostKeyFingerprint !== before.config.hostKeyFingerprint && !("hostKeyType" in changes)) delete merged.hostKeyType;
-        // The settings as stored and no credentials: nothing to verify or write.
-        if (req.body.credentials !== undefined || !isDeepStrictEqual(merged, before.config)) {
-          const config = parseWith(adapter.configSchema, merged, "config");
+        // The settings as stored (compared as the adapter reads them: "reports" is the prefix
+        // "reports/"; no stored field let go of) and no credentials: nothing to verify or write.
+        const config = parseWith(adapter.configSchema, merged, "config");
+        const stored = adapter.configSchema.safeParse(before.config);
+        const sameFields = isDeepStrictEqual(Object.keys(merged).sort(), Object.keys(before.config).sort());
+        if (req.body.credentials !== undefined || !sameFields || !isDeepStrictEqual(config, stored.success ? stored.data : before.config)) {
           const movedCredentials = CREDENTIALS_RECIPIENT.filter((key) => key in changes && changes[key] !== before.config[key]);
           if (movedCredentials.length > 0 && req.body.credentials === undefined && destination.sealedCredentials) {
             const message = `send the credentials again with a change of ${movedCredentials.join(", ")}: stored credentials only go to the server they were given for`;
@@ -335,11 +339,16 @@ export default async function destinationRoutes(app: GatewayApp) {
       // elsewhere after its delivery began, which pinned it here): gone, the destination would
       // fail it. Checked under the row's lock, which a run request holds (FOR SHARE) while it
       // creates its run, so none is created unseen.
-      const busy = await tx.$queryRaw<Array<{ id: string; status: string }>>`
-        SELECT r.id, r.status::text AS status FROM "Run" r JOIN "Task" t ON t.id = r."taskId"
-        WHERE r."tenantId" = ${destination.tenantId}::uuid AND r.status = ANY(${[...RUN_IN_PROGRESS]}::"RunStatus"[])
-          AND COALESCE(r."destinationId", t."destinationId") = ${destination.id}::uuid
-        ORDER BY r."createdAt" LIMIT 6`;
+      // A queued run that will never start (its task disabled or deleted since) delivers nowhere.
+      const busy = await tx.$queryRawUnsafe<Array<{ id: string; status: string }>>(
+        `SELECT "Run".id, "Run".status::text AS status FROM "Run" JOIN "Task" task ON task.id = "Run"."taskId"
+         WHERE "Run"."tenantId" = $1::uuid AND "Run".status = ANY($2::"RunStatus"[])
+           AND COALESCE("Run"."destinationId", task."destinationId") = $3::uuid AND NOT ${QUEUED_RUN_REFUSED_SQL}
+         ORDER BY "Run"."createdAt" LIMIT 6`,
+        destination.tenantId,
+        [...RUN_IN_PROGRESS],
+        destination.id,
+      );
       if (busy.length > 0) {
         const named = busy.slice(0, 5).map((r) => `${r.id} (${r.status})`).join(", ");
         throw conflict(`run(s) under way will deliver to this destination: ${named}${busy.length > 5 ? ", …" : ""}; wait for them to finish, then delete it`);

@@ -1,5 +1,5 @@
 import { createHash, randomBytes, randomUUID } from "node:crypto";
-import { chown, mkdir, readdir } from "node:fs/promises";
+import { chown, mkdir, readdir, stat, writeFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { PassThrough, Readable } from "node:stream";
@@ -430,6 +430,31 @@ describe("sftp destination on a server without posix-rename (rename refuses an e
     const result = await sftpAdapter.deliver(streamOf(second), "again.csv.pgp", meta(), config, passwordOf(server));
     expect(sha256(await readBack(server, result.path))).toBe(sha256(second));
     expect(await readdir(server.home)).toEqual(["again.csv.pgp"]);
+  });
+
+  it("never replaces a folder of the file's name: the delivery fails and the folder stays as it was (with posix-rename too)", async () => {
+    const plain = await startSshd();
+    try {
+      for (const host of [server, plain]) {
+        await mkdir(join(host.home, "clash.csv"));
+        await chown(join(host.home, "clash.csv"), host.uid, host.gid);
+        await expectFailure(sftpAdapter.deliver(streamOf(randomBytes(1024)), "clash.csv", meta(), configFor(host, { folder: "." }), passwordOf(host)));
+        expect((await readdir(host.home)).filter((name) => name !== "again.csv.pgp")).toEqual(["clash.csv"]);
+        expect((await stat(join(host.home, "clash.csv"))).isDirectory()).toBe(true);
+      }
+    } finally {
+      await plain.stop();
+    }
+  });
+
+  it("removes the earlier file an attempt cut off while replacing left aside, once the file is in place", async () => {
+    const runId = randomUUID();
+    // What a crash between moving the old file aside and renaming the new one in leaves.
+    await writeFile(join(server.home, `.tp-${runId}.old`), "earlier");
+    const data = randomBytes(4096);
+    const result = await sftpAdapter.deliver(streamOf(data), "recovered.csv.pgp", meta({ runId }), configFor(server, { folder: "." }), passwordOf(server));
+    expect(sha256(await readBack(server, result.path))).toBe(sha256(data));
+    expect((await readdir(server.home)).filter((name) => name.startsWith(".tp-"))).toEqual([]);
   });
 
   it("a failure while replacing the earlier file leaves the earlier file in place: the name never loses the file it had", async () => {

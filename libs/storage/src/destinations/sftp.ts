@@ -588,20 +588,23 @@ async function renameInto(session: SftpSession, from: string, to: string, bytes:
     if (status !== undefined && status !== SFTP_OP_UNSUPPORTED && status !== SFTP_FAILURE) throw error;
     if (status === undefined && !(error instanceof Error && /not support/i.test(error.message))) throw error;
   }
+  const aside = posix.join(posix.dirname(from), posix.basename(from).replace(/\.part$/, "") + ".old");
   try {
     await call<void>(session, (done) => sftp.rename(from, to, done), waitMs);
+    // An earlier attempt cut off while replacing (see below) may have left the old file aside.
+    await removeQuietly(session, aside);
     return true;
   } catch (error) {
     const status = statusOf(error);
     if (status === SFTP_PERMISSION_DENIED || status === SFTP_OP_UNSUPPORTED) return false;
-    if (status !== SFTP_FAILURE || !(await statOrNull(session, to))) throw error;
+    // Only a file is replaced: a folder of the file's name stays as it is, and the delivery fails.
+    if (status !== SFTP_FAILURE || !(await statOrNull(session, to))?.isFile()) throw error;
   }
   // Plain rename failed because the target exists (a previous delivery of this file), and the
   // server has nothing that replaces a file. Deleting it first would leave the name without any
   // file if the rename then failed (the attempt's clean-up removes the new copy too): the old
   // file is moved aside instead, put back if the new one cannot take its place, and removed once
   // it has. A copy aside from an earlier attempt is stale (the name holds a file), so it goes first.
-  const aside = posix.join(posix.dirname(from), posix.basename(from).replace(/\.part$/, "") + ".old");
   await removeQuietly(session, aside);
   await call<void>(session, (done) => sftp.rename(to, aside, done), waitMs);
   try {

@@ -5,7 +5,8 @@ import { z } from "zod";
 const masterKeys = z
   .string()
   .transform((value, ctx) => {
-    const keys: Record<string, string> = {};
+    // No prototype: an id such as "__proto__" is a key like any other, not the object's prototype.
+    const keys: Record<string, string> = Object.create(null) as Record<string, string>;
     for (const part of value.split(",").map((s) => s.trim()).filter(Boolean)) {
       const colon = part.indexOf(":");
       const id = colon > 0 ? part.slice(0, colon) : "";
@@ -121,7 +122,12 @@ export const envSchema = z.object({
   /** The simulator refuses NODE_ENV=production unless this is true (a test double deployed by mistake). */
   SIMULATOR_ALLOW_PRODUCTION: bool.default(false),
 
-  SMTP_URL: z.string().regex(/^smtps?:\/\//, "must be an smtp:// URL").optional(),
+  SMTP_URL: z
+    .string()
+    .regex(/^smtps?:\/\//, "must be an smtp:// URL")
+    // A password with a raw "#", "?" or "/" cuts the URL short where it should not: percent-encode it.
+    .refine((value) => URL.canParse(value), "is not a valid URL (percent-encode special characters in the user name and password)")
+    .optional(),
   SMTP_FROM: z.string().default("Transporter <no-reply@transporter.local>"),
 
   OTEL_EXPORTER_OTLP_ENDPOINT: optionalUrl,

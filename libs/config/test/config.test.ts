@@ -60,6 +60,26 @@ describe("configuration", () => {
     }
   });
 
+  it("refuses an SMTP_URL that is not a URL (a raw # in the password) without echoing it, and takes one percent-encoded", () => {
+    let error: unknown;
+    try {
+      loadConfig({ SMTP_URL: "smtp://mailer:s3cr#t@mail.test:587" });
+    } catch (caught) {
+      error = caught;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).problems.join("\n")).toMatch(/SMTP_URL: is not a valid URL \(percent-encode/);
+    expect(JSON.stringify(error) + (error as Error).message).not.toContain("s3cr");
+    expect(loadConfig({ SMTP_URL: "smtp://mailer:s3cr%23t@mail.test:587" }).SMTP_URL).toBe("smtp://mailer:s3cr%23t@mail.test:587");
+  });
+
+  it("takes a master key with any id the pattern allows, __proto__ included", () => {
+    const key = Buffer.alloc(32, 9).toString("base64");
+    const config = loadConfig({ NODE_ENV: "production", SECRETS_MASTER_KEYS: `k1:${key},__proto__:${key}`, SECRETS_ACTIVE_KEY_ID: "__proto__" });
+    expect(Object.keys(config.SECRETS_MASTER_KEYS).sort()).toEqual(["__proto__", "k1"]);
+    expect(config.SECRETS_ACTIVE_KEY_ID).toBe("__proto__");
+  });
+
   it("refuses staging and managed storage in the same place (the staging sweep would delete managed files with a run's staging)", () => {
     const overlapping = [
       { STAGING_DIR: "/srv/data", MANAGED_DIR: "/srv/data" },

@@ -150,6 +150,18 @@ describe("email notifications against a loopback SMTP server", () => {
     }
   });
 
+  it("a URL nodemailer reads but the WHATWG parser refuses (a raw # in the password) makes a mailer all the same, and no error carries the URL", async () => {
+    const url = "smtp://mailer:s3cr#t@127.0.0.1:9";
+    const mailer = createMailer({ smtpUrl: url, from: "Transporter <no-reply@transporter.test>", timeouts: { connectionMs: 500, greetingMs: 500, socketMs: 500 } });
+    try {
+      const error = await mailer.sendRunEmail(failedRun(), { to: ["ops@acme.test"] }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(EmailError);
+      expect(JSON.stringify({ message: (error as Error).message, ...(error as object) })).not.toContain("s3cr");
+    } finally {
+      mailer.close();
+    }
+  });
+
   it("keeps a multi-line value out of the subject header", () => {
     const run = { ...failedRun(), error: { code: "protocol", message: "line one\r\nBcc: victim@evil.test" } };
     const { subject } = renderRunEmail(run, { subjectTemplate: "{{status}}: {{error}}" });

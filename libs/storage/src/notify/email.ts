@@ -1,3 +1,4 @@
+import { parse as parseLegacyUrl } from "node:url";
 import nodemailer from "nodemailer";
 import { DEFAULT_EMAIL_MESSAGE, DEFAULT_EMAIL_SUBJECT } from "./settings.js";
 import { summaryValues } from "./summary.js";
@@ -86,9 +87,16 @@ export function renderRunEmail(summary: RunSummary, email: Pick<RunEmail, "subje
  * text as given, so the credentials in it reach nodemailer exactly as written.
  */
 function withTimeouts(smtpUrl: string, timeouts: SmtpTimeouts): string {
-  const given = new URL(smtpUrl).searchParams;
+  // Read as nodemailer reads it (the legacy parser), and never thrown on: a URL it cannot read
+  // fails each send as nodemailer fails it, without the URL (and its password) in an error.
+  let given: Record<string, unknown> = {};
+  try {
+    given = parseLegacyUrl(smtpUrl, true).query;
+  } catch {
+    return smtpUrl;
+  }
   const added = Object.entries({ connectionTimeout: timeouts.connectionMs, greetingTimeout: timeouts.greetingMs, socketTimeout: timeouts.socketMs })
-    .filter(([name]) => !given.has(name))
+    .filter(([name]) => !Object.hasOwn(given, name))
     .map(([name, ms]) => `${name}=${Math.round(ms)}`);
   if (added.length === 0) return smtpUrl;
   const hash = smtpUrl.indexOf("#");

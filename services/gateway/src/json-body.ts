@@ -90,7 +90,8 @@ function takesNoBody(req: FastifyRequest): boolean {
 }
 
 /** Charset labels the body may carry: UTF-8's (WHATWG Encoding), and ASCII, which UTF-8 reads as written. */
-const UTF8_LABELS = new Set(["utf-8", "utf8", "unicode-1-1-utf-8", "unicode11utf8", "unicode20utf8", "x-unicode20utf8", "us-ascii", "ascii"]);
+const UTF8_LABELS = new Set(["utf-8", "utf8", "unicode-1-1-utf-8", "unicode11utf8", "unicode20utf8", "x-unicode20utf8"]);
+const ASCII_LABELS = new Set(["us-ascii", "ascii"]);
 
 type ParseDone = (error: Error | null, value?: unknown) => void;
 type StringBodyParser = (req: FastifyRequest, body: string, done: ParseDone) => void;
@@ -105,7 +106,11 @@ export function jsonBodyParser(defaultParser: FastifyBodyParser<string>): String
   return (req, body, done) => {
     // The body is read as UTF-8: text sent in another charset would be stored garbled ("Caf\uFFFD").
     const charset = charsetOf(req.headers["content-type"]);
-    if (charset !== undefined && !UTF8_LABELS.has(charset)) {
+    // ASCII is read as UTF-8 only while it is ASCII: a Latin-1 body labelled us-ascii (a common
+    // mislabel) would otherwise be stored garbled.
+    // eslint-disable-next-line no-control-regex
+    const notAscii = ASCII_LABELS.has(charset ?? "") && /[^\x00-\x7f]/.test(body);
+    if ((charset !== undefined && !UTF8_LABELS.has(charset) && !ASCII_LABELS.has(charset)) || notAscii) {
       return done(new Problem(415, "Unsupported media type", "send the body as application/json in UTF-8 (charset=utf-8, or no charset)"), undefined);
     }
     // A content type with nothing after it (some clients send one with every request) is no body where

@@ -398,8 +398,11 @@ describe("bad input is 400 naming the field, never 500", () => {
         expect(res.json()).toMatchObject({ title: "Unsupported media type", detail: expect.stringMatching(/application\/json in UTF-8/) });
       }
       expect(await gw.prisma.apiKey.count({ where: { tenantId: t.tenant.id } })).toBe(keys);
-      // UTF-8 under any of its labels, and ASCII (which UTF-8 reads as written).
-      for (const contentType of ["application/json", "application/json; charset=utf-8", "application/json; charset=UTF-8", 'application/json;charset="utf-8"', "application/json; charset=utf8", "application/json; charset=us-ascii"]) {
+      // Latin-1 labelled ASCII (a common mislabel): not ASCII, so not read as UTF-8 either.
+      expect((await send("application/json; charset=us-ascii", Buffer.from('{"name":"Café","role":"viewer"}', "latin1"))).statusCode).toBe(415);
+      expect((await send("application/json; charset=us-ascii", Buffer.from('{"name":"Cafe","role":"viewer"}', "latin1"))).statusCode).toBe(201);
+      // UTF-8 under any of its labels.
+      for (const contentType of ["application/json", "application/json; charset=utf-8", "application/json; charset=UTF-8", 'application/json;charset="utf-8"', "application/json; charset=utf8"]) {
         const res = await send(contentType, Buffer.from('{"name":"Café","role":"viewer"}', "utf8"));
         expect(res.statusCode, contentType).toBe(201);
         expect(res.json().name).toBe("Café");
@@ -440,7 +443,7 @@ describe("bad input is 400 naming the field, never 500", () => {
       const task = await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ enabled: true }));
       expect(task.status, JSON.stringify(task.body)).toBe(201);
       const row = await gw.prisma.task.findUniqueOrThrow({ where: { id: task.body.id } });
-      for (const [stored, sent] of [["europe/paris", "Europe/Paris"], ["asia/kolkata", "Asia/Kolkata"]] as const) {
+      for (const [stored, sent] of [["europe/paris", "Europe/Paris"], ["asia/kolkata", "Asia/Kolkata"], ["utc", "UTC"]] as const) {
         await gw.prisma.tenant.update({ where: { id: t.tenant.id }, data: { timezone: stored } });
         const audits = await gw.prisma.auditEvent.count({ where: { tenantId: t.tenant.id, action: "account.update" } });
         const res = await gw.call(t.adminKey, "PATCH", "/v1/account", { timezone: sent });

@@ -38,13 +38,14 @@ export default async function accountRoutes(app: GatewayApp) {
         // The zone it already has: nothing changes, and nothing is audited.
         if (previous === req.body.timezone) return;
         // The same zone spelt in another case. Known names arrive in their proper case (see
-        // timezoneField); a link the runtime spells otherwise keeps the case it was sent in. One
-        // sent with capitals is taken as its proper spelling (a name stored all lower-case before
-        // is corrected: audited, and every schedule stays where it is); one sent all in one case
-        // changes nothing.
+        // timezoneField): the runtime's own spelling ("UTC", "Europe/Paris") is taken. A link the
+        // runtime spells otherwise keeps the case it was sent in: one sent with capitals is taken
+        // as its proper spelling, one sent all in one case changes nothing. Taken, it corrects a
+        // name stored in another case before: audited, and every schedule stays where it is.
         if (previous?.toLowerCase() === req.body.timezone.toLowerCase()) {
           const { timezone } = req.body;
-          if (timezone === timezone.toLowerCase() || timezone === timezone.toUpperCase()) return;
+          const canonical = new Intl.DateTimeFormat("en-US", { timeZone: timezone }).resolvedOptions().timeZone === timezone;
+          if (!canonical && (timezone === timezone.toLowerCase() || timezone === timezone.toUpperCase())) return;
           await tx.tenant.updateMany({ data: { timezone: req.body.timezone } });
           await writeAudit(tx, req, { action: "account.update", targetType: "tenant", targetId: tenantId, before: { timezone: previous }, after: { timezone: req.body.timezone } });
           return;

@@ -32,6 +32,8 @@ export interface StageRunFields {
   /** The report the run fetched and renders, pinned by the fetch stage (the task's may change). */
   reportId?: string;
   reportVersion?: number;
+  /** The report params the run fetched with, pinned with the report. */
+  params?: Record<string, unknown>;
   /** The file format the transform stage wrote. */
   format?: string;
   rows?: number;
@@ -52,6 +54,7 @@ const FIELD_COLUMNS: { [K in keyof Required<StageRunFields>]: { column: string; 
   sourceCalls: { column: "sourceCalls", cast: "int" },
   reportId: { column: "reportId", cast: "text" },
   reportVersion: { column: "reportVersion", cast: "int" },
+  params: { column: "params", cast: "jsonb", encode: (v) => JSON.stringify(v ?? {}) },
   format: { column: "format", cast: "text" },
   rows: { column: "rows", cast: "int" },
   skippedRecords: { column: "skippedRecords", cast: "int" },

@@ -138,7 +138,7 @@ describe("run stages in SQL", () => {
     await db.prisma.run.update({ where: { id: run.id }, data: { status: "ENCRYPTING" } });
     const at = new Date("2026-11-23T10:17:00.5Z");
     const fields: Required<StageRunFields> = {
-      records: 101, sourceCalls: 3, reportId: "messaging-conversations", reportVersion: 2, format: "csv", rows: 99, skippedRecords: 2, notes: ["a \"quoted\" note", "ünïcode ✓"],
+      records: 101, sourceCalls: 3, reportId: "messaging-conversations", reportVersion: 2, params: { skillIds: [7], "ünïcode": "✓" }, format: "csv", rows: 99, skippedRecords: 2, notes: ["a \"quoted\" note", "ünïcode ✓"],
       keyFingerprint: "ABCD", fileName: "report.csv.pgp", destinationPath: "x/report.csv.pgp", bytes: 9_007_199_254_740_993n,
       checksum: "f".repeat(64), fileExpiresAt: new Date("2026-12-23T00:00:00Z"), fileDeletedAt: null,
     };

@@ -61,8 +61,10 @@ export function createFetchHandler(deps: FetchDeps) {
       throw error;
     }
 
-    // A retry fetches the report the run first fetched, even if the task's report changed since.
+    // A retry fetches the report the run first fetched (and with its params), even if the task's
+    // report changed since.
     const reportId = run.reportId ?? task.reportId;
+    const params = ((run.params ?? task.params) ?? {}) as Record<string, unknown>;
     const { api, version, content } = reportSource(reportId, run.reportVersion ?? task.reportVersion);
     const window = { from: run.windowStart, to: run.windowEnd };
     const rawKey = stagingKey(tenant.id, run.id, "raw", "records.ndjson");
@@ -73,7 +75,7 @@ export function createFetchHandler(deps: FetchDeps) {
     let records = 0;
     const started = Date.now();
     try {
-      const lines = ndjsonChunks(opened.fetch(api, window, { params: (task.params ?? {}) as Record<string, unknown>, asReceived: true, ...(content ? { content } : {}) }), () => void records++);
+      const lines = ndjsonChunks(opened.fetch(api, window, { params, asReceived: true, ...(content ? { content } : {}) }), () => void records++);
       await deps.staging.put(rawKey, Readable.from(lines));
     } catch (error) {
       await deps.prisma.run.update({ where: { id: run.id }, data: { sourceCalls: opened.calls } }).catch(() => undefined);
@@ -83,7 +85,7 @@ export function createFetchHandler(deps: FetchDeps) {
       }
       throw error;
     }
-    ctx.setRunFields({ records, sourceCalls: opened.calls, ...(run.reportId === null ? { reportId } : {}), ...(run.reportVersion === null ? { reportVersion: version } : {}) });
+    ctx.setRunFields({ records, sourceCalls: opened.calls, ...(run.reportId === null ? { reportId } : {}), ...(run.reportVersion === null ? { reportVersion: version } : {}), ...(run.params === null ? { params } : {}) });
     span.setAttributes({ "transporter.records": records, "transporter.source_calls": opened.calls });
     logger.info({ api, records, sourceCalls: opened.calls, ms: Date.now() - started }, "fetched");
     return { rawKey };

@@ -118,6 +118,8 @@ describe("fetcher service", () => {
     expect(run.records).toBe(want.length);
     expect(run.sourceCalls).toBeGreaterThanOrEqual(Math.ceil(want.length / 100));
     expect(run.reportVersion).toEqual(expect.any(Number));
+    // Pinned with the report: the params the data was fetched with (the task's may change since).
+    expect(run.params).toEqual(task.params);
     // Only the parts the report's version reads were asked for (campaign, consumers, … left out).
     const content = getReport("messaging-conversations", run.reportVersion!).version.sourceContent!;
     expect(content).not.toContain("campaign");

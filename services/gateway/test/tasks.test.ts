@@ -330,15 +330,15 @@ describe("tasks", () => {
     expect((await gw.prisma.task.findUniqueOrThrow({ where: { id: task.id } })).enabled).toBe(false);
   });
 
-  it("a run's history shows the report and format it ran with, not what the task was changed to", async () => {
+  it("a run's history shows the report, params and format it ran with, not what the task was changed to", async () => {
     const t = await readyTenant(gw);
     const task = (await gw.call(t.adminKey, "POST", "/v1/tasks", t.body({ enabled: false, description: "changed later" }))).body;
     const run = (await gw.call(t.adminKey, "POST", `/v1/tasks/${task.id}/runs`, {})).body;
-    // As the stages record it: fetched messaging-conversations v2, wrote CSV.
-    await gw.prisma.run.update({ where: { id: run.id }, data: { status: "SUCCEEDED", reportId: "messaging-conversations", reportVersion: 2, format: "csv", fileName: "changed-later.csv.pgp" } });
-    expect((await gw.call(t.adminKey, "PATCH", `/v1/tasks/${task.id}`, { reportId: "messaging-messages", format: "json" })).status).toBe(200);
+    // As the stages record it: fetched messaging-conversations v2 with its transcript, wrote CSV.
+    await gw.prisma.run.update({ where: { id: run.id }, data: { status: "SUCCEEDED", reportId: "messaging-conversations", reportVersion: 2, params: { includeTranscript: true }, format: "csv", fileName: "changed-later.csv.pgp" } });
+    expect((await gw.call(t.adminKey, "PATCH", `/v1/tasks/${task.id}`, { reportId: "messaging-messages", format: "json", params: {} })).status).toBe(200);
     const seen = (await gw.call(t.adminKey, "GET", `/v1/runs/${run.id}`)).body;
-    expect(seen).toMatchObject({ reportId: "messaging-conversations", reportVersion: 2, format: "csv", fileName: "changed-later.csv.pgp" });
+    expect(seen).toMatchObject({ reportId: "messaging-conversations", reportVersion: 2, params: { includeTranscript: true }, format: "csv", fileName: "changed-later.csv.pgp" });
   });
 
   it("bulk actions report a result per id; deleting keeps the task's run history", async () => {

@@ -126,7 +126,8 @@ export function createTransformHandler(deps: TransformDeps) {
     // store sees its input cut off, the transform sees its output closed).
     let cause: unknown;
     const transforming = transformStream(
-      { report: reportId, version, format, params: task.params, timeZone: zone, options: reportOptions(task.options) },
+      // The params the run fetched with (the task's may have changed since, even to another version's).
+      { report: reportId, version, format, params: run.params ?? task.params, timeZone: zone, options: reportOptions(task.options) },
       raw,
       file,
       deps.pool ? { pool: deps.pool } : {},

@@ -74,7 +74,7 @@ describe("transformer service", () => {
   });
 
   /** A tenant, task and run whose raw records are in staging, and the transform job for it. */
-  async function runTransform(task: { reportId: string; reportVersion?: string; format: string; params?: object; options?: object }, lines: string[], runVersion?: number, via: JobProducer = producer, fetched?: { reportId: string }) {
+  async function runTransform(task: { reportId: string; reportVersion?: string; format: string; params?: object; options?: object }, lines: string[], runVersion?: number, via: JobProducer = producer, fetched?: { reportId: string; params?: object }) {
     const tenant = await prisma.tenant.create({ data: { name: "Acme", accountId: String(randomBytes(4).readUInt32BE()), timezone: "Europe/Berlin" } });
     const destination = await prisma.destination.create({ data: { tenantId: tenant.id, name: "managed", kind: "managed", config: {} } });
     const created = await prisma.task.create({
@@ -103,6 +103,7 @@ describe("transformer service", () => {
         notes: ["transform: stale note from an earlier attempt", "fetch: kept"],
         ...(runVersion ? { reportVersion: runVersion } : {}),
         ...(fetched ? { reportId: fetched.reportId } : {}),
+        ...(fetched?.params ? { params: fetched.params } : {}),
       },
     });
     const rawKey = stagingKey(tenant.id, run.id, "raw", "records.ndjson");
@@ -163,6 +164,14 @@ describe("transformer service", () => {
     // One row per conversation, in the conversations report's columns.
     expect(rows).toHaveLength(conversations.length);
     expect(Object.keys(rows[0]!)).toEqual(version.shape === "rows" ? version.columns.map((c) => c.key) : []);
+  });
+
+  it("renders with the params the run fetched with, though the task moved to a version whose params the fetched one does not take", async () => {
+    // Fetched as messaging-conversations v1 (no params); the task now asks for v2 with its transcript.
+    const task = { reportId: "messaging-conversations", reportVersion: "2", format: "csv", params: { includeTranscript: true } };
+    const { run } = await runTransform(task, conversations, 1, producer, { reportId: "messaging-conversations", params: {} });
+    expect(run.error).toBeNull();
+    expect(run).toMatchObject({ status: "TRANSFORMING", reportId: "messaging-conversations", reportVersion: 1, rows: conversations.length, params: {} });
   });
 
   it("keeps the version a run already resolved, and writes XLSX", async () => {

@@ -5,7 +5,7 @@ export const runView = z.object({
   id: z.string(), taskId: z.string(), taskDescription: z.string(), taskDeleted: z.boolean(),
   windowStart: z.string(), windowEnd: z.string(), scheduledFor: z.string(),
   trigger: z.enum(["schedule", "manual", "retry"]), status: z.string(), retryOfId: z.string().nullable(), attempts: z.number(),
-  reportId: z.string(), reportVersion: z.number().nullable(), format: z.string(),
+  reportId: z.string(), reportVersion: z.number().nullable(), params: z.record(z.string(), z.unknown()), format: z.string(),
   stages: z.object({
     enqueuedAt: z.string().nullable(), fetchStartedAt: z.string().nullable(), fetchFinishedAt: z.string().nullable(),
     transformStartedAt: z.string().nullable(), transformFinishedAt: z.string().nullable(), encryptStartedAt: z.string().nullable(),
@@ -26,6 +26,7 @@ export function toRunView(run: Run & { task: Task }): z.infer<typeof runView> {
     trigger: run.trigger, status: run.status, retryOfId: run.retryOfId, attempts: run.attempts,
     // What the run used (pinned by its stages); the task's settings only for a run not that far yet.
     reportId: run.reportId ?? run.task.reportId, reportVersion: run.reportVersion, format: run.format ?? run.task.format,
+    params: ((run.params ?? run.task.params) ?? {}) as Record<string, unknown>,
     stages: {
       enqueuedAt: iso(run.enqueuedAt), fetchStartedAt: iso(run.fetchStartedAt), fetchFinishedAt: iso(run.fetchFinishedAt),
       transformStartedAt: iso(run.transformStartedAt), transformFinishedAt: iso(run.transformFinishedAt), encryptStartedAt: iso(run.encryptStartedAt),

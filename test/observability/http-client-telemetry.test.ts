@@ -1,6 +1,6 @@
 import type * as NodeHttp from "node:http";
 import { createRequire } from "node:module";
-import { createServer, type AddressInfo } from "node:net";
+import type { AddressInfo } from "node:net";
 import { SpanKind } from "@opentelemetry/api";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -8,17 +8,7 @@ import { startTelemetry, type Telemetry } from "@transporter/telemetry";
 import { InMemorySpanExporter } from "@transporter/telemetry/testing";
 import { startS3rver, type S3rverHandle } from "../../libs/storage/test/support/s3rver.js";
 import { parseExposition } from "./support/exposition.js";
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from "../e2e/support/processes.js";
 
 /**
  * Outgoing HTTP requests (a delivery's S3 PUT to a tenant's bucket, a resumable upload's session

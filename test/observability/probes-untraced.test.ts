@@ -1,22 +1,11 @@
 import http from "node:http";
 import { createRequire } from "node:module";
-import { createServer } from "node:net";
 import { SpanKind } from "@opentelemetry/api";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTelemetry, trace, type Telemetry } from "@transporter/telemetry";
 import { InMemorySpanExporter } from "@transporter/telemetry/testing";
 import { setupGateway, type TestGateway } from "../../services/gateway/test/helpers.js";
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from "../e2e/support/processes.js";
 
 type ReadableSpan = ReturnType<InMemorySpanExporter["getFinishedSpans"]>[number];
 

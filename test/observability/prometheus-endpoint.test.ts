@@ -1,21 +1,10 @@
 import { randomUUID } from "node:crypto";
-import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createRedis, JobProducer, observeQueueDepths, testRedisPrefix, type Redis } from "@transporter/queue";
 import { HISTOGRAM_BUCKETS, metrics, startTelemetry, type Telemetry } from "@transporter/telemetry";
 import { stallingProxyTo } from "../../libs/db/test/support/stalling-proxy.js";
 import { histogramProblems, parseExposition, samplesOf, valueOf } from "./support/exposition.js";
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from "../e2e/support/processes.js";
 
 /**
  * startTelemetry with a Prometheus port (what PROMETHEUS_PORT does in every service): metrics

@@ -1,22 +1,11 @@
 import { readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTelemetry, type Telemetry } from "@transporter/telemetry";
 import { captureLogs } from "@transporter/telemetry/testing";
 import { histogramProblems, parseExposition, samplesOf, valueOf, type Exposition } from "./support/exposition.js";
 import { dashboardTargets, metricNamesInPromQL } from "./support/promql.js";
 import { createBrand, createTask, lastHour, REPORT_ID, startObservedSystem, waitFor, waitForRun, type Brand, type ObservedSystem, type RunView } from "./support/system.js";
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
+import { freePort } from "../e2e/support/processes.js";
 
 const HOUR = 3_600_000;
 
